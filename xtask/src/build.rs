@@ -1,0 +1,250 @@
+//! `cargo xtask build`: "Build Image" and the per-architecture build of "Appendix A".
+
+use camino::Utf8PathBuf;
+
+use crate::config::Sources;
+use crate::inspect::Check;
+use crate::plan::{Plan, Secret, Step};
+use crate::secrets;
+use crate::validate::{self, bad, Arch};
+
+/// The build secret id the Containerfile mounts (`RUN --mount=type=secret,id=user-passwd`).
+pub const PASSWD_SECRET_ID: &str = "user-passwd";
+
+/// Flags naming the image, shared by build, push and run.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ImageArgs {
+    /// Local image name, without tag [env: IMAGE_NAME]
+    #[arg(long)]
+    pub image_name: Option<String>,
+    /// Target architecture: amd64 or arm64; tags the image linux-<arch> [env: IMAGE_ARCH]
+    #[arg(long)]
+    pub arch: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Image {
+    pub name: String,
+    pub arch: Option<Arch>,
+}
+
+impl Image {
+    pub fn resolve(args: &ImageArgs, sources: &Sources) -> anyhow::Result<Image> {
+        let name = sources.require(
+            "--image-name",
+            args.image_name.as_deref(),
+            Some("IMAGE_NAME"),
+            Some("image_name"),
+        )?;
+        let name = validate::image_name(&name.what, &name.value)?;
+        let arch = sources
+            .pick("--arch", args.arch.as_deref(), Some("IMAGE_ARCH"), None)?
+            .map(|p| Arch::parse(&p.what, &p.value))
+            .transpose()?;
+        Ok(Image { name, arch })
+    }
+    /// `linux-<arch>` for an architecture build, `latest` otherwise.
+    pub fn tag(&self) -> String {
+        self.arch.map_or_else(|| "latest".to_string(), Arch::tag)
+    }
+    /// `localhost/<name>:<tag>`, the name podman gives a local build.
+    pub fn local(&self) -> String {
+        format!("localhost/{}:{}", self.name, self.tag())
+    }
+}
+
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct BuildArgs {
+    #[command(flatten)]
+    pub image: ImageArgs,
+    /// Pull secret, used as --authfile to pull the base image [env: PULL_SECRET]
+    #[arg(long)]
+    pub pull_secret: Option<String>,
+    /// File holding the password of the image's `redhat` user [env: USER_PASSWD holds the
+    /// password itself]
+    #[arg(long)]
+    pub user_passwd_file: Option<Utf8PathBuf>,
+    /// Containerfile to build; its directory is the build context
+    #[arg(long)]
+    pub containerfile: Option<String>,
+    /// Base image (build argument BASE_IMAGE)
+    #[arg(long)]
+    pub base_image: Option<String>,
+    /// MicroShift version (build argument MICROSHIFT_VERSION), e.g. 4.16
+    #[arg(long)]
+    pub microshift_version: Option<String>,
+    /// Extra build argument NAME=VALUE (repeatable); never for secrets
+    #[arg(long = "build-arg", value_name = "NAME=VALUE")]
+    pub build_args: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Build {
+    pub image: Image,
+    pub pull_secret: Utf8PathBuf,
+    pub containerfile: Utf8PathBuf,
+    pub context: Utf8PathBuf,
+    pub base_image: String,
+    pub microshift_version: String,
+    pub build_args: Vec<(String, String)>,
+    /// The `redhat` user's password, when the Containerfile mounts the build secret.
+    pub user_passwd: Option<Secret>,
+}
+
+/// Names that must not travel as build arguments: build arguments end up in image history.
+fn looks_secret(name: &str) -> bool {
+    let n = name.to_ascii_uppercase();
+    [
+        "PASSW",
+        "SECRET",
+        "TOKEN",
+        "CREDENTIAL",
+        "AUTH",
+        "PULL_SECRET",
+        "KEY",
+    ]
+    .iter()
+    .any(|s| n.contains(s))
+}
+
+impl Build {
+    pub fn resolve(args: &BuildArgs, sources: &Sources) -> anyhow::Result<Build> {
+        let image = Image::resolve(&args.image, sources)?;
+        let cf = sources.pick_or(
+            "--containerfile",
+            args.containerfile.as_deref(),
+            None,
+            Some("containerfile"),
+            "containerfiles/Containerfile.bootc-rhel9",
+        )?;
+        let containerfile = sources.path(&cf)?;
+        let text = std::fs::read_to_string(&containerfile)
+            .map_err(|e| bad(&cf.what, &cf.value, format!("cannot read: {e}")))?;
+        let context = containerfile
+            .parent()
+            .map(Utf8PathBuf::from)
+            .unwrap_or_else(|| sources.root.clone());
+        let base = sources.require(
+            "--base-image",
+            args.base_image.as_deref(),
+            None,
+            Some("base_image"),
+        )?;
+        let base_image = validate::image_reference(&base.what, &base.value)?;
+        let ver = sources.require(
+            "--microshift-version",
+            args.microshift_version.as_deref(),
+            None,
+            Some("microshift_version"),
+        )?;
+        let microshift_version = validate::microshift_version(&ver.what, &ver.value)?;
+        let mut build_args = Vec::new();
+        for raw in &args.build_args {
+            let (k, v) = raw
+                .split_once('=')
+                .ok_or_else(|| bad("--build-arg", raw, "use NAME=VALUE"))?;
+            let name_ok = !k.is_empty()
+                && k.chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !name_ok {
+                return Err(bad(
+                    "--build-arg",
+                    raw,
+                    "the name must be letters, digits and '_'",
+                ));
+            }
+            if looks_secret(k) {
+                return Err(bad(
+                    "--build-arg",
+                    k,
+                    "looks like a secret; build arguments are stored in the image history. Mount it as a build secret instead",
+                ));
+            }
+            if k == "BASE_IMAGE" || k == "MICROSHIFT_VERSION" {
+                return Err(bad(
+                    "--build-arg",
+                    k,
+                    "set it with --base-image / --microshift-version",
+                ));
+            }
+            if v.contains('\n') {
+                return Err(bad("--build-arg", raw, "the value must be one line"));
+            }
+            build_args.push((k.to_string(), v.to_string()));
+        }
+        let pull_secret = secrets::pull_secret(sources, args.pull_secret.as_deref())?;
+        let needs_passwd = text.contains(&format!("id={PASSWD_SECRET_ID}"));
+        let user_passwd = if needs_passwd {
+            let pw = secrets::password(
+                sources,
+                "--user-passwd-file",
+                args.user_passwd_file.as_deref(),
+                "USER_PASSWD",
+            )?;
+            Some(pw.ok_or_else(|| {
+                anyhow::Error::new(validate::BadInput(format!(
+                    "USER_PASSWD: missing; {cf} mounts the '{PASSWD_SECRET_ID}' build secret: set USER_PASSWD or --user-passwd-file",
+                    cf = cf.value
+                )))
+            })?)
+        } else {
+            None
+        };
+        Ok(Build {
+            image,
+            pull_secret,
+            containerfile,
+            context,
+            base_image,
+            microshift_version,
+            build_args,
+            user_passwd,
+        })
+    }
+
+    pub fn plan(&self, as_root: bool) -> Plan {
+        let local = self.image.local();
+        let mut plan = Plan::new(format!("build {local}"), as_root);
+        let mut build = Step::new("build", format!("build {local}"), "podman")
+            .args(["build", "--authfile", self.pull_secret.as_str()])
+            .root(true)
+            .hint("see podman's message above; `cargo xtask doctor --for build` checks the pull secret, repositories and emulation");
+        if let Some(arch) = self.image.arch {
+            build = build.args(["--platform".to_string(), arch.platform()]);
+        }
+        build = build
+            .args(["-t", &local])
+            .args([
+                "--build-arg".to_string(),
+                format!("BASE_IMAGE={}", self.base_image),
+            ])
+            .args([
+                "--build-arg".to_string(),
+                format!("MICROSHIFT_VERSION={}", self.microshift_version),
+            ]);
+        for (k, v) in &self.build_args {
+            build = build.args(["--build-arg".to_string(), format!("{k}={v}")]);
+        }
+        if let Some(pw) = &self.user_passwd {
+            build = build.arg("--secret").secret_file_arg(
+                &format!("id={PASSWD_SECRET_ID},src="),
+                "USER_PASSWD",
+                pw,
+            );
+        }
+        build = build.args(["-f", self.containerfile.as_str(), self.context.as_str()]);
+        plan.push(build);
+        plan.push(
+            Step::new("inspect", format!("inspect {local}"), "podman")
+                .args(["image", "inspect", &local])
+                .read_only()
+                .root(true)
+                .check(Check::Image {
+                    arch: self.image.arch,
+                }),
+        );
+        plan
+    }
+}

@@ -1,0 +1,151 @@
+//! `cargo xtask`: build, publish, run and install MicroShift image-mode (bootc) images.
+//!
+//! Each subcommand resolves its inputs (flag > environment variable > config file > default),
+//! validates them, and builds a [`plan::Plan`]; [`exec::run`] runs it, `--dry-run` prints it.
+
+pub mod build;
+pub mod config;
+pub mod exec;
+pub mod inspect;
+pub mod lint;
+pub mod manifest;
+pub mod plan;
+pub mod push;
+pub mod registry;
+pub mod secrets;
+pub mod validate;
+
+use std::ffi::OsString;
+
+use clap::{Parser, Subcommand};
+use xshell::Shell;
+
+use crate::config::Sources;
+use crate::plan::Plan;
+use crate::validate::BadInput;
+
+/// Exit codes (documented in the README).
+pub mod exit {
+    /// Everything ran and every check passed.
+    pub const OK: i32 = 0;
+    /// A step failed (its command exited non-zero or its output failed a check).
+    pub const FAILED: i32 = 1;
+    /// Bad input: a flag, environment variable, config value or input file. Nothing ran.
+    pub const BAD_INPUT: i32 = 2;
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    about = "Build, publish, run and install MicroShift image-mode (bootc) images",
+    after_help = "Inputs: flag > environment variable (the documented procedure's names) > microshift-image.json > default.\nExit codes: 0 ok, 1 a step failed, 2 bad input."
+)]
+pub struct Cli {
+    /// Print the plan (pasteable bash, secrets as ${NAME}) and run nothing
+    #[arg(long, global = true)]
+    pub dry_run: bool,
+    /// Echo each command as it runs
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+    /// Print one JSON document on stdout (the plan with --dry-run, else the results)
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Config file [env: XTASK_CONFIG] [default: microshift-image.json at the repository root]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Build the bootc image with podman ("Build Image"; with --arch, "Appendix A")
+    Build(build::BuildArgs),
+    /// Log in and push the image to the remote registry ("Publish Image")
+    Push(push::PushArgs),
+    /// Create, push and check the multi-architecture manifest list ("Appendix A")
+    Manifest(manifest::ManifestArgs),
+}
+
+/// Parse, plan, run. Returns the process exit code.
+pub fn main<I: IntoIterator<Item = OsString>>(args: I) -> i32 {
+    let mut args: Vec<OsString> = args.into_iter().collect();
+    // `cargo xtask` passes its own name through the alias only when run as a cargo subcommand
+    if args.get(1).is_some_and(|a| a == "xtask") {
+        args.remove(1);
+    }
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                print!("{e}");
+                return exit::OK;
+            }
+            if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                eprint!("{e}");
+                return exit::BAD_INPUT;
+            }
+            // one line: clap's first line names the flag and the value
+            let text = e.render().to_string();
+            let first = text.lines().next().unwrap_or("error: bad arguments");
+            eprintln!("{first} (see `cargo xtask --help`)");
+            return exit::BAD_INPUT;
+        }
+    };
+    match try_main(cli) {
+        Ok(()) => exit::OK,
+        Err(e) => report_error(&e),
+    }
+}
+
+fn report_error(e: &anyhow::Error) -> i32 {
+    if let Some(bad) = e.downcast_ref::<BadInput>() {
+        eprintln!("error: {bad}");
+        return exit::BAD_INPUT;
+    }
+    eprintln!("error: {e:#}");
+    exit::FAILED
+}
+
+/// Resolve and validate the inputs of a command, and build its plan.
+pub fn plan_for(command: &Command, sources: &Sources) -> anyhow::Result<Plan> {
+    let as_root = sources.as_root;
+    Ok(match command {
+        Command::Build(a) => build::Build::resolve(a, sources)?.plan(as_root),
+        Command::Push(a) => push::Push::resolve(a, sources)?.plan(as_root),
+        Command::Manifest(a) => manifest::Manifest::resolve(a, sources)?.plan(as_root),
+    })
+}
+
+fn try_main(cli: Cli) -> anyhow::Result<()> {
+    let sources = Sources::from_process(config::project_root(), cli.config.as_deref())?;
+    let plan = plan_for(&cli.command, &sources)?;
+    if cli.dry_run {
+        if cli.json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&plan.to_json()).expect("JSON values serialize")
+            );
+        } else {
+            print!("{}", plan.render());
+        }
+        return Ok(());
+    }
+    let sh = Shell::new()?;
+    sh.change_dir(&sources.root);
+    let opts = exec::Options {
+        verbose: cli.verbose,
+        quiet: false,
+    };
+    let (report, result) = exec::run(&sh, &plan, opts);
+    if cli.json {
+        let doc = report.to_json(&plan.title, result.is_ok());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&doc).expect("JSON values serialize")
+        );
+    }
+    result
+}

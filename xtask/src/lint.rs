@@ -1,0 +1,180 @@
+//! Our own rules over Containerfiles, from what goes wrong in this workflow:
+//! no bare `dnf upgrade` (the OS minor version drifts), no secret as a build argument (it is
+//! stored in the image history), no heredoc (podman 4.3 cannot parse it), and every `COPY`
+//! source present in the build context.
+
+use camino::Utf8Path;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finding {
+    pub line: usize,
+    pub rule: &'static str,
+    pub message: String,
+}
+
+/// Join continuation lines (`\` at the end), keeping the number of the first line.
+fn instructions(text: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    let mut current: Option<(usize, String)> = None;
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.trim_end();
+        if current.is_none() && (line.trim_start().starts_with('#') || line.trim().is_empty()) {
+            continue;
+        }
+        if current.is_some() && line.trim_start().starts_with('#') {
+            continue; // comments inside a continued instruction
+        }
+        let (start, mut acc) = current.take().unwrap_or((i + 1, String::new()));
+        let (body, continued) = match line.strip_suffix('\\') {
+            Some(b) => (b, true),
+            None => (line, false),
+        };
+        acc.push_str(body);
+        acc.push(' ');
+        if continued {
+            current = Some((start, acc));
+        } else {
+            out.push((start, acc.trim().to_string()));
+        }
+    }
+    if let Some((start, acc)) = current {
+        out.push((start, acc.trim().to_string()));
+    }
+    out
+}
+
+fn looks_secret(name: &str) -> bool {
+    let n = name.to_ascii_uppercase();
+    [
+        "PASSW",
+        "SECRET",
+        "TOKEN",
+        "CREDENTIAL",
+        "PULL_SECRET",
+        "AUTH",
+        "KEY",
+    ]
+    .iter()
+    .any(|s| n.contains(s))
+}
+
+/// Check one Containerfile. `context` is its build context, for `COPY` sources.
+pub fn containerfile(text: &str, context: Option<&Utf8Path>) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for (line, ins) in instructions(text) {
+        let (keyword, rest) = ins.split_once(char::is_whitespace).unwrap_or((&ins, ""));
+        let keyword = keyword.to_ascii_uppercase();
+        if rest.contains("<<") && (keyword == "RUN" || keyword == "COPY") {
+            findings.push(Finding {
+                line,
+                rule: "no-heredoc",
+                message: "heredoc in a Containerfile: podman 4.3 cannot parse it; copy a file from the build context instead".into(),
+            });
+        }
+        if keyword == "RUN" {
+            let words: Vec<&str> = rest.split_whitespace().collect();
+            for (i, w) in words.iter().enumerate() {
+                let is_dnf = matches!(*w, "dnf" | "yum" | "microdnf");
+                let upgrade = words
+                    .get(i + 1..)
+                    .unwrap_or(&[])
+                    .iter()
+                    .take(3)
+                    .any(|x| matches!(*x, "upgrade" | "update" | "distro-sync"));
+                if is_dnf && upgrade {
+                    let segment: String = words[i..]
+                        .iter()
+                        .take_while(|x| !matches!(**x, "&&" | ";" | "||"))
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                    if !segment.contains("--releasever") {
+                        findings.push(Finding {
+                            line,
+                            rule: "pin-releasever",
+                            message: format!(
+                                "`{}` without --releasever upgrades to the newest minor release; use `. /etc/os-release && dnf upgrade -y --releasever=\"${{VERSION_ID}}\"`",
+                                segment
+                            ),
+                        });
+                    }
+                }
+            }
+        }
+        if keyword == "ARG" || keyword == "ENV" {
+            let name = rest.split(['=', ' ']).next().unwrap_or("");
+            if looks_secret(name) {
+                findings.push(Finding {
+                    line,
+                    rule: "no-secret-arg",
+                    message: format!("{keyword} {name} looks like a secret: it would be stored in the image history; use `RUN --mount=type=secret` instead"),
+                });
+            }
+        }
+        if keyword == "COPY" || keyword == "ADD" {
+            if let Some(ctx) = context {
+                let words: Vec<&str> = rest
+                    .split_whitespace()
+                    .filter(|w| !w.starts_with("--"))
+                    .collect();
+                if rest.contains("--from=") {
+                    continue;
+                }
+                if words.len() >= 2 {
+                    for src in &words[..words.len() - 1] {
+                        if src.contains("://") || src.contains('*') || src.contains('$') {
+                            continue;
+                        }
+                        if !ctx.join(src).exists() {
+                            findings.push(Finding {
+                                line,
+                                rule: "copy-source",
+                                message: format!(
+                                    "{keyword} source '{src}' is not in the build context {ctx}"
+                                ),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+    }
+    findings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules(text: &str) -> Vec<&'static str> {
+        containerfile(text, None)
+            .into_iter()
+            .map(|f| f.rule)
+            .collect()
+    }
+
+    #[test]
+    fn finds_each_rule() {
+        assert_eq!(rules("FROM x\nRUN dnf upgrade -y\n"), ["pin-releasever"]);
+        assert_eq!(
+            rules("FROM x\nRUN dnf -y update && dnf clean all\n"),
+            ["pin-releasever"]
+        );
+        assert!(rules("FROM x\nRUN . /etc/os-release && \\\n    dnf upgrade -y --releasever=\"${VERSION_ID}\"\n").is_empty());
+        assert_eq!(rules("FROM x\nARG USER_PASSWD\n"), ["no-secret-arg"]);
+        assert_eq!(rules("FROM x\nENV API_TOKEN=1\n"), ["no-secret-arg"]);
+        assert_eq!(
+            rules("FROM x\nRUN cat > /f <<EOF\nhi\nEOF\n"),
+            ["no-heredoc"]
+        );
+        assert!(rules("FROM x\nARG MICROSHIFT_VERSION=4.16\nRUN dnf install -y jq\n").is_empty());
+    }
+
+    #[test]
+    fn copy_sources() {
+        let dir = Utf8Path::new(env!("CARGO_MANIFEST_DIR"));
+        let f = containerfile("FROM x\nCOPY Cargo.toml missing.txt /x/\n", Some(dir));
+        assert_eq!(f.len(), 1);
+        assert!(f[0].message.contains("missing.txt"));
+    }
+}

@@ -1,0 +1,3 @@
+fn main() {
+    std::process::exit(xtask::main(std::env::args_os()));
+}

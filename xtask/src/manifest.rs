@@ -1,0 +1,156 @@
+//! `cargo xtask manifest`: the manifest list of "Appendix A: Multi-Architecture Image Build".
+
+use crate::build::Image;
+use crate::config::Sources;
+use crate::inspect::Check;
+use crate::plan::{Plan, Step, When};
+use crate::registry::{Registry, RegistryArgs};
+use crate::validate::{self, bad, Arch};
+
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ManifestArgs {
+    /// Local image name, without tag [env: IMAGE_NAME]
+    #[arg(long)]
+    pub image_name: Option<String>,
+    /// Architectures of the list, comma-separated or repeated (default: the config file's)
+    #[arg(long = "arch", value_delimiter = ',')]
+    pub archs: Vec<String>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Manifest {
+    pub name: String,
+    pub archs: Vec<Arch>,
+    pub registry: Registry,
+}
+
+impl Manifest {
+    pub fn resolve(args: &ManifestArgs, sources: &Sources) -> anyhow::Result<Manifest> {
+        let name = sources.require(
+            "--image-name",
+            args.image_name.as_deref(),
+            Some("IMAGE_NAME"),
+            Some("image_name"),
+        )?;
+        let name = validate::image_name(&name.what, &name.value)?;
+        let (what, raw) = if args.archs.is_empty() {
+            let from_config = sources
+                .config
+                .get_list("architectures")?
+                .unwrap_or_else(|| vec!["amd64".into(), "arm64".into()]);
+            (
+                format!("{}: architectures", sources.config.path),
+                from_config,
+            )
+        } else {
+            ("--arch".to_string(), args.archs.clone())
+        };
+        let mut archs = Vec::new();
+        for a in &raw {
+            let arch = Arch::parse(&what, a.trim())?;
+            if archs.contains(&arch) {
+                return Err(bad(&what, a, "listed twice"));
+            }
+            archs.push(arch);
+        }
+        if archs.is_empty() {
+            return Err(bad(&what, "", "name at least one architecture"));
+        }
+        Ok(Manifest {
+            name,
+            archs,
+            registry: Registry::resolve(&args.registry, sources)?,
+        })
+    }
+
+    pub fn local(&self) -> String {
+        Image {
+            name: self.name.clone(),
+            arch: None,
+        }
+        .local()
+    }
+
+    pub fn remote(&self) -> String {
+        self.registry.remote(&self.name, Some("latest"))
+    }
+
+    pub fn plan(&self, as_root: bool) -> Plan {
+        let local = self.local();
+        let remote = self.remote();
+        let mut plan = Plan::new(format!("manifest list {remote}"), as_root);
+        if let Some(login) = self.registry.login_step() {
+            plan.push(login);
+        }
+        // Re-running must not add duplicate entries: an existing local list is replaced.
+        plan.push(
+            Step::new(
+                "list-exists",
+                format!("is there a local list {local}?"),
+                "podman",
+            )
+            .args(["manifest", "exists", &local])
+            .probe()
+            .root(true),
+        );
+        plan.push(
+            Step::new(
+                "list-rm",
+                format!("remove the old local list {local}"),
+                "podman",
+            )
+            .args(["manifest", "rm", &local])
+            .root(true)
+            .when(When::IfSucceeded("list-exists")),
+        );
+        plan.push(
+            Step::new(
+                "list-create",
+                format!("create the local list {local}"),
+                "podman",
+            )
+            .args(["manifest", "create", &local])
+            .root(true),
+        );
+        for arch in &self.archs {
+            let src = self.registry.remote(&self.name, Some(&arch.tag()));
+            plan.push(
+                Step::new("list-add", format!("add {src}"), "podman")
+                    .args(["manifest", "add"])
+                    .args(self.registry.authfile_args())
+                    .args([local.as_str(), &format!("docker://{src}")])
+                    .root(true)
+                    .hint(format!(
+                        "{src} must be in the registry first: `cargo xtask push --arch {arch}` (after `build --arch {arch}`)"
+                    )),
+            );
+        }
+        plan.push(
+            Step::new("list-push", format!("push the list to {remote}"), "podman")
+                .args(["manifest", "push", "--all"])
+                .args(self.registry.authfile_args())
+                .args([local.as_str(), &format!("docker://{remote}")])
+                .root(true)
+                .hint(self.registry.push_hint()),
+        );
+        let mut inspect = Step::new(
+            "list-inspect",
+            format!("inspect the pushed list {remote}"),
+            "podman",
+        )
+        .args(["manifest", "inspect", &remote])
+        .read_only()
+        .root(true)
+        .check(Check::ManifestArchs {
+            expected: self.archs.clone(),
+        });
+        // `podman manifest inspect` has no --authfile in podman 4.x
+        if let Some(auth) = &self.registry.authfile {
+            inspect = inspect.env("REGISTRY_AUTH_FILE", auth.as_str());
+        }
+        plan.push(inspect);
+        plan
+    }
+}

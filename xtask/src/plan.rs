@@ -1,0 +1,407 @@
+//! Plans: what a subcommand would run, as data.
+//!
+//! A subcommand turns resolved inputs into a [`Plan`] without reading the environment or
+//! touching the system. The one executor (`exec.rs`) runs plans; `--dry-run` prints them with
+//! [`Plan::render`]. Secrets live in [`Secret`] values that never render: the shell rendering
+//! refers to them by variable name, so a printed plan can be pasted into bash after setting
+//! those variables.
+
+use std::fmt;
+
+/// A secret value. `Debug` and `Display` never show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+    /// The value itself: only the executor calls this, to feed stdin or write a 0600 file.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// One argument of a command.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Arg {
+    Lit(String),
+    /// `prefix` followed by the path of a private 0600 file that holds the secret. The
+    /// executor writes the file (and removes it afterwards); the rendering shows
+    /// `prefix${NAME_FILE}`.
+    SecretFile {
+        prefix: String,
+        name: &'static str,
+        secret: Secret,
+    },
+}
+
+/// What a step reads on standard input.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Stdin {
+    /// Inherit the terminal (interactive commands, e.g. `podman run -it`).
+    Inherit,
+    /// Nothing (stdin is closed).
+    Null,
+    /// A secret, rendered as `printf '%s' "${NAME}" | command`.
+    Secret { name: &'static str, secret: Secret },
+}
+
+/// Does a step change the system?
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Effect {
+    ReadOnly,
+    Changes,
+}
+
+/// When a step runs, relative to an earlier probe step (named by its id).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum When {
+    Always,
+    IfSucceeded(&'static str),
+    IfFailed(&'static str),
+}
+
+/// What to do when a step exits non-zero.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnFail {
+    /// Stop the plan with an error naming the step.
+    Abort,
+    /// A probe: failure is an answer, recorded for later `When` conditions.
+    Record,
+}
+
+/// How the executor treats a step's standard output.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Output {
+    /// Passed through to the terminal.
+    Inherit,
+    /// Captured and judged by a check (see `inspect.rs`); the check's result goes into the
+    /// report and its error, if any, stops the plan.
+    Check(crate::inspect::Check),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Step {
+    /// Stable identifier, used by `When` conditions and the JSON report.
+    pub id: &'static str,
+    /// One line saying what the step does, for progress lines and errors.
+    pub about: String,
+    pub program: String,
+    pub args: Vec<Arg>,
+    pub env: Vec<(String, String)>,
+    pub stdin: Stdin,
+    pub effect: Effect,
+    /// Needs root: prefixed with `sudo` when the plan is not run as root.
+    pub root: bool,
+    pub when: When,
+    pub on_fail: OnFail,
+    pub output: Output,
+    /// Printed under the error when the step fails.
+    pub hint: Option<String>,
+}
+
+impl Step {
+    pub fn new(id: &'static str, about: impl Into<String>, program: &str) -> Step {
+        Step {
+            id,
+            about: about.into(),
+            program: program.to_string(),
+            args: Vec::new(),
+            env: Vec::new(),
+            stdin: Stdin::Null,
+            effect: Effect::Changes,
+            root: false,
+            when: When::Always,
+            on_fail: OnFail::Abort,
+            output: Output::Inherit,
+            hint: None,
+        }
+    }
+    pub fn arg(mut self, arg: impl Into<String>) -> Step {
+        self.args.push(Arg::Lit(arg.into()));
+        self
+    }
+    pub fn args<I, S>(mut self, args: I) -> Step
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.args
+            .extend(args.into_iter().map(|a| Arg::Lit(a.into())));
+        self
+    }
+    pub fn secret_file_arg(mut self, prefix: &str, name: &'static str, secret: &Secret) -> Step {
+        self.args.push(Arg::SecretFile {
+            prefix: prefix.to_string(),
+            name,
+            secret: secret.clone(),
+        });
+        self
+    }
+    pub fn env(mut self, key: &str, value: impl Into<String>) -> Step {
+        self.env.push((key.to_string(), value.into()));
+        self
+    }
+    pub fn stdin(mut self, stdin: Stdin) -> Step {
+        self.stdin = stdin;
+        self
+    }
+    pub fn read_only(mut self) -> Step {
+        self.effect = Effect::ReadOnly;
+        self
+    }
+    pub fn root(mut self, root: bool) -> Step {
+        self.root = root;
+        self
+    }
+    pub fn when(mut self, when: When) -> Step {
+        self.when = when;
+        self
+    }
+    /// A read-only question whose failure is an answer.
+    pub fn probe(mut self) -> Step {
+        self.effect = Effect::ReadOnly;
+        self.on_fail = OnFail::Record;
+        self
+    }
+    pub fn check(mut self, check: crate::inspect::Check) -> Step {
+        self.output = Output::Check(check);
+        self
+    }
+    pub fn hint(mut self, hint: impl Into<String>) -> Step {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    /// Whether the step runs through `sudo` (it needs root and the plan does not run as root).
+    pub fn uses_sudo(&self, as_root: bool) -> bool {
+        self.root && !as_root
+    }
+
+    /// The program and arguments as they will run: with `sudo` (and `env` for variables) in
+    /// front when the step needs root and the plan does not run as root.
+    pub fn command_line(&self, as_root: bool) -> (String, Vec<Arg>) {
+        if self.uses_sudo(as_root) {
+            let mut args = Vec::new();
+            if !self.env.is_empty() {
+                args.push(Arg::Lit("env".to_string()));
+                for (k, v) in &self.env {
+                    args.push(Arg::Lit(format!("{k}={v}")));
+                }
+            }
+            args.push(Arg::Lit(self.program.clone()));
+            args.extend(self.args.iter().cloned());
+            ("sudo".to_string(), args)
+        } else {
+            (self.program.clone(), self.args.clone())
+        }
+    }
+
+    /// One line of bash: secrets as variable references, everything else quoted as needed.
+    pub fn render(&self, as_root: bool) -> String {
+        let (program, args) = self.command_line(as_root);
+        let mut words = Vec::new();
+        if !self.uses_sudo(as_root) {
+            for (k, v) in &self.env {
+                words.push(format!("{k}={}", quote(v)));
+            }
+        }
+        words.push(quote(&program));
+        for arg in &args {
+            words.push(match arg {
+                Arg::Lit(s) => quote(s),
+                Arg::SecretFile { prefix, name, .. } => {
+                    format!("{}\"${{{name}_FILE}}\"", quote_prefix(prefix))
+                }
+            });
+        }
+        let line = words.join(" ");
+        match &self.stdin {
+            Stdin::Secret { name, .. } => format!("printf '%s' \"${{{name}}}\" | {line}"),
+            Stdin::Inherit | Stdin::Null => line,
+        }
+    }
+
+    /// The names of the secrets this step uses (for the plan's header).
+    pub fn secret_names(&self) -> Vec<String> {
+        let mut names = Vec::new();
+        for arg in &self.args {
+            if let Arg::SecretFile { name, .. } = arg {
+                names.push(format!("{name}_FILE"));
+            }
+        }
+        if let Stdin::Secret { name, .. } = &self.stdin {
+            names.push(name.to_string());
+        }
+        names
+    }
+}
+
+/// An ordered list of steps, and whether it will run as root.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    pub title: String,
+    pub as_root: bool,
+    pub steps: Vec<Step>,
+}
+
+impl Plan {
+    pub fn new(title: impl Into<String>, as_root: bool) -> Plan {
+        Plan {
+            title: title.into(),
+            as_root,
+            steps: Vec::new(),
+        }
+    }
+    pub fn push(&mut self, step: Step) {
+        self.steps.push(step);
+    }
+
+    /// The `--dry-run` text: a comment header, then one command per line, each followed by a
+    /// comment saying what it does and whether it is conditional. Pasteable into bash.
+    pub fn render(&self) -> String {
+        let mut out = format!("# plan: {}\n", self.title);
+        let mut secrets: Vec<String> = self.steps.iter().flat_map(Step::secret_names).collect();
+        secrets.sort();
+        secrets.dedup();
+        if !secrets.is_empty() {
+            out.push_str(&format!(
+                "# secrets are not shown; set {} before pasting\n",
+                secrets.join(", ")
+            ));
+        }
+        let ids: Vec<&str> = self.steps.iter().map(|s| s.id).collect();
+        for (i, step) in self.steps.iter().enumerate() {
+            let mut notes = vec![format!("{}/{} {}", i + 1, self.steps.len(), step.about)];
+            if step.effect == Effect::ReadOnly {
+                notes.push("read-only".to_string());
+            }
+            let number = |id: &str| ids.iter().position(|x| *x == id).map_or(0, |p| p + 1);
+            match &step.when {
+                When::Always => {}
+                When::IfSucceeded(id) => {
+                    notes.push(format!("only if step {} succeeds", number(id)))
+                }
+                When::IfFailed(id) => notes.push(format!("only if step {} fails", number(id))),
+            }
+            if let Output::Check(check) = &step.output {
+                notes.push(format!("then {}", check.describe()));
+            }
+            out.push_str(&format!(
+                "{}  # {}\n",
+                step.render(self.as_root),
+                notes.join("; ")
+            ));
+        }
+        out
+    }
+}
+
+impl Plan {
+    /// The plan as data, for `--dry-run --json` and snapshots: argv as it would run (with
+    /// `sudo` when needed), secrets as `${NAME}` references.
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::json;
+        let steps: Vec<serde_json::Value> = self
+            .steps
+            .iter()
+            .map(|s| {
+                let (program, args) = s.command_line(self.as_root);
+                let mut argv = vec![program];
+                argv.extend(args.iter().map(|a| match a {
+                    Arg::Lit(x) => x.clone(),
+                    Arg::SecretFile { prefix, name, .. } => format!("{prefix}${{{name}_FILE}}"),
+                }));
+                let when = match &s.when {
+                    When::Always => json!(null),
+                    When::IfSucceeded(id) => json!({ "if_succeeded": id }),
+                    When::IfFailed(id) => json!({ "if_failed": id }),
+                };
+                json!({
+                    "id": s.id,
+                    "about": s.about,
+                    "argv": argv,
+                    "env": s.env.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
+                    "stdin": match &s.stdin {
+                        Stdin::Inherit => json!("terminal"),
+                        Stdin::Null => json!(null),
+                        Stdin::Secret { name, .. } => json!(format!("${{{name}}}")),
+                    },
+                    "read_only": s.effect == Effect::ReadOnly,
+                    "probe": s.on_fail == OnFail::Record,
+                    "root": s.root,
+                    "when": when,
+                    "check": match &s.output {
+                        Output::Check(c) => json!(c.describe()),
+                        Output::Inherit => json!(null),
+                    },
+                })
+            })
+            .collect();
+        json!({ "plan": self.title, "as_root": self.as_root, "steps": steps })
+    }
+}
+
+/// Quote a word for bash only when it needs it.
+pub fn quote(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word.chars().all(|c| {
+            c.is_ascii_alphanumeric()
+                || matches!(c, '-' | '_' | '.' | '/' | ':' | '=' | ',' | '@' | '+' | '%')
+        })
+        && !word.starts_with('=');
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+/// Quote the literal part in front of a secret reference (may be empty).
+fn quote_prefix(prefix: &str) -> String {
+    if prefix.is_empty() {
+        String::new()
+    } else {
+        quote(prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting() {
+        assert_eq!(quote("podman"), "podman");
+        assert_eq!(quote("a b"), "'a b'");
+        assert_eq!(quote("it's"), r"'it'\''s'");
+        assert_eq!(quote(""), "''");
+        assert_eq!(quote("$HOME"), "'$HOME'");
+    }
+
+    #[test]
+    fn secrets_never_render() {
+        let s = Secret::new("hunter2");
+        let step = Step::new("login", "log in", "podman")
+            .args(["login", "--password-stdin", "quay.io"])
+            .secret_file_arg("id=pw,src=", "USER_PASSWD", &s)
+            .stdin(Stdin::Secret {
+                name: "REGISTRY_PASSWORD",
+                secret: s.clone(),
+            })
+            .root(true);
+        let mut plan = Plan::new("t", false);
+        plan.push(step);
+        let text = format!("{}{:?}", plan.render(), plan);
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(text.contains("printf '%s' \"${REGISTRY_PASSWORD}\" | sudo podman login"));
+        assert!(text.contains("id=pw,src=\"${USER_PASSWD_FILE}\""));
+    }
+}

@@ -1,0 +1,65 @@
+//! `cargo xtask push`: "Publish Image".
+
+use crate::build::{Image, ImageArgs};
+use crate::config::Sources;
+use crate::plan::{Plan, Step};
+use crate::registry::{Registry, RegistryArgs};
+
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct PushArgs {
+    #[command(flatten)]
+    pub image: ImageArgs,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Push {
+    pub image: Image,
+    pub registry: Registry,
+}
+
+impl Push {
+    pub fn resolve(args: &PushArgs, sources: &Sources) -> anyhow::Result<Push> {
+        Ok(Push {
+            image: Image::resolve(&args.image, sources)?,
+            registry: Registry::resolve(&args.registry, sources)?,
+        })
+    }
+
+    pub fn remote(&self) -> String {
+        self.registry
+            .remote(&self.image.name, Some(&self.image.tag()))
+    }
+
+    pub fn plan(&self, as_root: bool) -> Plan {
+        let local = self.image.local();
+        let remote = self.remote();
+        let mut plan = Plan::new(format!("push {local} to {remote}"), as_root);
+        plan.push(
+            Step::new("local-image", format!("check {local} exists"), "podman")
+                .args(["image", "exists", &local])
+                .read_only()
+                .root(true)
+                .hint(format!(
+                    "there is no local image {local}: run `cargo xtask build{}` first",
+                    self.image
+                        .arch
+                        .map(|a| format!(" --arch {a}"))
+                        .unwrap_or_default()
+                )),
+        );
+        if let Some(login) = self.registry.login_step() {
+            plan.push(login);
+        }
+        plan.push(
+            Step::new("push", format!("push to {remote}"), "podman")
+                .arg("push")
+                .args(self.registry.authfile_args())
+                .args([local.as_str(), remote.as_str()])
+                .root(true)
+                .hint(self.registry.push_hint()),
+        );
+        plan
+    }
+}

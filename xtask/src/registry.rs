@@ -1,0 +1,165 @@
+//! The remote registry: where images go, and how we authenticate to it.
+
+use camino::{Utf8Path, Utf8PathBuf};
+
+use crate::config::{Origin, Sources};
+use crate::plan::{Secret, Stdin, Step};
+use crate::secrets;
+use crate::validate;
+
+/// Registry flags shared by `push`, `manifest` and `vm`.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct RegistryArgs {
+    /// Registry host[:port] [env: REGISTRY_URL]
+    #[arg(long)]
+    pub registry_url: Option<String>,
+    /// Organization path in the registry, e.g. myorg/mypath [env: REGISTRY_ORG]
+    #[arg(long)]
+    pub registry_org: Option<String>,
+    /// User for `podman login` [env: REGISTRY_USER]
+    #[arg(long)]
+    pub registry_user: Option<String>,
+    /// File holding the registry password, fed to `podman login --password-stdin`
+    /// [env: REGISTRY_PASSWORD holds the password itself]
+    #[arg(long)]
+    pub registry_password_file: Option<Utf8PathBuf>,
+    /// Registry auth file (containers-auth.json); `podman login` writes it when a password
+    /// is given [env: AUTH_CONFIG]
+    #[arg(long)]
+    pub auth_config: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Registry {
+    pub url: String,
+    pub org: String,
+    /// The auth file given to podman with `--authfile`, if any.
+    pub authfile: Option<Utf8PathBuf>,
+    /// Log in first with this user and password (on stdin).
+    pub login: Option<(String, Secret)>,
+}
+
+impl Registry {
+    pub fn resolve(args: &RegistryArgs, sources: &Sources) -> anyhow::Result<Registry> {
+        let url = sources.require(
+            "--registry-url",
+            args.registry_url.as_deref(),
+            Some("REGISTRY_URL"),
+            Some("registry_url"),
+        )?;
+        let url = validate::registry_url(&url.what, &url.value)?;
+        let org = sources.require(
+            "--registry-org",
+            args.registry_org.as_deref(),
+            Some("REGISTRY_ORG"),
+            Some("registry_org"),
+        )?;
+        let org = validate::registry_org(&org.what, &org.value)?;
+        let password = secrets::password(
+            sources,
+            "--registry-password-file",
+            args.registry_password_file.as_deref(),
+            "REGISTRY_PASSWORD",
+        )?;
+        let auth = sources.pick(
+            "--auth-config",
+            args.auth_config.as_deref(),
+            Some("AUTH_CONFIG"),
+            Some("registry_auth"),
+        )?;
+        let explicit = auth.as_ref().is_some_and(|p| p.origin != Origin::Config);
+        let auth_path = auth.as_ref().map(|p| sources.path(p)).transpose()?;
+        let login = match password {
+            Some(pw) => {
+                let user = sources.require(
+                    "--registry-user",
+                    args.registry_user.as_deref(),
+                    Some("REGISTRY_USER"),
+                    Some("registry_user"),
+                )?;
+                if user.value.is_empty() || user.value.contains(char::is_whitespace) {
+                    return Err(validate::bad(
+                        &user.what,
+                        &user.value,
+                        "not a usable user name",
+                    ));
+                }
+                Some((user.value, pw))
+            }
+            None => None,
+        };
+        let authfile = match (&login, auth_path) {
+            // `podman login --authfile` creates or updates the file: its directory must exist
+            (Some(_), Some(p)) => {
+                let dir = p.parent().unwrap_or(Utf8Path::new("/"));
+                if !dir.as_str().is_empty() && !dir.is_dir() {
+                    let what = auth.as_ref().map_or("--auth-config", |a| a.what.as_str());
+                    return Err(validate::bad(
+                        what,
+                        p.as_str(),
+                        format!("directory '{dir}' does not exist"),
+                    ));
+                }
+                Some(p)
+            }
+            (None, Some(p)) => {
+                let what = auth.as_ref().map_or("--auth-config", |a| a.what.as_str());
+                if p.exists() || explicit {
+                    secrets::auth_json(what, &p)?;
+                    Some(p)
+                } else {
+                    // the config file's default does not exist here: rely on `podman login`
+                    None
+                }
+            }
+            (_, None) => None,
+        };
+        Ok(Registry {
+            url,
+            org,
+            authfile,
+            login,
+        })
+    }
+
+    /// `<registry>/<org>/<name>[:<tag>]`
+    pub fn remote(&self, name: &str, tag: Option<&str>) -> String {
+        match tag {
+            Some(t) => format!("{}/{}/{name}:{t}", self.url, self.org),
+            None => format!("{}/{}/{name}", self.url, self.org),
+        }
+    }
+
+    /// `--authfile <file>` when one is in use.
+    pub fn authfile_args(&self) -> Vec<String> {
+        match &self.authfile {
+            Some(p) => vec!["--authfile".to_string(), p.to_string()],
+            None => Vec::new(),
+        }
+    }
+
+    /// `podman login` with the password on stdin, when a password was given.
+    pub fn login_step(&self) -> Option<Step> {
+        let (user, secret) = self.login.as_ref()?;
+        Some(
+            Step::new("login", format!("log in to {}", self.url), "podman")
+                .arg("login")
+                .args(self.authfile_args())
+                .args(["--username", user, "--password-stdin", &self.url])
+                .stdin(Stdin::Secret {
+                    name: "REGISTRY_PASSWORD",
+                    secret: secret.clone(),
+                })
+                .root(true)
+                .hint("check --registry-user and the password (REGISTRY_PASSWORD or --registry-password-file)"),
+        )
+    }
+
+    /// The hint for a failed push: usually authentication.
+    pub fn push_hint(&self) -> String {
+        format!(
+            "is {} reachable, and are you logged in? Give a password (REGISTRY_PASSWORD or --registry-password-file, with --registry-user) or an auth file (--auth-config)",
+            self.url
+        )
+    }
+}

@@ -1,0 +1,97 @@
+//! Secret inputs: the pull secret, registry auth files and passwords. Validated before
+//! anything runs; their contents never appear in an error message.
+
+use std::os::unix::fs::PermissionsExt;
+
+use camino::{Utf8Path, Utf8PathBuf};
+use serde_json::Value;
+
+use crate::config::Sources;
+use crate::plan::Secret;
+use crate::validate::{self, BadInput};
+
+fn bad_file(what: &str, path: &Utf8Path, why: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::Error::new(BadInput(format!("{what}: '{path}': {why}")))
+}
+
+/// Read a JSON file that must exist and parse. Parse errors name line and column only.
+pub fn read_json(what: &str, path: &Utf8Path) -> anyhow::Result<(Vec<u8>, Value)> {
+    let bytes =
+        std::fs::read(path).map_err(|e| bad_file(what, path, format!("cannot read: {e}")))?;
+    let doc: Value = serde_json::from_slice(&bytes).map_err(|e| {
+        // serde_json's message quotes no input, only the position
+        bad_file(
+            what,
+            path,
+            format!("not valid JSON (line {}, column {})", e.line(), e.column()),
+        )
+    })?;
+    Ok((bytes, doc))
+}
+
+/// A pull secret or containers-auth.json(5) file: a JSON object with an `auths` object.
+pub fn auth_json(what: &str, path: &Utf8Path) -> anyhow::Result<(Vec<u8>, Value)> {
+    let (bytes, doc) = read_json(what, path)?;
+    if !doc.get("auths").is_some_and(Value::is_object) {
+        return Err(bad_file(
+            what,
+            path,
+            "has no \"auths\" object (is it a pull secret / containers-auth.json file?)",
+        ));
+    }
+    Ok((bytes, doc))
+}
+
+/// The registries an auth file has credentials for.
+pub fn auth_registries(doc: &Value) -> Vec<String> {
+    doc.get("auths")
+        .and_then(Value::as_object)
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+/// Permission bits of a file, if it can be read.
+pub fn mode(path: &Utf8Path) -> Option<u32> {
+    std::fs::metadata(path)
+        .ok()
+        .map(|m| m.permissions().mode() & 0o7777)
+}
+
+/// A password from a file flag or an environment variable (the file wins). `None` when
+/// neither is given.
+pub fn password(
+    sources: &Sources,
+    file_flag: &str,
+    file: Option<&Utf8Path>,
+    env: &str,
+) -> anyhow::Result<Option<Secret>> {
+    if let Some(path) = file {
+        let path = sources.path(&crate::config::Picked {
+            value: path.to_string(),
+            what: file_flag.to_string(),
+            origin: crate::config::Origin::Flag,
+        })?;
+        let bytes = std::fs::read(&path)
+            .map_err(|e| bad_file(file_flag, &path, format!("cannot read: {e}")))?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| bad_file(file_flag, &path, "is not UTF-8 text"))?;
+        return Ok(Some(Secret::new(validate::password(file_flag, &text)?)));
+    }
+    match sources.env.get(env) {
+        Some(v) if !v.is_empty() => Ok(Some(Secret::new(validate::password(env, v)?))),
+        _ => Ok(None),
+    }
+}
+
+/// The resolved path of an existing pull secret, checked.
+pub fn pull_secret(sources: &Sources, flag: Option<&str>) -> anyhow::Result<Utf8PathBuf> {
+    let picked = sources.require(
+        "--pull-secret",
+        flag,
+        Some("PULL_SECRET"),
+        Some("pull_secret"),
+    )?;
+    let path = sources.path(&picked)?;
+    auth_json(&picked.what, &path)?;
+    Ok(path)
+}

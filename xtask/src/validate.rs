@@ -1,0 +1,568 @@
+//! Input validation. Every check returns a [`BadInput`] naming the flag (and where the value
+//! came from) and the value, so the user gets one clear line and exit code 2.
+
+use std::fmt;
+
+/// Bad user input: printed as one line, exit code 2, before anything runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadInput(pub String);
+
+impl fmt::Display for BadInput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BadInput {}
+
+/// Build a [`BadInput`] error for `what` (a flag, possibly with its source) and `value`.
+pub fn bad(what: &str, value: &str, why: impl fmt::Display) -> anyhow::Error {
+    anyhow::Error::new(BadInput(format!("{what}: {}: {why}", show(value))))
+}
+
+/// Show a user value in an error: quoted, control characters escaped, long values cut.
+pub fn show(value: &str) -> String {
+    let mut s: String = value
+        .chars()
+        .take(80)
+        .collect::<String>()
+        .escape_debug()
+        .to_string();
+    if value.chars().count() > 80 {
+        s.push('…');
+    }
+    format!("'{s}'")
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Arch {
+    Amd64,
+    Arm64,
+}
+
+impl Arch {
+    pub const ALL: [Arch; 2] = [Arch::Amd64, Arch::Arm64];
+
+    /// The OCI name (`amd64`, `arm64`); `x86_64` and `aarch64` are accepted as aliases.
+    pub fn parse(what: &str, value: &str) -> anyhow::Result<Arch> {
+        match value {
+            "amd64" | "x86_64" => Ok(Arch::Amd64),
+            "arm64" | "aarch64" => Ok(Arch::Arm64),
+            _ => Err(bad(
+                what,
+                value,
+                "not a supported architecture (amd64, arm64)",
+            )),
+        }
+    }
+    pub fn oci(self) -> &'static str {
+        match self {
+            Arch::Amd64 => "amd64",
+            Arch::Arm64 => "arm64",
+        }
+    }
+    /// The kernel's name (`uname -m`).
+    pub fn uname(self) -> &'static str {
+        match self {
+            Arch::Amd64 => "x86_64",
+            Arch::Arm64 => "aarch64",
+        }
+    }
+    /// The tag the documented multi-architecture procedure uses: `linux-amd64`.
+    pub fn tag(self) -> String {
+        format!("linux-{}", self.oci())
+    }
+    pub fn platform(self) -> String {
+        format!("linux/{}", self.oci())
+    }
+    /// The architecture this tool was compiled for, if supported.
+    pub fn native() -> Option<Arch> {
+        match std::env::consts::ARCH {
+            "x86_64" => Some(Arch::Amd64),
+            "aarch64" => Some(Arch::Arm64),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Arch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.oci())
+    }
+}
+
+/// One path component of an OCI repository name:
+/// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`.
+fn is_path_component(c: &str) -> bool {
+    let b = c.as_bytes();
+    let alnum = |x: u8| x.is_ascii_lowercase() || x.is_ascii_digit();
+    if b.is_empty() || !alnum(b[0]) || !alnum(b[b.len() - 1]) {
+        return false;
+    }
+    let mut i = 0;
+    while i < b.len() {
+        if alnum(b[i]) {
+            i += 1;
+            continue;
+        }
+        // a separator run: ".", "_", "__" or "-+", followed by an alphanumeric
+        let start = i;
+        while i < b.len() && !alnum(b[i]) {
+            i += 1;
+        }
+        let sep = &c[start..i];
+        let ok = sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|x| x == b'-');
+        if !ok {
+            return false;
+        }
+    }
+    true
+}
+
+fn path_problem(value: &str) -> Option<&'static str> {
+    if value.is_empty() {
+        return Some("must not be empty");
+    }
+    if value.contains("://") {
+        return Some("must not contain a scheme");
+    }
+    if value.chars().any(|c| c.is_ascii_uppercase()) {
+        return Some("must be lowercase");
+    }
+    if value.starts_with('/') || value.ends_with('/') || value.contains("//") {
+        return Some("must not start or end with '/' or contain '//'");
+    }
+    if value.split('/').any(|c| c == ".." || c == ".") {
+        return Some("must not contain '.' or '..' components");
+    }
+    if !value.split('/').all(is_path_component) {
+        return Some("each '/'-separated part must be lowercase letters and digits, joined by '.', '_', '__' or '-'");
+    }
+    if value.len() > 255 {
+        return Some("is longer than 255 characters");
+    }
+    None
+}
+
+/// An image repository name without registry or tag, e.g. `microshift-4.16-bootc`.
+pub fn image_name(what: &str, value: &str) -> anyhow::Result<String> {
+    if value.contains(':') || value.contains('@') {
+        return Err(bad(
+            what,
+            value,
+            "give the name without a tag or digest (tags are chosen per architecture)",
+        ));
+    }
+    match path_problem(value) {
+        Some(why) => Err(bad(what, value, format!("not a valid image name: {why}"))),
+        None => Ok(value.to_string()),
+    }
+}
+
+/// A registry organization path, e.g. `myorg/mypath`.
+pub fn registry_org(what: &str, value: &str) -> anyhow::Result<String> {
+    match path_problem(value) {
+        Some(why) => Err(bad(
+            what,
+            value,
+            format!("not a valid organization path: {why}"),
+        )),
+        None => Ok(value.to_string()),
+    }
+}
+
+/// A registry host with an optional port, e.g. `quay.io`, `127.0.0.1:5000`, `[::1]:5000`.
+pub fn registry_url(what: &str, value: &str) -> anyhow::Result<String> {
+    if let Some((scheme, _)) = value.split_once("://") {
+        return Err(bad(
+            what,
+            value,
+            format!("give the registry host without the '{scheme}://' scheme"),
+        ));
+    }
+    if value.contains('/') {
+        return Err(bad(
+            what,
+            value,
+            "give only the registry host[:port]; the organization path goes in --registry-org",
+        ));
+    }
+    if !is_host_port(value) {
+        return Err(bad(what, value, "not a valid registry host[:port]"));
+    }
+    Ok(value.to_string())
+}
+
+fn is_host_port(value: &str) -> bool {
+    let (host, port) = if let Some(rest) = value.strip_prefix('[') {
+        match rest.split_once(']') {
+            Some((h, tail)) => {
+                if !h.chars().all(|c| c.is_ascii_hexdigit() || c == ':') || h.is_empty() {
+                    return false;
+                }
+                match tail {
+                    "" => return true,
+                    t => match t.strip_prefix(':') {
+                        Some(p) => (None, Some(p)),
+                        None => return false,
+                    },
+                }
+            }
+            None => return false,
+        }
+    } else {
+        match value.rsplit_once(':') {
+            Some((h, p)) => (Some(h), Some(p)),
+            None => (Some(value), None),
+        }
+    };
+    if let Some(p) = port {
+        if p.is_empty()
+            || p.len() > 5
+            || !p.chars().all(|c| c.is_ascii_digit())
+            || p.parse::<u32>().map_or(true, |n| n == 0 || n > 65535)
+        {
+            return false;
+        }
+    }
+    match host {
+        None => true,
+        Some(h) => {
+            !h.is_empty()
+                && h.len() <= 253
+                && h.split('.').all(|label| {
+                    !label.is_empty()
+                        && label.len() <= 63
+                        && !label.starts_with('-')
+                        && !label.ends_with('-')
+                        && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                })
+        }
+    }
+}
+
+/// A full image reference such as `registry.redhat.io/rhel9/rhel-bootc:9.4` or one with
+/// `@sha256:...`. The name must be lowercase; the first part may be a registry host.
+pub fn image_reference(what: &str, value: &str) -> anyhow::Result<String> {
+    let fail = |why: &str| {
+        Err(bad(
+            what,
+            value,
+            format!("not a valid image reference: {why}"),
+        ))
+    };
+    if value.contains("://") {
+        return fail("drop the scheme");
+    }
+    if value.chars().any(char::is_whitespace) || value.is_empty() {
+        return fail("must be non-empty without spaces");
+    }
+    let (rest, digest) = match value.split_once('@') {
+        Some((r, d)) => (r, Some(d)),
+        None => (value, None),
+    };
+    if let Some(d) = digest {
+        let ok = d.split_once(':').is_some_and(|(algo, hex)| {
+            !algo.is_empty()
+                && algo
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+                && hex.len() >= 32
+                && hex
+                    .chars()
+                    .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        });
+        if !ok {
+            return fail("the digest must look like sha256:<64 hex digits>");
+        }
+    }
+    // the tag is after the last ':' that follows the last '/'
+    let last_slash = rest.rfind('/').map_or(0, |i| i + 1);
+    let (name, tag) = match rest[last_slash..].rfind(':') {
+        Some(i) => (&rest[..last_slash + i], Some(&rest[last_slash + i + 1..])),
+        None => (rest, None),
+    };
+    if let Some(t) = tag {
+        let ok = !t.is_empty()
+            && t.len() <= 128
+            && t.chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+            && t.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+        if !ok {
+            return fail("bad tag");
+        }
+    }
+    let mut parts: Vec<&str> = name.split('/').collect();
+    let first = parts[0];
+    let has_domain = parts.len() > 1
+        && (first.contains('.')
+            || first.contains(':')
+            || first == "localhost"
+            || first.starts_with('['));
+    if has_domain {
+        if !is_host_port(first) {
+            return fail("bad registry host");
+        }
+        parts.remove(0);
+    }
+    match path_problem(&parts.join("/")) {
+        Some(why) => fail(why),
+        None => Ok(value.to_string()),
+    }
+}
+
+/// A MicroShift minor version such as `4.16`.
+pub fn microshift_version(what: &str, value: &str) -> anyhow::Result<String> {
+    let ok = value.split_once('.').is_some_and(|(a, b)| {
+        [a, b]
+            .iter()
+            .all(|p| !p.is_empty() && p.len() <= 3 && p.chars().all(|c| c.is_ascii_digit()))
+    });
+    if ok {
+        Ok(value.to_string())
+    } else {
+        Err(bad(
+            what,
+            value,
+            "not a MicroShift version of the form MAJOR.MINOR, e.g. 4.16",
+        ))
+    }
+}
+
+/// A user password (or registry password): one non-empty line. A trailing newline (as from a
+/// file written with `echo`) is dropped.
+pub fn password(what: &str, value: &str) -> anyhow::Result<String> {
+    let v = value.strip_suffix('\n').unwrap_or(value);
+    let v = v.strip_suffix('\r').unwrap_or(v);
+    // never echo the value of a secret in an error
+    if v.is_empty() {
+        return Err(anyhow::Error::new(BadInput(format!(
+            "{what}: the password is empty"
+        ))));
+    }
+    if v.contains('\n') || v.contains('\r') {
+        return Err(anyhow::Error::new(BadInput(format!(
+            "{what}: the password has more than one line"
+        ))));
+    }
+    if v.contains('\0') {
+        return Err(anyhow::Error::new(BadInput(format!(
+            "{what}: the password contains a NUL byte"
+        ))));
+    }
+    Ok(v.to_string())
+}
+
+/// A size with a binary unit suffix as `truncate` and `qemu-img` take it: `1G`, `512M`.
+/// Returns bytes.
+pub fn size(what: &str, value: &str, min_bytes: u64) -> anyhow::Result<u64> {
+    let (num, unit) = value.split_at(
+        value
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(value.len()),
+    );
+    let mult: u64 = match unit {
+        "" => 1,
+        "K" | "KiB" => 1 << 10,
+        "M" | "MiB" => 1 << 20,
+        "G" | "GiB" => 1 << 30,
+        "T" | "TiB" => 1 << 40,
+        _ => {
+            return Err(bad(
+                what,
+                value,
+                "not a size: use a whole number with K, M, G or T, e.g. 1G",
+            ))
+        }
+    };
+    let n: u64 = num.parse().map_err(|_| {
+        bad(
+            what,
+            value,
+            "not a size: use a whole number with K, M, G or T, e.g. 1G",
+        )
+    })?;
+    let bytes = n
+        .checked_mul(mult)
+        .ok_or_else(|| bad(what, value, "too large"))?;
+    if bytes < min_bytes {
+        return Err(bad(
+            what,
+            value,
+            format!("too small: at least {}", human(min_bytes)),
+        ));
+    }
+    Ok(bytes)
+}
+
+/// A whole number in `min..=max`.
+pub fn count(what: &str, value: &str, min: u64, max: u64) -> anyhow::Result<u64> {
+    match value.parse::<u64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        Ok(_) => Err(bad(what, value, format!("must be between {min} and {max}"))),
+        Err(_) => Err(bad(what, value, "not a whole number")),
+    }
+}
+
+/// A duration: `90`, `90s`, `15m`, `1h`. Returns seconds.
+pub fn duration(what: &str, value: &str) -> anyhow::Result<u64> {
+    let (num, unit) = value.split_at(
+        value
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(value.len()),
+    );
+    let mult = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        _ => return Err(bad(what, value, "not a duration: use e.g. 90s, 15m or 1h")),
+    };
+    match num.parse::<u64>() {
+        Ok(n) if n > 0 && n.saturating_mul(mult) <= 7 * 24 * 3600 => Ok(n * mult),
+        _ => Err(bad(
+            what,
+            value,
+            "not a duration between 1s and a week: use e.g. 90s, 15m or 1h",
+        )),
+    }
+}
+
+/// A name for a container, VM, volume group or network: letters, digits, `_.-`.
+pub fn simple_name(what: &str, value: &str) -> anyhow::Result<String> {
+    let ok = !value.is_empty()
+        && value.len() <= 128
+        && value
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if ok {
+        Ok(value.to_string())
+    } else {
+        Err(bad(
+            what,
+            value,
+            "use letters, digits, '_', '.' and '-', starting with a letter or digit",
+        ))
+    }
+}
+
+pub fn human(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = bytes as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i < UNITS.len() - 1 {
+        v /= 1024.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.1} {}", UNITS[i])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        for ok in [
+            "microshift-4.16-bootc",
+            "a",
+            "my_org/my.path",
+            "a__b",
+            "a---b",
+        ] {
+            assert!(path_problem(ok).is_none(), "{ok}");
+        }
+        for no in [
+            "",
+            "Upper",
+            "a//b",
+            "/a",
+            "a/",
+            "a/../b",
+            "-a",
+            "a-",
+            "a..b",
+            "a b",
+            "a___b",
+            "https://x",
+        ] {
+            assert!(path_problem(no).is_some(), "{no}");
+        }
+    }
+
+    #[test]
+    fn registries() {
+        for ok in [
+            "quay.io",
+            "127.0.0.1:5000",
+            "localhost:5001",
+            "[::1]:5000",
+            "Registry.Example.com",
+        ] {
+            assert!(registry_url("--registry-url", ok).is_ok(), "{ok}");
+        }
+        for no in [
+            "https://quay.io",
+            "quay.io/org",
+            "",
+            "host:0",
+            "host:99999",
+            "ho st",
+            "-a.com",
+        ] {
+            assert!(registry_url("--registry-url", no).is_err(), "{no}");
+        }
+    }
+
+    #[test]
+    fn references() {
+        for ok in [
+            "registry.redhat.io/rhel9/rhel-bootc:9.4",
+            "localhost/base:linux-amd64",
+            "127.0.0.1:5000/a/b:latest",
+            "busybox",
+            "quay.io/a/b@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        ] {
+            assert!(image_reference("--base-image", ok).is_ok(), "{ok}");
+        }
+        for no in [
+            "docker://quay.io/a",
+            "quay.io/A/b",
+            "quay.io/a:b:c",
+            "a b",
+            "quay.io/a@sha256:xyz",
+            "",
+        ] {
+            assert!(image_reference("--base-image", no).is_err(), "{no}");
+        }
+    }
+
+    #[test]
+    fn sizes_and_durations() {
+        assert_eq!(size("--x", "1G", 0).unwrap(), 1 << 30);
+        assert!(size("--x", "1.5G", 0).is_err());
+        assert!(size("--x", "1M", 1 << 30).is_err());
+        assert!(size("--x", "99999999999T", 0).is_err());
+        assert_eq!(duration("--t", "15m").unwrap(), 900);
+        assert_eq!(duration("--t", "90").unwrap(), 90);
+        assert!(duration("--t", "0").is_err());
+        assert!(duration("--t", "1d").is_err());
+    }
+
+    #[test]
+    fn passwords_never_echo() {
+        let e = password("USER_PASSWD", "a\nb").unwrap_err().to_string();
+        assert!(!e.contains('a'.to_string().as_str()) || !e.contains("a\nb"));
+        assert_eq!(password("X", "pw\n").unwrap(), "pw");
+        assert!(password("X", "\n").is_err());
+    }
+}

@@ -1,0 +1,110 @@
+//! Snapshots of every subcommand's plan, exactly as `--dry-run` prints it.
+
+mod common;
+
+use clap::Parser;
+use common::{scrub, sources};
+use xtask::{plan_for, Cli};
+
+/// The `--dry-run` text for a command line, on a machine with the given environment.
+fn dry_run(as_root: bool, env: &[(&str, &str)], args: &[&str]) -> String {
+    let cli =
+        Cli::try_parse_from(std::iter::once("cargo xtask").chain(args.iter().copied())).unwrap();
+    let plan = plan_for(&cli.command, &sources(as_root, env)).unwrap();
+    let text = plan.render();
+    let json = serde_json::to_string(&plan.to_json()).unwrap();
+    for leak in ["canary-user-passwd-4f1d", "canary-registry-pw-9c2e"] {
+        assert!(
+            !text.contains(leak) && !json.contains(leak),
+            "secret leaked into the plan"
+        );
+    }
+    scrub(&text)
+}
+
+const LOGIN: &[(&str, &str)] = &[
+    ("REGISTRY_USER", "robot"),
+    ("REGISTRY_PASSWORD", "canary-registry-pw-9c2e"),
+];
+
+#[test]
+fn build_plans() {
+    insta::assert_snapshot!("build_default_root", dry_run(true, &[], &["build"]));
+    insta::assert_snapshot!(
+        "build_amd64_root",
+        dry_run(true, &[], &["build", "--arch", "amd64"])
+    );
+    insta::assert_snapshot!(
+        "build_arm64_nonroot",
+        dry_run(false, &[], &["build", "--arch", "arm64"])
+    );
+    insta::assert_snapshot!(
+        "build_env_arch_custom",
+        dry_run(
+            false,
+            &[("IMAGE_ARCH", "aarch64"), ("IMAGE_NAME", "edge-gateway")],
+            &[
+                "build",
+                "--base-image",
+                "localhost/base:linux-arm64",
+                "--microshift-version",
+                "4.17",
+                "--build-arg",
+                "EXTRA_PACKAGES=tcpdump strace",
+                "--containerfile",
+                "tests/containerfiles/Containerfile.test",
+            ],
+        )
+    );
+}
+
+#[test]
+fn push_plans() {
+    insta::assert_snapshot!("push_default_root", dry_run(true, &[], &["push"]));
+    insta::assert_snapshot!(
+        "push_arm64_login_nonroot",
+        dry_run(false, LOGIN, &["push", "--arch", "arm64"])
+    );
+    insta::assert_snapshot!(
+        "push_custom_registry_authfile",
+        dry_run(
+            true,
+            &[
+                ("REGISTRY_URL", "127.0.0.1:5001"),
+                ("REGISTRY_ORG", "ci/images")
+            ],
+            &[
+                "push",
+                "--arch",
+                "amd64",
+                "--auth-config",
+                "tests/fixtures/registry-auth.json"
+            ],
+        )
+    );
+}
+
+#[test]
+fn manifest_plans() {
+    insta::assert_snapshot!("manifest_default_root", dry_run(true, &[], &["manifest"]));
+    insta::assert_snapshot!(
+        "manifest_login_nonroot",
+        dry_run(false, LOGIN, &["manifest"])
+    );
+    insta::assert_snapshot!(
+        "manifest_one_arch_custom_registry",
+        dry_run(
+            true,
+            &[],
+            &[
+                "manifest",
+                "--arch",
+                "arm64",
+                "--registry-url",
+                "localhost:5000",
+                "--registry-org",
+                "team"
+            ],
+        )
+    );
+}
