@@ -67,7 +67,7 @@ pub struct BuildArgs {
     /// Containerfile to build; its directory is the build context
     #[arg(long)]
     pub containerfile: Option<String>,
-    /// Base image (build argument BASE_IMAGE)
+    /// Base image (build argument BASE_IMAGE); `{arch}` expands to amd64 or arm64
     #[arg(long)]
     pub base_image: Option<String>,
     /// MicroShift version (build argument MICROSHIFT_VERSION), e.g. 4.16
@@ -130,7 +130,10 @@ impl Build {
             None,
             Some("base_image"),
         )?;
-        let base_image = validate::image_reference(&base.what, &base.value)?;
+        // `{arch}` picks a per-architecture base image (e.g. `...:linux-{arch}`)
+        let arch_word = image.arch.or_else(Arch::native).map_or("amd64", Arch::oci);
+        let base_image =
+            validate::image_reference(&base.what, &base.value.replace("{arch}", arch_word))?;
         let ver = sources.require(
             "--microshift-version",
             args.microshift_version.as_deref(),

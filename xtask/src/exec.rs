@@ -41,6 +41,9 @@ pub struct Options {
     pub verbose: bool,
     /// No progress lines on stderr.
     pub quiet: bool,
+    /// Send the commands' own standard output to stderr (with `--json`, stdout holds only
+    /// the JSON document).
+    pub stdout_to_stderr: bool,
 }
 
 /// What happened, step by step: the data for `--json`.
@@ -109,6 +112,10 @@ impl Drop for SecretDir {
 
 /// Run every step of `plan` in order. Stops at the first failing step (unless it is a probe).
 /// The report holds every step run so far, also when one failed.
+/// Environment variables that hold secrets: read once by the resolver, never inherited by
+/// the commands we run.
+pub const SECRET_ENV: [&str; 2] = ["USER_PASSWD", "REGISTRY_PASSWORD"];
+
 pub fn run(sh: &Shell, plan: &Plan, opts: Options) -> (Report, anyhow::Result<()>) {
     let mut report = Report::default();
     let result = run_into(sh, plan, opts, &mut report);
@@ -139,7 +146,7 @@ fn run_into(sh: &Shell, plan: &Plan, opts: Options, report: &mut Report) -> anyh
             }
         }
         let started = Instant::now();
-        let result = run_step(sh, plan.as_root, step, &mut secrets);
+        let result = run_step(sh, plan.as_root, step, &mut secrets, opts);
         let seconds = (started.elapsed().as_secs_f64() * 10.0).round() / 10.0;
         match result {
             Ok(out) => {
@@ -182,7 +189,9 @@ fn run_step(
     as_root: bool,
     step: &Step,
     secrets: &mut SecretDir,
+    opts: Options,
 ) -> Result<Option<Value>, Failure> {
+    let stdout_to_stderr = opts.stdout_to_stderr;
     let (program, args) = step.command_line(as_root);
     let mut words = Vec::with_capacity(args.len());
     for arg in &args {
@@ -199,6 +208,10 @@ fn run_step(
     }
     let shown = step.render(as_root);
     let mut cmd = sh.cmd(&program).args(&words).quiet();
+    // secrets we were given through the environment are not passed on to any command
+    for name in SECRET_ENV {
+        cmd = cmd.env_remove(name);
+    }
     if !step.uses_sudo(as_root) {
         for (k, v) in &step.env {
             cmd = cmd.env(k, v);
@@ -216,6 +229,9 @@ fn run_step(
         (Stdin::Inherit, output) => {
             let mut command = std::process::Command::from(cmd);
             command.stdin(std::process::Stdio::inherit());
+            if stdout_to_stderr {
+                command.stdout(stderr_stdio());
+            }
             let status = command.status().map_err(not_started)?;
             if !status.success() {
                 return Err(exit_failure(status));
@@ -229,28 +245,30 @@ fn run_step(
             Ok(None)
         }
         (stdin, output) => {
-            let capture = matches!(output, Output::Check(_));
+            use std::process::Stdio;
             let mut command = std::process::Command::from(cmd);
-            command.stdout(if capture {
-                std::process::Stdio::piped()
-            } else {
-                std::process::Stdio::inherit()
+            // stderr always reaches the user: it carries the tools' own error messages
+            command.stderr(Stdio::inherit());
+            command.stdout(match output {
+                Output::Check(_) => Stdio::piped(),
+                Output::Inherit if stdout_to_stderr => stderr_stdio(),
+                Output::Inherit => Stdio::inherit(),
             });
-            let result = match stdin {
-                Stdin::Secret { secret, .. } => {
-                    command.stdin(std::process::Stdio::piped());
-                    let mut child = command.spawn().map_err(not_started)?;
-                    if let Some(mut input) = child.stdin.take() {
-                        // a command that exits without reading its stdin is not our failure
-                        let _ = input.write_all(secret.expose().as_bytes());
-                    }
-                    child.wait_with_output().map_err(not_started)?
-                }
-                _ => {
-                    command.stdin(std::process::Stdio::null());
-                    command.output().map_err(not_started)?
-                }
+            let feed = match stdin {
+                Stdin::Secret { secret, .. } => Some(secret.expose().as_bytes()),
+                _ => None,
             };
+            command.stdin(if feed.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            });
+            let mut child = command.spawn().map_err(not_started)?;
+            if let (Some(bytes), Some(mut input)) = (feed, child.stdin.take()) {
+                // a command that exits without reading its stdin is not our failure
+                let _ = input.write_all(bytes);
+            }
+            let result = child.wait_with_output().map_err(not_started)?;
             if !result.status.success() {
                 return Err(exit_failure(result.status));
             }
@@ -265,6 +283,15 @@ fn run_step(
                 Output::Inherit => Ok(None),
             }
         }
+    }
+}
+
+/// Our stderr, as a child's stdout.
+fn stderr_stdio() -> std::process::Stdio {
+    use std::os::fd::AsFd;
+    match std::io::stderr().as_fd().try_clone_to_owned() {
+        Ok(fd) => std::process::Stdio::from(fd),
+        Err(_) => std::process::Stdio::null(),
     }
 }
 

@@ -117,6 +117,35 @@ pub fn manifest_archs(stdout: &str, expected: &[Arch]) -> anyhow::Result<Value> 
     Ok(json!({ "architectures": found, "manifests": entries }))
 }
 
+/// One line per result worth telling a person, after a plan succeeded.
+pub fn summary(data: &std::collections::BTreeMap<String, Value>) -> Vec<String> {
+    let mut lines = Vec::new();
+    for v in data.values() {
+        if let (Some(id), Some(arch)) = (
+            v.get("id").and_then(Value::as_str),
+            v.get("architecture").and_then(Value::as_str),
+        ) {
+            let tags: Vec<&str> = v["tags"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            let size = crate::validate::human(v["size"].as_u64().unwrap_or(0));
+            lines.push(format!(
+                "ok: image {} ({arch}, {size}, id {})",
+                tags.join(", "),
+                &id[..id.len().min(12)]
+            ));
+        }
+        if let Some(archs) = v.get("architectures").and_then(Value::as_array) {
+            let names: Vec<&str> = archs.iter().filter_map(Value::as_str).collect();
+            lines.push(format!("ok: manifest list holds {}", names.join(", ")));
+        }
+    }
+    lines
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -119,17 +119,22 @@ pub fn plan_for(command: &Command, sources: &Sources) -> anyhow::Result<Plan> {
     })
 }
 
+/// Print a JSON document on stdout; a closed pipe is not worth a panic.
+fn print_json(doc: &serde_json::Value) {
+    use std::io::Write;
+    let text = serde_json::to_string_pretty(doc).unwrap_or_default();
+    let _ = writeln!(std::io::stdout(), "{text}");
+}
+
 fn try_main(cli: Cli) -> anyhow::Result<()> {
     let sources = Sources::from_process(config::project_root(), cli.config.as_deref())?;
     let plan = plan_for(&cli.command, &sources)?;
     if cli.dry_run {
         if cli.json {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&plan.to_json()).expect("JSON values serialize")
-            );
+            print_json(&plan.to_json());
         } else {
-            print!("{}", plan.render());
+            use std::io::Write;
+            let _ = write!(std::io::stdout(), "{}", plan.render());
         }
         return Ok(());
     }
@@ -138,14 +143,17 @@ fn try_main(cli: Cli) -> anyhow::Result<()> {
     let opts = exec::Options {
         verbose: cli.verbose,
         quiet: false,
+        stdout_to_stderr: cli.json,
     };
     let (report, result) = exec::run(&sh, &plan, opts);
+    if result.is_ok() {
+        for line in inspect::summary(&report.data) {
+            eprintln!("{line}");
+        }
+    }
     if cli.json {
         let doc = report.to_json(&plan.title, result.is_ok());
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&doc).expect("JSON values serialize")
-        );
+        print_json(&doc);
     }
     result
 }

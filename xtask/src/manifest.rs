@@ -135,22 +135,14 @@ impl Manifest {
                 .root(true)
                 .hint(self.registry.push_hint()),
         );
-        let mut inspect = Step::new(
-            "list-inspect",
-            format!("inspect the pushed list {remote}"),
-            "podman",
-        )
-        .args(["manifest", "inspect", &remote])
-        .read_only()
-        .root(true)
-        .check(Check::ManifestArchs {
-            expected: self.archs.clone(),
-        });
-        // `podman manifest inspect` has no --authfile in podman 4.x
-        if let Some(auth) = &self.registry.authfile {
-            inspect = inspect.env("REGISTRY_AUTH_FILE", auth.as_str());
-        }
-        plan.push(inspect);
+        // `podman manifest inspect` cannot authenticate in podman 4.x: ask skopeo
+        plan.push(
+            self.registry
+                .inspect_raw_step("list-inspect", &remote)
+                .check(Check::ManifestArchs {
+                    expected: self.archs.clone(),
+                }),
+        );
         plan
     }
 }

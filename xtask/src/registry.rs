@@ -37,6 +37,9 @@ pub struct Registry {
     pub authfile: Option<Utf8PathBuf>,
     /// Log in first with this user and password (on stdin).
     pub login: Option<(String, Secret)>,
+    /// The registries.conf podman uses (CONTAINERS_REGISTRIES_CONF), handed to skopeo, which
+    /// does not read that variable.
+    pub registries_conf: Option<Utf8PathBuf>,
 }
 
 impl Registry {
@@ -114,11 +117,17 @@ impl Registry {
             }
             (_, None) => None,
         };
+        let registries_conf = sources
+            .env
+            .get("CONTAINERS_REGISTRIES_CONF")
+            .filter(|v| !v.is_empty())
+            .map(Utf8PathBuf::from);
         Ok(Registry {
             url,
             org,
             authfile,
             login,
+            registries_conf,
         })
     }
 
@@ -136,6 +145,19 @@ impl Registry {
             Some(p) => vec!["--authfile".to_string(), p.to_string()],
             None => Vec::new(),
         }
+    }
+
+    /// `skopeo inspect --raw` of a remote reference: the manifest (list) as the registry has it.
+    pub fn inspect_raw_step(&self, id: &'static str, reference: &str) -> Step {
+        let mut step = Step::new(id, format!("inspect {reference} in the registry"), "skopeo");
+        if let Some(conf) = &self.registries_conf {
+            step = step.args(["--registries-conf", conf.as_str()]);
+        }
+        step.args(["inspect", "--raw"])
+            .args(self.authfile_args())
+            .arg(format!("docker://{reference}"))
+            .read_only()
+            .root(true)
     }
 
     /// `podman login` with the password on stdin, when a password was given.
