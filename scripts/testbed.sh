@@ -131,7 +131,8 @@ start_registry() {
   port_open "$port" && die "port $port is taken by something else; set TESTBED_PORT_BASE"
   {
     echo "version: 0.1"
-    echo "log: {level: warn}"
+    # the access log lets tests see which blobs a push uploads
+    echo "log: {level: info, accesslog: {disabled: false}}"
     echo "storage:"
     echo "  filesystem: {rootdirectory: $d/registry-$which}"
     echo "  delete: {enabled: true}"
@@ -143,9 +144,10 @@ start_registry() {
       echo "  htpasswd: {realm: xtask-testbed, path: $d/htpasswd}"
     fi
   } >"$d/registry-$which.yml"
-  # docker-registry dies when REGISTRY_AUTH_FILE is in its environment
-  env -u REGISTRY_AUTH_FILE -u REGISTRY_HTTP_SECRET docker-registry serve "$d/registry-$which.yml" \
-    >"$d/registry-$which.log" 2>&1 &
+  # a clean environment: docker-registry dies when REGISTRY_AUTH_FILE is set, and must not
+  # inherit secrets from a shell that sourced the env file
+  env -i PATH="$PATH" docker-registry serve "$d/registry-$which.yml" \
+    >>"$d/registry-$which.log" 2>&1 &
   echo $! >"$pidfile"
   for _ in $(seq 1 100); do
     port_open "$port" && return 0

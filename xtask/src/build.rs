@@ -245,6 +245,7 @@ impl Build {
                 .read_only()
                 .root(true)
                 .check(Check::Image {
+                    reference: local.clone(),
                     arch: self.image.arch,
                 }),
         );

@@ -9,7 +9,10 @@ use crate::validate::Arch;
 #[derive(Clone, Debug, PartialEq)]
 pub enum Check {
     /// `podman image inspect`: the image exists (and has the architecture, if given).
-    Image { arch: Option<Arch> },
+    Image {
+        reference: String,
+        arch: Option<Arch>,
+    },
     /// `podman manifest inspect`: the list holds exactly these architectures.
     ManifestArchs { expected: Vec<Arch> },
 }
@@ -18,8 +21,8 @@ impl Check {
     /// A few words for the dry-run rendering.
     pub fn describe(&self) -> String {
         match self {
-            Check::Image { arch: Some(a) } => format!("check the image is {a}"),
-            Check::Image { arch: None } => "check the image exists".to_string(),
+            Check::Image { arch: Some(a), .. } => format!("check the image is {a}"),
+            Check::Image { arch: None, .. } => "check the image exists".to_string(),
             Check::ManifestArchs { expected } => format!(
                 "check the list holds exactly {}",
                 expected
@@ -33,7 +36,7 @@ impl Check {
 
     pub fn judge(&self, stdout: &str) -> anyhow::Result<Value> {
         match self {
-            Check::Image { arch } => image(stdout, *arch),
+            Check::Image { reference, arch } => image(stdout, reference, *arch),
             Check::ManifestArchs { expected } => manifest_archs(stdout, expected),
         }
     }
@@ -44,7 +47,7 @@ fn parse(stdout: &str, what: &str) -> anyhow::Result<Value> {
 }
 
 /// Summarise `podman image inspect` output: id, digest, size, architecture, os, tags.
-pub fn image(stdout: &str, arch: Option<Arch>) -> anyhow::Result<Value> {
+pub fn image(stdout: &str, reference: &str, arch: Option<Arch>) -> anyhow::Result<Value> {
     let doc = parse(stdout, "podman image inspect")?;
     let first = doc
         .as_array()
@@ -76,6 +79,7 @@ pub fn image(stdout: &str, arch: Option<Arch>) -> anyhow::Result<Value> {
         .cloned()
         .unwrap_or_default();
     Ok(json!({
+        "reference": reference,
         "id": id,
         "digest": field("Digest"),
         "size": size,
@@ -121,21 +125,14 @@ pub fn manifest_archs(stdout: &str, expected: &[Arch]) -> anyhow::Result<Value> 
 pub fn summary(data: &std::collections::BTreeMap<String, Value>) -> Vec<String> {
     let mut lines = Vec::new();
     for v in data.values() {
-        if let (Some(id), Some(arch)) = (
-            v.get("id").and_then(Value::as_str),
-            v.get("architecture").and_then(Value::as_str),
-        ) {
-            let tags: Vec<&str> = v["tags"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .collect();
+        let text = |k: &str| v.get(k).and_then(Value::as_str);
+        if let (Some(reference), Some(id), Some(arch)) =
+            (text("reference"), text("id"), text("architecture"))
+        {
             let size = crate::validate::human(v["size"].as_u64().unwrap_or(0));
+            let short = &id[..id.len().min(12)];
             lines.push(format!(
-                "ok: image {} ({arch}, {size}, id {})",
-                tags.join(", "),
-                &id[..id.len().min(12)]
+                "ok: image {reference} ({arch}, {size}, id {short})"
             ));
         }
         if let Some(archs) = v.get("architectures").and_then(Value::as_array) {
@@ -153,12 +150,14 @@ mod tests {
     #[test]
     fn image_summary() {
         let out = r#"[{"Id":"abc","Digest":"sha256:d","Size":42,"Architecture":"arm64","Os":"linux","RepoTags":["localhost/x:linux-arm64"]}]"#;
-        let v = image(out, Some(Arch::Arm64)).unwrap();
+        let v = image(out, "localhost/x:linux-arm64", Some(Arch::Arm64)).unwrap();
         assert_eq!(v["size"], 42);
-        let e = image(out, Some(Arch::Amd64)).unwrap_err().to_string();
+        let e = image(out, "localhost/x:linux-arm64", Some(Arch::Amd64))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("built for 'arm64', not 'amd64'"), "{e}");
-        assert!(image("[]", None).is_err());
-        assert!(image("not json", None).is_err());
+        assert!(image("[]", "x", None).is_err());
+        assert!(image("not json", "x", None).is_err());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Our own rules over Containerfiles, from what goes wrong in this workflow:
 //! no bare `dnf upgrade` (the OS minor version drifts), no secret as a build argument (it is
-//! stored in the image history), no heredoc (podman 4.3 cannot parse it), and every `COPY`
-//! source present in the build context.
+//! stored in the image history), no heredoc (podman 4.3 cannot parse it), no `SHELL` (podman
+//! ignores it for OCI images), and every `COPY` source present in the build context.
 
 use camino::Utf8Path;
 
@@ -69,6 +69,13 @@ pub fn containerfile(text: &str, context: Option<&Utf8Path>) -> Vec<Finding> {
                 line,
                 rule: "no-heredoc",
                 message: "heredoc in a Containerfile: podman 4.3 cannot parse it; copy a file from the build context instead".into(),
+            });
+        }
+        if keyword == "SHELL" {
+            findings.push(Finding {
+                line,
+                rule: "no-shell",
+                message: "podman ignores SHELL for OCI images (its default format): use `set -o pipefail &&` inside the RUN instead".into(),
             });
         }
         if keyword == "RUN" {
@@ -166,6 +173,10 @@ mod tests {
         assert_eq!(
             rules("FROM x\nRUN cat > /f <<EOF\nhi\nEOF\n"),
             ["no-heredoc"]
+        );
+        assert_eq!(
+            rules("FROM x\nSHELL [\"/bin/bash\", \"-o\", \"pipefail\", \"-c\"]\n"),
+            ["no-shell"]
         );
         assert!(rules("FROM x\nARG MICROSHIFT_VERSION=4.16\nRUN dnf install -y jq\n").is_empty());
     }

@@ -39,3 +39,152 @@ pub fn sources(as_root: bool, env: &[(&str, &str)]) -> Sources {
 pub fn scrub(text: &str) -> String {
     text.replace(repo_root().as_str(), "[ROOT]")
 }
+
+/// True when running under CI (`CI=true`): missing tools and test beds are failures there.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
+}
+
+/// Is `tool` on PATH? In CI a missing tool fails the test; locally it skips loudly.
+pub fn require_tool(tool: &str, test: &str) -> bool {
+    let found = std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|p| p.join(tool).is_file()));
+    if !found {
+        assert!(
+            !in_ci(),
+            "{test}: `{tool}` is not installed, and CI must run this test (.ci/run installs it)"
+        );
+        eprintln!(
+            "SKIPPED {test}: `{tool}` is not installed (scripts/testbed.sh install provides it)"
+        );
+    }
+    found
+}
+
+/// The test bed started by `scripts/testbed.sh up`: its environment file, parsed.
+pub struct Bed {
+    pub dir: Utf8PathBuf,
+    pub env: Vec<(String, String)>,
+}
+
+impl Bed {
+    /// The bed named by XTASK_TESTBED, or the repository's `.testbed`. In CI a missing bed
+    /// fails the test; locally the test is skipped with a reason.
+    pub fn get(test: &str) -> Option<Bed> {
+        let dir = std::env::var("XTASK_TESTBED")
+            .map(Utf8PathBuf::from)
+            .unwrap_or_else(|_| repo_root().join(".testbed"));
+        let env_file = dir.join("env");
+        let Ok(text) = std::fs::read_to_string(&env_file) else {
+            assert!(
+                !in_ci(),
+                "{test}: the test bed is not up ({env_file} missing); .ci/run must start it"
+            );
+            eprintln!("SKIPPED {test}: no test bed at {dir} (run: sudo scripts/testbed.sh up)");
+            return None;
+        };
+        let env = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("export "))
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Some(Bed { dir, env })
+    }
+
+    pub fn var(&self, key: &str) -> String {
+        self.env
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("the test bed's env has no {key}"))
+    }
+
+    /// A command with the bed's environment and none of the inputs a developer's shell may
+    /// have set.
+    pub fn command(&self, program: &str) -> std::process::Command {
+        let mut c = std::process::Command::new(program);
+        for k in [
+            "IMAGE_NAME",
+            "IMAGE_ARCH",
+            "REGISTRY_URL",
+            "REGISTRY_ORG",
+            "PULL_SECRET",
+            "AUTH_CONFIG",
+            "USER_PASSWD",
+            "REGISTRY_USER",
+            "REGISTRY_PASSWORD",
+            "VMNAME",
+            "NETNAME",
+        ] {
+            c.env_remove(k);
+        }
+        // secrets from the env file are added by each test where it means to
+        c.envs(
+            self.env
+                .iter()
+                .filter(|(k, _)| k != "REGISTRY_PASSWORD" && k != "USER_PASSWD")
+                .map(|(k, v)| (k.as_str(), v.as_str())),
+        );
+        c.current_dir(repo_root());
+        c
+    }
+
+    /// `cargo xtask` (the built binary) in the bed.
+    pub fn xtask(&self) -> std::process::Command {
+        self.command(env!("CARGO_BIN_EXE_xtask"))
+    }
+
+    /// Run a helper command of the bed and return its stdout; panics on failure.
+    pub fn read(&self, program: &str, args: &[&str]) -> String {
+        let out = self.command(program).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{program} {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// `scripts/testbed.sh <args> <dir>`
+    pub fn script(&self, args: &[&str]) {
+        let script = repo_root().join("scripts/testbed.sh");
+        let status = self
+            .command("bash")
+            .arg(script.as_str())
+            .args(args)
+            .arg(self.dir.as_str())
+            .status()
+            .unwrap();
+        assert!(status.success(), "testbed.sh {args:?} failed");
+    }
+}
+
+/// A finished command: exit code and both outputs.
+pub struct Ran {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Ran {
+    pub fn of(out: std::process::Output) -> Ran {
+        Ran {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+    pub fn all(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+    #[track_caller]
+    pub fn ok(self) -> Ran {
+        assert_eq!(
+            self.code, 0,
+            "expected success\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+}

