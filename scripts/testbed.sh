@@ -282,6 +282,17 @@ up() {
   for tool in podman skopeo docker-registry htpasswd dpkg-deb; do
     command -v "$tool" >/dev/null 2>&1 || die "$tool not found (run: sudo $0 install)"
   done
+  if [ -f "$d/env" ]; then
+    # already up: keep its ports
+    port_base=$(sed -n 's/^export TESTBED_OPEN_REGISTRY=127.0.0.1://p' "$d/env")
+  elif [ -z "${TESTBED_PORT_BASE:-}" ]; then
+    local tries=0
+    while port_open "$port_base" || port_open "$((port_base + 1))"; do
+      tries=$((tries + 1))
+      [ "$tries" -lt 50 ] || die "no free port pair from ${port_base}; set TESTBED_PORT_BASE"
+      port_base=$((port_base + 10))
+    done
+  fi
   write_podman_config "$d"
   podman_env "$d"
   if [ ! -f "$d/registry-password" ]; then
@@ -316,7 +327,8 @@ down() {
     umount /proc/sys/fs/binfmt_misc 2>/dev/null || true
   fi
   # overlay mounts left behind by a killed podman would make rm fail
-  grep -F " $d/" /proc/mounts | awk '{print $2}' | sort -r | while read -r m; do umount -l "$m" || true; done
+  { grep -F " $d/" /proc/mounts || true; } | awk '{print $2}' | sort -r |
+    while read -r m; do umount -l "$m" || true; done
   rm -rf "$d"
   say "down: removed $d"
 }
