@@ -76,6 +76,9 @@ pub struct BuildArgs {
     /// Extra build argument NAME=VALUE (repeatable); never for secrets
     #[arg(long = "build-arg", value_name = "NAME=VALUE")]
     pub build_args: Vec<String>,
+    /// Build every layer again (e.g. to pick up new packages)
+    #[arg(long)]
+    pub no_cache: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -89,6 +92,7 @@ pub struct Build {
     pub build_args: Vec<(String, String)>,
     /// The `redhat` user's password, when the Containerfile mounts the build secret.
     pub user_passwd: Option<Secret>,
+    pub no_cache: bool,
 }
 
 /// Names that must not travel as build arguments: build arguments end up in image history.
@@ -204,6 +208,7 @@ impl Build {
             microshift_version,
             build_args,
             user_passwd,
+            no_cache: args.no_cache,
         })
     }
 
@@ -216,6 +221,9 @@ impl Build {
             .hint("see podman's message above; `cargo xtask doctor --for build` checks the pull secret, repositories and emulation");
         if let Some(arch) = self.image.arch {
             build = build.args(["--platform".to_string(), arch.platform()]);
+        }
+        if self.no_cache {
+            build = build.arg("--no-cache");
         }
         build = build
             .args(["-t", &local])

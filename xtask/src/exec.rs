@@ -147,11 +147,12 @@ fn run_into(sh: &Shell, plan: &Plan, opts: Options, report: &mut Report) -> anyh
         }
         let started = Instant::now();
         let result = run_step(sh, plan.as_root, step, &mut secrets, opts);
-        let seconds = (started.elapsed().as_secs_f64() * 10.0).round() / 10.0;
+        let ms = started.elapsed().as_millis() as u64;
         match result {
             Ok(out) => {
                 outcomes.insert(step.id, true);
-                let mut entry = json!({ "id": step.id, "about": step.about, "status": "ok", "seconds": seconds });
+                let mut entry =
+                    json!({ "id": step.id, "about": step.about, "status": "ok", "ms": ms });
                 if let Some(data) = out {
                     report.data.insert(step.id.to_string(), data.clone());
                     entry["result"] = data;
@@ -160,10 +161,14 @@ fn run_into(sh: &Shell, plan: &Plan, opts: Options, report: &mut Report) -> anyh
             }
             Err(failure) if step.on_fail == OnFail::Record && failure.exited => {
                 outcomes.insert(step.id, false);
-                report.steps.push(json!({ "id": step.id, "about": step.about, "status": "no", "seconds": seconds }));
+                report
+                    .steps
+                    .push(json!({ "id": step.id, "about": step.about, "status": "no", "ms": ms }));
             }
             Err(failure) => {
-                report.steps.push(json!({ "id": step.id, "about": step.about, "status": "failed", "seconds": seconds }));
+                report.steps.push(
+                    json!({ "id": step.id, "about": step.about, "status": "failed", "ms": ms }),
+                );
                 return Err(anyhow::Error::new(StepFailed {
                     message: format!(
                         "step {n}/{total} ({}) failed: {}",

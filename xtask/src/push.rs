@@ -36,19 +36,6 @@ impl Push {
         let local = self.image.local();
         let remote = self.remote();
         let mut plan = Plan::new(format!("push {local} to {remote}"), as_root);
-        plan.push(
-            Step::new("local-image", format!("check {local} exists"), "podman")
-                .args(["image", "exists", &local])
-                .read_only()
-                .root(true)
-                .hint(format!(
-                    "there is no local image {local}: run `cargo xtask build{}` first",
-                    self.image
-                        .arch
-                        .map(|a| format!(" --arch {a}"))
-                        .unwrap_or_default()
-                )),
-        );
         if let Some(login) = self.registry.login_step() {
             plan.push(login);
         }
@@ -58,7 +45,11 @@ impl Push {
                 .args(self.registry.authfile_args())
                 .args([local.as_str(), remote.as_str()])
                 .root(true)
-                .hint(self.registry.push_hint()),
+                .hint(format!(
+                    "if podman says the image is not known, build it first: `cargo xtask build{}`; otherwise: {}",
+                    self.image.arch.map(|a| format!(" --arch {a}")).unwrap_or_default(),
+                    self.registry.push_hint()
+                )),
         );
         plan
     }

@@ -31,6 +31,10 @@ const LOGIN: &[(&str, &str)] = &[
 fn build_plans() {
     insta::assert_snapshot!("build_default_root", dry_run(true, &[], &["build"]));
     insta::assert_snapshot!(
+        "build_no_cache_amd64",
+        dry_run(true, &[], &["build", "--arch", "amd64", "--no-cache"])
+    );
+    insta::assert_snapshot!(
         "build_amd64_root",
         dry_run(true, &[], &["build", "--arch", "amd64"])
     );
