@@ -329,6 +329,27 @@ fn faults_name_the_step_and_a_rerun_recovers() {
     );
     run(&mut xtask(&bed, test, &["build", "--arch", "amd64"])).ok();
 
+    // pushing an architecture never built: the push step fails and says to build it
+    let failed = run(&mut xtask(
+        &bed,
+        test,
+        &[
+            "push",
+            "--arch",
+            "arm64",
+            "--registry-url",
+            &bed.var("TESTBED_OPEN_REGISTRY"),
+        ],
+    ));
+    assert_eq!(failed.code, 1, "{}", failed.stderr);
+    assert!(
+        failed
+            .stderr
+            .contains("build it first: `cargo xtask build --arch arm64`"),
+        "{}",
+        failed.stderr
+    );
+
     // a wrong registry password: the login step fails, exit 1
     let mut wrong = xtask(&bed, test, &["push", "--arch", "amd64"]);
     wrong.env("REGISTRY_PASSWORD", "not-the-password");
@@ -378,7 +399,7 @@ fn faults_name_the_step_and_a_rerun_recovers() {
     assert!(
         failed
             .stderr
-            .contains(&format!("hint: is {open} reachable")),
+            .contains(&format!("otherwise: is {open} reachable")),
         "{}",
         failed.stderr
     );
