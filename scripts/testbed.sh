@@ -52,11 +52,11 @@ install_packages() {
       containernetworking-plugins iptables catatonit \
       docker-registry apache2-utils \
       qemu-user-static binfmt-support busybox-static \
-      lvm2 debootstrap virtinst cpio xorriso shellcheck python3-pip ca-certificates
+      lvm2 debootstrap virtinst libvirt-clients cpio xorriso shellcheck python3-pip ca-certificates
   elif command -v dnf >/dev/null 2>&1; then
     # Fedora / RHEL (written for them; the project's CI runs on Debian)
     dnf install -y podman runc skopeo docker-distribution httpd-tools \
-      qemu-user-static busybox lvm2 virt-install cpio xorriso ShellCheck python3-pip
+      qemu-user-static busybox lvm2 virt-install libvirt-client cpio xorriso ShellCheck python3-pip
   else
     die "neither apt-get nor dnf found: install podman, skopeo, a docker registry, htpasswd and qemu-user-static by hand"
   fi

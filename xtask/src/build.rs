@@ -242,6 +242,7 @@ impl Build {
             build = build.arg("--secret").secret_file_arg(
                 &format!("id={PASSWD_SECRET_ID},src="),
                 "USER_PASSWD",
+                PASSWD_SECRET_ID,
                 pw,
             );
         }

@@ -50,6 +50,7 @@ pub const KEYS: &[(&str, &str)] = &[
         "RHEL boot ISO; {arch} expands to x86_64 or aarch64",
     ),
     ("vm.libvirt_uri", "libvirt connection URI"),
+    ("vm.disk_dir", "directory of the VM disk images"),
     ("lvm.volume_group", "volume group for the CSI driver"),
     (
         "lvm.loop_file",

@@ -62,18 +62,14 @@ impl Report {
 /// A private directory for secret files, removed on drop.
 struct SecretDir {
     path: Option<Utf8PathBuf>,
-    count: usize,
 }
 
 impl SecretDir {
     fn new() -> SecretDir {
-        SecretDir {
-            path: None,
-            count: 0,
-        }
+        SecretDir { path: None }
     }
 
-    fn write(&mut self, value: &str) -> anyhow::Result<Utf8PathBuf> {
+    fn write(&mut self, name: &str, value: &str) -> anyhow::Result<Utf8PathBuf> {
         if self.path.is_none() {
             let base = Utf8PathBuf::from_path_buf(std::env::temp_dir())
                 .map_err(|_| anyhow!("the temp directory is not UTF-8"))?;
@@ -88,8 +84,7 @@ impl SecretDir {
             self.path = Some(dir);
         }
         let dir = self.path.as_ref().expect("set above");
-        self.count += 1;
-        let file = dir.join(format!("secret-{}", self.count));
+        let file = dir.join(name);
         let mut f = fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -202,8 +197,13 @@ fn run_step(
     for arg in &args {
         words.push(match arg {
             Arg::Lit(s) => s.clone(),
-            Arg::SecretFile { prefix, secret, .. } => {
-                let path = secrets.write(secret.expose()).map_err(|e| Failure {
+            Arg::SecretFile {
+                prefix,
+                file,
+                secret,
+                ..
+            } => {
+                let path = secrets.write(file, secret.expose()).map_err(|e| Failure {
                     message: format!("{e:#}"),
                     exited: false,
                 })?;
@@ -227,7 +227,11 @@ fn run_step(
         exited: false,
     };
     let exit_failure = |status: std::process::ExitStatus| Failure {
-        message: format!("`{shown}` exited with {}", describe(status)),
+        message: if step.expect_failure {
+            format!("`{shown}`: the command succeeded")
+        } else {
+            format!("`{shown}` exited with {}", describe(status))
+        },
         exited: true,
     };
     match (&step.stdin, &step.output) {
@@ -238,7 +242,7 @@ fn run_step(
                 command.stdout(stderr_stdio());
             }
             let status = command.status().map_err(not_started)?;
-            if !status.success() {
+            if status.success() == step.expect_failure {
                 return Err(exit_failure(status));
             }
             if let Output::Check(_) = output {
@@ -252,10 +256,18 @@ fn run_step(
         (stdin, output) => {
             use std::process::Stdio;
             let mut command = std::process::Command::from(cmd);
-            // stderr always reaches the user: it carries the tools' own error messages
-            command.stderr(Stdio::inherit());
+            // a question's answer is its exit code: its output ("error: no such domain") would
+            // only alarm; any other command's stderr reaches the user, as it carries the
+            // tools' own error messages
+            let question = step.is_question();
+            command.stderr(if question {
+                Stdio::null()
+            } else {
+                Stdio::inherit()
+            });
             command.stdout(match output {
                 Output::Check(_) => Stdio::piped(),
+                Output::Inherit if question => Stdio::null(),
                 Output::Inherit if stdout_to_stderr => stderr_stdio(),
                 Output::Inherit => Stdio::inherit(),
             });
@@ -274,7 +286,7 @@ fn run_step(
                 let _ = input.write_all(bytes);
             }
             let result = child.wait_with_output().map_err(not_started)?;
-            if !result.status.success() {
+            if result.status.success() == step.expect_failure {
                 return Err(exit_failure(result.status));
             }
             match output {

@@ -7,6 +7,7 @@ pub mod build;
 pub mod config;
 pub mod exec;
 pub mod inspect;
+pub mod kickstart;
 pub mod lint;
 pub mod manifest;
 pub mod plan;
@@ -14,6 +15,7 @@ pub mod push;
 pub mod registry;
 pub mod secrets;
 pub mod validate;
+pub mod vm;
 
 use std::ffi::OsString;
 
@@ -66,15 +68,24 @@ pub enum Command {
     Push(push::PushArgs),
     /// Create, push and check the multi-architecture manifest list ("Appendix A")
     Manifest(manifest::ManifestArgs),
+    /// Render the installation kickstart ("Prepare Kickstart File"); prints it with secrets
+    /// redacted, or writes the full file (mode 0600) with --output
+    Kickstart(KickstartCmd),
+    /// Install a libvirt VM from the image with virt-install ("Create Virtual Machine")
+    Vm(vm::VmArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct KickstartCmd {
+    #[command(flatten)]
+    pub args: kickstart::KickstartArgs,
+    /// Write the full kickstart, secrets included, to this file (mode 0600)
+    #[arg(long)]
+    pub output: Option<camino::Utf8PathBuf>,
 }
 
 /// Parse, plan, run. Returns the process exit code.
 pub fn main<I: IntoIterator<Item = OsString>>(args: I) -> i32 {
-    let mut args: Vec<OsString> = args.into_iter().collect();
-    // `cargo xtask` passes its own name through the alias only when run as a cargo subcommand
-    if args.get(1).is_some_and(|a| a == "xtask") {
-        args.remove(1);
-    }
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
@@ -116,7 +127,35 @@ pub fn plan_for(command: &Command, sources: &Sources) -> anyhow::Result<Plan> {
         Command::Build(a) => build::Build::resolve(a, sources)?.plan(as_root),
         Command::Push(a) => push::Push::resolve(a, sources)?.plan(as_root),
         Command::Manifest(a) => manifest::Manifest::resolve(a, sources)?.plan(as_root),
+        Command::Vm(a) => match &a.destroy {
+            Some(name) => vm::destroy_plan(name, &vm::libvirt_uri(a, sources)?, as_root)?,
+            None => vm::Vm::resolve(a, sources)?.plan(as_root)?,
+        },
+        Command::Kickstart(_) => anyhow::bail!("kickstart renders a file, it has no plan"),
     })
+}
+
+/// `cargo xtask kickstart`: print (redacted) or write (0600) the kickstart.
+fn kickstart(cmd: &KickstartCmd, sources: &Sources, dry_run: bool) -> anyhow::Result<()> {
+    use std::io::Write;
+    let ks = kickstart::Kickstart::resolve(&cmd.args, sources)?;
+    match &cmd.output {
+        Some(path) if !dry_run => {
+            ks.write(path)?;
+            eprintln!("ok: wrote {path} (mode 0600; it holds secrets)");
+        }
+        Some(path) => {
+            let _ = write!(
+                std::io::stdout(),
+                "# would write {path} (mode 0600)\n{}",
+                ks.render(true)?
+            );
+        }
+        None => {
+            let _ = write!(std::io::stdout(), "{}", ks.render(true)?);
+        }
+    }
+    Ok(())
 }
 
 /// Print a JSON document on stdout; a closed pipe is not worth a panic.
@@ -128,6 +167,9 @@ fn print_json(doc: &serde_json::Value) {
 
 fn try_main(cli: Cli) -> anyhow::Result<()> {
     let sources = Sources::from_process(config::project_root(), cli.config.as_deref())?;
+    if let Command::Kickstart(cmd) = &cli.command {
+        return kickstart(cmd, &sources, cli.dry_run);
+    }
     let plan = plan_for(&cli.command, &sources)?;
     if cli.dry_run {
         if cli.json {

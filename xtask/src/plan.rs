@@ -32,12 +32,13 @@ impl fmt::Debug for Secret {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Arg {
     Lit(String),
-    /// `prefix` followed by the path of a private 0600 file that holds the secret. The
-    /// executor writes the file (and removes it afterwards); the rendering shows
+    /// `prefix` followed by the path of a private 0600 file, named `file`, that holds the
+    /// secret. The executor writes the file (and removes it afterwards); the rendering shows
     /// `prefix${NAME_FILE}`.
     SecretFile {
         prefix: String,
         name: &'static str,
+        file: &'static str,
         secret: Secret,
     },
 }
@@ -105,6 +106,8 @@ pub struct Step {
     pub output: Output,
     /// Printed under the error when the step fails.
     pub hint: Option<String>,
+    /// The step succeeds when its command fails (e.g. "no VM of that name exists").
+    pub expect_failure: bool,
 }
 
 impl Step {
@@ -122,6 +125,7 @@ impl Step {
             on_fail: OnFail::Abort,
             output: Output::Inherit,
             hint: None,
+            expect_failure: false,
         }
     }
     pub fn arg(mut self, arg: impl Into<String>) -> Step {
@@ -137,10 +141,17 @@ impl Step {
             .extend(args.into_iter().map(|a| Arg::Lit(a.into())));
         self
     }
-    pub fn secret_file_arg(mut self, prefix: &str, name: &'static str, secret: &Secret) -> Step {
+    pub fn secret_file_arg(
+        mut self,
+        prefix: &str,
+        name: &'static str,
+        file: &'static str,
+        secret: &Secret,
+    ) -> Step {
         self.args.push(Arg::SecretFile {
             prefix: prefix.to_string(),
             name,
+            file,
             secret: secret.clone(),
         });
         self
@@ -175,9 +186,25 @@ impl Step {
         self.output = Output::Check(check);
         self
     }
+    /// A changing step whose failure is tolerated (recorded, not fatal).
+    pub fn may_fail(mut self) -> Step {
+        self.on_fail = OnFail::Record;
+        self
+    }
+    /// A read-only check that passes when the command fails; rendered as `! command`.
+    pub fn must_fail(mut self) -> Step {
+        self.effect = Effect::ReadOnly;
+        self.expect_failure = true;
+        self
+    }
     pub fn hint(mut self, hint: impl Into<String>) -> Step {
         self.hint = Some(hint.into());
         self
+    }
+
+    /// A read-only question answered by the exit code (a probe, or a check that must fail).
+    pub fn is_question(&self) -> bool {
+        self.effect == Effect::ReadOnly && (self.on_fail == OnFail::Record || self.expect_failure)
     }
 
     /// Whether the step runs through `sudo` (it needs root and the plan does not run as root).
@@ -222,7 +249,10 @@ impl Step {
                 }
             });
         }
-        let line = words.join(" ");
+        let mut line = words.join(" ");
+        if self.expect_failure {
+            line = format!("! {line}");
+        }
         match &self.stdin {
             Stdin::Secret { name, .. } => format!("printf '%s' \"${{{name}}}\" | {line}"),
             Stdin::Inherit | Stdin::Null => line,
@@ -283,6 +313,9 @@ impl Plan {
             if step.effect == Effect::ReadOnly {
                 notes.push("read-only".to_string());
             }
+            if step.on_fail == OnFail::Record && step.effect == Effect::Changes {
+                notes.push("may fail".to_string());
+            }
             let number = |id: &str| ids.iter().position(|x| *x == id).map_or(0, |p| p + 1);
             match &step.when {
                 When::Always => {}
@@ -336,6 +369,7 @@ impl Plan {
                     },
                     "read_only": s.effect == Effect::ReadOnly,
                     "probe": s.on_fail == OnFail::Record,
+                    "expect_failure": s.expect_failure,
                     "root": s.root,
                     "when": when,
                     "check": match &s.output {
@@ -391,7 +425,7 @@ mod tests {
         let s = Secret::new("hunter2");
         let step = Step::new("login", "log in", "podman")
             .args(["login", "--password-stdin", "quay.io"])
-            .secret_file_arg("id=pw,src=", "USER_PASSWD", &s)
+            .secret_file_arg("id=pw,src=", "USER_PASSWD", "pw", &s)
             .stdin(Stdin::Secret {
                 name: "REGISTRY_PASSWORD",
                 secret: s.clone(),

@@ -37,7 +37,8 @@ pub fn sources(as_root: bool, env: &[(&str, &str)]) -> Sources {
 
 /// Replace the machine-specific repository path with [ROOT].
 pub fn scrub(text: &str) -> String {
-    text.replace(repo_root().as_str(), "[ROOT]")
+    text.replace(env!("CARGO_TARGET_TMPDIR"), "[TMP]")
+        .replace(repo_root().as_str(), "[ROOT]")
 }
 
 /// True when running under CI (`CI=true`): missing tools and test beds are failures there.
@@ -187,4 +188,35 @@ impl Ran {
         );
         self
     }
+}
+
+/// Are we root? Tests that chroot or loop-mount need it; in CI they must run.
+pub fn require_root(test: &str) -> bool {
+    let root = xtask::config::effective_uid() == Some(0);
+    if !root {
+        assert!(!in_ci(), "{test}: CI runs as root");
+        eprintln!("SKIPPED {test}: needs root");
+    }
+    root
+}
+
+/// A file that reads as an ISO 9660 image with this volume label (the primary volume
+/// descriptor is all that `vm` looks at).
+pub fn fake_iso(path: &camino::Utf8Path, label: &str) {
+    let mut bytes = vec![0u8; 18 * 2048];
+    let pvd = 16 * 2048;
+    bytes[pvd] = 1;
+    bytes[pvd + 1..pvd + 6].copy_from_slice(b"CD001");
+    let mut l = [b' '; 32];
+    l[..label.len()].copy_from_slice(label.as_bytes());
+    bytes[pvd + 40..pvd + 72].copy_from_slice(&l);
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// A private scratch directory under the target dir, made anew.
+pub fn scratch(name: &str) -> Utf8PathBuf {
+    let dir = Utf8PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }

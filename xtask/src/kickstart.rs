@@ -1,0 +1,331 @@
+//! The kickstart of "Prepare Kickstart File": `kickstarts/microshift-bootc.ks` filled in.
+//!
+//! The registry auth file (AUTH_CONFIG) goes to `/etc/ostree/auth.json` in `%pre-install`,
+//! the pull secret to `/etc/crio/openshift-pull-secret` (mode 600) in `%post`. Both are
+//! embedded base64-encoded in quoted heredocs: base64 text cannot clash with a heredoc
+//! delimiter, `%end`, quotes, `$`, backticks or backslashes, and decodes to the same bytes
+//! (a missing final newline included).
+
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+
+use camino::{Utf8Path, Utf8PathBuf};
+
+use crate::build::{Image, ImageArgs};
+use crate::config::Sources;
+use crate::registry::{Registry, RegistryArgs};
+use crate::secrets;
+use crate::validate::{self, bad, BadInput};
+
+pub const TEMPLATE: &str = "kickstarts/microshift-bootc.ks";
+pub const AUTH_TARGET: &str = "/etc/ostree/auth.json";
+pub const PULL_SECRET_TARGET: &str = "/etc/crio/openshift-pull-secret";
+const DELIM: &str = "XTASK_BASE64_EOF";
+
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct KickstartArgs {
+    #[command(flatten)]
+    pub image: ImageArgs,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    /// Pull secret, written to /etc/crio/openshift-pull-secret [env: PULL_SECRET]
+    #[arg(long)]
+    pub pull_secret: Option<String>,
+    /// Install this tag instead of `latest` (or `linux-<arch>` with --arch)
+    #[arg(long)]
+    pub tag: Option<String>,
+    /// Pin the image by digest (sha256:...), e.g. from `cargo xtask --json push`
+    #[arg(long)]
+    pub digest: Option<String>,
+    /// ostreecontainer transport: registry, oci or oci-archive
+    #[arg(long, default_value = "registry")]
+    pub transport: String,
+    /// Install without verifying the image signature (ostreecontainer --no-signature-verification)
+    #[arg(long)]
+    pub no_signature_verification: bool,
+    /// The registry speaks plain HTTP or has no trusted certificate: add a registries.conf
+    /// drop-in marking it insecure
+    #[arg(long)]
+    pub insecure_registry: bool,
+    /// Size of the root logical volume in GiB (at least 10)
+    #[arg(long)]
+    pub root_size: Option<String>,
+    /// LVM volume group for the root volume and the CSI driver
+    #[arg(long)]
+    pub volume_group: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Kickstart {
+    pub url: String,
+    pub transport: String,
+    pub no_signature_verification: bool,
+    pub insecure_registry: Option<String>,
+    pub root_size_gib: u64,
+    pub volume_group: String,
+    /// The registry auth file and its bytes.
+    pub auth: Option<(Utf8PathBuf, Vec<u8>)>,
+    pub pull_secret: (Utf8PathBuf, Vec<u8>),
+    pub template: String,
+    pub image: Image,
+}
+
+impl Kickstart {
+    pub fn resolve(args: &KickstartArgs, sources: &Sources) -> anyhow::Result<Kickstart> {
+        let image = Image::resolve(&args.image, sources)?;
+        // credentials are written by `push` / `podman login`, never by the kickstart
+        let registry_args = RegistryArgs {
+            registry_password_file: None,
+            ..args.registry.clone()
+        };
+        let mut quiet = sources.clone();
+        quiet.env.remove("REGISTRY_PASSWORD");
+        let registry = Registry::resolve(&registry_args, &quiet)?;
+        let tag = match &args.tag {
+            Some(t) => {
+                validate::image_reference("--tag", &format!("x:{t}"))?;
+                t.clone()
+            }
+            None => image.tag(),
+        };
+        let url = match &args.digest {
+            Some(d) => {
+                let url = registry.remote(&image.name, None) + "@" + d;
+                validate::image_reference("--digest", &url).map_err(|_| {
+                    bad(
+                        "--digest",
+                        d,
+                        "not a digest of the form sha256:<64 hex digits>",
+                    )
+                })?;
+                if args.tag.is_some() {
+                    return Err(bad("--digest", d, "give either --tag or --digest"));
+                }
+                url
+            }
+            None => registry.remote(&image.name, Some(&tag)),
+        };
+        let transport = match args.transport.as_str() {
+            t @ ("registry" | "oci" | "oci-archive") => t.to_string(),
+            other => {
+                return Err(bad(
+                    "--transport",
+                    other,
+                    "use registry, oci or oci-archive",
+                ))
+            }
+        };
+        let size = sources.pick_or("--root-size", args.root_size.as_deref(), None, None, "10")?;
+        let root_size_gib = validate::count(&size.what, &size.value, 10, 65536)?;
+        let vg = sources.pick_or(
+            "--volume-group",
+            args.volume_group.as_deref(),
+            None,
+            Some("lvm.volume_group"),
+            "rhel",
+        )?;
+        let volume_group = validate::simple_name(&vg.what, &vg.value)?;
+        let auth = match &registry.authfile {
+            Some(p) => {
+                let what = "--auth-config (AUTH_CONFIG)";
+                if !p.exists() {
+                    return Err(anyhow::Error::new(BadInput(format!(
+                        "{what}: '{p}' does not exist: log in first (`cargo xtask push` with REGISTRY_PASSWORD, or `podman login --authfile {p} {}`)",
+                        registry.url
+                    ))));
+                }
+                let (bytes, _) = secrets::auth_json(what, p)?;
+                Some((p.clone(), bytes))
+            }
+            None => None,
+        };
+        let ps = secrets::pull_secret(sources, args.pull_secret.as_deref())?;
+        let (ps_bytes, _) = secrets::auth_json("--pull-secret", &ps)?;
+        let template_path = sources.root.join(TEMPLATE);
+        let template = std::fs::read_to_string(&template_path)
+            .map_err(|e| anyhow::anyhow!("reading {template_path}: {e}"))?;
+        Ok(Kickstart {
+            url,
+            transport,
+            no_signature_verification: args.no_signature_verification,
+            insecure_registry: args.insecure_registry.then(|| registry.url.clone()),
+            root_size_gib,
+            volume_group,
+            auth,
+            pull_secret: (ps, ps_bytes),
+            template,
+            image,
+        })
+    }
+
+    /// The kickstart text. With `redact`, the secret files' contents are left out (for
+    /// printing and snapshots); without, it is the file to install with.
+    pub fn render(&self, redact: bool) -> anyhow::Result<String> {
+        let mut pre = Vec::new();
+        match &self.auth {
+            Some((path, bytes)) => {
+                pre.push(
+                    "# Registry authentication for pulling the bootc image (AUTH_CONFIG)"
+                        .to_string(),
+                );
+                pre.push("mkdir -p /etc/ostree".to_string());
+                pre.push(write_file(
+                    AUTH_TARGET,
+                    bytes,
+                    redact,
+                    &format!("AUTH_CONFIG ({path})"),
+                ));
+            }
+            None => pre.push(
+                "# No registry authentication configured (AUTH_CONFIG): the image is public"
+                    .to_string(),
+            ),
+        }
+        if let Some(host) = &self.insecure_registry {
+            pre.push(format!(
+                "# {host} has no trusted TLS: let the installer pull over plain HTTP"
+            ));
+            pre.push("mkdir -p /etc/containers/registries.conf.d".to_string());
+            pre.push(format!(
+                "printf '%s\\n' '[[registry]]' 'location = \"{host}\"' 'insecure = true' > /etc/containers/registries.conf.d/99-microshift-insecure.conf"
+            ));
+        }
+        let post = [
+            "# OpenShift pull secret for CRI-O (PULL_SECRET), readable by root only".to_string(),
+            "mkdir -p /etc/crio".to_string(),
+            write_file(
+                PULL_SECRET_TARGET,
+                &self.pull_secret.1,
+                redact,
+                &format!("PULL_SECRET ({})", self.pull_secret.0),
+            ),
+        ];
+        let mut ostree = format!(
+            "ostreecontainer --url={} --transport={}",
+            self.url, self.transport
+        );
+        if self.no_signature_verification {
+            ostree.push_str(" --no-signature-verification");
+        }
+        let values = [
+            ("ROOT_SIZE_GIB", self.root_size_gib.to_string()),
+            ("ROOT_SIZE_MIB", (self.root_size_gib * 1024).to_string()),
+            ("VOLUME_GROUP", self.volume_group.clone()),
+            ("PRE_INSTALL", pre.join("\n")),
+            ("OSTREECONTAINER", ostree),
+            ("POST", post.join("\n")),
+        ];
+        fill(&self.template, &values)
+    }
+
+    /// Write the full kickstart to `path` with mode 0600 (also when the file existed).
+    pub fn write(&self, path: &Utf8Path) -> anyhow::Result<()> {
+        let text = self.render(false)?;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| {
+                anyhow::Error::new(BadInput(format!("--output: cannot write '{path}': {e}")))
+            })?;
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        f.write_all(text.as_bytes())?;
+        Ok(())
+    }
+}
+
+/// Replace every `@NAME@` of the template; an unknown or leftover name is an error.
+pub fn fill(template: &str, values: &[(&str, String)]) -> anyhow::Result<String> {
+    let mut out = String::with_capacity(template.len() + 4096);
+    let mut rest = template;
+    while let Some(start) = rest.find('@') {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 1..];
+        match after.find('@') {
+            Some(end)
+                if after[..end]
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c == '_')
+                    && end > 0 =>
+            {
+                let name = &after[..end];
+                let value = values
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .ok_or_else(|| anyhow::anyhow!("{TEMPLATE}: unknown placeholder @{name}@"))?;
+                out.push_str(&value.1);
+                rest = &after[end + 1..];
+            }
+            _ => {
+                out.push('@');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// Shell lines that write `bytes` to `target` with mode 600.
+fn write_file(target: &str, bytes: &[u8], redact: bool, source: &str) -> String {
+    let body = if redact {
+        format!("<redacted: {} bytes of {source}>", bytes.len())
+    } else {
+        let encoded = base64(bytes);
+        let lines: Vec<&str> = encoded
+            .as_bytes()
+            .chunks(76)
+            .map(|c| std::str::from_utf8(c).expect("base64 is ASCII"))
+            .collect();
+        lines.join("\n")
+    };
+    format!(
+        "(umask 077 && base64 -d > {target} <<'{DELIM}'\n{body}\n{DELIM}\n)\nchmod 600 {target}"
+    )
+}
+
+/// Standard base64 with padding.
+pub fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_known_values() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+        assert_eq!(base64(&[0xff, 0xfe, 0x00]), "//4A");
+    }
+
+    #[test]
+    fn fill_placeholders() {
+        let v = [("A", "1".to_string())];
+        assert_eq!(fill("x @A@ y user@host", &v).unwrap(), "x 1 y user@host");
+        assert!(fill("@B@", &v).is_err());
+    }
+}

@@ -1,0 +1,312 @@
+//! `cargo xtask vm`: "Create Virtual Machine" — virt-install with the rendered kickstart
+//! injected into the installer's initrd. `vm --destroy NAME` removes a VM and its storage.
+
+use std::io::Read;
+
+use camino::Utf8PathBuf;
+
+use crate::config::Sources;
+use crate::kickstart::{Kickstart, KickstartArgs};
+use crate::plan::{Plan, Secret, Step};
+use crate::validate::{self, bad, Arch};
+
+/// The kickstart's file name inside the installer's initrd.
+pub const KICKSTART_NAME: &str = "kickstart.ks";
+
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct VmArgs {
+    /// VM name [env: VMNAME] [default: the image name]
+    #[arg(long)]
+    pub vm_name: Option<String>,
+    /// libvirt network [env: NETNAME] [default: default]
+    #[arg(long)]
+    pub network: Option<String>,
+    /// RHEL boot ISO; `{arch}` expands to x86_64 or aarch64
+    #[arg(long)]
+    pub iso: Option<String>,
+    /// Virtual CPUs [default: 2]
+    #[arg(long)]
+    pub vcpus: Option<String>,
+    /// Memory in MiB [default: 2048]
+    #[arg(long)]
+    pub memory: Option<String>,
+    /// Disk size in GiB [default: 20]
+    #[arg(long)]
+    pub disk_size: Option<String>,
+    /// Directory of the VM's disk image [default: /var/lib/libvirt/images]
+    #[arg(long)]
+    pub disk_dir: Option<String>,
+    /// libvirt connection URI [default: qemu:///system]
+    #[arg(long)]
+    pub libvirt_uri: Option<String>,
+    /// Remove the VM of this name and its storage instead of creating one
+    #[arg(long, value_name = "NAME", conflicts_with = "vm_name")]
+    pub destroy: Option<String>,
+    #[command(flatten)]
+    pub kickstart: KickstartArgs,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Vm {
+    pub name: String,
+    pub network: String,
+    pub iso: Utf8PathBuf,
+    pub vcpus: u64,
+    pub memory_mib: u64,
+    pub disk_gib: u64,
+    pub disk_dir: Utf8PathBuf,
+    pub uri: String,
+    pub kickstart: Kickstart,
+}
+
+/// The libvirt URI, validated.
+pub fn libvirt_uri(args: &VmArgs, sources: &Sources) -> anyhow::Result<String> {
+    let uri = sources.pick_or(
+        "--libvirt-uri",
+        args.libvirt_uri.as_deref(),
+        Some("LIBVIRT_DEFAULT_URI"),
+        Some("vm.libvirt_uri"),
+        "qemu:///system",
+    )?;
+    let ok = uri.value.split_once("://").is_some_and(|(scheme, _)| {
+        !scheme.is_empty()
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '+')
+    }) && !uri.value.chars().any(char::is_whitespace);
+    if !ok {
+        return Err(bad(
+            &uri.what,
+            &uri.value,
+            "not a libvirt URI such as qemu:///system",
+        ));
+    }
+    Ok(uri.value)
+}
+
+/// The architecture named in an ISO 9660 volume label (RHEL boot ISOs: `RHEL-9-4-0-BaseOS-x86_64`).
+pub fn iso_arch(iso: &Utf8PathBuf) -> std::io::Result<(String, Option<Arch>)> {
+    let mut f = std::fs::File::open(iso)?;
+    let mut sector = vec![0u8; 16 * 2048 + 2048];
+    f.read_exact(&mut sector)?;
+    let pvd = &sector[16 * 2048..];
+    if pvd[0] != 1 || &pvd[1..6] != b"CD001" {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "not an ISO 9660 image",
+        ));
+    }
+    let label = String::from_utf8_lossy(&pvd[40..72]).trim().to_string();
+    let lower = label.to_ascii_lowercase();
+    let arch = if lower.contains("x86_64") || lower.contains("amd64") {
+        Some(Arch::Amd64)
+    } else if lower.contains("aarch64") || lower.contains("arm64") {
+        Some(Arch::Arm64)
+    } else {
+        None
+    };
+    Ok((label, arch))
+}
+
+impl Vm {
+    pub fn resolve(args: &VmArgs, sources: &Sources) -> anyhow::Result<Vm> {
+        let kickstart = Kickstart::resolve(&args.kickstart, sources)?;
+        let arch = kickstart
+            .image
+            .arch
+            .or_else(Arch::native)
+            .unwrap_or(Arch::Amd64);
+        let default_name = kickstart.image.name.clone();
+        let name = sources.pick_or(
+            "--vm-name",
+            args.vm_name.as_deref(),
+            Some("VMNAME"),
+            Some("vm.name"),
+            &default_name,
+        )?;
+        let name = validate::simple_name(&name.what, &name.value)?;
+        let net = sources.pick_or(
+            "--network",
+            args.network.as_deref(),
+            Some("NETNAME"),
+            Some("vm.network"),
+            "default",
+        )?;
+        let network = validate::simple_name(&net.what, &net.value)?;
+        let vcpus = sources.pick_or(
+            "--vcpus",
+            args.vcpus.as_deref(),
+            None,
+            Some("vm.vcpus"),
+            "2",
+        )?;
+        let vcpus = validate::count(&vcpus.what, &vcpus.value, 1, 512)?;
+        let memory = sources.pick_or(
+            "--memory",
+            args.memory.as_deref(),
+            None,
+            Some("vm.memory_mib"),
+            "2048",
+        )?;
+        let memory_mib = validate::count(&memory.what, &memory.value, 2048, 4 * 1024 * 1024)
+            .map_err(|e| {
+                anyhow::Error::new(validate::BadInput(format!(
+                    "{e} (MiB; MicroShift needs at least 2048)"
+                )))
+            })?;
+        let disk = sources.pick_or(
+            "--disk-size",
+            args.disk_size.as_deref(),
+            None,
+            Some("vm.disk_gib"),
+            "20",
+        )?;
+        // the root volume plus boot partitions must fit, with room left for the CSI driver
+        let min_disk = kickstart.root_size_gib + 2;
+        let disk_gib = validate::count(&disk.what, &disk.value, min_disk, 65536).map_err(|_| {
+            bad(
+                &disk.what,
+                &disk.value,
+                format!("needs at least {min_disk} GiB: the {} GiB root volume, boot partitions, and free space for the CSI driver", kickstart.root_size_gib),
+            )
+        })?;
+        let dir = sources.pick_or(
+            "--disk-dir",
+            args.disk_dir.as_deref(),
+            None,
+            Some("vm.disk_dir"),
+            "/var/lib/libvirt/images",
+        )?;
+        let disk_dir = sources.path(&dir)?;
+        let uri = libvirt_uri(args, sources)?;
+        let iso = sources.pick_or(
+            "--iso",
+            args.iso.as_deref(),
+            None,
+            Some("vm.iso"),
+            "/var/lib/libvirt/images/rhel-9.4-{arch}-boot.iso",
+        )?;
+        let iso_path = sources.path(&validate_iso_value(&iso, arch))?;
+        match iso_arch(&iso_path) {
+            Err(e) => return Err(bad(&iso.what, iso_path.as_str(), format!("cannot read the boot ISO: {e}"))),
+            Ok((label, Some(found))) if found != arch => {
+                return Err(bad(
+                    &iso.what,
+                    iso_path.as_str(),
+                    format!("is an {} ISO (volume label {label}) but the image is {arch}; use the {} boot ISO or --arch {found}", found.uname(), arch.uname()),
+                ))
+            }
+            Ok(_) => {}
+        }
+        Ok(Vm {
+            name,
+            network,
+            iso: iso_path,
+            vcpus,
+            memory_mib,
+            disk_gib,
+            disk_dir,
+            uri,
+            kickstart,
+        })
+    }
+
+    pub fn plan(&self, as_root: bool) -> anyhow::Result<Plan> {
+        let uri = self.uri.as_str();
+        let root = needs_root(uri);
+        let mut plan = Plan::new(
+            format!("install VM {} from {}", self.name, self.kickstart.url),
+            as_root,
+        );
+        plan.push(
+            Step::new("network", format!("check the libvirt network {} exists", self.network), "virsh")
+                .args(["--connect", uri, "net-info", &self.network])
+                .read_only()
+                .root(root)
+                .hint(format!("list the networks with `virsh --connect {uri} net-list --all`; start one with `virsh net-start NAME`, or choose --network")),
+        );
+        plan.push(
+            Step::new("name-free", format!("check no VM named {} exists", self.name), "virsh")
+                .args(["--connect", uri, "dominfo", &self.name])
+                .must_fail()
+                .root(root)
+                .hint(format!("a VM named {0} exists: remove it with `cargo xtask vm --destroy {0}`, or choose --vm-name", self.name)),
+        );
+        let kickstart = Secret::new(self.kickstart.render(false)?);
+        plan.push(
+            Step::new("virt-install", format!("install {} (waits for the installation to finish)", self.name), "virt-install")
+                .args(["--connect", uri, "--name", &self.name])
+                .args(["--vcpus".to_string(), self.vcpus.to_string()])
+                .args(["--memory".to_string(), self.memory_mib.to_string()])
+                .args([
+                    "--disk".to_string(),
+                    format!("path={}/{}.qcow2,size={}", self.disk_dir, self.name, self.disk_gib),
+                ])
+                .args(["--network".to_string(), format!("network={},model=virtio", self.network)])
+                .args(["--events", "on_reboot=restart", "--location", self.iso.as_str()])
+                .arg("--initrd-inject")
+                .secret_file_arg("", "KICKSTART", KICKSTART_NAME, &kickstart)
+                .args(["--extra-args".to_string(), format!("inst.ks=file:/{KICKSTART_NAME}")])
+                .arg("--wait")
+                .root(root)
+                .hint(format!(
+                    "the installer's console shows why; `cargo xtask kickstart` prints the kickstart. Remove a half-made VM with `cargo xtask vm --destroy {}`",
+                    self.name
+                )),
+        );
+        Ok(plan)
+    }
+}
+
+/// Only the local system instance of libvirt needs root; remote and session URIs do not.
+pub fn needs_root(uri: &str) -> bool {
+    uri == "qemu:///system" || uri.starts_with("qemu:///system?")
+}
+
+/// `{arch}` in the ISO path becomes the image's `uname -m` architecture.
+fn validate_iso_value(iso: &crate::config::Picked, arch: Arch) -> crate::config::Picked {
+    crate::config::Picked {
+        value: iso.value.replace("{arch}", arch.uname()),
+        ..iso.clone()
+    }
+}
+
+/// `vm --destroy NAME`: stop the VM if it runs, then undefine it with its storage.
+pub fn destroy_plan(name: &str, uri: &str, as_root: bool) -> anyhow::Result<Plan> {
+    let name = validate::simple_name("--destroy", name)?;
+    let root = needs_root(uri);
+    let mut plan = Plan::new(format!("remove VM {name} and its storage"), as_root);
+    // running twice is fine: a VM that does not exist is already removed
+    plan.push(
+        Step::new("exists", format!("does {name} exist?"), "virsh")
+            .args(["--connect", uri, "dominfo", &name])
+            .probe()
+            .root(root),
+    );
+    plan.push(
+        Step::new("destroy", format!("stop {name} (if it runs)"), "virsh")
+            .args(["--connect", uri, "destroy", &name])
+            .may_fail()
+            .root(root)
+            .when(crate::plan::When::IfSucceeded("exists")),
+    );
+    plan.push(
+        Step::new(
+            "undefine",
+            format!("remove {name} and its storage"),
+            "virsh",
+        )
+        .args([
+            "--connect",
+            uri,
+            "undefine",
+            &name,
+            "--remove-all-storage",
+            "--nvram",
+        ])
+        .root(root)
+        .when(crate::plan::When::IfSucceeded("exists"))
+        .hint(format!("`virsh --connect {uri} list --all` lists the VMs")),
+    );
+    Ok(plan)
+}

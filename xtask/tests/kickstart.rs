@@ -1,0 +1,506 @@
+//! The kickstart and the VM: snapshots (secrets redacted), pykickstart's validator, the
+//! secret-writing script bodies run in a throwaway root, and real virt-install.
+
+mod common;
+
+use camino::{Utf8Path, Utf8PathBuf};
+use clap::Parser;
+use common::{fake_iso, repo_root, require_root, require_tool, scratch, scrub, sources};
+use xtask::kickstart::Kickstart;
+use xtask::{plan_for, Cli, Command};
+
+const AUTH: &str = "tests/fixtures/registry-auth.json";
+
+/// Environment for the kickstart: the fixture auth file as AUTH_CONFIG, plus `extra`.
+fn env(extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut env = vec![(
+        "AUTH_CONFIG".to_string(),
+        repo_root().join(AUTH).to_string(),
+    )];
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    env
+}
+
+fn resolve_ks(env: &[(String, String)], args: &[&str]) -> Kickstart {
+    let cli = Cli::try_parse_from(
+        ["cargo xtask", "kickstart"]
+            .iter()
+            .copied()
+            .chain(args.iter().copied()),
+    )
+    .unwrap();
+    let Command::Kickstart(cmd) = cli.command else {
+        unreachable!()
+    };
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    Kickstart::resolve(&cmd.args, &sources(true, &env)).unwrap()
+}
+
+const VARIANTS: &[(&str, &[&str])] = &[
+    ("default", &[]),
+    (
+        "arm64_digest_options",
+        &[
+            "--arch",
+            "arm64",
+            "--digest",
+            "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+            "--no-signature-verification",
+            "--insecure-registry",
+            "--root-size",
+            "24",
+            "--volume-group",
+            "data",
+            "--registry-url",
+            "127.0.0.1:5000",
+        ],
+    ),
+    (
+        "tag_oci_transport",
+        &["--tag", "v1.2", "--transport", "oci"],
+    ),
+];
+
+#[test]
+fn kickstart_snapshots_are_redacted() {
+    for (name, args) in VARIANTS {
+        let ks = resolve_ks(&env(&[]), args);
+        let text = ks.render(true).unwrap();
+        let full = ks.render(false).unwrap();
+        // the redacted text shows no secret, the full one embeds both files
+        let encoded = xtask::kickstart::base64(&ks.pull_secret.1);
+        assert!(!text.contains(&encoded[..40]) && full.contains(&encoded[..40]));
+        insta::assert_snapshot!(format!("kickstart_{name}"), scrub(&text));
+    }
+    // no auth file: nothing is written to /etc/ostree
+    let mut s = sources(true, &[]);
+    s.env.remove("AUTH_CONFIG");
+    let cli = Cli::try_parse_from(["cargo xtask", "kickstart"]).unwrap();
+    let Command::Kickstart(cmd) = cli.command else {
+        unreachable!()
+    };
+    let text = Kickstart::resolve(&cmd.args, &s)
+        .unwrap()
+        .render(true)
+        .unwrap();
+    assert!(!text.contains("/etc/ostree/auth.json"), "{text}");
+    assert!(text.contains("No registry authentication configured"));
+}
+
+#[test]
+fn bad_kickstart_inputs_are_refused() {
+    let broken = scratch("ks-bad").join("broken.json");
+    std::fs::write(&broken, "{\"auths\": ").unwrap();
+    let noauths = scratch("ks-noauths").join("x.json");
+    std::fs::write(&noauths, "{\"credHelpers\": {}}").unwrap();
+    for (args, env_extra, expect) in [
+        (
+            vec!["--pull-secret", broken.as_str()],
+            vec![],
+            "not valid JSON",
+        ),
+        (
+            vec!["--pull-secret", noauths.as_str()],
+            vec![],
+            "has no \"auths\" object",
+        ),
+        (
+            vec!["--auth-config", broken.as_str()],
+            vec![],
+            "not valid JSON",
+        ),
+        (
+            vec!["--auth-config", "/nonexistent/auth.json"],
+            vec![],
+            "cannot read",
+        ),
+        (vec!["--root-size", "5"], vec![], "between 10 and"),
+        (
+            vec!["--transport", "docker"],
+            vec![],
+            "registry, oci or oci-archive",
+        ),
+        (
+            vec!["--digest", "sha256:xyz"],
+            vec![],
+            "sha256:<64 hex digits>",
+        ),
+        (vec!["--volume-group", "bad vg"], vec![], "letters, digits"),
+    ] {
+        let cli = Cli::try_parse_from(
+            ["cargo xtask", "kickstart"]
+                .into_iter()
+                .chain(args.iter().copied()),
+        )
+        .unwrap();
+        let Command::Kickstart(cmd) = cli.command else {
+            unreachable!()
+        };
+        let e: Vec<(&str, &str)> = env_extra;
+        let err = Kickstart::resolve(&cmd.args, &sources(true, &e)).unwrap_err();
+        assert!(
+            err.downcast_ref::<xtask::validate::BadInput>().is_some(),
+            "{args:?}: {err:#}"
+        );
+        assert!(format!("{err}").contains(expect), "{args:?}: {err}");
+        // the secret files' contents are never quoted in an error
+        assert!(!format!("{err}").contains("\"auths\": "));
+    }
+}
+
+#[test]
+fn rendered_kickstarts_pass_ksvalidator() {
+    if !require_tool("ksvalidator", "rendered_kickstarts_pass_ksvalidator") {
+        return;
+    }
+    let dir = scratch("ksvalidator");
+    for (name, args) in VARIANTS {
+        let path = dir.join(format!("{name}.ks"));
+        std::fs::write(&path, resolve_ks(&env(&[]), args).render(false).unwrap()).unwrap();
+        let out = std::process::Command::new("ksvalidator")
+            .args(["-v", "RHEL9", path.as_str()])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{name}: ksvalidator -v RHEL9 failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// The body of a `%section` of a kickstart (up to its `%end`).
+fn section(ks: &str, header: &str) -> String {
+    let start = ks
+        .lines()
+        .position(|l| l.starts_with(header))
+        .unwrap_or_else(|| panic!("no {header}"));
+    ks.lines()
+        .skip(start + 1)
+        .take_while(|l| *l != "%end")
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
+}
+
+/// A minimal root with busybox's shell, base64, mkdir, chmod.
+fn busybox_root(dir: &Utf8Path) {
+    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+        .into_iter()
+        .find(|p| Utf8Path::new(p).exists())
+        .expect("busybox");
+    std::fs::create_dir_all(dir.join("bin")).unwrap();
+    std::fs::copy(busybox, dir.join("bin/busybox")).unwrap();
+    for applet in ["sh", "base64", "mkdir", "chmod", "cat", "printf"] {
+        std::os::unix::fs::symlink("busybox", dir.join("bin").join(applet)).unwrap();
+    }
+}
+
+#[test]
+fn embedded_secrets_are_written_byte_for_byte() {
+    let test = "embedded_secrets_are_written_byte_for_byte";
+    if !require_root(test) || !require_tool("busybox", test) {
+        return;
+    }
+    let long_line = format!(
+        "{{\"auths\":{{\"quay.io\":{{\"auth\":\"{}\"}}}}}}",
+        "A".repeat(200_000)
+    );
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("plain", b"{\"auths\":{\"quay.io\":{\"auth\":\"eDp5\"}}}\n".to_vec()),
+        ("no_final_newline", b"{\"auths\":{}}".to_vec()),
+        ("shell_metacharacters", br#"{"auths":{"q.io":{"auth":"$HOME `id` $(id) \\ \" ' ; & | > < * ? ~ ! #"}}}"#.to_vec()),
+        ("heredoc_words", b"{\n\"auths\": {\n\"EOF\": {},\n\"XTASK_BASE64_EOF\": {\"auth\": \"\\nEOF\\n%end\\n\"}\n},\n\"%end\": 1\n}\n".to_vec()),
+        ("crlf_and_tabs", b"{\r\n\t\"auths\": {}\r\n}\r\n".to_vec()),
+        ("unicode", "{\"auths\":{\"r\u{e9}gistre.example\":{\"auth\":\"\u{1F600} \u{5BC6}\u{7801} \u{202E}rtl \u{0301}\"}}}\n".as_bytes().to_vec()),
+        ("very_long_line", long_line.into_bytes()),
+    ];
+    let dir = scratch("chroot-secrets");
+    // found on our PATH: the chrooted shell gets PATH=/bin only
+    let chroot = ["/usr/sbin/chroot", "/sbin/chroot", "/usr/bin/chroot"]
+        .into_iter()
+        .find(|p| Utf8Path::new(p).exists())
+        .expect("chroot");
+    for (name, bytes) in cases {
+        let root = dir.join(name);
+        busybox_root(&root);
+        let auth = dir.join(format!("{name}-auth.json"));
+        let pull = dir.join(format!("{name}-pull.json"));
+        std::fs::write(&auth, &bytes).unwrap();
+        // a pull secret that differs from the auth file, so a mix-up would show
+        let mut pull_bytes = bytes.clone();
+        pull_bytes.extend_from_slice(b"\n");
+        std::fs::write(&pull, &pull_bytes).unwrap();
+        let ks = resolve_ks(
+            &env(&[
+                ("AUTH_CONFIG", auth.as_str()),
+                ("PULL_SECRET", pull.as_str()),
+            ]),
+            &[],
+        );
+        let text = ks.render(false).unwrap();
+        for (header, script) in [("%pre-install", "pre.sh"), ("%post", "post.sh")] {
+            std::fs::write(root.join(script), section(&text, header)).unwrap();
+            let out = std::process::Command::new(chroot)
+                .args([root.as_str(), "/bin/sh", "-e", &format!("/{script}")])
+                .env_clear()
+                .env("PATH", "/bin")
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{name} {header}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let written = |p: &str| std::fs::read(root.join(p.trim_start_matches('/'))).unwrap();
+        assert!(
+            written(xtask::kickstart::AUTH_TARGET) == bytes,
+            "{name}: /etc/ostree/auth.json differs"
+        );
+        assert!(
+            written(xtask::kickstart::PULL_SECRET_TARGET) == pull_bytes,
+            "{name}: the pull secret differs"
+        );
+        let mode = |p: &str| {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::metadata(root.join(p.trim_start_matches('/')))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        assert_eq!(mode(xtask::kickstart::PULL_SECRET_TARGET), 0o600, "{name}");
+        assert_eq!(mode(xtask::kickstart::AUTH_TARGET), 0o600, "{name}");
+    }
+}
+
+#[test]
+fn kickstart_output_file_is_private() {
+    let dir = scratch("ks-output");
+    let out = dir.join("ks.cfg");
+    std::fs::write(&out, "old").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let ks = resolve_ks(&env(&[]), &[]);
+    ks.write(&out).unwrap();
+    assert_eq!(
+        std::fs::metadata(&out).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        ks.render(false).unwrap()
+    );
+}
+
+fn vm_plan(as_root: bool, extra_env: &[(&str, &str)], args: &[&str]) -> xtask::plan::Plan {
+    let cli = Cli::try_parse_from(
+        ["cargo xtask", "vm"]
+            .iter()
+            .copied()
+            .chain(args.iter().copied()),
+    )
+    .unwrap();
+    let env = env(extra_env);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    plan_for(&cli.command, &sources(as_root, &env)).unwrap()
+}
+
+fn isos() -> (Utf8PathBuf, Utf8PathBuf) {
+    let dir = scratch("vm-isos");
+    let x86 = dir.join("rhel-9.4-x86_64-boot.iso");
+    let arm = dir.join("rhel-9.4-aarch64-boot.iso");
+    fake_iso(&x86, "RHEL-9-4-0-BaseOS-x86_64");
+    fake_iso(&arm, "RHEL-9-4-0-BaseOS-aarch64");
+    (x86, arm)
+}
+
+#[test]
+fn vm_plans() {
+    let (x86, arm) = isos();
+    let iso_pattern = x86.as_str().replace("x86_64", "{arch}");
+    let text = |p: xtask::plan::Plan| scrub(&p.render());
+    insta::assert_snapshot!(
+        "vm_default_nonroot",
+        text(vm_plan(
+            false,
+            &[],
+            &["--arch", "amd64", "--iso", &iso_pattern]
+        ))
+    );
+    insta::assert_snapshot!(
+        "vm_arm64_remote_nonroot",
+        text(vm_plan(
+            false,
+            &[("VMNAME", "edge-1"), ("NETNAME", "isolated")],
+            &[
+                "--arch",
+                "arm64",
+                "--iso",
+                arm.as_str(),
+                "--vcpus",
+                "4",
+                "--memory",
+                "8192",
+                "--disk-size",
+                "64",
+                "--root-size",
+                "16",
+                "--libvirt-uri",
+                "qemu+ssh://hv1/system"
+            ],
+        ))
+    );
+    let destroy = |uri: &str| {
+        let cli = Cli::try_parse_from([
+            "cargo xtask",
+            "vm",
+            "--destroy",
+            "edge-1",
+            "--libvirt-uri",
+            uri,
+        ])
+        .unwrap();
+        scrub(
+            &plan_for(&cli.command, &sources(false, &[]))
+                .unwrap()
+                .render(),
+        )
+    };
+    insta::assert_snapshot!("vm_destroy_nonroot", destroy("qemu:///system"));
+    // the kickstart is a secret file: never in the plan
+    let plan = vm_plan(true, &[], &["--arch", "amd64", "--iso", x86.as_str()]);
+    let json = serde_json::to_string(&plan.to_json()).unwrap();
+    assert!(!json.contains("base64 -d") && json.contains("${KICKSTART_FILE}"));
+}
+
+/// An installer ISO as virt-install expects it: RHEL's label and layout, a .treeinfo. The
+/// test driver's guests are i686, so the tree lists its kernel for i686 too.
+fn real_iso(dir: &Utf8Path) -> Utf8PathBuf {
+    let tree = dir.join("tree");
+    for d in ["images/pxeboot", "isolinux"] {
+        std::fs::create_dir_all(tree.join(d)).unwrap();
+        std::fs::write(tree.join(d).join("vmlinuz"), b"kernel").unwrap();
+        std::fs::write(tree.join(d).join("initrd.img"), b"initrd").unwrap();
+    }
+    let images = "kernel = images/pxeboot/vmlinuz\ninitrd = images/pxeboot/initrd.img\n";
+    std::fs::write(
+        tree.join(".treeinfo"),
+        format!("[general]\narch = x86_64\nfamily = Red Hat Enterprise Linux\nname = Red Hat Enterprise Linux 9.4\nversion = 9.4\nplatforms = x86_64\n[tree]\narch = x86_64\nbuild_timestamp = 1700000000\nplatforms = x86_64\nvariants = BaseOS\n[release]\nname = Red Hat Enterprise Linux\nshort = RHEL\nversion = 9.4\n[images-x86_64]\n{images}[images-i686]\n{images}"),
+    )
+    .unwrap();
+    let iso = dir.join("rhel-9.4-x86_64-boot.iso");
+    let out = std::process::Command::new("xorriso")
+        .args([
+            "-as",
+            "mkisofs",
+            "-quiet",
+            "-V",
+            "RHEL-9-4-0-BaseOS-x86_64",
+            "-R",
+            "-J",
+            "-o",
+            iso.as_str(),
+            tree.as_str(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "xorriso: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    iso
+}
+
+#[test]
+fn virt_install_accepts_the_plan() {
+    let test = "virt_install_accepts_the_plan";
+    if !require_tool("virt-install", test)
+        || !require_tool("xorriso", test)
+        || !require_tool("virsh", test)
+        || !require_tool("cpio", test)
+    {
+        return;
+    }
+    let dir = scratch("virt-install");
+    let iso = real_iso(&dir);
+    let plan = vm_plan(
+        true,
+        &[],
+        &[
+            "--arch",
+            "amd64",
+            "--iso",
+            iso.as_str(),
+            "--libvirt-uri",
+            "test:///default",
+            "--vm-name",
+            "microshift-test",
+        ],
+    );
+    let ks = dir.join(xtask::vm::KICKSTART_NAME);
+    std::fs::write(
+        &ks,
+        resolve_ks(&env(&[]), &["--arch", "amd64"])
+            .render(false)
+            .unwrap(),
+    )
+    .unwrap();
+    let json = plan.to_json();
+    for step in json["steps"].as_array().unwrap() {
+        let argv: Vec<String> = step["argv"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                a.as_str()
+                    .unwrap()
+                    .replace("${KICKSTART_FILE}", ks.as_str())
+            })
+            .collect();
+        let mut cmd = std::process::Command::new(&argv[0]);
+        cmd.args(&argv[1..]);
+        if argv[0] == "virt-install" {
+            // the exact argument list, checked by virt-install without creating anything
+            cmd.arg("--dry-run");
+        }
+        let out = cmd.output().unwrap();
+        let ok = out.status.success() != step["expect_failure"].as_bool().unwrap();
+        assert!(
+            ok,
+            "{argv:?}:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // the pre-checks catch what virt-install's dry run would not: a missing network, a taken name
+    let taken = vm_plan(
+        true,
+        &[],
+        &[
+            "--arch",
+            "amd64",
+            "--iso",
+            iso.as_str(),
+            "--libvirt-uri",
+            "test:///default",
+            "--vm-name",
+            "test",
+        ],
+    );
+    let name_free = taken.steps.iter().find(|s| s.id == "name-free").unwrap();
+    let st = std::process::Command::new("virsh")
+        .args(name_free.args.iter().map(|a| match a {
+            xtask::plan::Arg::Lit(s) => s.clone(),
+            _ => unreachable!(),
+        }))
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "the test driver's VM 'test' should exist, so the name check fails"
+    );
+}
