@@ -14,7 +14,8 @@
 #   - two registries (Debian's docker-registry) on 127.0.0.1: an open one and one with
 #     htpasswd auth (user `tester`, a random password);
 #   - base images localhost/xtask-testbed/base:linux-amd64 and :linux-arm64, imported from a
-#     busybox rootfs (arm64 runs through qemu-user-static and binfmt_misc);
+#     busybox rootfs (arm64 runs through qemu-user-static and binfmt_misc), and
+#     localhost/xtask-testbed/systemd (debootstrap + systemd-sysv) for `run` and `verify`;
 #   - a config file for `cargo xtask` (XTASK_CONFIG) and an env file to source.
 #
 # Use: sudo scripts/testbed.sh up && . .testbed/env && cargo xtask build --arch arm64
@@ -51,7 +52,7 @@ install_packages() {
       podman runc conmon skopeo uidmap fuse-overlayfs slirp4netns \
       containernetworking-plugins iptables catatonit \
       docker-registry apache2-utils \
-      qemu-user-static binfmt-support busybox-static \
+      qemu-user-static binfmt-support busybox-static kmod \
       lvm2 debootstrap virtinst libvirt-clients cpio xorriso shellcheck python3-pip ca-certificates
   elif command -v dnf >/dev/null 2>&1; then
     # Fedora / RHEL (written for them; the project's CI runs on Debian)
@@ -239,6 +240,27 @@ import_base() {
   say "imported $tag"
 }
 
+# A systemd-based image (debootstrap minbase + systemd-sysv) for `run` and `verify`: it
+# boots under `podman run --privileged` like a bootc image does.
+import_systemd_base() {
+  local d=$1 tag=localhost/xtask-testbed/systemd:latest
+  if podman image exists "$tag"; then return 0; fi
+  command -v debootstrap >/dev/null 2>&1 || die "debootstrap not found (run: sudo $0 install)"
+  local mirror
+  mirror=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -n 1)
+  [ -n "$mirror" ] || mirror=$(awk '$1 == "deb" {print $2; exit}' /etc/apt/sources.list 2>/dev/null)
+  [ -n "$mirror" ] || die "no Debian mirror found in the apt sources"
+  rm -rf "$d/rootfs-systemd"
+  say "debootstrap of the systemd test base (about 30 s)"
+  debootstrap --variant=minbase --include=systemd-sysv bookworm "$d/rootfs-systemd" "$mirror" \
+    >"$d/debootstrap.log" 2>&1 || { tail -n 20 "$d/debootstrap.log" >&2; die "debootstrap failed"; }
+  rm -rf "$d/rootfs-systemd/usr/share/doc" "$d/rootfs-systemd/usr/share/man" "$d/rootfs-systemd/var/cache/apt/"*.bin
+  tar -C "$d/rootfs-systemd" -c . |
+    podman import --quiet --change 'CMD ["/sbin/init"]' - "$tag" >/dev/null
+  rm -rf "$d/rootfs-systemd"
+  say "imported $tag"
+}
+
 write_env() {
   local d=$1 password
   password=$(cat "$d/registry-password")
@@ -305,6 +327,7 @@ up() {
   setup_emulation "$d"
   import_base "$d" amd64
   import_base "$d" arm64
+  import_systemd_base "$d"
   write_env "$d"
   say "up in $d: . $d/env, then cargo xtask build --arch arm64 (see README)"
 }

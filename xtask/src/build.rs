@@ -79,6 +79,9 @@ pub struct BuildArgs {
     /// Build every layer again (e.g. to pick up new packages)
     #[arg(long)]
     pub no_cache: bool,
+    /// Build context directory [default: the Containerfile's directory]
+    #[arg(long)]
+    pub context: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -124,10 +127,24 @@ impl Build {
         let containerfile = sources.path(&cf)?;
         let text = std::fs::read_to_string(&containerfile)
             .map_err(|e| bad(&cf.what, &cf.value, format!("cannot read: {e}")))?;
-        let context = containerfile
-            .parent()
-            .map(Utf8PathBuf::from)
-            .unwrap_or_else(|| sources.root.clone());
+        let context = match &args.context {
+            Some(dir) => {
+                let picked = crate::config::Picked {
+                    value: dir.clone(),
+                    what: "--context".to_string(),
+                    origin: crate::config::Origin::Flag,
+                };
+                let path = sources.path(&picked)?;
+                if !path.is_dir() {
+                    return Err(bad("--context", dir, "not a directory"));
+                }
+                path
+            }
+            None => containerfile
+                .parent()
+                .map(Utf8PathBuf::from)
+                .unwrap_or_else(|| sources.root.clone()),
+        };
         let base = sources.require(
             "--base-image",
             args.base_image.as_deref(),

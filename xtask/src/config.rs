@@ -187,6 +187,8 @@ pub struct Sources {
     /// The repository root: relative paths in the config file are relative to it.
     pub root: Utf8PathBuf,
     pub as_root: bool,
+    /// The running kernel's release (`uname -r`), for reports.
+    pub host_kernel: String,
 }
 
 impl Sources {
@@ -319,6 +321,9 @@ impl Sources {
             config,
             root,
             as_root: effective_uid() == Some(0),
+            host_kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                .map(|s| s.trim().to_string())
+                .unwrap_or_else(|_| "unknown".to_string()),
         })
     }
 }
@@ -351,6 +356,7 @@ mod tests {
             config: Config::parse("cfg.json", config).unwrap(),
             root: Utf8PathBuf::from("/repo"),
             as_root: true,
+            host_kernel: "6.1.0-test".to_string(),
         }
     }
 

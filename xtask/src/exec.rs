@@ -6,22 +6,26 @@
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::io::IsTerminal;
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context};
 use camino::Utf8PathBuf;
 use serde_json::{json, Value};
 use xshell::Shell;
 
+use crate::inspect::NotYet;
 use crate::plan::{Arg, OnFail, Output, Plan, Stdin, Step, When};
 
-/// A step's failure: the plan stops, the process exits 1.
+/// A step's failure: the plan stops, the process exits 1 (3 when a repeated step ran out
+/// of time).
 #[derive(Debug)]
 pub struct StepFailed {
     pub message: String,
     pub hint: Option<String>,
+    pub timed_out: bool,
 }
 
 impl std::fmt::Display for StepFailed {
@@ -111,22 +115,36 @@ impl Drop for SecretDir {
 /// the commands we run.
 pub const SECRET_ENV: [&str; 2] = ["USER_PASSWD", "REGISTRY_PASSWORD"];
 
+/// Run every step of `plan` in order. Stops at the first failing step (unless it is a probe).
+/// The report holds every step run so far, also when one failed.
 pub fn run(sh: &Shell, plan: &Plan, opts: Options) -> (Report, anyhow::Result<()>) {
     let mut report = Report::default();
     let result = run_into(sh, plan, opts, &mut report);
     (report, result)
 }
 
+/// What the steps so far have left for the ones after them.
+#[derive(Default)]
+struct State {
+    outcomes: BTreeMap<&'static str, bool>,
+    vars: BTreeMap<&'static str, String>,
+    secrets: Option<SecretDir>,
+}
+
 fn run_into(sh: &Shell, plan: &Plan, opts: Options, report: &mut Report) -> anyhow::Result<()> {
-    let mut outcomes: BTreeMap<&str, bool> = BTreeMap::new();
-    let mut secrets = SecretDir::new();
+    let mut state = State {
+        secrets: Some(SecretDir::new()),
+        ..State::default()
+    };
     let total = plan.steps.len();
+    let started = Instant::now();
     for (i, step) in plan.steps.iter().enumerate() {
         let n = i + 1;
         let skip = match &step.when {
             When::Always => false,
-            When::IfSucceeded(id) => outcomes.get(id) != Some(&true),
-            When::IfFailed(id) => outcomes.get(id) != Some(&false),
+            When::IfSucceeded(id) => state.outcomes.get(id) != Some(&true),
+            When::IfFailed(id) => state.outcomes.get(id) != Some(&false),
+            When::IfSet(var) => state.vars.get(var).is_none_or(|v| v.is_empty()),
         };
         if skip {
             report
@@ -140,12 +158,59 @@ fn run_into(sh: &Shell, plan: &Plan, opts: Options, report: &mut Report) -> anyh
                 eprintln!("    $ {}", step.render(plan.as_root));
             }
         }
-        let started = Instant::now();
-        let result = run_step(sh, plan.as_root, step, &mut secrets, opts);
-        let ms = started.elapsed().as_millis() as u64;
+        let step_started = Instant::now();
+        let mut progress = Progress::new(opts.quiet);
+        let result = loop {
+            let result = run_step(sh, plan.as_root, step, &mut state, opts);
+            let (Some(wait), true, Err(failure)) = (plan.deadline, step.repeat, &result) else {
+                break result;
+            };
+            if !failure.answered && failure.not_yet.is_none() {
+                break result; // could not run at all: waiting will not help
+            }
+            let elapsed = started.elapsed();
+            if elapsed >= Duration::from_secs(wait.timeout_s) {
+                progress.finish();
+                let mut message = format!(
+                    "step {n}/{total} ({}) timed out after {}s: {}",
+                    step.about,
+                    elapsed.as_secs(),
+                    failure.message
+                );
+                if let Some(not_yet) = &failure.not_yet {
+                    message = format!(
+                        "step {n}/{total} ({}) timed out after {}s\n{}",
+                        step.about,
+                        elapsed.as_secs(),
+                        not_yet.diagnosis
+                    );
+                    report
+                        .data
+                        .insert(step.id.to_string(), not_yet.detail.clone());
+                }
+                report.steps.push(json!({ "id": step.id, "about": step.about, "status": "timed-out", "ms": step_started.elapsed().as_millis() as u64 }));
+                return Err(anyhow::Error::new(StepFailed {
+                    message,
+                    hint: step.hint.clone(),
+                    timed_out: true,
+                }));
+            }
+            let what = failure
+                .not_yet
+                .as_ref()
+                .map_or("not yet", |n| n.progress.as_str());
+            progress.show(&format!(
+                "    waiting: {what} ({}s of {}s)",
+                elapsed.as_secs(),
+                wait.timeout_s
+            ));
+            std::thread::sleep(Duration::from_secs(wait.interval_s));
+        };
+        progress.finish();
+        let ms = step_started.elapsed().as_millis() as u64;
         match result {
             Ok(out) => {
-                outcomes.insert(step.id, true);
+                state.outcomes.insert(step.id, true);
                 let mut entry =
                     json!({ "id": step.id, "about": step.about, "status": "ok", "ms": ms });
                 if let Some(data) = out {
@@ -154,8 +219,8 @@ fn run_into(sh: &Shell, plan: &Plan, opts: Options, report: &mut Report) -> anyh
                 }
                 report.steps.push(entry);
             }
-            Err(failure) if step.on_fail == OnFail::Record && failure.exited => {
-                outcomes.insert(step.id, false);
+            Err(failure) if step.on_fail == OnFail::Record && failure.answered => {
+                state.outcomes.insert(step.id, false);
                 report
                     .steps
                     .push(json!({ "id": step.id, "about": step.about, "status": "no", "ms": ms }));
@@ -164,12 +229,25 @@ fn run_into(sh: &Shell, plan: &Plan, opts: Options, report: &mut Report) -> anyh
                 report.steps.push(
                     json!({ "id": step.id, "about": step.about, "status": "failed", "ms": ms }),
                 );
-                return Err(anyhow::Error::new(StepFailed {
-                    message: format!(
+                let message = match &failure.not_yet {
+                    Some(not_yet) => {
+                        report
+                            .data
+                            .insert(step.id.to_string(), not_yet.detail.clone());
+                        format!(
+                            "step {n}/{total} ({}) failed\n{}",
+                            step.about, not_yet.diagnosis
+                        )
+                    }
+                    None => format!(
                         "step {n}/{total} ({}) failed: {}",
                         step.about, failure.message
                     ),
+                };
+                return Err(anyhow::Error::new(StepFailed {
+                    message,
                     hint: step.hint.clone(),
+                    timed_out: false,
                 }));
             }
         }
@@ -177,21 +255,73 @@ fn run_into(sh: &Shell, plan: &Plan, opts: Options, report: &mut Report) -> anyh
     Ok(())
 }
 
+/// A live progress line: rewritten in place on a terminal, a line per change otherwise.
+struct Progress {
+    quiet: bool,
+    tty: bool,
+    last: String,
+    shown: bool,
+}
+
+impl Progress {
+    fn new(quiet: bool) -> Progress {
+        Progress {
+            quiet,
+            tty: std::io::stderr().is_terminal(),
+            last: String::new(),
+            shown: false,
+        }
+    }
+    fn show(&mut self, line: &str) {
+        if self.quiet {
+            return;
+        }
+        if self.tty {
+            eprint!("\r\x1b[2K{line}");
+            self.shown = true;
+        } else {
+            // logs get a line when the state changes, not one per try
+            let state = line.split(" (").next().unwrap_or(line).to_string();
+            if state != self.last {
+                eprintln!("{line}");
+                self.last = state;
+            }
+        }
+    }
+    fn finish(&mut self) {
+        if self.shown {
+            eprintln!();
+            self.shown = false;
+        }
+    }
+}
+
 struct Failure {
     message: String,
-    /// The command ran and exited non-zero (as opposed to: could not be started, or its
-    /// output failed a check).
-    exited: bool,
+    /// The command ran and said no: it exited non-zero (or zero, for a step that must
+    /// fail), or its output failed a check. Not: it could not be started at all.
+    answered: bool,
+    /// A check said "not yet" (e.g. pods still starting): worth waiting for.
+    not_yet: Option<NotYet>,
+}
+
+impl Failure {
+    fn internal(message: String) -> Failure {
+        Failure {
+            message,
+            answered: false,
+            not_yet: None,
+        }
+    }
 }
 
 fn run_step(
     sh: &Shell,
     as_root: bool,
     step: &Step,
-    secrets: &mut SecretDir,
+    state: &mut State,
     opts: Options,
 ) -> Result<Option<Value>, Failure> {
-    let stdout_to_stderr = opts.stdout_to_stderr;
     let (program, args) = step.command_line(as_root);
     let mut words = Vec::with_capacity(args.len());
     for arg in &args {
@@ -203,12 +333,20 @@ fn run_step(
                 secret,
                 ..
             } => {
-                let path = secrets.write(file, secret.expose()).map_err(|e| Failure {
-                    message: format!("{e:#}"),
-                    exited: false,
-                })?;
+                let dir = state.secrets.get_or_insert_with(SecretDir::new);
+                let path = dir
+                    .write(file, secret.expose())
+                    .map_err(|e| Failure::internal(format!("{e:#}")))?;
                 format!("{prefix}{path}")
             }
+            Arg::Var { prefix, name } => match state.vars.get(name) {
+                Some(v) if !v.is_empty() => format!("{prefix}{v}"),
+                _ => {
+                    return Err(Failure::internal(format!(
+                        "internal: ${{{name}}} was not captured by an earlier step"
+                    )))
+                }
+            },
         });
     }
     let shown = step.render(as_root);
@@ -222,83 +360,92 @@ fn run_step(
             cmd = cmd.env(k, v);
         }
     }
-    let not_started = |e: std::io::Error| Failure {
-        message: format!("could not start `{program}`: {e}"),
-        exited: false,
-    };
+    let not_started =
+        |e: std::io::Error| Failure::internal(format!("could not start `{program}`: {e}"));
     let exit_failure = |status: std::process::ExitStatus| Failure {
         message: if step.expect_failure {
             format!("`{shown}`: the command succeeded")
         } else {
             format!("`{shown}` exited with {}", describe(status))
         },
-        exited: true,
+        answered: true,
+        not_yet: None,
     };
-    match (&step.stdin, &step.output) {
-        (Stdin::Inherit, output) => {
-            let mut command = std::process::Command::from(cmd);
-            command.stdin(std::process::Stdio::inherit());
-            if stdout_to_stderr {
-                command.stdout(stderr_stdio());
-            }
-            let status = command.status().map_err(not_started)?;
-            if status.success() == step.expect_failure {
-                return Err(exit_failure(status));
-            }
-            if let Output::Check(_) = output {
+    use std::process::Stdio;
+    let mut command = std::process::Command::from(cmd);
+    let captures = !matches!(step.output, Output::Inherit);
+    // a question's answer is its exit code: its output ("error: no such domain") would only
+    // alarm; any other command's stderr reaches the user, as it carries the tools' own
+    // error messages
+    let question = step.is_question();
+    command.stderr(if question {
+        Stdio::null()
+    } else {
+        Stdio::inherit()
+    });
+    command.stdout(if captures {
+        Stdio::piped()
+    } else if question {
+        Stdio::null()
+    } else if opts.stdout_to_stderr {
+        stderr_stdio()
+    } else {
+        Stdio::inherit()
+    });
+    let feed = match &step.stdin {
+        Stdin::Secret { secret, .. } => Some(secret.expose().as_bytes()),
+        Stdin::Inherit | Stdin::Null => None,
+    };
+    command.stdin(match (&step.stdin, feed) {
+        (_, Some(_)) => Stdio::piped(),
+        (Stdin::Inherit, None) => Stdio::inherit(),
+        _ => Stdio::null(),
+    });
+    let mut child = command.spawn().map_err(not_started)?;
+    if let (Some(bytes), Some(mut input)) = (feed, child.stdin.take()) {
+        // a command that exits without reading its stdin is not our failure
+        let _ = input.write_all(bytes);
+    }
+    let result = child.wait_with_output().map_err(not_started)?;
+    if result.status.success() == step.expect_failure {
+        return Err(exit_failure(result.status));
+    }
+    let text = String::from_utf8_lossy(&result.stdout);
+    match &step.output {
+        Output::Inherit => Ok(None),
+        Output::Capture { var, extract } => {
+            let value = extract.apply(&text);
+            if value.is_empty() {
+                // nothing to capture (yet): no address, no loop device
                 return Err(Failure {
-                    message: "internal: an interactive step cannot be checked".into(),
-                    exited: false,
+                    message: format!("`{shown}` printed nothing to capture into {var}"),
+                    answered: true,
+                    not_yet: Some(NotYet {
+                        progress: format!("no {var} yet"),
+                        detail: json!({ (*var): null }),
+                        diagnosis: format!("`{shown}` printed nothing to capture into {var}"),
+                    }),
                 });
             }
-            Ok(None)
+            state.vars.insert(var, value.clone());
+            Ok(Some(json!({ (*var): value })))
         }
-        (stdin, output) => {
-            use std::process::Stdio;
-            let mut command = std::process::Command::from(cmd);
-            // a question's answer is its exit code: its output ("error: no such domain") would
-            // only alarm; any other command's stderr reaches the user, as it carries the
-            // tools' own error messages
-            let question = step.is_question();
-            command.stderr(if question {
-                Stdio::null()
-            } else {
-                Stdio::inherit()
-            });
-            command.stdout(match output {
-                Output::Check(_) => Stdio::piped(),
-                Output::Inherit if question => Stdio::null(),
-                Output::Inherit if stdout_to_stderr => stderr_stdio(),
-                Output::Inherit => Stdio::inherit(),
-            });
-            let feed = match stdin {
-                Stdin::Secret { secret, .. } => Some(secret.expose().as_bytes()),
-                _ => None,
-            };
-            command.stdin(if feed.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            });
-            let mut child = command.spawn().map_err(not_started)?;
-            if let (Some(bytes), Some(mut input)) = (feed, child.stdin.take()) {
-                // a command that exits without reading its stdin is not our failure
-                let _ = input.write_all(bytes);
-            }
-            let result = child.wait_with_output().map_err(not_started)?;
-            if result.status.success() == step.expect_failure {
-                return Err(exit_failure(result.status));
-            }
-            match output {
-                Output::Check(check) => {
-                    let text = String::from_utf8_lossy(&result.stdout);
-                    check.judge(&text).map(Some).map_err(|e| Failure {
+        Output::Check(check) => {
+            check
+                .judge(&text)
+                .map(Some)
+                .map_err(|e| match e.downcast::<NotYet>() {
+                    Ok(not_yet) => Failure {
+                        message: not_yet.diagnosis.clone(),
+                        answered: false,
+                        not_yet: Some(not_yet),
+                    },
+                    Err(e) => Failure {
                         message: format!("{e:#}"),
-                        exited: false,
-                    })
-                }
-                Output::Inherit => Ok(None),
-            }
+                        answered: true,
+                        not_yet: None,
+                    },
+                })
         }
     }
 }

@@ -15,7 +15,33 @@ pub enum Check {
     },
     /// `podman manifest inspect`: the list holds exactly these architectures.
     ManifestArchs { expected: Vec<Arch> },
+    /// `oc get pods -A -o json`: every pod is ready ("not yet" otherwise).
+    Pods,
+    /// `vgs --reportformat json`: the volume group exists and has free space.
+    VolumeGroup { name: String, hint: String },
+    /// `podman image inspect`: the image's kernel-core against the host kernel (a report).
+    Kernel { host: String },
 }
+
+/// A check's "not yet": the state is not the wanted one, but may become it. Repeated steps
+/// wait on it; otherwise it fails the step with its diagnosis.
+#[derive(Debug)]
+pub struct NotYet {
+    /// A few words for the progress line ("7/9 pods ready").
+    pub progress: String,
+    /// The data for `--json`.
+    pub detail: Value,
+    /// Lines for a person: what is wrong and hints.
+    pub diagnosis: String,
+}
+
+impl std::fmt::Display for NotYet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.diagnosis)
+    }
+}
+
+impl std::error::Error for NotYet {}
 
 impl Check {
     /// A few words for the dry-run rendering.
@@ -31,6 +57,13 @@ impl Check {
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
+            Check::Pods => "check every pod is ready".to_string(),
+            Check::VolumeGroup { name, .. } => {
+                format!("check volume group {name} exists with free space")
+            }
+            Check::Kernel { host } => {
+                format!("compare the image's kernel-core with the host kernel {host}")
+            }
         }
     }
 
@@ -38,6 +71,20 @@ impl Check {
         match self {
             Check::Image { reference, arch } => image(stdout, reference, *arch),
             Check::ManifestArchs { expected } => manifest_archs(stdout, expected),
+            Check::Pods => {
+                let verdict = crate::pods::judge(stdout)?;
+                if verdict.all_ready() {
+                    Ok(verdict.to_json())
+                } else {
+                    Err(anyhow::Error::new(NotYet {
+                        progress: verdict.progress(),
+                        detail: verdict.to_json(),
+                        diagnosis: verdict.diagnosis(),
+                    }))
+                }
+            }
+            Check::VolumeGroup { name, hint } => volume_group(stdout, name, hint),
+            Check::Kernel { host } => kernel(stdout, host),
         }
     }
 }
@@ -121,6 +168,57 @@ pub fn manifest_archs(stdout: &str, expected: &[Arch]) -> anyhow::Result<Value> 
     Ok(json!({ "architectures": found, "manifests": entries }))
 }
 
+/// `vgs --reportformat json -o vg_name,vg_size,vg_free --units b`: the group and its free bytes.
+pub fn volume_group(stdout: &str, name: &str, hint: &str) -> anyhow::Result<Value> {
+    let doc = parse(stdout, "vgs --reportformat json")?;
+    let groups = doc
+        .pointer("/report/0/vg")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let bytes = |v: &Value, k: &str| {
+        v.get(k)
+            .and_then(Value::as_str)
+            .and_then(|s| s.trim_end_matches('B').parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let Some(vg) = groups
+        .iter()
+        .find(|g| g.get("vg_name").and_then(Value::as_str) == Some(name))
+    else {
+        let names: Vec<&str> = groups
+            .iter()
+            .filter_map(|g| g.get("vg_name").and_then(Value::as_str))
+            .collect();
+        bail!(
+            "there is no volume group '{name}' (the host has: {}); the CSI driver's pods would crash-loop. {hint}",
+            if names.is_empty() { "none".to_string() } else { names.join(", ") }
+        );
+    };
+    let free = bytes(vg, "vg_free");
+    let size = bytes(vg, "vg_size");
+    if free == 0 {
+        bail!("volume group '{name}' has no free space ({} in all); the CSI driver allocates from free space. {hint}", crate::validate::human(size));
+    }
+    Ok(json!({ "volume_group": name, "size": size, "free": free }))
+}
+
+/// The `kernel-core-<version>` an image's history records, against the host's kernel.
+pub fn kernel(stdout: &str, host: &str) -> anyhow::Result<Value> {
+    let doc = parse(stdout, "podman image inspect")?;
+    let history = doc
+        .pointer("/0/History")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let image_kernel = history
+        .iter()
+        .filter_map(|h| h.get("created_by").and_then(Value::as_str))
+        .find_map(|c| c.split_whitespace().find(|w| w.starts_with("kernel-core-")))
+        .map(|w| w.trim_start_matches("kernel-core-").to_string());
+    Ok(json!({ "host_kernel": host, "image_kernel_core": image_kernel }))
+}
+
 /// One line per result worth telling a person, after a plan succeeded.
 pub fn summary(data: &std::collections::BTreeMap<String, Value>) -> Vec<String> {
     let mut lines = Vec::new();
@@ -134,6 +232,31 @@ pub fn summary(data: &std::collections::BTreeMap<String, Value>) -> Vec<String> 
             lines.push(format!(
                 "ok: image {reference} ({arch}, {size}, id {short})"
             ));
+        }
+        if let Some(host) = text("host_kernel") {
+            lines.push(match v.get("image_kernel_core").and_then(Value::as_str) {
+                Some(image) if host.starts_with(image) || image.starts_with(host) => {
+                    format!("ok: host kernel {host} matches the image's kernel-core {image}")
+                }
+                Some(image) => format!(
+                    "note: host kernel {host}, image kernel-core {image}: the container runs the host kernel, so its modules (openvswitch) come from the host; systemd-modules-load failing in the container is expected"
+                ),
+                None => format!("note: host kernel {host}; the image records no kernel-core package"),
+            });
+        }
+        if let (Some(vg), Some(free)) =
+            (text("volume_group"), v.get("free").and_then(Value::as_u64))
+        {
+            lines.push(format!(
+                "ok: volume group {vg} has {} free",
+                crate::validate::human(free)
+            ));
+        }
+        if let (Some(true), Some(ready)) = (
+            v.get("all_ready").and_then(Value::as_bool),
+            v.get("ready").and_then(Value::as_u64),
+        ) {
+            lines.push(format!("ok: all {ready} pods ready"));
         }
         if let Some(archs) = v.get("architectures").and_then(Value::as_array) {
             let names: Vec<&str> = archs.iter().filter_map(Value::as_str).collect();

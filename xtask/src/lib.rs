@@ -11,10 +11,13 @@ pub mod kickstart;
 pub mod lint;
 pub mod manifest;
 pub mod plan;
+pub mod pods;
 pub mod push;
 pub mod registry;
+pub mod run;
 pub mod secrets;
 pub mod validate;
+pub mod verify;
 pub mod vm;
 
 use std::ffi::OsString;
@@ -34,6 +37,8 @@ pub mod exit {
     pub const FAILED: i32 = 1;
     /// Bad input: a flag, environment variable, config value or input file. Nothing ran.
     pub const BAD_INPUT: i32 = 2;
+    /// `verify` (or another wait) ran out of time before the state was reached.
+    pub const TIMEOUT: i32 = 3;
 }
 
 #[derive(Parser, Debug)]
@@ -41,7 +46,7 @@ pub mod exit {
     name = "cargo xtask",
     bin_name = "cargo xtask",
     about = "Build, publish, run and install MicroShift image-mode (bootc) images",
-    after_help = "Inputs: flag > environment variable (the documented procedure's names) > microshift-image.json > default.\nExit codes: 0 ok, 1 a step failed, 2 bad input."
+    after_help = "Inputs: flag > environment variable (the documented procedure's names) > microshift-image.json > default.\nExit codes: 0 ok, 1 a step failed, 2 bad input, 3 verify timed out."
 )]
 pub struct Cli {
     /// Print the plan (pasteable bash, secrets as ${NAME}) and run nothing
@@ -73,6 +78,13 @@ pub enum Command {
     Kickstart(KickstartCmd),
     /// Install a libvirt VM from the image with virt-install ("Create Virtual Machine")
     Vm(vm::VmArgs),
+    /// Prepare the host (openvswitch, volume group) and start the image as a privileged
+    /// container ("Run MicroShift Bootc Image")
+    Run(run::RunArgs),
+    /// Wait until MicroShift's pods are all ready, in the container or VM (`oc get pods -A`)
+    Verify(verify::VerifyArgs),
+    /// Remove the container, and the loop-device volume group, device and file `run` made
+    Clean(run::CleanArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -117,7 +129,10 @@ fn report_error(e: &anyhow::Error) -> i32 {
         return exit::BAD_INPUT;
     }
     eprintln!("error: {e:#}");
-    exit::FAILED
+    match e.downcast_ref::<exec::StepFailed>() {
+        Some(f) if f.timed_out => exit::TIMEOUT,
+        _ => exit::FAILED,
+    }
 }
 
 /// Resolve and validate the inputs of a command, and build its plan.
@@ -131,8 +146,33 @@ pub fn plan_for(command: &Command, sources: &Sources) -> anyhow::Result<Plan> {
             Some(name) => vm::destroy_plan(name, &vm::libvirt_uri(a, sources)?, as_root)?,
             None => vm::Vm::resolve(a, sources)?.plan(as_root)?,
         },
+        Command::Run(a) => run::Run::resolve(a, sources)?.plan(as_root),
+        Command::Verify(a) => verify::plan(a, sources)?,
+        Command::Clean(a) => run::clean_plan(a, sources)?,
         Command::Kickstart(_) => anyhow::bail!("kickstart renders a file, it has no plan"),
     })
+}
+
+/// `verify --pods-file`: judge a saved pod list; exit 0 only when every pod is ready.
+fn pods_file(path: &camino::Utf8Path, json: bool) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        anyhow::Error::new(BadInput(format!("--pods-file: '{path}': cannot read: {e}")))
+    })?;
+    let verdict = pods::judge(&text)
+        .map_err(|e| anyhow::Error::new(BadInput(format!("--pods-file: '{path}': {e:#}"))))?;
+    if json {
+        print_json(&verdict.to_json());
+    }
+    if verdict.all_ready() {
+        eprintln!("ok: all {} pods ready", verdict.ready());
+        Ok(())
+    } else {
+        Err(anyhow::Error::new(exec::StepFailed {
+            message: format!("not every pod is ready ({path})\n{}", verdict.diagnosis()),
+            hint: None,
+            timed_out: false,
+        }))
+    }
 }
 
 /// `cargo xtask kickstart`: print (redacted) or write (0600) the kickstart.
@@ -169,6 +209,13 @@ fn try_main(cli: Cli) -> anyhow::Result<()> {
     let sources = Sources::from_process(config::project_root(), cli.config.as_deref())?;
     if let Command::Kickstart(cmd) = &cli.command {
         return kickstart(cmd, &sources, cli.dry_run);
+    }
+    if let Command::Verify(verify::VerifyArgs {
+        pods_file: Some(path),
+        ..
+    }) = &cli.command
+    {
+        return pods_file(path, cli.json);
     }
     let plan = plan_for(&cli.command, &sources)?;
     if cli.dry_run {

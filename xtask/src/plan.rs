@@ -41,6 +41,11 @@ pub enum Arg {
         file: &'static str,
         secret: Secret,
     },
+    /// `prefix` and the value of a variable captured by an earlier step (`Output::Capture`).
+    Var {
+        prefix: String,
+        name: &'static str,
+    },
 }
 
 /// What a step reads on standard input.
@@ -67,6 +72,8 @@ pub enum When {
     Always,
     IfSucceeded(&'static str),
     IfFailed(&'static str),
+    /// Only when an earlier capture left this variable non-empty.
+    IfSet(&'static str),
 }
 
 /// What to do when a step exits non-zero.
@@ -86,6 +93,48 @@ pub enum Output {
     /// Captured and judged by a check (see `inspect.rs`); the check's result goes into the
     /// report and its error, if any, stops the plan.
     Check(crate::inspect::Check),
+    /// Captured into a variable for later steps (`Arg::Var`), like `VAR=$(command)`.
+    Capture { var: &'static str, extract: Extract },
+}
+
+/// What of a captured output goes into the variable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Extract {
+    /// The output, trimmed.
+    Trim,
+    /// The first line's text before its first ':' (`losetup -j` prints `/dev/loop0: ...`).
+    BeforeColon,
+    /// The first IPv4 address, without its prefix length (`virsh domifaddr`).
+    Ipv4,
+}
+
+impl Extract {
+    pub fn apply(self, output: &str) -> String {
+        match self {
+            Extract::Trim => output.trim().to_string(),
+            Extract::BeforeColon => output
+                .lines()
+                .next()
+                .and_then(|l| l.split(':').next())
+                .unwrap_or("")
+                .trim()
+                .to_string(),
+            Extract::Ipv4 => output
+                .split(|c: char| c.is_whitespace() || c == '/')
+                .find(|w| {
+                    w.split('.').count() == 4 && w.split('.').all(|p| p.parse::<u8>().is_ok())
+                })
+                .unwrap_or("")
+                .to_string(),
+        }
+    }
+    fn shell(self) -> &'static str {
+        match self {
+            Extract::Trim => "",
+            Extract::BeforeColon => " | cut -d: -f1",
+            Extract::Ipv4 => " | grep -o '[0-9.]*/' | tr -d /",
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -108,6 +157,8 @@ pub struct Step {
     pub hint: Option<String>,
     /// The step succeeds when its command fails (e.g. "no VM of that name exists").
     pub expect_failure: bool,
+    /// Run again until it succeeds, within the plan's deadline (waiting for a service).
+    pub repeat: bool,
 }
 
 impl Step {
@@ -126,6 +177,7 @@ impl Step {
             output: Output::Inherit,
             hint: None,
             expect_failure: false,
+            repeat: false,
         }
     }
     pub fn arg(mut self, arg: impl Into<String>) -> Step {
@@ -191,6 +243,23 @@ impl Step {
         self.on_fail = OnFail::Record;
         self
     }
+    /// Capture the output into a variable for later steps.
+    pub fn capture(mut self, var: &'static str, extract: Extract) -> Step {
+        self.output = Output::Capture { var, extract };
+        self
+    }
+    pub fn var_arg(mut self, prefix: &str, var: &'static str) -> Step {
+        self.args.push(Arg::Var {
+            prefix: prefix.to_string(),
+            name: var,
+        });
+        self
+    }
+    /// Repeat until the step succeeds, within the plan's deadline.
+    pub fn repeat(mut self) -> Step {
+        self.repeat = true;
+        self
+    }
     /// A read-only check that passes when the command fails; rendered as `! command`.
     pub fn must_fail(mut self) -> Step {
         self.effect = Effect::ReadOnly;
@@ -247,11 +316,15 @@ impl Step {
                 Arg::SecretFile { prefix, name, .. } => {
                     format!("{}\"${{{name}_FILE}}\"", quote_prefix(prefix))
                 }
+                Arg::Var { prefix, name } => format!("{}\"${{{name}}}\"", quote_prefix(prefix)),
             });
         }
         let mut line = words.join(" ");
         if self.expect_failure {
             line = format!("! {line}");
+        }
+        if let Output::Capture { var, extract } = &self.output {
+            line = format!("{var}=$({line}{})", extract.shell());
         }
         match &self.stdin {
             Stdin::Secret { name, .. } => format!("printf '%s' \"${{{name}}}\" | {line}"),
@@ -280,6 +353,14 @@ pub struct Plan {
     pub title: String,
     pub as_root: bool,
     pub steps: Vec<Step>,
+    /// How long repeated steps may take in all, and the pause between tries.
+    pub deadline: Option<Wait>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Wait {
+    pub timeout_s: u64,
+    pub interval_s: u64,
 }
 
 impl Plan {
@@ -288,6 +369,7 @@ impl Plan {
             title: title.into(),
             as_root,
             steps: Vec::new(),
+            deadline: None,
         }
     }
     pub fn push(&mut self, step: Step) {
@@ -323,6 +405,13 @@ impl Plan {
                     notes.push(format!("only if step {} succeeds", number(id)))
                 }
                 When::IfFailed(id) => notes.push(format!("only if step {} fails", number(id))),
+                When::IfSet(var) => notes.push(format!("only if {var} is set")),
+            }
+            if step.repeat {
+                let limit = self.deadline.map_or(String::new(), |w| {
+                    format!(", every {}s for up to {}s", w.interval_s, w.timeout_s)
+                });
+                notes.push(format!("repeated until it succeeds{limit}"));
             }
             if let Output::Check(check) = &step.output {
                 notes.push(format!("then {}", check.describe()));
@@ -351,11 +440,13 @@ impl Plan {
                 argv.extend(args.iter().map(|a| match a {
                     Arg::Lit(x) => x.clone(),
                     Arg::SecretFile { prefix, name, .. } => format!("{prefix}${{{name}_FILE}}"),
+                    Arg::Var { prefix, name } => format!("{prefix}${{{name}}}"),
                 }));
                 let when = match &s.when {
                     When::Always => json!(null),
                     When::IfSucceeded(id) => json!({ "if_succeeded": id }),
                     When::IfFailed(id) => json!({ "if_failed": id }),
+                    When::IfSet(var) => json!({ "if_set": var }),
                 };
                 json!({
                     "id": s.id,
@@ -374,8 +465,13 @@ impl Plan {
                     "when": when,
                     "check": match &s.output {
                         Output::Check(c) => json!(c.describe()),
-                        Output::Inherit => json!(null),
+                        Output::Inherit | Output::Capture { .. } => json!(null),
                     },
+                    "capture": match &s.output {
+                        Output::Capture { var, .. } => json!(var),
+                        _ => json!(null),
+                    },
+                    "repeat": s.repeat,
                 })
             })
             .collect();

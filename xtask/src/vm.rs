@@ -61,9 +61,14 @@ pub struct Vm {
 
 /// The libvirt URI, validated.
 pub fn libvirt_uri(args: &VmArgs, sources: &Sources) -> anyhow::Result<String> {
+    libvirt_uri_of(args.libvirt_uri.as_deref(), sources)
+}
+
+/// The libvirt URI from a `--libvirt-uri` flag value, validated.
+pub fn libvirt_uri_of(flag: Option<&str>, sources: &Sources) -> anyhow::Result<String> {
     let uri = sources.pick_or(
         "--libvirt-uri",
-        args.libvirt_uri.as_deref(),
+        flag,
         Some("LIBVIRT_DEFAULT_URI"),
         Some("vm.libvirt_uri"),
         "qemu:///system",

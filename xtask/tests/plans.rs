@@ -112,3 +112,79 @@ fn manifest_plans() {
         )
     );
 }
+
+#[test]
+fn run_plans() {
+    insta::assert_snapshot!("run_interactive_root", dry_run(true, &[], &["run"]));
+    insta::assert_snapshot!(
+        "run_interactive_nonroot",
+        dry_run(false, &[], &["run", "--arch", "arm64"])
+    );
+    insta::assert_snapshot!(
+        "run_detached_loop_nonroot",
+        dry_run(
+            false,
+            &[("VGSIZE", "2G")],
+            &["run", "-d", "--lvm-loop", "1G", "--skip-openvswitch"]
+        )
+    );
+    insta::assert_snapshot!(
+        "run_detached_custom_root",
+        dry_run(
+            true,
+            &[("VGFILE", "/srv/microshift/vg.img")],
+            &[
+                "run",
+                "--detach",
+                "--lvm-loop",
+                "4G",
+                "--volume-group",
+                "microshift",
+                "--name",
+                "ushift-1",
+                "--image-ref",
+                "quay.io/myorg/mypath/microshift-4.16-bootc:latest",
+                "--host-storage",
+                "/srv/containers/storage",
+            ],
+        )
+    );
+}
+
+#[test]
+fn verify_and_clean_plans() {
+    insta::assert_snapshot!("verify_container_root", dry_run(true, &[], &["verify"]));
+    insta::assert_snapshot!(
+        "verify_vm_nonroot",
+        dry_run(
+            false,
+            &[],
+            &[
+                "verify",
+                "--vm",
+                "edge-1",
+                "--timeout",
+                "20m",
+                "--interval",
+                "30s",
+                "--ssh-user",
+                "admin"
+            ]
+        )
+    );
+    insta::assert_snapshot!("clean_nonroot", dry_run(false, &[], &["clean"]));
+    insta::assert_snapshot!(
+        "clean_custom_root",
+        dry_run(
+            true,
+            &[("VGFILE", "/srv/microshift/vg.img")],
+            &[
+                "clean",
+                "--name",
+                "ushift-1",
+                "--volume-group",
+                "microshift"
+            ]
+        )
+    );
+}

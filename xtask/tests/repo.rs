@@ -17,6 +17,7 @@ fn files(pattern: &str) -> Vec<Utf8PathBuf> {
 
 fn containerfiles() -> Vec<Utf8PathBuf> {
     let mut all = files("containerfiles/**/Containerfile*");
+    all.extend(files("tests/Containerfile*"));
     all.extend(files("tests/containerfiles/**/Containerfile*"));
     all
 }

@@ -32,6 +32,7 @@ pub fn sources(as_root: bool, env: &[(&str, &str)]) -> Sources {
         config,
         root,
         as_root,
+        host_kernel: "6.1.0-18-amd64".to_string(),
     }
 }
 
