@@ -31,6 +31,7 @@ fi
 
 cargo fmt --all --check
 cargo clippy --locked --all-targets -- -D warnings
+cargo run --quiet --locked -p xtask -- lint
 # a changed or missing snapshot fails instead of being written
 INSTA_UPDATE=no cargo test --locked --workspace
 echo "test.sh: done in $(( $(date +%s) - start ))s"

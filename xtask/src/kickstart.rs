@@ -218,6 +218,48 @@ impl Kickstart {
         fill(&self.template, &values)
     }
 
+    /// The kickstart of the config file's image, with placeholder secrets: for linting it
+    /// anywhere (no pull secret or auth file needed).
+    pub fn with_placeholders(sources: &Sources) -> anyhow::Result<Kickstart> {
+        let mut config_only = sources.clone();
+        config_only.env.retain(|k, _| k == "HOME");
+        let image = Image::resolve(&ImageArgs::default(), &config_only)?;
+        let registry = Registry::resolve(&RegistryArgs::default(), &config_only)?;
+        let vg = config_only.pick_or(
+            "--volume-group",
+            None,
+            None,
+            Some("lvm.volume_group"),
+            "rhel",
+        )?;
+        let placeholder = |host: &str| {
+            format!(
+                "{{\"auths\":{{\"{host}\":{{\"auth\":\"cGxhY2Vob2xkZXI6cGxhY2Vob2xkZXI=\"}}}}}}\n"
+            )
+            .into_bytes()
+        };
+        let template_path = sources.root.join(TEMPLATE);
+        Ok(Kickstart {
+            url: registry.remote(&image.name, Some(&image.tag())),
+            transport: "registry".to_string(),
+            no_signature_verification: false,
+            insecure_registry: None,
+            root_size_gib: 10,
+            volume_group: validate::simple_name(&vg.what, &vg.value)?,
+            auth: Some((
+                Utf8PathBuf::from("placeholder-auth.json"),
+                placeholder(&registry.url),
+            )),
+            pull_secret: (
+                Utf8PathBuf::from("placeholder-pull-secret.json"),
+                placeholder("registry.redhat.io"),
+            ),
+            template: std::fs::read_to_string(&template_path)
+                .map_err(|e| anyhow::anyhow!("reading {template_path}: {e}"))?,
+            image,
+        })
+    }
+
     /// Write the full kickstart to `path` with mode 0600 (also when the file existed).
     pub fn write(&self, path: &Utf8Path) -> anyhow::Result<()> {
         let text = self.render(false)?;

@@ -5,6 +5,7 @@
 
 pub mod build;
 pub mod config;
+pub mod doctor;
 pub mod exec;
 pub mod inspect;
 pub mod kickstart;
@@ -85,6 +86,15 @@ pub enum Command {
     Verify(verify::VerifyArgs),
     /// Remove the container, and the loop-device volume group, device and file `run` made
     Clean(run::CleanArgs),
+    /// Check the host for a step: prints check, status, what it found and how to fix it
+    Doctor(doctor::DoctorArgs),
+    /// hadolint, shellcheck, ksvalidator and our own Containerfile rules over the repository
+    Lint,
+    /// Print a shell completion script: bash, zsh or fish
+    Completions {
+        /// bash, zsh or fish
+        shell: String,
+    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -149,8 +159,108 @@ pub fn plan_for(command: &Command, sources: &Sources) -> anyhow::Result<Plan> {
         Command::Run(a) => run::Run::resolve(a, sources)?.plan(as_root),
         Command::Verify(a) => verify::plan(a, sources)?,
         Command::Clean(a) => run::clean_plan(a, sources)?,
-        Command::Kickstart(_) => anyhow::bail!("kickstart renders a file, it has no plan"),
+        Command::Lint => lint::prepare(sources)?.plan,
+        Command::Kickstart(_) | Command::Doctor(_) | Command::Completions { .. } => {
+            anyhow::bail!("this command has no plan")
+        }
     })
+}
+
+/// `cargo xtask completions SHELL`
+fn completions(shell: &str) -> anyhow::Result<()> {
+    use clap::CommandFactory;
+    use clap_complete::Shell;
+    let shell = match shell {
+        "bash" => Shell::Bash,
+        "zsh" => Shell::Zsh,
+        "fish" => Shell::Fish,
+        other => return Err(validate::bad("completions", other, "use bash, zsh or fish")),
+    };
+    let mut cmd = Cli::command();
+    // for `alias xtask='cargo xtask'`: a shell cannot complete the two words `cargo xtask`
+    clap_complete::generate(shell, &mut cmd, "xtask", &mut std::io::stdout());
+    Ok(())
+}
+
+/// `cargo xtask doctor`: the checks' table (or JSON); exit 1 when one fails.
+fn doctor(
+    args: &doctor::DoctorArgs,
+    sources: &Sources,
+    json: bool,
+    dry_run: bool,
+) -> anyhow::Result<()> {
+    use std::io::Write;
+    let steps = doctor::steps(&args.step)?;
+    if dry_run {
+        let _ = writeln!(
+            std::io::stdout(),
+            "# doctor is read-only: it checks the host for {}",
+            steps.join(", ")
+        );
+        return Ok(());
+    }
+    let findings = doctor::check(args, sources)?;
+    if json {
+        print_json(&doctor::to_json(&findings));
+    } else {
+        let _ = write!(std::io::stdout(), "{}", doctor::table(&findings));
+    }
+    let failed: Vec<&str> = findings
+        .iter()
+        .filter(|f| f.status == doctor::Status::Fail)
+        .map(|f| f.check)
+        .collect();
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(anyhow::Error::new(exec::StepFailed {
+            message: format!(
+                "the host is not ready for {}: {} failed",
+                steps.join(", "),
+                failed.join(", ")
+            ),
+            hint: None,
+            timed_out: false,
+        }))
+    }
+}
+
+/// `cargo xtask lint`: our rules, then every linter; exit 1 when anything is found.
+fn lint(sources: &Sources, verbose: bool) -> anyhow::Result<()> {
+    let prepared = lint::prepare(sources)?;
+    for p in &prepared.problems {
+        eprintln!("lint: {p}");
+    }
+    let sh = Shell::new()?;
+    sh.change_dir(&sources.root);
+    let opts = exec::Options {
+        verbose,
+        ..exec::Options::default()
+    };
+    let (report, result) = exec::run(&sh, &prepared.plan, opts);
+    result?;
+    let failed: Vec<String> = report
+        .steps
+        .iter()
+        .filter(|s| s["status"] == "no")
+        .filter_map(|s| s["id"].as_str().map(str::to_string))
+        .collect();
+    if prepared.problems.is_empty() && failed.is_empty() {
+        eprintln!("ok: lint found nothing");
+        return Ok(());
+    }
+    let mut what = Vec::new();
+    if !prepared.problems.is_empty() {
+        what.push(format!("{} finding(s) above", prepared.problems.len()));
+    }
+    if !failed.is_empty() {
+        what.push(format!("{} reported problems", failed.join(", ")));
+    }
+    Err(anyhow::Error::new(exec::StepFailed {
+        message: format!("lint: {}", what.join("; ")),
+        hint: None,
+        timed_out: false,
+    }))
 }
 
 /// `verify --pods-file`: judge a saved pod list; exit 0 only when every pod is ready.
@@ -207,8 +317,12 @@ fn print_json(doc: &serde_json::Value) {
 
 fn try_main(cli: Cli) -> anyhow::Result<()> {
     let sources = Sources::from_process(config::project_root(), cli.config.as_deref())?;
-    if let Command::Kickstart(cmd) = &cli.command {
-        return kickstart(cmd, &sources, cli.dry_run);
+    match &cli.command {
+        Command::Kickstart(cmd) => return kickstart(cmd, &sources, cli.dry_run),
+        Command::Doctor(args) => return doctor(args, &sources, cli.json, cli.dry_run),
+        Command::Completions { shell } => return completions(shell),
+        Command::Lint if !cli.dry_run => return lint(&sources, cli.verbose),
+        _ => {}
     }
     if let Command::Verify(verify::VerifyArgs {
         pods_file: Some(path),

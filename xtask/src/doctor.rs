@@ -1,0 +1,770 @@
+//! `cargo xtask doctor`: is this host ready for a step? Read-only checks that say what is
+//! wrong before a build fails after minutes, or pods crash-loop after a start. Every check
+//! works on a host that lacks what it checks: that is a finding, not a crash.
+
+use std::process::Command;
+
+use camino::Utf8PathBuf;
+use serde_json::{json, Value};
+
+use crate::config::Sources;
+use crate::secrets;
+use crate::validate::{self, bad, Arch};
+
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct DoctorArgs {
+    /// Which step to check the host for: build, push, run, vm or all
+    #[arg(long = "for", value_name = "STEP", default_value = "all")]
+    pub step: String,
+    /// Pull secret [env: PULL_SECRET]
+    #[arg(long)]
+    pub pull_secret: Option<String>,
+    /// Registry auth file [env: AUTH_CONFIG]
+    #[arg(long)]
+    pub auth_config: Option<String>,
+    /// Boot ISO for `vm`; `{arch}` expands to x86_64 or aarch64
+    #[arg(long)]
+    pub iso: Option<String>,
+    /// libvirt network [env: NETNAME]
+    #[arg(long)]
+    pub network: Option<String>,
+    /// libvirt connection URI
+    #[arg(long)]
+    pub libvirt_uri: Option<String>,
+    /// Volume group for the CSI driver [default: rhel]
+    #[arg(long)]
+    pub volume_group: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Status {
+    Ok,
+    Warn,
+    Fail,
+}
+
+impl Status {
+    fn word(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Warn => "warn",
+            Status::Fail => "fail",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finding {
+    pub check: &'static str,
+    pub status: Status,
+    pub found: String,
+    pub fix: String,
+}
+
+fn finding(
+    check: &'static str,
+    status: Status,
+    found: impl Into<String>,
+    fix: impl Into<String>,
+) -> Finding {
+    Finding {
+        check,
+        status,
+        found: found.into(),
+        fix: fix.into(),
+    }
+}
+
+/// The steps a `--for` value covers.
+pub fn steps(value: &str) -> anyhow::Result<Vec<&'static str>> {
+    Ok(match value {
+        "build" => vec!["build"],
+        "push" => vec!["push"],
+        "run" => vec!["run"],
+        "vm" => vec!["vm"],
+        "all" => vec!["build", "push", "run", "vm"],
+        other => return Err(bad("--for", other, "use build, push, run, vm or all")),
+    })
+}
+
+/// Run a read-only command; `None` when it cannot be started (not installed).
+fn output(program: &str, args: &[&str]) -> Option<std::process::Output> {
+    let mut cmd = Command::new(program);
+    for name in crate::exec::SECRET_ENV {
+        cmd.env_remove(name);
+    }
+    cmd.args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .ok()
+}
+
+fn stdout_of(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn install_hint(pkg_debian: &str, pkg_rhel: &str) -> String {
+    format!("install it: `sudo dnf install {pkg_rhel}` (RHEL) or `sudo apt-get install {pkg_debian}` (Debian)")
+}
+
+/// `podman --version` and whether it parses Containerfile heredocs (podman 4.8+).
+fn podman() -> Finding {
+    let Some(o) = output("podman", &["--version"]) else {
+        return finding(
+            "podman",
+            Status::Fail,
+            "not installed",
+            install_hint("podman", "podman"),
+        );
+    };
+    let text = stdout_of(&o);
+    let version = text.split_whitespace().last().unwrap_or("").to_string();
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    if major < 4 {
+        return finding(
+            "podman",
+            Status::Fail,
+            format!("podman {version}"),
+            "podman 4 or later is needed (manifest lists, build secrets)",
+        );
+    }
+    let heredoc = (major, minor) >= (4, 8);
+    finding(
+        "podman",
+        Status::Ok,
+        format!(
+            "podman {version}; Containerfile heredocs {}",
+            if heredoc {
+                "supported"
+            } else {
+                "NOT supported (needs 4.8): keep Containerfiles heredoc-free"
+            }
+        ),
+        "",
+    )
+}
+
+fn tool(check: &'static str, program: &str, args: &[&str], deb: &str, rpm: &str) -> Finding {
+    match output(program, args) {
+        None => finding(check, Status::Fail, "not installed", install_hint(deb, rpm)),
+        Some(o) => {
+            let text = stdout_of(&o);
+            finding(
+                check,
+                Status::Ok,
+                text.lines().next().unwrap_or("").trim().to_string(),
+                "",
+            )
+        }
+    }
+}
+
+fn privileges(sources: &Sources) -> Finding {
+    if sources.as_root {
+        return finding("root", Status::Ok, "running as root", "");
+    }
+    match output("sudo", &["-n", "true"]) {
+        None => finding(
+            "root",
+            Status::Fail,
+            "not root, and no sudo",
+            "run as root, or install sudo and give this user sudo rights",
+        ),
+        Some(o) if o.status.success() => {
+            finding("root", Status::Ok, "sudo works without a password", "")
+        }
+        Some(_) => finding(
+            "root",
+            Status::Warn,
+            "sudo needs a password",
+            "commands that need root will ask for it (or run as root)",
+        ),
+    }
+}
+
+/// The registry host of an image reference (`docker.io` when it names none).
+fn registry_of(reference: &str) -> String {
+    let first = reference.split('/').next().unwrap_or("");
+    if reference.contains('/')
+        && (first.contains('.') || first.contains(':') || first == "localhost")
+    {
+        first.to_string()
+    } else {
+        "docker.io".to_string()
+    }
+}
+
+fn mode_note(path: &Utf8PathBuf) -> Option<String> {
+    let mode = secrets::mode(path)?;
+    (mode & 0o077 != 0).then(|| format!("mode {mode:04o} lets others read it"))
+}
+
+/// An auth file (pull secret or registry auth): exists, JSON, `auths`, an entry for `registry`,
+/// mode 600 or tighter.
+fn auth_file(
+    check: &'static str,
+    what: &str,
+    path: Option<Utf8PathBuf>,
+    registry: &str,
+    missing_fix: &str,
+) -> Finding {
+    let Some(path) = path else {
+        return finding(
+            check,
+            Status::Fail,
+            format!("no {what} configured"),
+            missing_fix,
+        );
+    };
+    if !path.exists() {
+        return finding(
+            check,
+            Status::Fail,
+            format!("{path} does not exist"),
+            missing_fix,
+        );
+    }
+    let doc = match secrets::auth_json(what, &path) {
+        Ok((_, doc)) => doc,
+        Err(e) => {
+            return finding(
+                check,
+                Status::Fail,
+                format!("{e}"),
+                format!("fix or replace {path}"),
+            )
+        }
+    };
+    let registries = secrets::auth_registries(&doc);
+    let local = registry == "localhost";
+    if !local
+        && !registries
+            .iter()
+            .any(|r| r == registry || r.starts_with(&format!("{registry}/")))
+    {
+        return finding(
+            check,
+            Status::Fail,
+            format!(
+                "{path} has no entry for {registry} (it has: {})",
+                if registries.is_empty() {
+                    "none".to_string()
+                } else {
+                    registries.join(", ")
+                }
+            ),
+            missing_fix,
+        );
+    }
+    match mode_note(&path) {
+        Some(note) => finding(
+            check,
+            Status::Warn,
+            format!("{path}: {note}"),
+            format!("chmod 600 {path}"),
+        ),
+        None if local => finding(
+            check,
+            Status::Ok,
+            format!("{path}: valid, mode 600 (the base image is local)"),
+            "",
+        ),
+        None => finding(
+            check,
+            Status::Ok,
+            format!("{path}: entry for {registry}, mode 600"),
+            "",
+        ),
+    }
+}
+
+fn os_release() -> (String, String) {
+    let text = std::fs::read_to_string("/etc/os-release").unwrap_or_default();
+    let get = |k: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}=")))
+            .map(|v| v.trim_matches('"').to_string())
+            .unwrap_or_default()
+    };
+    (get("ID"), get("VERSION_ID"))
+}
+
+fn rhel_repos(version: &str) -> Finding {
+    let (id, ver) = os_release();
+    if id != "rhel" {
+        return finding(
+            "rhel-repos",
+            Status::Warn,
+            format!("not a RHEL host ({} {ver})", if id.is_empty() { "unknown" } else { &id }),
+            "the MicroShift image builds on a subscribed RHEL 9 host; elsewhere only test images build (scripts/testbed.sh)",
+        );
+    }
+    match output("subscription-manager", &["status"]) {
+        Some(o) if o.status.success() => {}
+        _ => {
+            return finding(
+                "rhel-repos",
+                Status::Fail,
+                "the host is not subscribed",
+                "`sudo subscription-manager register`, then attach a subscription with OpenShift",
+            )
+        }
+    }
+    let arch = std::env::consts::ARCH;
+    let wanted = [
+        format!("rhocp-{version}-for-rhel-9-{arch}-rpms"),
+        format!("fast-datapath-for-rhel-9-{arch}-rpms"),
+    ];
+    let listed = output("dnf", &["repolist", "--all"])
+        .map(|o| stdout_of(&o))
+        .unwrap_or_default();
+    let missing: Vec<&String> = wanted
+        .iter()
+        .filter(|r| !listed.contains(r.as_str()))
+        .collect();
+    if missing.is_empty() {
+        finding(
+            "rhel-repos",
+            Status::Ok,
+            format!("RHEL {ver}, subscribed; {} available", wanted.join(", ")),
+            "",
+        )
+    } else {
+        finding(
+            "rhel-repos",
+            Status::Fail,
+            format!("RHEL {ver}: the subscription gives no {}", missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")),
+            "the build enables these repositories inside the image: the host subscription must include them (they need not be enabled on the host)",
+        )
+    }
+}
+
+/// Free space where podman stores images.
+fn disk(sources: &Sources) -> Finding {
+    let mut dir = Utf8PathBuf::from("/var/lib/containers");
+    if let Some(conf) = sources.env.get("CONTAINERS_STORAGE_CONF") {
+        if let Ok(text) = std::fs::read_to_string(conf) {
+            if let Some(root) = text
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("graphroot"))
+                .and_then(|r| r.split('"').nth(1))
+            {
+                dir = Utf8PathBuf::from(root);
+            }
+        }
+    }
+    while !dir.exists() {
+        match dir.parent() {
+            Some(p) => dir = p.to_path_buf(),
+            None => break,
+        }
+    }
+    let Some(o) = output("df", &["--output=avail", "-B1", dir.as_str()]) else {
+        return finding(
+            "disk",
+            Status::Warn,
+            "df is not available",
+            "check free space by hand: the image needs about 2.5 GB",
+        );
+    };
+    let avail = stdout_of(&o)
+        .lines()
+        .nth(1)
+        .and_then(|l| l.trim().parse::<u64>().ok());
+    match avail {
+        None => finding(
+            "disk",
+            Status::Warn,
+            format!("could not read free space of {dir}"),
+            "check free space by hand: the image needs about 2.5 GB",
+        ),
+        Some(b) if b < 2_500_000_000 => finding(
+            "disk",
+            Status::Fail,
+            format!("{} free at {dir}", validate::human(b)),
+            "a MicroShift image needs about 2.5 GB: free space or move podman's storage",
+        ),
+        Some(b) if b < 5_000_000_000 => finding(
+            "disk",
+            Status::Warn,
+            format!("{} free at {dir}", validate::human(b)),
+            "enough for one image (~2.5 GB), not for several",
+        ),
+        Some(b) => finding(
+            "disk",
+            Status::Ok,
+            format!("{} free at {dir}", validate::human(b)),
+            "",
+        ),
+    }
+}
+
+/// binfmt_misc registrations for the other architectures of the manifest list.
+fn emulation(sources: &Sources) -> Vec<Finding> {
+    let archs: Vec<Arch> = sources
+        .config
+        .get_list("architectures")
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|a| Arch::parse("architectures", a).ok())
+        .collect();
+    let native = Arch::native();
+    archs
+        .into_iter()
+        .filter(|a| Some(*a) != native)
+        .map(|a| {
+            let entry = format!("/proc/sys/fs/binfmt_misc/qemu-{}", a.uname());
+            match std::fs::read_to_string(&entry) {
+                Ok(text) if text.lines().next() == Some("enabled") => finding("emulation", Status::Ok, format!("{a} binaries run through {entry}"), ""),
+                Ok(_) => finding("emulation", Status::Fail, format!("{entry} is disabled"), format!("echo 1 > {entry}")),
+                Err(_) => finding(
+                    "emulation",
+                    Status::Fail,
+                    format!("no emulation for {a}: `build --arch {a}` fails on this host"),
+                    format!(
+                        "install qemu-user-static, then register it: `sudo /lib/systemd/systemd-binfmt /usr/lib/binfmt.d/qemu-{}.conf` (mount binfmt_misc first if /proc/sys/fs/binfmt_misc is empty); or build {a} on a native host",
+                        a.uname()
+                    ),
+                ),
+            }
+        })
+        .collect()
+}
+
+fn openvswitch(sources: &Sources) -> Finding {
+    if std::path::Path::new("/sys/module/openvswitch").exists() {
+        return finding(
+            "openvswitch",
+            Status::Ok,
+            "the openvswitch module is loaded",
+            "",
+        );
+    }
+    match output("modprobe", &["-n", "-q", "openvswitch"]) {
+        Some(o) if o.status.success() => finding("openvswitch", Status::Ok, "the openvswitch module can be loaded (`run` loads it)", ""),
+        Some(_) => finding(
+            "openvswitch",
+            Status::Fail,
+            format!("kernel {} has no openvswitch module", sources.host_kernel),
+            "install the kernel's extra modules (RHEL: kernel-modules-extra) or boot a kernel with it; a bootc container runs the host kernel, so ovnkube pods fail without it",
+        ),
+        None => finding("openvswitch", Status::Fail, "modprobe is not installed", install_hint("kmod", "kmod")),
+    }
+}
+
+fn volume_group(name: &str) -> Finding {
+    let Some(o) = output(
+        "vgs",
+        &[
+            "--reportformat",
+            "json",
+            "-o",
+            "vg_name,vg_size,vg_free",
+            "--units",
+            "b",
+        ],
+    ) else {
+        return finding(
+            "volume-group",
+            Status::Fail,
+            "lvm2 is not installed",
+            install_hint("lvm2", "lvm2"),
+        );
+    };
+    if !o.status.success() {
+        return finding(
+            "volume-group",
+            Status::Fail,
+            "vgs failed (not root?)",
+            "run doctor as root",
+        );
+    }
+    match crate::inspect::volume_group(&stdout_of(&o), name, "") {
+        Ok(v) => finding(
+            "volume-group",
+            Status::Ok,
+            format!(
+                "{name}: {} free",
+                validate::human(v["free"].as_u64().unwrap_or(0))
+            ),
+            "",
+        ),
+        Err(e) => finding(
+            "volume-group",
+            Status::Fail,
+            format!("{e:#}")
+                .trim_end()
+                .trim_end_matches('.')
+                .to_string(),
+            "`cargo xtask run --lvm-loop 1G` creates one on a loop device",
+        ),
+    }
+}
+
+fn libvirt(uri: &str, network: &str) -> Vec<Finding> {
+    let mut out = vec![
+        tool(
+            "virt-install",
+            "virt-install",
+            &["--version"],
+            "virtinst",
+            "virt-install",
+        ),
+        tool("cpio", "cpio", &["--version"], "cpio", "cpio"),
+    ];
+    match output("virsh", &["--connect", uri, "uri"]) {
+        None => out.push(finding(
+            "libvirt",
+            Status::Fail,
+            "virsh is not installed",
+            install_hint("libvirt-clients", "libvirt-client"),
+        )),
+        Some(o) if o.status.success() => out.push(finding(
+            "libvirt",
+            Status::Ok,
+            format!("connected to {uri}"),
+            "",
+        )),
+        Some(o) => out.push(finding(
+            "libvirt",
+            Status::Fail,
+            format!(
+                "cannot connect to {uri}: {}",
+                String::from_utf8_lossy(&o.stderr)
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+            ),
+            "start libvirtd (`sudo systemctl enable --now libvirtd`), or set vm.libvirt_uri",
+        )),
+    }
+    match output("virsh", &["--connect", uri, "net-info", network]) {
+        None => {}
+        Some(o) if o.status.success() => {
+            let active = stdout_of(&o)
+                .lines()
+                .any(|l| l.starts_with("Active:") && l.contains("yes"));
+            out.push(if active {
+                finding(
+                    "network",
+                    Status::Ok,
+                    format!("libvirt network {network} is active"),
+                    "",
+                )
+            } else {
+                finding(
+                    "network",
+                    Status::Fail,
+                    format!("libvirt network {network} is not active"),
+                    format!("virsh --connect {uri} net-start {network}"),
+                )
+            });
+        }
+        Some(_) => out.push(finding(
+            "network",
+            Status::Fail,
+            format!("no libvirt network {network}"),
+            format!("`virsh --connect {uri} net-list --all`; or set vm.network"),
+        )),
+    }
+    out
+}
+
+fn iso(path: Result<Utf8PathBuf, String>, arch: Arch) -> Finding {
+    let path = match path {
+        Ok(p) => p,
+        Err(e) => return finding("boot-iso", Status::Fail, e, "set --iso or vm.iso"),
+    };
+    if !path.exists() {
+        return finding(
+            "boot-iso",
+            Status::Fail,
+            format!("{path} does not exist"),
+            "download a RHEL boot ISO (developers.redhat.com) and set --iso or vm.iso",
+        );
+    }
+    match crate::vm::iso_arch(&path) {
+        Err(e) => finding(
+            "boot-iso",
+            Status::Fail,
+            format!("{path}: {e}"),
+            "use a RHEL boot ISO",
+        ),
+        Ok((label, Some(a))) if a != arch => finding(
+            "boot-iso",
+            Status::Fail,
+            format!(
+                "{path} ({label}) is for {}, the image for {}",
+                a.uname(),
+                arch.uname()
+            ),
+            "use the boot ISO of the image's architecture",
+        ),
+        Ok((label, _)) => finding("boot-iso", Status::Ok, format!("{path} ({label})"), ""),
+    }
+}
+
+/// All checks for the steps, each once.
+pub fn check(args: &DoctorArgs, sources: &Sources) -> anyhow::Result<Vec<Finding>> {
+    let steps = steps(&args.step)?;
+    let has = |s: &str| steps.contains(&s);
+    let pick_path =
+        |flag: &str, value: Option<&str>, env: &str, key: &str| -> Option<Utf8PathBuf> {
+            sources
+                .pick(flag, value, Some(env), Some(key))
+                .ok()
+                .flatten()
+                .and_then(|p| sources.path(&p).ok())
+        };
+    let pull_secret = pick_path(
+        "--pull-secret",
+        args.pull_secret.as_deref(),
+        "PULL_SECRET",
+        "pull_secret",
+    );
+    let auth = pick_path(
+        "--auth-config",
+        args.auth_config.as_deref(),
+        "AUTH_CONFIG",
+        "registry_auth",
+    );
+    let config = |k: &str, default: &str| {
+        sources
+            .config
+            .get(k)
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| default.to_string())
+    };
+    let base_registry = registry_of(&config(
+        "base_image",
+        "registry.redhat.io/rhel9/rhel-bootc:9.4",
+    ));
+    let registry = sources
+        .env
+        .get("REGISTRY_URL")
+        .cloned()
+        .unwrap_or_else(|| config("registry_url", "quay.io"));
+    let mut out = vec![privileges(sources)];
+    if has("build") || has("push") || has("run") {
+        out.push(podman());
+    }
+    let pull_fix = "download it from console.redhat.com/openshift/install/pull-secret, save it with mode 600, and set PULL_SECRET or pull_secret";
+    if has("build") || has("run") || has("vm") {
+        out.push(auth_file(
+            "pull-secret",
+            "pull secret",
+            pull_secret,
+            &base_registry,
+            pull_fix,
+        ));
+    }
+    if has("build") {
+        out.push(rhel_repos(&config("microshift_version", "4.16")));
+        out.push(disk(sources));
+        out.extend(emulation(sources));
+    }
+    if has("push") || has("vm") {
+        out.push(tool("skopeo", "skopeo", &["--version"], "skopeo", "skopeo"));
+        out.push(auth_file(
+            "registry-auth",
+            "registry auth file",
+            auth,
+            &registry,
+            &format!("`cargo xtask push` with REGISTRY_USER and REGISTRY_PASSWORD logs in and writes it, or `podman login --authfile FILE {registry}`"),
+        ));
+    }
+    if has("run") {
+        out.push(openvswitch(sources));
+        let vg = args
+            .volume_group
+            .clone()
+            .unwrap_or_else(|| config("lvm.volume_group", "rhel"));
+        out.push(volume_group(&vg));
+    }
+    if has("vm") {
+        let uri = args
+            .libvirt_uri
+            .clone()
+            .unwrap_or_else(|| config("vm.libvirt_uri", "qemu:///system"));
+        let net = args
+            .network
+            .clone()
+            .or_else(|| sources.env.get("NETNAME").cloned())
+            .unwrap_or_else(|| config("vm.network", "default"));
+        out.extend(libvirt(&uri, &net));
+        let arch = Arch::native().unwrap_or(Arch::Amd64);
+        let iso_value = args.iso.clone().unwrap_or_else(|| {
+            config("vm.iso", "/var/lib/libvirt/images/rhel-9.4-{arch}-boot.iso")
+        });
+        let picked = crate::config::Picked {
+            value: iso_value.replace("{arch}", arch.uname()),
+            what: "--iso".into(),
+            origin: crate::config::Origin::Flag,
+        };
+        out.push(iso(sources.path(&picked).map_err(|e| format!("{e}")), arch));
+    }
+    Ok(out)
+}
+
+pub fn to_json(findings: &[Finding]) -> Value {
+    json!({
+        "ok": findings.iter().all(|f| f.status != Status::Fail),
+        "checks": findings.iter().map(|f| json!({
+            "check": f.check,
+            "status": f.status.word(),
+            "found": f.found,
+            "fix": f.fix,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// The table: check, status, what it found, how to fix.
+pub fn table(findings: &[Finding]) -> String {
+    let w = findings
+        .iter()
+        .map(|f| f.check.len())
+        .max()
+        .unwrap_or(5)
+        .max(5);
+    let mut out = format!("{:<w$}  {:<6}  {}\n", "check", "status", "found / fix");
+    for f in findings {
+        out.push_str(&format!(
+            "{:<w$}  {:<6}  {}\n",
+            f.check,
+            f.status.word(),
+            f.found
+        ));
+        if !f.fix.is_empty() && f.status != Status::Ok {
+            out.push_str(&format!("{:<w$}  {:<6}  fix: {}\n", "", "", f.fix));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registries_of_references() {
+        assert_eq!(
+            registry_of("registry.redhat.io/rhel9/rhel-bootc:9.4"),
+            "registry.redhat.io"
+        );
+        assert_eq!(registry_of("localhost/x:1"), "localhost");
+        assert_eq!(registry_of("127.0.0.1:5000/a/b"), "127.0.0.1:5000");
+        assert_eq!(registry_of("busybox"), "docker.io");
+        assert_eq!(registry_of("library/busybox"), "docker.io");
+    }
+
+    #[test]
+    fn steps_are_validated() {
+        assert_eq!(steps("all").unwrap().len(), 4);
+        assert!(steps("deploy").is_err());
+    }
+}

