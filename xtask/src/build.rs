@@ -67,7 +67,8 @@ pub struct BuildArgs {
     /// Containerfile to build; its directory is the build context
     #[arg(long)]
     pub containerfile: Option<String>,
-    /// Base image (build argument BASE_IMAGE); `{arch}` expands to amd64 or arm64
+    /// Base image (build argument BASE_IMAGE); `{arch}` expands to amd64 or arm64, `{tag}` to
+    /// the tag being built (latest or linux-<arch>)
     #[arg(long)]
     pub base_image: Option<String>,
     /// MicroShift version (build argument MICROSHIFT_VERSION), e.g. 4.16
@@ -82,6 +83,9 @@ pub struct BuildArgs {
     /// Build context directory [default: the Containerfile's directory]
     #[arg(long)]
     pub context: Option<String>,
+    /// Build this entry of the config file's `images` (name, Containerfile, base image)
+    #[arg(long = "image", value_name = "NAME", conflicts_with = "image_name")]
+    pub entry: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -116,6 +120,37 @@ fn looks_secret(name: &str) -> bool {
 
 impl Build {
     pub fn resolve(args: &BuildArgs, sources: &Sources) -> anyhow::Result<Build> {
+        // an `images` entry of the config file supplies defaults for the flags
+        let mut args = args.clone();
+        if let Some(wanted) = args.entry.clone() {
+            let entries = sources.config.images()?;
+            let entry = entries.iter().find(|e| e.name == wanted).ok_or_else(|| {
+                let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+                bad(
+                    "--image",
+                    &wanted,
+                    format!(
+                        "no such entry in {}: images (it has: {})",
+                        sources.config.path,
+                        if names.is_empty() {
+                            "none".to_string()
+                        } else {
+                            names.join(", ")
+                        }
+                    ),
+                )
+            })?;
+            args.image.image_name = Some(entry.name.clone());
+            args.containerfile
+                .get_or_insert(entry.containerfile.clone());
+            if let Some(b) = &entry.base_image {
+                args.base_image.get_or_insert(b.clone());
+            }
+            if let Some(c) = &entry.context {
+                args.context.get_or_insert(c.clone());
+            }
+        }
+        let args = &args;
         let image = Image::resolve(&args.image, sources)?;
         let cf = sources.pick_or(
             "--containerfile",
@@ -153,8 +188,13 @@ impl Build {
         )?;
         // `{arch}` picks a per-architecture base image (e.g. `...:linux-{arch}`)
         let arch_word = image.arch.or_else(Arch::native).map_or("amd64", Arch::oci);
-        let base_image =
-            validate::image_reference(&base.what, &base.value.replace("{arch}", arch_word))?;
+        let base_image = validate::image_reference(
+            &base.what,
+            &base
+                .value
+                .replace("{arch}", arch_word)
+                .replace("{tag}", &image.tag()),
+        )?;
         let ver = sources.require(
             "--microshift-version",
             args.microshift_version.as_deref(),
@@ -232,6 +272,7 @@ impl Build {
     pub fn plan(&self, as_root: bool) -> Plan {
         let local = self.image.local();
         let mut plan = Plan::new(format!("build {local}"), as_root);
+        plan.facts = serde_json::json!({ "reference": local, "architecture": self.image.arch.map(|a| a.oci()) });
         let mut build = Step::new("build", format!("build {local}"), "podman")
             .args(["build", "--authfile", self.pull_secret.as_str()])
             .root(true)

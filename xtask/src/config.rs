@@ -422,3 +422,78 @@ mod tests {
         assert_eq!(s.path(&pk("/abs")).unwrap(), "/abs");
     }
 }
+
+/// One entry of the config file's `images`: another image built with the same machinery
+/// (e.g. an application layer on top of the MicroShift image).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImageEntry {
+    pub name: String,
+    pub containerfile: String,
+    pub base_image: Option<String>,
+    pub context: Option<String>,
+}
+
+impl Config {
+    /// The `images` entries, validated.
+    pub fn images(&self) -> anyhow::Result<Vec<ImageEntry>> {
+        let Some(raw) = self.raw("images") else {
+            return Ok(Vec::new());
+        };
+        let items = raw.as_array().ok_or_else(|| {
+            anyhow::Error::new(BadInput(format!(
+                "{}: images: must be a list of objects",
+                self.path
+            )))
+        })?;
+        let mut out: Vec<ImageEntry> = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let what = format!("{}: images[{i}]", self.path);
+            let obj = item.as_object().ok_or_else(|| {
+                anyhow::Error::new(BadInput(format!("{what}: must be an object")))
+            })?;
+            for key in obj.keys() {
+                if !["name", "containerfile", "base_image", "context"].contains(&key.as_str()) {
+                    return Err(anyhow::Error::new(BadInput(format!(
+                        "{what}: unknown key '{key}' (known: name, containerfile, base_image, context)"
+                    ))));
+                }
+            }
+            let field = |k: &str| -> anyhow::Result<Option<String>> {
+                match obj.get(k) {
+                    None | Some(Value::Null) => Ok(None),
+                    Some(Value::String(s)) => Ok(Some(s.clone())),
+                    Some(other) => Err(bad(
+                        &format!("{what}.{k}"),
+                        &other.to_string(),
+                        "must be a string",
+                    )),
+                }
+            };
+            let name = field("name")?
+                .ok_or_else(|| anyhow::Error::new(BadInput(format!("{what}: needs a name"))))?;
+            let name = crate::validate::image_name(&format!("{what}.name"), &name)?;
+            if out.iter().any(|e| e.name == name) {
+                return Err(bad(&format!("{what}.name"), &name, "listed twice"));
+            }
+            let containerfile = field("containerfile")?.ok_or_else(|| {
+                anyhow::Error::new(BadInput(format!("{what}: needs a containerfile")))
+            })?;
+            let base_image = field("base_image")?
+                .map(|b| {
+                    crate::validate::image_reference(
+                        &format!("{what}.base_image"),
+                        &b.replace("{arch}", "amd64").replace("{tag}", "latest"),
+                    )
+                    .map(|_| b)
+                })
+                .transpose()?;
+            out.push(ImageEntry {
+                name,
+                containerfile,
+                base_image,
+                context: field("context")?,
+            });
+        }
+        Ok(out)
+    }
+}

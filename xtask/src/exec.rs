@@ -58,8 +58,8 @@ pub struct Report {
 }
 
 impl Report {
-    pub fn to_json(&self, title: &str, ok: bool) -> Value {
-        json!({ "plan": title, "ok": ok, "steps": self.steps, "results": self.data })
+    pub fn to_json(&self, plan: &Plan, ok: bool) -> Value {
+        json!({ "plan": plan.title, "ok": ok, "facts": plan.facts, "steps": self.steps, "results": self.data })
     }
 }
 
@@ -73,7 +73,8 @@ impl SecretDir {
         SecretDir { path: None }
     }
 
-    fn write(&mut self, name: &str, value: &str) -> anyhow::Result<Utf8PathBuf> {
+    /// The private directory, made on first use.
+    fn dir(&mut self) -> anyhow::Result<Utf8PathBuf> {
         if self.path.is_none() {
             let base = Utf8PathBuf::from_path_buf(std::env::temp_dir())
                 .map_err(|_| anyhow!("the temp directory is not UTF-8"))?;
@@ -87,8 +88,11 @@ impl SecretDir {
                 .with_context(|| format!("creating private directory {dir}"))?;
             self.path = Some(dir);
         }
-        let dir = self.path.as_ref().expect("set above");
-        let file = dir.join(name);
+        Ok(self.path.clone().expect("set above"))
+    }
+
+    fn write(&mut self, name: &str, value: &str) -> anyhow::Result<Utf8PathBuf> {
+        let file = self.dir()?.join(name);
         let mut f = fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -324,6 +328,7 @@ fn run_step(
 ) -> Result<Option<Value>, Failure> {
     let (program, args) = step.command_line(as_root);
     let mut words = Vec::with_capacity(args.len());
+    let mut out_files = Vec::new();
     for arg in &args {
         words.push(match arg {
             Arg::Lit(s) => s.clone(),
@@ -338,6 +343,15 @@ fn run_step(
                     .write(file, secret.expose())
                     .map_err(|e| Failure::internal(format!("{e:#}")))?;
                 format!("{prefix}{path}")
+            }
+            Arg::OutFile { file, key } => {
+                let dir = state.secrets.get_or_insert_with(SecretDir::new);
+                let path = dir
+                    .dir()
+                    .map_err(|e| Failure::internal(format!("{e:#}")))?
+                    .join(file);
+                out_files.push((*key, path.clone()));
+                path.to_string()
             }
             Arg::Var { prefix, name } => match state.vars.get(name) {
                 Some(v) if !v.is_empty() => format!("{prefix}{v}"),
@@ -410,9 +424,18 @@ fn run_step(
     if result.status.success() == step.expect_failure {
         return Err(exit_failure(result.status));
     }
+    // what the command wrote to its output files (e.g. `--digestfile`) joins its result
+    let mut written = serde_json::Map::new();
+    for (key, path) in &out_files {
+        let value = fs::read_to_string(path)
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default();
+        written.insert(key.to_string(), Value::String(value));
+    }
     let text = String::from_utf8_lossy(&result.stdout);
     match &step.output {
-        Output::Inherit => Ok(None),
+        Output::Inherit if written.is_empty() => Ok(None),
+        Output::Inherit => Ok(Some(Value::Object(written))),
         Output::Capture { var, extract } => {
             let value = extract.apply(&text);
             if value.is_empty() {

@@ -355,7 +355,7 @@ fn try_main(cli: Cli) -> anyhow::Result<()> {
         }
     }
     if cli.json {
-        let doc = report.to_json(&plan.title, result.is_ok());
+        let doc = report.to_json(&plan, result.is_ok());
         print_json(&doc);
     }
     result

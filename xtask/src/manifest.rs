@@ -81,6 +81,10 @@ impl Manifest {
         let local = self.local();
         let remote = self.remote();
         let mut plan = Plan::new(format!("manifest list {remote}"), as_root);
+        plan.facts = serde_json::json!({
+            "reference": remote,
+            "sources": self.archs.iter().map(|a| self.registry.remote(&self.name, Some(&a.tag()))).collect::<Vec<_>>(),
+        });
         if let Some(login) = self.registry.login_step() {
             plan.push(login);
         }
@@ -131,6 +135,8 @@ impl Manifest {
             Step::new("list-push", format!("push the list to {remote}"), "podman")
                 .args(["manifest", "push", "--all"])
                 .args(self.registry.authfile_args())
+                .arg("--digestfile")
+                .out_file("manifest.digest", "digest")
                 .args([local.as_str(), &format!("docker://{remote}")])
                 .root(true)
                 .hint(self.registry.push_hint()),

@@ -46,6 +46,13 @@ pub enum Arg {
         prefix: String,
         name: &'static str,
     },
+    /// A file the command writes (e.g. `--digestfile`): the executor passes a path in its
+    /// private directory and puts the content into the step's result under `key`. Rendered
+    /// as the bare file name.
+    OutFile {
+        file: &'static str,
+        key: &'static str,
+    },
 }
 
 /// What a step reads on standard input.
@@ -255,6 +262,11 @@ impl Step {
         });
         self
     }
+    /// A file the command writes, whose content becomes `key` of the step's result.
+    pub fn out_file(mut self, file: &'static str, key: &'static str) -> Step {
+        self.args.push(Arg::OutFile { file, key });
+        self
+    }
     /// Repeat until the step succeeds, within the plan's deadline.
     pub fn repeat(mut self) -> Step {
         self.repeat = true;
@@ -317,6 +329,7 @@ impl Step {
                     format!("{}\"${{{name}_FILE}}\"", quote_prefix(prefix))
                 }
                 Arg::Var { prefix, name } => format!("{}\"${{{name}}}\"", quote_prefix(prefix)),
+                Arg::OutFile { file, .. } => quote(file),
             });
         }
         let mut line = words.join(" ");
@@ -355,6 +368,9 @@ pub struct Plan {
     pub steps: Vec<Step>,
     /// How long repeated steps may take in all, and the pause between tries.
     pub deadline: Option<Wait>,
+    /// What a pipeline needs to know beside the results (e.g. the pushed reference); part
+    /// of the `--json` document.
+    pub facts: serde_json::Value,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -370,6 +386,7 @@ impl Plan {
             as_root,
             steps: Vec::new(),
             deadline: None,
+            facts: serde_json::Value::Null,
         }
     }
     pub fn push(&mut self, step: Step) {
@@ -441,6 +458,7 @@ impl Plan {
                     Arg::Lit(x) => x.clone(),
                     Arg::SecretFile { prefix, name, .. } => format!("{prefix}${{{name}_FILE}}"),
                     Arg::Var { prefix, name } => format!("{prefix}${{{name}}}"),
+                    Arg::OutFile { file, .. } => file.to_string(),
                 }));
                 let when = match &s.when {
                     When::Always => json!(null),

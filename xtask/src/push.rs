@@ -36,6 +36,7 @@ impl Push {
         let local = self.image.local();
         let remote = self.remote();
         let mut plan = Plan::new(format!("push {local} to {remote}"), as_root);
+        plan.facts = serde_json::json!({ "local": local, "reference": remote });
         if let Some(login) = self.registry.login_step() {
             plan.push(login);
         }
@@ -43,6 +44,8 @@ impl Push {
             Step::new("push", format!("push to {remote}"), "podman")
                 .arg("push")
                 .args(self.registry.authfile_args())
+                .arg("--digestfile")
+                .out_file("push.digest", "digest")
                 .args([local.as_str(), remote.as_str()])
                 .root(true)
                 .hint(format!(

@@ -107,9 +107,9 @@ pub struct RunArgs {
     /// Start in the background (-d) instead of an interactive terminal (-it --rm)
     #[arg(short = 'd', long)]
     pub detach: bool,
-    /// When the volume group is missing, create it on a loop device backed by a file of this
-    /// size (e.g. 1G) [env: VGSIZE]
-    #[arg(long, value_name = "SIZE")]
+    /// When the volume group is missing, create it on a loop device backed by a sparse file
+    /// of this size (e.g. 1G); without a value: VGSIZE, else lvm.loop_size, else 1G
+    #[arg(long, value_name = "SIZE", num_args = 0..=1, default_missing_value = "")]
     pub lvm_loop: Option<String>,
     /// Start even when the openvswitch module cannot be loaded (ovnkube pods will fail)
     #[arg(long)]
@@ -147,15 +147,22 @@ impl Run {
                 "podman -v cannot mount a path with ':' or ','",
             ));
         }
-        let lvm_loop =
-            match sources.pick("--lvm-loop", args.lvm_loop.as_deref(), Some("VGSIZE"), None)? {
-                // only a flag asks for the loop device; VGSIZE alone just sizes it
-                Some(p) if args.lvm_loop.is_some() => {
-                    validate::size(&p.what, &p.value, 64 << 20)?;
-                    Some(p.value)
-                }
-                _ => None,
-            };
+        // only the flag asks for the loop device; VGSIZE or the config file only size it
+        let lvm_loop = match args.lvm_loop.as_deref() {
+            None => None,
+            Some(given) => {
+                let flag = Some(given).filter(|v| !v.is_empty());
+                let p = sources.pick_or(
+                    "--lvm-loop",
+                    flag,
+                    Some("VGSIZE"),
+                    Some("lvm.loop_size"),
+                    "1G",
+                )?;
+                validate::size(&p.what, &p.value, 64 << 20)?;
+                Some(p.value)
+            }
+        };
         let storage = sources.pick_or(
             "--host-storage",
             args.host_storage.as_deref(),

@@ -31,6 +31,14 @@ const LOGIN: &[(&str, &str)] = &[
 fn build_plans() {
     insta::assert_snapshot!("build_default_root", dry_run(true, &[], &["build"]));
     insta::assert_snapshot!(
+        "build_image_entry_app_arm64",
+        dry_run(
+            false,
+            &[],
+            &["build", "--image", "microshift-4.16-app", "--arch", "arm64"]
+        )
+    );
+    insta::assert_snapshot!(
         "build_no_cache_amd64",
         dry_run(true, &[], &["build", "--arch", "amd64", "--no-cache"])
     );
