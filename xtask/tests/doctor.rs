@@ -41,6 +41,7 @@ fn doctor_on_a_bare_host_reports_findings() {
     assert_eq!(ran.code, 1, "{}", ran.stderr);
     assert!(!ran.stderr.contains("panicked"));
     let doc: Value = serde_json::from_str(&ran.stdout).expect("one JSON document");
+    insta::assert_snapshot!("json_doctor_bare_host", common::shape_text(&ran.stdout));
     assert_eq!(doc["ok"], false);
     let found = checks(&doc);
     for (check, status) in [

@@ -283,6 +283,35 @@ fn build_push_manifest_both_arches_without_leaking_secrets() {
         doc["results"]["list-inspect"]["architectures"],
         serde_json::json!(["amd64", "arm64"])
     );
+    insta::assert_snapshot!("json_manifest", common::shape_text(&listed.stdout));
+    // the documents a pipeline reads after each step (the schema, README "JSON output")
+    let built = run(xtask(&bed, test, &["--json", "build", "--arch", "arm64"])
+        .env("PULL_SECRET", pull.as_str()))
+    .ok();
+    let doc: Value = serde_json::from_str(&built.stdout).unwrap();
+    assert_eq!(doc["results"]["inspect"]["architecture"], "arm64");
+    assert_eq!(
+        doc["facts"]["reference"],
+        format!("localhost/e2e-{test}:linux-arm64")
+    );
+    insta::assert_snapshot!("json_build", common::shape_text(&built.stdout));
+    let pushed = run(&mut with_login(
+        xtask(&bed, test, &["--json", "push", "--arch", "arm64"]),
+        &bed,
+    ))
+    .ok();
+    let doc: Value = serde_json::from_str(&pushed.stdout).unwrap();
+    assert!(
+        doc["results"]["push"]["digest"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:"),
+        "{}",
+        pushed.stdout
+    );
+    insta::assert_snapshot!("json_push", common::shape_text(&pushed.stdout));
+    outputs.push(built.all());
+    outputs.push(pushed.all());
     let remote = format!(
         "{}/e2e/{test}/e2e-{test}:latest",
         bed.var("TESTBED_AUTH_REGISTRY")
@@ -721,6 +750,7 @@ fn run_verify_clean_on_a_systemd_image() {
         );
     }
     let doc: Value = serde_json::from_str(&stuck.stdout).unwrap();
+    insta::assert_snapshot!("json_verify_timeout", common::shape_text(&stuck.stdout));
     assert_eq!(doc["ok"], false);
     assert_eq!(doc["results"]["pods"]["all_ready"], false);
     assert_eq!(doc["results"]["pods"]["total"], 8);

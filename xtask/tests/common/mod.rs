@@ -221,3 +221,22 @@ pub fn scratch(name: &str) -> Utf8PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// The shape of a JSON document: keys and structure kept, each value replaced by its type.
+/// Snapshotted, it documents the `--json` schema without the run-specific values.
+pub fn shape(v: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), shape(v))).collect()),
+        Value::Array(a) => Value::Array(a.iter().map(shape).collect()),
+        Value::String(_) => Value::String("<string>".into()),
+        Value::Number(_) => Value::String("<number>".into()),
+        Value::Bool(_) => Value::String("<bool>".into()),
+        Value::Null => Value::Null,
+    }
+}
+
+pub fn shape_text(doc: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(doc).expect("one JSON document on stdout");
+    serde_json::to_string_pretty(&shape(&v)).unwrap()
+}
