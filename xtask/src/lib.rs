@@ -353,6 +353,18 @@ fn try_main(cli: Cli) -> anyhow::Result<()> {
         for line in inspect::summary(&report.data) {
             eprintln!("{line}");
         }
+        // what was pushed, with its digest
+        let pushed = ["push", "list-push"]
+            .iter()
+            .find_map(|id| report.data.get(*id)?.get("digest")?.as_str());
+        if let (Some(digest), Some(reference)) =
+            (pushed, plan.facts.get("reference").and_then(|r| r.as_str()))
+        {
+            eprintln!("ok: pushed {reference} ({digest})");
+        }
+        if let Command::Run(run::RunArgs { detach: true, .. }) = &cli.command {
+            eprintln!("ok: started; `cargo xtask verify` waits until every pod is ready, `cargo xtask clean` removes it all");
+        }
     }
     if cli.json {
         let doc = report.to_json(&plan, result.is_ok());

@@ -767,3 +767,58 @@ fn run_verify_clean_on_a_systemd_image() {
         assert!(!loop_file.exists());
     }
 }
+
+/// A second image from the config file's `images`, built for real: the app-layer example on
+/// top of an image of the same tag (`{tag}`).
+#[test]
+fn an_images_entry_builds_on_its_base() {
+    let Some(bed) = Bed::get("an_images_entry_builds_on_its_base") else {
+        return;
+    };
+    let _lock = serial();
+    let t = "app";
+    run(&mut xtask(
+        &bed,
+        t,
+        &["build", "--arch", "amd64", "--image-name", "e2e-appbase"],
+    ))
+    .ok();
+    let mut config: Value =
+        serde_json::from_str(&std::fs::read_to_string(bed.var("XTASK_CONFIG")).unwrap()).unwrap();
+    config["images"] = serde_json::json!([{
+        "name": "e2e-app",
+        "containerfile": "containerfiles/Containerfile.app-example",
+        "base_image": "localhost/e2e-appbase:{tag}",
+    }]);
+    let path = bed.dir.join("e2e-app-config.json");
+    std::fs::write(&path, config.to_string()).unwrap();
+    let mut cmd = bed.xtask();
+    cmd.env("XTASK_CONFIG", path.as_str())
+        .args(["build", "--image", "e2e-app", "--arch", "amd64"]);
+    let built = run(&mut cmd).ok();
+    assert!(
+        built
+            .stderr
+            .contains("ok: image localhost/e2e-app:linux-amd64 (amd64"),
+        "{}",
+        built.stderr
+    );
+    assert!(
+        built
+            .stdout
+            .contains("FROM localhost/e2e-appbase:linux-amd64"),
+        "{}",
+        built.stdout
+    );
+    let manifest = bed.read(
+        "podman",
+        &[
+            "run",
+            "--rm",
+            "localhost/e2e-app:linux-amd64",
+            "cat",
+            "/usr/lib/microshift/manifests.d/10-hello/kustomization.yaml",
+        ],
+    );
+    assert!(manifest.contains("kind: Kustomization"), "{manifest}");
+}

@@ -160,3 +160,22 @@ fn no_stale_snapshots() {
         );
     }
 }
+
+/// The exit codes in the README are the ones the tool uses.
+#[test]
+fn exit_codes_are_documented() {
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    for (code, words) in [
+        (xtask::exit::OK, "everything ran"),
+        (xtask::exit::FAILED, "a step failed"),
+        (xtask::exit::BAD_INPUT, "bad input"),
+        (xtask::exit::TIMEOUT, "timed out"),
+    ] {
+        let row = format!("| {code} | ");
+        let line = readme
+            .lines()
+            .find(|l| l.starts_with(&row))
+            .unwrap_or_else(|| panic!("README has no exit code {code}"));
+        assert!(line.contains(words), "{line}");
+    }
+}
