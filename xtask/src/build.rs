@@ -29,14 +29,14 @@ pub struct Image {
 }
 
 impl Image {
+    /// The image name from `--image-name`, IMAGE_NAME or the config file, validated.
+    pub fn name(flag: Option<&str>, sources: &Sources) -> anyhow::Result<String> {
+        let name = sources.require("--image-name", flag, Some("IMAGE_NAME"), Some("image_name"))?;
+        validate::image_name(&name.what, &name.value)
+    }
+
     pub fn resolve(args: &ImageArgs, sources: &Sources) -> anyhow::Result<Image> {
-        let name = sources.require(
-            "--image-name",
-            args.image_name.as_deref(),
-            Some("IMAGE_NAME"),
-            Some("image_name"),
-        )?;
-        let name = validate::image_name(&name.what, &name.value)?;
+        let name = Image::name(args.image_name.as_deref(), sources)?;
         let arch = sources
             .pick("--arch", args.arch.as_deref(), Some("IMAGE_ARCH"), None)?
             .map(|p| Arch::parse(&p.what, &p.value))
@@ -100,22 +100,6 @@ pub struct Build {
     /// The `redhat` user's password, when the Containerfile mounts the build secret.
     pub user_passwd: Option<Secret>,
     pub no_cache: bool,
-}
-
-/// Names that must not travel as build arguments: build arguments end up in image history.
-fn looks_secret(name: &str) -> bool {
-    let n = name.to_ascii_uppercase();
-    [
-        "PASSW",
-        "SECRET",
-        "TOKEN",
-        "CREDENTIAL",
-        "AUTH",
-        "PULL_SECRET",
-        "KEY",
-    ]
-    .iter()
-    .any(|s| n.contains(s))
 }
 
 impl Build {
@@ -219,7 +203,7 @@ impl Build {
                     "the name must be letters, digits and '_'",
                 ));
             }
-            if looks_secret(k) {
+            if crate::lint::looks_secret(k) {
                 return Err(bad(
                     "--build-arg",
                     k,

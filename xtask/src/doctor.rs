@@ -456,17 +456,7 @@ fn openvswitch(sources: &Sources) -> Finding {
 }
 
 fn volume_group(name: &str) -> Finding {
-    let Some(o) = output(
-        "vgs",
-        &[
-            "--reportformat",
-            "json",
-            "-o",
-            "vg_name,vg_size,vg_free",
-            "--units",
-            "b",
-        ],
-    ) else {
+    let Some(o) = output("vgs", &crate::inspect::VGS_ARGS) else {
         return finding(
             "volume-group",
             Status::Fail,

@@ -63,16 +63,13 @@ impl Report {
     }
 }
 
-/// A private directory for secret files, removed on drop.
+/// A private directory for secret files, made on first use, removed on drop.
+#[derive(Default)]
 struct SecretDir {
     path: Option<Utf8PathBuf>,
 }
 
 impl SecretDir {
-    fn new() -> SecretDir {
-        SecretDir { path: None }
-    }
-
     /// The private directory, made on first use.
     fn dir(&mut self) -> anyhow::Result<Utf8PathBuf> {
         if self.path.is_none() {
@@ -132,14 +129,11 @@ pub fn run(sh: &Shell, plan: &Plan, opts: Options) -> (Report, anyhow::Result<()
 struct State {
     outcomes: BTreeMap<&'static str, bool>,
     vars: BTreeMap<&'static str, String>,
-    secrets: Option<SecretDir>,
+    secrets: SecretDir,
 }
 
 fn run_into(sh: &Shell, plan: &Plan, opts: Options, report: &mut Report) -> anyhow::Result<()> {
-    let mut state = State {
-        secrets: Some(SecretDir::new()),
-        ..State::default()
-    };
+    let mut state = State::default();
     let total = plan.steps.len();
     let started = Instant::now();
     for (i, step) in plan.steps.iter().enumerate() {
@@ -338,14 +332,14 @@ fn run_step(
                 secret,
                 ..
             } => {
-                let dir = state.secrets.get_or_insert_with(SecretDir::new);
+                let dir = &mut state.secrets;
                 let path = dir
                     .write(file, secret.expose())
                     .map_err(|e| Failure::internal(format!("{e:#}")))?;
                 format!("{prefix}{path}")
             }
             Arg::OutFile { file, key } => {
-                let dir = state.secrets.get_or_insert_with(SecretDir::new);
+                let dir = &mut state.secrets;
                 let path = dir
                     .dir()
                     .map_err(|e| Failure::internal(format!("{e:#}")))?

@@ -168,7 +168,17 @@ pub fn manifest_archs(stdout: &str, expected: &[Arch]) -> anyhow::Result<Value> 
     Ok(json!({ "architectures": found, "manifests": entries }))
 }
 
-/// `vgs --reportformat json -o vg_name,vg_size,vg_free --units b`: the group and its free bytes.
+/// The `vgs` arguments whose output [`volume_group`] reads.
+pub const VGS_ARGS: [&str; 6] = [
+    "--reportformat",
+    "json",
+    "-o",
+    "vg_name,vg_size,vg_free",
+    "--units",
+    "b",
+];
+
+/// `vgs` with [`VGS_ARGS`]: the group and its free bytes.
 pub fn volume_group(stdout: &str, name: &str, hint: &str) -> anyhow::Result<Value> {
     let doc = parse(stdout, "vgs --reportformat json")?;
     let groups = doc

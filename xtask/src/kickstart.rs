@@ -74,13 +74,7 @@ impl Kickstart {
     pub fn resolve(args: &KickstartArgs, sources: &Sources) -> anyhow::Result<Kickstart> {
         let image = Image::resolve(&args.image, sources)?;
         // credentials are written by `push` / `podman login`, never by the kickstart
-        let registry_args = RegistryArgs {
-            registry_password_file: None,
-            ..args.registry.clone()
-        };
-        let mut quiet = sources.clone();
-        quiet.env.remove("REGISTRY_PASSWORD");
-        let registry = Registry::resolve(&registry_args, &quiet)?;
+        let registry = Registry::resolve(&args.registry, sources, false)?;
         let tag = match &args.tag {
             Some(t) => {
                 validate::image_reference("--tag", &format!("x:{t}"))?;
@@ -224,7 +218,7 @@ impl Kickstart {
         let mut config_only = sources.clone();
         config_only.env.retain(|k, _| k == "HOME");
         let image = Image::resolve(&ImageArgs::default(), &config_only)?;
-        let registry = Registry::resolve(&RegistryArgs::default(), &config_only)?;
+        let registry = Registry::resolve(&RegistryArgs::default(), &config_only, false)?;
         let vg = config_only.pick_or(
             "--volume-group",
             None,

@@ -153,7 +153,11 @@ pub fn plan_for(command: &Command, sources: &Sources) -> anyhow::Result<Plan> {
         Command::Push(a) => push::Push::resolve(a, sources)?.plan(as_root),
         Command::Manifest(a) => manifest::Manifest::resolve(a, sources)?.plan(as_root),
         Command::Vm(a) => match &a.destroy {
-            Some(name) => vm::destroy_plan(name, &vm::libvirt_uri(a, sources)?, as_root)?,
+            Some(name) => vm::destroy_plan(
+                name,
+                &vm::libvirt_uri(a.libvirt_uri.as_deref(), sources)?,
+                as_root,
+            )?,
             None => vm::Vm::resolve(a, sources)?.plan(as_root)?,
         },
         Command::Run(a) => run::Run::resolve(a, sources)?.plan(as_root),

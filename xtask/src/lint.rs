@@ -43,19 +43,12 @@ fn instructions(text: &str) -> Vec<(usize, String)> {
     out
 }
 
-fn looks_secret(name: &str) -> bool {
+/// Names that must not be build arguments or `ENV`: they end up in the image history.
+pub fn looks_secret(name: &str) -> bool {
     let n = name.to_ascii_uppercase();
-    [
-        "PASSW",
-        "SECRET",
-        "TOKEN",
-        "CREDENTIAL",
-        "PULL_SECRET",
-        "AUTH",
-        "KEY",
-    ]
-    .iter()
-    .any(|s| n.contains(s))
+    ["PASSW", "SECRET", "TOKEN", "CREDENTIAL", "AUTH", "KEY"]
+        .iter()
+        .any(|s| n.contains(s))
 }
 
 /// Check one Containerfile. `context` is its build context, for `COPY` sources.

@@ -5,7 +5,7 @@ use crate::config::Sources;
 use crate::inspect::Check;
 use crate::plan::{Plan, Step, When};
 use crate::registry::{Registry, RegistryArgs};
-use crate::validate::{self, bad, Arch};
+use crate::validate::{bad, Arch};
 
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct ManifestArgs {
@@ -28,13 +28,7 @@ pub struct Manifest {
 
 impl Manifest {
     pub fn resolve(args: &ManifestArgs, sources: &Sources) -> anyhow::Result<Manifest> {
-        let name = sources.require(
-            "--image-name",
-            args.image_name.as_deref(),
-            Some("IMAGE_NAME"),
-            Some("image_name"),
-        )?;
-        let name = validate::image_name(&name.what, &name.value)?;
+        let name = Image::name(args.image_name.as_deref(), sources)?;
         let (what, raw) = if args.archs.is_empty() {
             let from_config = sources
                 .config
@@ -61,7 +55,7 @@ impl Manifest {
         Ok(Manifest {
             name,
             archs,
-            registry: Registry::resolve(&args.registry, sources)?,
+            registry: Registry::resolve(&args.registry, sources, true)?,
         })
     }
 

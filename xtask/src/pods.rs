@@ -117,27 +117,21 @@ pub fn pod(item: &Value) -> Pod {
         .chain(inits)
         .filter_map(|c| c.get("restartCount").and_then(Value::as_u64))
         .sum();
-    let not_ready = |reason: String| Pod {
+    let make = |ready: bool, reason: String| Pod {
         namespace: namespace.clone(),
         name: name.clone(),
         phase: phase.clone(),
-        ready: false,
+        ready,
         reason,
         restarts,
     };
+    let not_ready = |reason: String| make(false, reason);
     if item.pointer("/metadata/deletionTimestamp").is_some() {
         return not_ready("Terminating".to_string());
     }
     match phase.as_str() {
         // a completed job
-        "Succeeded" => Pod {
-            namespace,
-            name,
-            phase,
-            ready: true,
-            reason: String::new(),
-            restarts,
-        },
+        "Succeeded" => make(true, String::new()),
         "Running" | "Pending" => {
             // init containers first: a pod waits for them
             for c in inits {
@@ -171,14 +165,7 @@ pub fn pod(item: &Value) -> Pod {
             if phase == "Pending" {
                 return not_ready("Pending".to_string());
             }
-            Pod {
-                namespace,
-                name,
-                phase,
-                ready: true,
-                reason: String::new(),
-                restarts,
-            }
+            make(true, String::new())
         }
         "Failed" => {
             let r = text(item, "/status/reason");

@@ -23,7 +23,7 @@ impl Push {
     pub fn resolve(args: &PushArgs, sources: &Sources) -> anyhow::Result<Push> {
         Ok(Push {
             image: Image::resolve(&args.image, sources)?,
-            registry: Registry::resolve(&args.registry, sources)?,
+            registry: Registry::resolve(&args.registry, sources, true)?,
         })
     }
 

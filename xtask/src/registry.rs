@@ -43,7 +43,13 @@ pub struct Registry {
 }
 
 impl Registry {
-    pub fn resolve(args: &RegistryArgs, sources: &Sources) -> anyhow::Result<Registry> {
+    /// With `login`, a given password means `podman login` (writing the auth file);
+    /// without, the password is ignored and a configured auth file must already exist.
+    pub fn resolve(
+        args: &RegistryArgs,
+        sources: &Sources,
+        login: bool,
+    ) -> anyhow::Result<Registry> {
         let url = sources.require(
             "--registry-url",
             args.registry_url.as_deref(),
@@ -58,12 +64,16 @@ impl Registry {
             Some("registry_org"),
         )?;
         let org = validate::registry_org(&org.what, &org.value)?;
-        let password = secrets::password(
-            sources,
-            "--registry-password-file",
-            args.registry_password_file.as_deref(),
-            "REGISTRY_PASSWORD",
-        )?;
+        let password = if login {
+            secrets::password(
+                sources,
+                "--registry-password-file",
+                args.registry_password_file.as_deref(),
+                "REGISTRY_PASSWORD",
+            )?
+        } else {
+            None
+        };
         let auth = sources.pick(
             "--auth-config",
             args.auth_config.as_deref(),

@@ -74,14 +74,7 @@ impl Host {
             format!("check volume group {}", self.volume_group),
             "vgs",
         )
-        .args([
-            "--reportformat",
-            "json",
-            "-o",
-            "vg_name,vg_size,vg_free",
-            "--units",
-            "b",
-        ])
+        .args(crate::inspect::VGS_ARGS)
         .env("LVM_SUPPRESS_FD_WARNINGS", "1")
         .read_only()
         .root(true)
@@ -231,9 +224,8 @@ impl Run {
         match &self.lvm_loop {
             None => plan.push(h.vgs("volume-group", create_hint)),
             Some(size) => {
-                let mut probe = h.vgs("volume-group", "");
-                probe.on_fail = crate::plan::OnFail::Record;
-                plan.push(probe);
+                // a missing group is an answer here: the next steps make it
+                plan.push(h.vgs("volume-group", "").may_fail());
                 let missing = || When::IfFailed("volume-group");
                 let file = h.loop_file.as_str();
                 plan.push(
@@ -325,13 +317,7 @@ pub struct CleanArgs {
 /// `cargo xtask clean`: remove the container, and the loop-device volume group that
 /// `run --lvm-loop` made (only one tagged by it), its loop device and file. Safe to repeat.
 pub fn clean_plan(args: &CleanArgs, sources: &Sources) -> anyhow::Result<Plan> {
-    let name = sources.require(
-        "--image-name",
-        args.image_name.as_deref(),
-        Some("IMAGE_NAME"),
-        Some("image_name"),
-    )?;
-    let name = validate::image_name(&name.what, &name.value)?;
+    let name = Image::name(args.image_name.as_deref(), sources)?;
     let h = Host::resolve(&args.host, &name, sources)?;
     let file = h.loop_file.as_str();
     let mut plan = Plan::new(

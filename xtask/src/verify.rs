@@ -51,7 +51,7 @@ pub fn plan(args: &VerifyArgs, sources: &Sources) -> anyhow::Result<Plan> {
     let mut plan = match &args.vm {
         Some(vm) => {
             let vm = validate::simple_name("--vm", vm)?;
-            let uri = crate::vm::libvirt_uri_of(args.libvirt_uri.as_deref(), sources)?;
+            let uri = crate::vm::libvirt_uri(args.libvirt_uri.as_deref(), sources)?;
             let user =
                 sources.pick_or("--ssh-user", args.ssh_user.as_deref(), None, None, "redhat")?;
             let user = validate::simple_name(&user.what, &user.value)?;
@@ -100,16 +100,7 @@ pub fn plan(args: &VerifyArgs, sources: &Sources) -> anyhow::Result<Plan> {
         None => {
             let name = match &args.container {
                 Some(c) => c.clone(),
-                None => {
-                    sources
-                        .require(
-                            "--container",
-                            args.image_name.as_deref(),
-                            Some("IMAGE_NAME"),
-                            Some("image_name"),
-                        )?
-                        .value
-                }
+                None => crate::build::Image::name(args.image_name.as_deref(), sources)?,
             };
             let name = validate::simple_name("--container", &name)?;
             let mut plan = Plan::new(

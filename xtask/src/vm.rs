@@ -59,13 +59,8 @@ pub struct Vm {
     pub kickstart: Kickstart,
 }
 
-/// The libvirt URI, validated.
-pub fn libvirt_uri(args: &VmArgs, sources: &Sources) -> anyhow::Result<String> {
-    libvirt_uri_of(args.libvirt_uri.as_deref(), sources)
-}
-
-/// The libvirt URI from a `--libvirt-uri` flag value, validated.
-pub fn libvirt_uri_of(flag: Option<&str>, sources: &Sources) -> anyhow::Result<String> {
+/// The libvirt URI from a `--libvirt-uri` flag value (or its fallbacks), validated.
+pub fn libvirt_uri(flag: Option<&str>, sources: &Sources) -> anyhow::Result<String> {
     let uri = sources.pick_or(
         "--libvirt-uri",
         flag,
@@ -183,7 +178,7 @@ impl Vm {
             "/var/lib/libvirt/images",
         )?;
         let disk_dir = sources.path(&dir)?;
-        let uri = libvirt_uri(args, sources)?;
+        let uri = libvirt_uri(args.libvirt_uri.as_deref(), sources)?;
         let iso = sources.pick_or(
             "--iso",
             args.iso.as_deref(),
