@@ -77,8 +77,32 @@ fn remote_archs(bed: &Bed, reference: &str) -> Vec<String> {
     archs
 }
 
-/// Sample every process's command line (and, but for `skip_pid`'s, its environment) until
-/// `stop` is set; return what was seen that contains `needle`.
+/// The parent of a process, from /proc/PID/stat (the field after the parenthesised name).
+fn parent(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// Is `pid` a child, grandchild, ... of `ancestor`?
+fn descends_from(mut pid: u32, ancestor: u32) -> bool {
+    for _ in 0..64 {
+        match parent(pid) {
+            Some(p) if p == ancestor => return true,
+            Some(p) if p > 1 => pid = p,
+            _ => return false,
+        }
+    }
+    false
+}
+
+/// Sample every process's command line, and the environment of every process the xtask
+/// under test started (directly or not), until `stop` is set; return what contained a
+/// needle. xtask's own environment holds what the test handed it and is not looked at.
 fn sample_processes(
     stop: Arc<AtomicBool>,
     needles: Vec<String>,
@@ -100,10 +124,11 @@ fn sample_processes(
                     continue;
                 }
                 let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-                let environ = if Some(pid) == skip {
-                    Vec::new()
-                } else {
-                    std::fs::read(entry.path().join("environ")).unwrap_or_default()
+                let environ = match skip {
+                    Some(xtask) if descends_from(pid, xtask) => {
+                        std::fs::read(entry.path().join("environ")).unwrap_or_default()
+                    }
+                    _ => Vec::new(),
                 };
                 for needle in &needles {
                     let n = needle.as_bytes();
