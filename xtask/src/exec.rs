@@ -147,7 +147,7 @@ fn run_into(sh: &Shell, plan: &Plan, opts: Options, report: &mut Report) -> anyh
         if skip {
             report
                 .steps
-                .push(json!({ "id": step.id, "about": step.about, "status": "skipped" }));
+                .push(json!({ "id": step.id, "about": step.about, "status": "skipped", "ms": 0 }));
             continue;
         }
         if !opts.quiet {
