@@ -222,13 +222,22 @@ pub fn scratch(name: &str) -> Utf8PathBuf {
     dir
 }
 
-/// The shape of a JSON document: keys and structure kept, each value replaced by its type.
-/// Snapshotted, it documents the `--json` schema without the run-specific values.
+/// The shape of a JSON document: keys and structure kept, each value replaced by its type,
+/// an array by its distinct element shapes. Snapshotted, it documents the `--json` schema
+/// without the run-specific values (or counts).
 pub fn shape(v: &serde_json::Value) -> serde_json::Value {
     use serde_json::Value;
     match v {
         Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), shape(v))).collect()),
-        Value::Array(a) => Value::Array(a.iter().map(shape).collect()),
+        Value::Array(a) => {
+            let mut distinct: Vec<Value> = Vec::new();
+            for s in a.iter().map(shape) {
+                if !distinct.contains(&s) {
+                    distinct.push(s);
+                }
+            }
+            Value::Array(distinct)
+        }
         Value::String(_) => Value::String("<string>".into()),
         Value::Number(_) => Value::String("<number>".into()),
         Value::Bool(_) => Value::String("<bool>".into()),
