@@ -43,8 +43,6 @@ impl std::error::Error for StepFailed {}
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Options {
     pub verbose: bool,
-    /// No progress lines on stderr.
-    pub quiet: bool,
     /// Send the commands' own standard output to stderr (with `--json`, stdout holds only
     /// the JSON document).
     pub stdout_to_stderr: bool,
@@ -150,14 +148,12 @@ fn run_into(sh: &Shell, plan: &Plan, opts: Options, report: &mut Report) -> anyh
                 .push(json!({ "id": step.id, "about": step.about, "status": "skipped", "ms": 0 }));
             continue;
         }
-        if !opts.quiet {
-            eprintln!("==> [{n}/{total}] {}", step.about);
-            if opts.verbose {
-                eprintln!("    $ {}", step.render(plan.as_root));
-            }
+        eprintln!("==> [{n}/{total}] {}", step.about);
+        if opts.verbose {
+            eprintln!("    $ {}", step.render(plan.as_root));
         }
         let step_started = Instant::now();
-        let mut progress = Progress::new(opts.quiet);
+        let mut progress = Progress::new();
         let result = loop {
             let result = run_step(sh, plan.as_root, step, &mut state, opts);
             let (Some(wait), true, Err(failure)) = (plan.deadline, step.repeat, &result) else {
@@ -255,25 +251,20 @@ fn run_into(sh: &Shell, plan: &Plan, opts: Options, report: &mut Report) -> anyh
 
 /// A live progress line: rewritten in place on a terminal, a line per change otherwise.
 struct Progress {
-    quiet: bool,
     tty: bool,
     last: String,
     shown: bool,
 }
 
 impl Progress {
-    fn new(quiet: bool) -> Progress {
+    fn new() -> Progress {
         Progress {
-            quiet,
             tty: std::io::stderr().is_terminal(),
             last: String::new(),
             shown: false,
         }
     }
     fn show(&mut self, line: &str) {
-        if self.quiet {
-            return;
-        }
         if self.tty {
             eprint!("\r\x1b[2K{line}");
             self.shown = true;

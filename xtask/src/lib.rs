@@ -113,7 +113,8 @@ pub fn main<I: IntoIterator<Item = OsString>>(args: I) -> i32 {
         Err(e) => {
             use clap::error::ErrorKind;
             if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
-                print!("{e}");
+                use std::io::Write;
+                let _ = write!(std::io::stdout(), "{e}");
                 return exit::OK;
             }
             if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
@@ -349,7 +350,6 @@ fn try_main(cli: Cli) -> anyhow::Result<()> {
     sh.change_dir(&sources.root);
     let opts = exec::Options {
         verbose: cli.verbose,
-        quiet: false,
         stdout_to_stderr: cli.json,
     };
     let (report, result) = exec::run(&sh, &plan, opts);
