@@ -294,6 +294,24 @@ mod tests {
     }
 
     #[test]
+    fn kernel_core_from_history() {
+        // bootc base images are chunked by rpm-ostree: each layer's created_by names packages
+        let out = r#"[{"Id":"x","History":[
+            {"created":"2024-07-01T00:00:00Z","created_by":"systemd-252-32.el9_4.x86_64 and 12 others"},
+            {"created":"2024-07-01T00:00:00Z","created_by":"kernel-core-5.14.0-427.26.1.el9_4.x86_64"},
+            {"created":"2024-07-02T00:00:00Z","created_by":"/bin/sh -c dnf install -y microshift"}]}]"#;
+        let v = kernel(out, "6.9.9-200.fc40.x86_64").unwrap();
+        assert_eq!(v["image_kernel_core"], "5.14.0-427.26.1.el9_4.x86_64");
+        let lines = summary(&[("kernel".to_string(), v)].into_iter().collect());
+        assert!(lines[0].starts_with("note: host kernel 6.9.9-200.fc40.x86_64, image kernel-core 5.14.0-427.26.1.el9_4.x86_64"), "{lines:?}");
+        let same = kernel(out, "5.14.0-427.26.1.el9_4.x86_64").unwrap();
+        let lines = summary(&[("kernel".to_string(), same)].into_iter().collect());
+        assert!(lines[0].starts_with("ok: host kernel"), "{lines:?}");
+        let none = kernel(r#"[{"Id":"x","History":[]}]"#, "6.1.0").unwrap();
+        assert!(none["image_kernel_core"].is_null());
+    }
+
+    #[test]
     fn manifest_exact() {
         let list = |archs: &[&str]| {
             let m: Vec<Value> = archs
