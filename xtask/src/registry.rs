@@ -182,7 +182,9 @@ impl Registry {
                     name: "REGISTRY_PASSWORD",
                     secret: secret.clone(),
                 })
-                .root(true)
+                // with an auth file, log in as the user, so the file stays theirs (root's
+                // push reads it anyway); without, root's own credentials are what push uses
+                .root(self.authfile.is_none())
                 .hint("check --registry-user and the password (REGISTRY_PASSWORD or --registry-password-file)"),
         )
     }
