@@ -311,15 +311,11 @@ fn bad_input_is_refused_before_anything_runs() {
     for c in &cases {
         for dry in [false, true] {
             let _ = std::fs::remove_file(&log);
-            let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"));
+            let mut cmd = common::isolated_xtask(bin.as_str());
             if dry {
                 cmd.arg("--dry-run");
             }
             cmd.args(&c.args)
-                .current_dir(repo_root())
-                .env_clear()
-                .env("PATH", bin.as_str())
-                .env("HOME", repo_root().join("tests/fixtures/home").as_str())
                 .env(
                     "PULL_SECRET",
                     repo_root().join("tests/fixtures/pull-secret.json").as_str(),

@@ -2,16 +2,12 @@
 
 mod common;
 
-use common::{repo_root, scratch, Ran};
+use common::{scratch, Ran};
 use serde_json::Value;
 
 fn xtask(args: &[&str], path: &str, extra: &[(&str, &str)]) -> Ran {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+    let out = common::isolated_xtask(path)
         .args(args)
-        .current_dir(repo_root())
-        .env_clear()
-        .env("PATH", path)
-        .env("HOME", repo_root().join("tests/fixtures/home").as_str())
         .envs(extra.iter().copied())
         .output()
         .unwrap();

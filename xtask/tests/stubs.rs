@@ -39,12 +39,8 @@ exit "${{STUB_EXIT:-0}}""#
 }
 
 fn run(bin: &Utf8Path, tmp: &Utf8Path, args: &[&str], env: &[(&str, &str)]) -> Ran {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+    let out = common::isolated_xtask(&format!("{bin}:/usr/bin:/bin"))
         .args(args)
-        .current_dir(repo_root())
-        .env_clear()
-        .env("PATH", format!("{bin}:/usr/bin:/bin"))
-        .env("HOME", repo_root().join("tests/fixtures/home").as_str())
         .env(
             "PULL_SECRET",
             repo_root().join("tests/fixtures/pull-secret.json").as_str(),

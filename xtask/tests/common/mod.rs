@@ -249,3 +249,14 @@ pub fn shape_text(doc: &str) -> String {
     let v: serde_json::Value = serde_json::from_str(doc).expect("one JSON document on stdout");
     serde_json::to_string_pretty(&shape(&v)).unwrap()
 }
+
+/// The xtask binary with nothing of the caller's environment: run from the repository root,
+/// with this PATH and the fixture HOME (whose `~/` paths do not exist).
+pub fn isolated_xtask(path: &str) -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"));
+    c.current_dir(repo_root())
+        .env_clear()
+        .env("PATH", path)
+        .env("HOME", repo_root().join("tests/fixtures/home").as_str());
+    c
+}
