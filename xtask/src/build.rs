@@ -144,16 +144,11 @@ impl Build {
             "containerfiles/Containerfile.bootc-rhel9",
         )?;
         let containerfile = sources.path(&cf)?;
-        let text = std::fs::read_to_string(&containerfile)
-            .map_err(|e| bad(&cf.what, &cf.value, format!("cannot read: {e}")))?;
+        let text = String::from_utf8(validate::read_bounded(&cf.what, &containerfile, 1 << 20)?)
+            .map_err(|_| bad(&cf.what, &cf.value, "is not UTF-8 text"))?;
         let context = match &args.context {
             Some(dir) => {
-                let picked = crate::config::Picked {
-                    value: dir.clone(),
-                    what: "--context".to_string(),
-                    origin: crate::config::Origin::Flag,
-                };
-                let path = sources.path(&picked)?;
+                let path = sources.flag_path("--context", dir)?;
                 if !path.is_dir() {
                     return Err(bad("--context", dir, "not a directory"));
                 }
@@ -188,9 +183,12 @@ impl Build {
         let microshift_version = validate::microshift_version(&ver.what, &ver.value)?;
         let mut build_args = Vec::new();
         for raw in &args.build_args {
-            let (k, v) = raw
-                .split_once('=')
-                .ok_or_else(|| bad("--build-arg", raw, "use NAME=VALUE"))?;
+            // errors name the argument, never its value: a value may be a secret by mistake
+            let Some((k, v)) = raw.split_once('=') else {
+                return Err(anyhow::Error::new(validate::BadInput(
+                    "--build-arg: expected NAME=VALUE (the value is not shown)".to_string(),
+                )));
+            };
             let name_ok = !k.is_empty()
                 && k.chars()
                     .next()
@@ -199,8 +197,8 @@ impl Build {
             if !name_ok {
                 return Err(bad(
                     "--build-arg",
-                    raw,
-                    "the name must be letters, digits and '_'",
+                    k,
+                    "the name must be letters, digits and '_' (the value is not shown)",
                 ));
             }
             if crate::lint::looks_secret(k) {
@@ -217,8 +215,12 @@ impl Build {
                     "set it with --base-image / --microshift-version",
                 ));
             }
-            if v.contains('\n') {
-                return Err(bad("--build-arg", raw, "the value must be one line"));
+            if v.chars().any(char::is_control) {
+                return Err(bad(
+                    "--build-arg",
+                    k,
+                    "the value holds a control character (the value is not shown)",
+                ));
             }
             build_args.push((k.to_string(), v.to_string()));
         }

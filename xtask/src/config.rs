@@ -12,56 +12,101 @@ use crate::validate::{bad, BadInput};
 /// The config file at the repository root that a fork edits.
 pub const CONFIG_FILE: &str = "microshift-image.json";
 
-/// Every key the config file may hold (dotted for nested objects), with a one-line meaning.
-/// Unknown keys are an error, so a typo in a fork's config is caught.
-pub const KEYS: &[(&str, &str)] = &[
-    ("image_name", "local image name (IMAGE_NAME)"),
-    ("microshift_version", "MicroShift minor version, e.g. 4.16"),
+/// What type a config key's value has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A string (or null).
+    Text,
+    /// A whole number, or a string holding one (or null).
+    Number,
+    /// A list of strings (or null).
+    List,
+    /// The `images` list of objects (checked by [`Config::images`]).
+    Images,
+}
+
+/// Every key the config file may hold (dotted for nested objects), its type and a one-line
+/// meaning. Unknown keys and values of the wrong type are an error when the file is read,
+/// so a typo in a fork's config is caught whatever the command.
+pub const KEYS: &[(&str, Kind, &str)] = &[
+    ("image_name", Kind::Text, "local image name (IMAGE_NAME)"),
+    (
+        "microshift_version",
+        Kind::Text,
+        "MicroShift minor version, e.g. 4.16",
+    ),
     (
         "base_image",
+        Kind::Text,
         "RHEL bootc base image matching the MicroShift version",
     ),
     (
         "containerfile",
+        Kind::Text,
         "Containerfile, relative to the repository root",
     ),
-    ("architectures", "architectures of the manifest list"),
-    ("registry_url", "remote registry host (REGISTRY_URL)"),
+    (
+        "architectures",
+        Kind::List,
+        "architectures of the manifest list",
+    ),
+    (
+        "registry_url",
+        Kind::Text,
+        "remote registry host (REGISTRY_URL)",
+    ),
     (
         "registry_org",
+        Kind::Text,
         "organization path in the registry (REGISTRY_ORG)",
     ),
     (
         "registry_user",
+        Kind::Text,
         "registry user name for `podman login` (REGISTRY_USER)",
     ),
-    ("pull_secret", "OpenShift pull secret file (PULL_SECRET)"),
+    (
+        "pull_secret",
+        Kind::Text,
+        "OpenShift pull secret file (PULL_SECRET)",
+    ),
     (
         "registry_auth",
+        Kind::Text,
         "registry auth file, containers-auth.json(5) (AUTH_CONFIG)",
     ),
-    ("vm.name", "libvirt VM name (VMNAME)"),
-    ("vm.vcpus", "VM virtual CPUs"),
-    ("vm.memory_mib", "VM memory in MiB"),
-    ("vm.disk_gib", "VM disk size in GiB"),
-    ("vm.network", "libvirt network (NETNAME)"),
+    ("vm.name", Kind::Text, "libvirt VM name (VMNAME)"),
+    ("vm.vcpus", Kind::Number, "VM virtual CPUs"),
+    ("vm.memory_mib", Kind::Number, "VM memory in MiB"),
+    ("vm.disk_gib", Kind::Number, "VM disk size in GiB"),
+    ("vm.network", Kind::Text, "libvirt network (NETNAME)"),
     (
         "vm.iso",
+        Kind::Text,
         "RHEL boot ISO; {arch} expands to x86_64 or aarch64",
     ),
-    ("vm.libvirt_uri", "libvirt connection URI"),
-    ("vm.disk_dir", "directory of the VM disk images"),
-    ("lvm.volume_group", "volume group for the CSI driver"),
+    ("vm.libvirt_uri", Kind::Text, "libvirt connection URI"),
+    ("vm.disk_dir", Kind::Text, "directory of the VM disk images"),
+    (
+        "lvm.volume_group",
+        Kind::Text,
+        "volume group for the CSI driver",
+    ),
     (
         "lvm.loop_file",
+        Kind::Text,
         "file backing the loop device volume group (VGFILE)",
     ),
-    ("lvm.loop_size", "size of that file (VGSIZE)"),
+    ("lvm.loop_size", Kind::Text, "size of that file (VGSIZE)"),
     (
         "images",
+        Kind::Images,
         "extra images: a list of objects with name, containerfile and optional base_image",
     ),
 ];
+
+/// The largest config file read (a fork's config is a few kilobytes).
+const MAX_CONFIG_BYTES: u64 = 1 << 20;
 
 /// The parsed config file: a flat map from dotted keys to values.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -78,14 +123,41 @@ impl Config {
             anyhow::Error::new(BadInput(format!("{path}: must be a JSON object")))
         })?;
         let mut values = BTreeMap::new();
-        flatten("", obj, &mut values);
-        for key in values.keys() {
-            if !KEYS.iter().any(|(k, _)| k == key) {
-                let known: Vec<&str> = KEYS.iter().map(|(k, _)| *k).collect();
+        flatten(path, obj, &mut values)?;
+        for (key, value) in &values {
+            let Some((_, kind, _)) = KEYS.iter().find(|(k, _, _)| k == key) else {
+                let known: Vec<&str> = KEYS.iter().map(|(k, _, _)| *k).collect();
                 return Err(anyhow::Error::new(BadInput(format!(
                     "{path}: unknown key '{key}' (known keys: {})",
                     known.join(", ")
                 ))));
+            };
+            let ok = match (kind, value) {
+                (_, Value::Null) => true,
+                (Kind::Text, Value::String(_)) => true,
+                (Kind::Number, Value::Number(n)) => n.is_u64(),
+                (Kind::Number, Value::String(_)) => true,
+                (Kind::List, Value::Array(items)) => items.iter().all(Value::is_string),
+                (Kind::Images, Value::Array(_)) => true,
+                _ => false,
+            };
+            if !ok {
+                let want = match kind {
+                    Kind::Text => "a string",
+                    Kind::Number => "a whole number",
+                    Kind::List => "a list of strings",
+                    Kind::Images => "a list of objects",
+                };
+                return Err(bad(
+                    &format!("{path}: {key}"),
+                    &value.to_string(),
+                    format!("must be {want}"),
+                ));
+            }
+            let mut texts = Vec::new();
+            collect_strings(value, &mut texts);
+            for t in texts {
+                crate::validate::no_control(&format!("{path}: {key}"), t)?;
             }
         }
         Ok(Config {
@@ -95,9 +167,9 @@ impl Config {
     }
 
     pub fn load(path: &Utf8Path) -> anyhow::Result<Config> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            anyhow::Error::new(BadInput(format!("--config: cannot read '{path}': {e}")))
-        })?;
+        let bytes = crate::validate::read_bounded("--config", path, MAX_CONFIG_BYTES)?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| crate::validate::bad("--config", path.as_str(), "is not UTF-8 text"))?;
         Config::parse(path.as_str(), &text)
     }
 
@@ -144,21 +216,46 @@ impl Config {
     }
 }
 
-fn flatten(prefix: &str, obj: &Map<String, Value>, out: &mut BTreeMap<String, Value>) {
+/// The file's keys as dotted names: the objects `vm` and `lvm` are opened, nothing else.
+fn flatten(
+    path: &str,
+    obj: &Map<String, Value>,
+    out: &mut BTreeMap<String, Value>,
+) -> anyhow::Result<()> {
     for (k, v) in obj {
-        let key = if prefix.is_empty() {
-            k.clone()
-        } else {
-            format!("{prefix}.{k}")
-        };
-        match v {
-            Value::Object(inner) if prefix.is_empty() && (k == "vm" || k == "lvm") => {
-                flatten(&key, inner, out)
+        if k.contains('.') {
+            return Err(anyhow::Error::new(BadInput(format!(
+                "{path}: unknown key '{k}' (a nested key goes inside its object, e.g. {{\"vm\": {{\"vcpus\": 4}}}})"
+            ))));
+        }
+        match (k.as_str(), v) {
+            ("vm" | "lvm", Value::Object(inner)) => {
+                for (ik, iv) in inner {
+                    out.insert(format!("{k}.{ik}"), iv.clone());
+                }
             }
-            other => {
-                out.insert(key, other.clone());
+            ("vm" | "lvm", Value::Null) => {}
+            ("vm" | "lvm", other) => {
+                return Err(bad(
+                    &format!("{path}: {k}"),
+                    &other.to_string(),
+                    "must be an object",
+                ))
+            }
+            _ => {
+                out.insert(k.clone(), v.clone());
             }
         }
+    }
+    Ok(())
+}
+
+fn collect_strings<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+    match v {
+        Value::String(s) => out.push(s),
+        Value::Array(a) => a.iter().for_each(|x| collect_strings(x, out)),
+        Value::Object(m) => m.values().for_each(|x| collect_strings(x, out)),
+        _ => {}
     }
 }
 
@@ -183,9 +280,16 @@ pub enum Origin {
 #[derive(Clone, Debug)]
 pub struct Sources {
     pub env: BTreeMap<String, String>,
+    /// Environment variables whose value is not UTF-8: an error when an input reads one.
+    pub env_not_utf8: std::collections::BTreeSet<String>,
     pub config: Config,
     /// The repository root: relative paths in the config file are relative to it.
     pub root: Utf8PathBuf,
+    /// The current directory: relative paths from flags and the environment are relative
+    /// to it, as in any command-line tool.
+    pub cwd: Utf8PathBuf,
+    /// What the tool made on this host (`record.rs`).
+    pub record: crate::record::Record,
     pub as_root: bool,
     /// The running kernel's release (`uname -r`), for reports.
     pub host_kernel: String,
@@ -202,6 +306,7 @@ impl Sources {
         key: Option<&str>,
     ) -> anyhow::Result<Option<Picked>> {
         if let Some(v) = value {
+            crate::validate::no_control(flag, v)?;
             return Ok(Some(Picked {
                 value: v.to_string(),
                 what: flag.to_string(),
@@ -209,10 +314,12 @@ impl Sources {
             }));
         }
         if let Some(name) = env {
-            if let Some(v) = self.env.get(name).filter(|v| !v.is_empty()) {
+            if let Some(v) = self.env_var(name)? {
+                let what = format!("{flag} (from {name})");
+                crate::validate::no_control(&what, &v)?;
                 return Ok(Some(Picked {
-                    value: v.clone(),
-                    what: format!("{flag} (from {name})"),
+                    value: v,
+                    what,
                     origin: Origin::Env,
                 }));
             }
@@ -227,6 +334,17 @@ impl Sources {
             }
         }
         Ok(None)
+    }
+
+    /// An environment variable's value: `None` when unset or empty, an error when it is not
+    /// UTF-8 (rather than acting as if it were unset).
+    pub fn env_var(&self, name: &str) -> anyhow::Result<Option<String>> {
+        if self.env_not_utf8.contains(name) {
+            return Err(anyhow::Error::new(BadInput(format!(
+                "{name}: its value is not valid UTF-8"
+            ))));
+        }
+        Ok(self.env.get(name).filter(|v| !v.is_empty()).cloned())
     }
 
     /// Like [`Sources::pick`], with a built-in default.
@@ -268,58 +386,93 @@ impl Sources {
         })
     }
 
-    /// A path: `~/` expands to `$HOME`, relative paths are relative to the repository root.
+    /// A path: `~/` expands to `$HOME`; a relative path is relative to the current
+    /// directory when it came from a flag or the environment, to the repository root when it
+    /// came from the config file or a default. The result is absolute (so it can never be
+    /// read as an option by the command it is given to).
     pub fn path(&self, picked: &Picked) -> anyhow::Result<Utf8PathBuf> {
         let v = picked.value.as_str();
-        if v.is_empty() || v.contains('\0') || v.contains('\n') {
+        if v.is_empty() || v.contains('\0') {
             return Err(bad(&picked.what, v, "not a usable path"));
         }
+        crate::validate::no_control(&picked.what, v)?;
         if let Some(rest) = v.strip_prefix("~/") {
             let home = self
-                .env
-                .get("HOME")
+                .env_var("HOME")?
                 .ok_or_else(|| bad(&picked.what, v, "starts with ~/ but HOME is not set"))?;
+            if !home.starts_with('/') {
+                return Err(bad(
+                    &picked.what,
+                    v,
+                    format!("starts with ~/ but HOME ('{home}') is not an absolute path"),
+                ));
+            }
             return Ok(Utf8PathBuf::from(home).join(rest));
         }
         let p = Utf8PathBuf::from(v);
         Ok(if p.is_absolute() {
             p
         } else {
-            self.root.join(p)
+            match picked.origin {
+                Origin::Flag | Origin::Env => self.cwd.join(p),
+                Origin::Config | Origin::Default => self.root.join(p),
+            }
+        })
+    }
+
+    /// A path given by a flag that has no other source (e.g. `--pods-file`).
+    pub fn flag_path(&self, flag: &str, value: &str) -> anyhow::Result<Utf8PathBuf> {
+        self.path(&Picked {
+            value: value.to_string(),
+            what: flag.to_string(),
+            origin: Origin::Flag,
         })
     }
 
     /// The environment as it is, the config file from `--config` (or `XTASK_CONFIG`, or the
     /// repository's own).
     pub fn from_process(root: Utf8PathBuf, config: Option<&str>) -> anyhow::Result<Sources> {
-        let env: BTreeMap<String, String> = std::env::vars_os()
-            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-            .collect();
+        let mut env = BTreeMap::new();
+        let mut env_not_utf8 = std::collections::BTreeSet::new();
+        for (k, v) in std::env::vars_os() {
+            let Ok(k) = k.into_string() else { continue };
+            match v.into_string() {
+                Ok(v) => {
+                    env.insert(k, v);
+                }
+                Err(_) => {
+                    env_not_utf8.insert(k);
+                }
+            }
+        }
+        let cwd = Utf8PathBuf::from_path_buf(std::env::current_dir().context("current directory")?)
+            .map_err(|p| anyhow::anyhow!("the current directory is not UTF-8: {}", p.display()))?;
         let path = match config
             .map(str::to_string)
             .or_else(|| env.get("XTASK_CONFIG").cloned())
         {
             Some(p) => {
-                let p = Utf8PathBuf::from(p);
-                if p.is_absolute() {
-                    p
-                } else {
-                    Utf8PathBuf::from_path_buf(
-                        std::env::current_dir().context("current directory")?,
-                    )
-                    .map_err(|p| {
-                        anyhow::anyhow!("current directory is not UTF-8: {}", p.display())
-                    })?
-                    .join(p)
-                }
+                crate::validate::no_control("--config", &p)?;
+                cwd.join(p)
             }
             None => root.join(CONFIG_FILE),
         };
         let config = Config::load(&path)?;
+        let record_path = match env.get("XTASK_STATE_DIR").filter(|v| !v.is_empty()) {
+            Some(dir) => {
+                crate::validate::no_control("XTASK_STATE_DIR", dir)?;
+                cwd.join(dir).join(crate::record::FILE)
+            }
+            None => root.join(".xtask").join(crate::record::FILE),
+        };
+        let record = crate::record::Record::load(&record_path)?;
         Ok(Sources {
             env,
+            env_not_utf8,
             config,
             root,
+            cwd,
+            record,
             as_root: effective_uid() == Some(0),
             host_kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
                 .map(|s| s.trim().to_string())
@@ -353,7 +506,10 @@ mod tests {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            env_not_utf8: ["BROKEN".to_string()].into_iter().collect(),
             config: Config::parse("cfg.json", config).unwrap(),
+            cwd: Utf8PathBuf::from("/work/dir"),
+            record: Default::default(),
             root: Utf8PathBuf::from("/repo"),
             as_root: true,
             host_kernel: "6.1.0-test".to_string(),
@@ -404,6 +560,29 @@ mod tests {
         let c = Config::parse("c", r#"{"vm": {"vcpus": 4}}"#).unwrap();
         assert_eq!(c.get("vm.vcpus").unwrap().as_deref(), Some("4"));
         assert!(Config::parse("c", r#"{"vm": {"cpus": 4}}"#).is_err());
+        // types are checked when the file is read, whatever is used
+        let e = Config::parse("c", r#"{"image_name": true}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("image_name") && e.contains("must be a string"),
+            "{e}"
+        );
+        assert!(Config::parse("c", r#"{"vm": {"vcpus": "x"}}"#).is_ok());
+        assert!(Config::parse("c", r#"{"vm": {"vcpus": -1}}"#).is_err());
+        assert!(Config::parse("c", r#"{"architectures": "amd64"}"#).is_err());
+        let e = Config::parse("c", r#"{"vm": "x"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("vm") && e.contains("must be an object"), "{e}");
+        let e = Config::parse("c", r#"{"vm.vcpus": 8, "vm": {"vcpus": 2}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown key 'vm.vcpus'"), "{e}");
+        let e = Config::parse("c", "{\"image_name\": \"a\\rb\"}")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("control character"), "{e}");
     }
 
     #[test]
@@ -415,11 +594,23 @@ mod tests {
             origin: Origin::Flag,
         };
         assert_eq!(s.path(&pk("~/.ps.json")).unwrap(), "/home/u/.ps.json");
+        // a flag's relative path is relative to where the command runs
         assert_eq!(
-            s.path(&pk("containerfiles/C")).unwrap(),
-            "/repo/containerfiles/C"
+            s.path(&pk("secrets/ps.json")).unwrap(),
+            "/work/dir/secrets/ps.json"
         );
+        // the config file's, to the repository
+        let from_config = Picked {
+            origin: Origin::Config,
+            ..pk("containerfiles/C")
+        };
+        assert_eq!(s.path(&from_config).unwrap(), "/repo/containerfiles/C");
         assert_eq!(s.path(&pk("/abs")).unwrap(), "/abs");
+        assert!(s.path(&pk("a\rb")).is_err());
+        let relative_home = sources(&[("HOME", "home/u")], "{}");
+        assert!(relative_home.path(&pk("~/x")).is_err());
+        let e = s.env_var("BROKEN").unwrap_err().to_string();
+        assert!(e.contains("BROKEN: its value is not valid UTF-8"), "{e}");
     }
 }
 

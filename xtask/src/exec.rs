@@ -40,6 +40,81 @@ impl std::fmt::Display for StepFailed {
 
 impl std::error::Error for StepFailed {}
 
+/// The run was stopped by a signal (SIGINT, SIGTERM or SIGHUP): the running command got the
+/// signal too, the secret files are removed, and the process exits 128 + the signal.
+#[derive(Debug)]
+pub struct Interrupted {
+    pub signal: i32,
+    pub message: String,
+}
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
+/// SIGINT, SIGTERM and SIGHUP, caught: a flag the executor polls, and the signal passed on
+/// to the command that runs. Plain libc calls (std links libc already): no crate needed.
+pub mod signals {
+    use std::sync::atomic::{AtomicI32, Ordering};
+
+    pub const SIGHUP: i32 = 1;
+    pub const SIGINT: i32 = 2;
+    pub const SIGKILL: i32 = 9;
+    pub const SIGTERM: i32 = 15;
+
+    static CAUGHT: AtomicI32 = AtomicI32::new(0);
+
+    extern "C" fn on_signal(sig: i32) {
+        // async-signal-safe: one atomic store
+        CAUGHT.store(sig, Ordering::SeqCst);
+    }
+
+    extern "C" {
+        fn signal(signum: i32, handler: extern "C" fn(i32)) -> usize;
+        fn kill(pid: i32, sig: i32) -> i32;
+    }
+
+    /// Catch the three signals (idempotent).
+    pub fn install() {
+        for sig in [SIGHUP, SIGINT, SIGTERM] {
+            // SAFETY: the handler only stores into an atomic
+            unsafe {
+                signal(sig, on_signal);
+            }
+        }
+    }
+
+    /// The signal caught so far, if any.
+    pub fn caught() -> Option<i32> {
+        match CAUGHT.load(Ordering::SeqCst) {
+            0 => None,
+            s => Some(s),
+        }
+    }
+
+    pub fn send(pid: u32, sig: i32) {
+        if let Ok(pid) = i32::try_from(pid) {
+            // SAFETY: kill(2) on a child's pid
+            unsafe {
+                kill(pid, sig);
+            }
+        }
+    }
+
+    pub fn name(sig: i32) -> &'static str {
+        match sig {
+            SIGHUP => "SIGHUP",
+            SIGINT => "SIGINT",
+            SIGTERM => "SIGTERM",
+            _ => "a signal",
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Options {
     pub verbose: bool,
@@ -61,6 +136,42 @@ impl Report {
     }
 }
 
+/// The private directories for secret files are `$TMPDIR/xtask-secrets-<pid>-<nanos>`.
+pub const SECRET_DIR_PREFIX: &str = "xtask-secrets-";
+
+/// Remove the secret directories that processes which no longer exist left in the temp
+/// directory (a SIGKILL cannot be caught). Only our own: owned by this user, named by us,
+/// and their process gone.
+pub fn sweep_stale_secret_dirs() {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(entries) = fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    let me = crate::config::effective_uid();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(SECRET_DIR_PREFIX))
+        else {
+            continue;
+        };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(meta) = fs::symlink_metadata(entry.path()) else {
+            continue;
+        };
+        if !meta.is_dir() || Some(meta.uid()) != me || pid == std::process::id() {
+            continue;
+        }
+        if std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        let _ = fs::remove_dir_all(entry.path());
+    }
+}
+
 /// A private directory for secret files, made on first use, removed on drop.
 #[derive(Default)]
 struct SecretDir {
@@ -76,7 +187,7 @@ impl SecretDir {
             let nanos = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.subsec_nanos());
-            let dir = base.join(format!("xtask-secrets-{}-{nanos}", std::process::id()));
+            let dir = base.join(format!("{SECRET_DIR_PREFIX}{}-{nanos}", std::process::id()));
             fs::DirBuilder::new()
                 .mode(0o700)
                 .create(&dir)
@@ -117,6 +228,8 @@ pub const SECRET_ENV: [&str; 2] = ["USER_PASSWD", "REGISTRY_PASSWORD"];
 /// Run every step of `plan` in order. Stops at the first failing step (unless it is a probe).
 /// The report holds every step run so far, also when one failed.
 pub fn run(sh: &Shell, plan: &Plan, opts: Options) -> (Report, anyhow::Result<()>) {
+    signals::install();
+    sweep_stale_secret_dirs();
     let mut report = Report::default();
     let result = run_into(sh, plan, opts, &mut report);
     (report, result)
@@ -148,6 +261,10 @@ fn run_into(sh: &Shell, plan: &Plan, opts: Options, report: &mut Report) -> anyh
                 .push(json!({ "id": step.id, "about": step.about, "status": "skipped", "ms": 0 }));
             continue;
         }
+        if let Some(sig) = signals::caught() {
+            return Err(interrupted(sig, n, total, step, report, 0));
+        }
+        record(plan, step, &state, Moment::Before)?;
         eprintln!("==> [{n}/{total}] {}", step.about);
         if opts.verbose {
             eprintln!("    $ {}", step.render(plan.as_root));
@@ -159,8 +276,8 @@ fn run_into(sh: &Shell, plan: &Plan, opts: Options, report: &mut Report) -> anyh
             let (Some(wait), true, Err(failure)) = (plan.deadline, step.repeat, &result) else {
                 break result;
             };
-            if !failure.answered && failure.not_yet.is_none() {
-                break result; // could not run at all: waiting will not help
+            if !failure.answered && failure.not_yet.is_none() || failure.signal.is_some() {
+                break result; // could not run at all (or stopped): waiting will not help
             }
             let elapsed = started.elapsed();
             if elapsed >= Duration::from_secs(wait.timeout_s) {
@@ -198,13 +315,30 @@ fn run_into(sh: &Shell, plan: &Plan, opts: Options, report: &mut Report) -> anyh
                 elapsed.as_secs(),
                 wait.timeout_s
             ));
-            std::thread::sleep(Duration::from_secs(wait.interval_s));
+            let pause = Instant::now();
+            while pause.elapsed() < Duration::from_secs(wait.interval_s)
+                && signals::caught().is_none()
+            {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            if let Some(sig) = signals::caught() {
+                progress.finish();
+                let ms = step_started.elapsed().as_millis() as u64;
+                return Err(interrupted(sig, n, total, step, report, ms));
+            }
         };
         progress.finish();
         let ms = step_started.elapsed().as_millis() as u64;
+        if let Err(Failure {
+            signal: Some(sig), ..
+        }) = &result
+        {
+            return Err(interrupted(*sig, n, total, step, report, ms));
+        }
         match result {
             Ok(out) => {
                 state.outcomes.insert(step.id, true);
+                record(plan, step, &state, Moment::After)?;
                 let mut entry =
                     json!({ "id": step.id, "about": step.about, "status": "ok", "ms": ms });
                 if let Some(data) = out {
@@ -215,6 +349,7 @@ fn run_into(sh: &Shell, plan: &Plan, opts: Options, report: &mut Report) -> anyh
             }
             Err(failure) if step.on_fail == OnFail::Record && failure.answered => {
                 state.outcomes.insert(step.id, false);
+                record(plan, step, &state, Moment::No)?;
                 report
                     .steps
                     .push(json!({ "id": step.id, "about": step.about, "status": "no", "ms": ms }));
@@ -238,6 +373,15 @@ fn run_into(sh: &Shell, plan: &Plan, opts: Options, report: &mut Report) -> anyh
                         step.about, failure.message
                     ),
                 };
+                let message = match &step.diagnose {
+                    Some(d) => match diagnose(sh, plan.as_root, d, &mut state, opts) {
+                        Some(text) => {
+                            format!("{message}\n`{}` says:\n{text}", d.render(plan.as_root))
+                        }
+                        None => message,
+                    },
+                    None => message,
+                };
                 return Err(anyhow::Error::new(StepFailed {
                     message,
                     hint: step.hint.clone(),
@@ -247,6 +391,107 @@ fn run_into(sh: &Shell, plan: &Plan, opts: Options, report: &mut Report) -> anyh
         }
     }
     Ok(())
+}
+
+fn interrupted(
+    sig: i32,
+    n: usize,
+    total: usize,
+    step: &Step,
+    report: &mut Report,
+    ms: u64,
+) -> anyhow::Error {
+    report
+        .steps
+        .push(json!({ "id": step.id, "about": step.about, "status": "interrupted", "ms": ms }));
+    anyhow::Error::new(Interrupted {
+        signal: sig,
+        message: format!(
+            "interrupted by {} at step {n}/{total} ({}): the command was stopped and the secret files removed; what was made so far is in the record (`cargo xtask clean` undoes it)",
+            signals::name(sig),
+            step.about
+        ),
+    })
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Moment {
+    Before,
+    After,
+    /// A probe answered no.
+    No,
+}
+
+/// Write the step's [`Recording`]s of this moment into the record file.
+fn record(plan: &Plan, step: &Step, state: &State, moment: Moment) -> anyhow::Result<()> {
+    use crate::plan::{Field, Recording};
+    let Some(path) = &plan.record else {
+        return Ok(());
+    };
+    let due: Vec<&Recording> = step
+        .records
+        .iter()
+        .filter(|r| match r {
+            Recording::Before(_) => moment == Moment::Before,
+            Recording::After(_) | Recording::Forget(_) => moment == Moment::After,
+            Recording::ForgetIfNo(_) => moment == Moment::No,
+        })
+        .collect();
+    if due.is_empty() {
+        return Ok(());
+    }
+    let mut rec = crate::record::Record::load(path)?;
+    for r in due {
+        match r {
+            Recording::Before(e) | Recording::After(e) => {
+                let mut entry = serde_json::Map::new();
+                entry.insert("kind".into(), json!(e.kind));
+                for (k, v) in &e.fields {
+                    let value = match v {
+                        Field::Text(t) => t.clone(),
+                        Field::Var(name) => match state.vars.get(name) {
+                            Some(v) if !v.is_empty() => v.clone(),
+                            _ => continue,
+                        },
+                    };
+                    entry.insert((*k).into(), json!(value));
+                }
+                rec.upsert(entry);
+            }
+            Recording::Forget(e) | Recording::ForgetIfNo(e) => {
+                if let Some((_, Field::Text(key))) = e.fields.first() {
+                    rec.forget(e.kind, key);
+                }
+            }
+        }
+    }
+    rec.save()
+        .with_context(|| format!("updating the record {path}"))
+}
+
+/// Run a step's diagnose command; its last 20 lines of output, if it printed any.
+fn diagnose(
+    sh: &Shell,
+    as_root: bool,
+    step: &Step,
+    state: &mut State,
+    opts: Options,
+) -> Option<String> {
+    let mut probe = step.clone();
+    probe.output = Output::Capture {
+        var: "DIAGNOSIS",
+        extract: crate::plan::Extract::Trim,
+    };
+    run_step(sh, as_root, &probe, state, opts).ok()?;
+    let text = state.vars.remove("DIAGNOSIS")?;
+    let lines: Vec<&str> = text.lines().collect();
+    let tail = &lines[lines.len().saturating_sub(20)..];
+    Some(
+        tail.iter()
+            .map(|l| format!("  {}", crate::plan::comment(l)))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
 }
 
 /// A live progress line: rewritten in place on a terminal, a line per change otherwise.
@@ -292,6 +537,8 @@ struct Failure {
     answered: bool,
     /// A check said "not yet" (e.g. pods still starting): worth waiting for.
     not_yet: Option<NotYet>,
+    /// We were stopped by this signal while the command ran.
+    signal: Option<i32>,
 }
 
 impl Failure {
@@ -300,6 +547,7 @@ impl Failure {
             message,
             answered: false,
             not_yet: None,
+            signal: None,
         }
     }
 }
@@ -338,8 +586,12 @@ fn run_step(
                 out_files.push((*key, path.clone()));
                 path.to_string()
             }
-            Arg::Var { prefix, name } => match state.vars.get(name) {
-                Some(v) if !v.is_empty() => format!("{prefix}{v}"),
+            Arg::Var {
+                prefix,
+                name,
+                suffix,
+            } => match state.vars.get(name) {
+                Some(v) if !v.is_empty() => format!("{prefix}{v}{suffix}"),
                 _ => {
                     return Err(Failure::internal(format!(
                         "internal: ${{{name}}} was not captured by an earlier step"
@@ -369,6 +621,7 @@ fn run_step(
         },
         answered: true,
         not_yet: None,
+        signal: None,
     };
     use std::process::Stdio;
     let mut command = std::process::Command::from(cmd);
@@ -377,8 +630,12 @@ fn run_step(
     // alarm; any other command's stderr reaches the user, as it carries the tools' own
     // error messages
     let question = step.is_question();
+    // a repeated step's complaints ("connection refused" while a service starts) are kept
+    // for the progress line and the final error, not printed at every try
     command.stderr(if question {
         Stdio::null()
+    } else if step.repeat {
+        Stdio::piped()
     } else {
         Stdio::inherit()
     });
@@ -405,9 +662,42 @@ fn run_step(
         // a command that exits without reading its stdin is not our failure
         let _ = input.write_all(bytes);
     }
-    let result = child.wait_with_output().map_err(not_started)?;
+    let result = wait_or_forward(child).map_err(not_started)?;
+    if let Some(sig) = result.1 {
+        return Err(Failure {
+            message: format!("`{shown}` stopped by {}", signals::name(sig)),
+            answered: false,
+            not_yet: None,
+            signal: Some(sig),
+        });
+    }
+    let result = result.0;
     if result.status.success() == step.expect_failure {
-        return Err(exit_failure(result.status));
+        let mut failure = exit_failure(result.status);
+        if step.repeat {
+            let stderr = String::from_utf8_lossy(&result.stderr);
+            if let Some(last) = stderr.lines().rev().find(|l| !l.trim().is_empty()) {
+                let last: String = crate::plan::comment(last.trim())
+                    .chars()
+                    .take(160)
+                    .collect();
+                failure.message = format!("{}: {last}", failure.message);
+                failure.not_yet = Some(NotYet {
+                    progress: format!("not yet ({last})"),
+                    detail: Value::Null,
+                    diagnosis: failure.message.clone(),
+                });
+            }
+            // a state that is not the wanted one yet ("activating") is worth showing
+            if let Output::Check(check) = &step.output {
+                if let Err(e) = check.judge(&String::from_utf8_lossy(&result.stdout)) {
+                    if let Ok(not_yet) = e.downcast::<NotYet>() {
+                        failure.not_yet = Some(not_yet);
+                    }
+                }
+            }
+        }
+        return Err(failure);
     }
     // what the command wrote to its output files (e.g. `--digestfile`) joins its result
     let mut written = serde_json::Map::new();
@@ -428,6 +718,7 @@ fn run_step(
                 return Err(Failure {
                     message: format!("`{shown}` printed nothing to capture into {var}"),
                     answered: true,
+                    signal: None,
                     not_yet: Some(NotYet {
                         progress: format!("no {var} yet"),
                         detail: json!({ (*var): null }),
@@ -447,13 +738,47 @@ fn run_step(
                         message: not_yet.diagnosis.clone(),
                         answered: false,
                         not_yet: Some(not_yet),
+                        signal: None,
                     },
                     Err(e) => Failure {
                         message: format!("{e:#}"),
                         answered: true,
                         not_yet: None,
+                        signal: None,
                     },
                 })
+        }
+    }
+}
+
+/// Wait for a child, passing on a signal we catch meanwhile: the child gets it, then ten
+/// seconds to stop before it is killed. Returns its output, and the signal if one came.
+fn wait_or_forward(
+    child: std::process::Child,
+) -> std::io::Result<(std::process::Output, Option<i32>)> {
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let mut forwarded: Option<(i32, Instant)> = None;
+    loop {
+        match rx.recv_timeout(Duration::from_millis(50)) {
+            Ok(out) => return out.map(|o| (o, forwarded.map(|(s, _)| s))),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(std::io::Error::other("lost the command's status"))
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        match (signals::caught(), forwarded) {
+            (Some(sig), None) => {
+                signals::send(pid, sig);
+                forwarded = Some((sig, Instant::now()));
+            }
+            (Some(_), Some((_, when))) if when.elapsed() > Duration::from_secs(10) => {
+                signals::send(pid, signals::SIGKILL);
+            }
+            _ => {}
         }
     }
 }

@@ -21,6 +21,13 @@ pub enum Check {
     VolumeGroup { name: String, hint: String },
     /// `podman image inspect`: the image's kernel-core against the host kernel (a report).
     Kernel { host: String },
+    /// A one-word state (`systemctl is-active`, `virsh domstate`) must be `want`; with
+    /// `wait`, any other state is "not yet".
+    State {
+        what: String,
+        want: String,
+        wait: bool,
+    },
 }
 
 /// A check's "not yet": the state is not the wanted one, but may become it. Repeated steps
@@ -64,6 +71,7 @@ impl Check {
             Check::Kernel { host } => {
                 format!("compare the image's kernel-core with the host kernel {host}")
             }
+            Check::State { what, want, .. } => format!("check {what} is {want}"),
         }
     }
 
@@ -85,6 +93,23 @@ impl Check {
             }
             Check::VolumeGroup { name, hint } => volume_group(stdout, name, hint),
             Check::Kernel { host } => kernel(stdout, host),
+            Check::State { what, want, wait } => {
+                let state = stdout.lines().next().unwrap_or("").trim();
+                let state = if state.is_empty() { "unknown" } else { state };
+                if state == want {
+                    return Ok(json!({ "state": state }));
+                }
+                let message = format!("{what} is {}, not {want}", crate::plan::comment(state));
+                if *wait {
+                    Err(anyhow::Error::new(NotYet {
+                        progress: format!("{what} is {}", crate::plan::comment(state)),
+                        detail: json!({ "state": state }),
+                        diagnosis: message,
+                    }))
+                } else {
+                    bail!("{message}")
+                }
+            }
         }
     }
 }
@@ -238,7 +263,7 @@ pub fn summary(data: &std::collections::BTreeMap<String, Value>) -> Vec<String> 
             (text("reference"), text("id"), text("architecture"))
         {
             let size = crate::validate::human(v["size"].as_u64().unwrap_or(0));
-            let short = &id[..id.len().min(12)];
+            let short: String = id.chars().take(12).collect();
             lines.push(format!(
                 "ok: image {reference} ({arch}, {size}, id {short})"
             ));
@@ -291,6 +316,27 @@ mod tests {
         assert!(e.contains("built for 'arm64', not 'amd64'"), "{e}");
         assert!(image("[]", "x", None).is_err());
         assert!(image("not json", "x", None).is_err());
+    }
+
+    #[test]
+    fn odd_image_ids_do_not_panic() {
+        let v =
+            json!({"reference": "r", "id": "ééééééééééééé", "architecture": "amd64", "size": 1});
+        let lines = summary(&[("inspect".to_string(), v)].into_iter().collect());
+        assert!(lines[0].contains("id éééééééééééé)"), "{lines:?}");
+    }
+
+    #[test]
+    fn states() {
+        let c = Check::State {
+            what: "the microshift service".into(),
+            want: "active".into(),
+            wait: true,
+        };
+        assert!(c.judge("active\n").is_ok());
+        let e = c.judge("activating\n").unwrap_err();
+        let not_yet = e.downcast::<NotYet>().unwrap();
+        assert_eq!(not_yet.progress, "the microshift service is activating");
     }
 
     #[test]

@@ -6,9 +6,6 @@
 //! delimiter, `%end`, quotes, `$`, backticks or backslashes, and decodes to the same bytes
 //! (a missing final newline included).
 
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-
 use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::build::{Image, ImageArgs};
@@ -47,6 +44,10 @@ pub struct KickstartArgs {
     /// drop-in marking it insecure
     #[arg(long)]
     pub insecure_registry: bool,
+    /// The image is public: embed no registry authentication (without it, a registry auth
+    /// file must be configured: --auth-config, AUTH_CONFIG or registry_auth)
+    #[arg(long, conflicts_with = "auth_config")]
+    pub public_image: bool,
     /// Size of the root logical volume in GiB (at least 10)
     #[arg(long)]
     pub root_size: Option<String>,
@@ -83,6 +84,13 @@ impl Kickstart {
             None => image.tag(),
         };
         let url = match &args.digest {
+            Some(d) if !validate::is_digest(d) => {
+                return Err(bad(
+                    "--digest",
+                    d,
+                    "not a digest of the form sha256:<64 hex digits>",
+                ))
+            }
             Some(d) => {
                 let url = registry.remote(&image.name, None) + "@" + d;
                 validate::image_reference("--digest", &url).map_err(|_| {
@@ -119,25 +127,38 @@ impl Kickstart {
             "rhel",
         )?;
         let volume_group = validate::simple_name(&vg.what, &vg.value)?;
-        let auth = match &registry.authfile {
-            Some(p) => {
-                let what = "--auth-config (AUTH_CONFIG)";
-                if !p.exists() {
-                    return Err(anyhow::Error::new(BadInput(format!(
-                        "{what}: '{p}' does not exist: log in first (`cargo xtask push` with REGISTRY_PASSWORD, or `podman login --authfile {p} {}`)",
-                        registry.url
-                    ))));
-                }
-                let (bytes, _) = secrets::auth_json(what, p)?;
-                Some((p.clone(), bytes))
+        // the installer pulls the image itself: without the auth file a private image fails
+        // deep inside the installation, so a configured file must exist, and "no
+        // authentication" must be said (--public-image)
+        let auth = if args.public_image {
+            None
+        } else {
+            let picked = sources
+                .pick(
+                    "--auth-config",
+                    args.registry.auth_config.as_deref(),
+                    Some("AUTH_CONFIG"),
+                    Some("registry_auth"),
+                )?
+                .ok_or_else(|| {
+                    anyhow::Error::new(BadInput(format!(
+                        "--auth-config: missing; the installer needs the registry auth file to pull {url}: set --auth-config, AUTH_CONFIG or 'registry_auth' in {}, or say --public-image",
+                        sources.config.path
+                    )))
+                })?;
+            let p = sources.path(&picked)?;
+            if !p.exists() {
+                return Err(anyhow::Error::new(BadInput(format!(
+                    "{}: '{p}' does not exist: log in first (`cargo xtask push` with REGISTRY_PASSWORD, or `podman login --authfile {p} {}`), or say --public-image if the image needs no authentication",
+                    picked.what, registry.url
+                ))));
             }
-            None => None,
+            let (bytes, _) = secrets::auth_json(&picked.what, &p)?;
+            Some((p, bytes))
         };
         let ps = secrets::pull_secret(sources, args.pull_secret.as_deref())?;
         let (ps_bytes, _) = secrets::auth_json("--pull-secret", &ps)?;
-        let template_path = sources.root.join(TEMPLATE);
-        let template = std::fs::read_to_string(&template_path)
-            .map_err(|e| anyhow::anyhow!("reading {template_path}: {e}"))?;
+        let template = read_template(sources)?;
         Ok(Kickstart {
             url,
             transport,
@@ -171,8 +192,7 @@ impl Kickstart {
                 ));
             }
             None => pre.push(
-                "# No registry authentication configured (AUTH_CONFIG): the image is public"
-                    .to_string(),
+                "# No registry authentication (--public-image): the image is public".to_string(),
             ),
         }
         if let Some(host) = &self.insecure_registry {
@@ -232,7 +252,6 @@ impl Kickstart {
             )
             .into_bytes()
         };
-        let template_path = sources.root.join(TEMPLATE);
         Ok(Kickstart {
             url: registry.remote(&image.name, Some(&image.tag())),
             transport: "registry".to_string(),
@@ -248,28 +267,72 @@ impl Kickstart {
                 Utf8PathBuf::from("placeholder-pull-secret.json"),
                 placeholder("registry.redhat.io"),
             ),
-            template: std::fs::read_to_string(&template_path)
-                .map_err(|e| anyhow::anyhow!("reading {template_path}: {e}"))?,
+            template: read_template(sources)?,
             image,
         })
     }
 
-    /// Write the full kickstart to `path` with mode 0600 (also when the file existed).
+    /// Write the full kickstart to `path` as a private file (0600): created new beside it
+    /// and renamed into place, never through a link, never over another user's file.
     pub fn write(&self, path: &Utf8Path) -> anyhow::Result<()> {
+        check_output(path)?;
         let text = self.render(false)?;
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(path)
-            .map_err(|e| {
-                anyhow::Error::new(BadInput(format!("--output: cannot write '{path}': {e}")))
-            })?;
-        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-        f.write_all(text.as_bytes())?;
-        Ok(())
+        crate::record::write_private(path, text.as_bytes()).map_err(|e| {
+            anyhow::Error::new(BadInput(format!("--output: cannot write '{path}': {e:#}")))
+        })
     }
+}
+
+/// `--output`: its directory must exist and be writable, and the file itself, if it exists,
+/// must be a regular file of ours (checked in `--dry-run` too).
+pub fn check_output(path: &Utf8Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let out = |why: String| anyhow::Error::new(BadInput(format!("--output: '{path}': {why}")));
+    validate::no_control("--output", path.as_str())?;
+    let dir = match path.parent() {
+        Some(d) if !d.as_str().is_empty() => d,
+        _ => Utf8Path::new("."),
+    };
+    let meta = std::fs::metadata(dir)
+        .map_err(|e| out(format!("its directory '{dir}' cannot be used: {e}")))?;
+    if !meta.is_dir() {
+        return Err(out(format!("'{dir}' is not a directory")));
+    }
+    if !dir_writable(dir) {
+        return Err(out(format!("its directory '{dir}' is not writable")));
+    }
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => Err(out(
+            "is a symbolic link: refusing to write secrets through it".to_string(),
+        )),
+        Ok(m) if !m.file_type().is_file() => {
+            Err(out("exists and is not a regular file".to_string()))
+        }
+        Ok(m) if Some(m.uid()) != crate::config::effective_uid() => Err(out(format!(
+            "exists and belongs to another user (uid {}), who could read the secrets",
+            m.uid()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Can we create files in `dir`? (access(2) with W_OK|X_OK.)
+fn dir_writable(dir: &Utf8Path) -> bool {
+    extern "C" {
+        fn access(path: *const std::os::raw::c_char, mode: i32) -> i32;
+    }
+    let Ok(c) = std::ffi::CString::new(dir.as_str()) else {
+        return false;
+    };
+    // SAFETY: a NUL-terminated path
+    unsafe { access(c.as_ptr(), 2 | 1) == 0 }
+}
+
+/// The checked-in kickstart template.
+fn read_template(sources: &Sources) -> anyhow::Result<String> {
+    let path = sources.root.join(TEMPLATE);
+    String::from_utf8(validate::read_bounded(TEMPLATE, &path, 1 << 20)?)
+        .map_err(|_| anyhow::anyhow!("{path}: not UTF-8 text"))
 }
 
 /// Replace every `@NAME@` of the template; an unknown or leftover name is an error.

@@ -14,6 +14,7 @@ pub mod manifest;
 pub mod plan;
 pub mod pods;
 pub mod push;
+pub mod record;
 pub mod registry;
 pub mod run;
 pub mod secrets;
@@ -108,7 +109,7 @@ pub struct KickstartCmd {
 
 /// Parse, plan, run. Returns the process exit code.
 pub fn main<I: IntoIterator<Item = OsString>>(args: I) -> i32 {
-    let cli = match Cli::try_parse_from(args) {
+    let cli = match Cli::try_parse_from(join_negative_values(args.into_iter().collect())) {
         Ok(cli) => cli,
         Err(e) => {
             use clap::error::ErrorKind;
@@ -134,10 +135,56 @@ pub fn main<I: IntoIterator<Item = OsString>>(args: I) -> i32 {
     }
 }
 
+/// `--lvm-loop -1G`, `--vcpus -2`: a value that starts with `-` and a digit is a (bad)
+/// value, not a flag; joined as `--flag=-1G` it reaches the flag's own validation, which
+/// names it, instead of clap's "unexpected argument '-1'".
+fn join_negative_values(args: Vec<OsString>) -> Vec<OsString> {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    cmd.build();
+    let takes_value = |long: &str| {
+        let mut all = vec![&cmd];
+        all.extend(cmd.get_subcommands());
+        all.iter().any(|c| {
+            c.get_arguments().any(|a| {
+                a.get_long() == Some(long) && a.get_num_args().is_some_and(|n| n.takes_values())
+            })
+        })
+    };
+    let mut out: Vec<OsString> = Vec::with_capacity(args.len());
+    let mut iter = args.into_iter().peekable();
+    while let Some(arg) = iter.next() {
+        let joined = match (arg.to_str(), iter.peek().and_then(|n| n.to_str())) {
+            (Some(flag), Some(next))
+                if flag.starts_with("--")
+                    && !flag.contains('=')
+                    && takes_value(&flag[2..])
+                    && next.starts_with('-')
+                    && next[1..].starts_with(|c: char| c.is_ascii_digit()) =>
+            {
+                Some(format!("{flag}={next}"))
+            }
+            _ => None,
+        };
+        match joined {
+            Some(j) => {
+                iter.next();
+                out.push(OsString::from(j));
+            }
+            None => out.push(arg),
+        }
+    }
+    out
+}
+
 fn report_error(e: &anyhow::Error) -> i32 {
     if let Some(bad) = e.downcast_ref::<BadInput>() {
         eprintln!("error: {bad}");
         return exit::BAD_INPUT;
+    }
+    if let Some(stop) = e.downcast_ref::<exec::Interrupted>() {
+        eprintln!("error: {stop}");
+        return 128 + stop.signal;
     }
     eprintln!("error: {e:#}");
     match e.downcast_ref::<exec::StepFailed>() {
@@ -154,11 +201,7 @@ pub fn plan_for(command: &Command, sources: &Sources) -> anyhow::Result<Plan> {
         Command::Push(a) => push::Push::resolve(a, sources)?.plan(as_root),
         Command::Manifest(a) => manifest::Manifest::resolve(a, sources)?.plan(as_root),
         Command::Vm(a) => match &a.destroy {
-            Some(name) => vm::destroy_plan(
-                name,
-                &vm::libvirt_uri(a.libvirt_uri.as_deref(), sources)?,
-                as_root,
-            )?,
+            Some(_) => vm::destroy_plan(a, sources)?,
             None => vm::Vm::resolve(a, sources)?.plan(as_root)?,
         },
         Command::Run(a) => run::Run::resolve(a, sources)?.plan(as_root),
@@ -269,10 +312,12 @@ fn lint(sources: &Sources, verbose: bool) -> anyhow::Result<()> {
 }
 
 /// `verify --pods-file`: judge a saved pod list; exit 0 only when every pod is ready.
-fn pods_file(path: &camino::Utf8Path, json: bool) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        anyhow::Error::new(BadInput(format!("--pods-file: '{path}': cannot read: {e}")))
-    })?;
+fn pods_file(path: &camino::Utf8Path, sources: &Sources, json: bool) -> anyhow::Result<()> {
+    let path = &sources.flag_path("--pods-file", path.as_str())?;
+    // a pod list of a big cluster is a few megabytes; /dev/zero is not one
+    let bytes = validate::read_bounded("--pods-file", path, 64 << 20)?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| validate::bad("--pods-file", path.as_str(), "is not UTF-8 text"))?;
     let verdict = pods::judge(&text)
         .map_err(|e| anyhow::Error::new(BadInput(format!("--pods-file: '{path}': {e:#}"))))?;
     if json {
@@ -294,12 +339,18 @@ fn pods_file(path: &camino::Utf8Path, json: bool) -> anyhow::Result<()> {
 fn kickstart(cmd: &KickstartCmd, sources: &Sources, dry_run: bool) -> anyhow::Result<()> {
     use std::io::Write;
     let ks = kickstart::Kickstart::resolve(&cmd.args, sources)?;
-    match &cmd.output {
+    let output = cmd
+        .output
+        .as_ref()
+        .map(|p| sources.flag_path("--output", p.as_str()))
+        .transpose()?;
+    match &output {
         Some(path) if !dry_run => {
             ks.write(path)?;
             eprintln!("ok: wrote {path} (mode 0600; it holds secrets)");
         }
         Some(path) => {
+            kickstart::check_output(path)?;
             let _ = write!(
                 std::io::stdout(),
                 "# would write {path} (mode 0600)\n{}",
@@ -311,6 +362,30 @@ fn kickstart(cmd: &KickstartCmd, sources: &Sources, dry_run: bool) -> anyhow::Re
         }
     }
     Ok(())
+}
+
+/// Secret files go to `$TMPDIR/xtask-secrets-*/`, and their path into options such as
+/// podman's `--secret id=...,src=PATH`: a TMPDIR with a comma or a control character would
+/// break them. Checked before anything runs.
+fn check_secret_dir(plan: &Plan) -> anyhow::Result<()> {
+    let uses_files = plan.steps.iter().any(|s| {
+        s.args
+            .iter()
+            .any(|a| matches!(a, plan::Arg::SecretFile { .. } | plan::Arg::OutFile { .. }))
+    });
+    if !uses_files {
+        return Ok(());
+    }
+    let tmp = std::env::temp_dir();
+    let Some(tmp) = tmp.to_str() else {
+        return Err(validate::bad(
+            "TMPDIR",
+            &tmp.to_string_lossy(),
+            "is not UTF-8",
+        ));
+    };
+    validate::no_control("TMPDIR", tmp)?;
+    validate::no_comma("TMPDIR", tmp, "podman's --secret id=...,src=PATH")
 }
 
 /// Print a JSON document on stdout; a closed pipe is not worth a panic.
@@ -334,9 +409,10 @@ fn try_main(cli: Cli) -> anyhow::Result<()> {
         ..
     }) = &cli.command
     {
-        return pods_file(path, cli.json);
+        return pods_file(path, &sources, cli.json);
     }
     let plan = plan_for(&cli.command, &sources)?;
+    check_secret_dir(&plan)?;
     if cli.dry_run {
         if cli.json {
             print_json(&plan.to_json());
@@ -345,6 +421,9 @@ fn try_main(cli: Cli) -> anyhow::Result<()> {
             let _ = write!(std::io::stdout(), "{}", plan.render());
         }
         return Ok(());
+    }
+    if let Some(note) = &plan.note {
+        eprintln!("{note}");
     }
     let sh = Shell::new()?;
     sh.change_dir(&sources.root);

@@ -46,9 +46,18 @@ fn instructions(text: &str) -> Vec<(usize, String)> {
 /// Names that must not be build arguments or `ENV`: they end up in the image history.
 pub fn looks_secret(name: &str) -> bool {
     let n = name.to_ascii_uppercase();
-    ["PASSW", "SECRET", "TOKEN", "CREDENTIAL", "AUTH", "KEY"]
-        .iter()
-        .any(|s| n.contains(s))
+    let words = [
+        "PASS",
+        "PWD",
+        "SECRET",
+        "TOKEN",
+        "CREDENTIAL",
+        "AUTH",
+        "KEY",
+        "PRIVATE",
+    ];
+    // ROOTPW, USER_PW: a part that is or ends in PW
+    words.iter().any(|s| n.contains(s)) || n.split('_').any(|part| part.ends_with("PW"))
 }
 
 /// Check one Containerfile. `context` is its build context, for `COPY` sources.
@@ -225,6 +234,29 @@ pub fn prepare(sources: &crate::config::Sources) -> anyhow::Result<Prepared> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secret_names() {
+        for yes in [
+            "USER_PASSWD",
+            "DB_PASS",
+            "REDHAT_PWD",
+            "ROOTPW",
+            "API_KEY",
+            "GH_TOKEN",
+            "PRIVATE_CERT",
+        ] {
+            assert!(looks_secret(yes), "{yes}");
+        }
+        for no in [
+            "BASE_IMAGE",
+            "MICROSHIFT_VERSION",
+            "EXTRA_PACKAGES",
+            "TARGETARCH",
+        ] {
+            assert!(!looks_secret(no), "{no}");
+        }
+    }
 
     fn rules(text: &str) -> Vec<&'static str> {
         containerfile(text, None)

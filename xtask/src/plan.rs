@@ -45,6 +45,7 @@ pub enum Arg {
     Var {
         prefix: String,
         name: &'static str,
+        suffix: String,
     },
     /// A file the command writes (e.g. `--digestfile`): the executor passes a path in its
     /// private directory and puts the content into the step's result under `key`. Rendered
@@ -166,6 +167,69 @@ pub struct Step {
     pub expect_failure: bool,
     /// Run again until it succeeds, within the plan's deadline (waiting for a service).
     pub repeat: bool,
+    /// What the step makes or undoes, for the record of what the tool made (`record.rs`).
+    pub records: Vec<Recording>,
+    /// When the step fails: a read-only command whose output explains why (e.g. a
+    /// container's last log lines), shown under the error.
+    pub diagnose: Option<Box<Step>>,
+}
+
+/// One change to the record of what the tool made, tied to a step.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Recording {
+    /// Written before the step runs: what it is about to make (so that an interrupted step
+    /// is undone too).
+    Before(Entry),
+    /// Written after the step succeeded (its fields may hold values the step captured).
+    After(Entry),
+    /// Removed after the step succeeded: the step undid it.
+    Forget(Entry),
+    /// Removed when this probe answers no: there is nothing left to undo.
+    ForgetIfNo(Entry),
+}
+
+/// An entry of the record: a kind (`container`, `loop-file`, `loop-device`,
+/// `volume-group`, `vm`) and its fields; the first field is its key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub kind: &'static str,
+    pub fields: Vec<(&'static str, Field)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Field {
+    Text(String),
+    /// A variable captured by this or an earlier step.
+    Var(&'static str),
+}
+
+impl Entry {
+    pub fn new(kind: &'static str, key: &'static str, value: impl Into<String>) -> Entry {
+        Entry {
+            kind,
+            fields: vec![(key, Field::Text(value.into()))],
+        }
+    }
+    pub fn with(mut self, key: &'static str, value: impl Into<String>) -> Entry {
+        self.fields.push((key, Field::Text(value.into())));
+        self
+    }
+    pub fn with_var(mut self, key: &'static str, var: &'static str) -> Entry {
+        self.fields.push((key, Field::Var(var)));
+        self
+    }
+    /// `kind name=value ...` for plan comments.
+    pub fn describe(&self) -> String {
+        let fields: Vec<String> = self
+            .fields
+            .iter()
+            .map(|(k, v)| match v {
+                Field::Text(t) => format!("{k}={t}"),
+                Field::Var(n) => format!("{k}=${{{n}}}"),
+            })
+            .collect();
+        format!("{} {}", self.kind, fields.join(" "))
+    }
 }
 
 impl Step {
@@ -185,6 +249,8 @@ impl Step {
             hint: None,
             expect_failure: false,
             repeat: false,
+            records: Vec::new(),
+            diagnose: None,
         }
     }
     pub fn arg(mut self, arg: impl Into<String>) -> Step {
@@ -259,6 +325,16 @@ impl Step {
         self.args.push(Arg::Var {
             prefix: prefix.to_string(),
             name: var,
+            suffix: String::new(),
+        });
+        self
+    }
+    /// A captured variable followed by literal text, as one argument.
+    pub fn var_arg_suffix(mut self, var: &'static str, suffix: &str) -> Step {
+        self.args.push(Arg::Var {
+            prefix: String::new(),
+            name: var,
+            suffix: suffix.to_string(),
         });
         self
     }
@@ -280,6 +356,16 @@ impl Step {
     }
     pub fn hint(mut self, hint: impl Into<String>) -> Step {
         self.hint = Some(hint.into());
+        self
+    }
+    /// Record what this step makes or undoes.
+    pub fn record(mut self, recording: Recording) -> Step {
+        self.records.push(recording);
+        self
+    }
+    /// When the step fails, run this read-only command and show its output.
+    pub fn diagnose(mut self, step: Step) -> Step {
+        self.diagnose = Some(Box::new(step.read_only()));
         self
     }
 
@@ -312,7 +398,9 @@ impl Step {
         }
     }
 
-    /// One line of bash: secrets as variable references, everything else quoted as needed.
+    /// The command as one line of bash: secrets as variable references, everything else
+    /// quoted as needed, a secret on stdin as `printf '%s' "${NAME}" | command`. Without the
+    /// step's condition, capture or expected failure: [`Plan::render`] adds those.
     pub fn render(&self, as_root: bool) -> String {
         let (program, args) = self.command_line(as_root);
         let mut words = Vec::new();
@@ -328,20 +416,31 @@ impl Step {
                 Arg::SecretFile { prefix, name, .. } => {
                     format!("{}\"${{{name}_FILE}}\"", quote_prefix(prefix))
                 }
-                Arg::Var { prefix, name } => format!("{}\"${{{name}}}\"", quote_prefix(prefix)),
+                Arg::Var {
+                    prefix,
+                    name,
+                    suffix,
+                } => format!(
+                    "{}\"${{{name}}}\"{}",
+                    quote_prefix(prefix),
+                    quote_prefix(suffix)
+                ),
                 Arg::OutFile { file, .. } => quote(file),
             });
         }
-        let mut line = words.join(" ");
-        if self.expect_failure {
-            line = format!("! {line}");
-        }
-        if let Output::Capture { var, extract } = &self.output {
-            line = format!("{var}=$({line}{})", extract.shell());
-        }
+        let line = words.join(" ");
         match &self.stdin {
             Stdin::Secret { name, .. } => format!("printf '%s' \"${{{name}}}\" | {line}"),
             Stdin::Inherit | Stdin::Null => line,
+        }
+    }
+
+    /// The command with its capture, as bash: `VAR=$(command | extract)`.
+    fn render_captured(&self, as_root: bool) -> String {
+        let line = self.render(as_root);
+        match &self.output {
+            Output::Capture { var, extract } => format!("{var}=$({line}{})", extract.shell()),
+            _ => line,
         }
     }
 
@@ -371,6 +470,10 @@ pub struct Plan {
     /// What a pipeline needs to know beside the results (e.g. the pushed reference); part
     /// of the `--json` document.
     pub facts: serde_json::Value,
+    /// The record file the steps' [`Recording`]s go to.
+    pub record: Option<camino::Utf8PathBuf>,
+    /// Said before the steps (and, with no steps, all there is to say).
+    pub note: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -387,60 +490,175 @@ impl Plan {
             steps: Vec::new(),
             deadline: None,
             facts: serde_json::Value::Null,
+            record: None,
+            note: None,
         }
     }
     pub fn push(&mut self, step: Step) {
         self.steps.push(step);
     }
 
-    /// The `--dry-run` text: a comment header, then one command per line, each followed by a
-    /// comment saying what it does and whether it is conditional. Pasteable into bash.
+    /// The `--dry-run` text: a bash script that runs what the tool runs, in the same order
+    /// and under the same conditions (`if`, `||`, `until`), stopping where the tool stops
+    /// (`set -euo pipefail`). Secrets appear only as `${NAME}` references that the script
+    /// requires to be set. What only the tool does is said in comments: judging a
+    /// command's output (a "check") and keeping its record of what it made.
     pub fn render(&self) -> String {
-        let mut out = format!("# plan: {}\n", self.title);
+        let mut out = String::from("#!/usr/bin/env bash\n");
+        out.push_str(&format!("# plan: {}\n", comment(&self.title)));
+        if let Some(note) = &self.note {
+            for line in note.lines() {
+                out.push_str(&format!("# {}\n", comment(line)));
+            }
+        }
+        out.push_str("set -euo pipefail\n");
         let mut secrets: Vec<String> = self.steps.iter().flat_map(Step::secret_names).collect();
         secrets.sort();
         secrets.dedup();
-        if !secrets.is_empty() {
+        for name in &secrets {
+            let what = if name.ends_with("_FILE") {
+                "a private (0600) file holding the secret"
+            } else {
+                "the secret"
+            };
             out.push_str(&format!(
-                "# secrets are not shown; set {} before pasting\n",
-                secrets.join(", ")
+                ": \"${{{name}:?set {name} to {what}; the plan never shows secrets}}\"\n"
             ));
         }
+        if let Some(path) = &self.record {
+            if self.steps.iter().any(|s| !s.records.is_empty()) {
+                out.push_str(&format!(
+                    "# the tool keeps a record of what it makes in {} (comments say what)\n",
+                    comment(path.as_str())
+                ));
+            }
+        }
+        if let Some(w) = self.deadline {
+            out.push_str(&format!("deadline=$((SECONDS + {}))\n", w.timeout_s));
+        }
+        // steps whose outcome a later step asks about get a variable: stepN=ok|no
+        let asked: Vec<&str> = self
+            .steps
+            .iter()
+            .filter_map(|s| match s.when {
+                When::IfSucceeded(id) | When::IfFailed(id) => Some(id),
+                _ => None,
+            })
+            .collect();
         let ids: Vec<&str> = self.steps.iter().map(|s| s.id).collect();
+        let number = |id: &str| ids.iter().position(|x| *x == id).map_or(0, |p| p + 1);
+        let total = self.steps.len();
         for (i, step) in self.steps.iter().enumerate() {
-            let mut notes = vec![format!("{}/{} {}", i + 1, self.steps.len(), step.about)];
+            let n = i + 1;
+            out.push('\n');
+            let mut notes = vec![format!("{n}/{total} {}", step.about)];
             if step.effect == Effect::ReadOnly {
                 notes.push("read-only".to_string());
             }
             if step.on_fail == OnFail::Record && step.effect == Effect::Changes {
                 notes.push("may fail".to_string());
             }
-            let number = |id: &str| ids.iter().position(|x| *x == id).map_or(0, |p| p + 1);
-            match &step.when {
-                When::Always => {}
-                When::IfSucceeded(id) => {
-                    notes.push(format!("only if step {} succeeds", number(id)))
-                }
-                When::IfFailed(id) => notes.push(format!("only if step {} fails", number(id))),
-                When::IfSet(var) => notes.push(format!("only if {var} is set")),
-            }
-            if step.repeat {
-                let limit = self.deadline.map_or(String::new(), |w| {
-                    format!(", every {}s for up to {}s", w.interval_s, w.timeout_s)
-                });
-                notes.push(format!("repeated until it succeeds{limit}"));
-            }
+            out.push_str(&format!("# {}\n", comment(&notes.join("; "))));
             if let Output::Check(check) = &step.output {
-                notes.push(format!("then {}", check.describe()));
+                out.push_str(&format!(
+                    "# the tool then checks the output: {}\n",
+                    comment(&check.describe())
+                ));
             }
-            out.push_str(&format!(
-                "{}  # {}\n",
-                step.render(self.as_root),
-                notes.join("; ")
-            ));
+            for r in &step.records {
+                let line = match r {
+                    Recording::Before(e) => format!("the tool records, before: {}", e.describe()),
+                    Recording::After(e) => format!("the tool records, after: {}", e.describe()),
+                    Recording::Forget(e) => {
+                        format!("the tool forgets, after: {}", e.describe())
+                    }
+                    Recording::ForgetIfNo(e) => {
+                        format!("the tool forgets, if it answers no: {}", e.describe())
+                    }
+                };
+                out.push_str(&format!("# {}\n", comment(&line)));
+            }
+            let body = self.render_body(step, n, asked.contains(&step.id));
+            let condition = match &step.when {
+                When::Always => None,
+                When::IfSucceeded(id) => Some(format!("[ \"${{step{}:-}}\" = ok ]", number(id))),
+                When::IfFailed(id) => Some(format!("[ \"${{step{}:-}}\" = no ]", number(id))),
+                When::IfSet(var) => Some(format!("[ -n \"${{{var}:-}}\" ]")),
+            };
+            match condition {
+                None => out.push_str(&body),
+                Some(c) => {
+                    out.push_str(&format!("if {c}; then\n"));
+                    for line in body.lines() {
+                        out.push_str(&format!("  {line}\n"));
+                    }
+                    out.push_str("fi\n");
+                }
+            }
         }
         out
     }
+
+    /// One step's lines, without its condition.
+    fn render_body(&self, step: &Step, n: usize, asked: bool) -> String {
+        let line = step.render_captured(self.as_root);
+        let fail = |code: u8, why: &str| {
+            let mut msg = format!("error: step {n} ({}) {why}", step.about);
+            if let Some(h) = &step.hint {
+                msg.push_str(&format!("; hint: {h}"));
+            }
+            format!("echo {} >&2; exit {code}", quote(&msg))
+        };
+        if step.repeat {
+            let cond = match &step.output {
+                Output::Capture { var, .. } => format!("{line} && [ -n \"${var}\" ]"),
+                _ => line,
+            };
+            let interval = self.deadline.map_or(10, |w| w.interval_s);
+            return format!(
+                "until {cond}; do\n  [ \"$SECONDS\" -lt \"$deadline\" ] || {{ {}; }}\n  sleep {interval}\ndone\n",
+                fail(3, "timed out")
+            );
+        }
+        if step.expect_failure {
+            return format!("if {line}; then\n  {}\nfi\n", fail(1, "failed"));
+        }
+        let diagnose = step.diagnose.as_ref().map(|d| d.render(self.as_root));
+        match (step.on_fail, &step.output) {
+            (OnFail::Record, Output::Capture { var, .. }) => {
+                format!("{line} || {var}=''\n")
+            }
+            (OnFail::Record, _) if asked => {
+                format!("if {line}; then step{n}=ok; else step{n}=no; fi\n")
+            }
+            (OnFail::Record, _) => format!("{line} || true\n"),
+            (OnFail::Abort, Output::Capture { var, .. }) => format!(
+                "{line}\n[ -n \"${var}\" ] || {{ {}; }}\n",
+                fail(1, &format!("printed nothing to capture into {var}"))
+            ),
+            (OnFail::Abort, _) => match diagnose {
+                Some(d) => format!(
+                    "if ! {line}; then\n  {d} >&2 || true\n  {}\nfi\n",
+                    fail(1, "failed")
+                ),
+                None => format!("{line}\n"),
+            },
+        }
+    }
+}
+
+/// Text for a `#` comment: control characters (a line break would end the comment, a
+/// carriage return hide what follows) are shown escaped.
+pub fn comment(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 impl Plan {
@@ -457,7 +675,11 @@ impl Plan {
                 argv.extend(args.iter().map(|a| match a {
                     Arg::Lit(x) => x.clone(),
                     Arg::SecretFile { prefix, name, .. } => format!("{prefix}${{{name}_FILE}}"),
-                    Arg::Var { prefix, name } => format!("{prefix}${{{name}}}"),
+                    Arg::Var {
+                        prefix,
+                        name,
+                        suffix,
+                    } => format!("{prefix}${{{name}}}{suffix}"),
                     Arg::OutFile { file, .. } => file.to_string(),
                 }));
                 let when = match &s.when {
@@ -497,7 +719,8 @@ impl Plan {
     }
 }
 
-/// Quote a word for bash only when it needs it.
+/// Quote a word for bash only when it needs it: single quotes, or `$'...'` with escapes
+/// when it holds a control character (which single quotes would pass through raw).
 pub fn quote(word: &str) -> String {
     let plain = !word.is_empty()
         && word.chars().all(|c| {
@@ -506,10 +729,30 @@ pub fn quote(word: &str) -> String {
         })
         && !word.starts_with('=');
     if plain {
-        word.to_string()
-    } else {
-        format!("'{}'", word.replace('\'', r"'\''"))
+        return word.to_string();
     }
+    if !word.chars().any(char::is_control) {
+        return format!("'{}'", word.replace('\'', r"'\''"));
+    }
+    let mut out = String::from("$'");
+    for c in word.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => {
+                let mut buf = [0u8; 4];
+                for b in c.encode_utf8(&mut buf).bytes() {
+                    out.push_str(&format!("\\x{b:02x}"));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
 }
 
 /// Quote the literal part in front of a secret reference (may be empty).
@@ -532,6 +775,11 @@ mod tests {
         assert_eq!(quote("it's"), r"'it'\''s'");
         assert_eq!(quote(""), "''");
         assert_eq!(quote("$HOME"), "'$HOME'");
+        // a control character never reaches the terminal raw, not even inside quotes
+        assert_eq!(quote("a\rb"), r"$'a\rb'");
+        assert_eq!(quote("it's\n"), r"$'it\'s\n'");
+        assert_eq!(quote("x\u{1b}[2J\\"), r"$'x\x1b[2J\\'");
+        assert_eq!(comment("a\rtouch /tmp/x\nrm"), r"a\rtouch /tmp/x\nrm");
     }
 
     #[test]

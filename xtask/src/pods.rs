@@ -116,7 +116,7 @@ pub fn pod(item: &Value) -> Pod {
         .iter()
         .chain(inits)
         .filter_map(|c| c.get("restartCount").and_then(Value::as_u64))
-        .sum();
+        .fold(0u64, u64::saturating_add);
     let make = |ready: bool, reason: String| Pod {
         namespace: namespace.clone(),
         name: name.clone(),
@@ -315,6 +315,16 @@ mod tests {
         ] {
             assert!(d.contains(needle), "missing {needle:?} in\n{d}");
         }
+    }
+
+    #[test]
+    fn huge_restart_counts_do_not_overflow() {
+        let doc = format!(
+            r#"{{"items":[{{"metadata":{{"namespace":"n","name":"p"}},"status":{{"phase":"Running","containerStatuses":[{{"name":"a","ready":false,"restartCount":{max}}},{{"name":"b","ready":false,"restartCount":{max}}}]}}}}]}}"#,
+            max = u64::MAX
+        );
+        let v = judge(&doc).unwrap();
+        assert_eq!(v.pods[0].restarts, u64::MAX);
     }
 
     #[test]

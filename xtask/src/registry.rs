@@ -43,8 +43,9 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// With `login`, a given password means `podman login` (writing the auth file);
-    /// without, the password is ignored and a configured auth file must already exist.
+    /// With `login`, a given password means `podman login` (writing the auth file), and an
+    /// auth file given explicitly must be valid. Without, password and auth file are left to
+    /// the caller (the kickstart checks its own).
     pub fn resolve(
         args: &RegistryArgs,
         sources: &Sources,
@@ -74,12 +75,16 @@ impl Registry {
         } else {
             None
         };
-        let auth = sources.pick(
-            "--auth-config",
-            args.auth_config.as_deref(),
-            Some("AUTH_CONFIG"),
-            Some("registry_auth"),
-        )?;
+        let auth = if login {
+            sources.pick(
+                "--auth-config",
+                args.auth_config.as_deref(),
+                Some("AUTH_CONFIG"),
+                Some("registry_auth"),
+            )?
+        } else {
+            None
+        };
         let explicit = auth.as_ref().is_some_and(|p| p.origin != Origin::Config);
         let auth_path = auth.as_ref().map(|p| sources.path(p)).transpose()?;
         let login = match password {

@@ -7,13 +7,14 @@ use camino::Utf8PathBuf;
 use crate::build::{Image, ImageArgs};
 use crate::config::Sources;
 use crate::inspect::Check;
-use crate::plan::{Extract, Plan, Stdin, Step, When};
+use crate::plan::{Entry, Extract, Plan, Recording, Stdin, Step, When};
 use crate::secrets;
 use crate::validate::{self, bad};
 
 /// The tag `run --lvm-loop` puts on the volume group it creates; `clean` removes only a
 /// volume group that carries it, so a host's own `rhel` group is never touched.
 pub const VG_TAG: &str = "xtask-microshift";
+/// Where the container expects the host's container storage (the documented mount target).
 const STORAGE: &str = "/var/lib/containers/storage";
 
 /// Flags naming the container and the loop-device volume group, shared by run and clean.
@@ -69,12 +70,15 @@ impl Host {
     }
 
     fn vgs(&self, id: &'static str, hint: &str) -> Step {
+        // the group named as operand: vgs exits non-zero when it is missing, so the exit
+        // status answers the question for a pasted plan too
         Step::new(
             id,
             format!("check volume group {}", self.volume_group),
             "vgs",
         )
         .args(crate::inspect::VGS_ARGS)
+        .args(["--", &self.volume_group])
         .env("LVM_SUPPRESS_FD_WARNINGS", "1")
         .read_only()
         .root(true)
@@ -107,7 +111,8 @@ pub struct RunArgs {
     /// Start even when the openvswitch module cannot be loaded (ovnkube pods will fail)
     #[arg(long)]
     pub skip_openvswitch: bool,
-    /// Host container storage shared with the container
+    /// Host container storage shared with the container [default: podman's own, from
+    /// `podman info`]
     #[arg(long)]
     pub host_storage: Option<String>,
 }
@@ -120,8 +125,12 @@ pub struct Run {
     pub detach: bool,
     pub lvm_loop: Option<String>,
     pub skip_openvswitch: bool,
-    pub host_storage: Utf8PathBuf,
+    /// `None`: podman's own storage, asked of `podman info` when the plan runs.
+    pub host_storage: Option<Utf8PathBuf>,
     pub host_kernel: String,
+    /// The record file, and whether it lists the loop file as made by `run`.
+    pub record: Utf8PathBuf,
+    pub loop_file_ours: bool,
 }
 
 impl Run {
@@ -156,21 +165,24 @@ impl Run {
                 Some(p.value)
             }
         };
-        let storage = sources.pick_or(
-            "--host-storage",
-            args.host_storage.as_deref(),
-            None,
-            None,
-            STORAGE,
-        )?;
-        let host_storage = sources.path(&storage)?;
-        if host_storage.as_str().contains(':') || host_storage.as_str().contains(',') {
-            return Err(bad(
-                &storage.what,
-                &storage.value,
-                "podman -v cannot mount a path with ':' or ','",
-            ));
-        }
+        let host_storage = match &args.host_storage {
+            Some(dir) => {
+                let path = sources.flag_path("--host-storage", dir)?;
+                if path.as_str().contains(':') || path.as_str().contains(',') {
+                    return Err(bad(
+                        "--host-storage",
+                        dir,
+                        "podman -v cannot mount a path with ':' or ','",
+                    ));
+                }
+                Some(path)
+            }
+            None => None,
+        };
+        let loop_file_ours = sources
+            .record
+            .find("loop-file", host.loop_file.as_str())
+            .is_some();
         Ok(Run {
             image: reference,
             host,
@@ -180,6 +192,8 @@ impl Run {
             skip_openvswitch: args.skip_openvswitch,
             host_storage,
             host_kernel: sources.host_kernel.clone(),
+            record: sources.record.path.clone(),
+            loop_file_ours,
         })
     }
 
@@ -219,6 +233,34 @@ impl Run {
                     self.image
                 )),
         );
+        // the host's container storage, shared with the container: podman's own, unless given
+        let storage = match &self.host_storage {
+            Some(dir) => {
+                plan.push(
+                    Step::new(
+                        "host-storage",
+                        format!("check the host storage {dir} is a directory"),
+                        "test",
+                    )
+                    .args(["-d", dir.as_str()])
+                    .read_only()
+                    .root(true)
+                    .hint("--host-storage must name the host's container storage directory (`podman info --format '{{.Store.GraphRoot}}'` prints it)"),
+                );
+                Arg::text(dir.as_str())
+            }
+            None => {
+                plan.push(
+                    Step::new("host-storage", "ask podman where its storage is", "podman")
+                        .args(["info", "--format", "{{.Store.GraphRoot}}"])
+                        .read_only()
+                        .root(true)
+                        .capture("HOST_STORAGE", Extract::Trim)
+                        .hint("`podman info` must work as root; or give --host-storage"),
+                );
+                Arg::var("HOST_STORAGE")
+            }
+        };
         // Configure CSI
         let create_hint = "`cargo xtask run --lvm-loop 1G` creates one on a loop device";
         match &self.lvm_loop {
@@ -228,15 +270,38 @@ impl Run {
                 plan.push(h.vgs("volume-group", "").may_fail());
                 let missing = || When::IfFailed("volume-group");
                 let file = h.loop_file.as_str();
+                // never take over (or resize) a file `run` did not make
+                let hint = if self.loop_file_ours {
+                    format!("an earlier `run` made {file} and stopped before the volume group was ready: `cargo xtask clean` removes it, then run again")
+                } else {
+                    format!("{file} exists and was not made by `cargo xtask run`: choose another --loop-file (VGFILE), or remove it yourself if it is unused")
+                };
+                plan.push(
+                    Step::new(
+                        "loop-file-free",
+                        format!("check {file} does not exist"),
+                        "test",
+                    )
+                    .args(["-e", file])
+                    .must_fail()
+                    .root(true)
+                    .when(missing())
+                    .hint(hint),
+                );
                 plan.push(
                     Step::new(
                         "loop-file",
                         format!("create {file} ({size}, sparse)"),
                         "truncate",
                     )
-                    .args([format!("--size={size}"), file.to_string()])
+                    .args([format!("--size={size}"), "--".to_string(), file.to_string()])
                     .root(true)
-                    .when(missing()),
+                    .when(missing())
+                    .record(Recording::Before(Entry::new(
+                        "loop-file",
+                        "file",
+                        file,
+                    ))),
                 );
                 plan.push(
                     Step::new(
@@ -244,10 +309,13 @@ impl Run {
                         format!("attach {file} to a free loop device"),
                         "losetup",
                     )
-                    .args(["-f", "--show", file])
+                    .args(["-f", "--show", "--", file])
                     .root(true)
                     .capture("VGLOOP", Extract::Trim)
                     .when(missing())
+                    .record(Recording::After(
+                        Entry::new("loop-device", "file", file).with_var("device", "VGLOOP"),
+                    ))
                     .hint("no free loop device? `losetup -a` lists them"),
                 );
                 plan.push(
@@ -261,6 +329,11 @@ impl Run {
                     .env("LVM_SUPPRESS_FD_WARNINGS", "1")
                     .root(true)
                     .when(When::IfSet("VGLOOP"))
+                    .record(Recording::Before(
+                        Entry::new("volume-group", "name", &h.volume_group)
+                            .with("tag", VG_TAG)
+                            .with("file", file),
+                    ))
                     .hint(format!(
                         "a volume group {} may exist without free space: `sudo vgs`",
                         h.volume_group
@@ -274,7 +347,7 @@ impl Run {
                 .args(["container", "exists", &h.name])
                 .must_fail()
                 .root(true)
-                .hint(format!("a container named {0} exists: `cargo xtask clean --name {0}` removes it, or choose --name", h.name)),
+                .hint(format!("a container named {0} exists: `cargo xtask clean` removes it if `run` started it (else `podman rm -f {0}`), or choose --name", h.name)),
         );
         // Run Container, as documented
         let mut run = Step::new(
@@ -294,85 +367,165 @@ impl Run {
                 "-v".to_string(),
                 format!("{}:/etc/crio/openshift-pull-secret:ro", self.pull_secret),
             ])
-            .args([
-                "-v".to_string(),
-                format!("{0}:{STORAGE}", self.host_storage),
-            ])
+            .arg("-v");
+        run = match storage {
+            Arg::Lit(dir) => run.arg(format!("{dir}:{STORAGE}")),
+            Arg::Var(var) => run.var_arg_suffix(var, &format!(":{STORAGE}")),
+        };
+        run = run
             .args(["--name", &h.name, &self.image])
-            .root(true);
+            .root(true)
+            .record(Recording::Before(
+                Entry::new("container", "name", &h.name).with("image", &self.image),
+            ));
+        if self.detach {
+            // podman prints the new container's id: the record keeps it
+            run = run
+                .capture("CONTAINER_ID", Extract::Trim)
+                .record(Recording::After(
+                    Entry::new("container", "name", &h.name).with_var("id", "CONTAINER_ID"),
+                ));
+        }
         plan.push(run);
+        plan.record = Some(self.record.clone());
         plan
     }
 }
 
-#[derive(clap::Args, Debug, Clone, Default)]
-pub struct CleanArgs {
-    /// Image name, the default container name [env: IMAGE_NAME]
-    #[arg(long)]
-    pub image_name: Option<String>,
-    #[command(flatten)]
-    pub host: HostArgs,
+/// A literal argument or a captured variable.
+enum Arg {
+    Lit(String),
+    Var(&'static str),
 }
 
-/// `cargo xtask clean`: remove the container, and the loop-device volume group that
-/// `run --lvm-loop` made (only one tagged by it), its loop device and file. Safe to repeat.
-pub fn clean_plan(args: &CleanArgs, sources: &Sources) -> anyhow::Result<Plan> {
-    let name = Image::name(args.image_name.as_deref(), sources)?;
-    let h = Host::resolve(&args.host, &name, sources)?;
-    let file = h.loop_file.as_str();
+impl Arg {
+    fn text(s: &str) -> Arg {
+        Arg::Lit(s.to_string())
+    }
+    fn var(v: &'static str) -> Arg {
+        Arg::Var(v)
+    }
+}
+
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct CleanArgs {}
+
+/// `cargo xtask clean`: remove exactly what `run` recorded making — its containers, and the
+/// loop-device volume group, loop device and file when `run --lvm-loop` made them — newest
+/// first, each forgotten from the record once removed. Nothing else: a volume group, loop
+/// device or file made by hand is never touched. Safe to repeat.
+pub fn clean_plan(_args: &CleanArgs, sources: &Sources) -> anyhow::Result<Plan> {
+    let rec = &sources.record;
+    let text = |e: &serde_json::Map<String, serde_json::Value>, k: &str| {
+        e.get(k)
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
     let mut plan = Plan::new(
-        format!("clean up container {} and the loop volume group", h.name),
+        format!("clean up what `run` made (record {})", rec.path),
         sources.as_root,
     );
-    plan.push(
-        Step::new(
-            "container",
-            format!("remove container {} (if any)", h.name),
-            "podman",
-        )
-        .args(["rm", "--force", "--ignore", &h.name])
-        .root(true),
-    );
-    plan.push(
-        Step::new(
-            "vgremove",
-            format!(
-                "remove volume group {} if `run` made it (tag {VG_TAG})",
-                h.volume_group
-            ),
-            "vgremove",
-        )
-        .args([
-            "--select".to_string(),
-            format!("vg_name={} && vg_tags={VG_TAG}", h.volume_group),
-            "--force".to_string(),
-            "--yes".to_string(),
-        ])
-        .env("LVM_SUPPRESS_FD_WARNINGS", "1")
-        .root(true),
-    );
-    plan.push(
-        Step::new(
-            "loop-device",
-            format!("find the loop device of {file}"),
-            "losetup",
-        )
-        .args(["-j", file])
-        .probe()
-        .capture("VGLOOP", Extract::BeforeColon)
-        .root(true),
-    );
-    plan.push(
-        Step::new("detach", "detach it", "losetup")
-            .arg("-d")
-            .var_arg("", "VGLOOP")
+    plan.record = Some(rec.path.clone());
+    for c in rec
+        .of_kind("container")
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+    {
+        let name = text(c, "name");
+        let name = validate::simple_name(&format!("record {}: container", rec.path), &name)?;
+        // by id when `run -d` recorded it: a later container of the same name is not ours
+        let id = text(c, "id");
+        let target = if !id.is_empty() && id.chars().all(|x| x.is_ascii_hexdigit()) {
+            id
+        } else {
+            name.clone()
+        };
+        plan.push(
+            Step::new(
+                "container",
+                format!("remove container {name} (if it is still there)"),
+                "podman",
+            )
+            .args(["rm", "--force", "--ignore", "--", &target])
             .root(true)
-            .when(When::IfSet("VGLOOP")),
-    );
-    plan.push(
-        Step::new("loop-file", format!("delete {file} (if any)"), "rm")
-            .args(["-f", file])
+            .record(Recording::Forget(Entry::new("container", "name", &name))),
+        );
+    }
+    for vg in rec
+        .of_kind("volume-group")
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+    {
+        let name = text(vg, "name");
+        let name = validate::simple_name(&format!("record {}: volume group", rec.path), &name)?;
+        plan.push(
+            Step::new(
+                "vgremove",
+                format!("remove volume group {name} (made by `run`, tag {VG_TAG})"),
+                "vgremove",
+            )
+            .args([
+                "--select".to_string(),
+                format!("vg_name={name} && vg_tags={VG_TAG}"),
+                "--force".to_string(),
+                "--yes".to_string(),
+            ])
+            .env("LVM_SUPPRESS_FD_WARNINGS", "1")
+            .root(true)
+            .record(Recording::Forget(Entry::new("volume-group", "name", &name))),
+        );
+    }
+    for f in rec
+        .of_kind("loop-file")
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+    {
+        let file = text(f, "file");
+        validate::no_control(&format!("record {}: loop file", rec.path), &file)?;
+        if !file.starts_with('/') {
+            return Err(bad(
+                &format!("record {}: loop file", rec.path),
+                &file,
+                "not an absolute path: the record was edited by hand",
+            ));
+        }
+        // any loop device on a file `run` made is `run`'s
+        plan.push(
+            Step::new(
+                "loop-device",
+                format!("find the loop device of {file}"),
+                "losetup",
+            )
+            .args(["-j", &file])
+            .probe()
+            .capture("VGLOOP", Extract::BeforeColon)
             .root(true),
-    );
+        );
+        plan.push(
+            Step::new("detach", "detach it", "losetup")
+                .arg("-d")
+                .var_arg("", "VGLOOP")
+                .root(true)
+                .when(When::IfSet("VGLOOP"))
+                .record(Recording::Forget(Entry::new("loop-device", "file", &file))),
+        );
+        plan.push(
+            Step::new("loop-file", format!("delete {file}"), "rm")
+                .args(["-f", "--", &file])
+                .root(true)
+                .record(Recording::Forget(Entry::new("loop-device", "file", &file)))
+                .record(Recording::Forget(Entry::new("loop-file", "file", &file))),
+        );
+    }
+    if plan.steps.is_empty() {
+        plan.note = Some(format!(
+            "nothing to clean: the record ({}) lists nothing that `cargo xtask run` made.\nWhat was made by hand stays; to remove it yourself:\n  podman rm -f NAME\n  vgremove VOLUME_GROUP\n  losetup -d \"$(losetup -j FILE | cut -d: -f1)\"\n  rm -f FILE",
+            rec.path
+        ));
+    }
     Ok(plan)
 }

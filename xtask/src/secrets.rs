@@ -16,8 +16,8 @@ fn bad_file(what: &str, path: &Utf8Path, why: impl std::fmt::Display) -> anyhow:
 
 /// Read a JSON file that must exist and parse. Parse errors name line and column only.
 pub fn read_json(what: &str, path: &Utf8Path) -> anyhow::Result<(Vec<u8>, Value)> {
-    let bytes =
-        std::fs::read(path).map_err(|e| bad_file(what, path, format!("cannot read: {e}")))?;
+    // a pull secret is a few kilobytes; a device or a huge file is not one
+    let bytes = validate::read_bounded(what, path, 1 << 20)?;
     let doc: Value = serde_json::from_slice(&bytes).map_err(|e| {
         // serde_json's message quotes no input, only the position
         bad_file(
@@ -66,20 +66,15 @@ pub fn password(
     env: &str,
 ) -> anyhow::Result<Option<Secret>> {
     if let Some(path) = file {
-        let path = sources.path(&crate::config::Picked {
-            value: path.to_string(),
-            what: file_flag.to_string(),
-            origin: crate::config::Origin::Flag,
-        })?;
-        let bytes = std::fs::read(&path)
-            .map_err(|e| bad_file(file_flag, &path, format!("cannot read: {e}")))?;
+        let path = sources.flag_path(file_flag, path.as_str())?;
+        let bytes = validate::read_bounded(file_flag, &path, 64 << 10)?;
         let text = String::from_utf8(bytes)
             .map_err(|_| bad_file(file_flag, &path, "is not UTF-8 text"))?;
         return Ok(Some(Secret::new(validate::password(file_flag, &text)?)));
     }
-    match sources.env.get(env) {
-        Some(v) if !v.is_empty() => Ok(Some(Secret::new(validate::password(env, v)?))),
-        _ => Ok(None),
+    match sources.env_var(env)? {
+        Some(v) => Ok(Some(Secret::new(validate::password(env, &v)?))),
+        None => Ok(None),
     }
 }
 

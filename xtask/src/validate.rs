@@ -262,17 +262,7 @@ pub fn image_reference(what: &str, value: &str) -> anyhow::Result<String> {
         None => (value, None),
     };
     if let Some(d) = digest {
-        let ok = d.split_once(':').is_some_and(|(algo, hex)| {
-            !algo.is_empty()
-                && algo
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-                && hex.len() >= 32
-                && hex
-                    .chars()
-                    .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
-        });
-        if !ok {
+        if !is_digest(d) {
             return fail("the digest must look like sha256:<64 hex digits>");
         }
     }
@@ -311,6 +301,22 @@ pub fn image_reference(what: &str, value: &str) -> anyhow::Result<String> {
         Some(why) => fail(why),
         None => Ok(value.to_string()),
     }
+}
+
+/// An image digest registries accept: `sha256:` and 64 lowercase hex digits (or `sha512:`
+/// and 128).
+pub fn is_digest(d: &str) -> bool {
+    d.split_once(':').is_some_and(|(algo, hex)| {
+        let len = match algo {
+            "sha256" => 64,
+            "sha512" => 128,
+            _ => return false,
+        };
+        hex.len() == len
+            && hex
+                .chars()
+                .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+    })
 }
 
 /// A MicroShift minor version such as `4.16`.
@@ -451,6 +457,58 @@ pub fn simple_name(what: &str, value: &str) -> anyhow::Result<String> {
     }
 }
 
+/// Read a regular file of at most `max` bytes (a device such as /dev/zero, or a file that
+/// keeps growing, is refused instead of filling memory).
+pub fn read_bounded(what: &str, path: &camino::Utf8Path, max: u64) -> anyhow::Result<Vec<u8>> {
+    use std::io::Read;
+    let f = std::fs::File::open(path)
+        .map_err(|e| bad(what, path.as_str(), format!("cannot read: {e}")))?;
+    let meta = f
+        .metadata()
+        .map_err(|e| bad(what, path.as_str(), format!("cannot read: {e}")))?;
+    if !meta.is_file() {
+        return Err(bad(what, path.as_str(), "not a regular file"));
+    }
+    let mut bytes = Vec::new();
+    f.take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| bad(what, path.as_str(), format!("cannot read: {e}")))?;
+    if bytes.len() as u64 > max {
+        return Err(bad(
+            what,
+            path.as_str(),
+            format!("larger than {}: not the file this expects", human(max)),
+        ));
+    }
+    Ok(bytes)
+}
+
+/// Free text (a value or a path) must hold no control character: one could hide what
+/// follows it in a terminal, or end a line of a printed plan.
+pub fn no_control(what: &str, value: &str) -> anyhow::Result<()> {
+    if value.chars().any(char::is_control) {
+        return Err(bad(
+            what,
+            value,
+            "holds a control character (line break, carriage return, escape...)",
+        ));
+    }
+    Ok(())
+}
+
+/// A value that ends up inside a comma-separated option (virt-install `--disk path=...`,
+/// podman `--secret src=...`) cannot hold a comma.
+pub fn no_comma(what: &str, value: &str, option: &str) -> anyhow::Result<()> {
+    if value.contains(',') {
+        return Err(bad(
+            what,
+            value,
+            format!("holds a comma, which would split {option}"),
+        ));
+    }
+    Ok(())
+}
+
 pub fn human(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut v = bytes as f64;
@@ -540,6 +598,8 @@ mod tests {
             "quay.io/a:b:c",
             "a b",
             "quay.io/a@sha256:xyz",
+            "quay.io/a@md5:0123456789abcdef0123456789abcdef",
+            "quay.io/a@sha256:0123456789abcdef0123456789abcdef",
             "",
         ] {
             assert!(image_reference("--base-image", no).is_err(), "{no}");

@@ -12,7 +12,8 @@ pub const KUBECONFIG: &str = "/var/lib/microshift/resources/kubeadmin/kubeconfig
 
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct VerifyArgs {
-    /// The container started by `run` [default: the image name]
+    /// The container started by `run` [default: the last container or VM the record lists,
+    /// else the image name]
     #[arg(long, conflicts_with_all = ["vm", "pods_file"])]
     pub container: Option<String>,
     /// The libvirt VM installed by `vm` (reached over ssh at its libvirt address)
@@ -30,7 +31,7 @@ pub struct VerifyArgs {
     /// User for ssh into the VM [default: redhat]
     #[arg(long)]
     pub ssh_user: Option<String>,
-    /// libvirt connection URI, with --vm [default: qemu:///system]
+    /// libvirt connection URI, with --vm [default: the record's, else qemu:///system]
     #[arg(long)]
     pub libvirt_uri: Option<String>,
     /// Image name, the default container name [env: IMAGE_NAME]
@@ -48,15 +49,61 @@ pub fn plan(args: &VerifyArgs, sources: &Sources) -> anyhow::Result<Plan> {
     let interval = sources.pick_or("--interval", args.interval.as_deref(), None, None, "10s")?;
     let interval_s = validate::duration(&interval.what, &interval.value)?;
     let pods_hint = "the pods' own logs: `oc logs -n NAMESPACE POD` (see the hints above)";
-    let mut plan = match &args.vm {
+    // the target: as given, else what `run` or `vm` made last, else the image's container
+    let recorded = sources.record.entries.iter().rev().find(|e| {
+        matches!(
+            e.get("kind").and_then(|k| k.as_str()),
+            Some("container" | "vm")
+        )
+    });
+    let recorded_text = |k: &str| {
+        recorded
+            .and_then(|e| e.get(k))
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+    };
+    let vm_target = match (&args.vm, &args.container) {
+        (Some(vm), _) => Some(vm.clone()),
+        (None, None) if recorded_text("kind").as_deref() == Some("vm") => recorded_text("name"),
+        _ => None,
+    };
+    let mut plan = match vm_target {
         Some(vm) => {
-            let vm = validate::simple_name("--vm", vm)?;
-            let uri = crate::vm::libvirt_uri(args.libvirt_uri.as_deref(), sources)?;
+            let vm = validate::simple_name("--vm", &vm)?;
+            let recorded_uri = sources
+                .record
+                .find("vm", &vm)
+                .and_then(|e| e.get("uri"))
+                .and_then(|v| v.as_str())
+                .map(str::to_string);
+            let flag_uri = args.libvirt_uri.clone().or(recorded_uri);
+            let uri = crate::vm::libvirt_uri(flag_uri.as_deref(), sources)?;
             let user =
                 sources.pick_or("--ssh-user", args.ssh_user.as_deref(), None, None, "redhat")?;
             let user = validate::simple_name(&user.what, &user.value)?;
             let mut plan = Plan::new(format!("verify MicroShift in VM {vm}"), sources.as_root);
             let root = crate::vm::needs_root(&uri);
+            // a VM that is not running will not come up by waiting: say so at once
+            let mut running = Step::new("running", format!("check {vm} is running"), "virsh")
+                .args(["--connect", &uri, "domstate", "--", &vm])
+                .read_only()
+                .root(root)
+                .check(Check::State {
+                    what: format!("VM {vm}"),
+                    want: "running".to_string(),
+                    wait: false,
+                })
+                .hint(format!(
+                    "`virsh --connect {uri} list --all` lists the VMs; `virsh --connect {uri} start {vm}` starts it"
+                ));
+            if uri == "qemu:///system" {
+                running = running.diagnose(
+                    Step::new("log", "the VM's last log lines", "tail")
+                        .args(["-n", "20", "--", &format!("/var/log/libvirt/qemu/{vm}.log")])
+                        .root(true),
+                );
+            }
+            plan.push(running);
             plan.push(
                 Step::new("address", format!("find the address of {vm}"), "virsh")
                     .args(["--connect", &uri, "domifaddr", &vm])
@@ -85,6 +132,7 @@ pub fn plan(args: &VerifyArgs, sources: &Sources) -> anyhow::Result<Plan> {
             plan.push(
                 ssh("service", "wait until the microshift service is active")
                     .args(["sudo", "systemctl", "is-active", "microshift"])
+                    .check(service_active())
                     .hint(format!("ssh needs a key for {user} on the VM; `sudo journalctl -u microshift` there shows why the service is not active")),
             );
             plan.push(
@@ -98,14 +146,30 @@ pub fn plan(args: &VerifyArgs, sources: &Sources) -> anyhow::Result<Plan> {
             plan
         }
         None => {
-            let name = match &args.container {
-                Some(c) => c.clone(),
-                None => crate::build::Image::name(args.image_name.as_deref(), sources)?,
+            let name = match (&args.container, recorded_text("name")) {
+                (Some(c), _) => c.clone(),
+                (None, Some(recorded)) => recorded,
+                (None, None) => crate::build::Image::name(args.image_name.as_deref(), sources)?,
             };
             let name = validate::simple_name("--container", &name)?;
             let mut plan = Plan::new(
                 format!("verify MicroShift in container {name}"),
                 sources.as_root,
+            );
+            // a container that is gone or stopped will not come up by waiting
+            plan.push(
+                Step::new("running", format!("check container {name} is running"), "podman")
+                    .args(["exec", &name, "true"])
+                    .read_only()
+                    .root(true)
+                    .diagnose(
+                        Step::new("logs", "the container's last log lines", "podman")
+                            .args(["logs", "--tail", "20", &name])
+                            .root(true),
+                    )
+                    .hint(format!(
+                        "container {name} does not exist or is not running (`podman ps -a`); `cargo xtask run -d` starts it"
+                    )),
             );
             plan.push(
                 Step::new("service", "wait until the microshift service is active", "podman")
@@ -113,8 +177,9 @@ pub fn plan(args: &VerifyArgs, sources: &Sources) -> anyhow::Result<Plan> {
                     .read_only()
                     .root(true)
                     .repeat()
+                    .check(service_active())
                     .hint(format!(
-                        "is the container running (`podman ps -a`)? `podman exec {name} journalctl -u microshift` shows why the service is not active"
+                        "`podman exec {name} journalctl -u microshift` shows why the service is not active"
                     )),
             );
             plan.push(
@@ -136,4 +201,13 @@ pub fn plan(args: &VerifyArgs, sources: &Sources) -> anyhow::Result<Plan> {
         interval_s,
     });
     Ok(plan)
+}
+
+/// `systemctl is-active microshift` answers one word: wait for "active".
+fn service_active() -> Check {
+    Check::State {
+        what: "the microshift service".to_string(),
+        want: "active".to_string(),
+        wait: true,
+    }
 }

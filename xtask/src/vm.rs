@@ -7,7 +7,7 @@ use camino::Utf8PathBuf;
 
 use crate::config::Sources;
 use crate::kickstart::{Kickstart, KickstartArgs};
-use crate::plan::{Plan, Secret, Step};
+use crate::plan::{Entry, Plan, Recording, Secret, Step};
 use crate::validate::{self, bad, Arch};
 
 /// The kickstart's file name inside the installer's initrd.
@@ -39,8 +39,9 @@ pub struct VmArgs {
     /// libvirt connection URI [default: qemu:///system]
     #[arg(long)]
     pub libvirt_uri: Option<String>,
-    /// Remove the VM of this name and its storage instead of creating one
-    #[arg(long, value_name = "NAME", conflicts_with = "vm_name")]
+    /// Remove a VM that `vm` made, and its disk, instead of creating one [default: the last
+    /// VM the record lists]
+    #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "", conflicts_with = "vm_name")]
     pub destroy: Option<String>,
     #[command(flatten)]
     pub kickstart: KickstartArgs,
@@ -57,6 +58,7 @@ pub struct Vm {
     pub disk_dir: Utf8PathBuf,
     pub uri: String,
     pub kickstart: Kickstart,
+    pub record: Utf8PathBuf,
 }
 
 /// The libvirt URI from a `--libvirt-uri` flag value (or its fallbacks), validated.
@@ -178,6 +180,11 @@ impl Vm {
             "/var/lib/libvirt/images",
         )?;
         let disk_dir = sources.path(&dir)?;
+        validate::no_comma(
+            &dir.what,
+            disk_dir.as_str(),
+            "virt-install's --disk path=...,size=...",
+        )?;
         let uri = libvirt_uri(args.libvirt_uri.as_deref(), sources)?;
         let iso = sources.pick_or(
             "--iso",
@@ -187,6 +194,7 @@ impl Vm {
             "/var/lib/libvirt/images/rhel-9.4-{arch}-boot.iso",
         )?;
         let iso_path = sources.path(&validate_iso_value(&iso, arch))?;
+        validate::no_comma(&iso.what, iso_path.as_str(), "virt-install's --location")?;
         match iso_arch(&iso_path) {
             Err(e) => return Err(bad(&iso.what, iso_path.as_str(), format!("cannot read the boot ISO: {e}"))),
             Ok((label, Some(found))) if found != arch => {
@@ -208,7 +216,13 @@ impl Vm {
             disk_dir,
             uri,
             kickstart,
+            record: sources.record.path.clone(),
         })
+    }
+
+    /// The disk image virt-install creates for the VM.
+    pub fn disk(&self) -> Utf8PathBuf {
+        self.disk_dir.join(format!("{}.qcow2", self.name))
     }
 
     pub fn plan(&self, as_root: bool) -> anyhow::Result<Plan> {
@@ -240,7 +254,7 @@ impl Vm {
                 .args(["--memory".to_string(), self.memory_mib.to_string()])
                 .args([
                     "--disk".to_string(),
-                    format!("path={}/{}.qcow2,size={}", self.disk_dir, self.name, self.disk_gib),
+                    format!("path={},size={}", self.disk(), self.disk_gib),
                 ])
                 .args(["--network".to_string(), format!("network={},model=virtio", self.network)])
                 .args(["--events", "on_reboot=restart", "--location", self.iso.as_str()])
@@ -249,11 +263,18 @@ impl Vm {
                 .args(["--extra-args".to_string(), format!("inst.ks=file:/{KICKSTART_NAME}")])
                 .arg("--wait")
                 .root(root)
+                // before: an interrupted installation leaves a VM and a disk to remove
+                .record(Recording::Before(
+                    Entry::new("vm", "name", &self.name)
+                        .with("uri", uri)
+                        .with("disk", self.disk().as_str()),
+                ))
                 .hint(format!(
                     "the installer's console shows why; `cargo xtask kickstart` prints the kickstart. Remove a half-made VM with `cargo xtask vm --destroy {}`",
                     self.name
                 )),
         );
+        plan.record = Some(self.record.clone());
         Ok(plan)
     }
 }
@@ -271,42 +292,76 @@ fn validate_iso_value(iso: &crate::config::Picked, arch: Arch) -> crate::config:
     }
 }
 
-/// `vm --destroy NAME`: stop the VM if it runs, then undefine it with its storage.
-pub fn destroy_plan(name: &str, uri: &str, as_root: bool) -> anyhow::Result<Plan> {
-    let name = validate::simple_name("--destroy", name)?;
-    let root = needs_root(uri);
-    let mut plan = Plan::new(format!("remove VM {name} and its storage"), as_root);
+/// `vm --destroy [NAME]`: stop a VM that `vm` made (the record's last one by default), then
+/// undefine it and remove the disk `vm` created for it — not every volume attached to it,
+/// which could be the boot ISO. A VM the record does not list is refused: the tool removes
+/// only what it made.
+pub fn destroy_plan(args: &VmArgs, sources: &Sources) -> anyhow::Result<Plan> {
+    let rec = &sources.record;
+    let given = args.destroy.as_deref().filter(|n| !n.is_empty());
+    let entry = match given {
+        Some(name) => {
+            let name = validate::simple_name("--destroy", name)?;
+            rec.find("vm", &name).ok_or_else(|| {
+                anyhow::Error::new(validate::BadInput(format!(
+                    "--destroy: '{name}': not a VM that `cargo xtask vm` made (the record {} does not list it); to remove it yourself: virsh destroy {name}; virsh undefine {name} --nvram --remove-all-storage (this also deletes every volume attached to it)",
+                    rec.path
+                )))
+            })?
+        }
+        None => rec.of_kind("vm").last().ok_or_else(|| {
+            anyhow::Error::new(validate::BadInput(format!(
+                "--destroy: the record {} lists no VM that `cargo xtask vm` made; name one with --destroy NAME",
+                rec.path
+            )))
+        })?,
+    };
+    let text = |k: &str| {
+        entry
+            .get(k)
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .to_string()
+    };
+    let name = validate::simple_name(&format!("record {}: vm", rec.path), &text("name"))?;
+    let recorded_uri = text("uri");
+    let flag_uri = args
+        .libvirt_uri
+        .clone()
+        .or_else(|| Some(recorded_uri).filter(|u| !u.is_empty()));
+    let uri = libvirt_uri(flag_uri.as_deref(), sources)?;
+    let disk = text("disk");
+    validate::no_control(&format!("record {}: disk", rec.path), &disk)?;
+    let root = needs_root(&uri);
+    let mut plan = Plan::new(format!("remove VM {name} and its disk"), sources.as_root);
+    plan.record = Some(rec.path.clone());
+    let forget = || Entry::new("vm", "name", &name);
     // running twice is fine: a VM that does not exist is already removed
     plan.push(
         Step::new("exists", format!("does {name} exist?"), "virsh")
-            .args(["--connect", uri, "dominfo", &name])
+            .args(["--connect", &uri, "dominfo", &name])
             .probe()
-            .root(root),
+            .root(root)
+            .record(Recording::ForgetIfNo(forget())),
     );
     plan.push(
         Step::new("destroy", format!("stop {name} (if it runs)"), "virsh")
-            .args(["--connect", uri, "destroy", &name])
+            .args(["--connect", &uri, "destroy", &name])
             .may_fail()
             .root(root)
             .when(crate::plan::When::IfSucceeded("exists")),
     );
+    let mut undefine = Step::new("undefine", format!("remove {name} and its disk"), "virsh")
+        .args(["--connect", &uri, "undefine", &name, "--nvram"]);
+    if !disk.is_empty() {
+        undefine = undefine.args(["--storage", &disk]);
+    }
     plan.push(
-        Step::new(
-            "undefine",
-            format!("remove {name} and its storage"),
-            "virsh",
-        )
-        .args([
-            "--connect",
-            uri,
-            "undefine",
-            &name,
-            "--remove-all-storage",
-            "--nvram",
-        ])
-        .root(root)
-        .when(crate::plan::When::IfSucceeded("exists"))
-        .hint(format!("`virsh --connect {uri} list --all` lists the VMs")),
+        undefine
+            .root(root)
+            .when(crate::plan::When::IfSucceeded("exists"))
+            .record(Recording::Forget(forget()))
+            .hint(format!("`virsh --connect {uri} list --all` lists the VMs")),
     );
     Ok(plan)
 }

@@ -86,6 +86,20 @@ fn bad_input_is_refused_before_anything_runs() {
     let arm_iso = dir.join("arm.iso");
     fake_iso(&arm_iso, "RHEL-9-4-0-BaseOS-aarch64");
     let arm_iso = arm_iso.to_string();
+    let comma_iso = dir.join("a,b.iso");
+    fake_iso(&comma_iso, "RHEL-9-4-0-BaseOS-aarch64");
+    let comma_iso = comma_iso.to_string();
+    let victim = file("victim.txt", "not yours");
+    let planted_link = dir.join("planted.ks");
+    std::os::unix::fs::symlink(&victim, &planted_link).unwrap();
+    let planted_link = planted_link.to_string();
+    let big = file("big.json", &" ".repeat(65 << 20));
+    let typed_config = file("typed.json", "{\"image_name\": true}");
+    let vm_string_config = file("vm-string.json", "{\"vm\": \"x\"}");
+    let dotted_config = file("dotted.json", "{\"vm.vcpus\": 8, \"vm\": {\"vcpus\": 2}}");
+    let bad_input_dir = dir.join("a-directory.ks");
+    std::fs::create_dir_all(&bad_input_dir).unwrap();
+    let bad_input_dir = bad_input_dir.to_string();
 
     let cases = vec![
         case(
@@ -135,7 +149,168 @@ fn bad_input_is_refused_before_anything_runs() {
         ),
         case(
             &["build", "--build-arg", "NOEQUALS"],
-            &["--build-arg", "'NOEQUALS'", "NAME=VALUE"],
+            &["--build-arg", "NAME=VALUE"],
+        ),
+        // finding 12: the name is shown, the value never; more secret names are caught
+        case(
+            &["build", "--build-arg", "API-KEY=topsecretvalue"],
+            &["--build-arg", "'API-KEY'"],
+        ),
+        case(
+            &["build", "--build-arg", "DB_PASS=x"],
+            &["--build-arg", "'DB_PASS'", "secret"],
+        ),
+        case(
+            &["build", "--build-arg", "REDHAT_PWD=x"],
+            &["--build-arg", "'REDHAT_PWD'", "secret"],
+        ),
+        case(
+            &["build", "--build-arg", "ROOTPW=x"],
+            &["--build-arg", "'ROOTPW'", "secret"],
+        ),
+        // finding 5: control characters and commas
+        case(
+            &["build", "--containerfile", "tests/a\rtouch /tmp/pwned"],
+            &["--containerfile", "control character"],
+        ),
+        case(
+            &["build", "--pull-secret", "/tmp/x\n.json"],
+            &["--pull-secret", "control character"],
+        ),
+        with_env(
+            case(
+                &["build"],
+                &["--image-name (from IMAGE_NAME)", "control character"],
+            ),
+            &[("IMAGE_NAME", "x\u{1b}[2J")],
+        ),
+        case(
+            &["run", "--host-storage", "/var/lib/c\rx"],
+            &["--host-storage", "control character"],
+        ),
+        case(
+            &["kickstart", "--output", "/tmp/ks\r.ks"],
+            &["--output", "control character"],
+        ),
+        with_env(
+            case(&["build"], &["TMPDIR", "comma"]),
+            &[("TMPDIR", "/tmp/a,b")],
+        ),
+        case(
+            &[
+                "vm",
+                "--iso",
+                &arm_iso,
+                "--arch",
+                "arm64",
+                "--disk-dir",
+                "/var/lib/x,size=1",
+            ],
+            &["--disk-dir", "comma"],
+        ),
+        case(
+            &["vm", "--iso", &comma_iso, "--arch", "arm64"],
+            &["--iso", "comma"],
+        ),
+        // finding 4: the kickstart never goes through a link or to another user's file
+        case(
+            &["kickstart", "--output", &planted_link],
+            &["--output", "symbolic link"],
+        ),
+        // finding 9: a configured auth file that is missing is an input error
+        with_env(
+            case(
+                &["kickstart"],
+                &[
+                    "--auth-config (from AUTH_CONFIG)",
+                    "does not exist",
+                    "--public-image",
+                ],
+            ),
+            &[("AUTH_CONFIG", "/nonexistent/auth.json")],
+        ),
+        with_env(
+            case(
+                &["vm", "--iso", &arm_iso, "--arch", "arm64"],
+                &["--auth-config (from AUTH_CONFIG)", "does not exist"],
+            ),
+            &[("AUTH_CONFIG", "/nonexistent/auth.json")],
+        ),
+        // finding 11: reads are bounded, devices refused
+        case(
+            &["verify", "--pods-file", "/dev/zero"],
+            &["--pods-file", "'/dev/zero'", "not a regular file"],
+        ),
+        case(
+            &["--config", "/dev/zero", "build"],
+            &["--config", "'/dev/zero'", "not a regular file"],
+        ),
+        case(
+            &["build", "--pull-secret", "/dev/zero"],
+            &["--pull-secret", "'/dev/zero'", "not a regular file"],
+        ),
+        case(
+            &["build", "--user-passwd-file", "/dev/zero"],
+            &["--user-passwd-file", "'/dev/zero'", "not a regular file"],
+        ),
+        case(
+            &["verify", "--pods-file", &big],
+            &["--pods-file", "larger than"],
+        ),
+        // finding 13: digests
+        case(
+            &[
+                "kickstart",
+                "--digest",
+                "md5:0123456789abcdef0123456789abcdef",
+            ],
+            &["--digest", "'md5:"],
+        ),
+        case(
+            &[
+                "kickstart",
+                "--digest",
+                "sha256:0123456789abcdef0123456789abcdef",
+            ],
+            &["--digest", "'sha256:0123456789abcdef0123456789abcdef'"],
+        ),
+        // finding 14: the config file's types and shape
+        with_env(
+            case(
+                &["--config", &typed_config, "build"],
+                &["image_name", "must be a string"],
+            ),
+            &[("IMAGE_NAME", "fine")],
+        ),
+        case(
+            &["--config", &vm_string_config, "build"],
+            &["vm", "must be an object"],
+        ),
+        case(
+            &["--config", &dotted_config, "build"],
+            &["unknown key 'vm.vcpus'"],
+        ),
+        // finding 15: a relative HOME makes no usable ~/ path
+        with_env(
+            case(
+                &["build", "--pull-secret", "~/ps.json"],
+                &["--pull-secret", "HOME", "not an absolute path"],
+            ),
+            &[("HOME", "relative/home")],
+        ),
+        // finding 16: a negative size reaches the validation; --dry-run checks --output too
+        case(
+            &["run", "--lvm-loop", "-1G"],
+            &["--lvm-loop", "'-1G'", "not a size"],
+        ),
+        case(&["vm", "--vcpus", "-2"], &["--vcpus", "'-2'"]),
+        case(
+            &["kickstart", "--output", "/nonexistent/dir/x.ks"],
+            &["--output", "/nonexistent/dir/x.ks", "directory"],
+        ),
+        case(
+            &["kickstart", "--output", &bad_input_dir],
+            &["--output", "not a regular file"],
         ),
         case(
             &["build", "--containerfile", "/nonexistent/Containerfile"],
@@ -290,9 +465,21 @@ fn bad_input_is_refused_before_anything_runs() {
         ),
         case(&["verify", "--vm", "a;b"], &["--vm", "'a;b'"]),
         case(
-            &["clean", "--loop-file", "/tmp/dir/"],
+            &["run", "--loop-file", "/tmp/dir/"],
             &["--loop-file", "'/tmp/dir/'"],
         ),
+        // `clean` takes no target: it removes what the record lists
+        case(&["clean", "--name", "x"], &["--name"]),
+        // `vm --destroy` removes only a VM that `vm` made
+        case(
+            &["vm", "--destroy", "handmade"],
+            &[
+                "--destroy",
+                "'handmade'",
+                "not a VM that `cargo xtask vm` made",
+            ],
+        ),
+        case(&["vm", "--destroy"], &["--destroy", "lists no VM"]),
         case(&["doctor", "--for", "deploy"], &["--for", "'deploy'"]),
         case(&["completions", "tcsh"], &["completions", "'tcsh'"]),
         case(
@@ -321,6 +508,13 @@ fn bad_input_is_refused_before_anything_runs() {
                     repo_root().join("tests/fixtures/pull-secret.json").as_str(),
                 )
                 .env("USER_PASSWD", "canary-user-passwd")
+                .env(
+                    "AUTH_CONFIG",
+                    repo_root()
+                        .join("tests/fixtures/registry-auth.json")
+                        .as_str(),
+                )
+                .env("XTASK_STATE_DIR", dir.join("state").as_str())
                 .env("RUST_BACKTRACE", "1")
                 .envs(c.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
             let out = cmd.output().unwrap();
@@ -349,8 +543,8 @@ fn bad_input_is_refused_before_anything_runs() {
             if !calls.is_empty() {
                 problems.push(format!("ran: {calls}"));
             }
-            if stderr.contains("canary-user-passwd") {
-                problems.push("printed the password".into());
+            if stderr.contains("canary-user-passwd") || stderr.contains("topsecretvalue") {
+                problems.push("printed a secret".into());
             }
             if !problems.is_empty() {
                 failures.push(format!(
@@ -369,4 +563,60 @@ fn bad_input_is_refused_before_anything_runs() {
         cases.len() * 2,
         failures.join("\n")
     );
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "not yours");
+}
+
+/// Finding 4: an existing `--output` owned by another user is refused (they could read
+/// the secrets); finding 14: a non-UTF-8 secret is an error, not "missing".
+#[test]
+fn output_of_another_user_and_non_utf8_env_are_refused() {
+    use std::os::unix::ffi::OsStringExt;
+    let dir = scratch("bad-input-owner");
+    let run = |args: &[&str], env: &[(&str, std::ffi::OsString)]| {
+        let mut cmd = common::isolated_xtask("/usr/bin:/bin");
+        cmd.args(args)
+            .env(
+                "PULL_SECRET",
+                repo_root().join("tests/fixtures/pull-secret.json").as_str(),
+            )
+            .env(
+                "AUTH_CONFIG",
+                repo_root()
+                    .join("tests/fixtures/registry-auth.json")
+                    .as_str(),
+            )
+            .env("XTASK_STATE_DIR", dir.join("state").as_str());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        common::Ran::of(cmd.output().unwrap())
+    };
+    let broken = std::ffi::OsString::from_vec(vec![b'p', 0xff, b'w']);
+    let ran = run(&["build"], &[("USER_PASSWD", broken)]);
+    assert_eq!(ran.code, 2, "{}", ran.stderr);
+    assert!(
+        ran.stderr
+            .contains("USER_PASSWD: its value is not valid UTF-8"),
+        "{}",
+        ran.stderr
+    );
+    if common::require_root("output_of_another_user_is_refused") {
+        let theirs = dir.join("theirs.ks");
+        std::fs::write(&theirs, "theirs").unwrap();
+        std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).unwrap();
+        for dry in [false, true] {
+            let mut args = vec!["kickstart", "--output", theirs.as_str()];
+            if dry {
+                args.insert(0, "--dry-run");
+            }
+            let ran = run(&args, &[]);
+            assert_eq!(ran.code, 2, "{}", ran.stderr);
+            assert!(
+                ran.stderr.contains("belongs to another user"),
+                "{}",
+                ran.stderr
+            );
+            assert_eq!(std::fs::read_to_string(&theirs).unwrap(), "theirs");
+        }
+    }
 }

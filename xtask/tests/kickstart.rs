@@ -72,10 +72,10 @@ fn kickstart_snapshots_are_redacted() {
         assert!(!text.contains(&encoded[..40]) && full.contains(&encoded[..40]));
         insta::assert_snapshot!(format!("kickstart_{name}"), scrub(&text));
     }
-    // no auth file: nothing is written to /etc/ostree
+    // a public image, said so: nothing is written to /etc/ostree
     let mut s = sources(true, &[]);
     s.env.remove("AUTH_CONFIG");
-    let cli = Cli::try_parse_from(["cargo xtask", "kickstart"]).unwrap();
+    let cli = Cli::try_parse_from(["cargo xtask", "kickstart", "--public-image"]).unwrap();
     let Command::Kickstart(cmd) = cli.command else {
         unreachable!()
     };
@@ -84,7 +84,7 @@ fn kickstart_snapshots_are_redacted() {
         .render(true)
         .unwrap();
     assert!(!text.contains("/etc/ostree/auth.json"), "{text}");
-    assert!(text.contains("No registry authentication configured"));
+    assert!(text.contains("No registry authentication (--public-image)"));
 }
 
 #[test]
@@ -112,7 +112,7 @@ fn bad_kickstart_inputs_are_refused() {
         (
             vec!["--auth-config", "/nonexistent/auth.json"],
             vec![],
-            "cannot read",
+            "does not exist",
         ),
         (vec!["--root-size", "5"], vec![], "between 10 and"),
         (
@@ -136,7 +136,8 @@ fn bad_kickstart_inputs_are_refused() {
         let Command::Kickstart(cmd) = cli.command else {
             unreachable!()
         };
-        let e: Vec<(&str, &str)> = env_extra;
+        let e = env(&env_extra);
+        let e: Vec<(&str, &str)> = e.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let err = Kickstart::resolve(&cmd.args, &sources(true, &e)).unwrap_err();
         assert!(
             err.downcast_ref::<xtask::validate::BadInput>().is_some(),
@@ -363,11 +364,15 @@ fn vm_plans() {
             uri,
         ])
         .unwrap();
-        scrub(
-            &plan_for(&cli.command, &sources(false, &[]))
+        // only a VM the record lists
+        let mut s = sources(false, &[]);
+        s.record.entries.push(
+            serde_json::json!({"kind": "vm", "name": "edge-1", "uri": "qemu:///system", "disk": "/var/lib/libvirt/images/edge-1.qcow2"})
+                .as_object()
                 .unwrap()
-                .render(),
-        )
+                .clone(),
+        );
+        scrub(&plan_for(&cli.command, &s).unwrap().render())
     };
     insta::assert_snapshot!("vm_destroy_nonroot", destroy("qemu:///system"));
     // the kickstart is a secret file: never in the plan

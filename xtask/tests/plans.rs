@@ -4,6 +4,7 @@ mod common;
 
 use clap::Parser;
 use common::{scrub, sources};
+use serde_json::json;
 use xtask::{plan_for, Cli};
 
 /// The `--dry-run` text for a command line, on a machine with the given environment.
@@ -180,19 +181,41 @@ fn verify_and_clean_plans() {
             ]
         )
     );
-    insta::assert_snapshot!("clean_nonroot", dry_run(false, &[], &["clean"]));
+    // clean removes what the record lists, newest first, and nothing else
+    insta::assert_snapshot!("clean_nothing_recorded", dry_run(false, &[], &["clean"]));
+    let made = [
+        json!({"kind": "loop-file", "file": "/srv/microshift/vg.img"}),
+        json!({"kind": "loop-device", "file": "/srv/microshift/vg.img", "device": "/dev/loop3"}),
+        json!({"kind": "volume-group", "name": "microshift", "tag": "xtask-microshift", "file": "/srv/microshift/vg.img"}),
+        json!({"kind": "container", "name": "ushift-1", "image": "localhost/x:latest", "id": "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"}),
+        json!({"kind": "container", "name": "ushift-2", "image": "localhost/x:latest"}),
+    ];
     insta::assert_snapshot!(
-        "clean_custom_root",
-        dry_run(
+        "clean_recorded_nonroot",
+        with_record(false, &made, &["clean"])
+    );
+    // verify's default target is what `run` or `vm` made last
+    insta::assert_snapshot!(
+        "verify_recorded_vm_root",
+        with_record(
             true,
-            &[("VGFILE", "/srv/microshift/vg.img")],
             &[
-                "clean",
-                "--name",
-                "ushift-1",
-                "--volume-group",
-                "microshift"
-            ]
+                json!({"kind": "container", "name": "ushift-1"}),
+                json!({"kind": "vm", "name": "edge-7", "uri": "qemu+ssh://hv1/system", "disk": "/var/lib/libvirt/images/edge-7.qcow2"}),
+            ],
+            &["verify"]
         )
     );
+}
+
+/// The `--dry-run` text with these entries in the record.
+fn with_record(as_root: bool, made: &[serde_json::Value], args: &[&str]) -> String {
+    let cli =
+        Cli::try_parse_from(std::iter::once("cargo xtask").chain(args.iter().copied())).unwrap();
+    let mut s = sources(as_root, &[]);
+    s.record.entries = made
+        .iter()
+        .map(|v| v.as_object().unwrap().clone())
+        .collect();
+    scrub(&plan_for(&cli.command, &s).unwrap().render())
 }

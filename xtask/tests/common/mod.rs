@@ -29,7 +29,13 @@ pub fn sources(as_root: bool, env: &[(&str, &str)]) -> Sources {
     }
     Sources {
         env: map,
+        env_not_utf8: Default::default(),
         config,
+        cwd: root.clone(),
+        record: xtask::record::Record {
+            path: root.join(".xtask/record.json"),
+            entries: Vec::new(),
+        },
         root,
         as_root,
         host_kernel: "6.1.0-18-amd64".to_string(),

@@ -1,0 +1,231 @@
+//! The record of what the tool made on this host: containers, loop files and devices,
+//! volume groups and VMs. `run` and `vm` add to it step by step (before a step that makes
+//! something, so that an interrupted step is undone too); `clean`, `vm --destroy` and
+//! `verify` read it, and `clean` removes exactly what it lists, nothing else.
+//!
+//! One JSON file, `.xtask/record.json` at the repository root (or `$XTASK_STATE_DIR/
+//! record.json`), mode 0600 in a 0700 directory, replaced atomically on every change.
+
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+
+use anyhow::Context;
+use camino::{Utf8Path, Utf8PathBuf};
+use serde_json::{json, Map, Value};
+
+use crate::validate::BadInput;
+
+pub const FILE: &str = "record.json";
+/// The record is small; anything larger is not ours.
+const MAX_BYTES: u64 = 1 << 20;
+
+/// The entries of the record, oldest first. Each is a JSON object with `kind` and fields;
+/// the first field after `kind` is its key (`name` or `path`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Record {
+    pub path: Utf8PathBuf,
+    pub entries: Vec<Map<String, Value>>,
+}
+
+/// The key field of each kind of entry.
+pub fn key_of(kind: &str) -> &'static str {
+    match kind {
+        "loop-file" | "loop-device" => "file",
+        _ => "name",
+    }
+}
+
+impl Record {
+    /// The record at `path`; an absent file is an empty record.
+    pub fn load(path: &Utf8Path) -> anyhow::Result<Record> {
+        let bytes = match crate::validate::read_bounded("record", path, MAX_BYTES) {
+            Ok(b) => b,
+            Err(_) if !path.exists() => {
+                return Ok(Record {
+                    path: path.to_path_buf(),
+                    entries: Vec::new(),
+                })
+            }
+            Err(e) => return Err(e),
+        };
+        let doc: Value = serde_json::from_slice(&bytes).map_err(|e| {
+            anyhow::Error::new(BadInput(format!(
+                "record '{path}': not valid JSON ({e}); it lists what `cargo xtask run` and `vm` made: fix or remove it"
+            )))
+        })?;
+        let entries = doc
+            .get("made")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(|e| e.as_object().cloned()).collect())
+            .unwrap_or_default();
+        Ok(Record {
+            path: path.to_path_buf(),
+            entries,
+        })
+    }
+
+    /// Entries of one kind, oldest first.
+    pub fn of_kind<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a Map<String, Value>> {
+        self.entries
+            .iter()
+            .filter(move |e| e.get("kind").and_then(Value::as_str) == Some(kind))
+    }
+
+    /// A field of the entry of `kind` whose key is `key`.
+    pub fn find(&self, kind: &str, key: &str) -> Option<&Map<String, Value>> {
+        let k = key_of(kind);
+        self.entries.iter().find(|e| {
+            e.get("kind").and_then(Value::as_str) == Some(kind)
+                && e.get(k).and_then(Value::as_str) == Some(key)
+        })
+    }
+
+    /// Add an entry, or update the entry of the same kind and key.
+    pub fn upsert(&mut self, entry: Map<String, Value>) {
+        let kind = entry.get("kind").and_then(Value::as_str).unwrap_or("");
+        let k = key_of(kind);
+        let key = entry.get(k).cloned();
+        match self.entries.iter_mut().find(|e| {
+            e.get("kind").and_then(Value::as_str) == Some(kind) && e.get(k) == key.as_ref()
+        }) {
+            Some(old) => old.extend(entry),
+            None => self.entries.push(entry),
+        }
+    }
+
+    /// Remove the entry of `kind` with `key`.
+    pub fn forget(&mut self, kind: &str, key: &str) {
+        let k = key_of(kind);
+        self.entries.retain(|e| {
+            !(e.get("kind").and_then(Value::as_str) == Some(kind)
+                && e.get(k).and_then(Value::as_str) == Some(key))
+        });
+    }
+
+    /// Write the record: a new 0600 file beside it, renamed over it (never half-written).
+    /// An empty record removes the file.
+    pub fn save(&self) -> anyhow::Result<()> {
+        let dir = self.path.parent().unwrap_or(Utf8Path::new("."));
+        if !dir.as_str().is_empty() && !dir.is_dir() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .with_context(|| format!("creating {dir} for the record"))?;
+        }
+        if self.entries.is_empty() {
+            match std::fs::remove_file(&self.path) {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+                Err(e) => return Err(e).with_context(|| format!("removing {}", self.path)),
+            }
+        }
+        let doc = json!({
+            "about": "what `cargo xtask run` and `vm` made on this host; `cargo xtask clean` and `vm --destroy` remove exactly this",
+            "made": self.entries,
+        });
+        let text = serde_json::to_string_pretty(&doc)? + "\n";
+        write_private(&self.path, text.as_bytes())
+    }
+}
+
+/// Write `bytes` to `target` as a private file (0600): created new and exclusively (never
+/// through a link) in the target's directory, then renamed into place. A target that exists
+/// and is not a regular file owned by us is refused.
+pub fn write_private(target: &Utf8Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    match std::fs::symlink_metadata(target) {
+        Ok(m) if m.file_type().is_symlink() => {
+            anyhow::bail!("'{target}' is a symbolic link: refusing to write secrets through it")
+        }
+        Ok(m) if !m.file_type().is_file() => {
+            anyhow::bail!("'{target}' exists and is not a regular file")
+        }
+        Ok(m) if Some(m.uid()) != crate::config::effective_uid() => anyhow::bail!(
+            "'{target}' exists and belongs to another user (uid {}): refusing to replace it",
+            m.uid()
+        ),
+        _ => {}
+    }
+    let dir = target.parent().unwrap_or(Utf8Path::new("."));
+    let dir = if dir.as_str().is_empty() {
+        Utf8Path::new(".")
+    } else {
+        dir
+    };
+    let name = target.file_name().unwrap_or("file");
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let tmp = dir.join(format!(".{name}.xtask-{}-{nanos}", std::process::id()));
+    let result = (|| {
+        // create_new: O_CREAT|O_EXCL, which never follows a link
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .with_context(|| format!("creating {tmp}"))?;
+        f.write_all(bytes)
+            .and_then(|()| f.sync_all())
+            .with_context(|| format!("writing {tmp}"))?;
+        std::fs::rename(&tmp, target).with_context(|| format!("renaming {tmp} to {target}"))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn upsert_forget_save_load() {
+        let dir = std::env::temp_dir().join(format!("xtask-record-test-{}", std::process::id()));
+        let path = Utf8PathBuf::from_path_buf(dir.join("state/record.json")).unwrap();
+        let mut r = Record::load(&path).unwrap();
+        assert!(r.entries.is_empty());
+        r.upsert(entry(json!({"kind": "container", "name": "a"})));
+        r.upsert(entry(
+            json!({"kind": "container", "name": "a", "id": "123"}),
+        ));
+        r.upsert(entry(json!({"kind": "loop-file", "file": "/x.img"})));
+        r.save().unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let back = Record::load(&path).unwrap();
+        assert_eq!(back.entries.len(), 2);
+        assert_eq!(back.find("container", "a").unwrap()["id"], "123");
+        let mut back = back;
+        back.forget("container", "a");
+        back.forget("loop-file", "/x.img");
+        back.save().unwrap();
+        assert!(!path.exists(), "an empty record is no file");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn private_files_refuse_links() {
+        let dir = std::env::temp_dir().join(format!("xtask-private-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let dir = Utf8PathBuf::from_path_buf(dir).unwrap();
+        let victim = dir.join("victim");
+        std::fs::write(&victim, "keep").unwrap();
+        let link = dir.join("out.ks");
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        assert!(write_private(&link, b"secret").is_err());
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
+        let plain = dir.join("plain.ks");
+        write_private(&plain, b"one").unwrap();
+        write_private(&plain, b"two").unwrap();
+        assert_eq!(std::fs::read_to_string(&plain).unwrap(), "two");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

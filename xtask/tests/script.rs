@@ -1,0 +1,285 @@
+//! The plan that `--dry-run` prints is what the tool runs: for each command, the printed
+//! script is run under bash, and the tool itself is run, against the same recording stubs;
+//! the two lists of calls must be the same, in the same order, with the same arguments.
+//! The stubs answer as a host would (an image exists, a volume group is missing and then
+//! made, every pod is ready), so the conditions in the script are exercised too.
+
+mod common;
+
+use camino::{Utf8Path, Utf8PathBuf};
+use common::{fake_iso, repo_root, scratch, Ran};
+
+/// Programs the plans call; each stub records `name args` and answers from `answers`.
+const PROGRAMS: &[&str] = &[
+    "podman",
+    "skopeo",
+    "virsh",
+    "virt-install",
+    "modprobe",
+    "vgs",
+    "vgcreate",
+    "vgremove",
+    "losetup",
+    "truncate",
+    "rm",
+    "ssh",
+    "tail",
+];
+
+fn write_stubs(bin: &Utf8Path, dir: &Utf8Path) {
+    let pods = repo_root().join("tests/fixtures/pods/ready.json");
+    let image = r#"[{"Id":"sha256:0a1b2c3d4e5f","Digest":"sha256:1111111111111111111111111111111111111111111111111111111111111111","Size":4096,"Architecture":"amd64","Os":"linux","RepoTags":[],"History":[]}]"#;
+    let list = r#"{"schemaVersion":2,"manifests":[{"digest":"sha256:2222222222222222222222222222222222222222222222222222222222222222","platform":{"architecture":"amd64","os":"linux"}},{"digest":"sha256:3333333333333333333333333333333333333333333333333333333333333333","platform":{"architecture":"arm64","os":"linux"}}]}"#;
+    let vg = r#"{"report":[{"vg":[{"vg_name":"rhel","vg_size":"1073741824B","vg_free":"1073741824B"}]}]}"#;
+    for p in PROGRAMS {
+        let answers = match *p {
+            "podman" => format!(
+                r#"case "$*" in
+  "image inspect "*) echo '{image}' ;;
+  "info --format "*) echo /srv/podman-storage ;;
+  "container exists "*|"manifest exists "*) exit 1 ;;
+  "run -d "*) echo 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef ;;
+  "exec "*" oc get pods "*) cat {pods} ;;
+  "exec "*" systemctl is-active "*) echo active ;;
+  "login "*) cat > /dev/null ;;
+esac
+prev=
+for a in "$@"; do
+  [ "$prev" = --digestfile ] && echo sha256:4444444444444444444444444444444444444444444444444444444444444444 > "$a"
+  prev=$a
+done"#
+            ),
+            "skopeo" => format!("echo '{list}'"),
+            "virsh" => r#"case "$*" in
+  *dominfo*) [ -e "$STUB_DIR/vm-exists" ] || exit 1 ;;
+  *domstate*) echo running ;;
+  *domifaddr*) echo ' vnet0 52:54:00:6b:3c:58 ipv4 192.168.122.47/24' ;;
+esac"#
+                .to_string(),
+            "vgs" => format!(
+                r#"[ -e "$STUB_DIR/vg-made" ] || [ -e "$STUB_DIR/vg-exists" ] || exit 5; echo '{vg}'"#
+            ),
+            "vgcreate" => r#"touch "$STUB_DIR/vg-made""#.to_string(),
+            "losetup" => r#"case "$*" in
+  "-f --show "*) echo /dev/loop7 ;;
+  "-j "*) echo "/dev/loop7: []: (/x)" ;;
+esac"#
+                .to_string(),
+            "ssh" => format!(
+                r#"case "$*" in
+  *"systemctl is-active"*) echo active ;;
+  *"oc get pods"*) cat {pods} ;;
+esac"#
+            ),
+            _ => String::new(),
+        };
+        let path = bin.join(p);
+        std::fs::write(
+            &path,
+            format!("#!/bin/bash\necho \"{p} $*\" >> \"$STUB_DIR/calls.log\"\n{answers}\nexit 0\n"),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let _ = dir;
+}
+
+struct Bench {
+    dir: Utf8PathBuf,
+    bin: Utf8PathBuf,
+    iso: Utf8PathBuf,
+}
+
+impl Bench {
+    fn xtask(&self, args: &[&str]) -> std::process::Command {
+        let mut c = common::isolated_xtask(&format!("{}:/usr/bin:/bin", self.bin));
+        c.args(args)
+            .env("STUB_DIR", self.dir.as_str())
+            .env("TMPDIR", self.dir.join("tmp").as_str())
+            .env("XTASK_STATE_DIR", self.dir.join("state").as_str())
+            .env(
+                "PULL_SECRET",
+                repo_root().join("tests/fixtures/pull-secret.json").as_str(),
+            )
+            .env(
+                "AUTH_CONFIG",
+                repo_root()
+                    .join("tests/fixtures/registry-auth.json")
+                    .as_str(),
+            )
+            .env("USER_PASSWD", "canary-user-passwd")
+            .env("REGISTRY_USER", "robot")
+            .env("REGISTRY_PASSWORD", "canary-registry-pw");
+        c
+    }
+
+    fn reset(&self) {
+        for f in ["calls.log", "vg-made"] {
+            let _ = std::fs::remove_file(self.dir.join(f));
+        }
+    }
+
+    /// The calls, with the private secret directory's varying name made constant.
+    fn calls(&self) -> Vec<String> {
+        let text = std::fs::read_to_string(self.dir.join("calls.log")).unwrap_or_default();
+        let tmp = format!("{}/", self.dir.join("tmp"));
+        text.lines()
+            .map(|l| {
+                let mut out = String::new();
+                for word in l.split(' ') {
+                    let w = match word.find(&tmp) {
+                        Some(i) => {
+                            // <tmp>/xtask-secrets-<pid>-<nanos>/<file> -> <file>
+                            let rest = &word[i + tmp.len()..];
+                            let file = rest.split_once('/').map_or(rest, |(_, f)| f);
+                            format!("{}SECRETS/{file}", &word[..i])
+                        }
+                        None => word.to_string(),
+                    };
+                    out.push_str(&w);
+                    out.push(' ');
+                }
+                out.trim_end().to_string()
+            })
+            .collect()
+    }
+
+    /// Run the printed plan, then the tool; both lists of calls.
+    fn both(&self, args: &[&str]) -> (Vec<String>, Vec<String>, String) {
+        let mut dry = vec!["--dry-run"];
+        dry.extend_from_slice(args);
+        let script = Ran::of(self.xtask(&dry).output().unwrap()).ok().stdout;
+        self.reset();
+        // the script's secret files, where a user would put them
+        let secrets = self.dir.join("tmp/xtask-secrets-1-1");
+        std::fs::create_dir_all(&secrets).unwrap();
+        std::fs::write(secrets.join("user-passwd"), "canary-user-passwd").unwrap();
+        std::fs::write(secrets.join("kickstart.ks"), "# kickstart").unwrap();
+        let out = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(&script)
+            .current_dir(self.dir.join("work"))
+            .env_clear()
+            .env("PATH", format!("{}:/usr/bin:/bin", self.bin))
+            .env("STUB_DIR", self.dir.as_str())
+            .env("USER_PASSWD_FILE", secrets.join("user-passwd").as_str())
+            .env("KICKSTART_FILE", secrets.join("kickstart.ks").as_str())
+            .env("REGISTRY_PASSWORD", "canary-registry-pw")
+            .output()
+            .unwrap();
+        let ran = Ran::of(out);
+        assert_eq!(
+            ran.code, 0,
+            "{args:?}: the printed plan failed under bash:\n{}\n--- script:\n{script}",
+            ran.stderr
+        );
+        std::fs::remove_dir_all(&secrets).unwrap();
+        // the script writes its out-files (--digestfile) where it runs
+        let script_calls: Vec<String> = self
+            .calls()
+            .into_iter()
+            .map(|c| {
+                c.replace(" push.digest ", " SECRETS/push.digest ")
+                    .replace(" manifest.digest ", " SECRETS/manifest.digest ")
+            })
+            .map(|c| c.replace(&format!("{}/SECRETS", self.dir.join("tmp")), "SECRETS"))
+            .collect();
+        self.reset();
+        let tool = Ran::of(self.xtask(args).output().unwrap());
+        assert_eq!(tool.code, 0, "{args:?}: the tool failed:\n{}", tool.stderr);
+        let tool_calls: Vec<String> = self
+            .calls()
+            .into_iter()
+            .map(|c| c.replace(&format!("{}/SECRETS", self.dir.join("tmp")), "SECRETS"))
+            .collect();
+        (script_calls, tool_calls, script)
+    }
+}
+
+#[test]
+fn printed_plans_run_what_the_tool_runs() {
+    if !common::require_root("printed_plans_run_what_the_tool_runs") {
+        return; // the plans would put `sudo` in front, which the stubs do not model
+    }
+    let dir = scratch("script-vs-tool");
+    let bin = dir.join("bin");
+    for d in ["bin", "tmp", "state", "work"] {
+        std::fs::create_dir_all(dir.join(d)).unwrap();
+    }
+    write_stubs(&bin, &dir);
+    let iso = dir.join("rhel-9.4-x86_64-boot.iso");
+    fake_iso(&iso, "RHEL-9-4-0-BaseOS-x86_64");
+    let bench = Bench { dir, bin, iso };
+    let loop_file = bench.dir.join("work/vg.img");
+    let iso = bench.iso.to_string();
+    let commands: Vec<Vec<&str>> = vec![
+        vec!["build", "--arch", "amd64"],
+        vec!["push", "--arch", "arm64"],
+        vec!["manifest"],
+        vec![
+            "run",
+            "-d",
+            "--skip-openvswitch",
+            "--lvm-loop",
+            "1G",
+            "--loop-file",
+            loop_file.as_str(),
+        ],
+        vec!["verify"],
+        vec!["clean"],
+        vec!["run", "--skip-openvswitch", "--host-storage", "/srv"],
+        vec![
+            "verify",
+            "--vm",
+            "edge-1",
+            "--libvirt-uri",
+            "test:///default",
+        ],
+        vec![
+            "vm",
+            "--arch",
+            "amd64",
+            "--iso",
+            &iso,
+            "--libvirt-uri",
+            "test:///default",
+        ],
+    ];
+    let mut compared = 0;
+    for args in &commands {
+        if args.contains(&"--host-storage") {
+            // a host whose volume group exists: no loop device is made
+            std::fs::write(bench.dir.join("vg-exists"), "").unwrap();
+        }
+        let (script, tool, text) = bench.both(args);
+        assert!(!tool.is_empty(), "{args:?}: the tool ran nothing");
+        assert_eq!(
+            script, tool,
+            "{args:?}: the printed plan and the tool ran different commands\n--- script:\n{text}"
+        );
+        compared += tool.len();
+        if args[0] == "run" && args.contains(&"--lvm-loop") {
+            // the creating branch ran: the script's `if` took the same turn as the tool
+            assert!(tool
+                .iter()
+                .any(|c| c.starts_with("vgcreate --addtag xtask-microshift")));
+            assert!(
+                tool.iter()
+                    .any(|c| c.contains("-v /srv/podman-storage:/var/lib/containers/storage")),
+                "{tool:?}"
+            );
+        }
+    }
+    // vm --destroy: only with the VM the record now lists (the `vm` run above)
+    std::fs::write(bench.dir.join("vm-exists"), "").unwrap();
+    let (script, tool, text) = bench.both(&["vm", "--destroy"]);
+    assert_eq!(script, tool, "--- script:\n{text}");
+    assert!(
+        tool.iter()
+            .any(|c| c.contains("undefine rhel") || c.contains("undefine microshift")),
+        "{tool:?}"
+    );
+    compared += tool.len();
+    assert!(compared >= 40, "compared only {compared} calls");
+}
