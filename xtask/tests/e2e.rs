@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use camino::Utf8Path;
 use common::{Bed, Ran};
 use serde_json::Value;
 
@@ -31,6 +32,11 @@ fn xtask(bed: &Bed, test: &str, args: &[&str]) -> std::process::Command {
     c.env("IMAGE_NAME", format!("e2e-{test}"));
     c.env("REGISTRY_ORG", format!("e2e/{test}"));
     c.env("USER_PASSWD", CANARY_PASSWD);
+    // each test its own record of what `run` and `vm` made
+    c.env(
+        "XTASK_STATE_DIR",
+        bed.dir.join(format!("state-{test}")).as_str(),
+    );
     c
 }
 
@@ -595,6 +601,48 @@ fn volume_groups(bed: &Bed) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Best-effort removal of what an interrupted earlier run of this test left.
+fn remove_leftovers(bed: &Bed, containers: &[&str], vgs: &[&str], files: &[&Utf8Path]) {
+    for c in containers {
+        let _ = bed
+            .command("podman")
+            .args(["rm", "-f", "--ignore", c])
+            .output();
+    }
+    for vg in vgs {
+        let _ = bed
+            .command("vgremove")
+            .args(["-f", "-y", vg])
+            .env("LVM_SUPPRESS_FD_WARNINGS", "1")
+            .output();
+    }
+    for f in files {
+        let out = bed.command("losetup").args(["-j", f.as_str()]).output();
+        if let Ok(out) = out {
+            for line in String::from_utf8_lossy(&out.stdout).lines() {
+                if let Some(dev) = line.split(':').next() {
+                    let _ = bed.command("losetup").args(["-d", dev]).output();
+                }
+            }
+        }
+        let _ = std::fs::remove_file(f);
+    }
+}
+
+fn loop_devices_of(bed: &Bed, file: &Utf8Path) -> String {
+    bed.read("losetup", &["-j", file.as_str()])
+        .trim()
+        .to_string()
+}
+
+fn record(bed: &Bed, test: &str) -> Value {
+    let path = bed.dir.join(format!("state-{test}/record.json"));
+    match std::fs::read_to_string(&path) {
+        Ok(text) => serde_json::from_str(&text).unwrap(),
+        Err(_) => Value::Null,
+    }
+}
+
 #[test]
 fn run_verify_clean_on_a_systemd_image() {
     let test = "run_verify_clean_on_a_systemd_image";
@@ -605,6 +653,20 @@ fn run_verify_clean_on_a_systemd_image() {
     let _lock = serial();
     let t = "run";
     let name = "e2e-run";
+    let second = "e2e-run-2";
+    let bystander = "e2e-bystander";
+    let vg = "xtask-e2e-vg";
+    let handmade_vg = "xtask-e2e-handmade";
+    let loop_file = bed.dir.join("e2e-lvm.img");
+    let handmade_file = bed.dir.join("e2e-handmade.img");
+    let other_file = bed.dir.join("e2e-not-ours.img");
+    remove_leftovers(
+        &bed,
+        &[name, second, bystander],
+        &[vg, handmade_vg],
+        &[&loop_file, &handmade_file, &other_file],
+    );
+    let _ = std::fs::remove_dir_all(bed.dir.join(format!("state-{t}")));
     // the systemd test image, built through the same code path as the real one
     run(&mut xtask(
         &bed,
@@ -618,21 +680,113 @@ fn run_verify_clean_on_a_systemd_image() {
         ],
     ))
     .ok();
-    let vg = "xtask-e2e-vg";
-    let loop_file = bed.dir.join("e2e-lvm.img");
-    let storage = common::scratch("run-host-storage");
+    let image = format!("localhost/e2e-{t}:latest");
+    let xt = |args: &[&str]| run(&mut xtask(&bed, t, args));
+
+    // nothing recorded: clean says so, touches nothing, shows the manual commands
+    let nothing = xt(&["clean"]).ok();
+    assert!(
+        nothing.stderr.contains("nothing to clean"),
+        "{}",
+        nothing.stderr
+    );
+
+    // a volume group made by hand, the documented way, on a file: `run` uses it, `clean`
+    // never touches it
+    bed.read("truncate", &["--size=128M", handmade_file.as_str()]);
+    let dev = bed.read("losetup", &["-f", "--show", handmade_file.as_str()]);
+    let dev = dev.trim();
+    let made = bed
+        .command("vgcreate")
+        .args(["-f", "-y", handmade_vg, dev])
+        .env("LVM_SUPPRESS_FD_WARNINGS", "1")
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    // a file that is not ours, where `run` would put its loop file: refused, untouched
+    std::fs::write(&other_file, "someone's data").unwrap();
+    let refused = xt(&[
+        "run",
+        "-d",
+        "--skip-openvswitch",
+        "--lvm-loop",
+        "256M",
+        "--volume-group",
+        vg,
+        "--loop-file",
+        other_file.as_str(),
+    ]);
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("exists and was not made by `cargo xtask run`"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(&other_file).unwrap(),
+        "someone's data"
+    );
+    assert!(!volume_groups(&bed).contains(vg));
+
+    // a container of that name exists (not `run`'s): a half-finished run makes the loop
+    // volume group, then stops at the name check; clean removes what run made, and only that
+    bed.read(
+        "podman",
+        &["run", "-d", "--name", name, &image, "sleep", "600"],
+    );
+    bed.read(
+        "podman",
+        &["run", "-d", "--name", bystander, &image, "sleep", "600"],
+    );
     let host = ["--volume-group", vg, "--loop-file", loop_file.as_str()];
-    let with = |args: &[&str]| -> Vec<String> {
-        args.iter()
-            .chain(host.iter())
-            .map(|s| s.to_string())
-            .collect()
+    let start = |extra: &[&str]| {
+        let mut a = vec!["run", "-d", "--lvm-loop", "256M"];
+        a.extend_from_slice(&host);
+        a.extend_from_slice(extra);
+        a.into_iter().map(String::from).collect::<Vec<_>>()
     };
-    let xt = |args: Vec<String>| {
+    let xs = |args: Vec<String>| {
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
         run(&mut xtask(&bed, t, &refs))
     };
-    xt(with(&["clean"])).ok(); // leftovers of an interrupted run
+    let half = xs(start(&["--skip-openvswitch"]));
+    assert_eq!(half.code, 1, "{}", half.stderr);
+    assert!(
+        half.stderr
+            .contains(&format!("a container named {name} exists")),
+        "{}",
+        half.stderr
+    );
+    assert!(
+        volume_groups(&bed).contains(vg),
+        "run made the group before it stopped"
+    );
+    let rec = record(&bed, t);
+    let kinds: Vec<&str> = rec["made"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["loop-file", "loop-device", "volume-group"], "{rec}");
+    xt(&["clean"]).ok();
+    assert!(!volume_groups(&bed).contains(vg));
+    assert!(!loop_file.exists());
+    assert!(loop_devices_of(&bed, &loop_file).is_empty());
+    assert!(
+        container_exists(&bed, name) && container_exists(&bed, bystander),
+        "clean removed a container run did not make"
+    );
+    assert!(volume_groups(&bed).contains(handmade_vg));
+    assert!(handmade_file.exists() && loop_devices_of(&bed, &handmade_file).starts_with(dev));
+    assert_eq!(record(&bed, t), Value::Null, "the record is empty again");
+    bed.read("podman", &["rm", "-f", name]);
 
     // openvswitch: this kernel has no module, and run says so before doing anything else
     let modprobe = bed
@@ -641,23 +795,15 @@ fn run_verify_clean_on_a_systemd_image() {
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false);
-    let start = with(&[
-        "run",
-        "-d",
-        "--lvm-loop",
-        "256M",
-        "--host-storage",
-        storage.as_str(),
-    ]);
     if modprobe {
         eprintln!("NOTE {test}: this kernel has an openvswitch module; the failing check is not exercised");
     } else {
-        let failed = xt(start.clone());
+        let failed = xs(start(&[]));
         assert_eq!(failed.code, 1, "{}", failed.stderr);
         assert!(
             failed
                 .stderr
-                .contains("error: step 1/9 (load the openvswitch module on the host) failed"),
+                .contains("error: step 1/11 (load the openvswitch module on the host) failed"),
             "{}",
             failed.stderr
         );
@@ -675,10 +821,9 @@ fn run_verify_clean_on_a_systemd_image() {
         );
     }
 
-    // going on without it: the loop-device volume group is made, the container starts
-    let mut go = start.clone();
-    go.push("--skip-openvswitch".into());
-    let started = xt(go.clone()).ok();
+    // going on without it: the loop-device volume group is made, the container starts with
+    // podman's own storage (asked of `podman info`, not assumed)
+    let started = xs(start(&["--skip-openvswitch"])).ok();
     assert!(
         started.stderr.contains("note: host kernel"),
         "{}",
@@ -699,8 +844,7 @@ fn run_verify_clean_on_a_systemd_image() {
         )),
         "{vgs}"
     );
-    let attached = bed.read("losetup", &["-j", loop_file.as_str()]);
-    assert!(attached.starts_with("/dev/loop"), "{attached}");
+    assert!(loop_devices_of(&bed, &loop_file).starts_with("/dev/loop"));
     assert_eq!(
         bed.read(
             "podman",
@@ -715,18 +859,47 @@ fn run_verify_clean_on_a_systemd_image() {
         .trim(),
         "true"
     );
+    let graphroot = bed.read("podman", &["info", "--format", "{{.Store.GraphRoot}}"]);
+    let mounts = bed.read(
+        "podman",
+        &[
+            "container",
+            "inspect",
+            "--format",
+            "{{range .Mounts}}{{.Source}}={{.Destination}} {{end}}",
+            name,
+        ],
+    );
+    assert!(
+        mounts.contains(&format!("{}=/var/lib/containers/storage", graphroot.trim())),
+        "{mounts}"
+    );
+    let rec = record(&bed, t);
+    let id = bed.read(
+        "podman",
+        &["container", "inspect", "--format", "{{.Id}}", name],
+    );
+    assert!(
+        rec["made"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "container" && e["name"] == name && e["id"] == id.trim()),
+        "{rec}"
+    );
     // a second run stops at the existing container, and says how to clean it
-    let again = xt(go.clone());
+    let again = xs(start(&["--skip-openvswitch"]));
     assert_eq!(again.code, 1);
     assert!(
         again.stderr.contains(&format!(
-            "a container named {name} exists: `cargo xtask clean --name {name}`"
+            "a container named {name} exists: `cargo xtask clean` removes it"
         )),
         "{}",
         again.stderr
     );
 
-    // verify polls through real `podman exec` until the stand-in oc reports all pods ready
+    // verify, no target given: the container `run` started, through real `podman exec`,
+    // until the stand-in oc reports all pods ready
     let verified = run(&mut xtask(
         &bed,
         t,
@@ -780,17 +953,62 @@ fn run_verify_clean_on_a_systemd_image() {
     assert_eq!(doc["results"]["pods"]["all_ready"], false);
     assert_eq!(doc["results"]["pods"]["total"], 8);
 
-    // clean undoes everything, and a second clean is fine
-    for _ in 0..2 {
-        xt(with(&["clean"])).ok();
-        assert!(!container_exists(&bed, name));
-        assert!(!volume_groups(&bed).contains(vg));
-        assert!(bed
-            .read("losetup", &["-j", loop_file.as_str()])
-            .trim()
-            .is_empty());
-        assert!(!loop_file.exists());
-    }
+    // a second container under another name (finding: clean used to remove the config's
+    // name, not the one run started); the group exists now, so nothing else is made
+    xt(&[
+        "run",
+        "-d",
+        "--skip-openvswitch",
+        "--name",
+        second,
+        "--volume-group",
+        vg,
+    ])
+    .ok();
+    // a stopped container: verify says so at once, with its log, instead of polling
+    bed.read("podman", &["stop", "-t", "1", second]);
+    let stopped = xt(&["verify", "--container", second]);
+    assert_eq!(stopped.code, 1, "{}", stopped.stderr);
+    assert!(
+        stopped
+            .stderr
+            .contains(&format!("check container {second} is running) failed")),
+        "{}",
+        stopped.stderr
+    );
+
+    // clean undoes exactly what run made, newest first; a second clean finds nothing
+    let cleaned = xt(&["clean"]).ok();
+    assert!(
+        !container_exists(&bed, name) && !container_exists(&bed, second),
+        "{}",
+        cleaned.stderr
+    );
+    assert!(
+        container_exists(&bed, bystander),
+        "clean removed a container run did not make"
+    );
+    assert!(!volume_groups(&bed).contains(&format!("\"{vg}\"")));
+    assert!(loop_devices_of(&bed, &loop_file).is_empty());
+    assert!(!loop_file.exists());
+    assert!(
+        volume_groups(&bed).contains(handmade_vg),
+        "the hand-made group survives"
+    );
+    assert!(handmade_file.exists() && loop_devices_of(&bed, &handmade_file).starts_with(dev));
+    let again = xt(&["clean"]).ok();
+    assert!(
+        again.stderr.contains("nothing to clean"),
+        "{}",
+        again.stderr
+    );
+
+    remove_leftovers(
+        &bed,
+        &[bystander],
+        &[handmade_vg],
+        &[&handmade_file, &other_file],
+    );
 }
 
 /// A second image from the config file's `images`, built for real: the app-layer example on
@@ -846,4 +1064,162 @@ fn an_images_entry_builds_on_its_base() {
         ],
     );
     assert!(manifest.contains("kind: Kustomization"), "{manifest}");
+}
+
+/// Processes whose command line holds `needle` (other than this test's own).
+fn processes_with(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid == std::process::id() {
+            continue;
+        }
+        if let Ok(cmd) = std::fs::read(format!("/proc/{pid}/cmdline")) {
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            if cmd.contains(needle) {
+                found.push(format!("{pid}: {cmd}"));
+            }
+        }
+    }
+    found
+}
+
+fn secret_dirs(tmp: &Utf8Path) -> Vec<String> {
+    std::fs::read_dir(tmp)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("xtask-secrets-"))
+        .collect()
+}
+
+/// Interrupt the tool once `ready` says the long step runs; it must exit 128 + signal,
+/// stop the command it ran, and leave no file that held a secret.
+fn interrupt(
+    mut cmd: std::process::Command,
+    tmp: &Utf8Path,
+    signal: i32,
+    ready: &dyn Fn() -> bool,
+    gone: &str,
+) -> Ran {
+    let child = cmd
+        .env("TMPDIR", tmp.as_str())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !ready() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the long step never started"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(std::process::Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let ran = Ran::of(child.wait_with_output().unwrap());
+    assert_eq!(ran.code, 128 + signal, "{}", ran.stderr);
+    assert!(ran.stderr.contains("interrupted by SIG"), "{}", ran.stderr);
+    assert!(
+        secret_dirs(tmp).is_empty(),
+        "secret files left: {:?}",
+        secret_dirs(tmp)
+    );
+    // nor a copy anywhere below TMPDIR (podman leaves its own run directories there)
+    let mut stack = vec![tmp.as_std_path().to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let Ok(kind) = e.file_type() else { continue };
+            if kind.is_dir() {
+                stack.push(e.path());
+            } else if kind.is_file() {
+                let bytes = std::fs::read(e.path()).unwrap_or_default();
+                assert!(
+                    !String::from_utf8_lossy(&bytes).contains(CANARY_PASSWD),
+                    "{} holds the password",
+                    e.path().display()
+                );
+            }
+        }
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let left = processes_with(gone);
+    assert!(
+        left.is_empty(),
+        "the interrupted command still runs: {left:?}"
+    );
+    ran
+}
+
+/// Finding 3, on the test bed: SIGINT or SIGTERM during the build (holding the password
+/// as a build secret), the registry login (password on stdin) and the push (its digest
+/// file in the private directory) stops the command and leaves no secret behind.
+/// (`vm`'s virt-install --wait needs libvirt; tests/stubs.rs interrupts it.)
+#[test]
+fn signals_during_build_login_and_push_leave_no_secret() {
+    let test = "signals_during_build_login_and_push_leave_no_secret";
+    let Some(bed) = Bed::get(test) else { return };
+    let _lock = serial();
+    let t = "signals";
+    let tmp = common::scratch("e2e-signals-tmp");
+    let has_secret_file = || {
+        secret_dirs(&tmp)
+            .iter()
+            .any(|d| std::fs::read_dir(tmp.join(d)).is_ok_and(|mut e| e.next().is_some()))
+    };
+    for signal in [2, 15] {
+        let cmd = xtask(
+            &bed,
+            t,
+            &[
+                "build",
+                "--arch",
+                "amd64",
+                "--no-cache",
+                "--containerfile",
+                "tests/containerfiles/Containerfile.slow",
+                "--base-image",
+                "localhost/xtask-testbed/base:linux-{arch}",
+            ],
+        );
+        interrupt(cmd, &tmp, signal, &has_secret_file, "Containerfile.slow");
+    }
+
+    // a registry that accepts connections and never answers: login and push hang there
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("127.0.0.1:{}", silent.local_addr().unwrap().port());
+    run(&mut xtask(&bed, t, &["build", "--arch", "amd64"])).ok();
+    let hangs = || processes_with(&url).iter().any(|p| p.contains("podman"));
+    for signal in [2, 15] {
+        let login = with_login(
+            xtask(
+                &bed,
+                t,
+                &["push", "--arch", "amd64", "--registry-url", &url],
+            ),
+            &bed,
+        );
+        let ran = interrupt(login, &tmp, signal, &hangs, &url);
+        assert!(
+            ran.stderr.contains("(log in to 127.0.0.1:"),
+            "{}",
+            ran.stderr
+        );
+        let push = xtask(
+            &bed,
+            t,
+            &["push", "--arch", "amd64", "--registry-url", &url],
+        );
+        let ran = interrupt(push, &tmp, signal, &hangs, &url);
+        assert!(ran.stderr.contains("(push to 127.0.0.1:"), "{}", ran.stderr);
+    }
+    drop(silent);
 }

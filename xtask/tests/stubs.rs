@@ -285,3 +285,238 @@ esac"#
         ran.stderr
     );
 }
+
+/// Finding 7: `verify` for a container that is gone or stopped fails at once (exit 1) with
+/// its last log lines, instead of polling `podman exec` for 15 minutes. Finding 17: while
+/// it waits, `systemctl is-active`'s answers feed the progress line, not the terminal.
+#[test]
+fn verify_fails_fast_and_polls_quietly() {
+    let dir = scratch("stub-verify-container");
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    stub(
+        &bin,
+        "podman",
+        r#"case "$*" in
+  "exec gone true") echo "Error: no container with name or ID \"gone\" found" >&2; exit 125 ;;
+  "logs --tail 20 gone") echo "systemd: starting"; echo "microshift: fatal: no volume group rhel" ;;
+esac
+exit 0"#,
+    );
+    let started = std::time::Instant::now();
+    let ran = run(&bin, &dir, &["verify", "--container", "gone"], &[]);
+    assert_eq!(ran.code, 1, "{}", ran.stderr);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        ran.stderr
+            .contains("step 1/3 (check container gone is running) failed"),
+        "{}",
+        ran.stderr
+    );
+    assert!(
+        ran.stderr
+            .contains("microshift: fatal: no volume group rhel"),
+        "the container's last log lines: {}",
+        ran.stderr
+    );
+
+    // a service that is activating, then active; pods ready
+    let counter = dir.join("tries");
+    let pods = repo_root().join("tests/fixtures/pods/ready.json");
+    stub(
+        &bin,
+        "podman",
+        &format!(
+            r#"case "$*" in
+  "exec up systemctl is-active microshift")
+    n=$(cat {counter} 2>/dev/null || echo 0); echo $((n+1)) > {counter}
+    if [ "$n" -lt 2 ]; then echo activating; exit 3; fi
+    echo active ;;
+  "exec up oc get pods "*) cat {pods} ;;
+esac
+exit 0"#
+        ),
+    );
+    let ran = run(
+        &bin,
+        &dir,
+        &["verify", "--container", "up", "--interval", "1s"],
+        &[],
+    )
+    .ok();
+    assert!(
+        ran.stderr
+            .contains("waiting: the microshift service is activating"),
+        "{}",
+        ran.stderr
+    );
+    assert!(
+        !ran.stderr
+            .lines()
+            .any(|l| l.trim() == "activating" || l.trim() == "active"),
+        "systemctl's raw answers reached the terminal:\n{}",
+        ran.stderr
+    );
+}
+
+/// Finding 15: a relative path from a flag is relative to where the command runs.
+#[test]
+fn relative_flag_paths_follow_the_current_directory() {
+    let ran = Ran::of(
+        common::isolated_xtask("/usr/bin:/bin")
+            .current_dir(repo_root().join("tests/containerfiles"))
+            .args([
+                "--dry-run",
+                "build",
+                "--containerfile",
+                "Containerfile.test",
+                "--base-image",
+                "localhost/base:1",
+            ])
+            .env(
+                "PULL_SECRET",
+                repo_root().join("tests/fixtures/pull-secret.json").as_str(),
+            )
+            .env("USER_PASSWD", "pw")
+            .output()
+            .unwrap(),
+    )
+    .ok();
+    let want = format!(
+        "-f {} ",
+        repo_root().join("tests/containerfiles/Containerfile.test")
+    );
+    assert!(ran.stdout.contains(&want), "{}", ran.stdout);
+}
+
+/// Finding 3: SIGINT, SIGTERM or SIGHUP during a long step (the build, virt-install's
+/// `--wait`) reaches the command, removes every secret file, and exits 128 + the signal.
+/// And secret directories of processes that died (SIGKILL) are swept at the next start.
+#[test]
+fn signals_stop_the_step_and_remove_the_secrets() {
+    let dir = scratch("stub-signals");
+    let bin = dir.join("bin");
+    let tmp = dir.join("tmp");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::create_dir_all(&tmp).unwrap();
+    let got = dir.join("got-signal");
+    // a long command that says which signal reached it
+    let slow = format!(
+        r#"for s in INT TERM HUP; do trap "echo $s > {got}; exit 1" $s; done
+case "$*" in
+  "image inspect "*) echo '[{{"Id":"sha256:0a","Architecture":"amd64","Os":"linux","Size":1,"RepoTags":[]}}]'; exit 0 ;;
+esac
+i=0; while [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done"#
+    );
+    stub(&bin, "podman", &slow);
+    stub(&bin, "virt-install", &slow);
+    stub(
+        &bin,
+        "virsh",
+        "case \"$*\" in *net-info*) exit 0 ;; *dominfo*) exit 1 ;; esac; exit 0",
+    );
+    let iso = dir.join("x86.iso");
+    fake_iso(&iso, "RHEL-9-4-0-BaseOS-x86_64");
+    // left by a process that no longer exists, and one of a live process (ours)
+    let stale = tmp.join("xtask-secrets-999999999-1");
+    std::fs::create_dir_all(&stale).unwrap();
+    std::fs::write(stale.join("user-passwd"), "stale secret").unwrap();
+    let live = tmp.join(format!("xtask-secrets-{}-1", std::process::id()));
+    std::fs::create_dir_all(&live).unwrap();
+    let build: &[&str] = &["build", "--arch", "amd64"];
+    let vm: &[&str] = &[
+        "vm",
+        "--arch",
+        "amd64",
+        "--iso",
+        iso.as_str(),
+        "--libvirt-uri",
+        "test:///default",
+    ];
+    for (args, signal, name, code) in [
+        (build, 2, "INT", 130),
+        (build, 15, "TERM", 143),
+        (vm, 2, "INT", 130),
+        (vm, 15, "TERM", 143),
+        (vm, 1, "HUP", 129),
+    ] {
+        let _ = std::fs::remove_file(&got);
+        let child = common::isolated_xtask(&format!("{bin}:/usr/bin:/bin"))
+            .args(args)
+            .env(
+                "PULL_SECRET",
+                repo_root().join("tests/fixtures/pull-secret.json").as_str(),
+            )
+            .env(
+                "AUTH_CONFIG",
+                repo_root()
+                    .join("tests/fixtures/registry-auth.json")
+                    .as_str(),
+            )
+            .env("USER_PASSWD", "canary-user-passwd")
+            .env("TMPDIR", tmp.as_str())
+            .env("XTASK_STATE_DIR", dir.join("state").as_str())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // wait until the secret file exists: the long command is running
+        let ours = |e: &std::fs::DirEntry| {
+            let n = e.file_name().to_string_lossy().into_owned();
+            n.starts_with("xtask-secrets-")
+                && !n.starts_with("xtask-secrets-999999999-")
+                && n != format!("xtask-secrets-{}-1", std::process::id())
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let found = std::fs::read_dir(&tmp)
+                .unwrap()
+                .flatten()
+                .filter(|e| ours(e))
+                .any(|e| std::fs::read_dir(e.path()).is_ok_and(|mut d| d.next().is_some()));
+            if found {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{args:?}: no secret file appeared"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let status = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let out = child.wait_with_output().unwrap();
+        let ran = Ran::of(out);
+        assert_eq!(ran.code, code, "{args:?} SIG{name}: {}", ran.stderr);
+        assert!(
+            ran.stderr.contains(&format!("interrupted by SIG{name}")),
+            "{}",
+            ran.stderr
+        );
+        assert_eq!(
+            std::fs::read_to_string(&got).unwrap_or_default().trim(),
+            name,
+            "{args:?}: the running command did not get SIG{name}"
+        );
+        let left: Vec<String> = std::fs::read_dir(&tmp)
+            .unwrap()
+            .flatten()
+            .filter(|e| ours(e) || e.file_name().to_string_lossy().contains("999999999"))
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            left.is_empty(),
+            "{args:?} SIG{name}: secret files left: {left:?}"
+        );
+    }
+    assert!(!stale.exists(), "a dead process's secrets were not swept");
+    assert!(live.exists(), "a live process's directory was swept");
+}
