@@ -85,7 +85,8 @@ pub enum Command {
     Run(run::RunArgs),
     /// Wait until MicroShift's pods are all ready, in the container or VM (`oc get pods -A`)
     Verify(verify::VerifyArgs),
-    /// Remove the container, and the loop-device volume group, device and file `run` made
+    /// Remove exactly what `run` recorded making (containers, loop-device volume group,
+    /// loop device and file), nothing made by hand
     Clean(run::CleanArgs),
     /// Check the host for a step: prints check, status, what it found and how to fix it
     Doctor(doctor::DoctorArgs),

@@ -244,7 +244,7 @@ impl Vm {
                 .args(["--connect", uri, "dominfo", &self.name])
                 .must_fail()
                 .root(root)
-                .hint(format!("a VM named {0} exists: remove it with `cargo xtask vm --destroy {0}`, or choose --vm-name", self.name)),
+                .hint(format!("a VM named {0} exists: `cargo xtask vm --destroy {0}` removes it if `vm` made it (the record lists it), or choose --vm-name", self.name)),
         );
         let kickstart = Secret::new(self.kickstart.render(false)?);
         plan.push(

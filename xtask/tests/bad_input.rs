@@ -620,3 +620,31 @@ fn output_of_another_user_and_non_utf8_env_are_refused() {
         }
     }
 }
+
+/// Finding 10: odd but parseable input never panics (exit 101): restart counts that would
+/// overflow a sum are judged like any others.
+#[test]
+fn huge_numbers_in_a_pod_list_do_not_panic() {
+    let dir = scratch("bad-input-pods");
+    let max = u64::MAX;
+    let pods = dir.join("pods.json");
+    std::fs::write(
+        &pods,
+        format!(
+            r#"{{"items":[{{"metadata":{{"namespace":"n","name":"p"}},"status":{{"phase":"Running","containerStatuses":[{{"name":"a","ready":false,"restartCount":{max}}},{{"name":"b","ready":false,"restartCount":{max}}}]}}}}]}}"#
+        ),
+    )
+    .unwrap();
+    let out = common::isolated_xtask("/usr/bin:/bin")
+        .args(["verify", "--pods-file", pods.as_str()])
+        .output()
+        .unwrap();
+    let ran = common::Ran::of(out);
+    assert_eq!(ran.code, 1, "{}", ran.stderr);
+    assert!(
+        ran.stderr
+            .contains(&format!("n/p: container a not ready, {max} restarts")),
+        "{}",
+        ran.stderr
+    );
+}
