@@ -14,10 +14,8 @@ pub const PASSWD_SECRET_ID: &str = "user-passwd";
 /// Flags naming the image, shared by build, push and run.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct ImageArgs {
-    /// Local image name, without tag [env: IMAGE_NAME]
     #[arg(long)]
     pub image_name: Option<String>,
-    /// Target architecture: amd64 or arm64; tags the image linux-<arch> [env: IMAGE_ARCH]
     #[arg(long)]
     pub arch: Option<String>,
 }
@@ -31,14 +29,14 @@ pub struct Image {
 impl Image {
     /// The image name from `--image-name`, IMAGE_NAME or the config file, validated.
     pub fn name(flag: Option<&str>, sources: &Sources) -> anyhow::Result<String> {
-        let name = sources.require("--image-name", flag, Some("IMAGE_NAME"), Some("image_name"))?;
+        let name = sources.get(&crate::inputs::IMAGE_NAME, flag)?;
         validate::image_name(&name.what, &name.value)
     }
 
     pub fn resolve(args: &ImageArgs, sources: &Sources) -> anyhow::Result<Image> {
         let name = Image::name(args.image_name.as_deref(), sources)?;
         let arch = sources
-            .pick("--arch", args.arch.as_deref(), Some("IMAGE_ARCH"), None)?
+            .value(&crate::inputs::ARCH, args.arch.as_deref())?
             .map(|p| Arch::parse(&p.what, &p.value))
             .transpose()?;
         Ok(Image { name, arch })
@@ -57,21 +55,14 @@ impl Image {
 pub struct BuildArgs {
     #[command(flatten)]
     pub image: ImageArgs,
-    /// Pull secret, used as --authfile to pull the base image [env: PULL_SECRET]
     #[arg(long)]
     pub pull_secret: Option<String>,
-    /// File holding the password of the image's `redhat` user [env: USER_PASSWD holds the
-    /// password itself]
     #[arg(long)]
     pub user_passwd_file: Option<Utf8PathBuf>,
-    /// Containerfile to build; its directory is the build context
     #[arg(long)]
     pub containerfile: Option<String>,
-    /// Base image (build argument BASE_IMAGE); `{arch}` expands to amd64 or arm64, `{tag}` to
-    /// the tag being built (latest or linux-<arch>)
     #[arg(long)]
     pub base_image: Option<String>,
-    /// MicroShift version (build argument MICROSHIFT_VERSION), e.g. 4.16
     #[arg(long)]
     pub microshift_version: Option<String>,
     /// Extra build argument NAME=VALUE (repeatable); never for secrets
@@ -83,7 +74,6 @@ pub struct BuildArgs {
     /// Build context directory [default: the Containerfile's directory]
     #[arg(long)]
     pub context: Option<String>,
-    /// Build this entry of the config file's `images` (name, Containerfile, base image)
     #[arg(long = "image", value_name = "NAME", conflicts_with = "image_name")]
     pub entry: Option<String>,
 }
@@ -136,13 +126,7 @@ impl Build {
         }
         let args = &args;
         let image = Image::resolve(&args.image, sources)?;
-        let cf = sources.pick_or(
-            "--containerfile",
-            args.containerfile.as_deref(),
-            None,
-            Some("containerfile"),
-            "containerfiles/Containerfile.bootc-rhel9",
-        )?;
+        let cf = sources.get(&crate::inputs::CONTAINERFILE, args.containerfile.as_deref())?;
         let containerfile = sources.path(&cf)?;
         let text = String::from_utf8(validate::read_bounded(&cf.what, &containerfile, 1 << 20)?)
             .map_err(|_| bad(&cf.what, &cf.value, "is not UTF-8 text"))?;
@@ -159,12 +143,7 @@ impl Build {
                 .map(Utf8PathBuf::from)
                 .unwrap_or_else(|| sources.root.clone()),
         };
-        let base = sources.require(
-            "--base-image",
-            args.base_image.as_deref(),
-            None,
-            Some("base_image"),
-        )?;
+        let base = sources.get(&crate::inputs::BASE_IMAGE, args.base_image.as_deref())?;
         // `{arch}` picks a per-architecture base image (e.g. `...:linux-{arch}`)
         let arch_word = image.arch.or_else(Arch::native).map_or("amd64", Arch::oci);
         let base_image = validate::image_reference(
@@ -174,11 +153,9 @@ impl Build {
                 .replace("{arch}", arch_word)
                 .replace("{tag}", &image.tag()),
         )?;
-        let ver = sources.require(
-            "--microshift-version",
+        let ver = sources.get(
+            &crate::inputs::MICROSHIFT_VERSION,
             args.microshift_version.as_deref(),
-            None,
-            Some("microshift_version"),
         )?;
         let microshift_version = validate::microshift_version(&ver.what, &ver.value)?;
         let mut build_args = Vec::new();

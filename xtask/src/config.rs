@@ -25,86 +25,6 @@ pub enum Kind {
     Images,
 }
 
-/// Every key the config file may hold (dotted for nested objects), its type and a one-line
-/// meaning. Unknown keys and values of the wrong type are an error when the file is read,
-/// so a typo in a fork's config is caught whatever the command.
-pub const KEYS: &[(&str, Kind, &str)] = &[
-    ("image_name", Kind::Text, "local image name (IMAGE_NAME)"),
-    (
-        "microshift_version",
-        Kind::Text,
-        "MicroShift minor version, e.g. 4.16",
-    ),
-    (
-        "base_image",
-        Kind::Text,
-        "RHEL bootc base image matching the MicroShift version",
-    ),
-    (
-        "containerfile",
-        Kind::Text,
-        "Containerfile, relative to the repository root",
-    ),
-    (
-        "architectures",
-        Kind::List,
-        "architectures of the manifest list",
-    ),
-    (
-        "registry_url",
-        Kind::Text,
-        "remote registry host (REGISTRY_URL)",
-    ),
-    (
-        "registry_org",
-        Kind::Text,
-        "organization path in the registry (REGISTRY_ORG)",
-    ),
-    (
-        "registry_user",
-        Kind::Text,
-        "registry user name for `podman login` (REGISTRY_USER)",
-    ),
-    (
-        "pull_secret",
-        Kind::Text,
-        "OpenShift pull secret file (PULL_SECRET)",
-    ),
-    (
-        "registry_auth",
-        Kind::Text,
-        "registry auth file, containers-auth.json(5) (AUTH_CONFIG)",
-    ),
-    ("vm.name", Kind::Text, "libvirt VM name (VMNAME)"),
-    ("vm.vcpus", Kind::Number, "VM virtual CPUs"),
-    ("vm.memory_mib", Kind::Number, "VM memory in MiB"),
-    ("vm.disk_gib", Kind::Number, "VM disk size in GiB"),
-    ("vm.network", Kind::Text, "libvirt network (NETNAME)"),
-    (
-        "vm.iso",
-        Kind::Text,
-        "RHEL boot ISO; {arch} expands to x86_64 or aarch64",
-    ),
-    ("vm.libvirt_uri", Kind::Text, "libvirt connection URI"),
-    ("vm.disk_dir", Kind::Text, "directory of the VM disk images"),
-    (
-        "lvm.volume_group",
-        Kind::Text,
-        "volume group for the CSI driver",
-    ),
-    (
-        "lvm.loop_file",
-        Kind::Text,
-        "file backing the loop device volume group (VGFILE)",
-    ),
-    ("lvm.loop_size", Kind::Text, "size of that file (VGSIZE)"),
-    (
-        "images",
-        Kind::Images,
-        "extra images: a list of objects with name, containerfile and optional base_image",
-    ),
-];
-
 /// The largest config file read (a fork's config is a few kilobytes).
 const MAX_CONFIG_BYTES: u64 = 1 << 20;
 
@@ -125,8 +45,9 @@ impl Config {
         let mut values = BTreeMap::new();
         flatten(path, obj, &mut values)?;
         for (key, value) in &values {
-            let Some((_, kind, _)) = KEYS.iter().find(|(k, _, _)| k == key) else {
-                let known: Vec<&str> = KEYS.iter().map(|(k, _, _)| *k).collect();
+            // the keys are those of the declared inputs (inputs.rs)
+            let Some(kind) = crate::inputs::by_key(key).map(|i| i.kind) else {
+                let known: Vec<&str> = crate::inputs::ALL.iter().filter_map(|i| i.key).collect();
                 return Err(anyhow::Error::new(BadInput(format!(
                     "{path}: unknown key '{key}' (known keys: {})",
                     known.join(", ")
@@ -298,7 +219,7 @@ pub struct Sources {
 impl Sources {
     /// `flag` is the flag's name (e.g. `--image-name`), `value` what was given on the
     /// command line, `env` the environment variable and `key` the config key.
-    pub fn pick(
+    fn pick(
         &self,
         flag: &str,
         value: Option<&str>,
@@ -336,6 +257,60 @@ impl Sources {
         Ok(None)
     }
 
+    /// A declared input (`inputs.rs`): the flag's value, else its environment variable, else
+    /// its config key, else its default. `None` when none of them gives one.
+    pub fn value(
+        &self,
+        input: &crate::inputs::Input,
+        flag: Option<&str>,
+    ) -> anyhow::Result<Option<Picked>> {
+        Ok(self
+            .pick(input.flag, flag, input.env, input.key)?
+            .or_else(|| {
+                input.default.map(|d| Picked {
+                    value: d.to_string(),
+                    what: format!("{} (default)", input.flag),
+                    origin: Origin::Default,
+                })
+            }))
+    }
+
+    /// Like [`Sources::value`], but the value is required: missing, the error names every
+    /// way to give it.
+    pub fn get(&self, input: &crate::inputs::Input, flag: Option<&str>) -> anyhow::Result<Picked> {
+        self.value(input, flag)?
+            .ok_or_else(|| self.missing(input.flag, input.env, input.key))
+    }
+
+    /// Like [`Sources::value`], with a default that depends on other inputs (the container
+    /// name defaults to the image name).
+    pub fn value_or(
+        &self,
+        input: &crate::inputs::Input,
+        flag: Option<&str>,
+        default: &str,
+    ) -> anyhow::Result<Picked> {
+        Ok(self.value(input, flag)?.unwrap_or_else(|| Picked {
+            value: default.to_string(),
+            what: format!("{} (default)", input.flag),
+            origin: Origin::Default,
+        }))
+    }
+
+    fn missing(&self, flag: &str, env: Option<&str>, key: Option<&str>) -> anyhow::Error {
+        let mut ways = vec![flag.to_string()];
+        if let Some(e) = env {
+            ways.push(e.to_string());
+        }
+        if let Some(k) = key {
+            ways.push(format!("'{k}' in {}", self.config.path));
+        }
+        anyhow::Error::new(BadInput(format!(
+            "{flag}: missing; set {}",
+            ways.join(" or ")
+        )))
+    }
+
     /// An environment variable's value: `None` when unset or empty, an error when it is not
     /// UTF-8 (rather than acting as if it were unset).
     pub fn env_var(&self, name: &str) -> anyhow::Result<Option<String>> {
@@ -345,45 +320,6 @@ impl Sources {
             ))));
         }
         Ok(self.env.get(name).filter(|v| !v.is_empty()).cloned())
-    }
-
-    /// Like [`Sources::pick`], with a built-in default.
-    pub fn pick_or(
-        &self,
-        flag: &str,
-        value: Option<&str>,
-        env: Option<&str>,
-        key: Option<&str>,
-        default: &str,
-    ) -> anyhow::Result<Picked> {
-        Ok(self.pick(flag, value, env, key)?.unwrap_or_else(|| Picked {
-            value: default.to_string(),
-            what: format!("{flag} (default)"),
-            origin: Origin::Default,
-        }))
-    }
-
-    /// Like [`Sources::pick`], but the value is required.
-    pub fn require(
-        &self,
-        flag: &str,
-        value: Option<&str>,
-        env: Option<&str>,
-        key: Option<&str>,
-    ) -> anyhow::Result<Picked> {
-        self.pick(flag, value, env, key)?.ok_or_else(|| {
-            let mut ways = vec![flag.to_string()];
-            if let Some(e) = env {
-                ways.push(e.to_string());
-            }
-            if let Some(k) = key {
-                ways.push(format!("'{k}' in {}", self.config.path));
-            }
-            anyhow::Error::new(BadInput(format!(
-                "{flag}: missing; set {}",
-                ways.join(" or ")
-            )))
-        })
     }
 
     /// A path: `~/` expands to `$HOME`; a relative path is relative to the current
@@ -522,31 +458,25 @@ mod tests {
             &[("IMAGE_NAME", "from-env")],
             r#"{"image_name": "from-config"}"#,
         );
-        let p = |flag| {
-            s.pick("--image-name", flag, Some("IMAGE_NAME"), Some("image_name"))
-                .unwrap()
-                .unwrap()
-        };
+        let p = |flag| s.get(&crate::inputs::IMAGE_NAME, flag).unwrap();
         assert_eq!(p(Some("from-flag")).value, "from-flag");
         assert_eq!(p(None).value, "from-env");
         assert_eq!(p(None).what, "--image-name (from IMAGE_NAME)");
         let s = sources(&[], r#"{"image_name": "from-config"}"#);
-        let got = s
-            .pick("--image-name", None, Some("IMAGE_NAME"), Some("image_name"))
-            .unwrap()
-            .unwrap();
+        let got = s.get(&crate::inputs::IMAGE_NAME, None).unwrap();
         assert_eq!(got.value, "from-config");
         assert_eq!(got.what, "--image-name (from cfg.json: image_name)");
-        let got = s
-            .pick_or(
-                "--network",
-                None,
-                Some("NETNAME"),
-                Some("vm.network"),
-                "default",
-            )
-            .unwrap();
+        let got = s.get(&crate::inputs::NETWORK, None).unwrap();
         assert_eq!(got.value, "default");
+        assert_eq!(got.what, "--network (default)");
+        let e = s
+            .get(&crate::inputs::REGISTRY_URL, None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("--registry-url: missing; set --registry-url or REGISTRY_URL or 'registry_url' in cfg.json"),
+            "{e}"
+        );
     }
 
     #[test]

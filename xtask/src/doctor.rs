@@ -8,6 +8,7 @@ use camino::Utf8PathBuf;
 use serde_json::{json, Value};
 
 use crate::config::Sources;
+use crate::inputs;
 use crate::secrets;
 use crate::validate::{self, bad, Arch};
 
@@ -16,22 +17,16 @@ pub struct DoctorArgs {
     /// Which step to check the host for: build, push, run, vm or all
     #[arg(long = "for", value_name = "STEP", default_value = "all")]
     pub step: String,
-    /// Pull secret [env: PULL_SECRET]
     #[arg(long)]
     pub pull_secret: Option<String>,
-    /// Registry auth file [env: AUTH_CONFIG]
     #[arg(long)]
     pub auth_config: Option<String>,
-    /// Boot ISO for `vm`; `{arch}` expands to x86_64 or aarch64
     #[arg(long)]
     pub iso: Option<String>,
-    /// libvirt network [env: NETNAME]
     #[arg(long)]
     pub network: Option<String>,
-    /// libvirt connection URI
     #[arg(long)]
     pub libvirt_uri: Option<String>,
-    /// Volume group for the CSI driver [default: rhel]
     #[arg(long)]
     pub volume_group: Option<String>,
 }
@@ -602,43 +597,29 @@ fn iso(path: Result<Utf8PathBuf, String>, arch: Arch) -> Finding {
 pub fn check(args: &DoctorArgs, sources: &Sources) -> anyhow::Result<Vec<Finding>> {
     let steps = steps(&args.step)?;
     let has = |s: &str| steps.contains(&s);
-    let pick_path =
-        |flag: &str, value: Option<&str>, env: &str, key: &str| -> Option<Utf8PathBuf> {
-            sources
-                .pick(flag, value, Some(env), Some(key))
-                .ok()
-                .flatten()
-                .and_then(|p| sources.path(&p).ok())
-        };
-    let pull_secret = pick_path(
-        "--pull-secret",
-        args.pull_secret.as_deref(),
-        "PULL_SECRET",
-        "pull_secret",
-    );
-    let auth = pick_path(
-        "--auth-config",
-        args.auth_config.as_deref(),
-        "AUTH_CONFIG",
-        "registry_auth",
-    );
-    let config = |k: &str, default: &str| {
+    // the same resolvers as the commands: flag > environment > config file > default
+    let path_of = |input: &crate::inputs::Input, flag: Option<&str>| -> Option<Utf8PathBuf> {
         sources
-            .config
-            .get(k)
+            .value(input, flag)
             .ok()
             .flatten()
-            .unwrap_or_else(|| default.to_string())
+            .and_then(|p| sources.path(&p).ok())
     };
-    let base_registry = registry_of(&config(
-        "base_image",
+    let text_of = |input: &crate::inputs::Input, flag: Option<&str>, fallback: &str| {
+        sources
+            .value(input, flag)
+            .ok()
+            .flatten()
+            .map_or_else(|| fallback.to_string(), |p| p.value)
+    };
+    let pull_secret = path_of(&inputs::PULL_SECRET, args.pull_secret.as_deref());
+    let auth = path_of(&inputs::AUTH_CONFIG, args.auth_config.as_deref());
+    let base_registry = registry_of(&text_of(
+        &inputs::BASE_IMAGE,
+        None,
         "registry.redhat.io/rhel9/rhel-bootc:9.4",
     ));
-    let registry = sources
-        .env
-        .get("REGISTRY_URL")
-        .cloned()
-        .unwrap_or_else(|| config("registry_url", "quay.io"));
+    let registry = text_of(&inputs::REGISTRY_URL, None, "quay.io");
     let mut out = vec![privileges(sources)];
     if has("build") || has("push") || has("run") {
         out.push(podman());
@@ -654,7 +635,11 @@ pub fn check(args: &DoctorArgs, sources: &Sources) -> anyhow::Result<Vec<Finding
         ));
     }
     if has("build") {
-        out.push(rhel_repos(&config("microshift_version", "4.16")));
+        out.push(rhel_repos(&text_of(
+            &inputs::MICROSHIFT_VERSION,
+            None,
+            "4.16",
+        )));
         out.push(disk(sources));
         out.extend(emulation(sources));
     }
@@ -670,33 +655,29 @@ pub fn check(args: &DoctorArgs, sources: &Sources) -> anyhow::Result<Vec<Finding
     }
     if has("run") {
         out.push(openvswitch(sources));
-        let vg = args
-            .volume_group
-            .clone()
-            .unwrap_or_else(|| config("lvm.volume_group", "rhel"));
+        let vg = text_of(&inputs::VOLUME_GROUP, args.volume_group.as_deref(), "rhel");
         out.push(volume_group(&vg));
     }
     if has("vm") {
-        let uri = args
-            .libvirt_uri
-            .clone()
-            .unwrap_or_else(|| config("vm.libvirt_uri", "qemu:///system"));
-        let net = args
-            .network
-            .clone()
-            .or_else(|| sources.env.get("NETNAME").cloned())
-            .unwrap_or_else(|| config("vm.network", "default"));
+        let uri = text_of(
+            &inputs::LIBVIRT_URI,
+            args.libvirt_uri.as_deref(),
+            "qemu:///system",
+        );
+        let net = text_of(&inputs::NETWORK, args.network.as_deref(), "default");
         out.extend(libvirt(&uri, &net));
         let arch = Arch::native().unwrap_or(Arch::Amd64);
-        let iso_value = args.iso.clone().unwrap_or_else(|| {
-            config("vm.iso", "/var/lib/libvirt/images/rhel-9.4-{arch}-boot.iso")
-        });
-        let picked = crate::config::Picked {
-            value: iso_value.replace("{arch}", arch.uname()),
-            what: "--iso".into(),
-            origin: crate::config::Origin::Flag,
+        let iso_path = match sources.get(&inputs::ISO, args.iso.as_deref()) {
+            Ok(picked) => {
+                let picked = crate::config::Picked {
+                    value: picked.value.replace("{arch}", arch.uname()),
+                    ..picked
+                };
+                sources.path(&picked).map_err(|e| format!("{e}"))
+            }
+            Err(e) => Err(format!("{e}")),
         };
-        out.push(iso(sources.path(&picked).map_err(|e| format!("{e}")), arch));
+        out.push(iso(iso_path, arch));
     }
     Ok(out)
 }

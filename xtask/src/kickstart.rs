@@ -25,7 +25,6 @@ pub struct KickstartArgs {
     pub image: ImageArgs,
     #[command(flatten)]
     pub registry: RegistryArgs,
-    /// Pull secret, written to /etc/crio/openshift-pull-secret [env: PULL_SECRET]
     #[arg(long)]
     pub pull_secret: Option<String>,
     /// Install this tag instead of `latest` (or `linux-<arch>` with --arch)
@@ -48,10 +47,8 @@ pub struct KickstartArgs {
     /// file must be configured: --auth-config, AUTH_CONFIG or registry_auth)
     #[arg(long, conflicts_with = "auth_config")]
     pub public_image: bool,
-    /// Size of the root logical volume in GiB (at least 10)
     #[arg(long)]
     pub root_size: Option<String>,
-    /// LVM volume group for the root volume and the CSI driver
     #[arg(long)]
     pub volume_group: Option<String>,
 }
@@ -117,15 +114,9 @@ impl Kickstart {
                 ))
             }
         };
-        let size = sources.pick_or("--root-size", args.root_size.as_deref(), None, None, "10")?;
+        let size = sources.get(&crate::inputs::ROOT_SIZE, args.root_size.as_deref())?;
         let root_size_gib = validate::count(&size.what, &size.value, 10, 65536)?;
-        let vg = sources.pick_or(
-            "--volume-group",
-            args.volume_group.as_deref(),
-            None,
-            Some("lvm.volume_group"),
-            "rhel",
-        )?;
+        let vg = sources.get(&crate::inputs::VOLUME_GROUP, args.volume_group.as_deref())?;
         let volume_group = validate::simple_name(&vg.what, &vg.value)?;
         // the installer pulls the image itself: without the auth file a private image fails
         // deep inside the installation, so a configured file must exist, and "no
@@ -134,12 +125,7 @@ impl Kickstart {
             None
         } else {
             let picked = sources
-                .pick(
-                    "--auth-config",
-                    args.registry.auth_config.as_deref(),
-                    Some("AUTH_CONFIG"),
-                    Some("registry_auth"),
-                )?
+                .value(&crate::inputs::AUTH_CONFIG, args.registry.auth_config.as_deref())?
                 .ok_or_else(|| {
                     anyhow::Error::new(BadInput(format!(
                         "--auth-config: missing; the installer needs the registry auth file to pull {url}: set --auth-config, AUTH_CONFIG or 'registry_auth' in {}, or say --public-image",
@@ -239,13 +225,7 @@ impl Kickstart {
         config_only.env.retain(|k, _| k == "HOME");
         let image = Image::resolve(&ImageArgs::default(), &config_only)?;
         let registry = Registry::resolve(&RegistryArgs::default(), &config_only, false)?;
-        let vg = config_only.pick_or(
-            "--volume-group",
-            None,
-            None,
-            Some("lvm.volume_group"),
-            "rhel",
-        )?;
+        let vg = config_only.get(&crate::inputs::VOLUME_GROUP, None)?;
         let placeholder = |host: &str| {
             format!(
                 "{{\"auths\":{{\"{host}\":{{\"auth\":\"cGxhY2Vob2xkZXI6cGxhY2Vob2xkZXI=\"}}}}}}\n"

@@ -7,6 +7,7 @@ pub mod build;
 pub mod config;
 pub mod doctor;
 pub mod exec;
+pub mod inputs;
 pub mod inspect;
 pub mod kickstart;
 pub mod lint;
@@ -60,7 +61,6 @@ pub struct Cli {
     /// Print one JSON document on stdout (the plan with --dry-run, else the results)
     #[arg(long, global = true)]
     pub json: bool,
-    /// Config file [env: XTASK_CONFIG] [default: microshift-image.json at the repository root]
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<String>,
     #[command(subcommand)]
@@ -108,9 +108,43 @@ pub struct KickstartCmd {
     pub output: Option<camino::Utf8PathBuf>,
 }
 
+/// The command line: the derived [`Cli`], with each declared input's help, environment
+/// variable, config key and default filled in from `inputs.rs`.
+pub fn cli() -> clap::Command {
+    use clap::CommandFactory;
+    fn fill(mut cmd: clap::Command) -> clap::Command {
+        let ids: Vec<String> = cmd
+            .get_arguments()
+            .map(|a| a.get_id().to_string())
+            .filter(|id| inputs::by_id(id).is_some())
+            .collect();
+        for id in ids {
+            if let Some(input) = inputs::by_id(&id) {
+                cmd = cmd.mut_arg(id, |a| a.help(input.long_help()));
+            }
+        }
+        let subs: Vec<String> = cmd
+            .get_subcommands()
+            .map(|c| c.get_name().to_string())
+            .collect();
+        for name in subs {
+            cmd = cmd.mut_subcommand(name, fill);
+        }
+        cmd
+    }
+    fill(Cli::command())
+}
+
+/// Parse a command line as `cargo xtask` does.
+pub fn parse<I: IntoIterator<Item = OsString>>(args: I) -> Result<Cli, clap::Error> {
+    use clap::FromArgMatches;
+    let matches = cli().try_get_matches_from(join_negative_values(args.into_iter().collect()))?;
+    Cli::from_arg_matches(&matches)
+}
+
 /// Parse, plan, run. Returns the process exit code.
 pub fn main<I: IntoIterator<Item = OsString>>(args: I) -> i32 {
-    let cli = match Cli::try_parse_from(join_negative_values(args.into_iter().collect())) {
+    let cli = match parse(args) {
         Ok(cli) => cli,
         Err(e) => {
             use clap::error::ErrorKind;
@@ -217,7 +251,6 @@ pub fn plan_for(command: &Command, sources: &Sources) -> anyhow::Result<Plan> {
 
 /// `cargo xtask completions SHELL`
 fn completions(shell: &str) -> anyhow::Result<()> {
-    use clap::CommandFactory;
     use clap_complete::Shell;
     let shell = match shell {
         "bash" => Shell::Bash,
@@ -225,7 +258,7 @@ fn completions(shell: &str) -> anyhow::Result<()> {
         "fish" => Shell::Fish,
         other => return Err(validate::bad("completions", other, "use bash, zsh or fish")),
     };
-    let mut cmd = Cli::command();
+    let mut cmd = cli();
     // for `alias xtask='cargo xtask'`: a shell cannot complete the two words `cargo xtask`
     clap_complete::generate(shell, &mut cmd, "xtask", &mut std::io::stdout());
     Ok(())

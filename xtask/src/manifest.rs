@@ -9,10 +9,8 @@ use crate::validate::{bad, Arch};
 
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct ManifestArgs {
-    /// Local image name, without tag [env: IMAGE_NAME]
     #[arg(long)]
     pub image_name: Option<String>,
-    /// Architectures of the list, comma-separated or repeated (default: the config file's)
     #[arg(long = "arch", value_delimiter = ',')]
     pub archs: Vec<String>,
     #[command(flatten)]

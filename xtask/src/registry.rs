@@ -10,21 +10,14 @@ use crate::validate;
 /// Registry flags shared by `push`, `manifest` and `vm`.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct RegistryArgs {
-    /// Registry host[:port] [env: REGISTRY_URL]
     #[arg(long)]
     pub registry_url: Option<String>,
-    /// Organization path in the registry, e.g. myorg/mypath [env: REGISTRY_ORG]
     #[arg(long)]
     pub registry_org: Option<String>,
-    /// User for `podman login` [env: REGISTRY_USER]
     #[arg(long)]
     pub registry_user: Option<String>,
-    /// File holding the registry password, fed to `podman login --password-stdin`
-    /// [env: REGISTRY_PASSWORD holds the password itself]
     #[arg(long)]
     pub registry_password_file: Option<Utf8PathBuf>,
-    /// Registry auth file (containers-auth.json); `podman login` writes it when a password
-    /// is given [env: AUTH_CONFIG]
     #[arg(long)]
     pub auth_config: Option<String>,
 }
@@ -51,19 +44,9 @@ impl Registry {
         sources: &Sources,
         login: bool,
     ) -> anyhow::Result<Registry> {
-        let url = sources.require(
-            "--registry-url",
-            args.registry_url.as_deref(),
-            Some("REGISTRY_URL"),
-            Some("registry_url"),
-        )?;
+        let url = sources.get(&crate::inputs::REGISTRY_URL, args.registry_url.as_deref())?;
         let url = validate::registry_url(&url.what, &url.value)?;
-        let org = sources.require(
-            "--registry-org",
-            args.registry_org.as_deref(),
-            Some("REGISTRY_ORG"),
-            Some("registry_org"),
-        )?;
+        let org = sources.get(&crate::inputs::REGISTRY_ORG, args.registry_org.as_deref())?;
         let org = validate::registry_org(&org.what, &org.value)?;
         let password = if login {
             secrets::password(
@@ -76,12 +59,7 @@ impl Registry {
             None
         };
         let auth = if login {
-            sources.pick(
-                "--auth-config",
-                args.auth_config.as_deref(),
-                Some("AUTH_CONFIG"),
-                Some("registry_auth"),
-            )?
+            sources.value(&crate::inputs::AUTH_CONFIG, args.auth_config.as_deref())?
         } else {
             None
         };
@@ -89,12 +67,8 @@ impl Registry {
         let auth_path = auth.as_ref().map(|p| sources.path(p)).transpose()?;
         let login = match password {
             Some(pw) => {
-                let user = sources.require(
-                    "--registry-user",
-                    args.registry_user.as_deref(),
-                    Some("REGISTRY_USER"),
-                    Some("registry_user"),
-                )?;
+                let user =
+                    sources.get(&crate::inputs::REGISTRY_USER, args.registry_user.as_deref())?;
                 if user.value.is_empty() || user.value.contains(char::is_whitespace) {
                     return Err(validate::bad(
                         &user.what,

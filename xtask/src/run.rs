@@ -20,14 +20,10 @@ const STORAGE: &str = "/var/lib/containers/storage";
 /// Flags naming the container and the loop-device volume group, shared by run and clean.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct HostArgs {
-    /// Container name [default: the image name]
     #[arg(long)]
     pub name: Option<String>,
-    /// Volume group for the CSI driver [default: rhel]
     #[arg(long)]
     pub volume_group: Option<String>,
-    /// File backing the loop-device volume group [env: VGFILE]
-    /// [default: /var/lib/microshift-lvm-storage.img]
     #[arg(long)]
     pub loop_file: Option<String>,
 }
@@ -41,23 +37,15 @@ pub struct Host {
 
 impl Host {
     pub fn resolve(args: &HostArgs, image_name: &str, sources: &Sources) -> anyhow::Result<Host> {
-        let name = sources.pick_or("--name", args.name.as_deref(), None, None, image_name)?;
+        let name = sources.value_or(
+            &crate::inputs::CONTAINER_NAME,
+            args.name.as_deref(),
+            image_name,
+        )?;
         let name = validate::simple_name(&name.what, &name.value)?;
-        let vg = sources.pick_or(
-            "--volume-group",
-            args.volume_group.as_deref(),
-            None,
-            Some("lvm.volume_group"),
-            "rhel",
-        )?;
+        let vg = sources.get(&crate::inputs::VOLUME_GROUP, args.volume_group.as_deref())?;
         let volume_group = validate::simple_name(&vg.what, &vg.value)?;
-        let file = sources.pick_or(
-            "--loop-file",
-            args.loop_file.as_deref(),
-            Some("VGFILE"),
-            Some("lvm.loop_file"),
-            "/var/lib/microshift-lvm-storage.img",
-        )?;
+        let file = sources.get(&crate::inputs::LOOP_FILE, args.loop_file.as_deref())?;
         let loop_file = sources.path(&file)?;
         if loop_file.as_str().ends_with('/') || loop_file.file_name().is_none() {
             return Err(bad(&file.what, &file.value, "must name a file"));
@@ -98,14 +86,11 @@ pub struct RunArgs {
     /// Run this image reference instead of localhost/<image name>:<tag>
     #[arg(long)]
     pub image_ref: Option<String>,
-    /// Pull secret, mounted read-only at /etc/crio/openshift-pull-secret [env: PULL_SECRET]
     #[arg(long)]
     pub pull_secret: Option<String>,
     /// Start in the background (-d) instead of an interactive terminal (-it --rm)
     #[arg(short = 'd', long)]
     pub detach: bool,
-    /// When the volume group is missing, create it on a loop device backed by a sparse file
-    /// of this size (e.g. 1G); without a value: VGSIZE, else lvm.loop_size, else 1G
     #[arg(long, value_name = "SIZE", num_args = 0..=1, default_missing_value = "")]
     pub lvm_loop: Option<String>,
     /// Start even when the openvswitch module cannot be loaded (ovnkube pods will fail)
@@ -154,13 +139,7 @@ impl Run {
             None => None,
             Some(given) => {
                 let flag = Some(given).filter(|v| !v.is_empty());
-                let p = sources.pick_or(
-                    "--lvm-loop",
-                    flag,
-                    Some("VGSIZE"),
-                    Some("lvm.loop_size"),
-                    "1G",
-                )?;
+                let p = sources.get(&crate::inputs::LOOP_SIZE, flag)?;
                 validate::size(&p.what, &p.value, 64 << 20)?;
                 Some(p.value)
             }

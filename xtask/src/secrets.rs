@@ -80,12 +80,7 @@ pub fn password(
 
 /// The resolved path of an existing pull secret, checked.
 pub fn pull_secret(sources: &Sources, flag: Option<&str>) -> anyhow::Result<Utf8PathBuf> {
-    let picked = sources.require(
-        "--pull-secret",
-        flag,
-        Some("PULL_SECRET"),
-        Some("pull_secret"),
-    )?;
+    let picked = sources.get(&crate::inputs::PULL_SECRET, flag)?;
     let path = sources.path(&picked)?;
     auth_json(&picked.what, &path)?;
     Ok(path)

@@ -22,19 +22,14 @@ pub struct VerifyArgs {
     /// Judge a saved `oc get pods -A -o json` document instead (exit 0 only when all ready)
     #[arg(long)]
     pub pods_file: Option<Utf8PathBuf>,
-    /// How long to wait for all pods, e.g. 900s, 15m [default: 15m]
     #[arg(long)]
     pub timeout: Option<String>,
-    /// Pause between tries [default: 10s]
     #[arg(long)]
     pub interval: Option<String>,
-    /// User for ssh into the VM [default: redhat]
     #[arg(long)]
     pub ssh_user: Option<String>,
-    /// libvirt connection URI, with --vm [default: the record's, else qemu:///system]
     #[arg(long)]
     pub libvirt_uri: Option<String>,
-    /// Image name, the default container name [env: IMAGE_NAME]
     #[arg(long)]
     pub image_name: Option<String>,
 }
@@ -44,9 +39,9 @@ fn oc_args() -> [&'static str; 7] {
 }
 
 pub fn plan(args: &VerifyArgs, sources: &Sources) -> anyhow::Result<Plan> {
-    let timeout = sources.pick_or("--timeout", args.timeout.as_deref(), None, None, "15m")?;
+    let timeout = sources.get(&crate::inputs::TIMEOUT, args.timeout.as_deref())?;
     let timeout_s = validate::duration(&timeout.what, &timeout.value)?;
-    let interval = sources.pick_or("--interval", args.interval.as_deref(), None, None, "10s")?;
+    let interval = sources.get(&crate::inputs::INTERVAL, args.interval.as_deref())?;
     let interval_s = validate::duration(&interval.what, &interval.value)?;
     let pods_hint = "the pods' own logs: `oc logs -n NAMESPACE POD` (see the hints above)";
     // the target: as given, else what `run` or `vm` made last, else the image's container
@@ -78,8 +73,7 @@ pub fn plan(args: &VerifyArgs, sources: &Sources) -> anyhow::Result<Plan> {
                 .map(str::to_string);
             let flag_uri = args.libvirt_uri.clone().or(recorded_uri);
             let uri = crate::vm::libvirt_uri(flag_uri.as_deref(), sources)?;
-            let user =
-                sources.pick_or("--ssh-user", args.ssh_user.as_deref(), None, None, "redhat")?;
+            let user = sources.get(&crate::inputs::SSH_USER, args.ssh_user.as_deref())?;
             let user = validate::simple_name(&user.what, &user.value)?;
             let mut plan = Plan::new(format!("verify MicroShift in VM {vm}"), sources.as_root);
             let root = crate::vm::needs_root(&uri);

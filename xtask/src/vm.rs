@@ -15,28 +15,20 @@ pub const KICKSTART_NAME: &str = "kickstart.ks";
 
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct VmArgs {
-    /// VM name [env: VMNAME] [default: the image name]
     #[arg(long)]
     pub vm_name: Option<String>,
-    /// libvirt network [env: NETNAME] [default: default]
     #[arg(long)]
     pub network: Option<String>,
-    /// RHEL boot ISO; `{arch}` expands to x86_64 or aarch64
     #[arg(long)]
     pub iso: Option<String>,
-    /// Virtual CPUs [default: 2]
     #[arg(long)]
     pub vcpus: Option<String>,
-    /// Memory in MiB [default: 2048]
     #[arg(long)]
     pub memory: Option<String>,
-    /// Disk size in GiB [default: 20]
     #[arg(long)]
     pub disk_size: Option<String>,
-    /// Directory of the VM's disk image [default: /var/lib/libvirt/images]
     #[arg(long)]
     pub disk_dir: Option<String>,
-    /// libvirt connection URI [default: qemu:///system]
     #[arg(long)]
     pub libvirt_uri: Option<String>,
     /// Remove a VM that `vm` made, and its disk, instead of creating one [default: the last
@@ -63,13 +55,7 @@ pub struct Vm {
 
 /// The libvirt URI from a `--libvirt-uri` flag value (or its fallbacks), validated.
 pub fn libvirt_uri(flag: Option<&str>, sources: &Sources) -> anyhow::Result<String> {
-    let uri = sources.pick_or(
-        "--libvirt-uri",
-        flag,
-        Some("LIBVIRT_DEFAULT_URI"),
-        Some("vm.libvirt_uri"),
-        "qemu:///system",
-    )?;
+    let uri = sources.get(&crate::inputs::LIBVIRT_URI, flag)?;
     let ok = uri.value.split_once("://").is_some_and(|(scheme, _)| {
         !scheme.is_empty()
             && scheme
@@ -119,50 +105,24 @@ impl Vm {
             .or_else(Arch::native)
             .unwrap_or(Arch::Amd64);
         let default_name = kickstart.image.name.clone();
-        let name = sources.pick_or(
-            "--vm-name",
+        let name = sources.value_or(
+            &crate::inputs::VM_NAME,
             args.vm_name.as_deref(),
-            Some("VMNAME"),
-            Some("vm.name"),
             &default_name,
         )?;
         let name = validate::simple_name(&name.what, &name.value)?;
-        let net = sources.pick_or(
-            "--network",
-            args.network.as_deref(),
-            Some("NETNAME"),
-            Some("vm.network"),
-            "default",
-        )?;
+        let net = sources.get(&crate::inputs::NETWORK, args.network.as_deref())?;
         let network = validate::simple_name(&net.what, &net.value)?;
-        let vcpus = sources.pick_or(
-            "--vcpus",
-            args.vcpus.as_deref(),
-            None,
-            Some("vm.vcpus"),
-            "2",
-        )?;
+        let vcpus = sources.get(&crate::inputs::VCPUS, args.vcpus.as_deref())?;
         let vcpus = validate::count(&vcpus.what, &vcpus.value, 1, 512)?;
-        let memory = sources.pick_or(
-            "--memory",
-            args.memory.as_deref(),
-            None,
-            Some("vm.memory_mib"),
-            "2048",
-        )?;
+        let memory = sources.get(&crate::inputs::MEMORY, args.memory.as_deref())?;
         let memory_mib = validate::count(&memory.what, &memory.value, 2048, 4 * 1024 * 1024)
             .map_err(|e| {
                 anyhow::Error::new(validate::BadInput(format!(
                     "{e} (MiB; MicroShift needs at least 2048)"
                 )))
             })?;
-        let disk = sources.pick_or(
-            "--disk-size",
-            args.disk_size.as_deref(),
-            None,
-            Some("vm.disk_gib"),
-            "20",
-        )?;
+        let disk = sources.get(&crate::inputs::DISK_SIZE, args.disk_size.as_deref())?;
         // the root volume plus boot partitions must fit, with room left for the CSI driver
         let min_disk = kickstart.root_size_gib + 2;
         let disk_gib = validate::count(&disk.what, &disk.value, min_disk, 65536).map_err(|_| {
@@ -172,13 +132,7 @@ impl Vm {
                 format!("needs at least {min_disk} GiB: the {} GiB root volume, boot partitions, and free space for the CSI driver", kickstart.root_size_gib),
             )
         })?;
-        let dir = sources.pick_or(
-            "--disk-dir",
-            args.disk_dir.as_deref(),
-            None,
-            Some("vm.disk_dir"),
-            "/var/lib/libvirt/images",
-        )?;
+        let dir = sources.get(&crate::inputs::DISK_DIR, args.disk_dir.as_deref())?;
         let disk_dir = sources.path(&dir)?;
         validate::no_comma(
             &dir.what,
@@ -186,13 +140,7 @@ impl Vm {
             "virt-install's --disk path=...,size=...",
         )?;
         let uri = libvirt_uri(args.libvirt_uri.as_deref(), sources)?;
-        let iso = sources.pick_or(
-            "--iso",
-            args.iso.as_deref(),
-            None,
-            Some("vm.iso"),
-            "/var/lib/libvirt/images/rhel-9.4-{arch}-boot.iso",
-        )?;
+        let iso = sources.get(&crate::inputs::ISO, args.iso.as_deref())?;
         let iso_path = sources.path(&validate_iso_value(&iso, arch))?;
         validate::no_comma(&iso.what, iso_path.as_str(), "virt-install's --location")?;
         match iso_arch(&iso_path) {

@@ -179,3 +179,73 @@ fn exit_codes_are_documented() {
         assert!(line.contains(words), "{line}");
     }
 }
+
+/// The README's input table and the declarations in `inputs.rs` say the same: every
+/// declared input with an environment variable or a config key has a row naming its flag,
+/// variable and key, and every variable or key the table names is declared.
+#[test]
+fn the_readme_input_table_matches_the_declarations() {
+    let readme = std::fs::read_to_string(common::repo_root().join("README.md")).unwrap();
+    let table: Vec<Vec<String>> = readme
+        .split("### Inputs")
+        .nth(1)
+        .expect("README has an Inputs section")
+        .lines()
+        .skip_while(|l| !l.starts_with("| flag"))
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .map(|l| {
+            l.trim_matches('|')
+                .split(" | ")
+                .map(|c| c.trim().to_string())
+                .collect()
+        })
+        .collect();
+    assert!(table.len() > 15, "{table:?}");
+    let mut problems = Vec::new();
+    for input in xtask::inputs::ALL {
+        if input.env.is_none() && input.key.is_none() {
+            continue;
+        }
+        let quoted = |s: &str| format!("`{s}");
+        let row = table.iter().find(|r| {
+            (input.flag.is_empty() || r[0].contains(&quoted(input.flag)))
+                && input.env.is_none_or(|e| r[1].contains(&quoted(e)))
+                && input.key.is_none_or(|k| r[2].contains(&quoted(k)))
+        });
+        if row.is_none() {
+            problems.push(format!(
+                "no row for {} / {:?} / {:?}",
+                input.flag, input.env, input.key
+            ));
+        }
+    }
+    let names = |cell: &str| -> Vec<String> {
+        cell.split('`')
+            .skip(1)
+            .step_by(2)
+            .map(|w| w.split('[').next().unwrap_or("").to_string())
+            .collect()
+    };
+    for row in &table {
+        for env in names(&row[1]) {
+            if !xtask::inputs::ALL
+                .iter()
+                .any(|i| i.env == Some(env.as_str()))
+            {
+                problems.push(format!("the table names {env}, which no input declares"));
+            }
+        }
+        for key in names(&row[2]) {
+            if !xtask::inputs::ALL
+                .iter()
+                .any(|i| i.key == Some(key.as_str()))
+            {
+                problems.push(format!(
+                    "the table names key {key}, which no input declares"
+                ));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

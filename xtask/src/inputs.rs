@@ -1,0 +1,308 @@
+//! Every input that can come from more than the command line, declared once: its flag, the
+//! environment variable of the documented procedure, the config-file key (and its type), the
+//! built-in default and the help text. The resolvers in `config.rs` read these declarations
+//! (flag > environment > config file > default), `--help` shows them (`cli()` fills each
+//! flag's help from here), the config file's keys are checked against them, and a test
+//! checks the README's input table against them. Adding an input is one entry here plus its
+//! use: a field in a command's arguments and a `sources.value(&INPUT, ...)` call.
+
+use crate::config::Kind;
+
+#[derive(Debug)]
+pub struct Input {
+    /// The clap argument id (the field name), or "" for an input with no flag.
+    pub id: &'static str,
+    /// The flag as users type it (also the label in error messages).
+    pub flag: &'static str,
+    pub env: Option<&'static str>,
+    pub key: Option<&'static str>,
+    /// The type of the config key's value.
+    pub kind: Kind,
+    pub default: Option<&'static str>,
+    pub help: &'static str,
+}
+
+const fn input(id: &'static str, flag: &'static str, help: &'static str) -> Input {
+    Input {
+        id,
+        flag,
+        env: None,
+        key: None,
+        kind: Kind::Text,
+        default: None,
+        help,
+    }
+}
+
+impl Input {
+    const fn env(mut self, env: &'static str) -> Input {
+        self.env = Some(env);
+        self
+    }
+    const fn key(mut self, key: &'static str) -> Input {
+        self.key = Some(key);
+        self
+    }
+    const fn kind(mut self, kind: Kind) -> Input {
+        self.kind = kind;
+        self
+    }
+    const fn default(mut self, default: &'static str) -> Input {
+        self.default = Some(default);
+        self
+    }
+
+    /// The help text with where else the value may come from, as `--help` shows it.
+    pub fn long_help(&self) -> String {
+        let mut text = self.help.to_string();
+        if let Some(env) = self.env {
+            text.push_str(&format!(" [env: {env}]"));
+        }
+        if let Some(key) = self.key {
+            text.push_str(&format!(" [config: {key}]"));
+        }
+        if let Some(default) = self.default {
+            text.push_str(&format!(" [default: {default}]"));
+        }
+        text
+    }
+}
+
+pub const IMAGE_NAME: Input = input(
+    "image_name",
+    "--image-name",
+    "Local image name, without tag",
+)
+.env("IMAGE_NAME")
+.key("image_name");
+pub const ARCH: Input = input(
+    "arch",
+    "--arch",
+    "Target architecture: amd64 or arm64; tags the image linux-<arch>",
+)
+.env("IMAGE_ARCH");
+pub const ARCHITECTURES: Input = input(
+    "archs",
+    "--arch",
+    "Architectures of the manifest list, comma-separated or repeated",
+)
+.key("architectures")
+.kind(Kind::List)
+.default("amd64,arm64");
+pub const PULL_SECRET: Input = input(
+    "pull_secret",
+    "--pull-secret",
+    "OpenShift pull secret (JSON with \"auths\")",
+)
+.env("PULL_SECRET")
+.key("pull_secret");
+pub const USER_PASSWD_FILE: Input = input(
+    "user_passwd_file",
+    "--user-passwd-file",
+    "File holding the password of the image's `redhat` user (USER_PASSWD holds the password itself)",
+)
+.env("USER_PASSWD");
+pub const CONTAINERFILE: Input = input(
+    "containerfile",
+    "--containerfile",
+    "Containerfile to build; its directory is the build context",
+)
+.key("containerfile")
+.default("containerfiles/Containerfile.bootc-rhel9");
+pub const BASE_IMAGE: Input = input(
+    "base_image",
+    "--base-image",
+    "Base image (build argument BASE_IMAGE); {arch} expands to amd64 or arm64, {tag} to the tag being built",
+)
+.key("base_image");
+pub const MICROSHIFT_VERSION: Input = input(
+    "microshift_version",
+    "--microshift-version",
+    "MicroShift version (build argument MICROSHIFT_VERSION), e.g. 4.16",
+)
+.key("microshift_version");
+pub const IMAGE_ENTRY: Input = input(
+    "entry",
+    "--image",
+    "Build this entry of the config file's `images` (name, Containerfile, base image)",
+)
+.key("images")
+.kind(Kind::Images);
+pub const REGISTRY_URL: Input = input("registry_url", "--registry-url", "Registry host[:port]")
+    .env("REGISTRY_URL")
+    .key("registry_url");
+pub const REGISTRY_ORG: Input = input(
+    "registry_org",
+    "--registry-org",
+    "Organization path in the registry, e.g. myorg/mypath",
+)
+.env("REGISTRY_ORG")
+.key("registry_org");
+pub const REGISTRY_USER: Input = input(
+    "registry_user",
+    "--registry-user",
+    "User for `podman login`",
+)
+.env("REGISTRY_USER")
+.key("registry_user");
+pub const REGISTRY_PASSWORD_FILE: Input = input(
+    "registry_password_file",
+    "--registry-password-file",
+    "File holding the registry password, fed to `podman login --password-stdin` (REGISTRY_PASSWORD holds the password itself)",
+)
+.env("REGISTRY_PASSWORD");
+pub const AUTH_CONFIG: Input = input(
+    "auth_config",
+    "--auth-config",
+    "Registry auth file (containers-auth.json); `podman login` writes it, the kickstart embeds it",
+)
+.env("AUTH_CONFIG")
+.key("registry_auth");
+pub const CONTAINER_NAME: Input =
+    input("name", "--name", "Container name [default: the image name]");
+pub const VOLUME_GROUP: Input = input(
+    "volume_group",
+    "--volume-group",
+    "LVM volume group for the CSI driver",
+)
+.key("lvm.volume_group")
+.default("rhel");
+pub const LOOP_FILE: Input = input(
+    "loop_file",
+    "--loop-file",
+    "File backing the loop-device volume group that --lvm-loop makes",
+)
+.env("VGFILE")
+.key("lvm.loop_file")
+.default("/var/lib/microshift-lvm-storage.img");
+pub const LOOP_SIZE: Input = input(
+    "lvm_loop",
+    "--lvm-loop",
+    "When the volume group is missing, create it on a loop device backed by a sparse file of this size (e.g. 1G)",
+)
+.env("VGSIZE")
+.key("lvm.loop_size")
+.default("1G");
+pub const VM_NAME: Input = input("vm_name", "--vm-name", "VM name [default: the image name]")
+    .env("VMNAME")
+    .key("vm.name");
+pub const NETWORK: Input = input("network", "--network", "libvirt network")
+    .env("NETNAME")
+    .key("vm.network")
+    .default("default");
+pub const ISO: Input = input(
+    "iso",
+    "--iso",
+    "RHEL boot ISO; {arch} expands to x86_64 or aarch64",
+)
+.key("vm.iso")
+.default("/var/lib/libvirt/images/rhel-9.4-{arch}-boot.iso");
+pub const VCPUS: Input = input("vcpus", "--vcpus", "Virtual CPUs")
+    .key("vm.vcpus")
+    .kind(Kind::Number)
+    .default("2");
+pub const MEMORY: Input = input("memory", "--memory", "Memory in MiB (at least 2048)")
+    .key("vm.memory_mib")
+    .kind(Kind::Number)
+    .default("2048");
+pub const DISK_SIZE: Input = input("disk_size", "--disk-size", "Disk size in GiB")
+    .key("vm.disk_gib")
+    .kind(Kind::Number)
+    .default("20");
+pub const DISK_DIR: Input = input("disk_dir", "--disk-dir", "Directory of the VM's disk image")
+    .key("vm.disk_dir")
+    .default("/var/lib/libvirt/images");
+pub const LIBVIRT_URI: Input = input("libvirt_uri", "--libvirt-uri", "libvirt connection URI")
+    .env("LIBVIRT_DEFAULT_URI")
+    .key("vm.libvirt_uri")
+    .default("qemu:///system");
+pub const ROOT_SIZE: Input = input(
+    "root_size",
+    "--root-size",
+    "Size of the root logical volume in GiB (at least 10)",
+)
+.default("10");
+pub const TIMEOUT: Input = input(
+    "timeout",
+    "--timeout",
+    "How long to wait for all pods, e.g. 900s, 15m",
+)
+.default("15m");
+pub const INTERVAL: Input = input("interval", "--interval", "Pause between tries").default("10s");
+pub const SSH_USER: Input =
+    input("ssh_user", "--ssh-user", "User for ssh into the VM").default("redhat");
+pub const CONFIG: Input = input("config", "--config", "Config file")
+    .env("XTASK_CONFIG")
+    .default("microshift-image.json at the repository root");
+pub const STATE_DIR: Input = input(
+    "",
+    "",
+    "Directory of the record of what `run` and `vm` made",
+)
+.env("XTASK_STATE_DIR")
+.default(".xtask at the repository root");
+
+/// Every declared input.
+pub const ALL: &[&Input] = &[
+    &IMAGE_NAME,
+    &ARCH,
+    &ARCHITECTURES,
+    &PULL_SECRET,
+    &USER_PASSWD_FILE,
+    &CONTAINERFILE,
+    &BASE_IMAGE,
+    &MICROSHIFT_VERSION,
+    &IMAGE_ENTRY,
+    &REGISTRY_URL,
+    &REGISTRY_ORG,
+    &REGISTRY_USER,
+    &REGISTRY_PASSWORD_FILE,
+    &AUTH_CONFIG,
+    &CONTAINER_NAME,
+    &VOLUME_GROUP,
+    &LOOP_FILE,
+    &LOOP_SIZE,
+    &VM_NAME,
+    &NETWORK,
+    &ISO,
+    &VCPUS,
+    &MEMORY,
+    &DISK_SIZE,
+    &DISK_DIR,
+    &LIBVIRT_URI,
+    &ROOT_SIZE,
+    &TIMEOUT,
+    &INTERVAL,
+    &SSH_USER,
+    &CONFIG,
+    &STATE_DIR,
+];
+
+/// The declaration of a clap argument id, if it has one.
+pub fn by_id(id: &str) -> Option<&'static Input> {
+    ALL.iter().copied().find(|i| !i.id.is_empty() && i.id == id)
+}
+
+/// The declaration of a config-file key.
+pub fn by_key(key: &str) -> Option<&'static Input> {
+    ALL.iter().copied().find(|i| i.key == Some(key))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn declarations_are_unique() {
+        let mut ids: Vec<&str> = ALL.iter().map(|i| i.id).filter(|i| !i.is_empty()).collect();
+        ids.sort();
+        let n = ids.len();
+        ids.dedup();
+        assert_eq!(n, ids.len(), "an argument id is declared twice");
+        let mut keys: Vec<&str> = ALL.iter().filter_map(|i| i.key).collect();
+        keys.sort();
+        let n = keys.len();
+        keys.dedup();
+        assert_eq!(n, keys.len(), "a config key is declared twice");
+    }
+}
