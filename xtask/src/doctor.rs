@@ -10,13 +10,13 @@ use serde_json::{json, Value};
 use crate::config::Sources;
 use crate::inputs;
 use crate::secrets;
-use crate::validate::{self, bad, Arch};
+use crate::validate::{self, Arch};
 
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct DoctorArgs {
-    /// Which step to check the host for: build, push, run, vm or all
-    #[arg(long = "for", value_name = "STEP", default_value = "all")]
-    pub step: String,
+    /// Which step to check the host for
+    #[arg(long = "for", value_name = "STEP", value_enum, default_value_t = Step::All)]
+    pub step: Step,
     #[arg(long)]
     pub pull_secret: Option<String>,
     #[arg(long)]
@@ -70,16 +70,26 @@ fn finding(
     }
 }
 
+/// What `doctor --for` checks the host for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Step {
+    Build,
+    Push,
+    Run,
+    Vm,
+    #[default]
+    All,
+}
+
 /// The steps a `--for` value covers.
-pub fn steps(value: &str) -> anyhow::Result<Vec<&'static str>> {
-    Ok(match value {
-        "build" => vec!["build"],
-        "push" => vec!["push"],
-        "run" => vec!["run"],
-        "vm" => vec!["vm"],
-        "all" => vec!["build", "push", "run", "vm"],
-        other => return Err(bad("--for", other, "use build, push, run, vm or all")),
-    })
+pub fn steps(step: Step) -> Vec<&'static str> {
+    match step {
+        Step::Build => vec!["build"],
+        Step::Push => vec!["push"],
+        Step::Run => vec!["run"],
+        Step::Vm => vec!["vm"],
+        Step::All => vec!["build", "push", "run", "vm"],
+    }
 }
 
 /// Run a read-only command; `None` when it cannot be started (not installed).
@@ -595,7 +605,7 @@ fn iso(path: Result<Utf8PathBuf, String>, arch: Arch) -> Finding {
 
 /// All checks for the steps, each once.
 pub fn check(args: &DoctorArgs, sources: &Sources) -> anyhow::Result<Vec<Finding>> {
-    let steps = steps(&args.step)?;
+    let steps = steps(args.step);
     let has = |s: &str| steps.contains(&s);
     // the same resolvers as the commands: flag > environment > config file > default
     let path_of = |input: &crate::inputs::Input, flag: Option<&str>| -> Option<Utf8PathBuf> {
@@ -735,7 +745,7 @@ mod tests {
 
     #[test]
     fn steps_are_validated() {
-        assert_eq!(steps("all").unwrap().len(), 4);
-        assert!(steps("deploy").is_err());
+        assert_eq!(steps(Step::All).len(), 4);
+        assert_eq!(steps(Step::Vm), ["vm"]);
     }
 }

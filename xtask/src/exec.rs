@@ -123,16 +123,77 @@ pub struct Options {
     pub stdout_to_stderr: bool,
 }
 
-/// What happened, step by step: the data for `--json`.
+/// How a step ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    Ok,
+    /// A question answered no (a probe, or a step that may fail).
+    No,
+    /// Its condition did not hold.
+    Skipped,
+    Failed,
+    TimedOut,
+    Interrupted,
+}
+
+impl Status {
+    pub fn word(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::No => "no",
+            Status::Skipped => "skipped",
+            Status::Failed => "failed",
+            Status::TimedOut => "timed-out",
+            Status::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// One step as it ran: an entry of the `--json` document's `steps`.
+#[derive(Clone, Debug)]
+pub struct StepRecord {
+    pub id: &'static str,
+    pub about: String,
+    pub status: Status,
+    pub ms: u64,
+    /// What the step's check or out-files produced.
+    pub result: Option<Value>,
+}
+
+impl StepRecord {
+    fn new(step: &Step, status: Status, ms: u64) -> StepRecord {
+        StepRecord {
+            id: step.id,
+            about: step.about.clone(),
+            status,
+            ms,
+            result: None,
+        }
+    }
+
+    pub fn to_json(&self) -> Value {
+        let mut v = json!({ "id": self.id, "about": self.about, "status": self.status.word(), "ms": self.ms });
+        if let Some(r) = &self.result {
+            v["result"] = r.clone();
+        }
+        v
+    }
+}
+
+/// What happened, step by step: the data for `--json`, and the lines to tell a person.
 #[derive(Clone, Debug, Default)]
 pub struct Report {
-    pub steps: Vec<Value>,
+    pub steps: Vec<StepRecord>,
+    /// Each step's result, by step id.
     pub data: BTreeMap<String, Value>,
+    /// What went well, worth a line each ("ok: pushed ..."), in step order.
+    pub lines: Vec<String>,
 }
 
 impl Report {
     pub fn to_json(&self, plan: &Plan, ok: bool) -> Value {
-        json!({ "plan": plan.title, "ok": ok, "facts": plan.facts, "steps": self.steps, "results": self.data })
+        let steps: Vec<Value> = self.steps.iter().map(StepRecord::to_json).collect();
+        json!({ "plan": plan.title, "ok": ok, "facts": plan.facts, "steps": steps, "results": self.data })
     }
 }
 
@@ -256,9 +317,7 @@ fn run_into(sh: &Shell, plan: &Plan, opts: Options, report: &mut Report) -> anyh
             When::IfSet(var) => state.vars.get(var).is_none_or(|v| v.is_empty()),
         };
         if skip {
-            report
-                .steps
-                .push(json!({ "id": step.id, "about": step.about, "status": "skipped", "ms": 0 }));
+            report.steps.push(StepRecord::new(step, Status::Skipped, 0));
             continue;
         }
         if let Some(sig) = signals::caught() {
@@ -299,7 +358,10 @@ fn run_into(sh: &Shell, plan: &Plan, opts: Options, report: &mut Report) -> anyh
                         .data
                         .insert(step.id.to_string(), not_yet.detail.clone());
                 }
-                report.steps.push(json!({ "id": step.id, "about": step.about, "status": "timed-out", "ms": step_started.elapsed().as_millis() as u64 }));
+                let ms = step_started.elapsed().as_millis() as u64;
+                report
+                    .steps
+                    .push(StepRecord::new(step, Status::TimedOut, ms));
                 return Err(anyhow::Error::new(StepFailed {
                     message,
                     hint: step.hint.clone(),
@@ -339,25 +401,26 @@ fn run_into(sh: &Shell, plan: &Plan, opts: Options, report: &mut Report) -> anyh
             Ok(out) => {
                 state.outcomes.insert(step.id, true);
                 record(plan, step, &state, Moment::After)?;
-                let mut entry =
-                    json!({ "id": step.id, "about": step.about, "status": "ok", "ms": ms });
+                let mut entry = StepRecord::new(step, Status::Ok, ms);
+                if let Some(line) = step.done.as_ref().and_then(|d| d.line(out.as_ref())) {
+                    report.lines.push(line);
+                }
                 if let Some(data) = out {
+                    if let Output::Check(check) = &step.output {
+                        report.lines.extend(check.summary(&data));
+                    }
                     report.data.insert(step.id.to_string(), data.clone());
-                    entry["result"] = data;
+                    entry.result = Some(data);
                 }
                 report.steps.push(entry);
             }
             Err(failure) if step.on_fail == OnFail::Record && failure.answered => {
                 state.outcomes.insert(step.id, false);
                 record(plan, step, &state, Moment::No)?;
-                report
-                    .steps
-                    .push(json!({ "id": step.id, "about": step.about, "status": "no", "ms": ms }));
+                report.steps.push(StepRecord::new(step, Status::No, ms));
             }
             Err(failure) => {
-                report.steps.push(
-                    json!({ "id": step.id, "about": step.about, "status": "failed", "ms": ms }),
-                );
+                report.steps.push(StepRecord::new(step, Status::Failed, ms));
                 let message = match &failure.not_yet {
                     Some(not_yet) => {
                         report
@@ -403,7 +466,7 @@ fn interrupted(
 ) -> anyhow::Error {
     report
         .steps
-        .push(json!({ "id": step.id, "about": step.about, "status": "interrupted", "ms": ms }));
+        .push(StepRecord::new(step, Status::Interrupted, ms));
     anyhow::Error::new(Interrupted {
         signal: sig,
         message: format!(

@@ -254,51 +254,53 @@ pub fn kernel(stdout: &str, host: &str) -> anyhow::Result<Value> {
     Ok(json!({ "host_kernel": host, "image_kernel_core": image_kernel }))
 }
 
-/// One line per result worth telling a person, after a plan succeeded.
-pub fn summary(data: &std::collections::BTreeMap<String, Value>) -> Vec<String> {
-    let mut lines = Vec::new();
-    for v in data.values() {
+impl Check {
+    /// The line worth telling a person about this check's result, if any.
+    pub fn summary(&self, v: &Value) -> Option<String> {
         let text = |k: &str| v.get(k).and_then(Value::as_str);
-        if let (Some(reference), Some(id), Some(arch)) =
-            (text("reference"), text("id"), text("architecture"))
-        {
-            let size = crate::validate::human(v["size"].as_u64().unwrap_or(0));
-            let short: String = id.chars().take(12).collect();
-            lines.push(format!(
-                "ok: image {reference} ({arch}, {size}, id {short})"
-            ));
-        }
-        if let Some(host) = text("host_kernel") {
-            lines.push(match v.get("image_kernel_core").and_then(Value::as_str) {
-                Some(image) if host.starts_with(image) || image.starts_with(host) => {
-                    format!("ok: host kernel {host} matches the image's kernel-core {image}")
-                }
-                Some(image) => format!(
-                    "note: host kernel {host}, image kernel-core {image}: the container runs the host kernel, so its modules (openvswitch) come from the host; systemd-modules-load failing in the container is expected"
-                ),
-                None => format!("note: host kernel {host}; the image records no kernel-core package"),
-            });
-        }
-        if let (Some(vg), Some(free)) =
-            (text("volume_group"), v.get("free").and_then(Value::as_u64))
-        {
-            lines.push(format!(
-                "ok: volume group {vg} has {} free",
-                crate::validate::human(free)
-            ));
-        }
-        if let (Some(true), Some(ready)) = (
-            v.get("all_ready").and_then(Value::as_bool),
-            v.get("ready").and_then(Value::as_u64),
-        ) {
-            lines.push(format!("ok: all {ready} pods ready"));
-        }
-        if let Some(archs) = v.get("architectures").and_then(Value::as_array) {
-            let names: Vec<&str> = archs.iter().filter_map(Value::as_str).collect();
-            lines.push(format!("ok: manifest list holds {}", names.join(", ")));
+        match self {
+            Check::Image { .. } => {
+                let (reference, id, arch) =
+                    (text("reference")?, text("id")?, text("architecture")?);
+                let size = crate::validate::human(v["size"].as_u64().unwrap_or(0));
+                let short: String = id.chars().take(12).collect();
+                Some(format!(
+                    "ok: image {reference} ({arch}, {size}, id {short})"
+                ))
+            }
+            Check::Kernel { .. } => {
+                let host = text("host_kernel")?;
+                Some(match text("image_kernel_core") {
+                    Some(image) if host.starts_with(image) || image.starts_with(host) => {
+                        format!("ok: host kernel {host} matches the image's kernel-core {image}")
+                    }
+                    Some(image) => format!(
+                        "note: host kernel {host}, image kernel-core {image}: the container runs the host kernel, so its modules (openvswitch) come from the host; systemd-modules-load failing in the container is expected"
+                    ),
+                    None => format!("note: host kernel {host}; the image records no kernel-core package"),
+                })
+            }
+            Check::VolumeGroup { .. } => {
+                let free = v.get("free").and_then(Value::as_u64)?;
+                Some(format!(
+                    "ok: volume group {} has {} free",
+                    text("volume_group")?,
+                    crate::validate::human(free)
+                ))
+            }
+            Check::Pods => {
+                let ready = v.get("ready").and_then(Value::as_u64)?;
+                (v.get("all_ready").and_then(Value::as_bool) == Some(true))
+                    .then(|| format!("ok: all {ready} pods ready"))
+            }
+            Check::ManifestArchs { .. } => {
+                let archs = v.get("architectures").and_then(Value::as_array)?;
+                let names: Vec<&str> = archs.iter().filter_map(Value::as_str).collect();
+                Some(format!("ok: manifest list holds {}", names.join(", ")))
+            }
+            Check::State { .. } => None,
         }
     }
-    lines
 }
 
 #[cfg(test)]
@@ -322,8 +324,12 @@ mod tests {
     fn odd_image_ids_do_not_panic() {
         let v =
             json!({"reference": "r", "id": "ééééééééééééé", "architecture": "amd64", "size": 1});
-        let lines = summary(&[("inspect".to_string(), v)].into_iter().collect());
-        assert!(lines[0].contains("id éééééééééééé)"), "{lines:?}");
+        let check = Check::Image {
+            reference: "r".into(),
+            arch: None,
+        };
+        let line = check.summary(&v).unwrap();
+        assert!(line.contains("id éééééééééééé)"), "{line}");
     }
 
     #[test]
@@ -348,11 +354,14 @@ mod tests {
             {"created":"2024-07-02T00:00:00Z","created_by":"/bin/sh -c dnf install -y microshift"}]}]"#;
         let v = kernel(out, "6.9.9-200.fc40.x86_64").unwrap();
         assert_eq!(v["image_kernel_core"], "5.14.0-427.26.1.el9_4.x86_64");
-        let lines = summary(&[("kernel".to_string(), v)].into_iter().collect());
-        assert!(lines[0].starts_with("note: host kernel 6.9.9-200.fc40.x86_64, image kernel-core 5.14.0-427.26.1.el9_4.x86_64"), "{lines:?}");
+        let check = Check::Kernel {
+            host: "6.9.9-200.fc40.x86_64".into(),
+        };
+        let line = check.summary(&v).unwrap();
+        assert!(line.starts_with("note: host kernel 6.9.9-200.fc40.x86_64, image kernel-core 5.14.0-427.26.1.el9_4.x86_64"), "{line}");
         let same = kernel(out, "5.14.0-427.26.1.el9_4.x86_64").unwrap();
-        let lines = summary(&[("kernel".to_string(), same)].into_iter().collect());
-        assert!(lines[0].starts_with("ok: host kernel"), "{lines:?}");
+        let line = check.summary(&same).unwrap();
+        assert!(line.starts_with("ok: host kernel"), "{line}");
         let none = kernel(r#"[{"Id":"x","History":[]}]"#, "6.1.0").unwrap();
         assert!(none["image_kernel_core"].is_null());
     }

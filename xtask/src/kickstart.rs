@@ -33,9 +33,9 @@ pub struct KickstartArgs {
     /// Pin the image by digest (sha256:...), e.g. from `cargo xtask --json push`
     #[arg(long)]
     pub digest: Option<String>,
-    /// ostreecontainer transport: registry, oci or oci-archive
-    #[arg(long, default_value = "registry")]
-    pub transport: String,
+    /// ostreecontainer transport
+    #[arg(long, value_enum, default_value_t = Transport::Registry)]
+    pub transport: Transport,
     /// Install without verifying the image signature (ostreecontainer --no-signature-verification)
     #[arg(long)]
     pub no_signature_verification: bool,
@@ -53,10 +53,32 @@ pub struct KickstartArgs {
     pub volume_group: Option<String>,
 }
 
+/// Where `ostreecontainer` takes the image from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Transport {
+    /// A container registry
+    #[default]
+    Registry,
+    /// An OCI layout directory
+    Oci,
+    /// An OCI archive file
+    OciArchive,
+}
+
+impl Transport {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Registry => "registry",
+            Transport::Oci => "oci",
+            Transport::OciArchive => "oci-archive",
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Kickstart {
     pub url: String,
-    pub transport: String,
+    pub transport: Transport,
     pub no_signature_verification: bool,
     pub insecure_registry: Option<String>,
     pub root_size_gib: u64,
@@ -104,16 +126,7 @@ impl Kickstart {
             }
             None => registry.remote(&image.name, Some(&tag)),
         };
-        let transport = match args.transport.as_str() {
-            t @ ("registry" | "oci" | "oci-archive") => t.to_string(),
-            other => {
-                return Err(bad(
-                    "--transport",
-                    other,
-                    "use registry, oci or oci-archive",
-                ))
-            }
-        };
+        let transport = args.transport;
         let size = sources.get(&crate::inputs::ROOT_SIZE, args.root_size.as_deref())?;
         let root_size_gib = validate::count(&size.what, &size.value, 10, 65536)?;
         let vg = sources.get(&crate::inputs::VOLUME_GROUP, args.volume_group.as_deref())?;
@@ -202,7 +215,8 @@ impl Kickstart {
         ];
         let mut ostree = format!(
             "ostreecontainer --url={} --transport={}",
-            self.url, self.transport
+            self.url,
+            self.transport.as_str()
         );
         if self.no_signature_verification {
             ostree.push_str(" --no-signature-verification");
@@ -234,7 +248,7 @@ impl Kickstart {
         };
         Ok(Kickstart {
             url: registry.remote(&image.name, Some(&image.tag())),
-            transport: "registry".to_string(),
+            transport: Transport::Registry,
             no_signature_verification: false,
             insecure_registry: None,
             root_size_gib: 10,

@@ -92,10 +92,10 @@ pub enum Command {
     Doctor(doctor::DoctorArgs),
     /// hadolint, shellcheck, ksvalidator and our own Containerfile rules over the repository
     Lint,
-    /// Print a shell completion script: bash, zsh or fish
+    /// Print a shell completion script
     Completions {
-        /// bash, zsh or fish
-        shell: String,
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
     },
 }
 
@@ -250,14 +250,7 @@ pub fn plan_for(command: &Command, sources: &Sources) -> anyhow::Result<Plan> {
 }
 
 /// `cargo xtask completions SHELL`
-fn completions(shell: &str) -> anyhow::Result<()> {
-    use clap_complete::Shell;
-    let shell = match shell {
-        "bash" => Shell::Bash,
-        "zsh" => Shell::Zsh,
-        "fish" => Shell::Fish,
-        other => return Err(validate::bad("completions", other, "use bash, zsh or fish")),
-    };
+fn completions(shell: clap_complete::Shell) -> anyhow::Result<()> {
     let mut cmd = cli();
     // for `alias xtask='cargo xtask'`: a shell cannot complete the two words `cargo xtask`
     clap_complete::generate(shell, &mut cmd, "xtask", &mut std::io::stdout());
@@ -272,7 +265,7 @@ fn doctor(
     dry_run: bool,
 ) -> anyhow::Result<()> {
     use std::io::Write;
-    let steps = doctor::steps(&args.step)?;
+    let steps = doctor::steps(args.step);
     if dry_run {
         let _ = writeln!(
             std::io::stdout(),
@@ -324,8 +317,8 @@ fn lint(sources: &Sources, verbose: bool) -> anyhow::Result<()> {
     let failed: Vec<String> = report
         .steps
         .iter()
-        .filter(|s| s["status"] == "no")
-        .filter_map(|s| s["id"].as_str().map(str::to_string))
+        .filter(|s| s.status == exec::Status::No)
+        .map(|s| s.id.to_string())
         .collect();
     if prepared.problems.is_empty() && failed.is_empty() {
         eprintln!("ok: lint found nothing");
@@ -434,7 +427,7 @@ fn try_main(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
         Command::Kickstart(cmd) => return kickstart(cmd, &sources, cli.dry_run),
         Command::Doctor(args) => return doctor(args, &sources, cli.json, cli.dry_run),
-        Command::Completions { shell } => return completions(shell),
+        Command::Completions { shell } => return completions(*shell),
         Command::Lint if !cli.dry_run => return lint(&sources, cli.verbose),
         _ => {}
     }
@@ -467,20 +460,8 @@ fn try_main(cli: Cli) -> anyhow::Result<()> {
     };
     let (report, result) = exec::run(&sh, &plan, opts);
     if result.is_ok() {
-        for line in inspect::summary(&report.data) {
+        for line in &report.lines {
             eprintln!("{line}");
-        }
-        // what was pushed, with its digest
-        let pushed = ["push", "list-push"]
-            .iter()
-            .find_map(|id| report.data.get(*id)?.get("digest")?.as_str());
-        if let (Some(digest), Some(reference)) =
-            (pushed, plan.facts.get("reference").and_then(|r| r.as_str()))
-        {
-            eprintln!("ok: pushed {reference} ({digest})");
-        }
-        if let Command::Run(run::RunArgs { detach: true, .. }) = &cli.command {
-            eprintln!("ok: started; `cargo xtask verify` waits until every pod is ready, `cargo xtask clean` removes it all");
         }
     }
     if cli.json {

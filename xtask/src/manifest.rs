@@ -131,6 +131,9 @@ impl Manifest {
                 .out_file("manifest.digest", "digest")
                 .args([local.as_str(), &format!("docker://{remote}")])
                 .root(true)
+                .done(crate::plan::Done::Pushed {
+                    reference: remote.clone(),
+                })
                 .hint(self.registry.push_hint()),
         );
         // `podman manifest inspect` cannot authenticate in podman 4.x: ask skopeo

@@ -172,6 +172,29 @@ pub struct Step {
     /// When the step fails: a read-only command whose output explains why (e.g. a
     /// container's last log lines), shown under the error.
     pub diagnose: Option<Box<Step>>,
+    /// What to tell a person when the step succeeded.
+    pub done: Option<Done>,
+}
+
+/// A step's success, in a line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Done {
+    /// `ok: pushed REFERENCE (DIGEST)`, the digest from the step's result.
+    Pushed { reference: String },
+    /// A fixed line.
+    Say(String),
+}
+
+impl Done {
+    pub fn line(&self, result: Option<&serde_json::Value>) -> Option<String> {
+        match self {
+            Done::Pushed { reference } => {
+                let digest = result?.get("digest")?.as_str()?;
+                Some(format!("ok: pushed {reference} ({digest})"))
+            }
+            Done::Say(text) => Some(text.clone()),
+        }
+    }
 }
 
 /// One change to the record of what the tool made, tied to a step.
@@ -251,6 +274,7 @@ impl Step {
             repeat: false,
             records: Vec::new(),
             diagnose: None,
+            done: None,
         }
     }
     pub fn arg(mut self, arg: impl Into<String>) -> Step {
@@ -361,6 +385,11 @@ impl Step {
     /// Record what this step makes or undoes.
     pub fn record(mut self, recording: Recording) -> Step {
         self.records.push(recording);
+        self
+    }
+    /// What to tell a person when the step succeeded.
+    pub fn done(mut self, done: Done) -> Step {
+        self.done = Some(done);
         self
     }
     /// When the step fails, run this read-only command and show its output.

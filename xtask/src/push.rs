@@ -48,6 +48,9 @@ impl Push {
                 .out_file("push.digest", "digest")
                 .args([local.as_str(), remote.as_str()])
                 .root(true)
+                .done(crate::plan::Done::Pushed {
+                    reference: remote.clone(),
+                })
                 .hint(format!(
                     "if podman says the image is not known, build it first: `cargo xtask build{}`; otherwise: {}",
                     self.image.arch.map(|a| format!(" --arch {a}")).unwrap_or_default(),

@@ -360,6 +360,10 @@ impl Run {
         if self.detach {
             // podman prints the new container's id: the record keeps it
             run = run
+                .done(crate::plan::Done::Say(format!(
+                    "ok: started container {}; `cargo xtask verify` waits until every pod is ready, `cargo xtask clean` removes what run made",
+                    h.name
+                )))
                 .capture("CONTAINER_ID", Extract::Trim)
                 .record(Recording::After(
                     Entry::new("container", "name", &h.name).with_var("id", "CONTAINER_ID"),

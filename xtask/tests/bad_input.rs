@@ -481,7 +481,7 @@ fn bad_input_is_refused_before_anything_runs() {
         ),
         case(&["vm", "--destroy"], &["--destroy", "lists no VM"]),
         case(&["doctor", "--for", "deploy"], &["--for", "'deploy'"]),
-        case(&["completions", "tcsh"], &["completions", "'tcsh'"]),
+        case(&["completions", "tcsh"], &["<SHELL>", "'tcsh'"]),
         case(
             &["--config", "/nonexistent.json", "build"],
             &["--config", "/nonexistent.json"],

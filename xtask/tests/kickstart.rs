@@ -116,11 +116,6 @@ fn bad_kickstart_inputs_are_refused() {
         ),
         (vec!["--root-size", "5"], vec![], "between 10 and"),
         (
-            vec!["--transport", "docker"],
-            vec![],
-            "registry, oci or oci-archive",
-        ),
-        (
             vec!["--digest", "sha256:xyz"],
             vec![],
             "sha256:<64 hex digits>",
