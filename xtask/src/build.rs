@@ -3,53 +3,15 @@
 use camino::Utf8PathBuf;
 
 use crate::config::Sources;
+use crate::image::{Image, ImageArgs};
 use crate::inspect::Check;
 use crate::plan::{Plan, Secret, Step};
 use crate::secrets;
 use crate::validate::{self, bad, Arch};
+use crate::{Action, Ctx};
 
 /// The build secret id the Containerfile mounts (`RUN --mount=type=secret,id=user-passwd`).
 pub const PASSWD_SECRET_ID: &str = "user-passwd";
-
-/// Flags naming the image, shared by build, push and run.
-#[derive(clap::Args, Debug, Clone, Default)]
-pub struct ImageArgs {
-    #[arg(long)]
-    pub image_name: Option<String>,
-    #[arg(long)]
-    pub arch: Option<String>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Image {
-    pub name: String,
-    pub arch: Option<Arch>,
-}
-
-impl Image {
-    /// The image name from `--image-name`, IMAGE_NAME or the config file, validated.
-    pub fn name(flag: Option<&str>, sources: &Sources) -> anyhow::Result<String> {
-        let name = sources.get(&crate::inputs::IMAGE_NAME, flag)?;
-        validate::image_name(&name.what, &name.value)
-    }
-
-    pub fn resolve(args: &ImageArgs, sources: &Sources) -> anyhow::Result<Image> {
-        let name = Image::name(args.image_name.as_deref(), sources)?;
-        let arch = sources
-            .value(&crate::inputs::ARCH, args.arch.as_deref())?
-            .map(|p| Arch::parse(&p.what, &p.value))
-            .transpose()?;
-        Ok(Image { name, arch })
-    }
-    /// `linux-<arch>` for an architecture build, `latest` otherwise.
-    pub fn tag(&self) -> String {
-        self.arch.map_or_else(|| "latest".to_string(), Arch::tag)
-    }
-    /// `localhost/<name>:<tag>`, the name podman gives a local build.
-    pub fn local(&self) -> String {
-        format!("localhost/{}:{}", self.name, self.tag())
-    }
-}
 
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct BuildArgs {
@@ -76,6 +38,12 @@ pub struct BuildArgs {
     pub context: Option<String>,
     #[arg(long = "image", value_name = "NAME", conflicts_with = "image_name")]
     pub entry: Option<String>,
+}
+
+/// `cargo xtask build`
+pub fn act(args: &BuildArgs, ctx: &Ctx) -> anyhow::Result<Action> {
+    let build = Build::resolve(args, ctx.sources)?;
+    Ok(Action::Plan(build.plan(ctx.sources.as_root)))
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -148,10 +116,7 @@ impl Build {
         let arch_word = image.arch.or_else(Arch::native).map_or("amd64", Arch::oci);
         let base_image = validate::image_reference(
             &base.what,
-            &base
-                .value
-                .replace("{arch}", arch_word)
-                .replace("{tag}", &image.tag()),
+            &crate::image::expand(&base.value, arch_word, &image.tag()),
         )?;
         let ver = sources.get(
             &crate::inputs::MICROSHIFT_VERSION,
@@ -178,7 +143,7 @@ impl Build {
                     "the name must be letters, digits and '_' (the value is not shown)",
                 ));
             }
-            if crate::lint::looks_secret(k) {
+            if validate::looks_secret(k) {
                 return Err(bad(
                     "--build-arg",
                     k,

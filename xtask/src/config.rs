@@ -603,7 +603,7 @@ impl Config {
                 .map(|b| {
                     crate::validate::image_reference(
                         &format!("{what}.base_image"),
-                        &b.replace("{arch}", "amd64").replace("{tag}", "latest"),
+                        &crate::image::expand(&b, "amd64", "latest"),
                     )
                     .map(|_| b)
                 })

@@ -11,6 +11,7 @@ use crate::config::Sources;
 use crate::inputs;
 use crate::secrets;
 use crate::validate::{self, Arch};
+use crate::{Action, Ctx};
 
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct DoctorArgs {
@@ -679,10 +680,7 @@ pub fn check(args: &DoctorArgs, sources: &Sources) -> anyhow::Result<Vec<Finding
         let arch = Arch::native().unwrap_or(Arch::Amd64);
         let iso_path = match sources.get(&inputs::ISO, args.iso.as_deref()) {
             Ok(picked) => {
-                let picked = crate::config::Picked {
-                    value: picked.value.replace("{arch}", arch.uname()),
-                    ..picked
-                };
+                let picked = crate::image::expand_picked(&picked, arch.uname(), &arch.tag());
                 sources.path(&picked).map_err(|e| format!("{e}"))
             }
             Err(e) => Err(format!("{e}")),
@@ -690,6 +688,45 @@ pub fn check(args: &DoctorArgs, sources: &Sources) -> anyhow::Result<Vec<Finding
         out.push(iso(iso_path, arch));
     }
     Ok(out)
+}
+
+/// `cargo xtask doctor`: the checks' table (or JSON); exit 1 when one fails.
+pub fn act(args: &DoctorArgs, ctx: &Ctx) -> anyhow::Result<Action> {
+    let (sources, json, dry_run) = (ctx.sources, ctx.json, ctx.dry_run);
+    use std::io::Write;
+    let steps = steps(args.step);
+    if dry_run {
+        let _ = writeln!(
+            std::io::stdout(),
+            "# doctor is read-only: it checks the host for {}",
+            steps.join(", ")
+        );
+        return Ok(Action::Done);
+    }
+    let findings = check(args, sources)?;
+    if json {
+        crate::print_json(&to_json(&findings));
+    } else {
+        let _ = write!(std::io::stdout(), "{}", table(&findings));
+    }
+    let failed: Vec<&str> = findings
+        .iter()
+        .filter(|f| f.status == Status::Fail)
+        .map(|f| f.check)
+        .collect();
+    if failed.is_empty() {
+        Ok(Action::Done)
+    } else {
+        Err(anyhow::Error::new(crate::exec::StepFailed {
+            message: format!(
+                "the host is not ready for {}: {} failed",
+                steps.join(", "),
+                failed.join(", ")
+            ),
+            hint: None,
+            timed_out: false,
+        }))
+    }
 }
 
 pub fn to_json(findings: &[Finding]) -> Value {

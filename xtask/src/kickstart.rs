@@ -8,11 +8,12 @@
 
 use camino::{Utf8Path, Utf8PathBuf};
 
-use crate::build::{Image, ImageArgs};
 use crate::config::Sources;
+use crate::image::{Image, ImageArgs};
 use crate::registry::{Registry, RegistryArgs};
 use crate::secrets;
 use crate::validate::{self, bad, BadInput};
+use crate::{Action, Ctx};
 
 pub const TEMPLATE: &str = "kickstarts/microshift-bootc.ks";
 pub const AUTH_TARGET: &str = "/etc/ostree/auth.json";
@@ -73,6 +74,45 @@ impl Transport {
             Transport::OciArchive => "oci-archive",
         }
     }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct KickstartCmd {
+    #[command(flatten)]
+    pub args: KickstartArgs,
+    /// Write the full kickstart, secrets included, to this file (mode 0600)
+    #[arg(long)]
+    pub output: Option<camino::Utf8PathBuf>,
+}
+
+/// `cargo xtask kickstart`: print (redacted) or write (0600) the kickstart.
+pub fn act(cmd: &KickstartCmd, ctx: &Ctx) -> anyhow::Result<Action> {
+    let (sources, dry_run) = (ctx.sources, ctx.dry_run);
+    use std::io::Write;
+    let ks = Kickstart::resolve(&cmd.args, sources)?;
+    let output = cmd
+        .output
+        .as_ref()
+        .map(|p| sources.flag_path("--output", p.as_str()))
+        .transpose()?;
+    match &output {
+        Some(path) if !dry_run => {
+            ks.write(path)?;
+            eprintln!("ok: wrote {path} (mode 0600; it holds secrets)");
+        }
+        Some(path) => {
+            check_output(path)?;
+            let _ = write!(
+                std::io::stdout(),
+                "# would write {path} (mode 0600)\n{}",
+                ks.render(true)?
+            );
+        }
+        None => {
+            let _ = write!(std::io::stdout(), "{}", ks.render(true)?);
+        }
+    }
+    Ok(Action::Done)
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -4,9 +4,12 @@
 //! validates them, and builds a [`plan::Plan`]; [`exec::run`] runs it, `--dry-run` prints it.
 
 pub mod build;
+pub mod clean;
+pub mod completions;
 pub mod config;
 pub mod doctor;
 pub mod exec;
+pub mod image;
 pub mod inputs;
 pub mod inspect;
 pub mod kickstart;
@@ -77,7 +80,7 @@ pub enum Command {
     Manifest(manifest::ManifestArgs),
     /// Render the installation kickstart ("Prepare Kickstart File"); prints it with secrets
     /// redacted, or writes the full file (mode 0600) with --output
-    Kickstart(KickstartCmd),
+    Kickstart(kickstart::KickstartCmd),
     /// Install a libvirt VM from the image with virt-install ("Create Virtual Machine")
     Vm(vm::VmArgs),
     /// Prepare the host (openvswitch, volume group) and start the image as a privileged
@@ -87,25 +90,45 @@ pub enum Command {
     Verify(verify::VerifyArgs),
     /// Remove exactly what `run` recorded making (containers, loop-device volume group,
     /// loop device and file), nothing made by hand
-    Clean(run::CleanArgs),
+    Clean(clean::CleanArgs),
     /// Check the host for a step: prints check, status, what it found and how to fix it
     Doctor(doctor::DoctorArgs),
     /// hadolint, shellcheck, ksvalidator and our own Containerfile rules over the repository
     Lint,
     /// Print a shell completion script
-    Completions {
-        #[arg(value_enum)]
-        shell: clap_complete::Shell,
-    },
+    Completions(completions::CompletionsArgs),
 }
 
-#[derive(clap::Args, Debug)]
-pub struct KickstartCmd {
-    #[command(flatten)]
-    pub args: kickstart::KickstartArgs,
-    /// Write the full kickstart, secrets included, to this file (mode 0600)
-    #[arg(long)]
-    pub output: Option<camino::Utf8PathBuf>,
+/// What a subcommand does: a plan for the one executor (printed by `--dry-run`), or an
+/// action it carried out itself (a report, a file, a completion script).
+pub enum Action {
+    Plan(Plan),
+    Done,
+}
+
+/// How the command line asked the subcommand to run, and where its inputs come from.
+pub struct Ctx<'a> {
+    pub sources: &'a Sources,
+    pub dry_run: bool,
+    pub json: bool,
+    pub verbose: bool,
+}
+
+/// Every subcommand has one entry point of this shape: `act(args, ctx) -> Action`.
+pub fn act(command: &Command, ctx: &Ctx) -> anyhow::Result<Action> {
+    match command {
+        Command::Build(a) => build::act(a, ctx),
+        Command::Push(a) => push::act(a, ctx),
+        Command::Manifest(a) => manifest::act(a, ctx),
+        Command::Kickstart(a) => kickstart::act(a, ctx),
+        Command::Vm(a) => vm::act(a, ctx),
+        Command::Run(a) => run::act(a, ctx),
+        Command::Verify(a) => verify::act(a, ctx),
+        Command::Clean(a) => clean::act(a, ctx),
+        Command::Doctor(a) => doctor::act(a, ctx),
+        Command::Lint => lint::act(ctx),
+        Command::Completions(a) => completions::act(a, ctx),
+    }
 }
 
 /// The command line: the derived [`Cli`], with each declared input's help, environment
@@ -228,167 +251,18 @@ fn report_error(e: &anyhow::Error) -> i32 {
     }
 }
 
-/// Resolve and validate the inputs of a command, and build its plan.
+/// The plan of a command, as `--dry-run` prints it (for tests and tools).
 pub fn plan_for(command: &Command, sources: &Sources) -> anyhow::Result<Plan> {
-    let as_root = sources.as_root;
-    Ok(match command {
-        Command::Build(a) => build::Build::resolve(a, sources)?.plan(as_root),
-        Command::Push(a) => push::Push::resolve(a, sources)?.plan(as_root),
-        Command::Manifest(a) => manifest::Manifest::resolve(a, sources)?.plan(as_root),
-        Command::Vm(a) => match &a.destroy {
-            Some(_) => vm::destroy_plan(a, sources)?,
-            None => vm::Vm::resolve(a, sources)?.plan(as_root)?,
-        },
-        Command::Run(a) => run::Run::resolve(a, sources)?.plan(as_root),
-        Command::Verify(a) => verify::plan(a, sources)?,
-        Command::Clean(a) => run::clean_plan(a, sources)?,
-        Command::Lint => lint::prepare(sources)?.plan,
-        Command::Kickstart(_) | Command::Doctor(_) | Command::Completions { .. } => {
-            anyhow::bail!("this command has no plan")
-        }
-    })
-}
-
-/// `cargo xtask completions SHELL`
-fn completions(shell: clap_complete::Shell) -> anyhow::Result<()> {
-    let mut cmd = cli();
-    // for `alias xtask='cargo xtask'`: a shell cannot complete the two words `cargo xtask`
-    clap_complete::generate(shell, &mut cmd, "xtask", &mut std::io::stdout());
-    Ok(())
-}
-
-/// `cargo xtask doctor`: the checks' table (or JSON); exit 1 when one fails.
-fn doctor(
-    args: &doctor::DoctorArgs,
-    sources: &Sources,
-    json: bool,
-    dry_run: bool,
-) -> anyhow::Result<()> {
-    use std::io::Write;
-    let steps = doctor::steps(args.step);
-    if dry_run {
-        let _ = writeln!(
-            std::io::stdout(),
-            "# doctor is read-only: it checks the host for {}",
-            steps.join(", ")
-        );
-        return Ok(());
-    }
-    let findings = doctor::check(args, sources)?;
-    if json {
-        print_json(&doctor::to_json(&findings));
-    } else {
-        let _ = write!(std::io::stdout(), "{}", doctor::table(&findings));
-    }
-    let failed: Vec<&str> = findings
-        .iter()
-        .filter(|f| f.status == doctor::Status::Fail)
-        .map(|f| f.check)
-        .collect();
-    if failed.is_empty() {
-        Ok(())
-    } else {
-        Err(anyhow::Error::new(exec::StepFailed {
-            message: format!(
-                "the host is not ready for {}: {} failed",
-                steps.join(", "),
-                failed.join(", ")
-            ),
-            hint: None,
-            timed_out: false,
-        }))
-    }
-}
-
-/// `cargo xtask lint`: our rules, then every linter; exit 1 when anything is found.
-fn lint(sources: &Sources, verbose: bool) -> anyhow::Result<()> {
-    let prepared = lint::prepare(sources)?;
-    for p in &prepared.problems {
-        eprintln!("lint: {p}");
-    }
-    let sh = Shell::new()?;
-    sh.change_dir(&sources.root);
-    let opts = exec::Options {
-        verbose,
-        ..exec::Options::default()
+    let ctx = Ctx {
+        sources,
+        dry_run: true,
+        json: false,
+        verbose: false,
     };
-    let (report, result) = exec::run(&sh, &prepared.plan, opts);
-    result?;
-    let failed: Vec<String> = report
-        .steps
-        .iter()
-        .filter(|s| s.status == exec::Status::No)
-        .map(|s| s.id.to_string())
-        .collect();
-    if prepared.problems.is_empty() && failed.is_empty() {
-        eprintln!("ok: lint found nothing");
-        return Ok(());
+    match act(command, &ctx)? {
+        Action::Plan(plan) => Ok(plan),
+        Action::Done => anyhow::bail!("this command acts directly; it has no plan"),
     }
-    let mut what = Vec::new();
-    if !prepared.problems.is_empty() {
-        what.push(format!("{} finding(s) above", prepared.problems.len()));
-    }
-    if !failed.is_empty() {
-        what.push(format!("{} reported problems", failed.join(", ")));
-    }
-    Err(anyhow::Error::new(exec::StepFailed {
-        message: format!("lint: {}", what.join("; ")),
-        hint: None,
-        timed_out: false,
-    }))
-}
-
-/// `verify --pods-file`: judge a saved pod list; exit 0 only when every pod is ready.
-fn pods_file(path: &camino::Utf8Path, sources: &Sources, json: bool) -> anyhow::Result<()> {
-    let path = &sources.flag_path("--pods-file", path.as_str())?;
-    // a pod list of a big cluster is a few megabytes; /dev/zero is not one
-    let bytes = validate::read_bounded("--pods-file", path, 64 << 20)?;
-    let text = String::from_utf8(bytes)
-        .map_err(|_| validate::bad("--pods-file", path.as_str(), "is not UTF-8 text"))?;
-    let verdict = pods::judge(&text)
-        .map_err(|e| anyhow::Error::new(BadInput(format!("--pods-file: '{path}': {e:#}"))))?;
-    if json {
-        print_json(&verdict.to_json());
-    }
-    if verdict.all_ready() {
-        eprintln!("ok: all {} pods ready", verdict.ready());
-        Ok(())
-    } else {
-        Err(anyhow::Error::new(exec::StepFailed {
-            message: format!("not every pod is ready ({path})\n{}", verdict.diagnosis()),
-            hint: None,
-            timed_out: false,
-        }))
-    }
-}
-
-/// `cargo xtask kickstart`: print (redacted) or write (0600) the kickstart.
-fn kickstart(cmd: &KickstartCmd, sources: &Sources, dry_run: bool) -> anyhow::Result<()> {
-    use std::io::Write;
-    let ks = kickstart::Kickstart::resolve(&cmd.args, sources)?;
-    let output = cmd
-        .output
-        .as_ref()
-        .map(|p| sources.flag_path("--output", p.as_str()))
-        .transpose()?;
-    match &output {
-        Some(path) if !dry_run => {
-            ks.write(path)?;
-            eprintln!("ok: wrote {path} (mode 0600; it holds secrets)");
-        }
-        Some(path) => {
-            kickstart::check_output(path)?;
-            let _ = write!(
-                std::io::stdout(),
-                "# would write {path} (mode 0600)\n{}",
-                ks.render(true)?
-            );
-        }
-        None => {
-            let _ = write!(std::io::stdout(), "{}", ks.render(true)?);
-        }
-    }
-    Ok(())
 }
 
 /// Secret files go to `$TMPDIR/xtask-secrets-*/`, and their path into options such as
@@ -416,7 +290,7 @@ fn check_secret_dir(plan: &Plan) -> anyhow::Result<()> {
 }
 
 /// Print a JSON document on stdout; a closed pipe is not worth a panic.
-fn print_json(doc: &serde_json::Value) {
+pub(crate) fn print_json(doc: &serde_json::Value) {
     use std::io::Write;
     let text = serde_json::to_string_pretty(doc).unwrap_or_default();
     let _ = writeln!(std::io::stdout(), "{text}");
@@ -424,21 +298,16 @@ fn print_json(doc: &serde_json::Value) {
 
 fn try_main(cli: Cli) -> anyhow::Result<()> {
     let sources = Sources::from_process(config::project_root(), cli.config.as_deref())?;
-    match &cli.command {
-        Command::Kickstart(cmd) => return kickstart(cmd, &sources, cli.dry_run),
-        Command::Doctor(args) => return doctor(args, &sources, cli.json, cli.dry_run),
-        Command::Completions { shell } => return completions(*shell),
-        Command::Lint if !cli.dry_run => return lint(&sources, cli.verbose),
-        _ => {}
-    }
-    if let Command::Verify(verify::VerifyArgs {
-        pods_file: Some(path),
-        ..
-    }) = &cli.command
-    {
-        return pods_file(path, &sources, cli.json);
-    }
-    let plan = plan_for(&cli.command, &sources)?;
+    let ctx = Ctx {
+        sources: &sources,
+        dry_run: cli.dry_run,
+        json: cli.json,
+        verbose: cli.verbose,
+    };
+    let plan = match act(&cli.command, &ctx)? {
+        Action::Plan(plan) => plan,
+        Action::Done => return Ok(()),
+    };
     check_secret_dir(&plan)?;
     if cli.dry_run {
         if cli.json {

@@ -4,6 +4,9 @@
 //! ignores it for OCI images), and every `COPY` source present in the build context.
 
 use camino::Utf8Path;
+use xshell::Shell;
+
+use crate::{Action, Ctx};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Finding {
@@ -41,23 +44,6 @@ fn instructions(text: &str) -> Vec<(usize, String)> {
         out.push((start, acc.trim().to_string()));
     }
     out
-}
-
-/// Names that must not be build arguments or `ENV`: they end up in the image history.
-pub fn looks_secret(name: &str) -> bool {
-    let n = name.to_ascii_uppercase();
-    let words = [
-        "PASS",
-        "PWD",
-        "SECRET",
-        "TOKEN",
-        "CREDENTIAL",
-        "AUTH",
-        "KEY",
-        "PRIVATE",
-    ];
-    // ROOTPW, USER_PW: a part that is or ends in PW
-    words.iter().any(|s| n.contains(s)) || n.split('_').any(|part| part.ends_with("PW"))
 }
 
 /// Check one Containerfile. `context` is its build context, for `COPY` sources.
@@ -112,7 +98,7 @@ pub fn containerfile(text: &str, context: Option<&Utf8Path>) -> Vec<Finding> {
         }
         if keyword == "ARG" || keyword == "ENV" {
             let name = rest.split(['=', ' ']).next().unwrap_or("");
-            if looks_secret(name) {
+            if crate::validate::looks_secret(name) {
                 findings.push(Finding {
                     line,
                     rule: "no-secret-arg",
@@ -155,6 +141,47 @@ pub fn containerfile(text: &str, context: Option<&Utf8Path>) -> Vec<Finding> {
 pub fn on_path(env: &std::collections::BTreeMap<String, String>, program: &str) -> bool {
     env.get("PATH")
         .is_some_and(|paths| std::env::split_paths(paths).any(|p| p.join(program).is_file()))
+}
+
+/// `cargo xtask lint`: our rules, then every linter; exit 1 when anything is found.
+pub fn act(ctx: &Ctx) -> anyhow::Result<Action> {
+    let prepared = prepare(ctx.sources)?;
+    if ctx.dry_run {
+        return Ok(Action::Plan(prepared.plan));
+    }
+    for p in &prepared.problems {
+        eprintln!("lint: {p}");
+    }
+    let sh = Shell::new()?;
+    sh.change_dir(&ctx.sources.root);
+    let opts = crate::exec::Options {
+        verbose: ctx.verbose,
+        ..crate::exec::Options::default()
+    };
+    let (report, result) = crate::exec::run(&sh, &prepared.plan, opts);
+    result?;
+    let failed: Vec<String> = report
+        .steps
+        .iter()
+        .filter(|s| s.status == crate::exec::Status::No)
+        .map(|s| s.id.to_string())
+        .collect();
+    if prepared.problems.is_empty() && failed.is_empty() {
+        eprintln!("ok: lint found nothing");
+        return Ok(Action::Done);
+    }
+    let mut what = Vec::new();
+    if !prepared.problems.is_empty() {
+        what.push(format!("{} finding(s) above", prepared.problems.len()));
+    }
+    if !failed.is_empty() {
+        what.push(format!("{} reported problems", failed.join(", ")));
+    }
+    Err(anyhow::Error::new(crate::exec::StepFailed {
+        message: format!("lint: {}", what.join("; ")),
+        hint: None,
+        timed_out: false,
+    }))
 }
 
 /// The repository's files a lint covers: Containerfiles under containerfiles/, scripts.
@@ -246,7 +273,7 @@ mod tests {
             "GH_TOKEN",
             "PRIVATE_CERT",
         ] {
-            assert!(looks_secret(yes), "{yes}");
+            assert!(crate::validate::looks_secret(yes), "{yes}");
         }
         for no in [
             "BASE_IMAGE",
@@ -254,7 +281,7 @@ mod tests {
             "EXTRA_PACKAGES",
             "TARGETARCH",
         ] {
-            assert!(!looks_secret(no), "{no}");
+            assert!(!crate::validate::looks_secret(no), "{no}");
         }
     }
 

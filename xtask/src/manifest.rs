@@ -1,11 +1,12 @@
 //! `cargo xtask manifest`: the manifest list of "Appendix A: Multi-Architecture Image Build".
 
-use crate::build::Image;
 use crate::config::Sources;
+use crate::image::Image;
 use crate::inspect::Check;
 use crate::plan::{Plan, Step, When};
 use crate::registry::{Registry, RegistryArgs};
 use crate::validate::{bad, Arch};
+use crate::{Action, Ctx};
 
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct ManifestArgs {
@@ -15,6 +16,12 @@ pub struct ManifestArgs {
     pub archs: Vec<String>,
     #[command(flatten)]
     pub registry: RegistryArgs,
+}
+
+/// `cargo xtask manifest`
+pub fn act(args: &ManifestArgs, ctx: &Ctx) -> anyhow::Result<Action> {
+    let manifest = Manifest::resolve(args, ctx.sources)?;
+    Ok(Action::Plan(manifest.plan(ctx.sources.as_root)))
 }
 
 #[derive(Clone, Debug, PartialEq)]

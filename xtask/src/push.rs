@@ -1,9 +1,10 @@
 //! `cargo xtask push`: "Publish Image".
 
-use crate::build::{Image, ImageArgs};
 use crate::config::Sources;
+use crate::image::{Image, ImageArgs};
 use crate::plan::{Plan, Step};
 use crate::registry::{Registry, RegistryArgs};
+use crate::{Action, Ctx};
 
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct PushArgs {
@@ -11,6 +12,12 @@ pub struct PushArgs {
     pub image: ImageArgs,
     #[command(flatten)]
     pub registry: RegistryArgs,
+}
+
+/// `cargo xtask push`
+pub fn act(args: &PushArgs, ctx: &Ctx) -> anyhow::Result<Action> {
+    let push = Push::resolve(args, ctx.sources)?;
+    Ok(Action::Plan(push.plan(ctx.sources.as_root)))
 }
 
 #[derive(Clone, Debug, PartialEq)]

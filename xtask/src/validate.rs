@@ -509,6 +509,23 @@ pub fn no_comma(what: &str, value: &str, option: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Names that must not be build arguments or `ENV`: they end up in the image history.
+pub fn looks_secret(name: &str) -> bool {
+    let n = name.to_ascii_uppercase();
+    let words = [
+        "PASS",
+        "PWD",
+        "SECRET",
+        "TOKEN",
+        "CREDENTIAL",
+        "AUTH",
+        "KEY",
+        "PRIVATE",
+    ];
+    // ROOTPW, USER_PW: a part that is or ends in PW
+    words.iter().any(|s| n.contains(s)) || n.split('_').any(|part| part.ends_with("PW"))
+}
+
 pub fn human(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut v = bytes as f64;

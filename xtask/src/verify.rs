@@ -7,6 +7,7 @@ use crate::config::Sources;
 use crate::inspect::Check;
 use crate::plan::{Extract, Plan, Step, Wait};
 use crate::validate;
+use crate::{Action, Ctx};
 
 pub const KUBECONFIG: &str = "/var/lib/microshift/resources/kubeadmin/kubeconfig";
 
@@ -38,7 +39,41 @@ fn oc_args() -> [&'static str; 7] {
     ["oc", "get", "pods", "-A", "-o", "json", "--kubeconfig"]
 }
 
-pub fn plan(args: &VerifyArgs, sources: &Sources) -> anyhow::Result<Plan> {
+pub fn act(args: &VerifyArgs, ctx: &Ctx) -> anyhow::Result<Action> {
+    match &args.pods_file {
+        Some(path) => pods_file(path, ctx.sources, ctx.json).map(|()| Action::Done),
+        None => plan(args, ctx.sources).map(Action::Plan),
+    }
+}
+
+/// `verify --pods-file`: judge a saved pod list; exit 0 only when every pod is ready.
+fn pods_file(path: &camino::Utf8Path, sources: &Sources, json: bool) -> anyhow::Result<()> {
+    let path = &sources.flag_path("--pods-file", path.as_str())?;
+    // a pod list of a big cluster is a few megabytes; /dev/zero is not one
+    let bytes = crate::validate::read_bounded("--pods-file", path, 64 << 20)?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| crate::validate::bad("--pods-file", path.as_str(), "is not UTF-8 text"))?;
+    let verdict = crate::pods::judge(&text).map_err(|e| {
+        anyhow::Error::new(crate::validate::BadInput(format!(
+            "--pods-file: '{path}': {e:#}"
+        )))
+    })?;
+    if json {
+        crate::print_json(&verdict.to_json());
+    }
+    if verdict.all_ready() {
+        eprintln!("ok: all {} pods ready", verdict.ready());
+        Ok(())
+    } else {
+        Err(anyhow::Error::new(crate::exec::StepFailed {
+            message: format!("not every pod is ready ({path})\n{}", verdict.diagnosis()),
+            hint: None,
+            timed_out: false,
+        }))
+    }
+}
+
+fn plan(args: &VerifyArgs, sources: &Sources) -> anyhow::Result<Plan> {
     let timeout = sources.get(&crate::inputs::TIMEOUT, args.timeout.as_deref())?;
     let timeout_s = validate::duration(&timeout.what, &timeout.value)?;
     let interval = sources.get(&crate::inputs::INTERVAL, args.interval.as_deref())?;
@@ -143,7 +178,7 @@ pub fn plan(args: &VerifyArgs, sources: &Sources) -> anyhow::Result<Plan> {
             let name = match (&args.container, recorded_text("name")) {
                 (Some(c), _) => c.clone(),
                 (None, Some(recorded)) => recorded,
-                (None, None) => crate::build::Image::name(args.image_name.as_deref(), sources)?,
+                (None, None) => crate::image::Image::name(args.image_name.as_deref(), sources)?,
             };
             let name = validate::simple_name("--container", &name)?;
             let mut plan = Plan::new(

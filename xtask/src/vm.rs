@@ -9,6 +9,7 @@ use crate::config::Sources;
 use crate::kickstart::{Kickstart, KickstartArgs};
 use crate::plan::{Entry, Plan, Recording, Secret, Step};
 use crate::validate::{self, bad, Arch};
+use crate::{Action, Ctx};
 
 /// The kickstart's file name inside the installer's initrd.
 pub const KICKSTART_NAME: &str = "kickstart.ks";
@@ -37,6 +38,15 @@ pub struct VmArgs {
     pub destroy: Option<String>,
     #[command(flatten)]
     pub kickstart: KickstartArgs,
+}
+
+/// `cargo xtask vm`, or `vm --destroy`
+pub fn act(args: &VmArgs, ctx: &Ctx) -> anyhow::Result<Action> {
+    let plan = match &args.destroy {
+        Some(_) => destroy_plan(args, ctx.sources)?,
+        None => Vm::resolve(args, ctx.sources)?.plan(ctx.sources.as_root)?,
+    };
+    Ok(Action::Plan(plan))
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -141,7 +151,11 @@ impl Vm {
         )?;
         let uri = libvirt_uri(args.libvirt_uri.as_deref(), sources)?;
         let iso = sources.get(&crate::inputs::ISO, args.iso.as_deref())?;
-        let iso_path = sources.path(&validate_iso_value(&iso, arch))?;
+        let iso_path = sources.path(&crate::image::expand_picked(
+            &iso,
+            arch.uname(),
+            &arch.tag(),
+        ))?;
         validate::no_comma(&iso.what, iso_path.as_str(), "virt-install's --location")?;
         match iso_arch(&iso_path) {
             Err(e) => return Err(bad(&iso.what, iso_path.as_str(), format!("cannot read the boot ISO: {e}"))),
@@ -230,14 +244,6 @@ impl Vm {
 /// Only the local system instance of libvirt needs root; remote and session URIs do not.
 pub fn needs_root(uri: &str) -> bool {
     uri == "qemu:///system" || uri.starts_with("qemu:///system?")
-}
-
-/// `{arch}` in the ISO path becomes the image's `uname -m` architecture.
-fn validate_iso_value(iso: &crate::config::Picked, arch: Arch) -> crate::config::Picked {
-    crate::config::Picked {
-        value: iso.value.replace("{arch}", arch.uname()),
-        ..iso.clone()
-    }
 }
 
 /// `vm --destroy [NAME]`: stop a VM that `vm` made (the record's last one by default), then
