@@ -166,7 +166,7 @@ impl Build {
             }
             build_args.push((k.to_string(), v.to_string()));
         }
-        let pull_secret = secrets::pull_secret(sources, args.pull_secret.as_deref())?;
+        let (pull_secret, _) = secrets::pull_secret(sources, args.pull_secret.as_deref())?;
         let needs_passwd = text.contains(&format!("id={PASSWD_SECRET_ID}"));
         let user_passwd = if needs_passwd {
             let pw = secrets::password(

@@ -258,7 +258,7 @@ impl SecretDir {
         Ok(self.path.clone().expect("set above"))
     }
 
-    fn write(&mut self, name: &str, value: &str) -> anyhow::Result<Utf8PathBuf> {
+    fn write(&mut self, name: &str, value: &[u8]) -> anyhow::Result<Utf8PathBuf> {
         let file = self.dir()?.join(name);
         let mut f = fs::OpenOptions::new()
             .write(true)
@@ -266,7 +266,7 @@ impl SecretDir {
             .mode(0o600)
             .open(&file)
             .with_context(|| format!("creating {file}"))?;
-        f.write_all(value.as_bytes())
+        f.write_all(value)
             .with_context(|| format!("writing {file}"))?;
         Ok(file)
     }
@@ -712,7 +712,7 @@ fn run_step(
         Stdio::inherit()
     });
     let feed = match &step.stdin {
-        Stdin::Secret { secret, .. } => Some(secret.expose().as_bytes()),
+        Stdin::Secret { secret, .. } => Some(secret.expose()),
         Stdin::Inherit | Stdin::Null => None,
     };
     command.stdin(match (&step.stdin, feed) {

@@ -10,15 +10,17 @@ use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::config::Sources;
 use crate::image::{Image, ImageArgs};
+use crate::plan::Secret;
 use crate::registry::{Registry, RegistryArgs};
 use crate::secrets;
 use crate::validate::{self, bad, BadInput};
 use crate::{Action, Ctx};
 
 pub const TEMPLATE: &str = "kickstarts/microshift-bootc.ks";
-pub const AUTH_TARGET: &str = "/etc/ostree/auth.json";
+/// The kickstart's optional blocks.
+pub const BLOCKS: &str = "kickstarts/blocks";
+/// Where CRI-O reads the pull secret: the kickstart writes it there, `run` mounts it there.
 pub const PULL_SECRET_TARGET: &str = "/etc/crio/openshift-pull-secret";
-const DELIM: &str = "XTASK_BASE64_EOF";
 
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct KickstartArgs {
@@ -124,9 +126,9 @@ pub struct Kickstart {
     pub root_size_gib: u64,
     pub volume_group: String,
     /// The registry auth file and its bytes.
-    pub auth: Option<(Utf8PathBuf, Vec<u8>)>,
-    pub pull_secret: (Utf8PathBuf, Vec<u8>),
-    pub template: String,
+    pub auth: Option<(Utf8PathBuf, Secret)>,
+    pub pull_secret: (Utf8PathBuf, Secret),
+    pub template: Template,
     pub image: Image,
 }
 
@@ -195,8 +197,7 @@ impl Kickstart {
             let (bytes, _) = secrets::auth_json(&picked.what, &p)?;
             Some((p, bytes))
         };
-        let ps = secrets::pull_secret(sources, args.pull_secret.as_deref())?;
-        let (ps_bytes, _) = secrets::auth_json("--pull-secret", &ps)?;
+        let (ps, ps_bytes) = secrets::pull_secret(sources, args.pull_secret.as_deref())?;
         let template = read_template(sources)?;
         Ok(Kickstart {
             url,
@@ -215,44 +216,35 @@ impl Kickstart {
     /// The kickstart text. With `redact`, the secret files' contents are left out (for
     /// printing and snapshots); without, it is the file to install with.
     pub fn render(&self, redact: bool) -> anyhow::Result<String> {
-        let mut pre = Vec::new();
-        match &self.auth {
-            Some((path, bytes)) => {
-                pre.push(
-                    "# Registry authentication for pulling the bootc image (AUTH_CONFIG)"
-                        .to_string(),
-                );
-                pre.push("mkdir -p /etc/ostree".to_string());
-                pre.push(write_file(
-                    AUTH_TARGET,
-                    bytes,
-                    redact,
-                    &format!("AUTH_CONFIG ({path})"),
-                ));
-            }
-            None => pre.push(
-                "# No registry authentication (--public-image): the image is public".to_string(),
-            ),
-        }
-        if let Some(host) = &self.insecure_registry {
-            pre.push(format!(
-                "# {host} has no trusted TLS: let the installer pull over plain HTTP"
-            ));
-            pre.push("mkdir -p /etc/containers/registries.conf.d".to_string());
-            pre.push(format!(
-                "printf '%s\\n' '[[registry]]' 'location = \"{host}\"' 'insecure = true' > /etc/containers/registries.conf.d/99-microshift-insecure.conf"
-            ));
-        }
-        let post = [
-            "# OpenShift pull secret for CRI-O (PULL_SECRET), readable by root only".to_string(),
-            "mkdir -p /etc/crio".to_string(),
-            write_file(
-                PULL_SECRET_TARGET,
-                &self.pull_secret.1,
-                redact,
-                &format!("PULL_SECRET ({})", self.pull_secret.0),
-            ),
-        ];
+        let t = &self.template;
+        let registry_auth = match &self.auth {
+            Some((path, bytes)) => fill(
+                &t.registry_auth,
+                &[(
+                    "AUTH_BASE64",
+                    payload(bytes.expose(), redact, &format!("AUTH_CONFIG ({path})")),
+                )],
+            )?,
+            None => t.public_image.clone(),
+        };
+        let insecure_registry = match &self.insecure_registry {
+            Some(host) => fill(&t.insecure_registry, &[("REGISTRY_HOST", host.clone())])?,
+            None => String::new(),
+        };
+        let pull_secret = fill(
+            &t.pull_secret,
+            &[
+                ("PULL_SECRET_TARGET", PULL_SECRET_TARGET.to_string()),
+                (
+                    "PULL_SECRET_BASE64",
+                    payload(
+                        self.pull_secret.1.expose(),
+                        redact,
+                        &format!("PULL_SECRET ({})", self.pull_secret.0),
+                    ),
+                ),
+            ],
+        )?;
         let mut ostree = format!(
             "ostreecontainer --url={} --transport={}",
             self.url,
@@ -265,11 +257,12 @@ impl Kickstart {
             ("ROOT_SIZE_GIB", self.root_size_gib.to_string()),
             ("ROOT_SIZE_MIB", (self.root_size_gib * 1024).to_string()),
             ("VOLUME_GROUP", self.volume_group.clone()),
-            ("PRE_INSTALL", pre.join("\n")),
+            ("REGISTRY_AUTH", registry_auth),
+            ("INSECURE_REGISTRY", insecure_registry),
             ("OSTREECONTAINER", ostree),
-            ("POST", post.join("\n")),
+            ("PULL_SECRET", pull_secret),
         ];
-        fill(&self.template, &values)
+        fill(&t.main, &values)
     }
 
     /// The kickstart of the config file's image, with placeholder secrets: for linting it
@@ -281,10 +274,9 @@ impl Kickstart {
         let registry = Registry::resolve(&RegistryArgs::default(), &config_only, false)?;
         let vg = config_only.get(&crate::inputs::VOLUME_GROUP, None)?;
         let placeholder = |host: &str| {
-            format!(
+            Secret::new(format!(
                 "{{\"auths\":{{\"{host}\":{{\"auth\":\"cGxhY2Vob2xkZXI6cGxhY2Vob2xkZXI=\"}}}}}}\n"
-            )
-            .into_bytes()
+            ))
         };
         Ok(Kickstart {
             url: registry.remote(&image.name, Some(&image.tag())),
@@ -362,17 +354,57 @@ fn dir_writable(dir: &Utf8Path) -> bool {
     unsafe { access(c.as_ptr(), 2 | 1) == 0 }
 }
 
-/// The checked-in kickstart template.
-fn read_template(sources: &Sources) -> anyhow::Result<String> {
-    let path = sources.root.join(TEMPLATE);
-    String::from_utf8(validate::read_bounded(TEMPLATE, &path, 1 << 20)?)
-        .map_err(|_| anyhow::anyhow!("{path}: not UTF-8 text"))
+/// The checked-in kickstart: the template and its optional blocks (`kickstarts/blocks/`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Template {
+    pub main: String,
+    pub registry_auth: String,
+    pub public_image: String,
+    pub insecure_registry: String,
+    pub pull_secret: String,
 }
 
-/// Replace every `@NAME@` of the template; an unknown or leftover name is an error.
+fn read_template(sources: &Sources) -> anyhow::Result<Template> {
+    let read = |rel: &str| -> anyhow::Result<String> {
+        let path = sources.root.join(rel);
+        let text = String::from_utf8(validate::read_bounded(rel, &path, 1 << 20)?)
+            .map_err(|_| anyhow::anyhow!("{path}: not UTF-8 text"))?;
+        Ok(text)
+    };
+    // a block goes in as lines of the template, without its final newline
+    let block = |name: &str| -> anyhow::Result<String> {
+        Ok(read(&format!("{BLOCKS}/{name}.ks.in"))?
+            .trim_end_matches('\n')
+            .to_string())
+    };
+    Ok(Template {
+        main: read(TEMPLATE)?,
+        registry_auth: block("registry-auth")?,
+        public_image: block("public-image")?,
+        insecure_registry: block("insecure-registry")?,
+        pull_secret: block("pull-secret")?,
+    })
+}
+
+/// Replace every `@NAME@` of the template; an unknown name is an error. A line that holds
+/// only a placeholder whose value is empty is left out (an optional block that is not there).
 pub fn fill(template: &str, values: &[(&str, String)]) -> anyhow::Result<String> {
+    let mut kept = Vec::new();
+    for line in template.split_inclusive('\n') {
+        let bare = line.trim_end_matches('\n');
+        let empty_block = bare.len() > 2
+            && bare.starts_with('@')
+            && bare.ends_with('@')
+            && values
+                .iter()
+                .any(|(k, v)| v.is_empty() && bare[1..bare.len() - 1] == **k);
+        if !empty_block {
+            kept.push(line);
+        }
+    }
+    let template = kept.concat();
     let mut out = String::with_capacity(template.len() + 4096);
-    let mut rest = template;
+    let mut rest = template.as_str();
     while let Some(start) = rest.find('@') {
         out.push_str(&rest[..start]);
         let after = &rest[start + 1..];
@@ -380,7 +412,7 @@ pub fn fill(template: &str, values: &[(&str, String)]) -> anyhow::Result<String>
             Some(end)
                 if after[..end]
                     .chars()
-                    .all(|c| c.is_ascii_uppercase() || c == '_')
+                    .all(|c| c.is_ascii_uppercase() || c == '_' || c.is_ascii_digit())
                     && end > 0 =>
             {
                 let name = &after[..end];
@@ -401,22 +433,19 @@ pub fn fill(template: &str, values: &[(&str, String)]) -> anyhow::Result<String>
     Ok(out)
 }
 
-/// Shell lines that write `bytes` to `target` with mode 600.
-fn write_file(target: &str, bytes: &[u8], redact: bool, source: &str) -> String {
-    let body = if redact {
-        format!("<redacted: {} bytes of {source}>", bytes.len())
-    } else {
-        let encoded = base64(bytes);
-        let lines: Vec<&str> = encoded
-            .as_bytes()
-            .chunks(76)
-            .map(|c| std::str::from_utf8(c).expect("base64 is ASCII"))
-            .collect();
-        lines.join("\n")
-    };
-    format!(
-        "(umask 077 && base64 -d > {target} <<'{DELIM}'\n{body}\n{DELIM}\n)\nchmod 600 {target}"
-    )
+/// The body of a secret file's heredoc: its bytes base64-encoded in lines of 76, or (for
+/// printing) a note of what was left out.
+fn payload(bytes: &[u8], redact: bool, source: &str) -> String {
+    if redact {
+        return format!("<redacted: {} bytes of {source}>", bytes.len());
+    }
+    let encoded = base64(bytes);
+    let lines: Vec<&str> = encoded
+        .as_bytes()
+        .chunks(76)
+        .map(|c| std::str::from_utf8(c).expect("base64 is ASCII"))
+        .collect();
+    lines.join("\n")
 }
 
 /// Standard base64 with padding.
@@ -460,5 +489,8 @@ mod tests {
         let v = [("A", "1".to_string())];
         assert_eq!(fill("x @A@ y user@host", &v).unwrap(), "x 1 y user@host");
         assert!(fill("@B@", &v).is_err());
+        // an optional block that is not there takes its line with it
+        let v = [("A", "1".to_string()), ("GONE", String::new())];
+        assert_eq!(fill("x\n@GONE@\n@A@\n", &v).unwrap(), "x\n1\n");
     }
 }

@@ -8,17 +8,24 @@
 
 use std::fmt;
 
-/// A secret value. `Debug` and `Display` never show it.
+/// A secret: a password, the bytes of a pull secret or auth file, a rendered kickstart.
+/// The one type secret bytes live in, from reading to writing; `Debug` never shows them.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
+pub struct Secret(Vec<u8>);
 
 impl Secret {
-    pub fn new(value: impl Into<String>) -> Secret {
+    pub fn new(value: impl Into<Vec<u8>>) -> Secret {
         Secret(value.into())
     }
-    /// The value itself: only the executor calls this, to feed stdin or write a 0600 file.
-    pub fn expose(&self) -> &str {
+    /// The bytes themselves: to feed stdin, write a 0600 file or embed in the kickstart.
+    pub fn expose(&self) -> &[u8] {
         &self.0
+    }
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 }
 

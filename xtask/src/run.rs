@@ -133,7 +133,7 @@ impl Run {
             None => image.local(),
         };
         let host = Host::resolve(&args.host, &image.name, sources)?;
-        let pull_secret = secrets::pull_secret(sources, args.pull_secret.as_deref())?;
+        let (pull_secret, _) = secrets::pull_secret(sources, args.pull_secret.as_deref())?;
         if pull_secret.as_str().contains(':') || pull_secret.as_str().contains(',') {
             return Err(bad(
                 "--pull-secret",
@@ -351,7 +351,11 @@ impl Run {
             .arg("--privileged")
             .args([
                 "-v".to_string(),
-                format!("{}:/etc/crio/openshift-pull-secret:ro", self.pull_secret),
+                format!(
+                    "{}:{}:ro",
+                    self.pull_secret,
+                    crate::kickstart::PULL_SECRET_TARGET
+                ),
             ])
             .arg("-v");
         run = match storage {

@@ -15,7 +15,7 @@ fn bad_file(what: &str, path: &Utf8Path, why: impl std::fmt::Display) -> anyhow:
 }
 
 /// Read a JSON file that must exist and parse. Parse errors name line and column only.
-pub fn read_json(what: &str, path: &Utf8Path) -> anyhow::Result<(Vec<u8>, Value)> {
+pub fn read_json(what: &str, path: &Utf8Path) -> anyhow::Result<(Secret, Value)> {
     // a pull secret is a few kilobytes; a device or a huge file is not one
     let bytes = validate::read_bounded(what, path, 1 << 20)?;
     let doc: Value = serde_json::from_slice(&bytes).map_err(|e| {
@@ -26,11 +26,11 @@ pub fn read_json(what: &str, path: &Utf8Path) -> anyhow::Result<(Vec<u8>, Value)
             format!("not valid JSON (line {}, column {})", e.line(), e.column()),
         )
     })?;
-    Ok((bytes, doc))
+    Ok((Secret::new(bytes), doc))
 }
 
 /// A pull secret or containers-auth.json(5) file: a JSON object with an `auths` object.
-pub fn auth_json(what: &str, path: &Utf8Path) -> anyhow::Result<(Vec<u8>, Value)> {
+pub fn auth_json(what: &str, path: &Utf8Path) -> anyhow::Result<(Secret, Value)> {
     let (bytes, doc) = read_json(what, path)?;
     if !doc.get("auths").is_some_and(Value::is_object) {
         return Err(bad_file(
@@ -78,10 +78,10 @@ pub fn password(
     }
 }
 
-/// The resolved path of an existing pull secret, checked.
-pub fn pull_secret(sources: &Sources, flag: Option<&str>) -> anyhow::Result<Utf8PathBuf> {
+/// The resolved path of an existing pull secret, checked, and its bytes.
+pub fn pull_secret(sources: &Sources, flag: Option<&str>) -> anyhow::Result<(Utf8PathBuf, Secret)> {
     let picked = sources.get(&crate::inputs::PULL_SECRET, flag)?;
     let path = sources.path(&picked)?;
-    auth_json(&picked.what, &path)?;
-    Ok(path)
+    let (bytes, _) = auth_json(&picked.what, &path)?;
+    Ok((path, bytes))
 }

@@ -41,8 +41,6 @@ pub enum Arch {
 }
 
 impl Arch {
-    pub const ALL: [Arch; 2] = [Arch::Amd64, Arch::Arm64];
-
     /// The OCI name (`amd64`, `arm64`); `x86_64` and `aarch64` are accepted as aliases.
     pub fn parse(what: &str, value: &str) -> anyhow::Result<Arch> {
         match value {
