@@ -127,9 +127,9 @@ impl Build {
         for raw in &args.build_args {
             // errors name the argument, never its value: a value may be a secret by mistake
             let Some((k, v)) = raw.split_once('=') else {
-                return Err(anyhow::Error::new(validate::BadInput(
+                return Err(crate::validate::refuse(
                     "--build-arg: expected NAME=VALUE (the value is not shown)".to_string(),
-                )));
+                ));
             };
             let name_ok = !k.is_empty()
                 && k.chars()
@@ -176,10 +176,10 @@ impl Build {
                 "USER_PASSWD",
             )?;
             Some(pw.ok_or_else(|| {
-                anyhow::Error::new(validate::BadInput(format!(
+                crate::validate::refuse(format!(
                     "USER_PASSWD: missing; {cf} mounts the '{PASSWD_SECRET_ID}' build secret: set USER_PASSWD or --user-passwd-file",
                     cf = cf.value
-                )))
+                ))
             })?)
         } else {
             None

@@ -7,7 +7,7 @@ use anyhow::Context;
 use camino::{Utf8Path, Utf8PathBuf};
 use serde_json::{Map, Value};
 
-use crate::validate::{bad, BadInput};
+use crate::validate::bad;
 
 /// The config file at the repository root that a fork edits.
 pub const CONFIG_FILE: &str = "microshift-image.json";
@@ -38,20 +38,20 @@ pub struct Config {
 impl Config {
     pub fn parse(path: &str, text: &str) -> anyhow::Result<Config> {
         let doc: Value = serde_json::from_str(text)
-            .map_err(|e| anyhow::Error::new(BadInput(format!("{path}: not valid JSON: {e}"))))?;
-        let obj = doc.as_object().ok_or_else(|| {
-            anyhow::Error::new(BadInput(format!("{path}: must be a JSON object")))
-        })?;
+            .map_err(|e| crate::validate::refuse(format!("{path}: not valid JSON: {e}")))?;
+        let obj = doc
+            .as_object()
+            .ok_or_else(|| crate::validate::refuse(format!("{path}: must be a JSON object")))?;
         let mut values = BTreeMap::new();
         flatten(path, obj, &mut values)?;
         for (key, value) in &values {
             // the keys are those of the declared inputs (inputs.rs)
             let Some(kind) = crate::inputs::by_key(key).map(|i| i.kind) else {
                 let known: Vec<&str> = crate::inputs::ALL.iter().filter_map(|i| i.key).collect();
-                return Err(anyhow::Error::new(BadInput(format!(
+                return Err(crate::validate::refuse(format!(
                     "{path}: unknown key '{key}' (known keys: {})",
                     known.join(", ")
-                ))));
+                )));
             };
             let ok = match (kind, value) {
                 (_, Value::Null) => true,
@@ -145,9 +145,9 @@ fn flatten(
 ) -> anyhow::Result<()> {
     for (k, v) in obj {
         if k.contains('.') {
-            return Err(anyhow::Error::new(BadInput(format!(
+            return Err(crate::validate::refuse(format!(
                 "{path}: unknown key '{k}' (a nested key goes inside its object, e.g. {{\"vm\": {{\"vcpus\": 4}}}})"
-            ))));
+            )));
         }
         match (k.as_str(), v) {
             ("vm" | "lvm", Value::Object(inner)) => {
@@ -305,19 +305,16 @@ impl Sources {
         if let Some(k) = key {
             ways.push(format!("'{k}' in {}", self.config.path));
         }
-        anyhow::Error::new(BadInput(format!(
-            "{flag}: missing; set {}",
-            ways.join(" or ")
-        )))
+        crate::validate::refuse(format!("{flag}: missing; set {}", ways.join(" or ")))
     }
 
     /// An environment variable's value: `None` when unset or empty, an error when it is not
     /// UTF-8 (rather than acting as if it were unset).
     pub fn env_var(&self, name: &str) -> anyhow::Result<Option<String>> {
         if self.env_not_utf8.contains(name) {
-            return Err(anyhow::Error::new(BadInput(format!(
+            return Err(crate::validate::refuse(format!(
                 "{name}: its value is not valid UTF-8"
-            ))));
+            )));
         }
         Ok(self.env.get(name).filter(|v| !v.is_empty()).cloned())
     }
@@ -561,22 +558,19 @@ impl Config {
             return Ok(Vec::new());
         };
         let items = raw.as_array().ok_or_else(|| {
-            anyhow::Error::new(BadInput(format!(
-                "{}: images: must be a list of objects",
-                self.path
-            )))
+            crate::validate::refuse(format!("{}: images: must be a list of objects", self.path))
         })?;
         let mut out: Vec<ImageEntry> = Vec::new();
         for (i, item) in items.iter().enumerate() {
             let what = format!("{}: images[{i}]", self.path);
-            let obj = item.as_object().ok_or_else(|| {
-                anyhow::Error::new(BadInput(format!("{what}: must be an object")))
-            })?;
+            let obj = item
+                .as_object()
+                .ok_or_else(|| crate::validate::refuse(format!("{what}: must be an object")))?;
             for key in obj.keys() {
                 if !["name", "containerfile", "base_image", "context"].contains(&key.as_str()) {
-                    return Err(anyhow::Error::new(BadInput(format!(
+                    return Err(crate::validate::refuse(format!(
                         "{what}: unknown key '{key}' (known: name, containerfile, base_image, context)"
-                    ))));
+                    )));
                 }
             }
             let field = |k: &str| -> anyhow::Result<Option<String>> {
@@ -591,14 +585,13 @@ impl Config {
                 }
             };
             let name = field("name")?
-                .ok_or_else(|| anyhow::Error::new(BadInput(format!("{what}: needs a name"))))?;
+                .ok_or_else(|| crate::validate::refuse(format!("{what}: needs a name")))?;
             let name = crate::validate::image_name(&format!("{what}.name"), &name)?;
             if out.iter().any(|e| e.name == name) {
                 return Err(bad(&format!("{what}.name"), &name, "listed twice"));
             }
-            let containerfile = field("containerfile")?.ok_or_else(|| {
-                anyhow::Error::new(BadInput(format!("{what}: needs a containerfile")))
-            })?;
+            let containerfile = field("containerfile")?
+                .ok_or_else(|| crate::validate::refuse(format!("{what}: needs a containerfile")))?;
             let base_image = field("base_image")?
                 .map(|b| {
                     crate::validate::image_reference(

@@ -13,7 +13,7 @@ use crate::image::{Image, ImageArgs};
 use crate::plan::Secret;
 use crate::registry::{Registry, RegistryArgs};
 use crate::secrets;
-use crate::validate::{self, bad, BadInput};
+use crate::validate::{self, bad};
 use crate::{Action, Ctx};
 
 pub const TEMPLATE: &str = "kickstarts/microshift-bootc.ks";
@@ -182,17 +182,17 @@ impl Kickstart {
             let picked = sources
                 .value(&crate::inputs::AUTH_CONFIG, args.registry.auth_config.as_deref())?
                 .ok_or_else(|| {
-                    anyhow::Error::new(BadInput(format!(
+                    crate::validate::refuse(format!(
                         "--auth-config: missing; the installer needs the registry auth file to pull {url}: set --auth-config, AUTH_CONFIG or 'registry_auth' in {}, or say --public-image",
                         sources.config.path
-                    )))
+                    ))
                 })?;
             let p = sources.path(&picked)?;
             if !p.exists() {
-                return Err(anyhow::Error::new(BadInput(format!(
+                return Err(crate::validate::refuse(format!(
                     "{}: '{p}' does not exist: log in first (`cargo xtask push` with REGISTRY_PASSWORD, or `podman login --authfile {p} {}`), or say --public-image if the image needs no authentication",
                     picked.what, registry.url
-                ))));
+                )));
             }
             let (bytes, _) = secrets::auth_json(&picked.what, &p)?;
             Some((p, bytes))
@@ -303,9 +303,8 @@ impl Kickstart {
     pub fn write(&self, path: &Utf8Path) -> anyhow::Result<()> {
         check_output(path)?;
         let text = self.render(false)?;
-        crate::record::write_private(path, text.as_bytes()).map_err(|e| {
-            anyhow::Error::new(BadInput(format!("--output: cannot write '{path}': {e:#}")))
-        })
+        crate::record::write_private(path, text.as_bytes())
+            .map_err(|e| crate::validate::refuse(format!("--output: cannot write '{path}': {e:#}")))
     }
 }
 
@@ -313,7 +312,7 @@ impl Kickstart {
 /// must be a regular file of ours (checked in `--dry-run` too).
 pub fn check_output(path: &Utf8Path) -> anyhow::Result<()> {
     use std::os::unix::fs::MetadataExt;
-    let out = |why: String| anyhow::Error::new(BadInput(format!("--output: '{path}': {why}")));
+    let out = |why: String| crate::validate::refuse(format!("--output: '{path}': {why}"));
     validate::no_control("--output", path.as_str())?;
     let dir = match path.parent() {
         Some(d) if !d.as_str().is_empty() => d,

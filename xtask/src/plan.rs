@@ -63,6 +63,43 @@ pub enum Arg {
     },
 }
 
+impl Arg {
+    /// The argument with its secret or captured part as a `${NAME}` reference, unquoted
+    /// (the `--json` plan's argv).
+    pub fn plain(&self) -> String {
+        match self {
+            Arg::Lit(x) => x.clone(),
+            Arg::SecretFile { prefix, name, .. } => format!("{prefix}${{{name}_FILE}}"),
+            Arg::Var {
+                prefix,
+                name,
+                suffix,
+            } => format!("{prefix}${{{name}}}{suffix}"),
+            Arg::OutFile { file, .. } => file.to_string(),
+        }
+    }
+
+    /// The same as one bash word: literal parts quoted, the reference in double quotes.
+    pub fn shell(&self) -> String {
+        match self {
+            Arg::Lit(x) => quote(x),
+            Arg::SecretFile { prefix, name, .. } => {
+                format!("{}\"${{{name}_FILE}}\"", quote_prefix(prefix))
+            }
+            Arg::Var {
+                prefix,
+                name,
+                suffix,
+            } => format!(
+                "{}\"${{{name}}}\"{}",
+                quote_prefix(prefix),
+                quote_prefix(suffix)
+            ),
+            Arg::OutFile { file, .. } => quote(file),
+        }
+    }
+}
+
 /// What a step reads on standard input.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Stdin {
@@ -447,22 +484,7 @@ impl Step {
         }
         words.push(quote(&program));
         for arg in &args {
-            words.push(match arg {
-                Arg::Lit(s) => quote(s),
-                Arg::SecretFile { prefix, name, .. } => {
-                    format!("{}\"${{{name}_FILE}}\"", quote_prefix(prefix))
-                }
-                Arg::Var {
-                    prefix,
-                    name,
-                    suffix,
-                } => format!(
-                    "{}\"${{{name}}}\"{}",
-                    quote_prefix(prefix),
-                    quote_prefix(suffix)
-                ),
-                Arg::OutFile { file, .. } => quote(file),
-            });
+            words.push(arg.shell());
         }
         let line = words.join(" ");
         match &self.stdin {
@@ -708,16 +730,7 @@ impl Plan {
             .map(|s| {
                 let (program, args) = s.command_line(self.as_root);
                 let mut argv = vec![program];
-                argv.extend(args.iter().map(|a| match a {
-                    Arg::Lit(x) => x.clone(),
-                    Arg::SecretFile { prefix, name, .. } => format!("{prefix}${{{name}_FILE}}"),
-                    Arg::Var {
-                        prefix,
-                        name,
-                        suffix,
-                    } => format!("{prefix}${{{name}}}{suffix}"),
-                    Arg::OutFile { file, .. } => file.to_string(),
-                }));
+                argv.extend(args.iter().map(Arg::plain));
                 let when = match &s.when {
                     When::Always => json!(null),
                     When::IfSucceeded(id) => json!({ "if_succeeded": id }),

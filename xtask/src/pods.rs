@@ -180,7 +180,9 @@ pub fn pod(item: &Value) -> Pod {
     }
 }
 
-/// Hints for the known causes (see shared/reference/known-failures.md).
+/// Hints for the causes seen in real life (README, "Where it goes wrong"): a pull secret
+/// missing or unreadable, no volume group for the storage driver, no openvswitch module on
+/// the host, a VPN route over the pod network.
 fn hints(pods: &[Pod]) -> Vec<String> {
     let bad: Vec<&Pod> = pods.iter().filter(|p| !p.ready).collect();
     let mut hints = Vec::new();
@@ -197,10 +199,10 @@ fn hints(pods: &[Pod]) -> Vec<String> {
         .iter()
         .any(|p| pulls.iter().any(|r| p.reason.contains(r)))
     {
-        hints.push(
-            "image pulls fail: the pull secret must be at /etc/crio/openshift-pull-secret, mode 600, with registry.redhat.io credentials (`cargo xtask doctor --for run`)"
-                .to_string(),
-        );
+        hints.push(format!(
+            "image pulls fail: the pull secret must be at {}, mode 600, with registry.redhat.io credentials (`cargo xtask doctor --for run`)",
+            crate::kickstart::PULL_SECRET_TARGET
+        ));
     }
     let storage = |p: &&&Pod| {
         p.namespace == "openshift-storage" || p.name.contains("topolvm") || p.name.contains("lvms")

@@ -13,8 +13,6 @@ use anyhow::Context;
 use camino::{Utf8Path, Utf8PathBuf};
 use serde_json::{json, Map, Value};
 
-use crate::validate::BadInput;
-
 pub const FILE: &str = "record.json";
 /// The record is small; anything larger is not ours.
 const MAX_BYTES: u64 = 1 << 20;
@@ -49,9 +47,9 @@ impl Record {
             Err(e) => return Err(e),
         };
         let doc: Value = serde_json::from_slice(&bytes).map_err(|e| {
-            anyhow::Error::new(BadInput(format!(
+            crate::validate::refuse(format!(
                 "record '{path}': not valid JSON ({e}); it lists what `cargo xtask run` and `vm` made: fix or remove it"
-            )))
+            ))
         })?;
         let entries = doc
             .get("made")

@@ -8,10 +8,10 @@ use serde_json::Value;
 
 use crate::config::Sources;
 use crate::plan::Secret;
-use crate::validate::{self, BadInput};
+use crate::validate;
 
 fn bad_file(what: &str, path: &Utf8Path, why: impl std::fmt::Display) -> anyhow::Error {
-    anyhow::Error::new(BadInput(format!("{what}: '{path}': {why}")))
+    crate::validate::refuse(format!("{what}: '{path}': {why}"))
 }
 
 /// Read a JSON file that must exist and parse. Parse errors name line and column only.

@@ -15,9 +15,14 @@ impl fmt::Display for BadInput {
 
 impl std::error::Error for BadInput {}
 
+/// A [`BadInput`] error with this one-line message (which must not quote a secret).
+pub fn refuse(message: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(BadInput(message.into()))
+}
+
 /// Build a [`BadInput`] error for `what` (a flag, possibly with its source) and `value`.
 pub fn bad(what: &str, value: &str, why: impl fmt::Display) -> anyhow::Error {
-    anyhow::Error::new(BadInput(format!("{what}: {}: {why}", show(value))))
+    refuse(format!("{what}: {}: {why}", show(value)))
 }
 
 /// Show a user value in an error: quoted, control characters escaped, long values cut.
@@ -342,19 +347,15 @@ pub fn password(what: &str, value: &str) -> anyhow::Result<String> {
     let v = v.strip_suffix('\r').unwrap_or(v);
     // never echo the value of a secret in an error
     if v.is_empty() {
-        return Err(anyhow::Error::new(BadInput(format!(
-            "{what}: the password is empty"
-        ))));
+        return Err(refuse(format!("{what}: the password is empty")));
     }
     if v.contains('\n') || v.contains('\r') {
-        return Err(anyhow::Error::new(BadInput(format!(
+        return Err(refuse(format!(
             "{what}: the password has more than one line"
-        ))));
+        )));
     }
     if v.contains('\0') {
-        return Err(anyhow::Error::new(BadInput(format!(
-            "{what}: the password contains a NUL byte"
-        ))));
+        return Err(refuse(format!("{what}: the password contains a NUL byte")));
     }
     Ok(v.to_string())
 }

@@ -53,11 +53,8 @@ fn pods_file(path: &camino::Utf8Path, sources: &Sources, json: bool) -> anyhow::
     let bytes = crate::validate::read_bounded("--pods-file", path, 64 << 20)?;
     let text = String::from_utf8(bytes)
         .map_err(|_| crate::validate::bad("--pods-file", path.as_str(), "is not UTF-8 text"))?;
-    let verdict = crate::pods::judge(&text).map_err(|e| {
-        anyhow::Error::new(crate::validate::BadInput(format!(
-            "--pods-file: '{path}': {e:#}"
-        )))
-    })?;
+    let verdict = crate::pods::judge(&text)
+        .map_err(|e| crate::validate::refuse(format!("--pods-file: '{path}': {e:#}")))?;
     if json {
         crate::print_json(&verdict.to_json());
     }

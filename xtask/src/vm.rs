@@ -128,9 +128,7 @@ impl Vm {
         let memory = sources.get(&crate::inputs::MEMORY, args.memory.as_deref())?;
         let memory_mib = validate::count(&memory.what, &memory.value, 2048, 4 * 1024 * 1024)
             .map_err(|e| {
-                anyhow::Error::new(validate::BadInput(format!(
-                    "{e} (MiB; MicroShift needs at least 2048)"
-                )))
+                crate::validate::refuse(format!("{e} (MiB; MicroShift needs at least 2048)"))
             })?;
         let disk = sources.get(&crate::inputs::DISK_SIZE, args.disk_size.as_deref())?;
         // the root volume plus boot partitions must fit, with room left for the CSI driver
@@ -257,17 +255,17 @@ pub fn destroy_plan(args: &VmArgs, sources: &Sources) -> anyhow::Result<Plan> {
         Some(name) => {
             let name = validate::simple_name("--destroy", name)?;
             rec.find("vm", &name).ok_or_else(|| {
-                anyhow::Error::new(validate::BadInput(format!(
+                crate::validate::refuse(format!(
                     "--destroy: '{name}': not a VM that `cargo xtask vm` made (the record {} does not list it); to remove it yourself: virsh destroy {name}; virsh undefine {name} --nvram --remove-all-storage (this also deletes every volume attached to it)",
                     rec.path
-                )))
+                ))
             })?
         }
         None => rec.of_kind("vm").last().ok_or_else(|| {
-            anyhow::Error::new(validate::BadInput(format!(
+            crate::validate::refuse(format!(
                 "--destroy: the record {} lists no VM that `cargo xtask vm` made; name one with --destroy NAME",
                 rec.path
-            )))
+            ))
         })?,
     };
     let text = |k: &str| {
