@@ -17,6 +17,13 @@ pub const PASSWD_SECRET_ID: &str = "user-passwd";
 pub struct BuildArgs {
     #[command(flatten)]
     pub image: ImageArgs,
+    #[command(flatten)]
+    pub inputs: BuildInputs,
+}
+
+/// What a build takes besides the image's name and architecture (shared with `release`).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct BuildInputs {
     #[arg(long)]
     pub pull_secret: Option<String>,
     #[arg(long)]
@@ -64,7 +71,7 @@ impl Build {
     pub fn resolve(args: &BuildArgs, sources: &Sources) -> anyhow::Result<Build> {
         // an `images` entry of the config file supplies defaults for the flags
         let mut args = args.clone();
-        if let Some(wanted) = args.entry.clone() {
+        if let Some(wanted) = args.inputs.entry.clone() {
             let entries = sources.config.images()?;
             let entry = entries.iter().find(|e| e.name == wanted).ok_or_else(|| {
                 let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
@@ -83,22 +90,26 @@ impl Build {
                 )
             })?;
             args.image.image_name = Some(entry.name.clone());
-            args.containerfile
+            args.inputs
+                .containerfile
                 .get_or_insert(entry.containerfile.clone());
             if let Some(b) = &entry.base_image {
-                args.base_image.get_or_insert(b.clone());
+                args.inputs.base_image.get_or_insert(b.clone());
             }
             if let Some(c) = &entry.context {
-                args.context.get_or_insert(c.clone());
+                args.inputs.context.get_or_insert(c.clone());
             }
         }
         let args = &args;
         let image = Image::resolve(&args.image, sources)?;
-        let cf = sources.get(&crate::inputs::CONTAINERFILE, args.containerfile.as_deref())?;
+        let cf = sources.get(
+            &crate::inputs::CONTAINERFILE,
+            args.inputs.containerfile.as_deref(),
+        )?;
         let containerfile = sources.path(&cf)?;
         let text = String::from_utf8(validate::read_bounded(&cf.what, &containerfile, 1 << 20)?)
             .map_err(|_| bad(&cf.what, &cf.value, "is not UTF-8 text"))?;
-        let context = match &args.context {
+        let context = match &args.inputs.context {
             Some(dir) => {
                 let path = sources.flag_path("--context", dir)?;
                 if !path.is_dir() {
@@ -111,7 +122,10 @@ impl Build {
                 .map(Utf8PathBuf::from)
                 .unwrap_or_else(|| sources.root.clone()),
         };
-        let base = sources.get(&crate::inputs::BASE_IMAGE, args.base_image.as_deref())?;
+        let base = sources.get(
+            &crate::inputs::BASE_IMAGE,
+            args.inputs.base_image.as_deref(),
+        )?;
         // `{arch}` picks a per-architecture base image (e.g. `...:linux-{arch}`)
         let arch_word = image.arch.or_else(Arch::native).map_or("amd64", Arch::oci);
         let base_image = validate::image_reference(
@@ -120,11 +134,11 @@ impl Build {
         )?;
         let ver = sources.get(
             &crate::inputs::MICROSHIFT_VERSION,
-            args.microshift_version.as_deref(),
+            args.inputs.microshift_version.as_deref(),
         )?;
         let microshift_version = validate::microshift_version(&ver.what, &ver.value)?;
         let mut build_args = Vec::new();
-        for raw in &args.build_args {
+        for raw in &args.inputs.build_args {
             // errors name the argument, never its value: a value may be a secret by mistake
             let Some((k, v)) = raw.split_once('=') else {
                 return Err(crate::validate::refuse(
@@ -166,13 +180,13 @@ impl Build {
             }
             build_args.push((k.to_string(), v.to_string()));
         }
-        let (pull_secret, _) = secrets::pull_secret(sources, args.pull_secret.as_deref())?;
+        let (pull_secret, _) = secrets::pull_secret(sources, args.inputs.pull_secret.as_deref())?;
         let needs_passwd = text.contains(&format!("id={PASSWD_SECRET_ID}"));
         let user_passwd = if needs_passwd {
             let pw = secrets::password(
                 sources,
                 "--user-passwd-file",
-                args.user_passwd_file.as_deref(),
+                args.inputs.user_passwd_file.as_deref(),
                 "USER_PASSWD",
             )?;
             Some(pw.ok_or_else(|| {
@@ -193,7 +207,7 @@ impl Build {
             microshift_version,
             build_args,
             user_passwd,
-            no_cache: args.no_cache,
+            no_cache: args.inputs.no_cache,
         })
     }
 

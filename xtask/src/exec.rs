@@ -9,6 +9,8 @@ use std::fs;
 use std::io::IsTerminal;
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context};
@@ -17,7 +19,7 @@ use serde_json::{json, Value};
 use xshell::Shell;
 
 use crate::inspect::NotYet;
-use crate::plan::{Arg, OnFail, Output, Plan, Stdin, Step, When};
+use crate::plan::{Arg, OnFail, Output, Plan, Stdin, Step};
 
 /// A step's failure: the plan stops, the process exits 1 (3 when a repeated step ran out
 /// of time).
@@ -306,154 +308,473 @@ struct State {
 
 fn run_into(sh: &Shell, plan: &Plan, opts: Options, report: &mut Report) -> anyhow::Result<()> {
     let mut state = State::default();
-    let total = plan.steps.len();
     let started = Instant::now();
-    for (i, step) in plan.steps.iter().enumerate() {
-        let n = i + 1;
-        let skip = match &step.when {
-            When::Always => false,
-            When::IfSucceeded(id) => state.outcomes.get(id) != Some(&true),
-            When::IfFailed(id) => state.outcomes.get(id) != Some(&false),
-            When::IfSet(var) => state.vars.get(var).is_none_or(|v| v.is_empty()),
-        };
-        if skip {
-            report.steps.push(StepRecord::new(step, Status::Skipped, 0));
-            continue;
-        }
-        if let Some(sig) = signals::caught() {
-            return Err(interrupted(sig, n, total, step, report, 0));
-        }
-        record(plan, step, &state, Moment::Before)?;
-        eprintln!("==> [{n}/{total}] {}", step.about);
-        if opts.verbose {
-            eprintln!("    $ {}", step.render(plan.as_root));
-        }
-        let step_started = Instant::now();
-        let mut progress = Progress::new();
-        let result = loop {
-            let result = run_step(sh, plan.as_root, step, &mut state, opts);
-            let (Some(wait), true, Err(failure)) = (plan.deadline, step.repeat, &result) else {
-                break result;
-            };
-            if !failure.answered && failure.not_yet.is_none() || failure.signal.is_some() {
-                break result; // could not run at all (or stopped): waiting will not help
+    let io = Io::default();
+    let mut i = 0;
+    while i < plan.steps.len() {
+        match plan.steps[i].lane {
+            None => {
+                run_one(sh, plan, i, &mut state, opts, report, &io, started)?;
+                i += 1;
             }
-            let elapsed = started.elapsed();
-            if elapsed >= Duration::from_secs(wait.timeout_s) {
-                progress.finish();
-                let mut message = format!(
-                    "step {n}/{total} ({}) timed out after {}s: {}",
-                    step.about,
-                    elapsed.as_secs(),
-                    failure.message
-                );
-                if let Some(not_yet) = &failure.not_yet {
-                    message = format!(
-                        "step {n}/{total} ({}) timed out after {}s\n{}",
-                        step.about,
-                        elapsed.as_secs(),
-                        not_yet.diagnosis
-                    );
-                    report
-                        .data
-                        .insert(step.id.to_string(), not_yet.detail.clone());
-                }
-                let ms = step_started.elapsed().as_millis() as u64;
-                report
-                    .steps
-                    .push(StepRecord::new(step, Status::TimedOut, ms));
-                return Err(anyhow::Error::new(StepFailed {
-                    message,
-                    hint: step.hint.clone(),
-                    timed_out: true,
-                }));
-            }
-            let what = failure
-                .not_yet
-                .as_ref()
-                .map_or("not yet", |n| n.progress.as_str());
-            progress.show(&format!(
-                "    waiting: {what} ({}s of {}s)",
-                elapsed.as_secs(),
-                wait.timeout_s
-            ));
-            let pause = Instant::now();
-            while pause.elapsed() < Duration::from_secs(wait.interval_s)
-                && signals::caught().is_none()
-            {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            if let Some(sig) = signals::caught() {
-                progress.finish();
-                let ms = step_started.elapsed().as_millis() as u64;
-                return Err(interrupted(sig, n, total, step, report, ms));
-            }
-        };
-        progress.finish();
-        let ms = step_started.elapsed().as_millis() as u64;
-        if let Err(Failure {
-            signal: Some(sig), ..
-        }) = &result
-        {
-            return Err(interrupted(*sig, n, total, step, report, ms));
-        }
-        match result {
-            Ok(out) => {
-                state.outcomes.insert(step.id, true);
-                record(plan, step, &state, Moment::After)?;
-                let mut entry = StepRecord::new(step, Status::Ok, ms);
-                if let Some(line) = step.done.as_ref().and_then(|d| d.line(out.as_ref())) {
-                    report.lines.push(line);
-                }
-                if let Some(data) = out {
-                    if let Output::Check(check) = &step.output {
-                        report.lines.extend(check.summary(&data));
-                    }
-                    report.data.insert(step.id.to_string(), data.clone());
-                    entry.result = Some(data);
-                }
-                report.steps.push(entry);
-            }
-            Err(failure) if step.on_fail == OnFail::Record && failure.answered => {
-                state.outcomes.insert(step.id, false);
-                record(plan, step, &state, Moment::No)?;
-                report.steps.push(StepRecord::new(step, Status::No, ms));
-            }
-            Err(failure) => {
-                report.steps.push(StepRecord::new(step, Status::Failed, ms));
-                let message = match &failure.not_yet {
-                    Some(not_yet) => {
-                        report
-                            .data
-                            .insert(step.id.to_string(), not_yet.detail.clone());
-                        format!(
-                            "step {n}/{total} ({}) failed\n{}",
-                            step.about, not_yet.diagnosis
-                        )
-                    }
-                    None => format!(
-                        "step {n}/{total} ({}) failed: {}",
-                        step.about, failure.message
-                    ),
-                };
-                let message = match &step.diagnose {
-                    Some(d) => match diagnose(sh, plan.as_root, d, &mut state, opts) {
-                        Some(text) => {
-                            format!("{message}\n`{}` says:\n{text}", d.render(plan.as_root))
-                        }
-                        None => message,
-                    },
-                    None => message,
-                };
-                return Err(anyhow::Error::new(StepFailed {
-                    message,
-                    hint: step.hint.clone(),
-                    timed_out: false,
-                }));
+            Some(_) => {
+                // the steps of every lane up to the next step outside them: at the same time
+                let end = (i..plan.steps.len())
+                    .find(|&j| plan.steps[j].lane.is_none())
+                    .unwrap_or(plan.steps.len());
+                run_lanes(sh, plan, i..end, &mut state, opts, report, started)?;
+                i = end;
             }
         }
     }
     Ok(())
+}
+
+/// Run step `i`: its condition, the record, the command (repeated while it waits), its
+/// outcome into `state` and `report`.
+#[allow(clippy::too_many_arguments)]
+fn run_one(
+    sh: &Shell,
+    plan: &Plan,
+    i: usize,
+    state: &mut State,
+    opts: Options,
+    report: &mut Report,
+    io: &Io,
+    started: Instant,
+) -> anyhow::Result<()> {
+    let step = &plan.steps[i];
+    let n = i + 1;
+    let total = plan.steps.len();
+    if !step.when.holds(&state.outcomes, &state.vars) {
+        report.steps.push(StepRecord::new(step, Status::Skipped, 0));
+        if let Some(note) = &step.skip_note {
+            io.say(&format!("skipped: {note}"));
+            report.lines.push(io.tag(format!("ok: {note}")));
+        }
+        return Ok(());
+    }
+    if let Some(sig) = signals::caught() {
+        return Err(interrupted(sig, n, total, step, report, 0));
+    }
+    record(plan, step, state, Moment::Before)?;
+    io.say(&format!("==> [{n}/{total}] {}", step.about));
+    if opts.verbose {
+        io.say(&format!("    $ {}", step.render(plan.as_root)));
+    }
+    let step_started = Instant::now();
+    let mut progress = Progress::new();
+    let result = loop {
+        let result = run_step(sh, plan.as_root, step, state, opts, io);
+        let (Some(wait), true, Err(failure)) = (plan.deadline, step.repeat, &result) else {
+            break result;
+        };
+        if !failure.answered && failure.not_yet.is_none()
+            || failure.signal.is_some()
+            || failure.stopped
+        {
+            break result; // could not run at all (or stopped): waiting will not help
+        }
+        let elapsed = started.elapsed();
+        if elapsed >= Duration::from_secs(wait.timeout_s) {
+            progress.finish();
+            let mut message = format!(
+                "step {n}/{total} ({}) timed out after {}s: {}",
+                step.about,
+                elapsed.as_secs(),
+                failure.message
+            );
+            if let Some(not_yet) = &failure.not_yet {
+                message = format!(
+                    "step {n}/{total} ({}) timed out after {}s\n{}",
+                    step.about,
+                    elapsed.as_secs(),
+                    not_yet.diagnosis
+                );
+                report
+                    .data
+                    .insert(step.id.to_string(), not_yet.detail.clone());
+            }
+            let ms = step_started.elapsed().as_millis() as u64;
+            report
+                .steps
+                .push(StepRecord::new(step, Status::TimedOut, ms));
+            return Err(anyhow::Error::new(StepFailed {
+                message,
+                hint: step.hint.clone(),
+                timed_out: true,
+            }));
+        }
+        let what = failure
+            .not_yet
+            .as_ref()
+            .map_or("not yet", |n| n.progress.as_str());
+        progress.show(&format!(
+            "    waiting: {what} ({}s of {}s)",
+            elapsed.as_secs(),
+            wait.timeout_s
+        ));
+        let pause = Instant::now();
+        while pause.elapsed() < Duration::from_secs(wait.interval_s)
+            && signals::caught().is_none()
+            && !io.stopped()
+        {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if let Some(sig) = signals::caught() {
+            progress.finish();
+            let ms = step_started.elapsed().as_millis() as u64;
+            return Err(interrupted(sig, n, total, step, report, ms));
+        }
+    };
+    progress.finish();
+    let ms = step_started.elapsed().as_millis() as u64;
+    if let Err(Failure {
+        signal: Some(sig), ..
+    }) = &result
+    {
+        return Err(interrupted(*sig, n, total, step, report, ms));
+    }
+    if let Err(Failure { stopped: true, .. }) = &result {
+        report
+            .steps
+            .push(StepRecord::new(step, Status::Interrupted, ms));
+        return Err(anyhow::Error::new(Stopped));
+    }
+    match result {
+        Ok(out) => {
+            state.outcomes.insert(step.id, true);
+            if let Some((var, value)) = &step.sets {
+                state.vars.insert(var, value.to_string());
+            }
+            if let (Some(rv), Some(data)) = (&step.result_var, &out) {
+                if let Some(v) = data.get(rv.key).and_then(Value::as_str) {
+                    state.vars.insert(rv.var, v.to_string());
+                }
+            }
+            record(plan, step, state, Moment::After)?;
+            let mut entry = StepRecord::new(step, Status::Ok, ms);
+            if let Some(line) = step.done.as_ref().and_then(|d| d.line(out.as_ref())) {
+                report.lines.push(line);
+            }
+            if let Some(data) = out {
+                if let Output::Check(check) = &step.output {
+                    report.lines.extend(check.summary(&data));
+                }
+                report.data.insert(step.id.to_string(), data.clone());
+                entry.result = Some(data);
+            }
+            report.steps.push(entry);
+        }
+        Err(failure) if step.on_fail == OnFail::Record && failure.answered => {
+            state.outcomes.insert(step.id, false);
+            record(plan, step, state, Moment::No)?;
+            report.steps.push(StepRecord::new(step, Status::No, ms));
+        }
+        Err(failure) => {
+            report.steps.push(StepRecord::new(step, Status::Failed, ms));
+            let message = match &failure.not_yet {
+                Some(not_yet) => {
+                    report
+                        .data
+                        .insert(step.id.to_string(), not_yet.detail.clone());
+                    format!(
+                        "step {n}/{total} ({}) failed\n{}",
+                        step.about, not_yet.diagnosis
+                    )
+                }
+                None => format!(
+                    "step {n}/{total} ({}) failed: {}",
+                    step.about, failure.message
+                ),
+            };
+            let message = match &step.diagnose {
+                Some(d) => match diagnose(sh, plan.as_root, d, state, opts, io) {
+                    Some(text) => {
+                        format!("{message}\n`{}` says:\n{text}", d.render(plan.as_root))
+                    }
+                    None => message,
+                },
+                None => message,
+            };
+            return Err(anyhow::Error::new(StepFailed {
+                message,
+                hint: step.hint.clone(),
+                timed_out: false,
+            }));
+        }
+    }
+    Ok(())
+}
+
+/// A lane stopped because another lane failed (not itself a failure to report).
+#[derive(Debug)]
+struct Stopped;
+
+impl std::fmt::Display for Stopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("stopped: another lane failed")
+    }
+}
+
+impl std::error::Error for Stopped {}
+
+/// Where a step's progress lines and its command's output go: straight to stderr outside
+/// lanes; in a lane, each line prefixed with the lane (`[arm64] `), or, on a terminal, into
+/// that lane's live line (and a tail kept to show if it fails).
+#[derive(Clone, Default)]
+struct Io {
+    lane: Option<&'static str>,
+    /// Set when another lane failed: stop the running command.
+    stop: Option<Arc<AtomicBool>>,
+    live: Option<Arc<Live>>,
+}
+
+impl Io {
+    fn say(&self, line: &str) {
+        match (&self.live, self.lane) {
+            (Some(live), Some(lane)) => live.update(lane, line),
+            (None, Some(lane)) => eprintln!("[{lane}] {line}"),
+            _ => eprintln!("{line}"),
+        }
+    }
+    /// A command's output line (kept as the lane's tail on a terminal).
+    fn output(&self, line: &str) {
+        match (&self.live, self.lane) {
+            (Some(live), Some(lane)) => live.keep(lane, line),
+            _ => self.say(line),
+        }
+    }
+    fn stopped(&self) -> bool {
+        self.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst))
+    }
+    /// An error message, naming the lane.
+    fn tag(&self, message: String) -> String {
+        match self.lane {
+            Some(lane) => format!("[{lane}] {message}"),
+            None => message,
+        }
+    }
+}
+
+/// One live line per lane on a terminal: the step it runs and for how long.
+struct Live {
+    lanes: Vec<&'static str>,
+    state: Mutex<LiveState>,
+}
+
+struct LiveState {
+    /// Per lane: its current step line and when that step started.
+    current: BTreeMap<&'static str, (String, Instant)>,
+    tails: BTreeMap<&'static str, Vec<String>>,
+    drawn: bool,
+    done: bool,
+}
+
+impl Live {
+    fn new(lanes: &[&'static str]) -> Live {
+        Live {
+            lanes: lanes.to_vec(),
+            state: Mutex::new(LiveState {
+                current: BTreeMap::new(),
+                tails: BTreeMap::new(),
+                drawn: false,
+                done: false,
+            }),
+        }
+    }
+    fn update(&self, lane: &'static str, line: &str) {
+        if let Ok(mut st) = self.state.lock() {
+            st.current.insert(lane, (line.to_string(), Instant::now()));
+        }
+        self.draw();
+    }
+    fn keep(&self, lane: &'static str, line: &str) {
+        if let Ok(mut st) = self.state.lock() {
+            let tail = st.tails.entry(lane).or_default();
+            tail.push(line.to_string());
+            if tail.len() > 30 {
+                tail.remove(0);
+            }
+        }
+    }
+    fn draw(&self) {
+        let Ok(mut st) = self.state.lock() else {
+            return;
+        };
+        if st.done {
+            return;
+        }
+        let mut out = String::new();
+        if st.drawn {
+            out.push_str(&format!("\x1b[{}A", self.lanes.len()));
+        }
+        for lane in &self.lanes {
+            let line = match st.current.get(lane) {
+                Some((text, since)) => format!("{text} ({}s)", since.elapsed().as_secs()),
+                None => "waiting".to_string(),
+            };
+            let line: String = crate::plan::comment(&line).chars().take(150).collect();
+            out.push_str(&format!("\r\x1b[2K[{lane}] {line}\n"));
+        }
+        st.drawn = true;
+        eprint!("{out}");
+    }
+    /// Stop redrawing; show the tail of the lanes that failed.
+    fn finish(&self, failed: &[&'static str]) {
+        self.draw();
+        if let Ok(mut st) = self.state.lock() {
+            st.done = true;
+            for lane in failed {
+                for line in st.tails.get(lane).into_iter().flatten() {
+                    eprintln!("[{lane}] {line}");
+                }
+            }
+        }
+    }
+}
+
+/// Run the steps in `range`, lane by lane at the same time. Each lane has its own copy of
+/// the variables and its own secret directory (removed when the lane ends); when one lane
+/// fails, the others stop their running command and end. Afterwards the lanes' variables,
+/// outcomes and reports join the plan's.
+#[allow(clippy::too_many_arguments)]
+fn run_lanes(
+    sh: &Shell,
+    plan: &Plan,
+    range: std::ops::Range<usize>,
+    state: &mut State,
+    opts: Options,
+    report: &mut Report,
+    started: Instant,
+) -> anyhow::Result<()> {
+    let mut lanes: Vec<&'static str> = Vec::new();
+    for step in &plan.steps[range.clone()] {
+        if let Some(l) = step.lane {
+            if !lanes.contains(&l) {
+                lanes.push(l);
+            }
+        }
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let live = std::io::stderr()
+        .is_terminal()
+        .then(|| Arc::new(Live::new(&lanes)));
+    let cwd = sh.current_dir();
+    type LaneEnd = (
+        Report,
+        BTreeMap<&'static str, String>,
+        BTreeMap<&'static str, bool>,
+        anyhow::Result<()>,
+    );
+    let ends: Vec<(&'static str, LaneEnd)> = std::thread::scope(|scope| {
+        let ticker = live.clone().map(|l| {
+            let stop = stop.clone();
+            scope.spawn(move || {
+                while !stop.load(Ordering::SeqCst) && !l.state.lock().map_or(true, |s| s.done) {
+                    l.draw();
+                    std::thread::sleep(Duration::from_millis(250));
+                }
+            })
+        });
+        let handles: Vec<_> = lanes
+            .iter()
+            .map(|&lane| {
+                let io = Io {
+                    lane: Some(lane),
+                    stop: Some(stop.clone()),
+                    live: live.clone(),
+                };
+                let vars = state.vars.clone();
+                let outcomes = state.outcomes.clone();
+                let range = range.clone();
+                let cwd = cwd.clone();
+                let stop = stop.clone();
+                let handle = scope.spawn(move || -> LaneEnd {
+                    let mut st = State {
+                        vars,
+                        outcomes,
+                        ..State::default()
+                    };
+                    let mut rep = Report::default();
+                    let result = (|| {
+                        let sh = Shell::new()?;
+                        sh.change_dir(&cwd);
+                        for i in range {
+                            if plan.steps[i].lane == Some(lane) {
+                                run_one(&sh, plan, i, &mut st, opts, &mut rep, &io, started)?;
+                            }
+                        }
+                        Ok(())
+                    })();
+                    if result.is_err() {
+                        stop.store(true, Ordering::SeqCst);
+                    }
+                    // the lane's secret files go with its state
+                    let State { vars, outcomes, .. } = st;
+                    (rep, vars, outcomes, result)
+                });
+                (lane, handle)
+            })
+            .collect();
+        let ends = handles
+            .into_iter()
+            .map(|(lane, h)| {
+                let end = h.join().unwrap_or_else(|_| {
+                    (
+                        Report::default(),
+                        BTreeMap::new(),
+                        BTreeMap::new(),
+                        Err(anyhow!("internal: the {lane} lane panicked")),
+                    )
+                });
+                (lane, end)
+            })
+            .collect();
+        stop.store(true, Ordering::SeqCst);
+        if let Some(t) = ticker {
+            let _ = t.join();
+        }
+        ends
+    });
+    let failed: Vec<&'static str> = ends
+        .iter()
+        .filter(|(_, e)| {
+            e.3.as_ref()
+                .is_err_and(|e| e.downcast_ref::<Stopped>().is_none())
+        })
+        .map(|(l, _)| *l)
+        .collect();
+    if let Some(live) = &live {
+        live.finish(&failed);
+    }
+    let mut first_error = None;
+    for (_, (rep, vars, outcomes, result)) in ends {
+        report.steps.extend(rep.steps);
+        report.data.extend(rep.data);
+        report.lines.extend(rep.lines);
+        state.vars.extend(vars);
+        state.outcomes.extend(outcomes);
+        if let Err(e) = result {
+            // a lane that was stopped is not the cause; a signal or a failure is
+            let stopped = e.downcast_ref::<Stopped>().is_some();
+            let interrupted = e.downcast_ref::<Interrupted>().is_some();
+            match (&first_error, stopped) {
+                (None, _) => first_error = Some(e),
+                (Some(prev), false)
+                    if prev.downcast_ref::<Stopped>().is_some()
+                        || (interrupted && prev.downcast_ref::<Interrupted>().is_none()) =>
+                {
+                    first_error = Some(e)
+                }
+                _ => {}
+            }
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }
 
 fn interrupted(
@@ -503,6 +824,9 @@ fn record(plan: &Plan, step: &Step, state: &State, moment: Moment) -> anyhow::Re
     if due.is_empty() {
         return Ok(());
     }
+    // lanes update the record at the same time: one read-modify-write at a time
+    static RECORD_LOCK: Mutex<()> = Mutex::new(());
+    let _guard = RECORD_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let mut rec = crate::record::Record::load(path)?;
     for r in due {
         match r {
@@ -539,13 +863,14 @@ fn diagnose(
     step: &Step,
     state: &mut State,
     opts: Options,
+    io: &Io,
 ) -> Option<String> {
     let mut probe = step.clone();
     probe.output = Output::Capture {
         var: "DIAGNOSIS",
         extract: crate::plan::Extract::Trim,
     };
-    run_step(sh, as_root, &probe, state, opts).ok()?;
+    run_step(sh, as_root, &probe, state, opts, io).ok()?;
     let text = state.vars.remove("DIAGNOSIS")?;
     let lines: Vec<&str> = text.lines().collect();
     let tail = &lines[lines.len().saturating_sub(20)..];
@@ -602,6 +927,8 @@ struct Failure {
     not_yet: Option<NotYet>,
     /// We were stopped by this signal while the command ran.
     signal: Option<i32>,
+    /// Another lane failed and this one's command was stopped.
+    stopped: bool,
 }
 
 impl Failure {
@@ -611,6 +938,7 @@ impl Failure {
             answered: false,
             not_yet: None,
             signal: None,
+            stopped: false,
         }
     }
 }
@@ -621,6 +949,7 @@ fn run_step(
     step: &Step,
     state: &mut State,
     opts: Options,
+    io: &Io,
 ) -> Result<Option<Value>, Failure> {
     let (program, args) = step.command_line(as_root);
     let mut words = Vec::with_capacity(args.len());
@@ -685,6 +1014,7 @@ fn run_step(
         answered: true,
         not_yet: None,
         signal: None,
+        stopped: false,
     };
     use std::process::Stdio;
     let mut command = std::process::Command::from(cmd);
@@ -695,14 +1025,16 @@ fn run_step(
     let question = step.is_question();
     // a repeated step's complaints ("connection refused" while a service starts) are kept
     // for the progress line and the final error, not printed at every try
+    // in a lane, what would reach the terminal goes through `io` instead (prefixed)
+    let in_lane = io.lane.is_some();
     command.stderr(if question {
         Stdio::null()
-    } else if step.repeat {
+    } else if step.repeat || in_lane {
         Stdio::piped()
     } else {
         Stdio::inherit()
     });
-    command.stdout(if captures {
+    command.stdout(if captures || (in_lane && !question) {
         Stdio::piped()
     } else if question {
         Stdio::null()
@@ -725,13 +1057,55 @@ fn run_step(
         // a command that exits without reading its stdin is not our failure
         let _ = input.write_all(bytes);
     }
-    let result = wait_or_forward(child).map_err(not_started)?;
+    // lane output: read line by line as it comes, through `io`
+    let mut readers = Vec::new();
+    if in_lane {
+        let streams: Vec<Box<dyn std::io::Read + Send>> = [
+            (!captures)
+                .then(|| child.stdout.take())
+                .flatten()
+                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+            (!step.repeat)
+                .then(|| child.stderr.take())
+                .flatten()
+                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        for stream in streams {
+            let io = io.clone();
+            readers.push(std::thread::spawn(move || {
+                use std::io::BufRead;
+                for line in std::io::BufReader::new(stream)
+                    .lines()
+                    .map_while(Result::ok)
+                {
+                    io.output(&line);
+                }
+            }));
+        }
+    }
+    let result = wait_or_forward(child, io).map_err(not_started)?;
+    for r in readers {
+        let _ = r.join();
+    }
+    if result.2 {
+        return Err(Failure {
+            message: format!("`{shown}` stopped: another lane failed"),
+            answered: false,
+            not_yet: None,
+            signal: None,
+            stopped: true,
+        });
+    }
     if let Some(sig) = result.1 {
         return Err(Failure {
             message: format!("`{shown}` stopped by {}", signals::name(sig)),
             answered: false,
             not_yet: None,
             signal: Some(sig),
+            stopped: false,
         });
     }
     let result = result.0;
@@ -782,6 +1156,7 @@ fn run_step(
                     message: format!("`{shown}` printed nothing to capture into {var}"),
                     answered: true,
                     signal: None,
+                    stopped: false,
                     not_yet: Some(NotYet {
                         progress: format!("no {var} yet"),
                         detail: json!({ (*var): null }),
@@ -802,12 +1177,14 @@ fn run_step(
                         answered: false,
                         not_yet: Some(not_yet),
                         signal: None,
+                        stopped: false,
                     },
                     Err(e) => Failure {
                         message: format!("{e:#}"),
                         answered: true,
                         not_yet: None,
                         signal: None,
+                        stopped: false,
                     },
                 })
         }
@@ -818,25 +1195,44 @@ fn run_step(
 /// seconds to stop before it is killed. Returns its output, and the signal if one came.
 fn wait_or_forward(
     child: std::process::Child,
-) -> std::io::Result<(std::process::Output, Option<i32>)> {
+    io: &Io,
+) -> std::io::Result<(std::process::Output, Option<i32>, bool)> {
     let pid = child.id();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let _ = tx.send(child.wait_with_output());
     });
     let mut forwarded: Option<(i32, Instant)> = None;
+    let mut stopped = false;
     loop {
         match rx.recv_timeout(Duration::from_millis(50)) {
-            Ok(out) => return out.map(|o| (o, forwarded.map(|(s, _)| s))),
+            Ok(out) => {
+                return out.map(|o| {
+                    let sig = forwarded.map(|(s, _)| s).filter(|_| !stopped);
+                    (o, sig, stopped)
+                })
+            }
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
                 return Err(std::io::Error::other("lost the command's status"))
             }
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
         }
+        if io.stopped() && forwarded.is_none() && signals::caught().is_none() {
+            // another lane failed: end this lane's command too
+            stopped = true;
+            signals::send(pid, signals::SIGTERM);
+            forwarded = Some((signals::SIGTERM, Instant::now()));
+        }
         match (signals::caught(), forwarded) {
             (Some(sig), None) => {
                 signals::send(pid, sig);
                 forwarded = Some((sig, Instant::now()));
+            }
+            (Some(sig), Some((_, when))) if stopped => {
+                // a signal came after the stop: it is what ends the run
+                stopped = false;
+                signals::send(pid, sig);
+                forwarded = Some((sig, when));
             }
             (Some(_), Some((_, when))) if when.elapsed() > Duration::from_secs(10) => {
                 signals::send(pid, signals::SIGKILL);

@@ -20,6 +20,7 @@ pub(crate) mod pods;
 pub mod push;
 pub mod record;
 pub mod registry;
+pub mod release;
 pub mod run;
 pub(crate) mod secrets;
 pub mod validate;
@@ -81,6 +82,9 @@ pub enum Command {
     /// Render the installation kickstart ("Prepare Kickstart File"); prints it with secrets
     /// redacted, or writes the full file (mode 0600) with --output
     Kickstart(kickstart::KickstartCmd),
+    /// Build and push every architecture at the same time, then the manifest list; what the
+    /// registry already holds is not pushed again
+    Release(release::ReleaseArgs),
     /// Install a libvirt VM from the image with virt-install ("Create Virtual Machine")
     Vm(vm::VmArgs),
     /// Prepare the host (openvswitch, volume group) and start the image as a privileged
@@ -121,6 +125,7 @@ pub fn act(command: &Command, ctx: &Ctx) -> anyhow::Result<Action> {
         Command::Push(a) => push::act(a, ctx),
         Command::Manifest(a) => manifest::act(a, ctx),
         Command::Kickstart(a) => kickstart::act(a, ctx),
+        Command::Release(a) => release::act(a, ctx),
         Command::Vm(a) => vm::act(a, ctx),
         Command::Run(a) => run::act(a, ctx),
         Command::Verify(a) => verify::act(a, ctx),

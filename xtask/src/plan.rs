@@ -126,6 +126,58 @@ pub enum When {
     IfFailed(&'static str),
     /// Only when an earlier capture left this variable non-empty.
     IfSet(&'static str),
+    /// Only when one of these variables is unset or holds another value (e.g. "push unless
+    /// the registry already holds this very image").
+    IfDiffers(Vec<(&'static str, String)>),
+    /// When any of these holds.
+    AnyOf(Vec<When>),
+}
+
+impl When {
+    /// Does the condition hold, given the earlier steps' outcomes and captured variables?
+    pub fn holds(
+        &self,
+        outcomes: &std::collections::BTreeMap<&'static str, bool>,
+        vars: &std::collections::BTreeMap<&'static str, String>,
+    ) -> bool {
+        match self {
+            When::Always => true,
+            When::IfSucceeded(id) => outcomes.get(id) == Some(&true),
+            When::IfFailed(id) => outcomes.get(id) == Some(&false),
+            When::IfSet(var) => vars.get(var).is_some_and(|v| !v.is_empty()),
+            When::IfDiffers(pairs) => pairs.iter().any(|(var, want)| vars.get(var) != Some(want)),
+            When::AnyOf(all) => all.iter().any(|w| w.holds(outcomes, vars)),
+        }
+    }
+
+    /// The condition as a bash test (`number` finds a step's number by its id).
+    fn shell(&self, number: &dyn Fn(&str) -> usize) -> Option<String> {
+        Some(match self {
+            When::Always => return None,
+            When::IfSucceeded(id) => format!("[ \"${{step{}:-}}\" = ok ]", number(id)),
+            When::IfFailed(id) => format!("[ \"${{step{}:-}}\" = no ]", number(id)),
+            When::IfSet(var) => format!("[ -n \"${{{var}:-}}\" ]"),
+            When::IfDiffers(pairs) => pairs
+                .iter()
+                .map(|(var, want)| format!("[ \"${{{var}:-}}\" != {} ]", quote(want)))
+                .collect::<Vec<_>>()
+                .join(" || "),
+            When::AnyOf(all) => all
+                .iter()
+                .filter_map(|w| w.shell(number))
+                .collect::<Vec<_>>()
+                .join(" || "),
+        })
+    }
+
+    /// The ids of earlier steps whose outcome this condition asks about.
+    fn asks(&self) -> Vec<&'static str> {
+        match self {
+            When::IfSucceeded(id) | When::IfFailed(id) => vec![id],
+            When::AnyOf(all) => all.iter().flat_map(When::asks).collect(),
+            _ => Vec::new(),
+        }
+    }
 }
 
 /// What to do when a step exits non-zero.
@@ -218,6 +270,33 @@ pub struct Step {
     pub diagnose: Option<Box<Step>>,
     /// What to tell a person when the step succeeded.
     pub done: Option<Done>,
+    /// Runs in this lane (an architecture): the steps of different lanes that follow each
+    /// other run at the same time, each lane's in order.
+    pub lane: Option<&'static str>,
+    /// Said when the step's condition does not hold (e.g. "already in the registry").
+    pub skip_note: Option<String>,
+    /// Set this variable to this value when the step succeeded.
+    pub sets: Option<(&'static str, &'static str)>,
+    /// Put a value of the step's result (its check's or out-file's) into a variable.
+    pub result_var: Option<ResultVar>,
+}
+
+/// A value of a step's result kept in a variable for later steps.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResultVar {
+    pub var: &'static str,
+    /// The key in the step's result.
+    pub key: &'static str,
+    /// How the printed script gets the same value.
+    pub shell: ResultShell,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ResultShell {
+    /// A filter over the command's standard output (e.g. `grep -o ... | cut ...`).
+    Stdout(String),
+    /// The out-file the command wrote (`--digestfile`).
+    File(&'static str),
 }
 
 /// A step's success, in a line.
@@ -319,6 +398,10 @@ impl Step {
             records: Vec::new(),
             diagnose: None,
             done: None,
+            lane: None,
+            skip_note: None,
+            sets: None,
+            result_var: None,
         }
     }
     pub fn arg(mut self, arg: impl Into<String>) -> Step {
@@ -429,6 +512,26 @@ impl Step {
     /// Record what this step makes or undoes.
     pub fn record(mut self, recording: Recording) -> Step {
         self.records.push(recording);
+        self
+    }
+    /// Run in this lane (see [`Step::lane`]).
+    pub fn in_lane(mut self, lane: &'static str) -> Step {
+        self.lane = Some(lane);
+        self
+    }
+    /// Say this when the condition does not hold.
+    pub fn skip_note(mut self, note: impl Into<String>) -> Step {
+        self.skip_note = Some(note.into());
+        self
+    }
+    /// Set `var` to `value` when the step succeeded.
+    pub fn sets(mut self, var: &'static str, value: &'static str) -> Step {
+        self.sets = Some((var, value));
+        self
+    }
+    /// Put `key` of the step's result into `var`; `shell` says how the script gets it.
+    pub fn result_var(mut self, var: &'static str, key: &'static str, shell: ResultShell) -> Step {
+        self.result_var = Some(ResultVar { var, key, shell });
         self
     }
     /// What to tell a person when the step succeeded.
@@ -594,15 +697,11 @@ impl Plan {
         if let Some(w) = self.deadline {
             out.push_str(&format!("deadline=$((SECONDS + {}))\n", w.timeout_s));
         }
+        if self.steps.iter().any(|s| s.lane.is_some()) {
+            out.push_str("# the tool runs the steps of each lane (architecture) at the same time, each lane in order;\n# this script runs them one after the other\n");
+        }
         // steps whose outcome a later step asks about get a variable: stepN=ok|no
-        let asked: Vec<&str> = self
-            .steps
-            .iter()
-            .filter_map(|s| match s.when {
-                When::IfSucceeded(id) | When::IfFailed(id) => Some(id),
-                _ => None,
-            })
-            .collect();
+        let asked: Vec<&str> = self.steps.iter().flat_map(|s| s.when.asks()).collect();
         let ids: Vec<&str> = self.steps.iter().map(|s| s.id).collect();
         let number = |id: &str| ids.iter().position(|x| *x == id).map_or(0, |p| p + 1);
         let total = self.steps.len();
@@ -615,6 +714,9 @@ impl Plan {
             }
             if step.on_fail == OnFail::Record && step.effect == Effect::Changes {
                 notes.push("may fail".to_string());
+            }
+            if let Some(lane) = step.lane {
+                notes.push(format!("lane {lane}"));
             }
             out.push_str(&format!("# {}\n", comment(&notes.join("; "))));
             if let Output::Check(check) = &step.output {
@@ -637,12 +739,7 @@ impl Plan {
                 out.push_str(&format!("# {}\n", comment(&line)));
             }
             let body = self.render_body(step, n, asked.contains(&step.id));
-            let condition = match &step.when {
-                When::Always => None,
-                When::IfSucceeded(id) => Some(format!("[ \"${{step{}:-}}\" = ok ]", number(id))),
-                When::IfFailed(id) => Some(format!("[ \"${{step{}:-}}\" = no ]", number(id))),
-                When::IfSet(var) => Some(format!("[ -n \"${{{var}:-}}\" ]")),
-            };
+            let condition = step.when.shell(&number);
             match condition {
                 None => out.push_str(&body),
                 Some(c) => {
@@ -694,13 +791,41 @@ impl Plan {
                 "{line}\n[ -n \"${var}\" ] || {{ {}; }}\n",
                 fail(1, &format!("printed nothing to capture into {var}"))
             ),
-            (OnFail::Abort, _) => match diagnose {
-                Some(d) => format!(
-                    "if ! {line}; then\n  {d} >&2 || true\n  {}\nfi\n",
-                    fail(1, "failed")
-                ),
-                None => format!("{line}\n"),
-            },
+            (OnFail::Abort, _) => {
+                let mut body = match (diagnose, &step.result_var) {
+                    (Some(d), _) => format!(
+                        "if ! {line}; then\n  {d} >&2 || true\n  {}\nfi\n",
+                        fail(1, "failed")
+                    ),
+                    (
+                        None,
+                        Some(ResultVar {
+                            var,
+                            shell: ResultShell::Stdout(filter),
+                            ..
+                        }),
+                    ) => {
+                        format!(
+                            "STEP_OUT=$({line})\nprintf '%s\\n' \"$STEP_OUT\"\n{var}=$(printf '%s\\n' \"$STEP_OUT\" | {filter})\n"
+                        )
+                    }
+                    (
+                        None,
+                        Some(ResultVar {
+                            var,
+                            shell: ResultShell::File(file),
+                            ..
+                        }),
+                    ) => {
+                        format!("{line}\n{var}=$(cat {})\n", quote(file))
+                    }
+                    (None, None) => format!("{line}\n"),
+                };
+                if let Some((var, value)) = &step.sets {
+                    body.push_str(&format!("{var}={}\n", quote(value)));
+                }
+                body
+            }
         }
     }
 }
@@ -731,12 +856,7 @@ impl Plan {
                 let (program, args) = s.command_line(self.as_root);
                 let mut argv = vec![program];
                 argv.extend(args.iter().map(Arg::plain));
-                let when = match &s.when {
-                    When::Always => json!(null),
-                    When::IfSucceeded(id) => json!({ "if_succeeded": id }),
-                    When::IfFailed(id) => json!({ "if_failed": id }),
-                    When::IfSet(var) => json!({ "if_set": var }),
-                };
+                let when = when_json(&s.when);
                 json!({
                     "id": s.id,
                     "about": s.about,
@@ -765,6 +885,20 @@ impl Plan {
             })
             .collect();
         json!({ "plan": self.title, "as_root": self.as_root, "steps": steps })
+    }
+}
+
+fn when_json(when: &When) -> serde_json::Value {
+    use serde_json::json;
+    match when {
+        When::Always => json!(null),
+        When::IfSucceeded(id) => json!({ "if_succeeded": id }),
+        When::IfFailed(id) => json!({ "if_failed": id }),
+        When::IfSet(var) => json!({ "if_set": var }),
+        When::IfDiffers(pairs) => {
+            json!({ "if_differs": pairs.iter().map(|(k, v)| json!({ "var": k, "from": v })).collect::<Vec<_>>() })
+        }
+        When::AnyOf(all) => json!({ "any_of": all.iter().map(when_json).collect::<Vec<_>>() }),
     }
 }
 

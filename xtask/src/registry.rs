@@ -149,6 +149,23 @@ impl Registry {
             .root(true)
     }
 
+    /// `skopeo inspect --format {{.Digest}}`: the digest the registry holds for a reference.
+    pub fn digest_step(&self, id: &'static str, reference: &str) -> Step {
+        let mut step = Step::new(
+            id,
+            format!("ask the registry for the digest of {reference}"),
+            "skopeo",
+        );
+        if let Some(conf) = &self.registries_conf {
+            step = step.args(["--registries-conf", conf.as_str()]);
+        }
+        step.args(["inspect", "--format", "{{.Digest}}"])
+            .args(self.authfile_args())
+            .arg(format!("docker://{reference}"))
+            .read_only()
+            .root(true)
+    }
+
     /// `podman login` with the password on stdin, when a password was given.
     pub fn login_step(&self) -> Option<Step> {
         let (user, secret) = self.login.as_ref()?;

@@ -1,0 +1,234 @@
+//! `cargo xtask release`: every architecture built and pushed at the same time (a lane
+//! each), then the manifest list created, pushed and checked — one plan for what the
+//! documented procedure does in six commands, one after the other.
+//!
+//! Nothing is done twice: a push is skipped when the registry still holds the very image
+//! (the record keeps, per remote reference, the image id and digest of the last push, and
+//! the digest is checked against the registry), and the list is pushed again only when a
+//! member was pushed or the registry's list is missing or wrong. `--force` does it all.
+
+use crate::build::{Build, BuildArgs, BuildInputs};
+use crate::config::Sources;
+use crate::image::ImageArgs;
+use crate::inspect::Check;
+use crate::manifest::{Manifest, ManifestArgs};
+use crate::plan::{Entry, Extract, Plan, Recording, ResultShell, Step, When};
+use crate::push::Push;
+use crate::registry::RegistryArgs;
+use crate::validate::Arch;
+use crate::{Action, Ctx};
+
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ReleaseArgs {
+    #[arg(long)]
+    pub image_name: Option<String>,
+    #[arg(long = "arch", value_delimiter = ',')]
+    pub archs: Vec<String>,
+    #[command(flatten)]
+    pub build: BuildInputs,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    /// Build, push and list everything again, even what the registry already holds
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `cargo xtask release`
+pub fn act(args: &ReleaseArgs, ctx: &Ctx) -> anyhow::Result<Action> {
+    Ok(Action::Plan(
+        Release::resolve(args, ctx.sources)?.plan(ctx.sources.as_root),
+    ))
+}
+
+pub struct Release {
+    pub manifest: Manifest,
+    pub builds: Vec<Build>,
+    pub pushes: Vec<Push>,
+    /// Per architecture: what the record says was last pushed to its reference (image id,
+    /// digest), unless --force.
+    pub last_pushed: Vec<Option<(String, String)>>,
+    pub record: camino::Utf8PathBuf,
+}
+
+/// A name for a lane's own variable or step id (`LOCAL_ID_arm64`, `arm64/build`). Plans
+/// are made once per run, so leaking these few strings is the simple way to `'static`.
+fn lane_name(base: &str, arch: Arch) -> &'static str {
+    Box::leak(format!("{base}{}", arch.oci()).into_boxed_str())
+}
+
+impl Release {
+    pub fn resolve(args: &ReleaseArgs, sources: &Sources) -> anyhow::Result<Release> {
+        // an `images` entry names the image too
+        let image_name = args.build.entry.clone().or(args.image_name.clone());
+        let manifest = Manifest::resolve(
+            &ManifestArgs {
+                image_name: image_name.clone(),
+                archs: args.archs.clone(),
+                registry: args.registry.clone(),
+            },
+            sources,
+        )?;
+        let mut builds = Vec::new();
+        let mut pushes = Vec::new();
+        let mut last_pushed = Vec::new();
+        for arch in &manifest.archs {
+            let image = ImageArgs {
+                image_name: if args.build.entry.is_some() {
+                    None
+                } else {
+                    Some(manifest.name.clone())
+                },
+                arch: Some(arch.oci().to_string()),
+            };
+            let build = Build::resolve(
+                &BuildArgs {
+                    image: image.clone(),
+                    inputs: args.build.clone(),
+                },
+                sources,
+            )?;
+            let push = Push {
+                image: build.image.clone(),
+                registry: manifest.registry.clone(),
+            };
+            let remote = push.remote();
+            let last = if args.force {
+                None
+            } else {
+                sources.record.find("pushed", &remote).and_then(|e| {
+                    let text = |k: &str| e.get(k).and_then(|v| v.as_str()).map(str::to_string);
+                    Some((text("image_id")?, text("digest")?))
+                })
+            };
+            builds.push(build);
+            pushes.push(push);
+            last_pushed.push(last);
+        }
+        Ok(Release {
+            manifest,
+            builds,
+            pushes,
+            last_pushed,
+            record: sources.record.path.clone(),
+        })
+    }
+
+    pub fn plan(&self, as_root: bool) -> Plan {
+        let m = &self.manifest;
+        let archs: Vec<&str> = m.archs.iter().map(|a| a.oci()).collect();
+        let list = m.remote();
+        let mut plan = Plan::new(format!("release {list} for {}", archs.join(", ")), as_root);
+        plan.record = Some(self.record.clone());
+        plan.facts = serde_json::json!({
+            "reference": list,
+            "sources": self.pushes.iter().map(Push::remote).collect::<Vec<_>>(),
+            "architectures": archs,
+        });
+        // one login for every push, before the lanes start
+        if let Some(login) = m.registry.login_step() {
+            plan.push(login);
+        }
+        let mut pushed_vars = Vec::new();
+        for ((build, push), last) in self.builds.iter().zip(&self.pushes).zip(&self.last_pushed) {
+            let arch = build.image.arch.unwrap_or(Arch::Amd64);
+            let lane = arch.oci();
+            let local_id = lane_name("LOCAL_ID_", arch);
+            let pushed = lane_name("PUSHED_", arch);
+            let digest = lane_name("PUSHED_DIGEST_", arch);
+            pushed_vars.push(pushed);
+            let remote = push.remote();
+            for mut step in build.plan(as_root).steps {
+                step.id = Box::leak(format!("{lane}/{}", step.id).into_boxed_str());
+                let mut step = step.in_lane(lane);
+                if matches!(step.output, crate::plan::Output::Check(Check::Image { .. })) {
+                    step = step.result_var(
+                        local_id,
+                        "id",
+                        ResultShell::Stdout(
+                            "grep -o '\"Id\": *\"[^\"]*\"' | head -n 1 | cut -d '\"' -f 4"
+                                .to_string(),
+                        ),
+                    );
+                }
+                plan.push(step);
+            }
+            let mut push_step = push
+                .plan(as_root)
+                .steps
+                .into_iter()
+                .find(|s| s.id == "push")
+                .expect("a push plan has a push step");
+            push_step.id = Box::leak(format!("{lane}/push").into_boxed_str());
+            push_step = push_step
+                .in_lane(lane)
+                .sets(pushed, "yes")
+                .result_var(digest, "digest", ResultShell::File("push.digest"))
+                .record(Recording::After(
+                    Entry::new("pushed", "name", &remote)
+                        .with_var("image_id", local_id)
+                        .with_var("digest", digest),
+                ));
+            if let Some((image_id, pushed_digest)) = last {
+                // the registry's digest now, against the last push of this very image
+                let remote_digest = lane_name("REMOTE_DIGEST_", arch);
+                plan.push(
+                    m.registry
+                        .digest_step(
+                            Box::leak(format!("{lane}/remote-digest").into_boxed_str()),
+                            &remote,
+                        )
+                        .capture(remote_digest, Extract::Trim)
+                        .probe()
+                        .in_lane(lane),
+                );
+                push_step = push_step
+                    .when(When::IfDiffers(vec![
+                        (local_id, image_id.clone()),
+                        (remote_digest, pushed_digest.clone()),
+                    ]))
+                    .skip_note(format!(
+                        "{remote} already holds this image ({pushed_digest}): not pushed again"
+                    ));
+            }
+            plan.push(push_step);
+        }
+        // the list: again only when a member changed, or the registry's list is not right
+        let mut list_steps: Vec<Step> = m
+            .plan(as_root)
+            .steps
+            .into_iter()
+            .filter(|s| s.id != "login")
+            .collect();
+        let all_known = self.last_pushed.iter().all(Option::is_some);
+        if all_known {
+            plan.push(
+                m.registry
+                    .inspect_raw_step("list-current", &list)
+                    .check(Check::ManifestArchs {
+                        expected: m.archs.clone(),
+                    })
+                    .probe(),
+            );
+            let mut any = vec![When::IfFailed("list-current")];
+            any.extend(pushed_vars.iter().map(|v| When::IfSet(v)));
+            let changed = When::AnyOf(any);
+            for step in &mut list_steps {
+                let when = match std::mem::replace(&mut step.when, When::Always) {
+                    When::Always => changed.clone(),
+                    // the probe-dependent removal of an old local list keeps its condition
+                    other => other,
+                };
+                step.when = when;
+                if step.id == "list-push" {
+                    step.skip_note = Some(format!(
+                        "{list} already lists these images: not pushed again"
+                    ));
+                }
+            }
+        }
+        for step in list_steps {
+            plan.push(step);
+        }
+        plan
+    }
+}
