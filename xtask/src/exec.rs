@@ -400,7 +400,7 @@ fn run_one(
                 .steps
                 .push(StepRecord::new(step, Status::TimedOut, ms));
             return Err(anyhow::Error::new(StepFailed {
-                message,
+                message: io.tag(message),
                 hint: step.hint.clone(),
                 timed_out: true,
             }));
@@ -458,7 +458,8 @@ fn run_one(
                 report.lines.push(line);
             }
             if let Some(data) = out {
-                if let Output::Check(check) = &step.output {
+                // a probe's answer is not news; a check's result is
+                if let (Output::Check(check), OnFail::Abort) = (&step.output, step.on_fail) {
                     report.lines.extend(check.summary(&data));
                 }
                 report.data.insert(step.id.to_string(), data.clone());
@@ -498,7 +499,7 @@ fn run_one(
                 None => message,
             };
             return Err(anyhow::Error::new(StepFailed {
-                message,
+                message: io.tag(message),
                 hint: step.hint.clone(),
                 timed_out: false,
             }));

@@ -243,6 +243,18 @@ pub fn prepare(sources: &crate::config::Sources) -> anyhow::Result<Prepared> {
             .args(["-s", "bash"])
             .args(scripts.iter().map(rel)),
     );
+    let workflows = repo_files(root, ".github/workflows/*.yml");
+    linter(
+        "check-jsonschema",
+        "`pip install check-jsonschema`",
+        Step::new(
+            "check-jsonschema",
+            "GitHub's workflow schema over .github/workflows/",
+            "check-jsonschema",
+        )
+        .args(["--builtin-schema", "vendor.github-workflows"])
+        .args(workflows.iter().map(rel)),
+    );
     let kickstart = crate::kickstart::Kickstart::with_placeholders(sources)?.render(false)?;
     linter(
         "ksvalidator",

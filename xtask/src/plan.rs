@@ -857,7 +857,7 @@ impl Plan {
                 let mut argv = vec![program];
                 argv.extend(args.iter().map(Arg::plain));
                 let when = when_json(&s.when);
-                json!({
+                let mut step = json!({
                     "id": s.id,
                     "about": s.about,
                     "argv": argv,
@@ -881,7 +881,11 @@ impl Plan {
                         _ => json!(null),
                     },
                     "repeat": s.repeat,
-                })
+                });
+                if let Some(lane) = s.lane {
+                    step["lane"] = json!(lane);
+                }
+                step
             })
             .collect();
         json!({ "plan": self.title, "as_root": self.as_root, "steps": steps })

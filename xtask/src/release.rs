@@ -199,6 +199,18 @@ impl Release {
             .into_iter()
             .filter(|s| s.id != "login")
             .collect();
+        // the local list is made anew while the architectures build (its own lane): local
+        // work that does not wait for any push
+        let prepare: Vec<Step> = list_steps
+            .iter()
+            .filter(|s| matches!(s.id, "list-exists" | "list-rm" | "list-create"))
+            .cloned()
+            .map(|s| s.in_lane("list"))
+            .collect();
+        list_steps.retain(|s| !matches!(s.id, "list-exists" | "list-rm" | "list-create"));
+        for step in prepare {
+            plan.push(step);
+        }
         let all_known = self.last_pushed.iter().all(Option::is_some);
         if all_known {
             plan.push(

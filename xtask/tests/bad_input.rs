@@ -468,6 +468,19 @@ fn bad_input_is_refused_before_anything_runs() {
             &["run", "--loop-file", "/tmp/dir/"],
             &["--loop-file", "'/tmp/dir/'"],
         ),
+        case(
+            &["release", "--arch", "amd64,amd64"],
+            &["--arch", "'amd64'", "twice"],
+        ),
+        case(&["release", "--arch", "amd64,mips"], &["--arch", "'mips'"]),
+        case(
+            &["release", "--build-arg", "DB_PASS=x"],
+            &["--build-arg", "'DB_PASS'", "secret"],
+        ),
+        case(
+            &["release", "--image", "nope"],
+            &["--image", "'nope'", "no such entry"],
+        ),
         // `clean` takes no target: it removes what the record lists
         case(&["clean", "--name", "x"], &["--name"]),
         // `vm --destroy` removes only a VM that `vm` made

@@ -1223,3 +1223,197 @@ fn signals_during_build_login_and_push_leave_no_secret() {
     }
     drop(silent);
 }
+
+/// Issue 12 on the test bed: a two-architecture release from scratch (the lanes ran at the
+/// same time), a re-run that pushes nothing (no blob upload, no manifest PUT in the
+/// registry's access log) and says so, a change to one architecture that pushes it and the
+/// list only, and a failure in one lane (a missing arm64 base image) that stops the
+/// release, names arm64, leaves no secret file and no half-made list in the registry.
+#[test]
+fn release_in_lanes_pushes_only_what_changed() {
+    let test = "release_in_lanes_pushes_only_what_changed";
+    let Some(bed) = Bed::get(test) else { return };
+    let _lock = serial();
+    let t = "release";
+    let _ = std::fs::remove_dir_all(bed.dir.join(format!("state-{t}")));
+    let tmp = common::scratch("e2e-release-tmp");
+    // the release's own base images, so that one architecture can change
+    let base = |arch: &str| format!("localhost/e2e-release-base:linux-{arch}");
+    for arch in ["amd64", "arm64"] {
+        bed.read(
+            "podman",
+            &[
+                "tag",
+                &format!("localhost/xtask-testbed/base:linux-{arch}"),
+                &base(arch),
+            ],
+        );
+    }
+    let registry = bed.var("TESTBED_AUTH_REGISTRY");
+    let list = format!("{registry}/e2e/{t}/e2e-{t}:latest");
+    let access_log = bed.dir.join("registry-auth.log");
+    let log_len = || std::fs::metadata(&access_log).map_or(0, |m| m.len() as usize);
+    let writes_since = |offset: usize| -> Vec<String> {
+        let text = std::fs::read_to_string(&access_log).unwrap();
+        text[offset..]
+            .lines()
+            .filter(|l| l.contains(&format!("/v2/e2e/{t}/")))
+            .filter(|l| l.contains("\"PUT ") || l.contains("\"POST ") || l.contains("\"PATCH "))
+            .map(|l| l.split('"').nth(1).unwrap_or("").to_string())
+            .collect()
+    };
+    let release = |extra: &[&str]| {
+        let mut args = vec![
+            "release",
+            "--base-image",
+            "localhost/e2e-release-base:linux-{arch}",
+        ];
+        args.extend_from_slice(extra);
+        let mut c = with_login(xtask(&bed, t, &args), &bed);
+        c.env("TMPDIR", tmp.as_str());
+        c
+    };
+
+    // from scratch: both lanes, every push, the list
+    let started = std::time::Instant::now();
+    let first = run(&mut release(&["--json"])).ok();
+    let wall = started.elapsed().as_millis() as u64;
+    for needle in [
+        "[amd64] ==> ",
+        "[arm64] ==> ",
+        &format!("ok: pushed {registry}/e2e/{t}/e2e-{t}:linux-amd64"),
+        &format!("ok: pushed {registry}/e2e/{t}/e2e-{t}:linux-arm64"),
+        &format!("ok: pushed {list}"),
+    ] {
+        assert!(
+            first.stderr.contains(needle),
+            "missing {needle:?}:\n{}",
+            first.stderr
+        );
+    }
+    let doc: Value = serde_json::from_str(&first.stdout).unwrap();
+    insta::assert_snapshot!("json_release", common::shape_text(&first.stdout));
+    assert_eq!(doc["ok"], true);
+    let lane_ms: u64 = doc["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| {
+            s["id"]
+                .as_str()
+                .is_some_and(|i| i.starts_with("amd64/") || i.starts_with("arm64/"))
+        })
+        .map(|s| s["ms"].as_u64().unwrap())
+        .sum();
+    assert!(
+        lane_ms > wall,
+        "the lanes' steps took {lane_ms} ms in all, the release {wall} ms: they did not run at the same time"
+    );
+    assert_eq!(remote_archs(&bed, &list), ["amd64", "arm64"]);
+
+    // again, nothing changed: nothing is written to the registry
+    let offset = log_len();
+    let again = run(&mut release(&[])).ok();
+    assert_eq!(
+        writes_since(offset),
+        Vec::<String>::new(),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(
+        again.stderr.matches("already holds this image").count(),
+        4,
+        "two skip lines and two summary lines:\n{}",
+        again.stderr
+    );
+    assert!(
+        again.stderr.contains("already lists these images"),
+        "{}",
+        again.stderr
+    );
+
+    // arm64 changes (its base image does): arm64 and the list are pushed, amd64 is not
+    let changed = common::scratch("e2e-release-base");
+    std::fs::write(
+        changed.join("Containerfile"),
+        "# hadolint ignore=DL3006\nFROM localhost/xtask-testbed/base:linux-arm64\nLABEL e2e.changed=yes\n",
+    )
+    .unwrap();
+    bed.read(
+        "podman",
+        &[
+            "build",
+            "--platform",
+            "linux/arm64",
+            "-t",
+            &base("arm64"),
+            "-f",
+            changed.join("Containerfile").as_str(),
+            changed.as_str(),
+        ],
+    );
+    let offset = log_len();
+    let third = run(&mut release(&[])).ok();
+    let writes = writes_since(offset);
+    let manifests: Vec<&String> = writes
+        .iter()
+        .filter(|w| w.contains("/manifests/"))
+        .collect();
+    assert!(
+        manifests
+            .iter()
+            .any(|w| w.contains("/manifests/linux-arm64"))
+            && manifests.iter().any(|w| w.contains("/manifests/latest"))
+            && !manifests
+                .iter()
+                .any(|w| w.contains("/manifests/linux-amd64")),
+        "{manifests:?}\n{}",
+        third.stderr
+    );
+    assert!(third.stderr.contains(&format!(
+        "{registry}/e2e/{t}/e2e-{t}:linux-amd64 already holds this image"
+    )));
+
+    // arm64 fails (no base image): exit 1, naming arm64; no secret file; the list unchanged
+    let list_before = bed.read(
+        "skopeo",
+        &[
+            "--registries-conf",
+            &bed.var("CONTAINERS_REGISTRIES_CONF"),
+            "inspect",
+            "--raw",
+            "--authfile",
+            &bed.var("REGISTRY_AUTH_FILE"),
+            &format!("docker://{list}"),
+        ],
+    );
+    bed.read("podman", &["rmi", &base("arm64")]);
+    let failed = run(&mut release(&["--no-cache"]));
+    assert_eq!(failed.code, 1, "{}", failed.stderr);
+    assert!(
+        failed.stderr.contains("error: [arm64] step")
+            && failed
+                .stderr
+                .contains("build localhost/e2e-release:linux-arm64) failed"),
+        "{}",
+        failed.stderr
+    );
+    assert!(
+        secret_dirs(&tmp).is_empty(),
+        "secret files left: {:?}",
+        secret_dirs(&tmp)
+    );
+    let list_after = bed.read(
+        "skopeo",
+        &[
+            "--registries-conf",
+            &bed.var("CONTAINERS_REGISTRIES_CONF"),
+            "inspect",
+            "--raw",
+            "--authfile",
+            &bed.var("REGISTRY_AUTH_FILE"),
+            &format!("docker://{list}"),
+        ],
+    );
+    assert_eq!(list_before, list_after, "the list in the registry changed");
+}

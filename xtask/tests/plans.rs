@@ -219,3 +219,34 @@ fn with_record(as_root: bool, made: &[serde_json::Value], args: &[&str]) -> Stri
         .collect();
     scrub(&plan_for(&cli.command, &s).unwrap().render())
 }
+
+#[test]
+fn release_plans() {
+    // from scratch: every lane builds and pushes, the list is made
+    insta::assert_snapshot!("release_login_nonroot", dry_run(false, LOGIN, &["release"]));
+    // with the record of earlier pushes: each push, and the list, only when something changed
+    let pushed = |arch: &str, id: &str, digest: &str| json!({"kind": "pushed", "name": format!("quay.io/myorg/mypath/microshift-4.16-bootc:linux-{arch}"), "image_id": id, "digest": digest});
+    let made = [
+        pushed("amd64", "sha256:aaaa", "sha256:1111"),
+        pushed("arm64", "sha256:bbbb", "sha256:2222"),
+    ];
+    insta::assert_snapshot!("release_rerun_root", with_record(true, &made, &["release"]));
+    // --force: as from scratch, whatever the record says
+    let forced = with_record(true, &made, &["release", "--force", "--arch", "arm64"]);
+    assert!(
+        !forced.contains("REMOTE_DIGEST") && !forced.contains("list-current"),
+        "{forced}"
+    );
+    // the plan as JSON: each step's lane and condition
+    let cli = Cli::try_parse_from(["cargo xtask", "release"]).unwrap();
+    let mut s = sources(true, &[]);
+    s.record.entries = made
+        .iter()
+        .map(|v| v.as_object().unwrap().clone())
+        .collect();
+    let plan = plan_for(&cli.command, &s).unwrap();
+    insta::assert_snapshot!(
+        "release_rerun_json",
+        scrub(&serde_json::to_string_pretty(&plan.to_json()).unwrap())
+    );
+}

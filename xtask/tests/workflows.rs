@@ -218,3 +218,43 @@ fn shell_words() {
     );
     assert_eq!(words("a 'b c' \"d\\\"e\" ''"), ["a", "b c", "d\"e", ""]);
 }
+
+/// Every workflow passes GitHub's own workflow schema (check-jsonschema ships it).
+#[test]
+fn workflows_match_githubs_schema() {
+    if !require_tool("check-jsonschema", "workflows_match_githubs_schema") {
+        return;
+    }
+    let dir = repo_root().join(".github/workflows");
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path().to_string_lossy().into_owned())
+        .filter(|p| p.ends_with(".yml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 2, "{files:?}");
+    let out = std::process::Command::new("check-jsonschema")
+        .args(["--builtin-schema", "vendor.github-workflows"])
+        .args(&files)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // and the check fails on a workflow GitHub would refuse
+    let bad = common::scratch("workflow-schema").join("bad.yml");
+    std::fs::write(
+        &bad,
+        "name: x\non: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    stepz: []\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new("check-jsonschema")
+        .args(["--builtin-schema", "vendor.github-workflows", bad.as_str()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "a misspelt key passed the schema");
+}
