@@ -60,10 +60,10 @@ release() {
   REGISTRY_PASSWORD=$(cat "$TESTBED_PASSWORD_FILE") "$xtask" --json release >"$logs/release.json"
 }
 step release release
-archs=$(python3 -c 'import json, sys
+list=$(python3 -c 'import json, sys
 doc = json.load(open(sys.argv[1]))
-print(", ".join(doc["results"]["list-inspect"]["architectures"]))' "$logs/release.json")
-summary+=("  manifest list ${TESTBED_AUTH_REGISTRY}/$REGISTRY_ORG/$IMAGE_NAME:latest holds: $archs")
+print("%s holds %s" % (doc["facts"]["reference"], ", ".join(doc["results"]["list-inspect"]["architectures"])))' "$logs/release.json")
+summary+=("  manifest list $list")
 
 step build "$xtask" build --image-name demo-microshift --containerfile tests/Containerfile.systemd-test \
   --base-image localhost/xtask-testbed/systemd:latest

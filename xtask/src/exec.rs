@@ -357,6 +357,11 @@ fn run_one(
     if let Some(sig) = signals::caught() {
         return Err(interrupted(sig, n, total, step, report, 0));
     }
+    if io.stopped() {
+        // another lane failed: start nothing more
+        report.steps.push(StepRecord::new(step, Status::Skipped, 0));
+        return Err(anyhow::Error::new(Stopped));
+    }
     record(plan, step, state, Moment::Before)?;
     io.say(&format!("==> [{n}/{total}] {}", step.about));
     if opts.verbose {
@@ -658,8 +663,8 @@ fn run_lanes(
         }
     }
     let stop = Arc::new(AtomicBool::new(false));
-    let live = std::io::stderr()
-        .is_terminal()
+    // live lines on a terminal; plain prefixed lines in logs and with --json
+    let live = (std::io::stderr().is_terminal() && !opts.stdout_to_stderr)
         .then(|| Arc::new(Live::new(&lanes)));
     let cwd = sh.current_dir();
     type LaneEnd = (

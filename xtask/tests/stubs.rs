@@ -520,3 +520,55 @@ i=0; while [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done"#
     assert!(!stale.exists(), "a dead process's secrets were not swept");
     assert!(live.exists(), "a live process's directory was swept");
 }
+
+/// Issue 12: when one lane of `release` fails, the other lane's running command is stopped
+/// (it gets SIGTERM), its secret files are removed, and the error names the failing lane.
+#[test]
+fn a_failing_lane_stops_the_other() {
+    let dir = scratch("stub-lanes");
+    let bin = dir.join("bin");
+    let tmp = dir.join("tmp");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::create_dir_all(&tmp).unwrap();
+    let got = dir.join("amd64-got");
+    // arm64's build fails at once; amd64's build runs long (and says which signal ends it)
+    stub(
+        &bin,
+        "podman",
+        &format!(
+            r#"case "$*" in
+  "build "*linux-arm64*) sleep 1; echo "arm64: no such base image" >&2; exit 125 ;;
+  "build "*linux-amd64*)
+    trap "echo TERM > {got}; exit 143" TERM
+    i=0; while [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done ;;
+esac
+exit 0"#
+        ),
+    );
+    stub(&bin, "skopeo", "exit 0");
+    let started = std::time::Instant::now();
+    let ran = run(
+        &bin,
+        &tmp,
+        &["release", "--registry-url", "127.0.0.1:5000"],
+        &[("USER_PASSWD", "canary-user-passwd"), ("XTASK_STATE_DIR", dir.join("state").as_str())],
+    );
+    assert_eq!(ran.code, 1, "{}", ran.stderr);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "the amd64 lane was not stopped: {:?}",
+        started.elapsed()
+    );
+    assert!(
+        ran.stderr.contains("error: [arm64] step") && ran.stderr.contains("linux-arm64) failed"),
+        "{}",
+        ran.stderr
+    );
+    assert!(ran.stderr.contains("[arm64] arm64: no such base image"), "{}", ran.stderr);
+    assert_eq!(
+        std::fs::read_to_string(&got).unwrap_or_default().trim(),
+        "TERM",
+        "the amd64 build was not stopped"
+    );
+    assert!(leftovers(&tmp).is_empty(), "secret files left: {:?}", leftovers(&tmp));
+}
