@@ -551,7 +551,10 @@ exit 0"#
         &bin,
         &tmp,
         &["release", "--registry-url", "127.0.0.1:5000"],
-        &[("USER_PASSWD", "canary-user-passwd"), ("XTASK_STATE_DIR", dir.join("state").as_str())],
+        &[
+            ("USER_PASSWD", "canary-user-passwd"),
+            ("XTASK_STATE_DIR", dir.join("state").as_str()),
+        ],
     );
     assert_eq!(ran.code, 1, "{}", ran.stderr);
     assert!(
@@ -564,11 +567,19 @@ exit 0"#
         "{}",
         ran.stderr
     );
-    assert!(ran.stderr.contains("[arm64] arm64: no such base image"), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("[arm64] arm64: no such base image"),
+        "{}",
+        ran.stderr
+    );
     assert_eq!(
         std::fs::read_to_string(&got).unwrap_or_default().trim(),
         "TERM",
         "the amd64 build was not stopped"
     );
-    assert!(leftovers(&tmp).is_empty(), "secret files left: {:?}", leftovers(&tmp));
+    assert!(
+        leftovers(&tmp).is_empty(),
+        "secret files left: {:?}",
+        leftovers(&tmp)
+    );
 }
