@@ -587,17 +587,7 @@ fn output_of_another_user_and_non_utf8_env_are_refused() {
     let dir = scratch("bad-input-owner");
     let run = |args: &[&str], env: &[(&str, std::ffi::OsString)]| {
         let mut cmd = common::isolated_xtask("/usr/bin:/bin");
-        cmd.args(args)
-            .env(
-                "PULL_SECRET",
-                repo_root().join("tests/fixtures/pull-secret.json").as_str(),
-            )
-            .env(
-                "AUTH_CONFIG",
-                repo_root()
-                    .join("tests/fixtures/registry-auth.json")
-                    .as_str(),
-            )
+        common::with_fixture_secrets(cmd.args(args))
             .env("XTASK_STATE_DIR", dir.join("state").as_str());
         for (k, v) in env {
             cmd.env(k, v);

@@ -101,20 +101,10 @@ struct Bench {
 impl Bench {
     fn xtask(&self, args: &[&str]) -> std::process::Command {
         let mut c = common::isolated_xtask(&format!("{}:/usr/bin:/bin", self.bin));
-        c.args(args)
+        common::with_fixture_secrets(c.args(args))
             .env("STUB_DIR", self.dir.as_str())
             .env("TMPDIR", self.dir.join("tmp").as_str())
             .env("XTASK_STATE_DIR", self.dir.join("state").as_str())
-            .env(
-                "PULL_SECRET",
-                repo_root().join("tests/fixtures/pull-secret.json").as_str(),
-            )
-            .env(
-                "AUTH_CONFIG",
-                repo_root()
-                    .join("tests/fixtures/registry-auth.json")
-                    .as_str(),
-            )
             .env("USER_PASSWD", "canary-user-passwd")
             .env("REGISTRY_USER", "robot")
             .env("REGISTRY_PASSWORD", "canary-registry-pw");

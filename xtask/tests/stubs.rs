@@ -62,11 +62,7 @@ fn leftovers(tmp: &Utf8Path) -> Vec<String> {
 
 #[test]
 fn secret_files_are_private_and_removed() {
-    let dir = scratch("stub-secrets");
-    let bin = dir.join("bin");
-    let tmp = dir.join("tmp");
-    std::fs::create_dir_all(&bin).unwrap();
-    std::fs::create_dir_all(&tmp).unwrap();
+    let (dir, bin, tmp) = common::scratch_bin_tmp("stub-secrets");
     let log = dir.join("calls.log");
     // `podman image inspect` answers as for a built image
     let inspect = r#"case "$*" in "image inspect "*) echo '[{"Id":"sha256:0a1b","Architecture":"amd64","Os":"linux","Size":1,"RepoTags":[]}]'; exit 0 ;; esac"#;
@@ -398,11 +394,7 @@ fn relative_flag_paths_follow_the_current_directory() {
 /// And secret directories of processes that died (SIGKILL) are swept at the next start.
 #[test]
 fn signals_stop_the_step_and_remove_the_secrets() {
-    let dir = scratch("stub-signals");
-    let bin = dir.join("bin");
-    let tmp = dir.join("tmp");
-    std::fs::create_dir_all(&bin).unwrap();
-    std::fs::create_dir_all(&tmp).unwrap();
+    let (dir, bin, tmp) = common::scratch_bin_tmp("stub-signals");
     let got = dir.join("got-signal");
     // a long command that says which signal reached it
     let slow = format!(
@@ -445,18 +437,8 @@ i=0; while [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done"#
         (vm, 1, "HUP", 129),
     ] {
         let _ = std::fs::remove_file(&got);
-        let child = common::isolated_xtask(&format!("{bin}:/usr/bin:/bin"))
-            .args(args)
-            .env(
-                "PULL_SECRET",
-                repo_root().join("tests/fixtures/pull-secret.json").as_str(),
-            )
-            .env(
-                "AUTH_CONFIG",
-                repo_root()
-                    .join("tests/fixtures/registry-auth.json")
-                    .as_str(),
-            )
+        let mut cmd = common::isolated_xtask(&format!("{bin}:/usr/bin:/bin"));
+        let child = common::with_fixture_secrets(cmd.args(args))
             .env("USER_PASSWD", "canary-user-passwd")
             .env("TMPDIR", tmp.as_str())
             .env("XTASK_STATE_DIR", dir.join("state").as_str())
@@ -525,11 +507,7 @@ i=0; while [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done"#
 /// (it gets SIGTERM), its secret files are removed, and the error names the failing lane.
 #[test]
 fn a_failing_lane_stops_the_other() {
-    let dir = scratch("stub-lanes");
-    let bin = dir.join("bin");
-    let tmp = dir.join("tmp");
-    std::fs::create_dir_all(&bin).unwrap();
-    std::fs::create_dir_all(&tmp).unwrap();
+    let (dir, bin, tmp) = common::scratch_bin_tmp("stub-lanes");
     let got = dir.join("amd64-got");
     // arm64's build fails at once; amd64's build runs long (and says which signal ends it)
     stub(

@@ -266,3 +266,27 @@ pub fn isolated_xtask(path: &str) -> std::process::Command {
         .env("HOME", repo_root().join("tests/fixtures/home").as_str());
     c
 }
+
+/// The fixture secrets a command needs to resolve its inputs: the pull secret and the
+/// registry auth file of `tests/fixtures`.
+pub fn with_fixture_secrets(cmd: &mut std::process::Command) -> &mut std::process::Command {
+    cmd.env(
+        "PULL_SECRET",
+        repo_root().join("tests/fixtures/pull-secret.json").as_str(),
+    )
+    .env(
+        "AUTH_CONFIG",
+        repo_root()
+            .join("tests/fixtures/registry-auth.json")
+            .as_str(),
+    )
+}
+
+/// A scratch directory with `bin/` (for stub programs) and `tmp/` (a TMPDIR) in it.
+pub fn scratch_bin_tmp(name: &str) -> (Utf8PathBuf, Utf8PathBuf, Utf8PathBuf) {
+    let dir = scratch(name);
+    let (bin, tmp) = (dir.join("bin"), dir.join("tmp"));
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::create_dir_all(&tmp).unwrap();
+    (dir, bin, tmp)
+}
