@@ -53,7 +53,7 @@ pub mod exit {
     name = "cargo xtask",
     bin_name = "cargo xtask",
     about = "Build, publish, run and install MicroShift image-mode (bootc) images",
-    after_help = "Inputs: flag > environment variable (the documented procedure's names) > microshift-image.json > default.\nExit codes: 0 ok, 1 a step failed, 2 bad input, 3 verify timed out."
+    after_help = "Inputs: flag > environment variable (the documented procedure's names) > microshift-image.json > default.\nExit codes: 0 ok, 1 a step failed, 2 bad input, 3 verify timed out, 129/130/143 stopped by SIGHUP/SIGINT/SIGTERM."
 )]
 pub struct Cli {
     /// Print the plan (pasteable bash, secrets as ${NAME}) and run nothing
@@ -97,7 +97,8 @@ pub enum Command {
     Clean(clean::CleanArgs),
     /// Check the host for a step: prints check, status, what it found and how to fix it
     Doctor(doctor::DoctorArgs),
-    /// hadolint, shellcheck, ksvalidator and our own Containerfile rules over the repository
+    /// hadolint, shellcheck, GitHub's workflow schema, ksvalidator and our own Containerfile
+    /// rules over the repository
     Lint,
     /// Print a shell completion script
     Completions(completions::CompletionsArgs),
