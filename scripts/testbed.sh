@@ -53,11 +53,11 @@ install_packages() {
       containernetworking-plugins iptables catatonit \
       docker-registry apache2-utils \
       qemu-user-static binfmt-support busybox-static kmod \
-      lvm2 debootstrap virtinst libvirt-clients cpio xorriso shellcheck python3-pip ca-certificates
+      lvm2 debootstrap virtinst libvirt-clients cpio xorriso qemu-utils shellcheck python3-pip ca-certificates
   elif command -v dnf >/dev/null 2>&1; then
     # Fedora / RHEL (written for them; the project's CI runs on Debian)
     dnf install -y podman runc skopeo docker-distribution httpd-tools \
-      qemu-user-static busybox lvm2 virt-install libvirt-client cpio xorriso ShellCheck python3-pip
+      qemu-user-static busybox lvm2 virt-install libvirt-client cpio xorriso qemu-img ShellCheck python3-pip
   else
     die "neither apt-get nor dnf found: install podman, skopeo, a docker registry, htpasswd and qemu-user-static by hand"
   fi
@@ -222,6 +222,9 @@ busybox_rootfs() {
   done
   echo 'root:x:0:0:root:/root:/bin/sh' >"$out/rootfs/etc/passwd"
   echo 'root:x:0:' >"$out/rootfs/etc/group"
+  # the project's Containerfiles end with `RUN bootc container lint`: a labelled stand-in
+  mkdir -p "$out/rootfs/usr/bin"
+  install -m 755 "$repo/tests/fixtures/bin/bootc-stand-in" "$out/rootfs/usr/bin/bootc"
 }
 
 import_base() {

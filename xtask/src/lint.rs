@@ -46,6 +46,32 @@ fn instructions(text: &str) -> Vec<(usize, String)> {
     out
 }
 
+/// A bootc image's Containerfile (the ones in `containerfiles/`) ends its `RUN`s with
+/// `bootc container lint`: bootc's own check of the image (e.g. files under `/var` that an
+/// image should not ship), which fails the build on a known mistake.
+pub fn bootc_lint_last(text: &str) -> Option<Finding> {
+    let runs: Vec<(usize, String)> = instructions(text)
+        .into_iter()
+        .filter(|(_, ins)| {
+            ins.split_whitespace()
+                .next()
+                .is_some_and(|k| k.eq_ignore_ascii_case("RUN"))
+        })
+        .collect();
+    let last_is_lint = runs.last().is_some_and(|(_, ins)| {
+        let words: Vec<&str> = ins.split_whitespace().collect();
+        words.len() >= 4 && words[1..4] == ["bootc", "container", "lint"]
+    });
+    if last_is_lint {
+        return None;
+    }
+    Some(Finding {
+        line: runs.last().map_or(1, |(l, _)| *l),
+        rule: "bootc-lint-last",
+        message: "the last RUN of a bootc image should be `bootc container lint` (bootc's own check of the image: it fails the build on known mistakes)".into(),
+    })
+}
+
 /// Check one Containerfile. `context` is its build context, for `COPY` sources.
 pub fn containerfile(text: &str, context: Option<&Utf8Path>) -> Vec<Finding> {
     let mut findings = Vec::new();
@@ -215,7 +241,10 @@ pub fn prepare(sources: &crate::config::Sources) -> anyhow::Result<Prepared> {
     let mut problems = Vec::new();
     for cf in &containerfiles {
         let text = std::fs::read_to_string(cf)?;
-        for f in containerfile(&text, cf.parent()) {
+        let findings = containerfile(&text, cf.parent())
+            .into_iter()
+            .chain(bootc_lint_last(&text));
+        for f in findings {
             let rel = cf.strip_prefix(root).unwrap_or(cf);
             problems.push(format!("{rel}:{}: [{}] {}", f.line, f.rule, f.message));
         }
@@ -273,6 +302,17 @@ pub fn prepare(sources: &crate::config::Sources) -> anyhow::Result<Prepared> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bootc_lint_is_the_last_run() {
+        let good = "FROM x\nRUN dnf install -y a\nRUN bootc container lint\n";
+        assert!(bootc_lint_last(good).is_none());
+        let flags = "FROM x\nRUN bootc container lint --fatal-warnings\n";
+        assert!(bootc_lint_last(flags).is_none());
+        let late = "FROM x\nRUN bootc container lint\nRUN touch /etc/a\n";
+        assert_eq!(bootc_lint_last(late).unwrap().line, 3);
+        assert!(bootc_lint_last("FROM x\nCOPY a /a\n").is_some());
+    }
 
     #[test]
     fn secret_names() {

@@ -36,9 +36,38 @@ pub struct VmArgs {
     /// VM the record lists]
     #[arg(long, value_name = "NAME", num_args = 0..=1, default_missing_value = "", conflicts_with = "vm_name")]
     pub destroy: Option<String>,
+    /// Boot this disk image (qcow2 or raw, e.g. from bootc-image-builder) as it is, with
+    /// `virt-install --import`: no installer, no kickstart; the file stays yours
+    #[arg(long = "disk", value_name = "FILE", conflicts_with_all = ["iso", "iso_image", "destroy"])]
+    pub disk_image: Option<String>,
+    /// Install from this installer ISO, which carries its own kickstart (e.g.
+    /// bootc-image-builder's anaconda-iso), booted with `virt-install --cdrom`
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["iso", "destroy"])]
+    pub iso_image: Option<String>,
     #[command(flatten)]
     pub kickstart: KickstartArgs,
 }
+
+/// How the VM gets its system.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Boot {
+    /// The documented network install: the RHEL boot ISO, the kickstart injected.
+    Kickstart {
+        iso: Utf8PathBuf,
+        kickstart: Box<Kickstart>,
+    },
+    /// A built disk image, imported as it is.
+    Import {
+        disk: Utf8PathBuf,
+        format: &'static str,
+    },
+    /// A built installer ISO with its own kickstart.
+    InstallerIso { iso: Utf8PathBuf },
+}
+
+/// The OS virt-install tunes the VM for: RHEL 9 (every libosinfo database that knows RHEL 9
+/// knows this name; the minor versions vary).
+const OSINFO: &str = "rhel9.0";
 
 /// `cargo xtask vm`, or `vm --destroy`
 pub fn act(args: &VmArgs, ctx: &Ctx) -> anyhow::Result<Action> {
@@ -53,13 +82,12 @@ pub fn act(args: &VmArgs, ctx: &Ctx) -> anyhow::Result<Action> {
 pub struct Vm {
     pub name: String,
     pub network: String,
-    pub iso: Utf8PathBuf,
+    pub boot: Boot,
     pub vcpus: u64,
     pub memory_mib: u64,
     pub disk_gib: u64,
     pub disk_dir: Utf8PathBuf,
     pub uri: String,
-    pub kickstart: Kickstart,
     pub record: Utf8PathBuf,
 }
 
@@ -108,13 +136,17 @@ pub fn iso_arch(iso: &Utf8PathBuf) -> std::io::Result<(String, Option<Arch>)> {
 
 impl Vm {
     pub fn resolve(args: &VmArgs, sources: &Sources) -> anyhow::Result<Vm> {
-        let kickstart = Kickstart::resolve(&args.kickstart, sources)?;
-        let arch = kickstart
-            .image
-            .arch
-            .or_else(Arch::native)
-            .unwrap_or(Arch::Amd64);
-        let default_name = kickstart.image.name.clone();
+        // a built disk or installer ISO needs no kickstart (nor its secrets)
+        let built = args.disk_image.is_some() || args.iso_image.is_some();
+        let kickstart = if built {
+            None
+        } else {
+            Some(Kickstart::resolve(&args.kickstart, sources)?)
+        };
+        let image = crate::image::Image::resolve(&args.kickstart.image, sources)?;
+        let arch = image.arch.or_else(Arch::native).unwrap_or(Arch::Amd64);
+        let default_name = image.name.clone();
+        let root_size_gib = kickstart.as_ref().map_or(10, |k| k.root_size_gib);
         let name = sources.value_or(
             &crate::inputs::VM_NAME,
             args.vm_name.as_deref(),
@@ -132,12 +164,12 @@ impl Vm {
             })?;
         let disk = sources.get(&crate::inputs::DISK_SIZE, args.disk_size.as_deref())?;
         // the root volume plus boot partitions must fit, with room left for the CSI driver
-        let min_disk = kickstart.root_size_gib + 2;
+        let min_disk = root_size_gib + 2;
         let disk_gib = validate::count(&disk.what, &disk.value, min_disk, 65536).map_err(|_| {
             bad(
                 &disk.what,
                 &disk.value,
-                format!("needs at least {min_disk} GiB: the {} GiB root volume, boot partitions, and free space for the CSI driver", kickstart.root_size_gib),
+                format!("needs at least {min_disk} GiB: the {root_size_gib} GiB root volume, boot partitions, and free space for the CSI driver"),
             )
         })?;
         let dir = sources.get(&crate::inputs::DISK_DIR, args.disk_dir.as_deref())?;
@@ -148,34 +180,68 @@ impl Vm {
             "virt-install's --disk path=...,size=...",
         )?;
         let uri = libvirt_uri(args.libvirt_uri.as_deref(), sources)?;
-        let iso = sources.get(&crate::inputs::ISO, args.iso.as_deref())?;
-        let iso_path = sources.path(&crate::image::expand_picked(
-            &iso,
-            arch.uname(),
-            &arch.tag(),
-        ))?;
-        validate::no_comma(&iso.what, iso_path.as_str(), "virt-install's --location")?;
-        match iso_arch(&iso_path) {
-            Err(e) => return Err(bad(&iso.what, iso_path.as_str(), format!("cannot read the boot ISO: {e}"))),
-            Ok((label, Some(found))) if found != arch => {
-                return Err(bad(
-                    &iso.what,
-                    iso_path.as_str(),
-                    format!("is an {} ISO (volume label {label}) but the image is {arch}; use the {} boot ISO or --arch {found}", found.uname(), arch.uname()),
-                ))
+        let boot = match (&args.disk_image, &args.iso_image, kickstart) {
+            (Some(file), _, _) => {
+                let disk = sources.flag_path("--disk", file)?;
+                validate::no_comma("--disk", disk.as_str(), "virt-install's --disk path=...")?;
+                let format = disk_format(&disk).map_err(|why| bad("--disk", disk.as_str(), why))?;
+                Boot::Import { disk, format }
             }
-            Ok(_) => {}
-        }
+            (None, Some(file), _) => {
+                let iso = sources.flag_path("--iso-image", file)?;
+                validate::no_comma("--iso-image", iso.as_str(), "virt-install's --cdrom")?;
+                match iso_arch(&iso) {
+                    Err(e) => {
+                        return Err(bad("--iso-image", iso.as_str(), format!("not a readable ISO image: {e}")))
+                    }
+                    Ok((label, Some(found))) if found != arch => {
+                        return Err(bad(
+                            "--iso-image",
+                            iso.as_str(),
+                            format!("is an {} ISO (volume label {label}) but the VM is {arch}; use --arch {found}", found.uname()),
+                        ))
+                    }
+                    Ok(_) => {}
+                }
+                Boot::InstallerIso { iso }
+            }
+            (None, None, Some(kickstart)) => {
+                let iso = sources.get(&crate::inputs::ISO, args.iso.as_deref())?;
+                let iso_path = sources.path(&crate::image::expand_picked(
+                    &iso,
+                    arch.uname(),
+                    &arch.tag(),
+                ))?;
+                validate::no_comma(&iso.what, iso_path.as_str(), "virt-install's --location")?;
+                match iso_arch(&iso_path) {
+                Err(e) => return Err(bad(&iso.what, iso_path.as_str(), format!("cannot read the boot ISO: {e}"))),
+                Ok((label, Some(found))) if found != arch => {
+                    return Err(bad(
+                        &iso.what,
+                        iso_path.as_str(),
+                        format!("is an {} ISO (volume label {label}) but the image is {arch}; use the {} boot ISO or --arch {found}", found.uname(), arch.uname()),
+                    ))
+                }
+                Ok(_) => {}
+            }
+                Boot::Kickstart {
+                    iso: iso_path,
+                    kickstart: Box::new(kickstart),
+                }
+            }
+            (None, None, None) => {
+                unreachable!("a kickstart is resolved unless a built image is given")
+            }
+        };
         Ok(Vm {
             name,
             network,
-            iso: iso_path,
+            boot,
             vcpus,
             memory_mib,
             disk_gib,
             disk_dir,
             uri,
-            kickstart,
             record: sources.record.path.clone(),
         })
     }
@@ -188,10 +254,12 @@ impl Vm {
     pub fn plan(&self, as_root: bool) -> anyhow::Result<Plan> {
         let uri = self.uri.as_str();
         let root = needs_root(uri);
-        let mut plan = Plan::new(
-            format!("install VM {} from {}", self.name, self.kickstart.url),
-            as_root,
-        );
+        let from = match &self.boot {
+            Boot::Kickstart { kickstart, .. } => kickstart.url.clone(),
+            Boot::Import { disk, .. } => disk.to_string(),
+            Boot::InstallerIso { iso } => iso.to_string(),
+        };
+        let mut plan = Plan::new(format!("install VM {} from {from}", self.name), as_root);
         plan.push(
             Step::new("network", format!("check the libvirt network {} exists", self.network), "virsh")
                 .args(["--connect", uri, "net-info", &self.network])
@@ -206,37 +274,102 @@ impl Vm {
                 .root(root)
                 .hint(format!("a VM named {0} exists: `cargo xtask vm --destroy {0}` removes it if `vm` made it (the record lists it), or choose --vm-name", self.name)),
         );
-        let kickstart = Secret::new(self.kickstart.render(false)?);
-        plan.push(
-            Step::new("virt-install", format!("install {} (waits for the installation to finish)", self.name), "virt-install")
-                .args(["--connect", uri, "--name", &self.name])
+        let common = |step: Step| {
+            step.args(["--connect", uri, "--name", &self.name])
                 .args(["--vcpus".to_string(), self.vcpus.to_string()])
                 .args(["--memory".to_string(), self.memory_mib.to_string()])
+        };
+        let network = format!("network={},model=virtio", self.network);
+        match &self.boot {
+            Boot::Kickstart { iso, kickstart } => {
+                let kickstart = Secret::new(kickstart.render(false)?);
+                plan.push(
+                    common(Step::new("virt-install", format!("install {} (waits for the installation to finish)", self.name), "virt-install"))
+                        .args([
+                            "--disk".to_string(),
+                            format!("path={},size={}", self.disk(), self.disk_gib),
+                        ])
+                        .args(["--network".to_string(), network])
+                        .args(["--events", "on_reboot=restart", "--location", iso.as_str()])
+                        .arg("--initrd-inject")
+                        .secret_file_arg("", "KICKSTART", KICKSTART_NAME, &kickstart)
+                        .args(["--extra-args".to_string(), format!("inst.ks=file:/{KICKSTART_NAME}")])
+                        .arg("--wait")
+                        .root(root)
+                        // before: an interrupted installation leaves a VM and a disk to remove
+                        .record(Recording::Before(
+                            Entry::new("vm", "name", &self.name)
+                                .with("uri", uri)
+                                .with("disk", self.disk().as_str()),
+                        ))
+                        .hint(format!(
+                            "the installer's console shows why; `cargo xtask kickstart` prints the kickstart. Remove a half-made VM with `cargo xtask vm --destroy {}`",
+                            self.name
+                        )),
+                );
+            }
+            Boot::Import { disk, format } => plan.push(
+                common(Step::new(
+                    "virt-install",
+                    format!("start {} from {disk}", self.name),
+                    "virt-install",
+                ))
+                .arg("--import")
+                .args(["--disk".to_string(), format!("path={disk},format={format}")])
+                .args(["--network".to_string(), network])
+                .args(["--osinfo", OSINFO, "--noautoconsole"])
+                .root(root)
+                // the disk image is the user's: destroying the VM leaves it
+                .record(Recording::Before(Entry::new("vm", "name", &self.name).with("uri", uri)))
+                .hint(format!(
+                    "`virsh --connect {uri} console {}` shows the boot; `cargo xtask vm --destroy {}` removes the VM (not the disk image)",
+                    self.name, self.name
+                )),
+            ),
+            Boot::InstallerIso { iso } => plan.push(
+                common(Step::new(
+                    "virt-install",
+                    format!("install {} from {iso} (waits for the installation to finish)", self.name),
+                    "virt-install",
+                ))
                 .args([
                     "--disk".to_string(),
                     format!("path={},size={}", self.disk(), self.disk_gib),
                 ])
-                .args(["--network".to_string(), format!("network={},model=virtio", self.network)])
-                .args(["--events", "on_reboot=restart", "--location", self.iso.as_str()])
-                .arg("--initrd-inject")
-                .secret_file_arg("", "KICKSTART", KICKSTART_NAME, &kickstart)
-                .args(["--extra-args".to_string(), format!("inst.ks=file:/{KICKSTART_NAME}")])
-                .arg("--wait")
+                .args(["--network".to_string(), network])
+                .args(["--events", "on_reboot=restart", "--cdrom", iso.as_str()])
+                .args(["--osinfo", OSINFO, "--wait"])
                 .root(root)
-                // before: an interrupted installation leaves a VM and a disk to remove
                 .record(Recording::Before(
                     Entry::new("vm", "name", &self.name)
                         .with("uri", uri)
                         .with("disk", self.disk().as_str()),
                 ))
                 .hint(format!(
-                    "the installer's console shows why; `cargo xtask kickstart` prints the kickstart. Remove a half-made VM with `cargo xtask vm --destroy {}`",
-                    self.name
+                    "the installer's console shows why (`virsh --connect {uri} console {}`); `cargo xtask vm --destroy {}` removes the half-made VM",
+                    self.name, self.name
                 )),
-        );
+            ),
+        }
         plan.record = Some(self.record.clone());
         Ok(plan)
     }
+}
+
+/// A disk image's format from its first bytes: qcow2 (`QFI\xfb`) or raw.
+fn disk_format(path: &Utf8PathBuf) -> Result<&'static str, String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
+    if !meta.is_file() {
+        return Err("not a regular file".to_string());
+    }
+    if meta.len() < 512 {
+        return Err("too small to be a disk image".to_string());
+    }
+    let mut magic = [0u8; 4];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .map_err(|e| format!("cannot read: {e}"))?;
+    Ok(if &magic == b"QFI\xfb" { "qcow2" } else { "raw" })
 }
 
 /// Only the local system instance of libvirt needs root; remote and session URIs do not.

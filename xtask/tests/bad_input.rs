@@ -469,6 +469,24 @@ fn bad_input_is_refused_before_anything_runs() {
             &["--loop-file", "'/tmp/dir/'"],
         ),
         case(
+            &["vm", "--disk", "/nonexistent.qcow2"],
+            &["--disk", "'/nonexistent.qcow2'", "cannot read"],
+        ),
+        case(
+            &["vm", "--disk", &bad_input_dir],
+            &["--disk", "not a regular file"],
+        ),
+        case(&["vm", "--disk", &empty], &["--disk", "too small"]),
+        case(&["vm", "--disk", "/tmp/a,b.qcow2"], &["--disk", "comma"]),
+        case(
+            &["vm", "--iso-image", &empty],
+            &["--iso-image", "not a readable ISO image"],
+        ),
+        case(
+            &["vm", "--disk", "/tmp/x.qcow2", "--iso", "/tmp/y.iso"],
+            &["--disk", "--iso"],
+        ),
+        case(
             &["release", "--arch", "amd64,amd64"],
             &["--arch", "'amd64'", "twice"],
         ),

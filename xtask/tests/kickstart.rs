@@ -370,6 +370,37 @@ fn vm_plans() {
         scrub(&plan_for(&cli.command, &s).unwrap().render())
     };
     insta::assert_snapshot!("vm_destroy_nonroot", destroy("qemu:///system"));
+    // a built disk image, imported as it is; a built installer ISO: no kickstart, no secrets
+    let built = scratch("vm-built");
+    let qcow2 = built.join("disk.qcow2");
+    let mut bytes = b"QFI\xfb".to_vec();
+    bytes.resize(4096, 0);
+    std::fs::write(&qcow2, bytes).unwrap();
+    insta::assert_snapshot!(
+        "vm_import_qcow2_root",
+        text(vm_plan(
+            true,
+            &[],
+            &["--disk", qcow2.as_str(), "--vm-name", "edge-2"]
+        ))
+    );
+    let iso = built.join("install.iso");
+    fake_iso(&iso, "Bootc-install");
+    insta::assert_snapshot!(
+        "vm_installer_iso_nonroot",
+        text(vm_plan(
+            false,
+            &[],
+            &[
+                "--iso-image",
+                iso.as_str(),
+                "--arch",
+                "amd64",
+                "--disk-size",
+                "30"
+            ]
+        ))
+    );
     // the kickstart is a secret file: never in the plan
     let plan = vm_plan(true, &[], &["--arch", "amd64", "--iso", x86.as_str()]);
     let json = serde_json::to_string(&plan.to_json()).unwrap();
@@ -503,4 +534,88 @@ fn virt_install_accepts_the_plan() {
         st.status.success(),
         "the test driver's VM 'test' should exist, so the name check fails"
     );
+}
+
+/// `vm --disk` and `vm --iso-image`: virt-install accepts the exact argument lists for a real
+/// qcow2 (qemu-img), a raw file and an installer ISO (xorriso).
+#[test]
+fn virt_install_accepts_built_images() {
+    let test = "virt_install_accepts_built_images";
+    if !require_tool("virt-install", test)
+        || !require_tool("qemu-img", test)
+        || !require_tool("xorriso", test)
+    {
+        return;
+    }
+    let dir = scratch("virt-install-built");
+    let qcow2 = dir.join("disk.qcow2");
+    let made = std::process::Command::new("qemu-img")
+        .args(["create", "-q", "-f", "qcow2", qcow2.as_str(), "64M"])
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let raw = dir.join("disk.raw");
+    std::fs::write(&raw, vec![0u8; 1 << 20]).unwrap();
+    let tree = dir.join("tree");
+    std::fs::create_dir_all(&tree).unwrap();
+    std::fs::write(tree.join("README"), "installer").unwrap();
+    let iso = dir.join("install.iso");
+    let made = std::process::Command::new("xorriso")
+        .args([
+            "-as",
+            "mkisofs",
+            "-quiet",
+            "-V",
+            "Bootc-x86_64",
+            "-o",
+            iso.as_str(),
+            tree.as_str(),
+        ])
+        .status()
+        .unwrap();
+    assert!(made.success());
+    for (args, format) in [
+        (vec!["--disk", qcow2.as_str()], Some("format=qcow2")),
+        (vec!["--disk", raw.as_str()], Some("format=raw")),
+        (vec!["--iso-image", iso.as_str(), "--arch", "amd64"], None),
+    ] {
+        let mut all = args.clone();
+        all.extend([
+            "--libvirt-uri",
+            "test:///default",
+            "--vm-name",
+            "built-test",
+        ]);
+        let plan = vm_plan(true, &[], &all);
+        let json = plan.to_json();
+        let step = json["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == "virt-install")
+            .unwrap();
+        let argv: Vec<String> = step["argv"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap().to_string())
+            .collect();
+        if let Some(f) = format {
+            assert!(argv.iter().any(|a| a.ends_with(f)), "{argv:?}");
+            assert!(argv.contains(&"--import".to_string()), "{argv:?}");
+        } else {
+            assert!(argv.contains(&"--cdrom".to_string()), "{argv:?}");
+        }
+        let out = std::process::Command::new(&argv[0])
+            .args(&argv[1..])
+            .arg("--dry-run")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{argv:?}:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
