@@ -561,3 +561,76 @@ exit 0"#
         leftovers(&tmp)
     );
 }
+
+/// Issue 12: on a terminal, `release` shows one live line per lane, redrawn in place (the
+/// cursor moves up over the lanes' lines), instead of the lanes' interleaved output; in a
+/// log (no terminal) every line is prefixed with its lane.
+#[test]
+fn release_shows_live_lines_on_a_terminal() {
+    if !common::require_tool("script", "release_shows_live_lines_on_a_terminal") {
+        return;
+    }
+    let (dir, bin, tmp) = common::scratch_bin_tmp("stub-live");
+    let pods =
+        r#"[{"Id":"sha256:0a1b","Architecture":"ARCH","Os":"linux","Size":1,"RepoTags":[]}]"#;
+    stub(
+        &bin,
+        "podman",
+        &format!(
+            r#"case "$*" in
+  "build "*) echo "STEP 1/2: building quietly"; sleep 1 ;;
+  "image inspect "*linux-arm64) echo '{arm}' ;;
+  "image inspect "*) echo '{amd}' ;;
+  "manifest exists "*) exit 1 ;;
+  "push "*|"manifest push "*) for a in "$@"; do [ "$prev" = --digestfile ] && echo sha256:1 > "$a"; prev=$a; done ;;
+esac
+exit 0"#,
+            arm = pods.replace("ARCH", "arm64"),
+            amd = pods.replace("ARCH", "amd64"),
+        ),
+    );
+    let list = r#"{"manifests":[{"digest":"sha256:2","platform":{"architecture":"amd64"}},{"digest":"sha256:3","platform":{"architecture":"arm64"}}]}"#;
+    stub(&bin, "skopeo", &format!("echo '{list}'"));
+    let xtask = env!("CARGO_BIN_EXE_xtask");
+    let command = format!(
+        "env -i PATH={bin}:/usr/bin:/bin HOME={home} TMPDIR={tmp} XTASK_STATE_DIR={state} PULL_SECRET={ps} USER_PASSWD=pw {xtask} release --registry-url 127.0.0.1:5000",
+        home = repo_root().join("tests/fixtures/home"),
+        state = dir.join("state"),
+        ps = repo_root().join("tests/fixtures/pull-secret.json"),
+    );
+    let typescript = dir.join("typescript");
+    let out = std::process::Command::new("script")
+        .args(["-qec", &command, typescript.as_str()])
+        .current_dir(repo_root())
+        .output()
+        .unwrap();
+    let screen = std::fs::read_to_string(&typescript).unwrap_or_default();
+    assert!(out.status.success(), "{screen}");
+    // the live lines: redrawn with the cursor moved up over the three lanes
+    assert!(
+        screen.contains("\x1b[3A"),
+        "no redrawn live lines:\n{screen}"
+    );
+    for lane in ["[amd64] ==> ", "[arm64] ==> ", "[list] ==> "] {
+        assert!(screen.contains(lane), "no live line {lane:?}:\n{screen}");
+    }
+    // the builds' own output is kept off the screen while all goes well
+    assert!(!screen.contains("building quietly"), "{screen}");
+    // without a terminal: plain lines, each prefixed with its lane, no cursor movement
+    let plain = run(
+        &bin,
+        &tmp,
+        &["release", "--registry-url", "127.0.0.1:5000"],
+        &[
+            ("USER_PASSWD", "pw"),
+            ("XTASK_STATE_DIR", dir.join("state2").as_str()),
+        ],
+    )
+    .ok();
+    assert!(
+        plain.stderr.contains("[arm64] STEP 1/2: building quietly"),
+        "{}",
+        plain.stderr
+    );
+    assert!(!plain.stderr.contains("\x1b["), "{}", plain.stderr);
+}
