@@ -18,7 +18,7 @@ pub fn act(_args: &CleanArgs, ctx: &Ctx) -> anyhow::Result<Action> {
 }
 
 fn plan(sources: &Sources) -> anyhow::Result<Plan> {
-    let rec = &sources.record;
+    let rec = sources.record()?;
     let text = |e: &serde_json::Map<String, serde_json::Value>, k: &str| {
         e.get(k)
             .and_then(serde_json::Value::as_str)

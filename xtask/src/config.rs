@@ -209,8 +209,10 @@ pub struct Sources {
     /// The current directory: relative paths from flags and the environment are relative
     /// to it, as in any command-line tool.
     pub cwd: Utf8PathBuf,
-    /// What the tool made on this host (`record.rs`).
+    /// What the tool made on this host (`record.rs`). Read it through [`Sources::record`].
     pub record: crate::record::Record,
+    /// Why the record could not be read, if it could not.
+    pub record_error: Option<String>,
     pub as_root: bool,
     /// The running kernel's release (`uname -r`), for reports.
     pub host_kernel: String,
@@ -308,6 +310,14 @@ impl Sources {
         crate::validate::refuse(format!("{flag}: missing; set {}", ways.join(" or ")))
     }
 
+    /// The record of what the tool made; an error when its file exists but cannot be read.
+    pub fn record(&self) -> anyhow::Result<&crate::record::Record> {
+        match &self.record_error {
+            Some(why) => Err(crate::validate::refuse(why.clone())),
+            None => Ok(&self.record),
+        }
+    }
+
     /// An environment variable's value: `None` when unset or empty, an error when it is not
     /// UTF-8 (rather than acting as if it were unset).
     pub fn env_var(&self, name: &str) -> anyhow::Result<Option<String>> {
@@ -398,7 +408,20 @@ impl Sources {
             }
             None => root.join(".xtask").join(crate::record::FILE),
         };
-        let record = crate::record::Record::load(&record_path)?;
+        // a record the user cannot read (written through sudo by root) is an error only for
+        // the commands that use it
+        let (record, record_error) = match crate::record::Record::load(&record_path) {
+            Ok(r) => (r, None),
+            Err(e) => (
+                crate::record::Record {
+                    path: record_path.clone(),
+                    entries: Vec::new(),
+                },
+                Some(format!(
+                    "{e:#} (if it was written through sudo, run this with sudo too, or remove it once nothing it lists is left)"
+                )),
+            ),
+        };
         Ok(Sources {
             env,
             env_not_utf8,
@@ -406,6 +429,7 @@ impl Sources {
             root,
             cwd,
             record,
+            record_error,
             as_root: effective_uid() == Some(0),
             host_kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
                 .map(|s| s.trim().to_string())
@@ -443,6 +467,7 @@ mod tests {
             config: Config::parse("cfg.json", config).unwrap(),
             cwd: Utf8PathBuf::from("/work/dir"),
             record: Default::default(),
+            record_error: None,
             root: Utf8PathBuf::from("/repo"),
             as_root: true,
             host_kernel: "6.1.0-test".to_string(),

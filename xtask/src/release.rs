@@ -95,7 +95,7 @@ impl Release {
             let last = if args.force {
                 None
             } else {
-                sources.record.find("pushed", &remote).and_then(|e| {
+                sources.record()?.find("pushed", &remote).and_then(|e| {
                     let text = |k: &str| e.get(k).and_then(|v| v.as_str()).map(str::to_string);
                     Some((text("image_id")?, text("digest")?))
                 })
@@ -109,7 +109,7 @@ impl Release {
             builds,
             pushes,
             last_pushed,
-            record: sources.record.path.clone(),
+            record: sources.record()?.path.clone(),
         })
     }
 

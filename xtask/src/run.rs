@@ -166,7 +166,7 @@ impl Run {
             None => None,
         };
         let loop_file_ours = sources
-            .record
+            .record()?
             .find("loop-file", host.loop_file.as_str())
             .is_some();
         Ok(Run {
@@ -178,7 +178,7 @@ impl Run {
             skip_openvswitch: args.skip_openvswitch,
             host_storage,
             host_kernel: sources.host_kernel.clone(),
-            record: sources.record.path.clone(),
+            record: sources.record()?.path.clone(),
             loop_file_ours,
         })
     }

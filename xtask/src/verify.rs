@@ -77,7 +77,7 @@ fn plan(args: &VerifyArgs, sources: &Sources) -> anyhow::Result<Plan> {
     let interval_s = validate::duration(&interval.what, &interval.value)?;
     let pods_hint = "the pods' own logs: `oc logs -n NAMESPACE POD` (see the hints above)";
     // the target: as given, else what `run` or `vm` made last, else the image's container
-    let recorded = sources.record.entries.iter().rev().find(|e| {
+    let recorded = sources.record()?.entries.iter().rev().find(|e| {
         matches!(
             e.get("kind").and_then(|k| k.as_str()),
             Some("container" | "vm")
@@ -98,7 +98,7 @@ fn plan(args: &VerifyArgs, sources: &Sources) -> anyhow::Result<Plan> {
         Some(vm) => {
             let vm = validate::simple_name("--vm", &vm)?;
             let recorded_uri = sources
-                .record
+                .record()?
                 .find("vm", &vm)
                 .and_then(|e| e.get("uri"))
                 .and_then(|v| v.as_str())

@@ -242,7 +242,7 @@ impl Vm {
             disk_gib,
             disk_dir,
             uri,
-            record: sources.record.path.clone(),
+            record: sources.record()?.path.clone(),
         })
     }
 
@@ -382,7 +382,7 @@ pub fn needs_root(uri: &str) -> bool {
 /// which could be the boot ISO. A VM the record does not list is refused: the tool removes
 /// only what it made.
 pub fn destroy_plan(args: &VmArgs, sources: &Sources) -> anyhow::Result<Plan> {
-    let rec = &sources.record;
+    let rec = sources.record()?;
     let given = args.destroy.as_deref().filter(|n| !n.is_empty());
     let entry = match given {
         Some(name) => {

@@ -669,3 +669,29 @@ fn huge_numbers_in_a_pod_list_do_not_panic() {
         ran.stderr
     );
 }
+
+/// A record the user cannot read (written through sudo by root) stops only the commands that
+/// use it, with the reason; the others work as before.
+#[test]
+fn an_unreadable_record_stops_only_what_uses_it() {
+    let dir = scratch("bad-input-record");
+    let state = dir.join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    // a directory where the file should be: unreadable as a file, whoever runs the test
+    std::fs::create_dir_all(state.join("record.json")).unwrap();
+    let run = |args: &[&str]| {
+        let mut cmd = common::isolated_xtask("/usr/bin:/bin");
+        common::with_fixture_secrets(cmd.args(args))
+            .env("USER_PASSWD", "pw")
+            .env("XTASK_STATE_DIR", state.as_str());
+        common::Ran::of(cmd.output().unwrap())
+    };
+    let clean = run(&["--dry-run", "clean"]);
+    assert_eq!(clean.code, 2, "{}", clean.stderr);
+    assert!(
+        clean.stderr.contains("record") && clean.stderr.contains("sudo"),
+        "{}",
+        clean.stderr
+    );
+    run(&["--dry-run", "build"]).ok();
+}

@@ -36,6 +36,7 @@ pub fn sources(as_root: bool, env: &[(&str, &str)]) -> Sources {
             path: root.join(".xtask/record.json"),
             entries: Vec::new(),
         },
+        record_error: None,
         root,
         as_root,
         host_kernel: "6.1.0-18-amd64".to_string(),
