@@ -1,5 +1,5 @@
 //! The record of what the tool made on this host: containers, loop files and devices,
-//! volume groups and VMs. `run` and `vm` add to it step by step (before a step that makes
+//! volume groups and VMs; and, for `release`, what it pushed (reference, image id, digest). `run` and `vm` add to it step by step (before a step that makes
 //! something, so that an interrupted step is undone too); `clean`, `vm --destroy` and
 //! `verify` read it, and `clean` removes exactly what it lists, nothing else.
 //!
@@ -119,7 +119,7 @@ impl Record {
             }
         }
         let doc = json!({
-            "about": "what `cargo xtask run` and `vm` made on this host; `cargo xtask clean` and `vm --destroy` remove exactly this",
+            "about": "what `cargo xtask run` and `vm` made on this host (`cargo xtask clean` and `vm --destroy` remove exactly that), and what `release` pushed (so that it is not pushed again)",
             "made": self.entries,
         });
         let text = serde_json::to_string_pretty(&doc)? + "\n";
