@@ -137,7 +137,8 @@ impl Config {
     }
 }
 
-/// The file's keys as dotted names: the objects `vm` and `lvm` are opened, nothing else.
+/// The file's keys as dotted names: the objects `vm`, `lvm` and `disk` are opened, nothing
+/// else.
 fn flatten(
     path: &str,
     obj: &Map<String, Value>,
@@ -150,13 +151,13 @@ fn flatten(
             )));
         }
         match (k.as_str(), v) {
-            ("vm" | "lvm", Value::Object(inner)) => {
+            ("vm" | "lvm" | "disk", Value::Object(inner)) => {
                 for (ik, iv) in inner {
                     out.insert(format!("{k}.{ik}"), iv.clone());
                 }
             }
-            ("vm" | "lvm", Value::Null) => {}
-            ("vm" | "lvm", other) => {
+            ("vm" | "lvm" | "disk", Value::Null) => {}
+            ("vm" | "lvm" | "disk", other) => {
                 return Err(bad(
                     &format!("{path}: {k}"),
                     &other.to_string(),

@@ -30,6 +30,8 @@ pub struct DoctorArgs {
     pub libvirt_uri: Option<String>,
     #[arg(long)]
     pub volume_group: Option<String>,
+    #[arg(long, value_name = "IMAGE")]
+    pub builder: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -78,6 +80,7 @@ pub enum Step {
     Push,
     Run,
     Vm,
+    Disk,
     #[default]
     All,
 }
@@ -89,7 +92,8 @@ pub fn steps(step: Step) -> Vec<&'static str> {
         Step::Push => vec!["push"],
         Step::Run => vec!["run"],
         Step::Vm => vec!["vm"],
-        Step::All => vec!["build", "push", "run", "vm"],
+        Step::Disk => vec!["disk"],
+        Step::All => vec!["build", "push", "run", "vm", "disk"],
     }
 }
 
@@ -407,6 +411,91 @@ fn disk(sources: &Sources) -> Finding {
 }
 
 /// binfmt_misc registrations for the other architectures of the manifest list.
+/// `disk`: the builder image is there or reachable with the pull secret, the host has loop
+/// devices (the builder partitions through them), the output directory has the space.
+fn disk_builder(
+    sources: &Sources,
+    flag: Option<&str>,
+    pull_secret: Option<&Utf8PathBuf>,
+) -> Vec<Finding> {
+    let builder = sources
+        .value(&inputs::DISK_BUILDER, flag)
+        .ok()
+        .flatten()
+        .map_or_else(String::new, |p| p.value);
+    let mut out = Vec::new();
+    let local =
+        output("podman", &["image", "exists", &builder]).is_some_and(|o| o.status.success());
+    out.push(if local {
+        finding("builder", Status::Ok, format!("{builder} is in the local storage"), "")
+    } else {
+        let mut args = vec!["inspect".to_string(), "--raw".to_string()];
+        if let Some(ps) = pull_secret {
+            args.extend(["--authfile".to_string(), ps.to_string()]);
+        }
+        args.push(format!("docker://{builder}"));
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        match output("skopeo", &refs) {
+            Some(o) if o.status.success() => {
+                finding("builder", Status::Ok, format!("{builder} is reachable with the pull secret"), "")
+            }
+            Some(o) => finding(
+                "builder",
+                Status::Fail,
+                format!("{builder}: {}", String::from_utf8_lossy(&o.stderr).lines().last().unwrap_or("not reachable")),
+                "the pull secret must hold credentials for its registry (registry.redhat.io for Red Hat's builder); or set disk.builder / --builder to a builder you can pull",
+            ),
+            None => finding("builder", Status::Warn, "skopeo is not installed: the builder image was not checked", install_hint("skopeo", "skopeo")),
+        }
+    });
+    out.push(if std::path::Path::new("/dev/loop-control").exists() {
+        finding("loop-devices", Status::Ok, "/dev/loop-control is there", "")
+    } else {
+        finding(
+            "loop-devices",
+            Status::Fail,
+            "no /dev/loop-control: the builder partitions the disk through loop devices",
+            "`sudo modprobe loop`, or run the builder on a host (not a container) that has them",
+        )
+    });
+    let out_dir = sources
+        .value(&inputs::DISK_OUTPUT, None)
+        .ok()
+        .flatten()
+        .and_then(|p| sources.path(&p).ok())
+        .unwrap_or_else(|| sources.root.join("target/disk"));
+    let mut dir = out_dir.clone();
+    while !dir.exists() {
+        match dir.parent() {
+            Some(p) => dir = p.to_path_buf(),
+            None => break,
+        }
+    }
+    let need = sources
+        .value(&inputs::DISK_MIN_FREE, None)
+        .ok()
+        .flatten()
+        .and_then(|p| validate::size(&p.what, &p.value, 0).ok())
+        .unwrap_or(20 << 30);
+    let avail = output("df", &["--output=avail", "-B1", dir.as_str()]).and_then(|o| {
+        stdout_of(&o)
+            .lines()
+            .nth(1)
+            .and_then(|l| l.trim().parse::<u64>().ok())
+    });
+    out.push(match avail {
+        Some(b) if b >= need => finding("disk-space", Status::Ok, format!("{} free at {dir}", validate::human(b)), ""),
+        Some(b) => finding(
+            "disk-space",
+            Status::Fail,
+            format!("{} free at {dir}, {} wanted", validate::human(b), validate::human(need)),
+            "disk images need several times the image size: free space, or set disk.output / --output elsewhere",
+        ),
+        None => finding("disk-space", Status::Warn, format!("could not read the free space of {dir}"), "check it by hand"),
+    });
+    out
+}
+
 fn emulation(sources: &Sources) -> Vec<Finding> {
     let archs: Vec<Arch> = sources
         .config
@@ -636,11 +725,11 @@ pub fn check(args: &DoctorArgs, sources: &Sources) -> anyhow::Result<Vec<Finding
         out.push(podman());
     }
     let pull_fix = "download it from console.redhat.com/openshift/install/pull-secret, save it with mode 600, and set PULL_SECRET or pull_secret";
-    if has("build") || has("run") || has("vm") {
+    if has("build") || has("run") || has("vm") || has("disk") {
         out.push(auth_file(
             "pull-secret",
             "pull secret",
-            pull_secret,
+            pull_secret.clone(),
             &base_registry,
             pull_fix,
         ));
@@ -663,6 +752,17 @@ pub fn check(args: &DoctorArgs, sources: &Sources) -> anyhow::Result<Vec<Finding
             &registry,
             &format!("`cargo xtask push` with REGISTRY_USER and REGISTRY_PASSWORD logs in and writes it, or `podman login --authfile FILE {registry}`"),
         ));
+    }
+    if has("disk") {
+        out.extend(disk_builder(
+            sources,
+            args.builder.as_deref(),
+            pull_secret.as_ref(),
+        ));
+        // a cross-architecture disk build runs the image's tools under emulation too
+        if !has("build") {
+            out.extend(emulation(sources));
+        }
     }
     if has("run") {
         out.push(openvswitch(sources));
@@ -782,7 +882,7 @@ mod tests {
 
     #[test]
     fn steps_are_validated() {
-        assert_eq!(steps(Step::All).len(), 4);
+        assert_eq!(steps(Step::All).len(), 5);
         assert_eq!(steps(Step::Vm), ["vm"]);
     }
 }

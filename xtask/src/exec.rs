@@ -967,13 +967,14 @@ fn run_step(
                 prefix,
                 file,
                 secret,
+                suffix,
                 ..
             } => {
                 let dir = &mut state.secrets;
                 let path = dir
                     .write(file, secret.expose())
                     .map_err(|e| Failure::internal(format!("{e:#}")))?;
-                format!("{prefix}{path}")
+                format!("{prefix}{path}{suffix}")
             }
             Arg::OutFile { file, key } => {
                 let dir = &mut state.secrets;

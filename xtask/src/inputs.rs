@@ -231,6 +231,47 @@ pub const TIMEOUT: Input = input(
 pub const INTERVAL: Input = input("interval", "--interval", "Pause between tries").default("10s");
 pub const SSH_USER: Input =
     input("ssh_user", "--ssh-user", "User for ssh into the VM").default("redhat");
+pub const DISK_TYPES: Input = input(
+    "types",
+    "--type",
+    "Artifacts to build, comma-separated or repeated: qcow2, raw, vmdk, ami, anaconda-iso",
+)
+.key("disk.types")
+.kind(Kind::List)
+.default("qcow2");
+pub const DISK_OUTPUT: Input = input(
+    "output_dir",
+    "--output",
+    "Directory the artifacts are moved to",
+)
+.key("disk.output")
+.default("target/disk");
+pub const DISK_SSH_KEY: Input = input(
+    "ssh_key",
+    "--ssh-key",
+    "SSH public key file for the image's `redhat` user",
+)
+.key("disk.ssh_key");
+pub const DISK_BUILDER: Input = input(
+    "builder",
+    "--builder",
+    "The builder image (bootc-image-builder or one that works like it)",
+)
+.key("disk.builder")
+.default("registry.redhat.io/rhel9/bootc-image-builder:latest");
+pub const DISK_MIN_FREE: Input = input(
+    "min_free",
+    "--min-free",
+    "Free space the output directory's file system must have: these builds need several times the image size",
+)
+.key("disk.min_free")
+.default("20G");
+pub const DISK_KERNEL_APPEND: Input = input(
+    "kernel_append",
+    "--kernel-append",
+    "Kernel arguments added to the image's",
+)
+.key("disk.kernel_append");
 pub const CONFIG: Input = input("config", "--config", "Config file")
     .env("XTASK_CONFIG")
     .default("microshift-image.json at the repository root");
@@ -274,6 +315,12 @@ pub const ALL: &[&Input] = &[
     &TIMEOUT,
     &INTERVAL,
     &SSH_USER,
+    &DISK_TYPES,
+    &DISK_OUTPUT,
+    &DISK_SSH_KEY,
+    &DISK_BUILDER,
+    &DISK_MIN_FREE,
+    &DISK_KERNEL_APPEND,
     &CONFIG,
     &STATE_DIR,
 ];

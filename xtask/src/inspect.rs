@@ -21,6 +21,10 @@ pub enum Check {
     VolumeGroup { name: String, hint: String },
     /// `podman image inspect`: the image's kernel-core against the host kernel (a report).
     Kernel { host: String },
+    /// `df --output=avail -B1`: at least this many bytes free.
+    FreeSpace { path: String, min_bytes: u64 },
+    /// `sha256sum FILE`: an artifact that was built; its type, path, size and hash.
+    Artifact { kind: String, path: String },
     /// A one-word state (`systemctl is-active`, `virsh domstate`) must be `want`; with
     /// `wait`, any other state is "not yet".
     State {
@@ -72,6 +76,11 @@ impl Check {
                 format!("compare the image's kernel-core with the host kernel {host}")
             }
             Check::State { what, want, .. } => format!("check {what} is {want}"),
+            Check::FreeSpace { path, min_bytes } => format!(
+                "check {path} has {} free",
+                crate::validate::human(*min_bytes)
+            ),
+            Check::Artifact { kind, .. } => format!("record the {kind} artifact's hash and size"),
         }
     }
 
@@ -93,6 +102,31 @@ impl Check {
             }
             Check::VolumeGroup { name, hint } => volume_group(stdout, name, hint),
             Check::Kernel { host } => kernel(stdout, host),
+            Check::FreeSpace { path, min_bytes } => {
+                let free: u64 = stdout
+                    .lines()
+                    .filter_map(|l| l.trim().parse().ok())
+                    .next()
+                    .ok_or_else(|| anyhow!("df printed no free space for {path}"))?;
+                if free < *min_bytes {
+                    bail!(
+                        "{path} has {} free, the build needs {} (these builds need several times the image size); free some space, choose --output elsewhere, or lower --min-free",
+                        crate::validate::human(free),
+                        crate::validate::human(*min_bytes)
+                    );
+                }
+                Ok(json!({ "path": path, "free": free }))
+            }
+            Check::Artifact { kind, path } => {
+                let hash = stdout
+                    .split_whitespace()
+                    .next()
+                    .filter(|h| h.len() == 64 && h.chars().all(|c| c.is_ascii_hexdigit()))
+                    .ok_or_else(|| anyhow!("sha256sum printed no hash for {path}"))?;
+                // the file was just made on this host: its size is read here
+                let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+                Ok(json!({ "type": kind, "path": path, "size": size, "sha256": hash }))
+            }
             Check::State { what, want, wait } => {
                 let state = stdout.lines().next().unwrap_or("").trim();
                 let state = if state.is_empty() { "unknown" } else { state };
@@ -298,7 +332,14 @@ impl Check {
                 let names: Vec<&str> = archs.iter().filter_map(Value::as_str).collect();
                 Some(format!("ok: manifest list holds {}", names.join(", ")))
             }
-            Check::State { .. } => None,
+            Check::State { .. } | Check::FreeSpace { .. } => None,
+            Check::Artifact { .. } => Some(format!(
+                "ok: {} {} ({}, sha256 {})",
+                text("type")?,
+                text("path")?,
+                crate::validate::human(v.get("size").and_then(Value::as_u64).unwrap_or(0)),
+                text("sha256")?
+            )),
         }
     }
 }

@@ -127,6 +127,11 @@ pub struct Kickstart {
     pub volume_group: String,
     /// The registry auth file and its bytes.
     pub auth: Option<(Utf8PathBuf, Secret)>,
+    /// Lines that create users (for an installer ISO, where the builder takes no user
+    /// customization next to a kickstart); empty for `vm`.
+    pub users: String,
+    /// Write the `ostreecontainer` line (an installer ISO's builder adds its own).
+    pub ostreecontainer: bool,
     pub pull_secret: (Utf8PathBuf, Secret),
     pub template: Template,
     pub image: Image,
@@ -207,6 +212,8 @@ impl Kickstart {
             root_size_gib,
             volume_group,
             auth,
+            users: String::new(),
+            ostreecontainer: true,
             pull_secret: (ps, ps_bytes),
             template,
             image,
@@ -259,7 +266,15 @@ impl Kickstart {
             ("VOLUME_GROUP", self.volume_group.clone()),
             ("REGISTRY_AUTH", registry_auth),
             ("INSECURE_REGISTRY", insecure_registry),
-            ("OSTREECONTAINER", ostree),
+            (
+                "OSTREECONTAINER",
+                if self.ostreecontainer {
+                    ostree
+                } else {
+                    String::new()
+                },
+            ),
+            ("USERS", self.users.clone()),
             ("PULL_SECRET", pull_secret),
         ];
         fill(&t.main, &values)
@@ -285,6 +300,8 @@ impl Kickstart {
             insecure_registry: None,
             root_size_gib: 10,
             volume_group: validate::simple_name(&vg.what, &vg.value)?,
+            users: String::new(),
+            ostreecontainer: true,
             auth: Some((
                 Utf8PathBuf::from("placeholder-auth.json"),
                 placeholder(&registry.url),

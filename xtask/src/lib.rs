@@ -7,6 +7,7 @@ pub mod build;
 pub mod clean;
 pub mod completions;
 pub mod config;
+pub mod disk;
 pub mod doctor;
 pub(crate) mod exec;
 pub mod image;
@@ -85,6 +86,8 @@ pub enum Command {
     /// Build and push every architecture at the same time, then the manifest list; what the
     /// registry already holds is not pushed again
     Release(release::ReleaseArgs),
+    /// Bootable disk images and installer ISOs from the image, with bootc-image-builder
+    Disk(disk::DiskArgs),
     /// Install a libvirt VM from the image with virt-install ("Create Virtual Machine")
     Vm(vm::VmArgs),
     /// Prepare the host (openvswitch, volume group) and start the image as a privileged
@@ -127,6 +130,7 @@ pub fn act(command: &Command, ctx: &Ctx) -> anyhow::Result<Action> {
         Command::Manifest(a) => manifest::act(a, ctx),
         Command::Kickstart(a) => kickstart::act(a, ctx),
         Command::Release(a) => release::act(a, ctx),
+        Command::Disk(a) => disk::act(a, ctx),
         Command::Vm(a) => vm::act(a, ctx),
         Command::Run(a) => run::act(a, ctx),
         Command::Verify(a) => verify::act(a, ctx),

@@ -47,6 +47,8 @@ pub enum Arg {
         name: &'static str,
         file: &'static str,
         secret: Secret,
+        /// Literal text after the path (`:/config.toml:ro` for a bind mount).
+        suffix: String,
     },
     /// `prefix` and the value of a variable captured by an earlier step (`Output::Capture`).
     Var {
@@ -69,7 +71,12 @@ impl Arg {
     pub fn plain(&self) -> String {
         match self {
             Arg::Lit(x) => x.clone(),
-            Arg::SecretFile { prefix, name, .. } => format!("{prefix}${{{name}_FILE}}"),
+            Arg::SecretFile {
+                prefix,
+                name,
+                suffix,
+                ..
+            } => format!("{prefix}${{{name}_FILE}}{suffix}"),
             Arg::Var {
                 prefix,
                 name,
@@ -83,9 +90,16 @@ impl Arg {
     pub fn shell(&self) -> String {
         match self {
             Arg::Lit(x) => quote(x),
-            Arg::SecretFile { prefix, name, .. } => {
-                format!("{}\"${{{name}_FILE}}\"", quote_prefix(prefix))
-            }
+            Arg::SecretFile {
+                prefix,
+                name,
+                suffix,
+                ..
+            } => format!(
+                "{}\"${{{name}_FILE}}\"{}",
+                quote_prefix(prefix),
+                quote_prefix(suffix)
+            ),
             Arg::Var {
                 prefix,
                 name,
@@ -429,6 +443,24 @@ impl Step {
             name,
             file,
             secret: secret.clone(),
+            suffix: String::new(),
+        });
+        self
+    }
+    /// Like [`Step::secret_file_arg`], with literal text after the path.
+    pub fn secret_file_arg_suffix(
+        mut self,
+        name: &'static str,
+        file: &'static str,
+        secret: &Secret,
+        suffix: &str,
+    ) -> Step {
+        self.args.push(Arg::SecretFile {
+            prefix: String::new(),
+            name,
+            file,
+            secret: secret.clone(),
+            suffix: suffix.to_string(),
         });
         self
     }

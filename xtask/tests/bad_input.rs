@@ -97,6 +97,10 @@ fn bad_input_is_refused_before_anything_runs() {
     let typed_config = file("typed.json", "{\"image_name\": true}");
     let vm_string_config = file("vm-string.json", "{\"vm\": \"x\"}");
     let dotted_config = file("dotted.json", "{\"vm.vcpus\": 8, \"vm\": {\"vcpus\": 2}}");
+    let private_key = file(
+        "id_ed25519",
+        "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n",
+    );
     let bad_input_dir = dir.join("a-directory.ks");
     std::fs::create_dir_all(&bad_input_dir).unwrap();
     let bad_input_dir = bad_input_dir.to_string();
@@ -468,6 +472,35 @@ fn bad_input_is_refused_before_anything_runs() {
             &["run", "--loop-file", "/tmp/dir/"],
             &["--loop-file", "'/tmp/dir/'"],
         ),
+        case(&["disk", "--type", "iso"], &["--type", "'iso'"]),
+        case(
+            &["disk", "--type", "raw,ami"],
+            &["--type", "image/disk.raw"],
+        ),
+        case(
+            &["disk", "--output", &empty],
+            &["--output", "not a directory"],
+        ),
+        case(
+            &["disk", "--output", "/nonexistent/dir/out"],
+            &["--output", "parent directory"],
+        ),
+        case(
+            &["disk", "--ssh-key", &two_lines],
+            &["--ssh-key", "not an SSH public key"],
+        ),
+        case(
+            &["disk", "--ssh-key", &private_key],
+            &["--ssh-key", "not an SSH public key"],
+        ),
+        with_env(
+            case(
+                &["disk", "--type", "anaconda-iso"],
+                &["--pull-secret", "cannot read"],
+            ),
+            &[("PULL_SECRET", "/nonexistent/pull-secret.json")],
+        ),
+        case(&["disk", "--min-free", "lots"], &["--min-free", "'lots'"]),
         case(
             &["vm", "--disk", "/nonexistent.qcow2"],
             &["--disk", "'/nonexistent.qcow2'", "cannot read"],

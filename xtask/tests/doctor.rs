@@ -192,3 +192,65 @@ fn completions_for_each_shell() {
         }
     }
 }
+
+/// `doctor --for disk`: the builder image (local, or reachable with the pull secret), loop
+/// devices and the output directory's space, judged from stand-in tools.
+#[test]
+fn doctor_checks_the_disk_builder() {
+    let dir = scratch("doctor-disk");
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let stub = |name: &str, body: &str| {
+        let p = bin.join(name);
+        std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    let path = format!("{bin}:/usr/bin:/bin");
+    let ps = common::repo_root().join("tests/fixtures/pull-secret.json");
+    let env = [("PULL_SECRET", ps.as_str())];
+    // a builder in the local storage
+    stub(
+        "podman",
+        "case \"$*\" in \"image exists \"*) exit 0 ;; esac; exit 0",
+    );
+    let ran = xtask(
+        &[
+            "--json",
+            "doctor",
+            "--for",
+            "disk",
+            "--builder",
+            "localhost/my/builder:1",
+        ],
+        &path,
+        &env,
+    );
+    let doc: Value = serde_json::from_str(&ran.stdout).unwrap();
+    let found = checks(&doc);
+    let builder = found.iter().find(|c| c.0 == "builder").unwrap();
+    assert_eq!(builder.1, "ok", "{found:?}");
+    assert!(builder
+        .2
+        .contains("localhost/my/builder:1 is in the local storage"));
+    assert!(found.iter().any(|c| c.0 == "disk-space"), "{found:?}");
+    assert!(found.iter().any(|c| c.0 == "loop-devices"), "{found:?}");
+    // not local, and the registry refuses: a failure with the fix, the tool's own words
+    stub("podman", "exit 1");
+    stub(
+        "skopeo",
+        "echo 'unauthorized: authentication required' >&2; exit 1",
+    );
+    let ran = xtask(&["--json", "doctor", "--for", "disk"], &path, &env);
+    assert_eq!(ran.code, 1, "{}", ran.stderr);
+    let doc: Value = serde_json::from_str(&ran.stdout).unwrap();
+    let found = checks(&doc);
+    let builder = found.iter().find(|c| c.0 == "builder").unwrap();
+    assert_eq!(builder.1, "fail", "{found:?}");
+    assert!(
+        builder
+            .2
+            .contains("registry.redhat.io/rhel9/bootc-image-builder:latest: unauthorized"),
+        "{found:?}"
+    );
+}

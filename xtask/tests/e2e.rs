@@ -1417,3 +1417,162 @@ fn release_in_lanes_pushes_only_what_changed() {
     );
     assert_eq!(list_before, list_after, "the list in the registry changed");
 }
+
+/// Issue 14 on the test bed: `disk` runs a stand-in builder (a test fixture that fails
+/// unless it gets the documented mounts and arguments, a config with customizations and
+/// the image in the shared storage) for a qcow2 and an installer ISO; the artifacts are
+/// moved to --output, given to the invoking user (SUDO_UID), hashed, and listed in --json;
+/// no secret file is left; `vm --disk` and `vm --iso-image` accept them (virt-install's
+/// test driver, dry run).
+#[test]
+fn disk_images_from_a_stand_in_builder() {
+    let test = "disk_images_from_a_stand_in_builder";
+    let Some(bed) = Bed::get(test) else { return };
+    let _lock = serial();
+    let t = "disk";
+    let builder = "localhost/xtask-testbed/builder-stand-in:latest";
+    bed.read(
+        "podman",
+        &[
+            "build",
+            "-q",
+            "-t",
+            builder,
+            "-f",
+            "tests/builder/Containerfile.builder-stand-in",
+            "tests/builder",
+        ],
+    );
+    run(&mut xtask(&bed, t, &["build", "--arch", "amd64"])).ok();
+    let out = common::scratch("e2e-disk-out");
+    let tmp = common::scratch("e2e-disk-tmp");
+    let key = out.join("id.pub");
+    std::fs::write(
+        &key,
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE2e2eKeyForTheStandInBuilderTestsOnly e2e@bed\n",
+    )
+    .unwrap();
+    let mut cmd = xtask(
+        &bed,
+        t,
+        &[
+            "--json",
+            "disk",
+            "--arch",
+            "amd64",
+            "--type",
+            "qcow2,anaconda-iso",
+            "--output",
+            out.as_str(),
+            "--builder",
+            builder,
+            "--min-free",
+            "100M",
+            "--ssh-key",
+            key.as_str(),
+        ],
+    );
+    cmd.env("SUDO_UID", "65534")
+        .env("SUDO_GID", "65534")
+        .env("TMPDIR", tmp.as_str());
+    let ran = run(&mut cmd).ok();
+    let doc: Value = serde_json::from_str(&ran.stdout).unwrap();
+    insta::assert_snapshot!("json_disk", common::shape_text(&ran.stdout));
+    use std::os::unix::fs::MetadataExt;
+    for (kind, ext) in [("qcow2", "qcow2"), ("anaconda-iso", "iso")] {
+        let path = out.join(format!("e2e-{t}-linux-amd64.{ext}"));
+        let meta =
+            std::fs::metadata(&path).unwrap_or_else(|e| panic!("{path}: {e}\n{}", ran.stderr));
+        assert_eq!(
+            (meta.uid(), meta.gid()),
+            (65534, 65534),
+            "{path} is not the invoking user's"
+        );
+        let result = &doc["results"][kind];
+        assert_eq!(result["path"], path.as_str());
+        assert_eq!(result["size"], meta.len());
+        let sum = bed.read("sha256sum", &[path.as_str()]);
+        assert_eq!(result["sha256"], sum.split_whitespace().next().unwrap());
+        assert!(
+            ran.stderr.contains(&format!("ok: {kind} {path} (")),
+            "{}",
+            ran.stderr
+        );
+    }
+    let info = bed.read(
+        "qemu-img",
+        &[
+            "info",
+            out.join(format!("e2e-{t}-linux-amd64.qcow2")).as_str(),
+        ],
+    );
+    assert!(info.contains("file format: qcow2"), "{info}");
+    let left: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".build"))
+        .collect();
+    assert!(
+        left.is_empty(),
+        "the builder's directory was left: {left:?}"
+    );
+    assert!(
+        secret_dirs(&tmp).is_empty(),
+        "secret files left: {:?}",
+        secret_dirs(&tmp)
+    );
+
+    // the artifacts boot: vm --disk and vm --iso-image, checked by virt-install's dry run
+    if !common::require_tool("virt-install", test) {
+        return;
+    }
+    for args in [
+        vec![
+            "--disk".to_string(),
+            out.join(format!("e2e-{t}-linux-amd64.qcow2")).to_string(),
+        ],
+        vec![
+            "--iso-image".to_string(),
+            out.join(format!("e2e-{t}-linux-amd64.iso")).to_string(),
+            "--arch".into(),
+            "amd64".into(),
+        ],
+    ] {
+        let mut all = vec![
+            "--dry-run",
+            "--json",
+            "vm",
+            "--libvirt-uri",
+            "test:///default",
+            "--vm-name",
+            "e2e-disk-vm",
+        ];
+        all.extend(args.iter().map(String::as_str));
+        let plan: Value =
+            serde_json::from_str(&run(&mut xtask(&bed, t, &all)).ok().stdout).unwrap();
+        let step = plan["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == "virt-install")
+            .unwrap();
+        let argv: Vec<&str> = step["argv"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        let checked = bed
+            .command(argv[0])
+            .args(&argv[1..])
+            .arg("--dry-run")
+            .output()
+            .unwrap();
+        assert!(
+            checked.status.success(),
+            "{argv:?}: {}",
+            String::from_utf8_lossy(&checked.stderr)
+        );
+    }
+}

@@ -250,3 +250,204 @@ fn release_plans() {
         scrub(&serde_json::to_string_pretty(&plan.to_json()).unwrap())
     );
 }
+
+#[test]
+fn disk_plans() {
+    let key = common::scratch("disk-key").join("id.pub");
+    std::fs::write(
+        &key,
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPlanSnapshotKey plan@test\n",
+    )
+    .unwrap();
+    let auth = common::repo_root().join("tests/fixtures/registry-auth.json");
+    let auth = auth.as_str();
+    insta::assert_snapshot!("disk_qcow2_root", dry_run(true, &[], &["disk"]));
+    insta::assert_snapshot!(
+        "disk_raw_vmdk_cross_nonroot",
+        dry_run(
+            false,
+            &[],
+            &[
+                "disk",
+                "--type",
+                "raw,vmdk",
+                "--arch",
+                "arm64",
+                "--min-free",
+                "50G"
+            ]
+        )
+    );
+    insta::assert_snapshot!(
+        "disk_iso_kickstart_root",
+        dry_run(
+            true,
+            &[("AUTH_CONFIG", auth)],
+            &["disk", "--type", "anaconda-iso", "--ssh-key", key.as_str()]
+        )
+    );
+    insta::assert_snapshot!(
+        "disk_custom_builder_sudo",
+        dry_run(
+            true,
+            &[("SUDO_UID", "1000"), ("SUDO_GID", "1000")],
+            &[
+                "disk",
+                "--builder",
+                "quay.io/centos-bootc/bootc-image-builder:latest",
+                "--ssh-key",
+                key.as_str(),
+                "--kernel-append",
+                "console=ttyS0",
+                "--root-size",
+                "20",
+            ]
+        )
+    );
+}
+
+/// The generated config is TOML with only the builder's documented keys, and the kickstart
+/// inside it comes back byte for byte, whatever the secrets hold.
+#[test]
+fn disk_config_is_documented_toml() {
+    use xtask::plan::Arg;
+    let dir = common::scratch("disk-config");
+    // awkward secrets: quotes, TOML's own escapes, a heredoc-like line, Unicode, CRLF
+    let pull = dir.join("pull-secret.json");
+    let awkward = json!({"auths": {"registry.redhat.io": {
+        "auth": "a\"b'''c\\d",
+        "note": "\"\"\"x\"\"\" EOF $HOME `id` \u{e9}\u{1f600} %end",
+    }}});
+    std::fs::write(&pull, format!("{awkward}\r\n")).unwrap();
+    let auth = dir.join("auth.json");
+    std::fs::write(
+        &auth,
+        "{\"auths\": {\"quay.io\": {\"auth\": \"%end\\nXTASK_BASE64_EOF\"}}}",
+    )
+    .unwrap();
+    let key = dir.join("id.pub");
+    std::fs::write(
+        &key,
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIRoundTrip round@trip\n",
+    )
+    .unwrap();
+    let documented: &[&str] = &[
+        "customizations",
+        "customizations.user",
+        "customizations.user.name",
+        "customizations.user.password",
+        "customizations.user.key",
+        "customizations.user.groups",
+        "customizations.filesystem",
+        "customizations.filesystem.mountpoint",
+        "customizations.filesystem.minsize",
+        "customizations.kernel",
+        "customizations.kernel.append",
+        "customizations.installer",
+        "customizations.installer.kickstart",
+        "customizations.installer.kickstart.contents",
+    ];
+    fn keys(prefix: &str, v: &toml::Value, out: &mut Vec<String>) {
+        match v {
+            toml::Value::Table(t) => {
+                for (k, v) in t {
+                    let key = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    out.push(key.clone());
+                    keys(&key, v, out);
+                }
+            }
+            toml::Value::Array(items) => items.iter().for_each(|i| keys(prefix, i, out)),
+            _ => {}
+        }
+    }
+    for types in ["qcow2", "anaconda-iso"] {
+        let env = [
+            ("PULL_SECRET", pull.as_str()),
+            ("AUTH_CONFIG", auth.as_str()),
+        ];
+        let cli = Cli::try_parse_from([
+            "cargo xtask",
+            "disk",
+            "--type",
+            types,
+            "--ssh-key",
+            key.as_str(),
+            "--kernel-append",
+            "a=\"b\"",
+        ])
+        .unwrap();
+        let plan = plan_for(&cli.command, &sources(true, &env)).unwrap();
+        let config = plan
+            .steps
+            .iter()
+            .flat_map(|s| s.args.iter())
+            .find_map(|a| match a {
+                Arg::SecretFile {
+                    name: "BUILDER_CONFIG",
+                    secret,
+                    ..
+                } => Some(secret.clone()),
+                _ => None,
+            })
+            .expect("the builder gets its config as a private file");
+        let text = String::from_utf8(config.expose().to_vec()).unwrap();
+        let doc: toml::Value = toml::from_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let mut found = Vec::new();
+        keys("", &doc, &mut found);
+        for k in &found {
+            assert!(
+                documented.contains(&k.as_str()),
+                "{types}: undocumented key {k}\n{text}"
+            );
+        }
+        let c = &doc["customizations"];
+        assert_eq!(c["kernel"]["append"].as_str(), Some("a=\"b\""));
+        assert_eq!(c["filesystem"][0]["minsize"].as_str(), Some("10 GiB"));
+        if types == "anaconda-iso" {
+            // no user customization next to a kickstart: the user is in the kickstart
+            assert!(c.get("user").is_none(), "{text}");
+            let contents = c["installer"]["kickstart"]["contents"].as_str().unwrap();
+            let mut ks = xtask::kickstart::Kickstart::resolve(
+                &xtask::kickstart::KickstartArgs::default(),
+                &sources(true, &env),
+            )
+            .unwrap();
+            ks.users = "user --name=redhat --groups=wheel\nsshkey --username=redhat \"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIRoundTrip round@trip\"".to_string();
+            ks.ostreecontainer = false;
+            assert_eq!(
+                contents,
+                ks.render(false).unwrap(),
+                "the kickstart changed on its way through TOML"
+            );
+            assert!(
+                !contents.contains("ostreecontainer"),
+                "the builder adds ostreecontainer itself"
+            );
+            for secret in [&pull, &auth] {
+                let encoded = xtask::kickstart::base64(&std::fs::read(secret).unwrap());
+                assert!(
+                    contents.contains(&encoded[..60]),
+                    "{secret} is not embedded"
+                );
+            }
+            // and --dry-run shows none of it
+            let shown = plan.render();
+            assert!(
+                !shown.contains(&xtask::kickstart::base64(&std::fs::read(&pull).unwrap())[..40]),
+                "{shown}"
+            );
+            assert!(shown.contains("<redacted: "), "{shown}");
+        } else {
+            assert_eq!(c["user"][0]["name"].as_str(), Some("redhat"));
+            assert_eq!(c["user"][0]["groups"][0].as_str(), Some("wheel"));
+            assert!(c["user"][0]["key"]
+                .as_str()
+                .unwrap()
+                .starts_with("ssh-ed25519 "));
+        }
+    }
+}

@@ -24,6 +24,10 @@ const PROGRAMS: &[&str] = &[
     "rm",
     "ssh",
     "tail",
+    "mkdir",
+    "mv",
+    "df",
+    "sha256sum",
 ];
 
 fn write_stubs(bin: &Utf8Path, dir: &Utf8Path) {
@@ -67,6 +71,11 @@ esac"#
                 r#"[ -e "$STUB_DIR/vg-made" ] || [ -e "$STUB_DIR/vg-exists" ] || exit 5; echo '{vg}'"#
             ),
             "vgcreate" => r#"touch "$STUB_DIR/vg-made""#.to_string(),
+            "df" => "echo Avail; echo 999999999999".to_string(),
+            "sha256sum" => {
+                r#"echo "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef  $2""#
+                    .to_string()
+            }
             "losetup" => r#"case "$*" in
   "-f --show "*) echo /dev/loop7 ;;
   "-j "*) echo "/dev/loop7: []: (/x)" ;;
@@ -153,6 +162,7 @@ impl Bench {
         std::fs::create_dir_all(&secrets).unwrap();
         std::fs::write(secrets.join("user-passwd"), "canary-user-passwd").unwrap();
         std::fs::write(secrets.join("kickstart.ks"), "# kickstart").unwrap();
+        std::fs::write(secrets.join("config.toml"), "[customizations]").unwrap();
         let out = std::process::Command::new("bash")
             .arg("-c")
             .arg(&script)
@@ -162,6 +172,7 @@ impl Bench {
             .env("STUB_DIR", self.dir.as_str())
             .env("USER_PASSWD_FILE", secrets.join("user-passwd").as_str())
             .env("KICKSTART_FILE", secrets.join("kickstart.ks").as_str())
+            .env("BUILDER_CONFIG_FILE", secrets.join("config.toml").as_str())
             .env("REGISTRY_PASSWORD", "canary-registry-pw")
             .output()
             .unwrap();
@@ -223,6 +234,7 @@ fn printed_plans_run_what_the_tool_runs() {
         // a release from scratch, then again with the record of its pushes: skips
         vec!["release"],
         vec!["release"],
+        vec!["disk", "--type", "qcow2,anaconda-iso", "--min-free", "1G"],
         vec![
             "run",
             "-d",
