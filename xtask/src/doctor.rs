@@ -763,6 +763,26 @@ pub fn check(args: &DoctorArgs, sources: &Sources) -> anyhow::Result<Vec<Finding
         if !has("build") {
             out.extend(emulation(sources));
         }
+        let native = Arch::native();
+        let cross: Vec<String> = sources
+            .config
+            .get_list("architectures")
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|a| Arch::parse("architectures", a).ok())
+            .filter(|a| Some(*a) != native)
+            .map(|a| a.to_string())
+            .collect();
+        if !cross.is_empty() {
+            out.push(finding(
+                "cross-disk",
+                Status::Warn,
+                format!("disk images for {} are built with the builder's --target-arch", cross.join(", ")),
+                "that is slow and experimental in bootc-image-builder: build them on a host of that architecture where you can",
+            ));
+        }
     }
     if has("run") {
         out.push(openvswitch(sources));
