@@ -5,7 +5,6 @@
 //! the invoking user and hashed.
 
 use camino::Utf8PathBuf;
-use serde::Serialize;
 
 use crate::config::Sources;
 use crate::image::Image;
@@ -74,51 +73,65 @@ pub fn act(args: &DiskArgs, ctx: &Ctx) -> anyhow::Result<Action> {
     ))
 }
 
-/// The builder's config file (bootc-image-builder's `config.toml`).
-#[derive(Serialize, Debug, Default, PartialEq)]
+/// The builder's config file (bootc-image-builder's `config.toml`), as TOML tables: the
+/// `toml` crate writes it (a kickstart inside holds any bytes; no string formatting).
+#[derive(Debug, Default, PartialEq)]
 pub struct BuilderConfig {
-    pub customizations: Customizations,
+    /// `[[customizations.user]]`: name, SSH key, groups.
+    pub user: Option<(String, Option<String>, Vec<String>)>,
+    /// `[[customizations.filesystem]]`: mountpoint and minimum size.
+    pub filesystem: Vec<(String, String)>,
+    /// `[customizations.kernel] append`.
+    pub kernel_append: Option<String>,
+    /// `[customizations.installer.kickstart] contents`.
+    pub kickstart: Option<String>,
 }
 
-#[derive(Serialize, Debug, Default, PartialEq)]
-pub struct Customizations {
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub user: Vec<User>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub filesystem: Vec<Filesystem>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub kernel: Option<KernelArgs>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub installer: Option<Installer>,
-}
-
-#[derive(Serialize, Debug, PartialEq)]
-pub struct User {
-    pub name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub key: Option<String>,
-    pub groups: Vec<String>,
-}
-
-#[derive(Serialize, Debug, PartialEq)]
-pub struct Filesystem {
-    pub mountpoint: String,
-    pub minsize: String,
-}
-
-#[derive(Serialize, Debug, PartialEq)]
-pub struct KernelArgs {
-    pub append: String,
-}
-
-#[derive(Serialize, Debug, PartialEq)]
-pub struct Installer {
-    pub kickstart: InstallerKickstart,
-}
-
-#[derive(Serialize, Debug, PartialEq)]
-pub struct InstallerKickstart {
-    pub contents: String,
+impl BuilderConfig {
+    pub fn to_toml(&self) -> String {
+        use toml::{Table, Value};
+        let mut c = Table::new();
+        if let Some((name, key, groups)) = &self.user {
+            let mut u = Table::new();
+            u.insert("name".into(), Value::String(name.clone()));
+            if let Some(k) = key {
+                u.insert("key".into(), Value::String(k.clone()));
+            }
+            u.insert(
+                "groups".into(),
+                Value::Array(groups.iter().cloned().map(Value::String).collect()),
+            );
+            c.insert("user".into(), Value::Array(vec![Value::Table(u)]));
+        }
+        if !self.filesystem.is_empty() {
+            let fs = self
+                .filesystem
+                .iter()
+                .map(|(mountpoint, minsize)| {
+                    let mut f = Table::new();
+                    f.insert("mountpoint".into(), Value::String(mountpoint.clone()));
+                    f.insert("minsize".into(), Value::String(minsize.clone()));
+                    Value::Table(f)
+                })
+                .collect();
+            c.insert("filesystem".into(), Value::Array(fs));
+        }
+        if let Some(a) = &self.kernel_append {
+            let mut k = Table::new();
+            k.insert("append".into(), Value::String(a.clone()));
+            c.insert("kernel".into(), Value::Table(k));
+        }
+        if let Some(contents) = &self.kickstart {
+            let mut ks = Table::new();
+            ks.insert("contents".into(), Value::String(contents.clone()));
+            let mut installer = Table::new();
+            installer.insert("kickstart".into(), Value::Table(ks));
+            c.insert("installer".into(), Value::Table(installer));
+        }
+        let mut doc = Table::new();
+        doc.insert("customizations".into(), Value::Table(c));
+        doc.to_string()
+    }
 }
 
 pub struct Disk {
@@ -235,13 +248,10 @@ impl Disk {
             lines.join("\n")
         };
         let mut config = BuilderConfig::default();
-        config.customizations.filesystem.push(Filesystem {
-            mountpoint: "/".to_string(),
-            minsize: format!("{root_gib} GiB"),
-        });
-        if let Some(a) = append {
-            config.customizations.kernel = Some(KernelArgs { append: a.value });
-        }
+        config
+            .filesystem
+            .push(("/".to_string(), format!("{root_gib} GiB")));
+        config.kernel_append = append.map(|a| a.value);
         let mut shown = None;
         if types.contains(&DiskType::AnacondaIso) {
             let mut ks = Kickstart::resolve(&args.kickstart, sources)?;
@@ -249,26 +259,18 @@ impl Disk {
             ks.ostreecontainer = false;
             let contents = ks.render(false)?;
             let redacted = ks.render(true)?;
-            config.customizations.installer = Some(Installer {
-                kickstart: InstallerKickstart { contents },
-            });
+            config.kickstart = Some(contents);
             shown = Some(redacted);
         } else {
-            config.customizations.user.push(User {
-                name: "redhat".to_string(),
-                key,
-                groups: vec!["wheel".to_string()],
-            });
+            config.user = Some(("redhat".to_string(), key, vec!["wheel".to_string()]));
         }
-        let text = toml::to_string(&config)?;
+        let text = config.to_toml();
         let config_shown = match shown {
-            Some(redacted) => {
-                let mut c = config;
-                if let Some(i) = &mut c.customizations.installer {
-                    i.kickstart.contents = redacted;
-                }
-                toml::to_string(&c)?
+            Some(redacted) => BuilderConfig {
+                kickstart: Some(redacted),
+                ..config
             }
+            .to_toml(),
             None => text.clone(),
         };
         let native = Arch::native();
