@@ -496,8 +496,10 @@ fn disk_builder(
     out
 }
 
-fn emulation(sources: &Sources) -> Vec<Finding> {
-    let archs: Vec<Arch> = sources
+/// The configured architectures that are not this host's.
+fn foreign_archs(sources: &Sources) -> Vec<Arch> {
+    let native = Arch::native();
+    sources
         .config
         .get_list("architectures")
         .ok()
@@ -505,11 +507,13 @@ fn emulation(sources: &Sources) -> Vec<Finding> {
         .unwrap_or_default()
         .iter()
         .filter_map(|a| Arch::parse("architectures", a).ok())
-        .collect();
-    let native = Arch::native();
-    archs
-        .into_iter()
         .filter(|a| Some(*a) != native)
+        .collect()
+}
+
+fn emulation(sources: &Sources) -> Vec<Finding> {
+    foreign_archs(sources)
+        .into_iter()
         .map(|a| {
             let entry = format!("/proc/sys/fs/binfmt_misc/qemu-{}", a.uname());
             match std::fs::read_to_string(&entry) {
@@ -763,17 +767,9 @@ pub fn check(args: &DoctorArgs, sources: &Sources) -> anyhow::Result<Vec<Finding
         if !has("build") {
             out.extend(emulation(sources));
         }
-        let native = Arch::native();
-        let cross: Vec<String> = sources
-            .config
-            .get_list("architectures")
-            .ok()
-            .flatten()
-            .unwrap_or_default()
+        let cross: Vec<String> = foreign_archs(sources)
             .iter()
-            .filter_map(|a| Arch::parse("architectures", a).ok())
-            .filter(|a| Some(*a) != native)
-            .map(|a| a.to_string())
+            .map(ToString::to_string)
             .collect();
         if !cross.is_empty() {
             out.push(finding(

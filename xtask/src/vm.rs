@@ -246,6 +246,13 @@ impl Vm {
         })
     }
 
+    /// The record's entry for a VM whose disk `vm` creates (and `vm --destroy` removes).
+    fn made_with_disk(&self) -> Entry {
+        Entry::new("vm", "name", &self.name)
+            .with("uri", &self.uri)
+            .with("disk", self.disk().as_str())
+    }
+
     /// The disk image virt-install creates for the VM.
     pub fn disk(&self) -> Utf8PathBuf {
         self.disk_dir.join(format!("{}.qcow2", self.name))
@@ -297,11 +304,7 @@ impl Vm {
                         .arg("--wait")
                         .root(root)
                         // before: an interrupted installation leaves a VM and a disk to remove
-                        .record(Recording::Before(
-                            Entry::new("vm", "name", &self.name)
-                                .with("uri", uri)
-                                .with("disk", self.disk().as_str()),
-                        ))
+                        .record(Recording::Before(self.made_with_disk()))
                         .hint(format!(
                             "the installer's console shows why; `cargo xtask kickstart` prints the kickstart. Remove a half-made VM with `cargo xtask vm --destroy {}`",
                             self.name
@@ -340,11 +343,7 @@ impl Vm {
                 .args(["--events", "on_reboot=restart", "--cdrom", iso.as_str()])
                 .args(["--osinfo", OSINFO, "--wait"])
                 .root(root)
-                .record(Recording::Before(
-                    Entry::new("vm", "name", &self.name)
-                        .with("uri", uri)
-                        .with("disk", self.disk().as_str()),
-                ))
+                .record(Recording::Before(self.made_with_disk()))
                 .hint(format!(
                     "the installer's console shows why (`virsh --connect {uri} console {}`); `cargo xtask vm --destroy {}` removes the half-made VM",
                     self.name, self.name
