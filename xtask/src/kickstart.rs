@@ -328,7 +328,6 @@ impl Kickstart {
 /// `--output`: its directory must exist and be writable, and the file itself, if it exists,
 /// must be a regular file of ours (checked in `--dry-run` too).
 pub fn check_output(path: &Utf8Path) -> anyhow::Result<()> {
-    use std::os::unix::fs::MetadataExt;
     let out = |why: String| crate::validate::refuse(format!("--output: '{path}': {why}"));
     validate::no_control("--output", path.as_str())?;
     let dir = match path.parent() {
@@ -343,18 +342,9 @@ pub fn check_output(path: &Utf8Path) -> anyhow::Result<()> {
     if !dir_writable(dir) {
         return Err(out(format!("its directory '{dir}' is not writable")));
     }
-    match std::fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_symlink() => Err(out(
-            "is a symbolic link: refusing to write secrets through it".to_string(),
-        )),
-        Ok(m) if !m.file_type().is_file() => {
-            Err(out("exists and is not a regular file".to_string()))
-        }
-        Ok(m) if Some(m.uid()) != crate::config::effective_uid() => Err(out(format!(
-            "exists and belongs to another user (uid {}), who could read the secrets",
-            m.uid()
-        ))),
-        _ => Ok(()),
+    match crate::record::unsafe_target(path) {
+        Some(why) => Err(out(why)),
+        None => Ok(()),
     }
 }
 

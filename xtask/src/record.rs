@@ -127,23 +127,29 @@ impl Record {
     }
 }
 
-/// Write `bytes` to `target` as a private file (0600): created new and exclusively (never
-/// through a link) in the target's directory, then renamed into place. A target that exists
-/// and is not a regular file owned by us is refused.
-pub fn write_private(target: &Utf8Path, bytes: &[u8]) -> anyhow::Result<()> {
+/// Why an existing `target` must not be replaced by a file holding secrets, if it must not:
+/// it is a symbolic link, not a regular file, or another user's (who could read them).
+pub fn unsafe_target(target: &Utf8Path) -> Option<String> {
     use std::os::unix::fs::MetadataExt;
     match std::fs::symlink_metadata(target) {
         Ok(m) if m.file_type().is_symlink() => {
-            anyhow::bail!("'{target}' is a symbolic link: refusing to write secrets through it")
+            Some("is a symbolic link: refusing to write secrets through it".to_string())
         }
-        Ok(m) if !m.file_type().is_file() => {
-            anyhow::bail!("'{target}' exists and is not a regular file")
-        }
-        Ok(m) if Some(m.uid()) != crate::config::effective_uid() => anyhow::bail!(
-            "'{target}' exists and belongs to another user (uid {}): refusing to replace it",
+        Ok(m) if !m.file_type().is_file() => Some("exists and is not a regular file".to_string()),
+        Ok(m) if Some(m.uid()) != crate::config::effective_uid() => Some(format!(
+            "exists and belongs to another user (uid {}), who could read the secrets",
             m.uid()
-        ),
-        _ => {}
+        )),
+        _ => None,
+    }
+}
+
+/// Write `bytes` to `target` as a private file (0600): created new and exclusively (never
+/// through a link) in the target's directory, then renamed into place. A target that
+/// [`unsafe_target`] refuses is left alone.
+pub fn write_private(target: &Utf8Path, bytes: &[u8]) -> anyhow::Result<()> {
+    if let Some(why) = unsafe_target(target) {
+        anyhow::bail!("'{target}' {why}");
     }
     let dir = target.parent().unwrap_or(Utf8Path::new("."));
     let dir = if dir.as_str().is_empty() {
