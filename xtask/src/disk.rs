@@ -11,7 +11,7 @@ use crate::image::Image;
 use crate::inputs;
 use crate::inspect::Check;
 use crate::kickstart::{Kickstart, KickstartArgs};
-use crate::plan::{Extract, Plan, Secret, Step};
+use crate::plan::{Plan, Secret, Step};
 use crate::validate::{self, bad, Arch};
 use crate::{Action, Ctx};
 
@@ -334,13 +334,7 @@ impl Disk {
                     .unwrap_or_default()
             )),
         );
-        plan.push(
-            Step::new("host-storage", "ask podman where its storage is", "podman")
-                .args(["info", "--format", "{{.Store.GraphRoot}}"])
-                .read_only()
-                .root(true)
-                .capture("HOST_STORAGE", Extract::Trim),
-        );
+        plan.push(crate::run::podman_storage_step());
         let build = self.build_dir();
         plan.push(
             Step::new("output", format!("make {build}"), "mkdir")
@@ -382,10 +376,8 @@ impl Disk {
             &self.config,
             ":/config.toml:ro",
         )
-        .args(["-v".to_string(), format!("{build}:/output")])
-        .arg("-v")
-        .var_arg_suffix("HOST_STORAGE", ":/var/lib/containers/storage")
-        .arg(&self.builder);
+        .args(["-v".to_string(), format!("{build}:/output")]);
+        run = crate::run::podman_storage_mount(run).arg(&self.builder);
         for t in &self.types {
             run = run.args(["--type", t.name()]);
         }

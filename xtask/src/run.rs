@@ -18,6 +18,25 @@ pub const VG_TAG: &str = "xtask-microshift";
 /// Where the container expects the host's container storage (the documented mount target).
 const STORAGE: &str = "/var/lib/containers/storage";
 
+/// The variable that [`podman_storage_step`] captures.
+pub const HOST_STORAGE: &str = "HOST_STORAGE";
+
+/// Ask podman where its storage is (its graph root): the directory that `run` and the disk
+/// builder share with their container, at [`STORAGE`].
+pub fn podman_storage_step() -> Step {
+    Step::new("host-storage", "ask podman where its storage is", "podman")
+        .args(["info", "--format", "{{.Store.GraphRoot}}"])
+        .read_only()
+        .root(true)
+        .capture(HOST_STORAGE, Extract::Trim)
+}
+
+/// The `-v` argument that shares the storage [`podman_storage_step`] found.
+pub fn podman_storage_mount(step: Step) -> Step {
+    step.arg("-v")
+        .var_arg_suffix(HOST_STORAGE, &format!(":{STORAGE}"))
+}
+
 /// Flags naming the container and the loop-device volume group, shared by run and clean.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct HostArgs {
@@ -220,7 +239,7 @@ impl Run {
                 )),
         );
         // the host's container storage, shared with the container: podman's own, unless given
-        let storage = match &self.host_storage {
+        match &self.host_storage {
             Some(dir) => {
                 plan.push(
                     Step::new(
@@ -233,20 +252,12 @@ impl Run {
                     .root(true)
                     .hint("--host-storage must name the host's container storage directory (`podman info --format '{{.Store.GraphRoot}}'` prints it)"),
                 );
-                Arg::text(dir.as_str())
             }
-            None => {
-                plan.push(
-                    Step::new("host-storage", "ask podman where its storage is", "podman")
-                        .args(["info", "--format", "{{.Store.GraphRoot}}"])
-                        .read_only()
-                        .root(true)
-                        .capture("HOST_STORAGE", Extract::Trim)
-                        .hint("`podman info` must work as root; or give --host-storage"),
-                );
-                Arg::var("HOST_STORAGE")
-            }
-        };
+            None => plan.push(
+                podman_storage_step()
+                    .hint("`podman info` must work as root; or give --host-storage"),
+            ),
+        }
         // Configure CSI
         let create_hint = "`cargo xtask run --lvm-loop 1G` creates one on a loop device";
         match &self.lvm_loop {
@@ -347,20 +358,17 @@ impl Run {
         } else {
             run.args(["--rm", "-it"]).stdin(Stdin::Inherit)
         };
-        run = run
-            .arg("--privileged")
-            .args([
-                "-v".to_string(),
-                format!(
-                    "{}:{}:ro",
-                    self.pull_secret,
-                    crate::kickstart::PULL_SECRET_TARGET
-                ),
-            ])
-            .arg("-v");
-        run = match storage {
-            Arg::Lit(dir) => run.arg(format!("{dir}:{STORAGE}")),
-            Arg::Var(var) => run.var_arg_suffix(var, &format!(":{STORAGE}")),
+        run = run.arg("--privileged").args([
+            "-v".to_string(),
+            format!(
+                "{}:{}:ro",
+                self.pull_secret,
+                crate::kickstart::PULL_SECRET_TARGET
+            ),
+        ]);
+        run = match &self.host_storage {
+            Some(dir) => run.args(["-v".to_string(), format!("{dir}:{STORAGE}")]),
+            None => podman_storage_mount(run),
         };
         run = run
             .args(["--name", &h.name, &self.image])
@@ -383,20 +391,5 @@ impl Run {
         plan.push(run);
         plan.record = Some(self.record.clone());
         plan
-    }
-}
-
-/// A literal argument or a captured variable.
-enum Arg {
-    Lit(String),
-    Var(&'static str),
-}
-
-impl Arg {
-    fn text(s: &str) -> Arg {
-        Arg::Lit(s.to_string())
-    }
-    fn var(v: &'static str) -> Arg {
-        Arg::Var(v)
     }
 }
