@@ -4,7 +4,6 @@ use camino::Utf8PathBuf;
 
 use crate::config::Sources;
 use crate::image::{Image, ImageArgs};
-use crate::inspect::Check;
 use crate::plan::{Plan, Secret, Step};
 use crate::secrets;
 use crate::validate::{self, bad, Arch};
@@ -248,16 +247,7 @@ impl Build {
         }
         build = build.args(["-f", self.containerfile.as_str(), self.context.as_str()]);
         plan.push(build);
-        plan.push(
-            Step::new("inspect", format!("inspect {local}"), "podman")
-                .args(["image", "inspect", &local])
-                .read_only()
-                .root(true)
-                .check(Check::Image {
-                    reference: local.clone(),
-                    arch: self.image.arch,
-                }),
-        );
+        plan.push(self.image.inspect_step());
         plan
     }
 }

@@ -313,27 +313,15 @@ impl Disk {
             self.config_shown.trim_end()
         ));
         plan.facts = serde_json::json!({ "reference": local, "types": kinds, "output": self.output.as_str() });
-        plan.push(
-            Step::new(
-                "inspect",
-                format!("check {local} is in the local storage"),
-                "podman",
-            )
-            .args(["image", "inspect", &local])
-            .read_only()
-            .root(true)
-            .check(Check::Image {
-                reference: local.clone(),
-                arch: self.image.arch,
-            })
-            .hint(format!(
+        let mut inspect = self.image.inspect_step();
+        inspect.about = format!("check {local} is in the local storage");
+        plan.push(inspect.hint(format!(
                 "build it first: `cargo xtask build{}`",
                 self.image
                     .arch
                     .map(|a| format!(" --arch {a}"))
                     .unwrap_or_default()
-            )),
-        );
+            )));
         plan.push(crate::run::podman_storage_step());
         let build = self.build_dir();
         plan.push(

@@ -44,6 +44,21 @@ impl Image {
     }
 }
 
+impl Image {
+    /// `podman image inspect` of the local image, checked: it is there, of its architecture.
+    pub fn inspect_step(&self) -> crate::plan::Step {
+        let local = self.local();
+        crate::plan::Step::new("inspect", format!("inspect {local}"), "podman")
+            .args(["image", "inspect", &local])
+            .read_only()
+            .root(true)
+            .check(crate::inspect::Check::Image {
+                reference: local,
+                arch: self.arch,
+            })
+    }
+}
+
 /// `{arch}` and `{tag}` in a configured value (a base image, a boot ISO path) become these
 /// words: the architecture as that value names it (`amd64` or `x86_64`) and the tag.
 pub fn expand(value: &str, arch: &str, tag: &str) -> String {
