@@ -384,7 +384,7 @@ impl Disk {
             let to = self
                 .output
                 .join(format!("{}-{}.{ext}", self.image.name, self.image.tag()));
-            let id: &'static str = Box::leak(format!("{}-move", t.name()).into_boxed_str());
+            let id: &'static str = crate::plan::name(format!("{}-move", t.name()));
             plan.push(
                 Step::new(id, format!("move the {} to {to}", t.name()), "mv")
                     .args(["-f", "--", from.as_str(), to.as_str()])
@@ -394,14 +394,14 @@ impl Disk {
                     )),
             );
             if let Some(owner) = &self.owner {
-                let id: &'static str = Box::leak(format!("{}-owner", t.name()).into_boxed_str());
+                let id: &'static str = crate::plan::name(format!("{}-owner", t.name()));
                 plan.push(
                     Step::new(id, format!("give {to} to the invoking user"), "chown")
                         .args(["--", owner.as_str(), to.as_str()])
                         .root(true),
                 );
             }
-            let id: &'static str = Box::leak(t.name().to_string().into_boxed_str());
+            let id: &'static str = crate::plan::name(t.name().to_string());
             plan.push(
                 Step::new(id, format!("hash {to}"), "sha256sum")
                     .args(["--", to.as_str()])

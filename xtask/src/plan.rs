@@ -35,6 +35,13 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// A name made at plan time (a lane's step id or variable, `arm64/push`) as the `'static`
+/// string ids and variables are. Plans are made once per run, so the few bytes leaked are
+/// the simple way there.
+pub fn name(text: String) -> &'static str {
+    Box::leak(text.into_boxed_str())
+}
+
 /// One argument of a command.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Arg {

@@ -50,10 +50,9 @@ pub struct Release {
     pub record: camino::Utf8PathBuf,
 }
 
-/// A name for a lane's own variable or step id (`LOCAL_ID_arm64`, `arm64/build`). Plans
-/// are made once per run, so leaking these few strings is the simple way to `'static`.
+/// A lane's own variable (`LOCAL_ID_arm64`).
 fn lane_name(base: &str, arch: Arch) -> &'static str {
-    Box::leak(format!("{base}{}", arch.oci()).into_boxed_str())
+    crate::plan::name(format!("{base}{}", arch.oci()))
 }
 
 impl Release {
@@ -138,7 +137,7 @@ impl Release {
             pushed_vars.push(pushed);
             let remote = push.remote();
             for mut step in build.plan(as_root).steps {
-                step.id = Box::leak(format!("{lane}/{}", step.id).into_boxed_str());
+                step.id = crate::plan::name(format!("{lane}/{}", step.id));
                 let mut step = step.in_lane(lane);
                 if matches!(step.output, crate::plan::Output::Check(Check::Image { .. })) {
                     step = step.result_var(
@@ -158,7 +157,7 @@ impl Release {
                 .into_iter()
                 .find(|s| s.id == "push")
                 .expect("a push plan has a push step");
-            push_step.id = Box::leak(format!("{lane}/push").into_boxed_str());
+            push_step.id = crate::plan::name(format!("{lane}/push"));
             push_step = push_step
                 .in_lane(lane)
                 .sets(pushed, "yes")
@@ -173,10 +172,7 @@ impl Release {
                 let remote_digest = lane_name("REMOTE_DIGEST_", arch);
                 plan.push(
                     m.registry
-                        .digest_step(
-                            Box::leak(format!("{lane}/remote-digest").into_boxed_str()),
-                            &remote,
-                        )
+                        .digest_step(crate::plan::name(format!("{lane}/remote-digest")), &remote)
                         .capture(remote_digest, Extract::Trim)
                         .probe()
                         .in_lane(lane),
