@@ -351,6 +351,34 @@ fn rhel_repos(version: &str) -> Finding {
 }
 
 /// Free space where podman stores images.
+/// What `df` says of a file system's free space.
+enum Free {
+    Bytes(u64),
+    NoDf,
+    Unreadable,
+}
+
+/// The free space of the file system that holds `path` (measured at its nearest existing
+/// directory, which is returned too).
+fn free_space(path: Utf8PathBuf) -> (Utf8PathBuf, Free) {
+    let mut dir = path;
+    while !dir.exists() {
+        match dir.parent() {
+            Some(p) => dir = p.to_path_buf(),
+            None => break,
+        }
+    }
+    let free = match output("df", &["--output=avail", "-B1", dir.as_str()]) {
+        None => Free::NoDf,
+        Some(o) => stdout_of(&o)
+            .lines()
+            .nth(1)
+            .and_then(|l| l.trim().parse::<u64>().ok())
+            .map_or(Free::Unreadable, Free::Bytes),
+    };
+    (dir, free)
+}
+
 fn disk(sources: &Sources) -> Finding {
     let mut dir = Utf8PathBuf::from("/var/lib/containers");
     if let Some(conf) = sources.env.get("CONTAINERS_STORAGE_CONF") {
@@ -364,24 +392,19 @@ fn disk(sources: &Sources) -> Finding {
             }
         }
     }
-    while !dir.exists() {
-        match dir.parent() {
-            Some(p) => dir = p.to_path_buf(),
-            None => break,
+    let (dir, free) = free_space(dir);
+    let avail = match free {
+        Free::NoDf => {
+            return finding(
+                "disk",
+                Status::Warn,
+                "df is not available",
+                "check free space by hand: the image needs about 2.5 GB",
+            )
         }
-    }
-    let Some(o) = output("df", &["--output=avail", "-B1", dir.as_str()]) else {
-        return finding(
-            "disk",
-            Status::Warn,
-            "df is not available",
-            "check free space by hand: the image needs about 2.5 GB",
-        );
+        Free::Unreadable => None,
+        Free::Bytes(b) => Some(b),
     };
-    let avail = stdout_of(&o)
-        .lines()
-        .nth(1)
-        .and_then(|l| l.trim().parse::<u64>().ok());
     match avail {
         None => finding(
             "disk",
@@ -464,25 +487,17 @@ fn disk_builder(
         .flatten()
         .and_then(|p| sources.path(&p).ok())
         .unwrap_or_else(|| sources.root.join("target/disk"));
-    let mut dir = out_dir.clone();
-    while !dir.exists() {
-        match dir.parent() {
-            Some(p) => dir = p.to_path_buf(),
-            None => break,
-        }
-    }
+    let (dir, free) = free_space(out_dir);
     let need = sources
         .value(&inputs::DISK_MIN_FREE, None)
         .ok()
         .flatten()
         .and_then(|p| validate::size(&p.what, &p.value, 0).ok())
         .unwrap_or(20 << 30);
-    let avail = output("df", &["--output=avail", "-B1", dir.as_str()]).and_then(|o| {
-        stdout_of(&o)
-            .lines()
-            .nth(1)
-            .and_then(|l| l.trim().parse::<u64>().ok())
-    });
+    let avail = match free {
+        Free::Bytes(b) => Some(b),
+        Free::NoDf | Free::Unreadable => None,
+    };
     out.push(match avail {
         Some(b) if b >= need => finding("disk-space", Status::Ok, format!("{} free at {dir}", validate::human(b)), ""),
         Some(b) => finding(
