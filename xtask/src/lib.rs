@@ -171,7 +171,11 @@ pub fn cli() -> clap::Command {
 /// Parse a command line as `cargo xtask` does.
 pub fn parse<I: IntoIterator<Item = OsString>>(args: I) -> Result<Cli, clap::Error> {
     use clap::FromArgMatches;
-    let matches = cli().try_get_matches_from(join_negative_values(args.into_iter().collect()))?;
+    // one command-line model, built once, serves both passes
+    let mut cmd = cli();
+    cmd.build();
+    let args = join_negative_values(&cmd, args.into_iter().collect());
+    let matches = cmd.try_get_matches_from(args)?;
     Cli::from_arg_matches(&matches)
 }
 
@@ -206,12 +210,9 @@ pub fn main<I: IntoIterator<Item = OsString>>(args: I) -> i32 {
 /// `--lvm-loop -1G`, `--vcpus -2`: a value that starts with `-` and a digit is a (bad)
 /// value, not a flag; joined as `--flag=-1G` it reaches the flag's own validation, which
 /// names it, instead of clap's "unexpected argument '-1'".
-fn join_negative_values(args: Vec<OsString>) -> Vec<OsString> {
-    use clap::CommandFactory;
-    let mut cmd = Cli::command();
-    cmd.build();
+fn join_negative_values(cmd: &clap::Command, args: Vec<OsString>) -> Vec<OsString> {
     let takes_value = |long: &str| {
-        let mut all = vec![&cmd];
+        let mut all = vec![cmd];
         all.extend(cmd.get_subcommands());
         all.iter().any(|c| {
             c.get_arguments().any(|a| {
