@@ -1551,20 +1551,9 @@ fn disk_images_from_a_stand_in_builder() {
         all.extend(args.iter().map(String::as_str));
         let plan: Value =
             serde_json::from_str(&run(&mut xtask(&bed, t, &all)).ok().stdout).unwrap();
-        let step = plan["steps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["id"] == "virt-install")
-            .unwrap();
-        let argv: Vec<&str> = step["argv"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|a| a.as_str().unwrap())
-            .collect();
+        let argv = common::argv(common::step(&plan, "virt-install"));
         let checked = bed
-            .command(argv[0])
+            .command(&argv[0])
             .args(&argv[1..])
             .arg("--dry-run")
             .output()

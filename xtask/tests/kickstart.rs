@@ -482,15 +482,9 @@ fn virt_install_accepts_the_plan() {
     .unwrap();
     let json = plan.to_json();
     for step in json["steps"].as_array().unwrap() {
-        let argv: Vec<String> = step["argv"]
-            .as_array()
-            .unwrap()
+        let argv: Vec<String> = common::argv(step)
             .iter()
-            .map(|a| {
-                a.as_str()
-                    .unwrap()
-                    .replace("${KICKSTART_FILE}", ks.as_str())
-            })
+            .map(|a| a.replace("${KICKSTART_FILE}", ks.as_str()))
             .collect();
         let mut cmd = std::process::Command::new(&argv[0]);
         cmd.args(&argv[1..]);
@@ -587,19 +581,7 @@ fn virt_install_accepts_built_images() {
             "built-test",
         ]);
         let plan = vm_plan(true, &[], &all);
-        let json = plan.to_json();
-        let step = json["steps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["id"] == "virt-install")
-            .unwrap();
-        let argv: Vec<String> = step["argv"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|a| a.as_str().unwrap().to_string())
-            .collect();
+        let argv = common::argv(common::step(&plan.to_json(), "virt-install"));
         if let Some(f) = format {
             assert!(argv.iter().any(|a| a.ends_with(f)), "{argv:?}");
             assert!(argv.contains(&"--import".to_string()), "{argv:?}");

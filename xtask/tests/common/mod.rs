@@ -291,3 +291,23 @@ pub fn scratch_bin_tmp(name: &str) -> (Utf8PathBuf, Utf8PathBuf, Utf8PathBuf) {
     std::fs::create_dir_all(&tmp).unwrap();
     (dir, bin, tmp)
 }
+
+/// A step's argv from a plan's JSON (`plan.to_json()` or `--dry-run --json`).
+pub fn argv(step: &serde_json::Value) -> Vec<String> {
+    step["argv"]
+        .as_array()
+        .expect("a plan step has an argv")
+        .iter()
+        .map(|a| a.as_str().expect("argv holds strings").to_string())
+        .collect()
+}
+
+/// The step of a plan's JSON with this id.
+pub fn step<'a>(plan: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    plan["steps"]
+        .as_array()
+        .expect("a plan has steps")
+        .iter()
+        .find(|s| s["id"] == id)
+        .unwrap_or_else(|| panic!("no step {id} in the plan"))
+}
