@@ -754,30 +754,27 @@ fn run_lanes(
     if let Some(live) = &live {
         live.finish(&failed);
     }
-    let mut first_error = None;
+    let mut errors = Vec::new();
     for (_, (rep, vars, outcomes, result)) in ends {
         report.steps.extend(rep.steps);
         report.data.extend(rep.data);
         report.lines.extend(rep.lines);
         state.vars.extend(vars);
         state.outcomes.extend(outcomes);
-        if let Err(e) = result {
-            // a lane that was stopped is not the cause; a signal or a failure is
-            let stopped = e.downcast_ref::<Stopped>().is_some();
-            let interrupted = e.downcast_ref::<Interrupted>().is_some();
-            match (&first_error, stopped) {
-                (None, _) => first_error = Some(e),
-                (Some(prev), false)
-                    if prev.downcast_ref::<Stopped>().is_some()
-                        || (interrupted && prev.downcast_ref::<Interrupted>().is_none()) =>
-                {
-                    first_error = Some(e)
-                }
-                _ => {}
-            }
-        }
+        errors.extend(result.err());
     }
-    match first_error {
+    // the cause to report: a signal, else a lane's failure, else (never alone) a lane that
+    // was only stopped; the first lane's of each
+    let rank = |e: &anyhow::Error| {
+        if e.is::<Interrupted>() {
+            0
+        } else if e.is::<Stopped>() {
+            2
+        } else {
+            1
+        }
+    };
+    match errors.into_iter().min_by_key(rank) {
         Some(e) => Err(e),
         None => Ok(()),
     }
