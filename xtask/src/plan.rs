@@ -21,12 +21,6 @@ impl Secret {
     pub fn expose(&self) -> &[u8] {
         &self.0
     }
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
 }
 
 impl fmt::Debug for Secret {
