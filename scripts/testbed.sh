@@ -15,7 +15,8 @@
 #     htpasswd auth (user `tester`, a random password);
 #   - base images localhost/xtask-testbed/base:linux-amd64 and :linux-arm64, imported from a
 #     busybox rootfs (arm64 runs through qemu-user-static and binfmt_misc), and
-#     localhost/xtask-testbed/systemd (debootstrap + systemd-sysv) for `run` and `verify`;
+#     localhost/xtask-testbed/systemd (debootstrap + systemd-sysv, with skopeo and jq for
+#     the embedded-images tests) for `run` and `verify`;
 #   - a config file for `cargo xtask` (XTASK_CONFIG) and an env file to source.
 #
 # Use: sudo scripts/testbed.sh up && . .testbed/env && cargo xtask build --arch arm64
@@ -244,7 +245,8 @@ import_base() {
 }
 
 # A systemd-based image (debootstrap minbase + systemd-sysv) for `run` and `verify`: it
-# boots under `podman run --privileged` like a bootc image does.
+# boots under `podman run --privileged` like a bootc image does. skopeo and jq are there
+# because a RHEL bootc image with MicroShift has them too: `build --embed` uses both.
 import_systemd_base() {
   local d=$1 tag=localhost/xtask-testbed/systemd:latest
   if podman image exists "$tag"; then return 0; fi
@@ -254,9 +256,17 @@ import_systemd_base() {
   [ -n "$mirror" ] || mirror=$(awk '$1 == "deb" {print $2; exit}' /etc/apt/sources.list 2>/dev/null)
   [ -n "$mirror" ] || die "no Debian mirror found in the apt sources"
   rm -rf "$d/rootfs-systemd"
-  say "debootstrap of the systemd test base (about 30 s)"
+  say "debootstrap of the systemd test base (about a minute)"
   debootstrap --variant=minbase --include=systemd-sysv bookworm "$d/rootfs-systemd" "$mirror" \
     >"$d/debootstrap.log" 2>&1 || { tail -n 20 "$d/debootstrap.log" >&2; die "debootstrap failed"; }
+  # skopeo and jq after debootstrap: debootstrap's own configure pass fails on skopeo's
+  # dependencies
+  mount -t proc proc "$d/rootfs-systemd/proc"
+  chroot "$d/rootfs-systemd" env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -q --no-install-recommends skopeo jq >>"$d/debootstrap.log" 2>&1 ||
+    { umount "$d/rootfs-systemd/proc"; tail -n 20 "$d/debootstrap.log" >&2; die "apt-get install skopeo jq in the systemd test base failed"; }
+  umount "$d/rootfs-systemd/proc"
+  chroot "$d/rootfs-systemd" apt-get clean
   rm -rf "$d/rootfs-systemd/usr/share/doc" "$d/rootfs-systemd/usr/share/man" "$d/rootfs-systemd/var/cache/apt/"*.bin
   tar -C "$d/rootfs-systemd" -c . |
     podman import --quiet --change 'CMD ["/sbin/init"]' - "$tag" >/dev/null
@@ -310,7 +320,15 @@ up() {
   if [ -f "$d/env" ]; then
     # already up: keep its ports
     port_base=$(sed -n 's/^export TESTBED_OPEN_REGISTRY=127.0.0.1://p' "$d/env")
-  elif [ -z "${TESTBED_PORT_BASE:-}" ]; then
+  else
+    # registries of an earlier `up` that stopped before writing the env file: their ports
+    # are unknown to it, so stop them and choose again
+    local pidfile
+    for pidfile in "$d"/pids/registry-*; do
+      [ -e "$pidfile" ] && stop_pidfile "$pidfile"
+    done
+  fi
+  if [ ! -f "$d/env" ] && [ -z "${TESTBED_PORT_BASE:-}" ]; then
     local tries=0
     while port_open "$port_base" || port_open "$((port_base + 1))"; do
       tries=$((tries + 1))

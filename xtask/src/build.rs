@@ -11,6 +11,14 @@ use crate::{Action, Ctx};
 
 /// The build secret id the Containerfile mounts (`RUN --mount=type=secret,id=user-passwd`).
 pub const PASSWD_SECRET_ID: &str = "user-passwd";
+/// The build secret id the embedding Containerfile mounts the pull secret as.
+pub const PULL_SECRET_ID: &str = "pullsecret";
+/// The script the embedding layer installs; `list` prints what the image embeds.
+pub const COPY_IMAGES: &str = "/usr/bin/microshift-copy-images";
+/// Where the embedded images and their list file are in the image.
+pub const EMBEDDED_STORE: &str = "/usr/lib/containers/storage";
+/// The network modes `podman build --network` takes that make sense for a build.
+const NETWORKS: [&str; 5] = ["bridge", "host", "none", "private", "slirp4netns"];
 
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct BuildArgs {
@@ -44,6 +52,15 @@ pub struct BuildInputs {
     pub context: Option<String>,
     #[arg(long = "image", value_name = "NAME", conflicts_with = "image_name")]
     pub entry: Option<String>,
+    /// Embed MicroShift's container images in the image (offline devices)
+    #[arg(long)]
+    pub embed: bool,
+    #[arg(long = "embed-image", value_name = "REF")]
+    pub embed_images: Vec<String>,
+    #[arg(long)]
+    pub embed_containerfile: Option<String>,
+    #[arg(long, value_name = "MODE")]
+    pub build_network: Option<String>,
 }
 
 /// `cargo xtask build`
@@ -64,12 +81,66 @@ pub struct Build {
     /// The `redhat` user's password, when the Containerfile mounts the build secret.
     pub user_passwd: Option<Secret>,
     pub no_cache: bool,
+    /// `podman build --network`, when given.
+    pub network: Option<String>,
+    /// The embedding layer built on top, with `--embed`.
+    pub embed: Option<Embed>,
+}
+
+/// The layer of embedded images (`build --embed`), built on the image just built.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Embed {
+    pub containerfile: Utf8PathBuf,
+    pub context: Utf8PathBuf,
+    /// Workload images embedded besides the release list.
+    pub extra_images: Vec<String>,
+}
+
+impl Embed {
+    fn resolve(args: &BuildInputs, sources: &Sources) -> anyhow::Result<Embed> {
+        let cf = sources.get(
+            &crate::inputs::EMBED_CONTAINERFILE,
+            args.embed_containerfile.as_deref(),
+        )?;
+        let containerfile = sources.path(&cf)?;
+        let text = String::from_utf8(validate::read_bounded(&cf.what, &containerfile, 1 << 20)?)
+            .map_err(|_| bad(&cf.what, &cf.value, "is not UTF-8 text"))?;
+        if !text.contains(&format!("id={PULL_SECRET_ID}")) {
+            return Err(bad(
+                &cf.what,
+                &cf.value,
+                format!("does not mount the '{PULL_SECRET_ID}' build secret, which holds the pull secret the images are copied with"),
+            ));
+        }
+        let context = containerfile
+            .parent()
+            .map(Utf8PathBuf::from)
+            .unwrap_or_else(|| sources.root.clone());
+        let (what, refs) = sources.list(&crate::inputs::EMBED_IMAGES, &args.embed_images)?;
+        let mut extra_images: Vec<String> = Vec::new();
+        for r in refs {
+            // the list file is `REF,SHA` lines and the build argument space-separated
+            let r = validate::image_reference(&what, r.trim())?;
+            if r.contains(',') {
+                return Err(bad(&what, &r, "an image reference has no ','"));
+            }
+            if !extra_images.contains(&r) {
+                extra_images.push(r);
+            }
+        }
+        Ok(Embed {
+            containerfile,
+            context,
+            extra_images,
+        })
+    }
 }
 
 impl Build {
     pub fn resolve(args: &BuildArgs, sources: &Sources) -> anyhow::Result<Build> {
         // an `images` entry of the config file supplies defaults for the flags
         let mut args = args.clone();
+        let mut entry_embed = None;
         if let Some(wanted) = args.inputs.entry.clone() {
             let entries = sources.config.images()?;
             let entry = entries.iter().find(|e| e.name == wanted).ok_or_else(|| {
@@ -98,6 +169,7 @@ impl Build {
             if let Some(c) = &entry.context {
                 args.inputs.context.get_or_insert(c.clone());
             }
+            entry_embed = entry.embed;
         }
         let args = &args;
         let image = Image::resolve(&args.image, sources)?;
@@ -197,6 +269,41 @@ impl Build {
         } else {
             None
         };
+        let network = sources
+            .value(
+                &crate::inputs::BUILD_NETWORK,
+                args.inputs.build_network.as_deref(),
+            )?
+            .map(|p| {
+                if NETWORKS.contains(&p.value.as_str()) {
+                    Ok(p.value)
+                } else {
+                    Err(bad(
+                        &p.what,
+                        &p.value,
+                        format!("use one of {}", NETWORKS.join(", ")),
+                    ))
+                }
+            })
+            .transpose()?;
+        // --embed, else the `images` entry's own `embed`, else embed.enabled
+        let embed = match (args.inputs.embed, entry_embed) {
+            (true, _) => true,
+            (false, Some(on)) => on,
+            (false, None) => sources.switch(&crate::inputs::EMBED, false)?,
+        };
+        let embed = if embed {
+            Some(Embed::resolve(&args.inputs, sources)?)
+        } else {
+            if !args.inputs.embed_images.is_empty() {
+                return Err(bad(
+                    "--embed-image",
+                    &args.inputs.embed_images[0],
+                    "only with --embed (or embed.enabled in the config file)",
+                ));
+            }
+            None
+        };
         Ok(Build {
             image,
             pull_secret,
@@ -207,25 +314,47 @@ impl Build {
             build_args,
             user_passwd,
             no_cache: args.inputs.no_cache,
+            network,
+            embed,
         })
     }
 
-    pub fn plan(&self, as_root: bool) -> Plan {
-        let local = self.image.local();
-        let mut plan = Plan::new(format!("build {local}"), as_root);
-        plan.facts = serde_json::json!({ "reference": local, "architecture": self.image.arch.map(|a| a.oci()) });
-        let mut build = Step::new("build", format!("build {local}"), "podman")
-            .args(["build", "--authfile", self.pull_secret.as_str()])
-            .root(true)
-            .hint("see podman's message above; `cargo xtask doctor --for build` checks the pull secret, repositories and emulation");
+    /// The tag of the image without its embedded images, which `--embed` builds on.
+    pub fn unembedded(&self) -> String {
+        format!("{}-unembedded", self.image.local())
+    }
+
+    /// `podman build` flags both builds share: platform, cache, network.
+    fn common(&self, mut build: Step) -> Step {
         if let Some(arch) = self.image.arch {
             build = build.args(["--platform".to_string(), arch.platform()]);
         }
         if self.no_cache {
             build = build.arg("--no-cache");
         }
-        build = build
-            .args(["-t", &local])
+        if let Some(network) = &self.network {
+            build = build.arg(format!("--network={network}"));
+        }
+        build
+    }
+
+    pub fn plan(&self, as_root: bool) -> Plan {
+        let local = self.image.local();
+        let mut plan = Plan::new(format!("build {local}"), as_root);
+        plan.facts = serde_json::json!({ "reference": local, "architecture": self.image.arch.map(|a| a.oci()) });
+        // with --embed, the image is built under another tag and the embedding layer on it
+        // takes the image's own tag
+        let first = match &self.embed {
+            Some(_) => self.unembedded(),
+            None => local.clone(),
+        };
+        let build = Step::new("build", format!("build {first}"), "podman")
+            .args(["build", "--authfile", self.pull_secret.as_str()])
+            .root(true)
+            .hint("see podman's message above; `cargo xtask doctor --for build` checks the pull secret, repositories and emulation");
+        let mut build = self
+            .common(build)
+            .args(["-t", &first])
             .args([
                 "--build-arg".to_string(),
                 format!("BASE_IMAGE={}", self.base_image),
@@ -247,7 +376,68 @@ impl Build {
         }
         build = build.args(["-f", self.containerfile.as_str(), self.context.as_str()]);
         plan.push(build);
+        if let Some(embed) = &self.embed {
+            plan.push(self.embed_step(embed, &first, &local));
+        }
         plan.push(self.image.inspect_step());
+        if self.embed.is_some() {
+            plan.push(embedded_step(&local));
+        }
         plan
     }
+
+    /// The embedding layer: the images of the release list copied in, with the pull secret
+    /// as a build secret.
+    fn embed_step(&self, embed: &Embed, base: &str, local: &str) -> Step {
+        let step = Step::new(
+            "embed",
+            format!("embed MicroShift's container images in {local}"),
+            "podman",
+        )
+        .arg("build")
+        .root(true)
+        .hint("an image of the list could not be copied (its name is in the message above): `cargo xtask doctor --for build --embed` checks the pull secret holds every registry of the list; a wrong embed.extra_images entry is removed from the config file");
+        let mut step = self
+            .common(step)
+            // the base was just built here: never look for it in a registry
+            .arg("--pull=never")
+            .args(["-t", local])
+            .args(["--build-arg".to_string(), format!("BASE_IMAGE={base}")]);
+        if !embed.extra_images.is_empty() {
+            step = step.args([
+                "--build-arg".to_string(),
+                format!("EXTRA_IMAGES={}", embed.extra_images.join(" ")),
+            ]);
+        }
+        step.args([
+            "--secret".to_string(),
+            format!("id={PULL_SECRET_ID},src={}", self.pull_secret),
+        ])
+        .args(["-f", embed.containerfile.as_str(), embed.context.as_str()])
+    }
+}
+
+/// What the image embeds, as its own script lists it (reference, digest, size): a
+/// throwaway container without a network.
+pub fn embedded_step(image: &str) -> Step {
+    Step::new(
+        "embedded",
+        format!("list the images embedded in {image}"),
+        "podman",
+    )
+    .args([
+        "run",
+        "--rm",
+        "--network=none",
+        "--entrypoint",
+        COPY_IMAGES,
+        image,
+        "list",
+    ])
+    .read_only()
+    .root(true)
+    .check(crate::inspect::Check::Embedded)
+    .hint(format!(
+        "{image} has no {COPY_IMAGES}: was it built with --embed?"
+    ))
 }

@@ -23,6 +23,8 @@ pub enum Kind {
     List,
     /// The `images` list of objects (checked by [`Config::images`]).
     Images,
+    /// true or false (or null).
+    Bool,
 }
 
 /// The largest config file read (a fork's config is a few kilobytes).
@@ -60,6 +62,7 @@ impl Config {
                 (Kind::Number, Value::String(_)) => true,
                 (Kind::List, Value::Array(items)) => items.iter().all(Value::is_string),
                 (Kind::Images, Value::Array(_)) => true,
+                (Kind::Bool, Value::Bool(_)) => true,
                 _ => false,
             };
             if !ok {
@@ -68,6 +71,7 @@ impl Config {
                     Kind::Number => "a whole number",
                     Kind::List => "a list of strings",
                     Kind::Images => "a list of objects",
+                    Kind::Bool => "true or false",
                 };
                 return Err(bad(
                     &format!("{path}: {key}"),
@@ -100,6 +104,7 @@ impl Config {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
             Some(Value::Number(n)) => Ok(Some(n.to_string())),
+            Some(Value::Bool(b)) => Ok(Some(b.to_string())),
             Some(other) => Err(bad(
                 &format!("{}: {key}", self.path),
                 &other.to_string(),
@@ -137,8 +142,8 @@ impl Config {
     }
 }
 
-/// The file's keys as dotted names: the objects `vm`, `lvm` and `disk` are opened, nothing
-/// else.
+/// The file's keys as dotted names: the objects `vm`, `lvm`, `disk` and `embed` are opened,
+/// nothing else.
 fn flatten(
     path: &str,
     obj: &Map<String, Value>,
@@ -151,13 +156,13 @@ fn flatten(
             )));
         }
         match (k.as_str(), v) {
-            ("vm" | "lvm" | "disk", Value::Object(inner)) => {
+            ("vm" | "lvm" | "disk" | "embed", Value::Object(inner)) => {
                 for (ik, iv) in inner {
                     out.insert(format!("{k}.{ik}"), iv.clone());
                 }
             }
-            ("vm" | "lvm" | "disk", Value::Null) => {}
-            ("vm" | "lvm" | "disk", other) => {
+            ("vm" | "lvm" | "disk" | "embed", Value::Null) => {}
+            ("vm" | "lvm" | "disk" | "embed", other) => {
                 return Err(bad(
                     &format!("{path}: {k}"),
                     &other.to_string(),
@@ -298,6 +303,50 @@ impl Sources {
             what: format!("{} (default)", input.flag),
             origin: Origin::Default,
         }))
+    }
+
+    /// A list input: the flag's values when given, else its config list, else its default
+    /// (comma-separated). Returns where the values came from, for error messages.
+    pub fn list(
+        &self,
+        input: &crate::inputs::Input,
+        flag: &[String],
+    ) -> anyhow::Result<(String, Vec<String>)> {
+        if !flag.is_empty() {
+            for v in flag {
+                crate::validate::no_control(input.flag, v)?;
+            }
+            return Ok((input.flag.to_string(), flag.to_vec()));
+        }
+        if let Some(k) = input.key {
+            if let Some(items) = self.config.get_list(k)? {
+                return Ok((
+                    format!("{} (from {}: {k})", input.flag, self.config.path),
+                    items,
+                ));
+            }
+        }
+        let items = input
+            .default
+            .map(|d| d.split(',').map(|s| s.trim().to_string()).collect())
+            .unwrap_or_default();
+        Ok((format!("{} (default)", input.flag), items))
+    }
+
+    /// A yes/no input: on when its flag is given, else its config value (true or false),
+    /// else its default.
+    pub fn switch(&self, input: &crate::inputs::Input, flag: bool) -> anyhow::Result<bool> {
+        if flag {
+            return Ok(true);
+        }
+        match self.value(input, None)? {
+            None => Ok(false),
+            Some(p) => match p.value.as_str() {
+                "true" => Ok(true),
+                "false" => Ok(false),
+                other => Err(bad(&p.what, other, "must be true or false")),
+            },
+        }
     }
 
     fn missing(&self, flag: &str, env: Option<&str>, key: Option<&str>) -> anyhow::Error {
@@ -575,6 +624,8 @@ pub struct ImageEntry {
     pub containerfile: String,
     pub base_image: Option<String>,
     pub context: Option<String>,
+    /// Embed MicroShift's container images in this image (`build --embed`).
+    pub embed: Option<bool>,
 }
 
 impl Config {
@@ -593,9 +644,11 @@ impl Config {
                 .as_object()
                 .ok_or_else(|| crate::validate::refuse(format!("{what}: must be an object")))?;
             for key in obj.keys() {
-                if !["name", "containerfile", "base_image", "context"].contains(&key.as_str()) {
+                if !["name", "containerfile", "base_image", "context", "embed"]
+                    .contains(&key.as_str())
+                {
                     return Err(crate::validate::refuse(format!(
-                        "{what}: unknown key '{key}' (known: name, containerfile, base_image, context)"
+                        "{what}: unknown key '{key}' (known: name, containerfile, base_image, context, embed)"
                     )));
                 }
             }
@@ -627,11 +680,23 @@ impl Config {
                     .map(|_| b)
                 })
                 .transpose()?;
+            let embed = match obj.get("embed") {
+                None | Some(Value::Null) => None,
+                Some(Value::Bool(b)) => Some(*b),
+                Some(other) => {
+                    return Err(bad(
+                        &format!("{what}.embed"),
+                        &other.to_string(),
+                        "must be true or false",
+                    ))
+                }
+            };
             out.push(ImageEntry {
                 name,
                 containerfile,
                 base_image,
                 context: field("context")?,
+                embed,
             });
         }
         Ok(out)

@@ -1131,7 +1131,9 @@ fn run_step(
             }
             // a state that is not the wanted one yet ("activating") is worth showing
             if let Output::Check(check) = &step.output {
-                if let Err(e) = check.judge(&String::from_utf8_lossy(&result.stdout)) {
+                if let Err(e) =
+                    check.judge_with(&String::from_utf8_lossy(&result.stdout), &state.vars)
+                {
                     if let Ok(not_yet) = e.downcast::<NotYet>() {
                         failure.not_yet = Some(not_yet);
                     }
@@ -1171,27 +1173,24 @@ fn run_step(
             state.vars.insert(var, value.clone());
             Ok(Some(json!({ (*var): value })))
         }
-        Output::Check(check) => {
-            check
-                .judge(&text)
-                .map(Some)
-                .map_err(|e| match e.downcast::<NotYet>() {
-                    Ok(not_yet) => Failure {
-                        message: not_yet.diagnosis.clone(),
-                        answered: false,
-                        not_yet: Some(not_yet),
-                        signal: None,
-                        stopped: false,
-                    },
-                    Err(e) => Failure {
-                        message: format!("{e:#}"),
-                        answered: true,
-                        not_yet: None,
-                        signal: None,
-                        stopped: false,
-                    },
-                })
-        }
+        Output::Check(check) => check.judge_with(&text, &state.vars).map(Some).map_err(|e| {
+            match e.downcast::<NotYet>() {
+                Ok(not_yet) => Failure {
+                    message: not_yet.diagnosis.clone(),
+                    answered: false,
+                    not_yet: Some(not_yet),
+                    signal: None,
+                    stopped: false,
+                },
+                Err(e) => Failure {
+                    message: format!("{e:#}"),
+                    answered: true,
+                    not_yet: None,
+                    signal: None,
+                    stopped: false,
+                },
+            }
+        }),
     }
 }
 

@@ -128,6 +128,34 @@ pub const IMAGE_ENTRY: Input = input(
 )
 .key("images")
 .kind(Kind::Images);
+pub const EMBED: Input = input(
+    "embed",
+    "--embed",
+    "Embed MicroShift's container images (its release list, plus embed.extra_images) in the image, for devices without a registry",
+)
+.key("embed.enabled")
+.kind(Kind::Bool)
+.default("false");
+pub const EMBED_IMAGES: Input = input(
+    "embed_images",
+    "--embed-image",
+    "Another image to embed with --embed (a workload image; repeatable; by digest keeps it exact)",
+)
+.key("embed.extra_images")
+.kind(Kind::List);
+pub const EMBED_CONTAINERFILE: Input = input(
+    "embed_containerfile",
+    "--embed-containerfile",
+    "Containerfile of the embedding layer; its directory is its build context",
+)
+.key("embed.containerfile")
+.default("containerfiles/Containerfile.bootc-embedded");
+pub const BUILD_NETWORK: Input = input(
+    "build_network",
+    "--build-network",
+    "Network of the build's RUN steps (podman build --network): bridge, host, none, private or slirp4netns; `host` reaches registries on the build host's loopback",
+)
+.key("build_network");
 pub const REGISTRY_URL: Input = input("registry_url", "--registry-url", "Registry host[:port]")
     .env("REGISTRY_URL")
     .key("registry_url");
@@ -294,6 +322,10 @@ pub const ALL: &[&Input] = &[
     &BASE_IMAGE,
     &MICROSHIFT_VERSION,
     &IMAGE_ENTRY,
+    &EMBED,
+    &EMBED_IMAGES,
+    &EMBED_CONTAINERFILE,
+    &BUILD_NETWORK,
     &REGISTRY_URL,
     &REGISTRY_ORG,
     &REGISTRY_USER,

@@ -15,8 +15,10 @@ pub enum Check {
     },
     /// `podman manifest inspect`: the list holds exactly these architectures.
     ManifestArchs { expected: Vec<Arch> },
-    /// `oc get pods -A -o json`: every pod is ready ("not yet" otherwise).
-    Pods,
+    /// `oc get pods -A -o json`: every pod is ready ("not yet" otherwise). `embedded`: the
+    /// variable holding the image list of an image built with `--embed`, when one was read,
+    /// for the hints on failing pulls.
+    Pods { embedded: Option<&'static str> },
     /// `vgs --reportformat json`: the volume group exists and has free space.
     VolumeGroup { name: String, hint: String },
     /// `podman image inspect`: the image's kernel-core against the host kernel (a report).
@@ -25,6 +27,9 @@ pub enum Check {
     FreeSpace { path: String, min_bytes: u64 },
     /// `sha256sum FILE`: an artifact that was built; its type, path, size and hash.
     Artifact { kind: String, path: String },
+    /// `microshift-copy-images list`: the images embedded in an image (reference, digest,
+    /// bytes per line); at least one.
+    Embedded,
     /// A one-word state (`systemctl is-active`, `virsh domstate`) must be `want`; with
     /// `wait`, any other state is "not yet".
     State {
@@ -68,7 +73,7 @@ impl Check {
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
-            Check::Pods => "check every pod is ready".to_string(),
+            Check::Pods { .. } => "check every pod is ready".to_string(),
             Check::VolumeGroup { name, .. } => {
                 format!("check volume group {name} exists with free space")
             }
@@ -81,15 +86,28 @@ impl Check {
                 crate::validate::human(*min_bytes)
             ),
             Check::Artifact { kind, .. } => format!("record the {kind} artifact's hash and size"),
+            Check::Embedded => "list the embedded images, their digests and sizes".to_string(),
         }
     }
 
     pub fn judge(&self, stdout: &str) -> anyhow::Result<Value> {
+        self.judge_with(stdout, &std::collections::BTreeMap::new())
+    }
+
+    /// [`Check::judge`], with the variables earlier steps captured.
+    pub fn judge_with(
+        &self,
+        stdout: &str,
+        vars: &std::collections::BTreeMap<&'static str, String>,
+    ) -> anyhow::Result<Value> {
         match self {
             Check::Image { reference, arch } => image(stdout, reference, *arch),
             Check::ManifestArchs { expected } => manifest_archs(stdout, expected),
-            Check::Pods => {
-                let verdict = crate::pods::judge(stdout)?;
+            Check::Pods { embedded } => {
+                let list = embedded
+                    .and_then(|var| vars.get(var))
+                    .map(|text| crate::pods::embedded_list(text));
+                let verdict = crate::pods::judge_with(stdout, list.as_deref())?;
                 if verdict.all_ready() {
                     Ok(verdict.to_json())
                 } else {
@@ -127,6 +145,7 @@ impl Check {
                 let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
                 Ok(json!({ "type": kind, "path": path, "size": size, "sha256": hash }))
             }
+            Check::Embedded => embedded(stdout),
             Check::State { what, want, wait } => {
                 let state = stdout.lines().next().unwrap_or("").trim();
                 let state = if state.is_empty() { "unknown" } else { state };
@@ -322,7 +341,15 @@ impl Check {
                     crate::validate::human(free)
                 ))
             }
-            Check::Pods => {
+            Check::Embedded => {
+                let count = v.get("count").and_then(Value::as_u64)?;
+                let total = v.get("total_size").and_then(Value::as_u64)?;
+                Some(format!(
+                    "ok: {count} images embedded ({}), copied into the container storage at each MicroShift start",
+                    crate::validate::human(total)
+                ))
+            }
+            Check::Pods { .. } => {
                 let ready = v.get("ready").and_then(Value::as_u64)?;
                 (v.get("all_ready").and_then(Value::as_bool) == Some(true))
                     .then(|| format!("ok: all {ready} pods ready"))
@@ -342,6 +369,39 @@ impl Check {
             )),
         }
     }
+}
+
+/// `microshift-copy-images list`: `REFERENCE<TAB>DIGEST<TAB>BYTES` lines.
+fn embedded(stdout: &str) -> anyhow::Result<Value> {
+    let mut images = Vec::new();
+    let mut total: u64 = 0;
+    for line in stdout.lines().filter(|l| !l.trim().is_empty()) {
+        let fields: Vec<&str> = line.trim_end().split('\t').collect();
+        let [reference, digest, bytes] = fields[..] else {
+            bail!(
+                "microshift-copy-images list printed an odd line: {}",
+                crate::plan::comment(line)
+            );
+        };
+        let size: u64 = bytes.parse().map_err(|_| {
+            anyhow!(
+                "microshift-copy-images list printed an odd size: {}",
+                crate::plan::comment(bytes)
+            )
+        })?;
+        if !crate::validate::is_digest(digest) {
+            bail!(
+                "microshift-copy-images list printed an odd digest: {}",
+                crate::plan::comment(digest)
+            );
+        }
+        total = total.saturating_add(size);
+        images.push(json!({ "reference": reference, "digest": digest, "size": size }));
+    }
+    if images.is_empty() {
+        bail!("the image embeds no images (its image-list.txt is empty)");
+    }
+    Ok(json!({ "count": images.len(), "total_size": total, "images": images }))
 }
 
 #[cfg(test)]
@@ -422,5 +482,21 @@ mod tests {
         assert!(manifest_archs(&list(&["amd64", "amd64", "arm64"]), &both).is_err());
         assert!(manifest_archs(&list(&["amd64", "arm64", "s390x"]), &both).is_err());
         assert!(manifest_archs(r#"{"schemaVersion":2}"#, &both).is_err());
+    }
+
+    #[test]
+    fn embedded_lists() {
+        let d = format!("sha256:{}", "a".repeat(64));
+        let v = embedded(&format!("q.io/a@{d}\t{d}\t100\nq.io/b:1\t{d}\t23\n\n")).unwrap();
+        assert_eq!(v["count"], 2);
+        assert_eq!(v["total_size"], 123);
+        assert_eq!(v["images"][1]["reference"], "q.io/b:1");
+        assert!(embedded("")
+            .unwrap_err()
+            .to_string()
+            .contains("embeds no images"));
+        assert!(embedded("a\tb\n").is_err());
+        assert!(embedded(&format!("a\t{d}\tbig\n")).is_err());
+        assert!(embedded("a\tsha256:short\t1\n").is_err());
     }
 }

@@ -237,7 +237,12 @@ pub fn prepare(sources: &crate::config::Sources) -> anyhow::Result<Prepared> {
     use crate::plan::{Plan, Secret, Step};
     let root = &sources.root;
     let containerfiles = repo_files(root, "containerfiles/**/Containerfile*");
-    let scripts: Vec<_> = repo_files(root, "scripts/*.sh");
+    // the scripts, and the one a Containerfile installs in the image
+    let mut scripts: Vec<_> = repo_files(root, "scripts/*.sh");
+    scripts.extend(repo_files(
+        root,
+        "containerfiles/embedded/microshift-copy-images",
+    ));
     let mut problems = Vec::new();
     for cf in &containerfiles {
         let text = std::fs::read_to_string(cf)?;
@@ -268,9 +273,13 @@ pub fn prepare(sources: &crate::config::Sources) -> anyhow::Result<Prepared> {
     linter(
         "shellcheck",
         "`sudo apt-get install shellcheck` or `sudo dnf install ShellCheck`",
-        Step::new("shellcheck", "shellcheck over scripts/", "shellcheck")
-            .args(["-s", "bash"])
-            .args(scripts.iter().map(rel)),
+        Step::new(
+            "shellcheck",
+            "shellcheck over scripts/ and containerfiles/embedded/",
+            "shellcheck",
+        )
+        .args(["-s", "bash"])
+        .args(scripts.iter().map(rel)),
     );
     let workflows = repo_files(root, ".github/workflows/*.yml");
     linter(

@@ -14,6 +14,8 @@ pub struct Pod {
     /// Why it is not ready (empty when ready).
     pub reason: String,
     pub restarts: u64,
+    /// The images its containers fail to pull (ErrImagePull, ImagePullBackOff, ...).
+    pub failed_pulls: Vec<String>,
 }
 
 /// The verdict over all pods.
@@ -117,6 +119,17 @@ pub fn pod(item: &Value) -> Pod {
         .chain(inits)
         .filter_map(|c| c.get("restartCount").and_then(Value::as_u64))
         .fold(0u64, u64::saturating_add);
+    let mut failed_pulls: Vec<String> = Vec::new();
+    for c in containers.iter().chain(inits) {
+        let waiting = text(c, "/state/waiting/reason");
+        let image = text(c, "/image");
+        if PULL_REASONS.contains(&waiting)
+            && !image.is_empty()
+            && !failed_pulls.iter().any(|i| i == image)
+        {
+            failed_pulls.push(image.to_string());
+        }
+    }
     let make = |ready: bool, reason: String| Pod {
         namespace: namespace.clone(),
         name: name.clone(),
@@ -124,6 +137,7 @@ pub fn pod(item: &Value) -> Pod {
         ready,
         reason,
         restarts,
+        failed_pulls: failed_pulls.clone(),
     };
     let not_ready = |reason: String| make(false, reason);
     if item.pointer("/metadata/deletionTimestamp").is_some() {
@@ -183,26 +197,46 @@ pub fn pod(item: &Value) -> Pod {
 /// Hints for the causes seen in real life (README, "Where it goes wrong"): a pull secret
 /// missing or unreadable, no volume group for the storage driver, no openvswitch module on
 /// the host, a VPN route over the pod network.
-fn hints(pods: &[Pod]) -> Vec<String> {
+fn hints(pods: &[Pod], embedded: Option<&[String]>) -> Vec<String> {
     let bad: Vec<&Pod> = pods.iter().filter(|p| !p.ready).collect();
     let mut hints = Vec::new();
     if pods.is_empty() {
         hints.push("MicroShift has not started any pod yet: see `journalctl -u microshift` in the host or VM".to_string());
     }
-    let pulls = [
-        "ImagePullBackOff",
-        "ErrImagePull",
-        "InvalidImageName",
-        "ErrImageNeverPull",
-    ];
     if bad
         .iter()
-        .any(|p| pulls.iter().any(|r| p.reason.contains(r)))
+        .any(|p| PULL_REASONS.iter().any(|r| p.reason.contains(r)))
     {
         hints.push(format!(
             "image pulls fail: the pull secret must be at {}, mode 600, with registry.redhat.io credentials (`cargo xtask doctor --for run`)",
             crate::kickstart::PULL_SECRET_TARGET
         ));
+    }
+    // an image built with --embed: which failing images it does not hold, and which it
+    // holds but did not copy into the container storage
+    if let Some(list) = embedded {
+        let mut failed: Vec<&str> = Vec::new();
+        for image in bad.iter().flat_map(|p| p.failed_pulls.iter()) {
+            if !failed.contains(&image.as_str()) {
+                failed.push(image);
+            }
+        }
+        let (held, missing): (Vec<&str>, Vec<&str>) = failed
+            .into_iter()
+            .partition(|i| list.iter().any(|l| l == i));
+        if !missing.is_empty() {
+            hints.push(format!(
+                "not embedded in this image (it embeds {} images, {EMBEDDED_LIST}): {}; add them to embed.extra_images and build with --embed again, or let the device reach their registry",
+                list.len(),
+                missing.join(", ")
+            ));
+        }
+        if !held.is_empty() {
+            hints.push(format!(
+                "embedded but not in the container storage: {}; `journalctl -u microshift` shows what microshift-copy-images said before MicroShift started",
+                held.join(", ")
+            ));
+        }
     }
     let storage = |p: &&&Pod| {
         p.namespace == "openshift-storage" || p.name.contains("topolvm") || p.name.contains("lvms")
@@ -237,8 +271,34 @@ fn hints(pods: &[Pod]) -> Vec<String> {
     hints
 }
 
+/// The reasons a container waits for an image it cannot pull.
+const PULL_REASONS: [&str; 4] = [
+    "ImagePullBackOff",
+    "ErrImagePull",
+    "InvalidImageName",
+    "ErrImageNeverPull",
+];
+
+/// The list file of the images an image built with `--embed` holds (`REFERENCE,SHA` lines).
+pub const EMBEDDED_LIST: &str = "/usr/lib/containers/storage/image-list.txt";
+
+/// The references of an embedded-image list file.
+pub fn embedded_list(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| l.split(',').next())
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
 /// Judge a pod list document.
 pub fn judge(json_text: &str) -> anyhow::Result<Verdict> {
+    judge_with(json_text, None)
+}
+
+/// [`judge`], knowing the images the running image embeds (built with `--embed`).
+pub fn judge_with(json_text: &str, embedded: Option<&[String]>) -> anyhow::Result<Verdict> {
     let doc: Value = serde_json::from_str(json_text)
         .context("the pod list is not valid JSON (expected `oc get pods -A -o json`)")?;
     let Some(items) = doc.get("items").and_then(Value::as_array) else {
@@ -246,7 +306,7 @@ pub fn judge(json_text: &str) -> anyhow::Result<Verdict> {
     };
     let mut pods: Vec<Pod> = items.iter().map(pod).collect();
     pods.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
-    let hints = hints(&pods);
+    let hints = hints(&pods, embedded);
     Ok(Verdict { pods, hints })
 }
 
@@ -340,5 +400,41 @@ mod tests {
         // a pod without status is not ready, and does not panic
         let v = judge(r#"{"items":[{"metadata":{"name":"x","namespace":"y"}}]}"#).unwrap();
         assert_eq!(v.pods[0].reason, "no phase reported");
+    }
+
+    #[test]
+    fn embedded_hints_name_what_the_image_does_not_hold() {
+        let pod = |name: &str, reason: &str, image: &str| {
+            json!({
+                "metadata": {"namespace": "ns", "name": name},
+                "status": {"phase": "Pending", "containerStatuses": [{
+                    "name": "c", "ready": false, "image": image,
+                    "state": {"waiting": {"reason": reason}}
+                }]}
+            })
+        };
+        let doc = json!({"items": [
+            pod("a", "ImagePullBackOff", "q.io/held@sha256:1"),
+            pod("b", "ErrImagePull", "q.io/workload:2"),
+            pod("c", "ErrImagePull", "q.io/workload:2"),
+            pod("d", "CrashLoopBackOff", "q.io/other:3"),
+        ]})
+        .to_string();
+        let list = embedded_list("q.io/held@sha256:1,abc\nq.io/etcd@sha256:2,def\n\n");
+        assert_eq!(list, ["q.io/held@sha256:1", "q.io/etcd@sha256:2"]);
+        let d = judge_with(&doc, Some(&list)).unwrap().diagnosis();
+        assert!(
+            d.contains("hint: not embedded in this image (it embeds 2 images, /usr/lib/containers/storage/image-list.txt): q.io/workload:2; add them to embed.extra_images"),
+            "{d}"
+        );
+        assert!(
+            d.contains("hint: embedded but not in the container storage: q.io/held@sha256:1;"),
+            "{d}"
+        );
+        assert!(!d.contains("q.io/other:3"), "{d}");
+        // without a list (an image built without --embed): only the pull secret hint
+        let plain = judge(&doc).unwrap().diagnosis();
+        assert!(plain.contains("hint: image pulls fail"), "{plain}");
+        assert!(!plain.contains("embedded"), "{plain}");
     }
 }

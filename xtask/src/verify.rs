@@ -161,12 +161,24 @@ fn plan(args: &VerifyArgs, sources: &Sources) -> anyhow::Result<Plan> {
                     .check(service_active())
                     .hint(format!("ssh needs a key for {user} on the VM; `sudo journalctl -u microshift` there shows why the service is not active")),
             );
+            plan.push(embedded_list(
+                Step::new("embedded", EMBEDDED_ABOUT, "ssh")
+                    .args([
+                        "-o",
+                        "BatchMode=yes",
+                        "-o",
+                        "StrictHostKeyChecking=accept-new",
+                        "-o",
+                        "ConnectTimeout=10",
+                    ])
+                    .var_arg(&format!("{user}@"), "VMIP"),
+            ));
             plan.push(
                 ssh("pods", "wait until every pod is ready")
                     .arg("sudo")
                     .args(oc_args())
                     .arg(KUBECONFIG)
-                    .check(Check::Pods)
+                    .check(pods_ready())
                     .hint(pods_hint),
             );
             plan
@@ -208,6 +220,11 @@ fn plan(args: &VerifyArgs, sources: &Sources) -> anyhow::Result<Plan> {
                         "`podman exec {name} journalctl -u microshift` shows why the service is not active"
                     )),
             );
+            plan.push(embedded_list(
+                Step::new("embedded", EMBEDDED_ABOUT, "podman")
+                    .args(["exec", &name])
+                    .root(true),
+            ));
             plan.push(
                 Step::new("pods", "wait until every pod is ready", "podman")
                     .args(["exec", &name])
@@ -216,7 +233,7 @@ fn plan(args: &VerifyArgs, sources: &Sources) -> anyhow::Result<Plan> {
                     .read_only()
                     .root(true)
                     .repeat()
-                    .check(Check::Pods)
+                    .check(pods_ready())
                     .hint(pods_hint),
             );
             plan
@@ -227,6 +244,27 @@ fn plan(args: &VerifyArgs, sources: &Sources) -> anyhow::Result<Plan> {
         interval_s,
     });
     Ok(plan)
+}
+
+const EMBEDDED_ABOUT: &str = "read the list of embedded images, if the image has one";
+/// The variable holding the embedded images' list file, for the pods' hints.
+const EMBEDDED: &str = "EMBEDDED_IMAGES";
+
+/// Read the list of images an image built with `--embed` holds (a missing list is an
+/// answer: the image embeds none). `reach` is the command prefix that runs in the target.
+fn embedded_list(reach: Step) -> Step {
+    reach
+        .args(["cat", crate::pods::EMBEDDED_LIST])
+        .read_only()
+        .may_fail()
+        .capture(EMBEDDED, Extract::Trim)
+}
+
+/// Every pod ready, the hints knowing what the image embeds.
+fn pods_ready() -> Check {
+    Check::Pods {
+        embedded: Some(EMBEDDED),
+    }
 }
 
 /// `systemctl is-active microshift` answers one word: wait for "active".

@@ -309,7 +309,7 @@ exit 0"#,
     );
     assert!(
         ran.stderr
-            .contains("step 1/3 (check container gone is running) failed"),
+            .contains("step 1/4 (check container gone is running) failed"),
         "{}",
         ran.stderr
     );
