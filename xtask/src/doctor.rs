@@ -32,6 +32,14 @@ pub struct DoctorArgs {
     pub volume_group: Option<String>,
     #[arg(long, value_name = "IMAGE")]
     pub builder: Option<String>,
+    /// With --for build: check for `build --embed` too (the pull secret covers every
+    /// registry of the image's release list; room for the images)
+    #[arg(long)]
+    pub embed: bool,
+    #[arg(long)]
+    pub image_name: Option<String>,
+    #[arg(long)]
+    pub arch: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -379,7 +387,9 @@ fn free_space(path: Utf8PathBuf) -> (Utf8PathBuf, Free) {
     (dir, free)
 }
 
-fn disk(sources: &Sources) -> Finding {
+/// Where podman keeps its images: the graph root of `CONTAINERS_STORAGE_CONF`, else
+/// /var/lib/containers.
+fn graph_root(sources: &Sources) -> Utf8PathBuf {
     let mut dir = Utf8PathBuf::from("/var/lib/containers");
     if let Some(conf) = sources.env.get("CONTAINERS_STORAGE_CONF") {
         if let Ok(text) = std::fs::read_to_string(conf) {
@@ -392,7 +402,11 @@ fn disk(sources: &Sources) -> Finding {
             }
         }
     }
-    let (dir, free) = free_space(dir);
+    dir
+}
+
+fn disk(sources: &Sources) -> Finding {
+    let (dir, free) = free_space(graph_root(sources));
     let avail = match free {
         Free::NoDf => {
             return finding(
@@ -431,6 +445,315 @@ fn disk(sources: &Sources) -> Finding {
             "",
         ),
     }
+}
+
+/// Does an auth file entry (a registry, or a registry and a repository path) cover this
+/// image reference?
+fn covers(entry: &str, reference: &str) -> bool {
+    let entry = entry
+        .trim_start_matches("https://")
+        .trim_start_matches("http://")
+        .trim_end_matches('/');
+    let repo = reference.split(['@']).next().unwrap_or(reference);
+    entry == registry_of(reference)
+        || repo == entry
+        || repo.starts_with(&format!("{entry}/"))
+        || repo.starts_with(&format!("{entry}:"))
+}
+
+/// `doctor --for build --embed`: the release list of the image (read from the image once
+/// built), every registry of it in the pull secret, every image reachable, and room for
+/// the copies.
+fn embedding(
+    sources: &Sources,
+    args: &DoctorArgs,
+    pull_secret: Option<&Utf8PathBuf>,
+) -> Vec<Finding> {
+    let name = match crate::image::Image::name(args.image_name.as_deref(), sources) {
+        Ok(n) => n,
+        Err(e) => {
+            return vec![finding(
+                "embed-list",
+                Status::Fail,
+                format!("{e:#}"),
+                "set the image name",
+            )]
+        }
+    };
+    let arch = match sources
+        .value(&inputs::ARCH, args.arch.as_deref())
+        .ok()
+        .flatten()
+    {
+        Some(p) => match Arch::parse(&p.what, &p.value) {
+            Ok(a) => Some(a),
+            Err(e) => {
+                return vec![finding(
+                    "embed-list",
+                    Status::Fail,
+                    format!("{e:#}"),
+                    "use amd64 or arm64",
+                )]
+            }
+        },
+        None => None,
+    };
+    let image = crate::image::Image { name, arch };
+    let local = image.local();
+    // the image without its embedded images, else the image (both carry the list)
+    let candidates = [format!("{local}-unembedded"), local.clone()];
+    let Some(built) = candidates
+        .iter()
+        .find(|c| output("podman", &["image", "exists", c]).is_some_and(|o| o.status.success()))
+    else {
+        return vec![finding(
+            "embed-list",
+            Status::Warn,
+            format!("skipped: {local} is not built yet, and the list of images to embed is in it (the microshift-release-info package)"),
+            format!("`cargo xtask build{}` once, then `cargo xtask doctor --for build --embed` again", arch.map(|a| format!(" --arch {a}")).unwrap_or_default()),
+        )];
+    };
+    let uname = arch.or_else(Arch::native).unwrap_or(Arch::Amd64).uname();
+    let release = format!("/usr/share/microshift/release/release-{uname}.json");
+    let read = output(
+        "podman",
+        &[
+            "run",
+            "--rm",
+            "--network=none",
+            "--entrypoint",
+            "cat",
+            built,
+            &release,
+        ],
+    );
+    let doc: Option<Value> = read
+        .as_ref()
+        .filter(|o| o.status.success())
+        .and_then(|o| serde_json::from_slice(&o.stdout).ok());
+    let Some(listed) = doc
+        .as_ref()
+        .and_then(|d| d.get("images"))
+        .and_then(Value::as_object)
+    else {
+        return vec![finding(
+            "embed-list",
+            Status::Fail,
+            format!("{built} has no readable {release} with an \"images\" object"),
+            "the image must have the microshift-release-info package (the Containerfile's `dnf install`)",
+        )];
+    };
+    let mut refs: Vec<(String, bool)> = listed
+        .values()
+        .filter_map(Value::as_str)
+        .map(|r| (r.to_string(), true))
+        .collect();
+    let extra = sources
+        .list(&inputs::EMBED_IMAGES, &[])
+        .map(|(_, l)| l)
+        .unwrap_or_default();
+    for r in extra {
+        if !refs.iter().any(|(have, _)| *have == r) {
+            refs.push((r, false));
+        }
+    }
+    let mut out = vec![finding(
+        "embed-list",
+        Status::Ok,
+        format!(
+            "{} images to embed ({} from {release} in {built})",
+            refs.len(),
+            listed.len()
+        ),
+        "",
+    )];
+    // every image reachable, and its size (the sum of its layers, of every platform of a list)
+    let conf = sources
+        .env
+        .get("CONTAINERS_REGISTRIES_CONF")
+        .filter(|v| !v.is_empty())
+        .cloned();
+    let raw = |reference: &str| -> Result<Value, String> {
+        let mut a: Vec<String> = Vec::new();
+        if let Some(c) = &conf {
+            a.extend(["--registries-conf".to_string(), c.clone()]);
+        }
+        a.extend([
+            "inspect".to_string(),
+            "--raw".to_string(),
+            "--retry-times".to_string(),
+            "2".to_string(),
+        ]);
+        if let Some(p) = pull_secret.filter(|p| p.exists()) {
+            a.extend(["--authfile".to_string(), p.to_string()]);
+        }
+        a.push(format!("docker://{reference}"));
+        let refs: Vec<&str> = a.iter().map(String::as_str).collect();
+        let o = output("skopeo", &refs).ok_or("skopeo is not installed")?;
+        if !o.status.success() {
+            let err = String::from_utf8_lossy(&o.stderr);
+            let last = err
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("failed");
+            return Err(tool_error(last));
+        }
+        serde_json::from_slice(&o.stdout).map_err(|e| format!("not a manifest: {e}"))
+    };
+    let layers = |m: &Value| -> u64 {
+        m.get("layers")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .chain(m.get("config"))
+            .filter_map(|l| l.get("size").and_then(Value::as_u64))
+            .fold(0, u64::saturating_add)
+    };
+    let mut total: u64 = 0;
+    let mut unreachable = Vec::new();
+    for (r, _) in &refs {
+        match raw(r) {
+            Ok(m) => match m.get("manifests").and_then(Value::as_array) {
+                // a list: `--all` copies every platform
+                Some(list) => {
+                    let repo = r.split('@').next().unwrap_or(r);
+                    let repo = match repo.rsplit_once(':') {
+                        Some((head, tag)) if !tag.contains('/') => head,
+                        _ => repo,
+                    };
+                    for d in list
+                        .iter()
+                        .filter_map(|x| x.get("digest").and_then(Value::as_str))
+                    {
+                        match raw(&format!("{repo}@{d}")) {
+                            Ok(inner) => total = total.saturating_add(layers(&inner)),
+                            Err(e) => unreachable.push(format!("{repo}@{d}: {e}")),
+                        }
+                    }
+                }
+                None => total = total.saturating_add(layers(&m)),
+            },
+            Err(e) => unreachable.push(format!("{r}: {e}")),
+        }
+    }
+    // the pull secret: an entry for every registry of the list
+    let registries: Vec<String> = secrets_of(pull_secret);
+    let mut missing: Vec<(String, Vec<&str>, bool)> = Vec::new();
+    for (r, from_release) in &refs {
+        if registries.iter().any(|e| covers(e, r)) {
+            continue;
+        }
+        let reg = registry_of(r);
+        match missing.iter_mut().find(|(m, _, _)| *m == reg) {
+            Some(m) => {
+                m.1.push(r);
+                m.2 |= *from_release;
+            }
+            None => missing.push((reg, vec![r], *from_release)),
+        }
+    }
+    let path = pull_secret.map_or("the pull secret".to_string(), |p| p.to_string());
+    if missing.is_empty() {
+        let mut regs: Vec<String> = refs.iter().map(|(r, _)| registry_of(r)).collect();
+        regs.sort();
+        regs.dedup();
+        out.push(finding(
+            "embed-pull-secret",
+            Status::Ok,
+            format!(
+                "{path} has entries for every registry of the list ({})",
+                regs.join(", ")
+            ),
+            "",
+        ));
+    }
+    for (reg, images, from_release) in &missing {
+        // read without credentials just now: a public registry needs no entry
+        let public = images
+            .iter()
+            .all(|i| !unreachable.iter().any(|u| u.starts_with(&format!("{i}: "))));
+        out.push(if public {
+            finding(
+                "embed-pull-secret",
+                Status::Ok,
+                format!(
+                    "{path} has no entry for {reg}; its {} images of the list are readable without one",
+                    images.len()
+                ),
+                "",
+            )
+        } else {
+            finding(
+                "embed-pull-secret",
+                if *from_release { Status::Fail } else { Status::Warn },
+                format!(
+                    "{path} has no entry for {reg} ({} of the images, e.g. {})",
+                    images.len(),
+                    images[0],
+                ),
+                format!("add credentials for {reg}: `podman login --authfile {path} {reg}`"),
+            )
+        });
+    }
+    for u in &unreachable {
+        out.push(finding(
+            "embed-image",
+            Status::Fail,
+            format!("cannot read {u}"),
+            "the build would fail on it: check the reference, the registry and the pull secret",
+        ));
+    }
+    // the copies go into a layer, which is then committed: about twice their size
+    let want = total.saturating_mul(2);
+    let (dir, free) = free_space(graph_root(sources));
+    out.push(match free {
+        Free::Bytes(b) if b < want => finding(
+            "embed-space",
+            Status::Fail,
+            format!("the images take {}, {} free at {dir}", validate::human(total), validate::human(b)),
+            format!("the build needs about {} (the copies, then the committed layer): free space or move podman's storage", validate::human(want)),
+        ),
+        Free::Bytes(b) => finding(
+            "embed-space",
+            Status::Ok,
+            format!("the images take {}{}; {} free at {dir}", validate::human(total), if unreachable.is_empty() { "" } else { " (of those that could be read)" }, validate::human(b)),
+            "",
+        ),
+        _ => finding(
+            "embed-space",
+            Status::Warn,
+            format!("the images take {}; the free space at {dir} could not be read", validate::human(total)),
+            format!("make sure about {} are free", validate::human(want)),
+        ),
+    });
+    out
+}
+
+/// The gist of a Go tool's error line (`time=... level=fatal msg="..."`): the message,
+/// its end when long (where the cause is: "unauthorized", "manifest unknown").
+fn tool_error(line: &str) -> String {
+    let msg = line
+        .split_once("msg=\"")
+        .map_or(line, |(_, m)| m.strip_suffix('"').unwrap_or(m))
+        .replace("\\\"", "\"");
+    let msg = crate::plan::comment(msg.trim());
+    let chars: Vec<char> = msg.chars().collect();
+    if chars.len() > 160 {
+        format!(
+            "...{}",
+            chars[chars.len() - 160..].iter().collect::<String>()
+        )
+    } else {
+        msg
+    }
+}
+
+/// The registries of a pull secret's `auths` (none when it cannot be read).
+fn secrets_of(path: Option<&Utf8PathBuf>) -> Vec<String> {
+    path.and_then(|p| secrets::auth_json("pull secret", p).ok())
+        .map(|(_, doc)| secrets::auth_registries(&doc))
+        .unwrap_or_default()
 }
 
 /// binfmt_misc registrations for the other architectures of the manifest list.
@@ -753,6 +1076,10 @@ pub fn check(args: &DoctorArgs, sources: &Sources) -> anyhow::Result<Vec<Finding
             pull_fix,
         ));
     }
+    let embed = args.embed || sources.switch(&inputs::EMBED, false).unwrap_or(false);
+    if has("build") && embed {
+        out.extend(embedding(sources, args, pull_secret.as_ref()));
+    }
     if has("build") {
         out.push(rhel_repos(&text_of(
             &inputs::MICROSHIFT_VERSION,
@@ -909,6 +1236,38 @@ mod tests {
         assert_eq!(registry_of("127.0.0.1:5000/a/b"), "127.0.0.1:5000");
         assert_eq!(registry_of("busybox"), "docker.io");
         assert_eq!(registry_of("library/busybox"), "docker.io");
+    }
+
+    #[test]
+    fn tool_errors_keep_their_cause() {
+        let line = r#"time="2026-11-30T13:48:13Z" level=fatal msg="Error parsing image name \"docker://127.0.0.1:5111/embed/three@sha256:a76e81528d00b91cfeed98ad5d74754607c22b4b0f829693056697aa5de90198\": reading manifest sha256:a76e81528d00b91cfeed98ad5d74754607c22b4b0f829693056697aa5de90198 in 127.0.0.1:5111/embed/three: unauthorized: authentication required""#;
+        let e = tool_error(line);
+        assert!(e.ends_with("unauthorized: authentication required"), "{e}");
+        assert!(e.chars().count() <= 163, "{e}");
+        assert_eq!(tool_error("plain failure"), "plain failure");
+    }
+
+    #[test]
+    fn auth_entries_cover_references() {
+        assert!(covers(
+            "quay.io",
+            "quay.io/openshift-release-dev/ocp@sha256:1"
+        ));
+        assert!(covers(
+            "quay.io/openshift-release-dev",
+            "quay.io/openshift-release-dev/ocp@sha256:1"
+        ));
+        assert!(!covers(
+            "quay.io/other",
+            "quay.io/openshift-release-dev/ocp@sha256:1"
+        ));
+        assert!(covers(
+            "https://registry.redhat.io/",
+            "registry.redhat.io/a/b:1"
+        ));
+        assert!(!covers("registry.redhat.io", "quay.io/a/b:1"));
+        assert!(covers("127.0.0.1:5001", "127.0.0.1:5001/a/b:1"));
+        assert!(covers("docker.io", "busybox:1"));
     }
 
     #[test]

@@ -97,6 +97,15 @@ fn bad_input_is_refused_before_anything_runs() {
     let typed_config = file("typed.json", "{\"image_name\": true}");
     let vm_string_config = file("vm-string.json", "{\"vm\": \"x\"}");
     let dotted_config = file("dotted.json", "{\"vm.vcpus\": 8, \"vm\": {\"vcpus\": 2}}");
+    let embed_yes_config = file("embed-yes.json", "{\"embed\": {\"enabled\": \"yes\"}}");
+    let embed_entry_config = file(
+        "embed-entry.json",
+        "{\"images\": [{\"name\": \"app\", \"containerfile\": \"c\", \"embed\": 1}]}",
+    );
+    let embed_extra_config = file(
+        "embed-extra.json",
+        "{\"image_name\": \"x\", \"embed\": {\"enabled\": true, \"extra_images\": [\"quay.io/ok:1\", \"Bad Ref\"]}}",
+    );
     let private_key = file(
         "id_ed25519",
         "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n",
@@ -293,6 +302,65 @@ fn bad_input_is_refused_before_anything_runs() {
         case(
             &["--config", &dotted_config, "build"],
             &["unknown key 'vm.vcpus'"],
+        ),
+        // build --embed: its inputs
+        case(
+            &["build", "--embed-image", "quay.io/myorg/app:1"],
+            &[
+                "--embed-image",
+                "'quay.io/myorg/app:1'",
+                "only with --embed",
+            ],
+        ),
+        case(
+            &["build", "--embed", "--embed-image", "quay.io/x y:1"],
+            &["--embed-image", "'quay.io/x y:1'"],
+        ),
+        case(
+            &["build", "--embed", "--embed-image", "quay.io/a:1,b"],
+            &["--embed-image", "'quay.io/a:1,b'"],
+        ),
+        case(
+            &["build", "--build-network", "bogus"],
+            &["--build-network", "'bogus'", "host"],
+        ),
+        case(
+            &[
+                "build",
+                "--embed",
+                "--embed-containerfile",
+                "containerfiles/Containerfile.bootc-rhel9",
+            ],
+            &["--embed-containerfile", "pullsecret"],
+        ),
+        case(
+            &[
+                "build",
+                "--embed",
+                "--embed-containerfile",
+                "/nonexistent/Containerfile",
+            ],
+            &["--embed-containerfile", "'/nonexistent/Containerfile'"],
+        ),
+        case(
+            &["--config", &embed_yes_config, "build"],
+            &["embed.enabled", "true or false"],
+        ),
+        case(
+            &["--config", &embed_entry_config, "build", "--image", "app"],
+            &["images[0].embed", "true or false"],
+        ),
+        case(
+            &[
+                "--config",
+                &embed_extra_config,
+                "build",
+                "--base-image",
+                "localhost/b:1",
+                "--microshift-version",
+                "4.16",
+            ],
+            &["embed.extra_images", "'Bad Ref'"],
         ),
         // finding 15: a relative HOME makes no usable ~/ path
         with_env(

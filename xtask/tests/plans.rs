@@ -72,6 +72,40 @@ fn build_plans() {
 }
 
 #[test]
+fn embed_plans() {
+    // the image built under <tag>-unembedded, the embedding layer on it under the image's
+    // own tag with the pull secret as a build secret, then what it embeds listed
+    insta::assert_snapshot!(
+        "build_embed_arm64_root",
+        dry_run(
+            true,
+            &[],
+            &[
+                "build",
+                "--embed",
+                "--arch",
+                "arm64",
+                "--embed-image",
+                "quay.io/myorg/web@sha256:4d2b8c7f1e0a9b3c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c",
+                "--embed-image",
+                "quay.io/myorg/worker:1.2",
+                "--build-network",
+                "host",
+            ]
+        )
+    );
+    insta::assert_snapshot!(
+        "build_embed_nonroot_no_cache",
+        dry_run(false, &[], &["build", "--embed", "--no-cache"])
+    );
+    // release: each lane embeds its architecture's images
+    insta::assert_snapshot!(
+        "release_embed_root",
+        dry_run(true, LOGIN, &["release", "--embed"])
+    );
+}
+
+#[test]
 fn push_plans() {
     insta::assert_snapshot!("push_default_root", dry_run(true, &[], &["push"]));
     insta::assert_snapshot!(
