@@ -1565,3 +1565,550 @@ fn disk_images_from_a_stand_in_builder() {
         );
     }
 }
+
+/// Starts the bed's registries again when dropped, also when an assertion failed while
+/// they were stopped: the other tests share them.
+struct RegistriesBack<'a>(&'a Bed);
+
+impl Drop for RegistriesBack<'_> {
+    fn drop(&mut self) {
+        for which in ["open", "auth"] {
+            let _ = self
+                .0
+                .command("bash")
+                .arg(common::repo_root().join("scripts/testbed.sh").as_str())
+                .args(["start-registry", which, self.0.dir.as_str()])
+                .status();
+        }
+    }
+}
+
+/// A small image of the bed's busybox base holding one file, pushed to `target`; returns
+/// its digest. The local copies are removed again: the host's storage must not hold it.
+fn push_small_image(
+    bed: &Bed,
+    dir: &Utf8Path,
+    name: &str,
+    target: &str,
+    authfile: &Utf8Path,
+) -> String {
+    let ctx = dir.join(format!("image-{name}"));
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Containerfile"),
+        // a new image each run: an earlier run's copy must not stand in for it
+        format!(
+            "FROM localhost/xtask-testbed/base:linux-amd64\nRUN echo {name} {} > /{name}\n",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ),
+    )
+    .unwrap();
+    let local = format!("localhost/e2e-embed-{name}:1");
+    bed.read("podman", &["build", "-q", "-t", &local, ctx.as_str()]);
+    let digest_file = dir.join(format!("{name}.digest"));
+    bed.read(
+        "podman",
+        &[
+            "push",
+            "-q",
+            "--authfile",
+            authfile.as_str(),
+            "--digestfile",
+            digest_file.as_str(),
+            &local,
+            target,
+        ],
+    );
+    bed.read("podman", &["rmi", "-f", &local, target]);
+    std::fs::read_to_string(digest_file)
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+fn image_exists(bed: &Bed, reference: &str) -> bool {
+    bed.command("podman")
+        .args(["image", "exists", reference])
+        .status()
+        .unwrap()
+        .success()
+}
+
+/// The build context of the stand-in MicroShift image (tests/embedded/): its Containerfile,
+/// the systemd test image's stand-ins, the bootc stand-in, the rendered stand-in release
+/// list and a registries.conf drop-in for the bed's plain-HTTP registries.
+fn stand_in_context(bed: &Bed, dir: &Utf8Path, images: &[(&str, String)]) -> camino::Utf8PathBuf {
+    let root = common::repo_root();
+    let ctx = dir.join("context");
+    let _ = std::fs::remove_dir_all(&ctx);
+    std::fs::create_dir_all(ctx.join("pods")).unwrap();
+    std::fs::create_dir_all(ctx.join("release")).unwrap();
+    for (from, to) in [
+        (
+            "tests/embedded/Containerfile.microshift-stand-in",
+            "Containerfile.microshift-stand-in",
+        ),
+        ("tests/systemd/oc-stand-in", "oc-stand-in"),
+        ("tests/systemd/pods-sequence", "pods-sequence"),
+        ("tests/systemd/microshift.service", "microshift.service"),
+        ("tests/fixtures/bin/bootc-stand-in", "bootc-stand-in"),
+    ] {
+        std::fs::copy(root.join(from), ctx.join(to)).unwrap();
+    }
+    for pods in std::fs::read_dir(root.join("tests/fixtures/pods")).unwrap() {
+        let p = pods.unwrap().path();
+        std::fs::copy(
+            &p,
+            ctx.join("pods").as_std_path().join(p.file_name().unwrap()),
+        )
+        .unwrap();
+    }
+    // the stand-in list: the fixture's three images, by the digests they were pushed with
+    let template =
+        std::fs::read_to_string(root.join("tests/embedded/release-stand-in.json.in")).unwrap();
+    let mut doc: Value = serde_json::from_str(&template).unwrap();
+    let open = bed.var("TESTBED_OPEN_REGISTRY");
+    let auth = bed.var("TESTBED_AUTH_REGISTRY");
+    let map = doc["images"].as_object_mut().unwrap();
+    for v in map.values_mut() {
+        let mut s = v
+            .as_str()
+            .unwrap()
+            .replace("@OPEN@", &open)
+            .replace("@AUTH@", &auth);
+        for (name, digest) in images {
+            s = s.replace(&format!("@DIGEST_{}@", name.to_uppercase()), digest);
+        }
+        *v = Value::String(s);
+    }
+    let arch = std::env::consts::ARCH; // as `uname -m` says it
+    std::fs::write(
+        ctx.join(format!("release/release-{arch}.json")),
+        serde_json::to_string_pretty(&doc).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        ctx.join("testbed-registries.conf"),
+        format!("[[registry]]\nlocation = \"{open}\"\ninsecure = true\n[[registry]]\nlocation = \"{auth}\"\ninsecure = true\n"),
+    )
+    .unwrap();
+    ctx
+}
+
+/// Issue 13: `build --embed` on the bed, for real. A stand-in release list names three
+/// small images on the bed's registries (one needs the password); the pull secret is a
+/// build secret and leaves no trace; the image holds each image by digest; with both
+/// registries stopped, the copy-at-start unit fills the container storage and a second
+/// start copies nothing; a rebuild hits the cache, a changed list copies again, and an image
+/// that does not exist fails the build naming it.
+#[test]
+fn embedded_images_work_offline() {
+    let test = "embedded_images_work_offline";
+    let Some(bed) = Bed::get(test) else { return };
+    if !common::require_root(test) || !common::require_tool("vgs", test) {
+        return;
+    }
+    let _lock = serial();
+    let t = "embed";
+    let name = "e2e-embed";
+    let vg = "xtask-e2e-embed-vg";
+    let loop_file = bed.dir.join("e2e-embed.img");
+    remove_leftovers(&bed, &[name], &[vg], &[&loop_file]);
+    let _ = std::fs::remove_dir_all(bed.dir.join(format!("state-{t}")));
+    // an earlier run's images: doctor would read its list, and the build would be cached
+    let _ = bed
+        .command("podman")
+        .args([
+            "rmi",
+            "-f",
+            "--ignore",
+            "localhost/e2e-embed:latest",
+            "localhost/e2e-embed:latest-unembedded",
+        ])
+        .output();
+    let dir = common::scratch("e2e-embed");
+    let open = bed.var("TESTBED_OPEN_REGISTRY");
+    let auth = bed.var("TESTBED_AUTH_REGISTRY");
+    let registry_pw = std::fs::read_to_string(bed.var("TESTBED_PASSWORD_FILE"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let login = xtask::kickstart::base64(format!("tester:{registry_pw}").as_bytes());
+    // the pull secret: the password registry's login, and a canary
+    let pull = dir.join("pull-secret.json");
+    std::fs::write(
+        &pull,
+        format!(r#"{{"auths":{{"{auth}":{{"auth":"{login}"}},"canary.invalid":{{"auth":"{CANARY_PULL}"}}}}}}"#),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&pull, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let needles = [CANARY_PULL.to_string(), registry_pw.clone(), login.clone()];
+
+    let one = push_small_image(&bed, &dir, "one", &format!("{open}/embed-e2e/one:1"), &pull);
+    let two = push_small_image(&bed, &dir, "two", &format!("{open}/embed-e2e/two:1"), &pull);
+    let three = push_small_image(
+        &bed,
+        &dir,
+        "three",
+        &format!("{auth}/embed-e2e/three:1"),
+        &pull,
+    );
+    let listed = [
+        (format!("{open}/embed-e2e/one@{one}"), one.clone()),
+        (format!("{open}/embed-e2e/two:1"), two.clone()),
+        (format!("{auth}/embed-e2e/three@{three}"), three.clone()),
+    ];
+    let ctx = stand_in_context(
+        &bed,
+        &dir,
+        &[
+            ("one", one.clone()),
+            ("two", two.clone()),
+            ("three", three.clone()),
+        ],
+    );
+    let release = ctx.join(format!("release/release-{}.json", std::env::consts::ARCH));
+    for (r, _) in &listed {
+        assert!(
+            !image_exists(&bed, r),
+            "{r} must not be in the host's storage yet"
+        );
+    }
+    let containerfile = ctx.join("Containerfile.microshift-stand-in");
+    let build_args = |extra: &[&str]| {
+        let mut a = vec![
+            "build".to_string(),
+            "--embed".to_string(),
+            "--containerfile".to_string(),
+            containerfile.to_string(),
+            "--base-image".to_string(),
+            "localhost/xtask-testbed/systemd:latest".to_string(),
+            "--build-network".to_string(),
+            "host".to_string(),
+        ];
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    let xt = |args: &[String]| {
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut c = xtask(&bed, t, &refs);
+        c.env("PULL_SECRET", pull.as_str());
+        run(&mut c)
+    };
+    let mut outputs = Vec::new();
+
+    // doctor before the first build: the list is in the image, which is not built yet
+    let doc = xt(&[
+        "doctor".into(),
+        "--for".into(),
+        "build".into(),
+        "--embed".into(),
+    ]);
+    assert!(
+        doc.stdout
+            .contains("skipped: localhost/e2e-embed:latest is not built yet"),
+        "{}",
+        doc.stdout
+    );
+
+    // the build, with the process list sampled for the secrets while it runs
+    let stop = Arc::new(AtomicBool::new(false));
+    let sampler = sample_processes(
+        stop.clone(),
+        needles.to_vec(),
+        vec![CANARY_PULL.to_string(), login.clone()],
+        Arc::new(Mutex::new(None)),
+    );
+    let mut args = vec!["-v".to_string(), "--json".to_string()];
+    args.extend(build_args(&[]));
+    let built = xt(&args);
+    stop.store(true, Ordering::Relaxed);
+    let (_, hits) = sampler.join().unwrap();
+    let built = built.ok();
+    assert!(
+        hits.is_empty(),
+        "a secret showed in the process list: {hits:#?}"
+    );
+    assert!(
+        built.stderr.contains("ok: 3 images embedded"),
+        "{}",
+        built.stderr
+    );
+    let doc: Value = serde_json::from_str(&built.stdout).unwrap();
+    let embedded = &doc["results"]["embedded"];
+    assert_eq!(embedded["count"], 3, "{embedded}");
+    // in the list's order (jq's), which is not the test's
+    for (reference, digest) in &listed {
+        let found = embedded["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["reference"] == reference.as_str())
+            .unwrap_or_else(|| panic!("{reference} is not embedded: {embedded}"));
+        assert_eq!(found["digest"], digest.as_str(), "{reference}");
+        assert!(found["size"].as_u64().unwrap() > 1000);
+    }
+    insta::assert_snapshot!("json_build_embed", common::shape_text(&built.stdout));
+    let image_id = doc["results"]["inspect"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    outputs.push(built.all());
+    let image = "localhost/e2e-embed:latest";
+
+    // no trace of the secrets in the history, the config, or any layer of either image
+    for img in [image, "localhost/e2e-embed:latest-unembedded"] {
+        let archive = dir.join("saved.tar");
+        let _ = std::fs::remove_file(&archive);
+        bed.read("podman", &["save", "-o", archive.as_str(), img]);
+        let size = std::fs::metadata(&archive).unwrap().len();
+        assert!(size > 1_000_000, "{img} saved as {size} bytes");
+        // every layer, uncompressed in the archive: grep reads it fast
+        let in_layers = |n: &str| {
+            bed.command("grep")
+                .args(["-a", "-q", "-F", "-e", n, archive.as_str()])
+                .status()
+                .unwrap()
+                .success()
+        };
+        let history = bed.read("podman", &["history", "--no-trunc", img]);
+        let inspect = bed.read("podman", &["image", "inspect", img]);
+        // the check itself can find: the image's own list file is in a layer
+        assert!(in_layers("image-list.txt") || img.ends_with("-unembedded"));
+        for n in &needles {
+            assert!(!in_layers(n), "a secret is in a layer of {img}");
+            assert!(
+                !history.contains(n.as_str()) && !inspect.contains(n.as_str()),
+                "a secret is in the metadata of {img}"
+            );
+        }
+        std::fs::remove_file(&archive).unwrap();
+    }
+
+    // checked from the host: each image by digest, in the directory the list names
+    let mount = bed
+        .read("podman", &["image", "mount", image])
+        .trim()
+        .to_string();
+    let store = Utf8Path::new(&mount).join("usr/lib/containers/storage");
+    let list = std::fs::read_to_string(store.join("image-list.txt")).unwrap();
+    let conf = bed.var("CONTAINERS_REGISTRIES_CONF");
+    assert_eq!(list.lines().count(), listed.len(), "{list}");
+    for (reference, digest) in &listed {
+        let sha = list
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{reference},")))
+            .unwrap_or_else(|| panic!("{reference} is not in the list file:\n{list}"));
+        let mut hasher = bed
+            .command("sha256sum")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        hasher
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(reference.as_bytes())
+            .unwrap();
+        let out = String::from_utf8(hasher.wait_with_output().unwrap().stdout).unwrap();
+        assert_eq!(
+            sha,
+            out.split_whitespace().next().unwrap(),
+            "the directory of {reference}"
+        );
+        let copy = store.join(sha);
+        let found = bed.read(
+            "skopeo",
+            &[
+                "--registries-conf",
+                &conf,
+                "inspect",
+                "--format",
+                "{{.Digest}}",
+                &format!("dir:{copy}"),
+            ],
+        );
+        assert_eq!(found.trim(), digest, "{reference}");
+    }
+    bed.read("podman", &["image", "unmount", image]);
+
+    // the same list again: the layer cache, nothing copied, the same image
+    let mut args = vec!["-v".to_string(), "--json".to_string()];
+    args.extend(build_args(&[]));
+    let again = xt(&args).ok();
+    assert!(
+        !again.stderr.contains("microshift-copy-images: copying"),
+        "{}",
+        again.stderr
+    );
+    assert!(again.stderr.contains("Using cache"), "{}", again.stderr);
+    let doc: Value = serde_json::from_str(&again.stdout).unwrap();
+    assert_eq!(doc["results"]["inspect"]["id"], image_id.as_str());
+    outputs.push(again.all());
+
+    // doctor now reads the list from the image: the pull secret covers the password
+    // registry; the open one is read without an entry
+    let doc = xt(&[
+        "doctor".into(),
+        "--for".into(),
+        "build".into(),
+        "--embed".into(),
+    ]);
+    assert!(doc.stdout.contains("3 images to embed"), "{}", doc.stdout);
+    assert!(
+        !doc.stdout.contains("embed-pull-secret  fail"),
+        "{}",
+        doc.stdout
+    );
+    assert!(
+        doc.stdout.contains("readable without one"),
+        "{}",
+        doc.stdout
+    );
+
+    // offline: both registries stopped, the image run as the systemd test container
+    let _back = RegistriesBack(&bed);
+    bed.script(&["stop-registry", "open"]);
+    bed.script(&["stop-registry", "auth"]);
+    let x = |args: &[&str]| run(&mut xtask(&bed, t, args));
+    x(&[
+        "run",
+        "-d",
+        "--skip-openvswitch",
+        "--lvm-loop",
+        "64M",
+        "--volume-group",
+        vg,
+        "--loop-file",
+        loop_file.as_str(),
+        "--pull-secret",
+        pull.as_str(),
+    ])
+    .ok();
+    let verified = x(&["verify", "--interval", "1s", "--timeout", "2m"]).ok();
+    assert!(verified.stderr.contains("ok: all"), "{}", verified.stderr);
+    let journal = || {
+        bed.read(
+            "podman",
+            &[
+                "exec",
+                name,
+                "journalctl",
+                "-u",
+                "microshift",
+                "-o",
+                "cat",
+                "--no-pager",
+            ],
+        )
+    };
+    let first = journal();
+    assert!(
+        first.contains("3 embedded images: 3 copied into the container storage, 0 already there"),
+        "{first}"
+    );
+    // the container's storage is the host's (run shares it): each image, by digest
+    for (reference, digest) in &listed {
+        let repo = reference.split('@').next().unwrap();
+        let repo = repo.strip_suffix(":1").unwrap_or(repo);
+        assert!(
+            image_exists(&bed, &format!("{repo}@{digest}")),
+            "{reference} was not copied"
+        );
+    }
+    bed.read(
+        "podman",
+        &["exec", name, "systemctl", "restart", "microshift"],
+    );
+    let second = journal();
+    assert!(
+        second.contains("3 embedded images: 0 copied into the container storage, 3 already there"),
+        "{second}"
+    );
+    // a pod that cannot pull an image the image does not embed: verify names it
+    bed.read(
+        "podman",
+        &[
+            "exec",
+            name,
+            "sed",
+            "-i",
+            "s/.*/stuck/",
+            "/etc/xtask-test/pods-sequence",
+        ],
+    );
+    bed.read(
+        "podman",
+        &["exec", name, "rm", "-f", "/run/xtask-test-oc-calls"],
+    );
+    let stuck = x(&["verify", "--interval", "1s", "--timeout", "3s"]);
+    assert_eq!(stuck.code, 3, "{}", stuck.stderr);
+    assert!(
+        stuck.stderr.contains("hint: not embedded in this image (it embeds 3 images, /usr/lib/containers/storage/image-list.txt): quay.io/openshift-release-dev/ocp-v4.0-art-dev@sha256:0f3c"),
+        "{}",
+        stuck.stderr
+    );
+    outputs.push(stuck.all());
+    x(&["clean"]).ok();
+    assert!(!container_exists(&bed, name));
+    drop(_back);
+
+    // a changed list (one more image) copies again
+    let four = push_small_image(
+        &bed,
+        &dir,
+        "four",
+        &format!("{open}/embed-e2e/four:1"),
+        &pull,
+    );
+    let extra = format!("{open}/embed-e2e/four@{four}");
+    let mut args = vec!["-v".to_string(), "--json".to_string()];
+    args.extend(build_args(&["--embed-image", &extra]));
+    let changed = xt(&args).ok();
+    assert!(
+        changed
+            .stderr
+            .contains(&format!("microshift-copy-images: copying {extra}")),
+        "{}",
+        changed.stderr
+    );
+    let doc: Value = serde_json::from_str(&changed.stdout).unwrap();
+    assert_eq!(doc["results"]["embedded"]["count"], 4);
+    outputs.push(changed.all());
+
+    // a list naming an image that does not exist: exit 1, naming it
+    let missing = format!("{open}/embed-e2e/missing:1");
+    let text = std::fs::read_to_string(&release)
+        .unwrap()
+        .replace(&format!("{open}/embed-e2e/two:1"), &missing);
+    std::fs::write(&release, text).unwrap();
+    let failed = xt(&build_args(&[]));
+    assert_eq!(failed.code, 1, "{}", failed.stderr);
+    assert!(
+        failed.stderr.contains(&format!("cannot copy {missing}")),
+        "{}",
+        failed.stderr
+    );
+    assert!(
+        failed.stderr.contains("doctor --for build --embed"),
+        "{}",
+        failed.stderr
+    );
+    outputs.push(failed.all());
+
+    for out in &outputs {
+        for n in &needles {
+            assert!(
+                !out.contains(n.as_str()),
+                "a secret is in the tool's output:\n{out}"
+            );
+        }
+    }
+    remove_leftovers(&bed, &[name], &[vg], &[&loop_file]);
+}
