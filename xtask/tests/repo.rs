@@ -76,12 +76,75 @@ fn the_microshift_containerfile_has_the_documented_pieces() {
     assert!(text.contains(&format!("id={}", xtask::build::PASSWD_SECRET_ID)));
 }
 
+/// The embedding layer (`build --embed`) has the documented pieces: the pull secret as a
+/// build secret, one directory per image with digests preserved, the list file, the
+/// copy-at-start drop-in (and no additional image store).
+#[test]
+fn the_embedding_layer_has_the_documented_pieces() {
+    let root = repo_root();
+    let read = |p: &str| std::fs::read_to_string(root.join(p)).unwrap();
+    let cf = read("containerfiles/Containerfile.bootc-embedded");
+    let script = read("containerfiles/embedded/microshift-copy-images");
+    let dropin = read("containerfiles/embedded/microshift-copy-images.conf");
+    for needle in [
+        "ARG BASE_IMAGE=",
+        "FROM ${BASE_IMAGE}",
+        &format!(
+            "RUN --mount=type=secret,id={},dst=/run/secrets/pull-secret.json",
+            xtask::build::PULL_SECRET_ID
+        ),
+        &format!(
+            "COPY embedded/microshift-copy-images {}",
+            xtask::build::COPY_IMAGES
+        ),
+        "COPY embedded/microshift-copy-images.conf /usr/lib/systemd/system/microshift.service.d/",
+        "microshift-copy-images pull",
+        "ARG EXTRA_IMAGES=",
+    ] {
+        assert!(
+            cf.contains(needle),
+            "Containerfile.bootc-embedded lacks `{needle}`"
+        );
+    }
+    assert!(xtask::lint::bootc_lint_last(&cf).is_none());
+    for needle in [
+        "/usr/share/microshift/release/release-$(uname -m).json",
+        ".images | to_entries[] | .value",
+        "skopeo copy --quiet --all --preserve-digests",
+        "\"docker://$ref\" \"dir:$store/$sha\"",
+        "\"dir:$store/$sha\" \"containers-storage:$ref\"",
+        "echo \"$ref,$sha\"",
+        "image-list.txt",
+    ] {
+        assert!(
+            script.contains(needle),
+            "microshift-copy-images lacks `{needle}`"
+        );
+    }
+    assert!(script.contains(&format!(
+        "store=${{EMBEDDED_STORE:-{}}}",
+        xtask::build::EMBEDDED_STORE
+    )));
+    assert!(dropin.contains(&format!("ExecStartPre={} copy", xtask::build::COPY_IMAGES)));
+    for text in [&cf, &script, &dropin] {
+        assert!(
+            !text
+                .lines()
+                .any(|l| l.trim_start().starts_with("additionalimagestores")),
+            "no additional image store: bootc upgrades replace it"
+        );
+    }
+}
+
 #[test]
 fn hadolint_finds_nothing() {
     if !require_tool("hadolint", "hadolint_finds_nothing") {
         return;
     }
-    for cf in containerfiles() {
+    let mut all = containerfiles();
+    // its build context is assembled by the test: hadolint only, not the COPY check
+    all.extend(files("tests/embedded/Containerfile*"));
+    for cf in all {
         let out = std::process::Command::new("hadolint")
             .arg("--no-color")
             .arg(cf.as_str())
@@ -103,6 +166,7 @@ fn shellcheck_finds_nothing() {
     }
     let mut scripts = files("scripts/*.sh");
     scripts.push(repo_root().join(".ci/run"));
+    scripts.push(repo_root().join("containerfiles/embedded/microshift-copy-images"));
     for s in scripts {
         let out = std::process::Command::new("shellcheck")
             .args(["-s", "bash"])
