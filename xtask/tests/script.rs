@@ -47,6 +47,9 @@ fn write_stubs(bin: &Utf8Path, dir: &Utf8Path) {
   "run -d "*) echo 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef ;;
   "exec "*" oc get pods "*) cat {pods} ;;
   "exec "*" systemctl is-active "*) echo active ;;
+  "exec "*" cat /usr/lib/containers/storage/image-list.txt") echo 'quay.io/a/b@sha256:5555555555555555555555555555555555555555555555555555555555555555,abc' ;;
+  "run --rm --network=none --entrypoint /usr/bin/microshift-copy-images "*" list")
+    printf 'quay.io/a/b@sha256:5555555555555555555555555555555555555555555555555555555555555555\tsha256:5555555555555555555555555555555555555555555555555555555555555555\t1234\n' ;;
   "login "*) cat > /dev/null ;;
 esac
 prev=
@@ -229,6 +232,14 @@ fn printed_plans_run_what_the_tool_runs() {
     let iso = bench.iso.to_string();
     let commands: Vec<Vec<&str>> = vec![
         vec!["build", "--arch", "amd64"],
+        vec![
+            "build",
+            "--embed",
+            "--arch",
+            "arm64",
+            "--embed-image",
+            "quay.io/myorg/app:1",
+        ],
         vec!["push", "--arch", "arm64"],
         vec!["manifest"],
         // a release from scratch, then again with the record of its pushes: skips
@@ -290,6 +301,12 @@ fn printed_plans_run_what_the_tool_runs() {
             assert!(
                 (pushes, skips) == (2, 0) || (pushes, skips) == (0, 2),
                 "{pushes} pushes, {skips} digest checks: {tool:?}"
+            );
+        }
+        if args.contains(&"--embed") {
+            assert!(
+                tool.iter().any(|c| c.contains("id=pullsecret,src=")),
+                "{tool:?}"
             );
         }
         if args[0] == "run" && args.contains(&"--lvm-loop") {
