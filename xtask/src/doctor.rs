@@ -34,8 +34,8 @@ pub struct DoctorArgs {
     pub builder: Option<String>,
     /// With --for build: check for `build --embed` too (the pull secret covers every
     /// registry of the image's release list; room for the images)
-    #[arg(long)]
-    pub embed: bool,
+    #[arg(long = "embed")]
+    pub for_embed: bool,
     #[arg(long)]
     pub image_name: Option<String>,
     #[arg(long)]
@@ -1076,7 +1076,7 @@ pub fn check(args: &DoctorArgs, sources: &Sources) -> anyhow::Result<Vec<Finding
             pull_fix,
         ));
     }
-    let embed = args.embed || sources.switch(&inputs::EMBED, false).unwrap_or(false);
+    let embed = args.for_embed || sources.switch(&inputs::EMBED, false).unwrap_or(false);
     if has("build") && embed {
         out.extend(embedding(sources, args, pull_secret.as_ref()));
     }

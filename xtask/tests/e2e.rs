@@ -2111,4 +2111,11 @@ fn embedded_images_work_offline() {
         }
     }
     remove_leftovers(&bed, &[name], &[vg], &[&loop_file]);
+    // what the container copied into the host's storage (run shares it)
+    for (reference, _) in &listed {
+        let _ = bed
+            .command("podman")
+            .args(["rmi", "-f", "--ignore", reference])
+            .output();
+    }
 }
