@@ -105,6 +105,76 @@ fn embed_plans() {
     );
 }
 
+/// `embed` in the config file: `embed.enabled` for the main image, `"embed": true` on an
+/// `images` entry, `embed.extra_images`; `--embed` is then not needed.
+#[test]
+fn embed_from_the_config_file() {
+    let steps = |config: &str, args: &[&str]| -> Vec<String> {
+        let mut s = sources(true, &[]);
+        let mut doc: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(s.root.join("microshift-image.json")).unwrap(),
+        )
+        .unwrap();
+        let extra: serde_json::Value = serde_json::from_str(config).unwrap();
+        for (k, v) in extra.as_object().unwrap() {
+            doc[k] = v.clone();
+        }
+        s.config = xtask::config::Config::parse("test.json", &doc.to_string()).unwrap();
+        let cli = Cli::try_parse_from(std::iter::once("cargo xtask").chain(args.iter().copied()))
+            .unwrap();
+        let plan = plan_for(&cli.command, &s).unwrap();
+        plan.steps
+            .iter()
+            .map(|st| {
+                let (program, args) = st.command_line(true);
+                format!(
+                    "{} {program} {}",
+                    st.id,
+                    args.iter().map(|a| a.plain()).collect::<Vec<_>>().join(" ")
+                )
+            })
+            .collect()
+    };
+    let on = steps(
+        r#"{"embed": {"enabled": true, "extra_images": ["quay.io/myorg/web:2"]}}"#,
+        &["build"],
+    );
+    assert!(
+        on.iter().any(|l| l.starts_with("embed podman build")
+            && l.contains("EXTRA_IMAGES=quay.io/myorg/web:2")),
+        "{on:#?}"
+    );
+    // the flag replaces the config's list
+    let flag = steps(
+        r#"{"embed": {"enabled": true, "extra_images": ["quay.io/myorg/web:2"]}}"#,
+        &["build", "--embed-image", "quay.io/myorg/other:3"],
+    );
+    assert!(
+        flag.iter()
+            .any(|l| l.contains("EXTRA_IMAGES=quay.io/myorg/other:3")),
+        "{flag:#?}"
+    );
+    let off = steps(r#"{"embed": {"enabled": false}}"#, &["build"]);
+    assert!(!off.iter().any(|l| l.starts_with("embed ")), "{off:#?}");
+    // an images entry: its own `embed`, over embed.enabled
+    let entry = r#"{"embed": {"enabled": false}, "images": [{"name": "app", "containerfile": "containerfiles/Containerfile.app-example", "base_image": "localhost/microshift-4.16-bootc:{tag}", "embed": true}]}"#;
+    let app = steps(entry, &["build", "--image", "app"]);
+    assert!(
+        app.iter().any(|l| l.starts_with("build podman build")
+            && l.contains("-t localhost/app:latest-unembedded")),
+        "{app:#?}"
+    );
+    assert!(
+        app.iter()
+            .any(|l| l.starts_with("embed podman build") && l.contains("-t localhost/app:latest ")),
+        "{app:#?}"
+    );
+    assert!(
+        app.iter().any(|l| l.starts_with("embedded podman run")),
+        "{app:#?}"
+    );
+}
+
 #[test]
 fn push_plans() {
     insta::assert_snapshot!("push_default_root", dry_run(true, &[], &["push"]));
