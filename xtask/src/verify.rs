@@ -141,7 +141,8 @@ fn plan(args: &VerifyArgs, sources: &Sources) -> anyhow::Result<Plan> {
                         "is {vm} running? `virsh --connect {uri} list --all`"
                     )),
             );
-            let ssh = |id: &'static str, about: &str| {
+            // a command in the VM, once
+            let ssh_once = |id: &'static str, about: &str| {
                 Step::new(id, about.to_string(), "ssh")
                     .args([
                         "-o",
@@ -152,27 +153,16 @@ fn plan(args: &VerifyArgs, sources: &Sources) -> anyhow::Result<Plan> {
                         "ConnectTimeout=10",
                     ])
                     .var_arg(&format!("{user}@"), "VMIP")
-                    .read_only()
-                    .repeat()
             };
+            // ... and again until it answers
+            let ssh = |id: &'static str, about: &str| ssh_once(id, about).read_only().repeat();
             plan.push(
                 ssh("service", "wait until the microshift service is active")
                     .args(["sudo", "systemctl", "is-active", "microshift"])
                     .check(service_active())
                     .hint(format!("ssh needs a key for {user} on the VM; `sudo journalctl -u microshift` there shows why the service is not active")),
             );
-            plan.push(embedded_list(
-                Step::new("embedded", EMBEDDED_ABOUT, "ssh")
-                    .args([
-                        "-o",
-                        "BatchMode=yes",
-                        "-o",
-                        "StrictHostKeyChecking=accept-new",
-                        "-o",
-                        "ConnectTimeout=10",
-                    ])
-                    .var_arg(&format!("{user}@"), "VMIP"),
-            ));
+            plan.push(embedded_list(ssh_once("embedded", EMBEDDED_ABOUT)));
             plan.push(
                 ssh("pods", "wait until every pod is ready")
                     .arg("sudo")
