@@ -396,7 +396,7 @@ impl Build {
         )
         .arg("build")
         .root(true)
-        .hint("an image of the list could not be copied (its name is in the message above): `cargo xtask doctor --for build --embed` checks the pull secret holds every registry of the list; a wrong embed.extra_images entry is removed from the config file");
+        .hint("see the message above: microshift-copy-images names any image it could not copy. `cargo xtask doctor --for build --embed` checks that the pull secret covers every registry of the list and that each image can be read; a wrong embed.extra_images entry is removed from the config file");
         let mut step = self
             .common(step)
             // the base was just built here: never look for it in a registry
