@@ -173,12 +173,12 @@ impl Disk {
     pub fn resolve(args: &DiskArgs, sources: &Sources) -> anyhow::Result<Disk> {
         let image = Image::resolve(&args.kickstart.image, sources)?;
         let types = if args.types.is_empty() {
-            let picked = sources.get(&inputs::DISK_TYPES, None)?;
+            // the config's list (each item may itself be comma-separated), else the default
+            let (what, items) = sources.list(&inputs::DISK_TYPES, &[])?;
             let mut types = Vec::new();
-            for t in picked.value.split(',').map(str::trim) {
-                let found = <DiskType as clap::ValueEnum>::from_str(t, false).map_err(|_| {
-                    bad(&picked.what, t, "use qcow2, raw, vmdk, ami or anaconda-iso")
-                })?;
+            for t in items.iter().flat_map(|i| i.split(',')).map(str::trim) {
+                let found = <DiskType as clap::ValueEnum>::from_str(t, false)
+                    .map_err(|_| bad(&what, t, "use qcow2, raw, vmdk, ami or anaconda-iso"))?;
                 types.push(found);
             }
             types

@@ -34,18 +34,8 @@ pub struct Manifest {
 impl Manifest {
     pub fn resolve(args: &ManifestArgs, sources: &Sources) -> anyhow::Result<Manifest> {
         let name = Image::name(args.image_name.as_deref(), sources)?;
-        let (what, raw) = if args.archs.is_empty() {
-            let from_config = sources
-                .config
-                .get_list("architectures")?
-                .unwrap_or_else(|| vec!["amd64".into(), "arm64".into()]);
-            (
-                format!("{}: architectures", sources.config.path),
-                from_config,
-            )
-        } else {
-            ("--arch".to_string(), args.archs.clone())
-        };
+        // the flag's values, else the config's `architectures`, else amd64 and arm64
+        let (what, raw) = sources.list(&crate::inputs::ARCHITECTURES, &args.archs)?;
         let mut archs = Vec::new();
         for a in &raw {
             let arch = Arch::parse(&what, a.trim())?;

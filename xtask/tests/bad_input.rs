@@ -97,6 +97,10 @@ fn bad_input_is_refused_before_anything_runs() {
     let typed_config = file("typed.json", "{\"image_name\": true}");
     let vm_string_config = file("vm-string.json", "{\"vm\": \"x\"}");
     let dotted_config = file("dotted.json", "{\"vm.vcpus\": 8, \"vm\": {\"vcpus\": 2}}");
+    let disk_types_config = file(
+        "disk-types.json",
+        "{\"disk\": {\"types\": [\"qcow2\", \"floppy\"]}}",
+    );
     let embed_yes_config = file("embed-yes.json", "{\"embed\": {\"enabled\": \"yes\"}}");
     let embed_entry_config = file(
         "embed-entry.json",
@@ -302,6 +306,11 @@ fn bad_input_is_refused_before_anything_runs() {
         case(
             &["--config", &dotted_config, "build"],
             &["unknown key 'vm.vcpus'"],
+        ),
+        // a list in the config file is read as one
+        case(
+            &["--config", &disk_types_config, "disk", "--image-name", "x"],
+            &["disk.types", "'floppy'", "qcow2"],
         ),
         // build --embed: its inputs
         case(

@@ -105,36 +105,49 @@ fn embed_plans() {
     );
 }
 
+/// Each step of a command's plan as `ID PROGRAM ARGS`, with these keys replacing the
+/// repository config's own.
+fn steps(config: &str, args: &[&str]) -> Vec<String> {
+    let mut s = sources(true, &[]);
+    let mut doc: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(s.root.join("microshift-image.json")).unwrap(),
+    )
+    .unwrap();
+    let extra: serde_json::Value = serde_json::from_str(config).unwrap();
+    for (k, v) in extra.as_object().unwrap() {
+        doc[k] = v.clone();
+    }
+    s.config = xtask::config::Config::parse("test.json", &doc.to_string()).unwrap();
+    let cli =
+        Cli::try_parse_from(std::iter::once("cargo xtask").chain(args.iter().copied())).unwrap();
+    let plan = plan_for(&cli.command, &s).unwrap();
+    plan.steps
+        .iter()
+        .map(|st| {
+            let (program, args) = st.command_line(true);
+            let args: Vec<String> = args.iter().map(|a| a.plain()).collect();
+            format!("{} {program} {}", st.id, args.join(" "))
+        })
+        .collect()
+}
+
+/// `disk.types` is a list in the config file (an item may hold several, comma-separated).
+#[test]
+fn disk_types_from_the_config_file() {
+    let built = steps(r#"{"disk": {"types": ["qcow2", "raw,vmdk"]}}"#, &["disk"]);
+    let run = built
+        .iter()
+        .find(|l| l.starts_with("builder podman run"))
+        .unwrap_or_else(|| panic!("{built:#?}"));
+    for t in ["--type qcow2", "--type raw", "--type vmdk"] {
+        assert!(run.contains(t), "{run}");
+    }
+}
+
 /// `embed` in the config file: `embed.enabled` for the main image, `"embed": true` on an
 /// `images` entry, `embed.extra_images`; `--embed` is then not needed.
 #[test]
 fn embed_from_the_config_file() {
-    let steps = |config: &str, args: &[&str]| -> Vec<String> {
-        let mut s = sources(true, &[]);
-        let mut doc: serde_json::Value = serde_json::from_str(
-            &std::fs::read_to_string(s.root.join("microshift-image.json")).unwrap(),
-        )
-        .unwrap();
-        let extra: serde_json::Value = serde_json::from_str(config).unwrap();
-        for (k, v) in extra.as_object().unwrap() {
-            doc[k] = v.clone();
-        }
-        s.config = xtask::config::Config::parse("test.json", &doc.to_string()).unwrap();
-        let cli = Cli::try_parse_from(std::iter::once("cargo xtask").chain(args.iter().copied()))
-            .unwrap();
-        let plan = plan_for(&cli.command, &s).unwrap();
-        plan.steps
-            .iter()
-            .map(|st| {
-                let (program, args) = st.command_line(true);
-                format!(
-                    "{} {program} {}",
-                    st.id,
-                    args.iter().map(|a| a.plain()).collect::<Vec<_>>().join(" ")
-                )
-            })
-            .collect()
-    };
     let on = steps(
         r#"{"embed": {"enabled": true, "extra_images": ["quay.io/myorg/web:2"]}}"#,
         &["build"],
