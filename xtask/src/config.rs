@@ -305,6 +305,15 @@ impl Sources {
         }))
     }
 
+    /// The registries.conf podman uses (`CONTAINERS_REGISTRIES_CONF`), which skopeo must be
+    /// handed with `--registries-conf` (it ignores the variable).
+    pub fn registries_conf(&self) -> Option<Utf8PathBuf> {
+        self.env
+            .get("CONTAINERS_REGISTRIES_CONF")
+            .filter(|v| !v.is_empty())
+            .map(Utf8PathBuf::from)
+    }
+
     /// A list input: the flag's values when given, else its config list, else its default
     /// (comma-separated). Returns where the values came from, for error messages.
     pub fn list(

@@ -121,6 +121,41 @@ fn stdout_of(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// Is this image in podman's local storage?
+fn local_image(reference: &str) -> bool {
+    output("podman", &["image", "exists", reference]).is_some_and(|o| o.status.success())
+}
+
+/// `skopeo inspect --raw` of an image in its registry, with the pull secret and podman's
+/// registries.conf: its manifest, or the cause of the failure. `None`: skopeo is missing.
+fn remote_manifest(
+    sources: &Sources,
+    pull_secret: Option<&Utf8PathBuf>,
+    reference: &str,
+) -> Option<Result<Value, String>> {
+    let mut a: Vec<String> = Vec::new();
+    if let Some(c) = sources.registries_conf() {
+        a.extend(["--registries-conf".to_string(), c.to_string()]);
+    }
+    a.extend(["inspect", "--raw", "--retry-times", "2"].map(String::from));
+    if let Some(p) = pull_secret.filter(|p| p.exists()) {
+        a.extend(["--authfile".to_string(), p.to_string()]);
+    }
+    a.push(format!("docker://{reference}"));
+    let refs: Vec<&str> = a.iter().map(String::as_str).collect();
+    let o = output("skopeo", &refs)?;
+    if !o.status.success() {
+        let err = String::from_utf8_lossy(&o.stderr);
+        let last = err
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("failed");
+        return Some(Err(tool_error(last)));
+    }
+    Some(serde_json::from_slice(&o.stdout).map_err(|e| format!("not a manifest: {e}")))
+}
+
 fn install_hint(pkg_debian: &str, pkg_rhel: &str) -> String {
     format!("install it: `sudo dnf install {pkg_rhel}` (RHEL) or `sudo apt-get install {pkg_debian}` (Debian)")
 }
@@ -469,43 +504,26 @@ fn embedding(
     args: &DoctorArgs,
     pull_secret: Option<&Utf8PathBuf>,
 ) -> Vec<Finding> {
-    let name = match crate::image::Image::name(args.image_name.as_deref(), sources) {
-        Ok(n) => n,
+    let image_args = crate::image::ImageArgs {
+        image_name: args.image_name.clone(),
+        arch: args.arch.clone(),
+    };
+    let image = match crate::image::Image::resolve(&image_args, sources) {
+        Ok(image) => image,
         Err(e) => {
             return vec![finding(
                 "embed-list",
                 Status::Fail,
                 format!("{e:#}"),
-                "set the image name",
+                "set the image name and architecture as for `build`",
             )]
         }
     };
-    let arch = match sources
-        .value(&inputs::ARCH, args.arch.as_deref())
-        .ok()
-        .flatten()
-    {
-        Some(p) => match Arch::parse(&p.what, &p.value) {
-            Ok(a) => Some(a),
-            Err(e) => {
-                return vec![finding(
-                    "embed-list",
-                    Status::Fail,
-                    format!("{e:#}"),
-                    "use amd64 or arm64",
-                )]
-            }
-        },
-        None => None,
-    };
-    let image = crate::image::Image { name, arch };
+    let arch = image.arch;
     let local = image.local();
     // the image without its embedded images, else the image (both carry the list)
-    let candidates = [format!("{local}-unembedded"), local.clone()];
-    let Some(built) = candidates
-        .iter()
-        .find(|c| output("podman", &["image", "exists", c]).is_some_and(|o| o.status.success()))
-    else {
+    let candidates = [crate::build::unembedded(&image), local.clone()];
+    let Some(built) = candidates.iter().find(|c| local_image(c)) else {
         return vec![finding(
             "embed-list",
             Status::Warn,
@@ -568,38 +586,9 @@ fn embedding(
         "",
     )];
     // every image reachable, and its size (the sum of its layers, of every platform of a list)
-    let conf = sources
-        .env
-        .get("CONTAINERS_REGISTRIES_CONF")
-        .filter(|v| !v.is_empty())
-        .cloned();
     let raw = |reference: &str| -> Result<Value, String> {
-        let mut a: Vec<String> = Vec::new();
-        if let Some(c) = &conf {
-            a.extend(["--registries-conf".to_string(), c.clone()]);
-        }
-        a.extend([
-            "inspect".to_string(),
-            "--raw".to_string(),
-            "--retry-times".to_string(),
-            "2".to_string(),
-        ]);
-        if let Some(p) = pull_secret.filter(|p| p.exists()) {
-            a.extend(["--authfile".to_string(), p.to_string()]);
-        }
-        a.push(format!("docker://{reference}"));
-        let refs: Vec<&str> = a.iter().map(String::as_str).collect();
-        let o = output("skopeo", &refs).ok_or("skopeo is not installed")?;
-        if !o.status.success() {
-            let err = String::from_utf8_lossy(&o.stderr);
-            let last = err
-                .lines()
-                .rev()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("failed");
-            return Err(tool_error(last));
-        }
-        serde_json::from_slice(&o.stdout).map_err(|e| format!("not a manifest: {e}"))
+        remote_manifest(sources, pull_secret, reference)
+            .unwrap_or_else(|| Err("skopeo is not installed".to_string()))
     };
     let layers = |m: &Value| -> u64 {
         m.get("layers")
@@ -770,25 +759,17 @@ fn disk_builder(
         .flatten()
         .map_or_else(String::new, |p| p.value);
     let mut out = Vec::new();
-    let local =
-        output("podman", &["image", "exists", &builder]).is_some_and(|o| o.status.success());
-    out.push(if local {
+    out.push(if local_image(&builder) {
         finding("builder", Status::Ok, format!("{builder} is in the local storage"), "")
     } else {
-        let mut args = vec!["inspect".to_string(), "--raw".to_string()];
-        if let Some(ps) = pull_secret {
-            args.extend(["--authfile".to_string(), ps.to_string()]);
-        }
-        args.push(format!("docker://{builder}"));
-        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        match output("skopeo", &refs) {
-            Some(o) if o.status.success() => {
+        match remote_manifest(sources, pull_secret, &builder) {
+            Some(Ok(_)) => {
                 finding("builder", Status::Ok, format!("{builder} is reachable with the pull secret"), "")
             }
-            Some(o) => finding(
+            Some(Err(why)) => finding(
                 "builder",
                 Status::Fail,
-                format!("{builder}: {}", String::from_utf8_lossy(&o.stderr).lines().last().unwrap_or("not reachable")),
+                format!("{builder}: {why}"),
                 "the pull secret must hold credentials for its registry (registry.redhat.io for Red Hat's builder); or set disk.builder / --builder to a builder you can pull",
             ),
             None => finding("builder", Status::Warn, "skopeo is not installed: the builder image was not checked", install_hint("skopeo", "skopeo")),

@@ -106,17 +106,12 @@ impl Registry {
             }
             (_, None) => None,
         };
-        let registries_conf = sources
-            .env
-            .get("CONTAINERS_REGISTRIES_CONF")
-            .filter(|v| !v.is_empty())
-            .map(Utf8PathBuf::from);
         Ok(Registry {
             url,
             org,
             authfile,
             login,
-            registries_conf,
+            registries_conf: sources.registries_conf(),
         })
     }
 
