@@ -87,6 +87,19 @@ pub struct Build {
     pub embed: Option<Embed>,
 }
 
+/// A Containerfile input: where it came from, its path, its text (bounded, UTF-8).
+fn containerfile(
+    sources: &Sources,
+    input: &crate::inputs::Input,
+    flag: Option<&str>,
+) -> anyhow::Result<(crate::config::Picked, Utf8PathBuf, String)> {
+    let cf = sources.get(input, flag)?;
+    let path = sources.path(&cf)?;
+    let text = String::from_utf8(validate::read_bounded(&cf.what, &path, 1 << 20)?)
+        .map_err(|_| bad(&cf.what, &cf.value, "is not UTF-8 text"))?;
+    Ok((cf, path, text))
+}
+
 /// The layer of embedded images (`build --embed`), built on the image just built.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Embed {
@@ -98,13 +111,11 @@ pub struct Embed {
 
 impl Embed {
     fn resolve(args: &BuildInputs, sources: &Sources) -> anyhow::Result<Embed> {
-        let cf = sources.get(
+        let (cf, containerfile, text) = containerfile(
+            sources,
             &crate::inputs::EMBED_CONTAINERFILE,
             args.embed_containerfile.as_deref(),
         )?;
-        let containerfile = sources.path(&cf)?;
-        let text = String::from_utf8(validate::read_bounded(&cf.what, &containerfile, 1 << 20)?)
-            .map_err(|_| bad(&cf.what, &cf.value, "is not UTF-8 text"))?;
         if !text.contains(&format!("id={PULL_SECRET_ID}")) {
             return Err(bad(
                 &cf.what,
@@ -173,13 +184,11 @@ impl Build {
         }
         let args = &args;
         let image = Image::resolve(&args.image, sources)?;
-        let cf = sources.get(
+        let (cf, containerfile, text) = containerfile(
+            sources,
             &crate::inputs::CONTAINERFILE,
             args.inputs.containerfile.as_deref(),
         )?;
-        let containerfile = sources.path(&cf)?;
-        let text = String::from_utf8(validate::read_bounded(&cf.what, &containerfile, 1 << 20)?)
-            .map_err(|_| bad(&cf.what, &cf.value, "is not UTF-8 text"))?;
         let context = match &args.inputs.context {
             Some(dir) => {
                 let path = sources.flag_path("--context", dir)?;
@@ -319,11 +328,6 @@ impl Build {
         })
     }
 
-    /// The tag of the image without its embedded images, which `--embed` builds on.
-    pub fn unembedded(&self) -> String {
-        format!("{}-unembedded", self.image.local())
-    }
-
     /// `podman build` flags both builds share: platform, cache, network.
     fn common(&self, mut build: Step) -> Step {
         if let Some(arch) = self.image.arch {
@@ -345,7 +349,7 @@ impl Build {
         // with --embed, the image is built under another tag and the embedding layer on it
         // takes the image's own tag
         let first = match &self.embed {
-            Some(_) => self.unembedded(),
+            Some(_) => unembedded(&self.image),
             None => local.clone(),
         };
         let build = Step::new("build", format!("build {first}"), "podman")
@@ -417,9 +421,15 @@ impl Build {
     }
 }
 
+/// The image without its embedded images, which `--embed` builds first and then builds on:
+/// `localhost/<name>:<tag>-unembedded`.
+pub fn unembedded(image: &Image) -> String {
+    format!("{}-unembedded", image.local())
+}
+
 /// What the image embeds, as its own script lists it (reference, digest, size): a
 /// throwaway container without a network.
-pub fn embedded_step(image: &str) -> Step {
+fn embedded_step(image: &str) -> Step {
     Step::new(
         "embedded",
         format!("list the images embedded in {image}"),
