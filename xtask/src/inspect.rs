@@ -16,9 +16,9 @@ pub enum Check {
     /// `podman manifest inspect`: the list holds exactly these architectures.
     ManifestArchs { expected: Vec<Arch> },
     /// `oc get pods -A -o json`: every pod is ready ("not yet" otherwise). `embedded`: the
-    /// variable holding the image list of an image built with `--embed`, when one was read,
-    /// for the hints on failing pulls.
-    Pods { embedded: Option<&'static str> },
+    /// variable that holds the image list of an image built with `--embed` when an earlier
+    /// step read one, for the hints on failing pulls.
+    Pods { embedded: &'static str },
     /// `vgs --reportformat json`: the volume group exists and has free space.
     VolumeGroup { name: String, hint: String },
     /// `podman image inspect`: the image's kernel-core against the host kernel (a report).
@@ -104,8 +104,8 @@ impl Check {
             Check::Image { reference, arch } => image(stdout, reference, *arch),
             Check::ManifestArchs { expected } => manifest_archs(stdout, expected),
             Check::Pods { embedded } => {
-                let list = embedded
-                    .and_then(|var| vars.get(var))
+                let list = vars
+                    .get(embedded)
                     .map(|text| crate::pods::embedded_list(text));
                 let verdict = crate::pods::judge_with(stdout, list.as_deref())?;
                 if verdict.all_ready() {

@@ -252,9 +252,7 @@ fn embedded_list(reach: Step) -> Step {
 
 /// Every pod ready, the hints knowing what the image embeds.
 fn pods_ready() -> Check {
-    Check::Pods {
-        embedded: Some(EMBEDDED),
-    }
+    Check::Pods { embedded: EMBEDDED }
 }
 
 /// `systemctl is-active microshift` answers one word: wait for "active".
