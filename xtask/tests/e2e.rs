@@ -50,6 +50,20 @@ fn with_login(mut c: std::process::Command, bed: &Bed) -> std::process::Command 
     c
 }
 
+/// The sha256 of some bytes, as `sha256sum` prints it (hex), computed by sha256sum itself.
+fn sha256_hex(bed: &Bed, bytes: &[u8]) -> String {
+    use std::io::Write;
+    let mut sha = bed
+        .command("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    sha.stdin.take().unwrap().write_all(bytes).unwrap();
+    let out = String::from_utf8(sha.wait_with_output().unwrap().stdout).unwrap();
+    out.split_whitespace().next().unwrap().to_string()
+}
+
 fn image_arch(bed: &Bed, image: &str) -> String {
     let out = bed.read("podman", &["image", "inspect", image]);
     let doc: Value = serde_json::from_str(&out).unwrap();
@@ -249,20 +263,7 @@ fn build_push_manifest_both_arches_without_leaking_secrets() {
                 "/etc/xtask-test/passwd.sha256",
             ],
         );
-        let mut sha = bed
-            .command("sha256sum")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        sha.stdin
-            .take()
-            .unwrap()
-            .write_all(CANARY_PASSWD.as_bytes())
-            .unwrap();
-        let expected = String::from_utf8(sha.wait_with_output().unwrap().stdout).unwrap();
-        assert_eq!(hash.trim(), expected.split_whitespace().next().unwrap());
+        assert_eq!(hash.trim(), sha256_hex(&bed, CANARY_PASSWD.as_bytes()));
         for view in [
             bed.read("podman", &["history", "--no-trunc", &image]),
             bed.read("podman", &["image", "inspect", &image]),
@@ -1573,12 +1574,7 @@ struct RegistriesBack<'a>(&'a Bed);
 impl Drop for RegistriesBack<'_> {
     fn drop(&mut self) {
         for which in ["open", "auth"] {
-            let _ = self
-                .0
-                .command("bash")
-                .arg(common::repo_root().join("scripts/testbed.sh").as_str())
-                .args(["start-registry", which, self.0.dir.as_str()])
-                .status();
+            self.0.try_script(&["start-registry", which]);
         }
     }
 }
@@ -1903,23 +1899,9 @@ fn embedded_images_work_offline() {
             .lines()
             .find_map(|l| l.strip_prefix(&format!("{reference},")))
             .unwrap_or_else(|| panic!("{reference} is not in the list file:\n{list}"));
-        let mut hasher = bed
-            .command("sha256sum")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        hasher
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(reference.as_bytes())
-            .unwrap();
-        let out = String::from_utf8(hasher.wait_with_output().unwrap().stdout).unwrap();
         assert_eq!(
             sha,
-            out.split_whitespace().next().unwrap(),
+            sha256_hex(&bed, reference.as_bytes()),
             "the directory of {reference}"
         );
         let copy = store.join(sha);

@@ -155,17 +155,21 @@ impl Bed {
         String::from_utf8(out.stdout).unwrap()
     }
 
-    /// `scripts/testbed.sh <args> <dir>`
+    /// `scripts/testbed.sh <args> <dir>`; panics when it fails.
     pub fn script(&self, args: &[&str]) {
+        assert!(self.try_script(args), "testbed.sh {args:?} failed");
+    }
+
+    /// `scripts/testbed.sh <args> <dir>`: did it succeed? (For clean-up in `Drop`, which
+    /// must not panic.)
+    pub fn try_script(&self, args: &[&str]) -> bool {
         let script = repo_root().join("scripts/testbed.sh");
-        let status = self
-            .command("bash")
+        self.command("bash")
             .arg(script.as_str())
             .args(args)
             .arg(self.dir.as_str())
             .status()
-            .unwrap();
-        assert!(status.success(), "testbed.sh {args:?} failed");
+            .is_ok_and(|s| s.success())
     }
 }
 
