@@ -1,8 +1,9 @@
 //! The image the commands act on: its name and architecture, as build, push, run,
 //! kickstart and vm name it (`localhost/<name>:<tag>`, the tag `linux-<arch>` or `latest`).
 
+use crate::arch::Arch;
 use crate::config::Sources;
-use crate::validate::{self, Arch};
+use crate::validate;
 
 /// Flags naming the image, shared by build, push and run.
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -52,7 +53,7 @@ impl Image {
             .args(["image", "inspect", &local])
             .read_only()
             .root(true)
-            .check(crate::inspect::Check::Image {
+            .check(crate::plan::Check::Image {
                 reference: local,
                 arch: self.arch,
             })

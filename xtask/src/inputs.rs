@@ -6,7 +6,20 @@
 //! checks the README's input table against them. Adding an input is one entry here plus its
 //! use: a field in a command's arguments and a `sources.value(&INPUT, ...)` call.
 
-use crate::config::Kind;
+/// What type a config key's value has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A string (or null).
+    Text,
+    /// A whole number, or a string holding one (or null).
+    Number,
+    /// A list of strings (or null).
+    List,
+    /// The `images` list of objects (checked by [`Config::images`]).
+    Images,
+    /// true or false (or null).
+    Bool,
+}
 
 #[derive(Debug)]
 pub struct Input {
@@ -20,6 +33,9 @@ pub struct Input {
     pub kind: Kind,
     pub default: Option<&'static str>,
     pub help: &'static str,
+    /// Its environment variable holds a secret: read once by the resolver, never passed on
+    /// to a command the tool runs, never shown.
+    pub secret: bool,
 }
 
 const fn input(id: &'static str, flag: &'static str, help: &'static str) -> Input {
@@ -31,6 +47,7 @@ const fn input(id: &'static str, flag: &'static str, help: &'static str) -> Inpu
         kind: Kind::Text,
         default: None,
         help,
+        secret: false,
     }
 }
 
@@ -49,6 +66,10 @@ impl Input {
     }
     const fn default(mut self, default: &'static str) -> Input {
         self.default = Some(default);
+        self
+    }
+    const fn secret(mut self) -> Input {
+        self.secret = true;
         self
     }
 
@@ -101,7 +122,8 @@ pub const USER_PASSWD_FILE: Input = input(
     "--user-passwd-file",
     "File holding the password of the image's `redhat` user (USER_PASSWD holds the password itself)",
 )
-.env("USER_PASSWD");
+.env("USER_PASSWD")
+.secret();
 pub const CONTAINERFILE: Input = input(
     "containerfile",
     "--containerfile",
@@ -178,7 +200,8 @@ pub const REGISTRY_PASSWORD_FILE: Input = input(
     "--registry-password-file",
     "File holding the registry password, fed to `podman login --password-stdin` (REGISTRY_PASSWORD holds the password itself)",
 )
-.env("REGISTRY_PASSWORD");
+.env("REGISTRY_PASSWORD")
+.secret();
 pub const AUTH_CONFIG: Input = input(
     "auth_config",
     "--auth-config",
@@ -300,16 +323,20 @@ pub const DISK_KERNEL_APPEND: Input = input(
     "Kernel arguments added to the image's",
 )
 .key("disk.kernel_append");
-pub const CONFIG: Input = input("config", "--config", "Config file")
-    .env("XTASK_CONFIG")
-    .default("microshift-image.json at the repository root");
+pub const CONFIG: Input = input(
+    "config",
+    "--config",
+    "Config file (a relative default is at the repository root)",
+)
+.env("XTASK_CONFIG")
+.default("microshift-image.json");
 pub const STATE_DIR: Input = input(
     "",
     "",
-    "Directory of the record of what `run` and `vm` made",
+    "Directory of the record of what the tool made and pushed (a relative default is at the repository root)",
 )
 .env("XTASK_STATE_DIR")
-.default(".xtask at the repository root");
+.default(".xtask");
 
 /// Every declared input.
 pub const ALL: &[&Input] = &[
@@ -356,6 +383,12 @@ pub const ALL: &[&Input] = &[
     &CONFIG,
     &STATE_DIR,
 ];
+
+/// The environment variables that hold secrets: never inherited by the commands the tool
+/// runs.
+pub fn secret_env() -> impl Iterator<Item = &'static str> {
+    ALL.iter().filter(|i| i.secret).filter_map(|i| i.env)
+}
 
 /// The declaration of a clap argument id, if it has one.
 pub fn by_id(id: &str) -> Option<&'static Input> {

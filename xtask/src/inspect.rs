@@ -4,92 +4,11 @@
 use anyhow::{anyhow, bail, Context};
 use serde_json::{json, Value};
 
-use crate::validate::Arch;
-
-#[derive(Clone, Debug, PartialEq)]
-pub enum Check {
-    /// `podman image inspect`: the image exists (and has the architecture, if given).
-    Image {
-        reference: String,
-        arch: Option<Arch>,
-    },
-    /// `podman manifest inspect`: the list holds exactly these architectures.
-    ManifestArchs { expected: Vec<Arch> },
-    /// `oc get pods -A -o json`: every pod is ready ("not yet" otherwise). `embedded`: the
-    /// variable that holds the image list of an image built with `--embed` when an earlier
-    /// step read one, for the hints on failing pulls.
-    Pods { embedded: &'static str },
-    /// `vgs --reportformat json`: the volume group exists and has free space.
-    VolumeGroup { name: String, hint: String },
-    /// `podman image inspect`: the image's kernel-core against the host kernel (a report).
-    Kernel { host: String },
-    /// `df --output=avail -B1`: at least this many bytes free.
-    FreeSpace { path: String, min_bytes: u64 },
-    /// `sha256sum FILE`: an artifact that was built; its type, path, size and hash.
-    Artifact { kind: String, path: String },
-    /// `microshift-copy-images list`: the images embedded in an image (reference, digest,
-    /// bytes per line); at least one.
-    Embedded,
-    /// A one-word state (`systemctl is-active`, `virsh domstate`) must be `want`; with
-    /// `wait`, any other state is "not yet".
-    State {
-        what: String,
-        want: String,
-        wait: bool,
-    },
-}
-
-/// A check's "not yet": the state is not the wanted one, but may become it. Repeated steps
-/// wait on it; otherwise it fails the step with its diagnosis.
-#[derive(Debug)]
-pub struct NotYet {
-    /// A few words for the progress line ("7/9 pods ready").
-    pub progress: String,
-    /// The data for `--json`.
-    pub detail: Value,
-    /// Lines for a person: what is wrong and hints.
-    pub diagnosis: String,
-}
-
-impl std::fmt::Display for NotYet {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.diagnosis)
-    }
-}
-
-impl std::error::Error for NotYet {}
+use crate::arch::Arch;
+use crate::error::NotYet;
+use crate::plan::Check;
 
 impl Check {
-    /// A few words for the dry-run rendering.
-    pub fn describe(&self) -> String {
-        match self {
-            Check::Image { arch: Some(a), .. } => format!("check the image is {a}"),
-            Check::Image { arch: None, .. } => "check the image exists".to_string(),
-            Check::ManifestArchs { expected } => format!(
-                "check the list holds exactly {}",
-                expected
-                    .iter()
-                    .map(|a| a.oci())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            Check::Pods { .. } => "check every pod is ready".to_string(),
-            Check::VolumeGroup { name, .. } => {
-                format!("check volume group {name} exists with free space")
-            }
-            Check::Kernel { host } => {
-                format!("compare the image's kernel-core with the host kernel {host}")
-            }
-            Check::State { what, want, .. } => format!("check {what} is {want}"),
-            Check::FreeSpace { path, min_bytes } => format!(
-                "check {path} has {} free",
-                crate::validate::human(*min_bytes)
-            ),
-            Check::Artifact { kind, .. } => format!("record the {kind} artifact's hash and size"),
-            Check::Embedded => "list the embedded images, their digests and sizes".to_string(),
-        }
-    }
-
     pub fn judge(&self, stdout: &str) -> anyhow::Result<Value> {
         self.judge_with(stdout, &std::collections::BTreeMap::new())
     }
@@ -152,10 +71,13 @@ impl Check {
                 if state == want {
                     return Ok(json!({ "state": state }));
                 }
-                let message = format!("{what} is {}, not {want}", crate::plan::comment(state));
+                let message = format!(
+                    "{what} is {}, not {want}",
+                    crate::validate::escape_controls(state)
+                );
                 if *wait {
                     Err(anyhow::Error::new(NotYet {
-                        progress: format!("{what} is {}", crate::plan::comment(state)),
+                        progress: format!("{what} is {}", crate::validate::escape_controls(state)),
                         detail: json!({ "state": state }),
                         diagnosis: message,
                     }))
@@ -380,19 +302,19 @@ fn embedded(stdout: &str) -> anyhow::Result<Value> {
         let [reference, digest, bytes] = fields[..] else {
             bail!(
                 "microshift-copy-images list printed an odd line: {}",
-                crate::plan::comment(line)
+                crate::validate::escape_controls(line)
             );
         };
         let size: u64 = bytes.parse().map_err(|_| {
             anyhow!(
                 "microshift-copy-images list printed an odd size: {}",
-                crate::plan::comment(bytes)
+                crate::validate::escape_controls(bytes)
             )
         })?;
         if !crate::validate::is_digest(digest) {
             bail!(
                 "microshift-copy-images list printed an odd digest: {}",
-                crate::plan::comment(digest)
+                crate::validate::escape_controls(digest)
             );
         }
         total = total.saturating_add(size);

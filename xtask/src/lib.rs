@@ -1,32 +1,45 @@
 //! `cargo xtask`: build, publish, run and install MicroShift image-mode (bootc) images.
 //!
-//! Each subcommand resolves its inputs (flag > environment variable > config file > default),
-//! validates them, and builds a [`plan::Plan`]; [`exec::run`] runs it, `--dry-run` prints it.
+//! Each subcommand resolves its inputs (flag > environment variable > config file >
+//! default), validates them, and builds a [`plan::Plan`]; [`exec::run`] runs it,
+//! `--dry-run` prints it. The modules, in layers (each imports only from layers below it;
+//! only this file, the dispatch, sees them all):
+//!
+//! 1. `error`, `arch`, `validate`: error types and exit codes, architectures, validators.
+//! 2. `inputs`: every input declared once (flag, environment variable, config key, default).
+//! 3. `record`, `config/`: the record of what the tool made; the config file, `Sources`
+//!    and the resolvers (flag > environment > config > default), start-up.
+//! 4. `secrets`, `device`: secret inputs and the `Secret` type; paths on a device.
+//! 5. `plan/`: the plan model, its checks as data, its bash and JSON renderings.
+//! 6. `inspect`, `pods`: judging what tools print.
+//! 7. `exec/`: the one executor (steps, commands, lanes, report, secret files, signals).
+//! 8. `image`, `registry`: the image and the registry the commands share.
+//! 9. `commands/`: one file per subcommand.
+//! 10. this file: the command line, parsing, the dispatch, exit codes.
 
-pub mod build;
-pub mod clean;
-pub mod completions;
+pub mod arch;
+pub mod commands;
 pub mod config;
-pub mod disk;
-pub mod doctor;
+pub mod device;
+pub mod error;
 pub(crate) mod exec;
 pub mod image;
 pub mod inputs;
 pub mod inspect;
-pub mod kickstart;
-pub mod lint;
-pub mod manifest;
 pub mod plan;
 pub(crate) mod pods;
-pub mod push;
 pub mod record;
 pub mod registry;
-pub mod release;
-pub mod run;
 pub(crate) mod secrets;
 pub mod validate;
-pub mod verify;
-pub mod vm;
+
+pub use commands::{Action, Ctx};
+pub use error::exit;
+
+use commands::{
+    build, clean, completions, disk, doctor, kickstart, lint, manifest, push, release, run, verify,
+    vm,
+};
 
 use std::ffi::OsString;
 
@@ -34,19 +47,114 @@ use clap::{Parser, Subcommand};
 use xshell::Shell;
 
 use crate::config::Sources;
+use crate::error::{BadInput, Interrupted};
 use crate::plan::Plan;
-use crate::validate::BadInput;
 
-/// Exit codes (documented in the README).
-pub mod exit {
-    /// Everything ran and every check passed.
-    pub const OK: i32 = 0;
-    /// A step failed (its command exited non-zero or its output failed a check).
-    pub const FAILED: i32 = 1;
-    /// Bad input: a flag, environment variable, config value or input file. Nothing ran.
-    pub const BAD_INPUT: i32 = 2;
-    /// `verify` (or another wait) ran out of time before the state was reached.
-    pub const TIMEOUT: i32 = 3;
+/// Parse, plan, run. Returns the process exit code.
+pub fn main<I: IntoIterator<Item = OsString>>(args: I) -> i32 {
+    let cli = match parse(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                use std::io::Write;
+                let _ = write!(std::io::stdout(), "{e}");
+                return exit::OK;
+            }
+            if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                eprint!("{e}");
+                return exit::BAD_INPUT;
+            }
+            // one line: clap's first line names the flag and the value
+            let text = e.render().to_string();
+            let first = text.lines().next().unwrap_or("error: bad arguments");
+            eprintln!("{first} (see `cargo xtask --help`)");
+            return exit::BAD_INPUT;
+        }
+    };
+    match try_main(cli) {
+        Ok(()) => exit::OK,
+        Err(e) => report_error(&e),
+    }
+}
+
+fn try_main(cli: Cli) -> anyhow::Result<()> {
+    let sources = Sources::from_process(config::project_root(), cli.config.as_deref())?;
+    let ctx = Ctx {
+        sources: &sources,
+        dry_run: cli.dry_run,
+        json: cli.json,
+        verbose: cli.verbose,
+    };
+    let plan = match act(&cli.command, &ctx)? {
+        Action::Plan(plan) => plan,
+        Action::Done => return Ok(()),
+    };
+    check_secret_dir(&plan)?;
+    if cli.dry_run {
+        if cli.json {
+            exec::print_json(&plan.to_json());
+        } else {
+            use std::io::Write;
+            let _ = write!(std::io::stdout(), "{}", plan.render());
+        }
+        return Ok(());
+    }
+    if let Some(note) = &plan.note {
+        eprintln!("{note}");
+    }
+    let sh = Shell::new()?;
+    sh.change_dir(&sources.root);
+    let opts = exec::Options {
+        verbose: cli.verbose,
+        stdout_to_stderr: cli.json,
+    };
+    let (report, result) = exec::run(&sh, &plan, opts);
+    if result.is_ok() {
+        for line in &report.lines {
+            eprintln!("{line}");
+        }
+    }
+    if cli.json {
+        let doc = report.to_json(&plan, result.is_ok());
+        exec::print_json(&doc);
+    }
+    result
+}
+
+fn report_error(e: &anyhow::Error) -> i32 {
+    if let Some(bad) = e.downcast_ref::<BadInput>() {
+        eprintln!("error: {bad}");
+    } else if let Some(stop) = e.downcast_ref::<Interrupted>() {
+        eprintln!("error: {stop}");
+    } else {
+        eprintln!("error: {e:#}");
+    }
+    error::exit_code(e)
+}
+
+/// Secret files go to `$TMPDIR/xtask-secrets-*/`, and their path into options such as
+/// podman's `--secret id=...,src=PATH`: a TMPDIR with a comma or a control character would
+/// break them. Checked before anything runs.
+fn check_secret_dir(plan: &Plan) -> anyhow::Result<()> {
+    let uses_files = plan.steps.iter().any(|s| {
+        s.args
+            .iter()
+            .any(|a| matches!(a, plan::Arg::SecretFile { .. } | plan::Arg::OutFile { .. }))
+    });
+    if !uses_files {
+        return Ok(());
+    }
+    let tmp = std::env::temp_dir();
+    let Some(tmp) = tmp.to_str() else {
+        return Err(validate::bad(
+            "TMPDIR",
+            &tmp.to_string_lossy(),
+            "is not UTF-8",
+        ));
+    };
+    validate::no_control("TMPDIR", tmp)?;
+    validate::no_comma("TMPDIR", tmp, "podman's --secret id=...,src=PATH")
 }
 
 #[derive(Parser, Debug)]
@@ -107,40 +215,6 @@ pub enum Command {
     Completions(completions::CompletionsArgs),
 }
 
-/// What a subcommand does: a plan for the one executor (printed by `--dry-run`), or an
-/// action it carried out itself (a report, a file, a completion script).
-pub enum Action {
-    Plan(Plan),
-    Done,
-}
-
-/// How the command line asked the subcommand to run, and where its inputs come from.
-pub struct Ctx<'a> {
-    pub sources: &'a Sources,
-    pub dry_run: bool,
-    pub json: bool,
-    pub verbose: bool,
-}
-
-/// Every subcommand has one entry point of this shape: `act(args, ctx) -> Action`.
-pub fn act(command: &Command, ctx: &Ctx) -> anyhow::Result<Action> {
-    match command {
-        Command::Build(a) => build::act(a, ctx),
-        Command::Push(a) => push::act(a, ctx),
-        Command::Manifest(a) => manifest::act(a, ctx),
-        Command::Kickstart(a) => kickstart::act(a, ctx),
-        Command::Release(a) => release::act(a, ctx),
-        Command::Disk(a) => disk::act(a, ctx),
-        Command::Vm(a) => vm::act(a, ctx),
-        Command::Run(a) => run::act(a, ctx),
-        Command::Verify(a) => verify::act(a, ctx),
-        Command::Clean(a) => clean::act(a, ctx),
-        Command::Doctor(a) => doctor::act(a, ctx),
-        Command::Lint => lint::act(ctx),
-        Command::Completions(a) => completions::act(a, ctx),
-    }
-}
-
 /// The command line: the derived [`Cli`], with each declared input's help, environment
 /// variable, config key and default filled in from `inputs.rs`.
 pub fn cli() -> clap::Command {
@@ -177,34 +251,6 @@ pub fn parse<I: IntoIterator<Item = OsString>>(args: I) -> Result<Cli, clap::Err
     let args = join_negative_values(&cmd, args.into_iter().collect());
     let matches = cmd.try_get_matches_from(args)?;
     Cli::from_arg_matches(&matches)
-}
-
-/// Parse, plan, run. Returns the process exit code.
-pub fn main<I: IntoIterator<Item = OsString>>(args: I) -> i32 {
-    let cli = match parse(args) {
-        Ok(cli) => cli,
-        Err(e) => {
-            use clap::error::ErrorKind;
-            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
-                use std::io::Write;
-                let _ = write!(std::io::stdout(), "{e}");
-                return exit::OK;
-            }
-            if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
-                eprint!("{e}");
-                return exit::BAD_INPUT;
-            }
-            // one line: clap's first line names the flag and the value
-            let text = e.render().to_string();
-            let first = text.lines().next().unwrap_or("error: bad arguments");
-            eprintln!("{first} (see `cargo xtask --help`)");
-            return exit::BAD_INPUT;
-        }
-    };
-    match try_main(cli) {
-        Ok(()) => exit::OK,
-        Err(e) => report_error(&e),
-    }
 }
 
 /// `--lvm-loop -1G`, `--vcpus -2`: a value that starts with `-` and a digit is a (bad)
@@ -246,19 +292,22 @@ fn join_negative_values(cmd: &clap::Command, args: Vec<OsString>) -> Vec<OsStrin
     out
 }
 
-fn report_error(e: &anyhow::Error) -> i32 {
-    if let Some(bad) = e.downcast_ref::<BadInput>() {
-        eprintln!("error: {bad}");
-        return exit::BAD_INPUT;
-    }
-    if let Some(stop) = e.downcast_ref::<exec::Interrupted>() {
-        eprintln!("error: {stop}");
-        return 128 + stop.signal;
-    }
-    eprintln!("error: {e:#}");
-    match e.downcast_ref::<exec::StepFailed>() {
-        Some(f) if f.timed_out => exit::TIMEOUT,
-        _ => exit::FAILED,
+/// Every subcommand has one entry point of this shape: `act(args, ctx) -> Action`.
+pub fn act(command: &Command, ctx: &Ctx) -> anyhow::Result<Action> {
+    match command {
+        Command::Build(a) => build::act(a, ctx),
+        Command::Push(a) => push::act(a, ctx),
+        Command::Manifest(a) => manifest::act(a, ctx),
+        Command::Kickstart(a) => kickstart::act(a, ctx),
+        Command::Release(a) => release::act(a, ctx),
+        Command::Disk(a) => disk::act(a, ctx),
+        Command::Vm(a) => vm::act(a, ctx),
+        Command::Run(a) => run::act(a, ctx),
+        Command::Verify(a) => verify::act(a, ctx),
+        Command::Clean(a) => clean::act(a, ctx),
+        Command::Doctor(a) => doctor::act(a, ctx),
+        Command::Lint => lint::act(ctx),
+        Command::Completions(a) => completions::act(a, ctx, cli()),
     }
 }
 
@@ -274,79 +323,4 @@ pub fn plan_for(command: &Command, sources: &Sources) -> anyhow::Result<Plan> {
         Action::Plan(plan) => Ok(plan),
         Action::Done => anyhow::bail!("this command acts directly; it has no plan"),
     }
-}
-
-/// Secret files go to `$TMPDIR/xtask-secrets-*/`, and their path into options such as
-/// podman's `--secret id=...,src=PATH`: a TMPDIR with a comma or a control character would
-/// break them. Checked before anything runs.
-fn check_secret_dir(plan: &Plan) -> anyhow::Result<()> {
-    let uses_files = plan.steps.iter().any(|s| {
-        s.args
-            .iter()
-            .any(|a| matches!(a, plan::Arg::SecretFile { .. } | plan::Arg::OutFile { .. }))
-    });
-    if !uses_files {
-        return Ok(());
-    }
-    let tmp = std::env::temp_dir();
-    let Some(tmp) = tmp.to_str() else {
-        return Err(validate::bad(
-            "TMPDIR",
-            &tmp.to_string_lossy(),
-            "is not UTF-8",
-        ));
-    };
-    validate::no_control("TMPDIR", tmp)?;
-    validate::no_comma("TMPDIR", tmp, "podman's --secret id=...,src=PATH")
-}
-
-/// Print a JSON document on stdout; a closed pipe is not worth a panic.
-pub(crate) fn print_json(doc: &serde_json::Value) {
-    use std::io::Write;
-    let text = serde_json::to_string_pretty(doc).unwrap_or_default();
-    let _ = writeln!(std::io::stdout(), "{text}");
-}
-
-fn try_main(cli: Cli) -> anyhow::Result<()> {
-    let sources = Sources::from_process(config::project_root(), cli.config.as_deref())?;
-    let ctx = Ctx {
-        sources: &sources,
-        dry_run: cli.dry_run,
-        json: cli.json,
-        verbose: cli.verbose,
-    };
-    let plan = match act(&cli.command, &ctx)? {
-        Action::Plan(plan) => plan,
-        Action::Done => return Ok(()),
-    };
-    check_secret_dir(&plan)?;
-    if cli.dry_run {
-        if cli.json {
-            print_json(&plan.to_json());
-        } else {
-            use std::io::Write;
-            let _ = write!(std::io::stdout(), "{}", plan.render());
-        }
-        return Ok(());
-    }
-    if let Some(note) = &plan.note {
-        eprintln!("{note}");
-    }
-    let sh = Shell::new()?;
-    sh.change_dir(&sources.root);
-    let opts = exec::Options {
-        verbose: cli.verbose,
-        stdout_to_stderr: cli.json,
-    };
-    let (report, result) = exec::run(&sh, &plan, opts);
-    if result.is_ok() {
-        for line in &report.lines {
-            eprintln!("{line}");
-        }
-    }
-    if cli.json {
-        let doc = report.to_json(&plan, result.is_ok());
-        print_json(&doc);
-    }
-    result
 }

@@ -4,6 +4,8 @@
 use anyhow::{bail, Context};
 use serde_json::{json, Value};
 
+use crate::device::EMBEDDED_LIST;
+
 /// One pod's state.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Pod {
@@ -209,7 +211,7 @@ fn hints(pods: &[Pod], embedded: Option<&[String]>) -> Vec<String> {
     {
         hints.push(format!(
             "image pulls fail: the pull secret must be at {}, mode 600, with registry.redhat.io credentials (`cargo xtask doctor --for run`)",
-            crate::kickstart::PULL_SECRET_TARGET
+            crate::device::PULL_SECRET_TARGET
         ));
     }
     // an image built with --embed: which failing images it does not hold, and which it
@@ -278,9 +280,6 @@ const PULL_REASONS: [&str; 4] = [
     "InvalidImageName",
     "ErrImageNeverPull",
 ];
-
-/// The list file of the images an image built with `--embed` holds (`REFERENCE,SHA` lines).
-pub const EMBEDDED_LIST: &str = "/usr/lib/containers/storage/image-list.txt";
 
 /// The references of an embedded-image list file.
 pub fn embedded_list(text: &str) -> Vec<String> {

@@ -17,6 +17,64 @@ pub const FILE: &str = "record.json";
 /// The record is small; anything larger is not ours.
 const MAX_BYTES: u64 = 1 << 20;
 
+/// One change to the record of what the tool made, tied to a step.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Recording {
+    /// Written before the step runs: what it is about to make (so that an interrupted step
+    /// is undone too).
+    Before(Entry),
+    /// Written after the step succeeded (its fields may hold values the step captured).
+    After(Entry),
+    /// Removed after the step succeeded: the step undid it.
+    Forget(Entry),
+    /// Removed when this probe answers no: there is nothing left to undo.
+    ForgetIfNo(Entry),
+}
+
+/// An entry of the record: a kind (`container`, `loop-file`, `loop-device`,
+/// `volume-group`, `vm`) and its fields; the first field is its key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub kind: &'static str,
+    pub fields: Vec<(&'static str, Field)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Field {
+    Text(String),
+    /// A variable captured by this or an earlier step.
+    Var(&'static str),
+}
+
+impl Entry {
+    pub fn new(kind: &'static str, key: &'static str, value: impl Into<String>) -> Entry {
+        Entry {
+            kind,
+            fields: vec![(key, Field::Text(value.into()))],
+        }
+    }
+    pub fn with(mut self, key: &'static str, value: impl Into<String>) -> Entry {
+        self.fields.push((key, Field::Text(value.into())));
+        self
+    }
+    pub fn with_var(mut self, key: &'static str, var: &'static str) -> Entry {
+        self.fields.push((key, Field::Var(var)));
+        self
+    }
+    /// `kind name=value ...` for plan comments.
+    pub fn describe(&self) -> String {
+        let fields: Vec<String> = self
+            .fields
+            .iter()
+            .map(|(k, v)| match v {
+                Field::Text(t) => format!("{k}={t}"),
+                Field::Var(n) => format!("{k}=${{{n}}}"),
+            })
+            .collect();
+        format!("{} {}", self.kind, fields.join(" "))
+    }
+}
+
 /// The entries of the record, oldest first. Each is a JSON object with `kind` and fields;
 /// the first field after `kind` is its key (`name` or `path`).
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -127,6 +185,48 @@ impl Record {
     }
 }
 
+/// Write these recordings into the record at `path`: entries made (their variable fields
+/// filled from `vars`; a field whose variable is empty is left out) or forgotten. Lanes
+/// update the record at the same time: one read-modify-write at a time.
+pub fn apply(
+    path: &Utf8Path,
+    due: &[&Recording],
+    vars: &std::collections::BTreeMap<&'static str, String>,
+) -> anyhow::Result<()> {
+    if due.is_empty() {
+        return Ok(());
+    }
+    static RECORD_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = RECORD_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let mut rec = Record::load(path)?;
+    for r in due {
+        match r {
+            Recording::Before(e) | Recording::After(e) => {
+                let mut entry = Map::new();
+                entry.insert("kind".into(), json!(e.kind));
+                for (k, v) in &e.fields {
+                    let value = match v {
+                        Field::Text(t) => t.clone(),
+                        Field::Var(name) => match vars.get(name) {
+                            Some(v) if !v.is_empty() => v.clone(),
+                            _ => continue,
+                        },
+                    };
+                    entry.insert((*k).into(), json!(value));
+                }
+                rec.upsert(entry);
+            }
+            Recording::Forget(e) | Recording::ForgetIfNo(e) => {
+                if let Some((_, Field::Text(key))) = e.fields.first() {
+                    rec.forget(e.kind, key);
+                }
+            }
+        }
+    }
+    rec.save()
+        .with_context(|| format!("updating the record {path}"))
+}
+
 /// Why an existing `target` must not be replaced by a file holding secrets, if it must not:
 /// it is a symbolic link, not a regular file, or another user's (who could read them).
 pub fn unsafe_target(target: &Utf8Path) -> Option<String> {
@@ -136,7 +236,7 @@ pub fn unsafe_target(target: &Utf8Path) -> Option<String> {
             Some("is a symbolic link: refusing to write secrets through it".to_string())
         }
         Ok(m) if !m.file_type().is_file() => Some("exists and is not a regular file".to_string()),
-        Ok(m) if Some(m.uid()) != crate::config::effective_uid() => Some(format!(
+        Ok(m) if Some(m.uid()) != effective_uid() => Some(format!(
             "exists and belongs to another user (uid {}), who could read the secrets",
             m.uid()
         )),
@@ -179,6 +279,13 @@ pub fn write_private(target: &Utf8Path, bytes: &[u8]) -> anyhow::Result<()> {
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// The effective user id, from /proc (no libc needed).
+pub fn effective_uid() -> Option<u32> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("Uid:"))?;
+    line.split_whitespace().nth(2)?.parse().ok()
 }
 
 #[cfg(test)]

@@ -7,8 +7,28 @@ use camino::{Utf8Path, Utf8PathBuf};
 use serde_json::Value;
 
 use crate::config::Sources;
-use crate::plan::Secret;
 use crate::validate;
+
+/// A secret: a password, the bytes of a pull secret or auth file, a rendered kickstart.
+/// The one type secret bytes live in, from reading to writing; `Debug` never shows them.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(Vec<u8>);
+
+impl Secret {
+    pub fn new(value: impl Into<Vec<u8>>) -> Secret {
+        Secret(value.into())
+    }
+    /// The bytes themselves: to feed stdin, write a 0600 file or embed in the kickstart.
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
 
 fn bad_file(what: &str, path: &Utf8Path, why: impl std::fmt::Display) -> anyhow::Error {
     crate::validate::refuse(format!("{what}: '{path}': {why}"))

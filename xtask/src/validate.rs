@@ -3,17 +3,7 @@
 
 use std::fmt;
 
-/// Bad user input: printed as one line, exit code 2, before anything runs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BadInput(pub String);
-
-impl fmt::Display for BadInput {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for BadInput {}
+pub use crate::error::BadInput;
 
 /// A [`BadInput`] error with this one-line message (which must not quote a secret).
 pub fn refuse(message: impl Into<String>) -> anyhow::Error {
@@ -37,61 +27,6 @@ pub fn show(value: &str) -> String {
         s.push('…');
     }
     format!("'{s}'")
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Arch {
-    Amd64,
-    Arm64,
-}
-
-impl Arch {
-    /// The OCI name (`amd64`, `arm64`); `x86_64` and `aarch64` are accepted as aliases.
-    pub fn parse(what: &str, value: &str) -> anyhow::Result<Arch> {
-        match value {
-            "amd64" | "x86_64" => Ok(Arch::Amd64),
-            "arm64" | "aarch64" => Ok(Arch::Arm64),
-            _ => Err(bad(
-                what,
-                value,
-                "not a supported architecture (amd64, arm64)",
-            )),
-        }
-    }
-    pub fn oci(self) -> &'static str {
-        match self {
-            Arch::Amd64 => "amd64",
-            Arch::Arm64 => "arm64",
-        }
-    }
-    /// The kernel's name (`uname -m`).
-    pub fn uname(self) -> &'static str {
-        match self {
-            Arch::Amd64 => "x86_64",
-            Arch::Arm64 => "aarch64",
-        }
-    }
-    /// The tag the documented multi-architecture procedure uses: `linux-amd64`.
-    pub fn tag(self) -> String {
-        format!("linux-{}", self.oci())
-    }
-    pub fn platform(self) -> String {
-        format!("linux/{}", self.oci())
-    }
-    /// The architecture this tool was compiled for, if supported.
-    pub fn native() -> Option<Arch> {
-        match std::env::consts::ARCH {
-            "x86_64" => Some(Arch::Amd64),
-            "aarch64" => Some(Arch::Arm64),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for Arch {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.oci())
-    }
 }
 
 /// One path component of an OCI repository name:
@@ -523,6 +458,21 @@ pub fn looks_secret(name: &str) -> bool {
     ];
     // ROOTPW, USER_PW: a part that is or ends in PW
     words.iter().any(|s| n.contains(s)) || n.split('_').any(|part| part.ends_with("PW"))
+}
+
+/// Text with its control characters shown escaped (`\n`, `\r`, `\u{1b}`): safe in a `#`
+/// comment of a printed plan (a line break would end it) and on a terminal (a carriage
+/// return or an escape sequence would hide what follows).
+pub fn escape_controls(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 pub fn human(bytes: u64) -> String {

@@ -237,7 +237,7 @@ fn doctor_checks_the_disk_builder() {
     assert!(found.iter().any(|c| c.0 == "loop-devices"), "{found:?}");
     // the repository's config lists arm64 too: that cross build is named slow and experimental
     let cross = found.iter().find(|c| c.0 == "cross-disk");
-    if xtask::validate::Arch::native() == Some(xtask::validate::Arch::Amd64) {
+    if xtask::arch::Arch::native() == Some(xtask::arch::Arch::Amd64) {
         let cross = cross.unwrap_or_else(|| panic!("{found:?}"));
         assert_eq!(cross.1, "warn");
         assert!(cross.2.contains("arm64"), "{cross:?}");

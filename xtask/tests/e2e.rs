@@ -841,7 +841,7 @@ fn run_verify_clean_on_a_systemd_image() {
     assert!(
         vgs.contains(&format!(
             "\"vg_name\":\"{vg}\", \"vg_tags\":\"{}\"",
-            xtask::run::VG_TAG
+            xtask::commands::run::VG_TAG
         )),
         "{vgs}"
     );
@@ -1732,7 +1732,7 @@ fn embedded_images_work_offline() {
         .unwrap()
         .trim()
         .to_string();
-    let login = xtask::kickstart::base64(format!("tester:{registry_pw}").as_bytes());
+    let login = xtask::commands::kickstart::base64(format!("tester:{registry_pw}").as_bytes());
     // the pull secret: the password registry's login, and a canary
     let pull = dir.join("pull-secret.json");
     std::fs::write(

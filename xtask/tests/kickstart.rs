@@ -6,7 +6,7 @@ mod common;
 use camino::{Utf8Path, Utf8PathBuf};
 use clap::Parser;
 use common::{fake_iso, repo_root, require_root, require_tool, scratch, scrub, sources};
-use xtask::kickstart::Kickstart;
+use xtask::commands::kickstart::Kickstart;
 use xtask::{plan_for, Cli, Command};
 
 const AUTH: &str = "tests/fixtures/registry-auth.json";
@@ -68,7 +68,7 @@ fn kickstart_snapshots_are_redacted() {
         let text = ks.render(true).unwrap();
         let full = ks.render(false).unwrap();
         // the redacted text shows no secret, the full one embeds both files
-        let encoded = xtask::kickstart::base64(ks.pull_secret.1.expose());
+        let encoded = xtask::commands::kickstart::base64(ks.pull_secret.1.expose());
         assert!(!text.contains(&encoded[..40]) && full.contains(&encoded[..40]));
         insta::assert_snapshot!(format!("kickstart_{name}"), scrub(&text));
     }
@@ -135,7 +135,7 @@ fn bad_kickstart_inputs_are_refused() {
         let e: Vec<(&str, &str)> = e.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let err = Kickstart::resolve(&cmd.args, &sources(true, &e)).unwrap_err();
         assert!(
-            err.downcast_ref::<xtask::validate::BadInput>().is_some(),
+            err.downcast_ref::<xtask::error::BadInput>().is_some(),
             "{args:?}: {err:#}"
         );
         assert!(format!("{err}").contains(expect), "{args:?}: {err}");
@@ -256,7 +256,7 @@ fn embedded_secrets_are_written_byte_for_byte() {
             "{name}: /etc/ostree/auth.json differs"
         );
         assert!(
-            written(xtask::kickstart::PULL_SECRET_TARGET) == pull_bytes,
+            written(xtask::device::PULL_SECRET_TARGET) == pull_bytes,
             "{name}: the pull secret differs"
         );
         let mode = |p: &str| {
@@ -267,7 +267,7 @@ fn embedded_secrets_are_written_byte_for_byte() {
                 .mode()
                 & 0o777
         };
-        assert_eq!(mode(xtask::kickstart::PULL_SECRET_TARGET), 0o600, "{name}");
+        assert_eq!(mode(xtask::device::PULL_SECRET_TARGET), 0o600, "{name}");
         assert_eq!(mode("/etc/ostree/auth.json"), 0o600, "{name}");
     }
 }
@@ -472,7 +472,7 @@ fn virt_install_accepts_the_plan() {
             "microshift-test",
         ],
     );
-    let ks = dir.join(xtask::vm::KICKSTART_NAME);
+    let ks = dir.join(xtask::commands::vm::KICKSTART_NAME);
     std::fs::write(
         &ks,
         resolve_ks(&env(&[]), &["--arch", "amd64"])

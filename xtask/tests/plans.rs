@@ -528,8 +528,8 @@ fn disk_config_is_documented_toml() {
             // no user customization next to a kickstart: the user is in the kickstart
             assert!(c.get("user").is_none(), "{text}");
             let contents = c["installer"]["kickstart"]["contents"].as_str().unwrap();
-            let mut ks = xtask::kickstart::Kickstart::resolve(
-                &xtask::kickstart::KickstartArgs::default(),
+            let mut ks = xtask::commands::kickstart::Kickstart::resolve(
+                &xtask::commands::kickstart::KickstartArgs::default(),
                 &sources(true, &env),
             )
             .unwrap();
@@ -545,7 +545,7 @@ fn disk_config_is_documented_toml() {
                 "the builder adds ostreecontainer itself"
             );
             for secret in [&pull, &auth] {
-                let encoded = xtask::kickstart::base64(&std::fs::read(secret).unwrap());
+                let encoded = xtask::commands::kickstart::base64(&std::fs::read(secret).unwrap());
                 assert!(
                     contents.contains(&encoded[..60]),
                     "{secret} is not embedded"
@@ -554,7 +554,9 @@ fn disk_config_is_documented_toml() {
             // and --dry-run shows none of it
             let shown = plan.render();
             assert!(
-                !shown.contains(&xtask::kickstart::base64(&std::fs::read(&pull).unwrap())[..40]),
+                !shown.contains(
+                    &xtask::commands::kickstart::base64(&std::fs::read(&pull).unwrap())[..40]
+                ),
                 "{shown}"
             );
             assert!(shown.contains("<redacted: "), "{shown}");

@@ -28,7 +28,7 @@ fn containerfiles() -> Vec<Utf8PathBuf> {
 fn containerfiles_follow_our_rules() {
     for cf in containerfiles() {
         let text = std::fs::read_to_string(&cf).unwrap();
-        let findings = xtask::lint::containerfile(&text, cf.parent());
+        let findings = xtask::commands::lint::containerfile(&text, cf.parent());
         assert!(findings.is_empty(), "{cf}: {findings:#?}");
     }
 }
@@ -73,7 +73,7 @@ fn the_microshift_containerfile_has_the_documented_pieces() {
         "the password must not be a build argument"
     );
     // the build secret id is the one `cargo xtask build` mounts
-    assert!(text.contains(&format!("id={}", xtask::build::PASSWD_SECRET_ID)));
+    assert!(text.contains(&format!("id={}", xtask::commands::build::PASSWD_SECRET_ID)));
 }
 
 /// The embedding layer (`build --embed`) has the documented pieces: the pull secret as a
@@ -91,11 +91,11 @@ fn the_embedding_layer_has_the_documented_pieces() {
         "FROM ${BASE_IMAGE}",
         &format!(
             "RUN --mount=type=secret,id={},dst=/run/secrets/pull-secret.json",
-            xtask::build::PULL_SECRET_ID
+            xtask::commands::build::PULL_SECRET_ID
         ),
         &format!(
             "COPY embedded/microshift-copy-images {}",
-            xtask::build::COPY_IMAGES
+            xtask::device::COPY_IMAGES
         ),
         "COPY embedded/microshift-copy-images.conf /usr/lib/systemd/system/microshift.service.d/",
         "microshift-copy-images pull",
@@ -106,7 +106,7 @@ fn the_embedding_layer_has_the_documented_pieces() {
             "Containerfile.bootc-embedded lacks `{needle}`"
         );
     }
-    assert!(xtask::lint::bootc_lint_last(&cf).is_none());
+    assert!(xtask::commands::lint::bootc_lint_last(&cf).is_none());
     for needle in [
         "/usr/share/microshift/release/release-$(uname -m).json",
         ".images | to_entries[] | .value",
@@ -123,9 +123,9 @@ fn the_embedding_layer_has_the_documented_pieces() {
     }
     assert!(script.contains(&format!(
         "store=${{EMBEDDED_STORE:-{}}}",
-        xtask::build::EMBEDDED_STORE
+        xtask::device::EMBEDDED_STORE
     )));
-    assert!(dropin.contains(&format!("ExecStartPre={} copy", xtask::build::COPY_IMAGES)));
+    assert!(dropin.contains(&format!("ExecStartPre={} copy", xtask::device::COPY_IMAGES)));
     for text in [&cf, &script, &dropin] {
         assert!(
             !text

@@ -154,7 +154,7 @@ fn secret_files_are_private_and_removed() {
             "{ks}"
         );
         assert!(ks.contains(
-            &xtask::kickstart::base64(
+            &xtask::commands::kickstart::base64(
                 &std::fs::read(repo_root().join("tests/fixtures/pull-secret.json")).unwrap()
             )[..40]
         ));

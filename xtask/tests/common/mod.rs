@@ -204,7 +204,7 @@ impl Ran {
 
 /// Are we root? Tests that chroot or loop-mount need it; in CI they must run.
 pub fn require_root(test: &str) -> bool {
-    let root = xtask::config::effective_uid() == Some(0);
+    let root = xtask::record::effective_uid() == Some(0);
     if !root {
         assert!(!in_ci(), "{test}: CI runs as root");
         eprintln!("SKIPPED {test}: needs root");

@@ -3,13 +3,13 @@
 
 use camino::Utf8PathBuf;
 
+use super::{Action, Ctx};
 use crate::config::Sources;
-use crate::inspect::Check;
+use crate::plan::Check;
 use crate::plan::{Extract, Plan, Step, Wait};
 use crate::validate;
-use crate::{Action, Ctx};
 
-pub const KUBECONFIG: &str = "/var/lib/microshift/resources/kubeadmin/kubeconfig";
+use crate::device::KUBECONFIG;
 
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct VerifyArgs {
@@ -56,17 +56,16 @@ fn pods_file(path: &camino::Utf8Path, sources: &Sources, json: bool) -> anyhow::
     let verdict = crate::pods::judge(&text)
         .map_err(|e| crate::validate::refuse(format!("--pods-file: '{path}': {e:#}")))?;
     if json {
-        crate::print_json(&verdict.to_json());
+        crate::exec::print_json(&verdict.to_json());
     }
     if verdict.all_ready() {
         eprintln!("ok: all {} pods ready", verdict.ready());
         Ok(())
     } else {
-        Err(anyhow::Error::new(crate::exec::StepFailed {
-            message: format!("not every pod is ready ({path})\n{}", verdict.diagnosis()),
-            hint: None,
-            timed_out: false,
-        }))
+        Err(crate::error::StepFailed::error(format!(
+            "not every pod is ready ({path})\n{}",
+            verdict.diagnosis()
+        )))
     }
 }
 
@@ -244,7 +243,7 @@ const EMBEDDED: &str = "EMBEDDED_IMAGES";
 /// answer: the image embeds none). `reach` is the command prefix that runs in the target.
 fn embedded_list(reach: Step) -> Step {
     reach
-        .args(["cat", crate::pods::EMBEDDED_LIST])
+        .args(["cat", crate::device::EMBEDDED_LIST])
         .read_only()
         .may_fail()
         .capture(EMBEDDED, Extract::Trim)

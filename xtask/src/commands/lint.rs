@@ -6,7 +6,7 @@
 use camino::Utf8Path;
 use xshell::Shell;
 
-use crate::{Action, Ctx};
+use super::{Action, Ctx};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Finding {
@@ -203,11 +203,10 @@ pub fn act(ctx: &Ctx) -> anyhow::Result<Action> {
     if !failed.is_empty() {
         what.push(format!("{} reported problems", failed.join(", ")));
     }
-    Err(anyhow::Error::new(crate::exec::StepFailed {
-        message: format!("lint: {}", what.join("; ")),
-        hint: None,
-        timed_out: false,
-    }))
+    Err(crate::error::StepFailed::error(format!(
+        "lint: {}",
+        what.join("; ")
+    )))
 }
 
 /// The repository's files a lint covers: Containerfiles under containerfiles/, scripts.

@@ -2,21 +2,19 @@
 
 use camino::Utf8PathBuf;
 
+use super::{Action, Ctx};
+use crate::arch::Arch;
 use crate::config::Sources;
 use crate::image::{Image, ImageArgs};
 use crate::plan::{Plan, Secret, Step};
 use crate::secrets;
-use crate::validate::{self, bad, Arch};
-use crate::{Action, Ctx};
+use crate::validate::{self, bad};
 
 /// The build secret id the Containerfile mounts (`RUN --mount=type=secret,id=user-passwd`).
 pub const PASSWD_SECRET_ID: &str = "user-passwd";
 /// The build secret id the embedding Containerfile mounts the pull secret as.
 pub const PULL_SECRET_ID: &str = "pullsecret";
-/// The script the embedding layer installs; `list` prints what the image embeds.
-pub const COPY_IMAGES: &str = "/usr/bin/microshift-copy-images";
-/// Where the embedded images and their list file are in the image.
-pub const EMBEDDED_STORE: &str = "/usr/lib/containers/storage";
+use crate::device::COPY_IMAGES;
 /// The network modes `podman build --network` takes that make sense for a build.
 const NETWORKS: [&str; 5] = ["bridge", "host", "none", "private", "slirp4netns"];
 
@@ -446,7 +444,7 @@ fn embedded_step(image: &str) -> Step {
     ])
     .read_only()
     .root(true)
-    .check(crate::inspect::Check::Embedded)
+    .check(crate::plan::Check::Embedded)
     .hint(format!(
         "{image} has no {COPY_IMAGES}: was it built with --embed?"
     ))

@@ -7,16 +7,16 @@
 //! the digest is checked against the registry), and the list is pushed again only when a
 //! member was pushed or the registry's list is missing or wrong. `--force` does it all.
 
+use super::{Action, Ctx};
+use crate::arch::Arch;
 use crate::build::{Build, BuildArgs, BuildInputs};
 use crate::config::Sources;
 use crate::image::ImageArgs;
-use crate::inspect::Check;
 use crate::manifest::{Manifest, ManifestArgs};
+use crate::plan::Check;
 use crate::plan::{Entry, Extract, Plan, Recording, ResultShell, Step, When};
 use crate::push::Push;
 use crate::registry::RegistryArgs;
-use crate::validate::Arch;
-use crate::{Action, Ctx};
 
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct ReleaseArgs {

@@ -5,11 +5,12 @@ use std::io::Read;
 
 use camino::Utf8PathBuf;
 
+use super::{Action, Ctx};
+use crate::arch::Arch;
 use crate::config::Sources;
 use crate::kickstart::{Kickstart, KickstartArgs};
 use crate::plan::{Entry, Plan, Recording, Secret, Step};
-use crate::validate::{self, bad, Arch};
-use crate::{Action, Ctx};
+use crate::validate::{self, bad};
 
 /// The kickstart's file name inside the installer's initrd.
 pub const KICKSTART_NAME: &str = "kickstart.ks";

@@ -4,13 +4,13 @@
 
 use camino::Utf8PathBuf;
 
+use super::{Action, Ctx};
 use crate::config::Sources;
 use crate::image::{Image, ImageArgs};
-use crate::inspect::Check;
+use crate::plan::Check;
 use crate::plan::{Entry, Extract, Plan, Recording, Stdin, Step, When};
 use crate::secrets;
 use crate::validate::{self, bad};
-use crate::{Action, Ctx};
 
 /// The tag `run --lvm-loop` puts on the volume group it creates; `clean` removes only a
 /// volume group that carries it, so a host's own `rhel` group is never touched.
@@ -363,7 +363,7 @@ impl Run {
             format!(
                 "{}:{}:ro",
                 self.pull_secret,
-                crate::kickstart::PULL_SECRET_TARGET
+                crate::device::PULL_SECRET_TARGET
             ),
         ]);
         run = match &self.host_storage {

@@ -6,14 +6,15 @@
 
 use camino::Utf8PathBuf;
 
+use super::{Action, Ctx};
+use crate::arch::Arch;
 use crate::config::Sources;
 use crate::image::Image;
 use crate::inputs;
-use crate::inspect::Check;
 use crate::kickstart::{Kickstart, KickstartArgs};
+use crate::plan::Check;
 use crate::plan::{Plan, Secret, Step};
-use crate::validate::{self, bad, Arch};
-use crate::{Action, Ctx};
+use crate::validate::{self, bad};
 
 /// An artifact type, as the builder names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]

@@ -1,12 +1,13 @@
 //! `cargo xtask manifest`: the manifest list of "Appendix A: Multi-Architecture Image Build".
 
+use super::{Action, Ctx};
+use crate::arch::Arch;
 use crate::config::Sources;
 use crate::image::Image;
-use crate::inspect::Check;
+use crate::plan::Check;
 use crate::plan::{Plan, Step, When};
 use crate::registry::{Registry, RegistryArgs};
-use crate::validate::{bad, Arch};
-use crate::{Action, Ctx};
+use crate::validate::bad;
 
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct ManifestArgs {

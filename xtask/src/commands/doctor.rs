@@ -7,11 +7,12 @@ use std::process::Command;
 use camino::Utf8PathBuf;
 use serde_json::{json, Value};
 
+use super::{Action, Ctx};
+use crate::arch::Arch;
 use crate::config::Sources;
 use crate::inputs;
 use crate::secrets;
-use crate::validate::{self, Arch};
-use crate::{Action, Ctx};
+use crate::validate;
 
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct DoctorArgs {
@@ -108,7 +109,7 @@ pub fn steps(step: Step) -> Vec<&'static str> {
 /// Run a read-only command; `None` when it cannot be started (not installed).
 fn output(program: &str, args: &[&str]) -> Option<std::process::Output> {
     let mut cmd = Command::new(program);
-    for name in crate::exec::SECRET_ENV {
+    for name in crate::inputs::secret_env() {
         cmd.env_remove(name);
     }
     cmd.args(args)
@@ -726,7 +727,7 @@ fn tool_error(line: &str) -> String {
         .split_once("msg=\"")
         .map_or(line, |(_, m)| m.strip_suffix('"').unwrap_or(m))
         .replace("\\\"", "\"");
-    let msg = crate::plan::comment(msg.trim());
+    let msg = crate::validate::escape_controls(msg.trim());
     let chars: Vec<char> = msg.chars().collect();
     if chars.len() > 160 {
         format!(
@@ -1144,7 +1145,7 @@ pub fn act(args: &DoctorArgs, ctx: &Ctx) -> anyhow::Result<Action> {
     }
     let findings = check(args, sources)?;
     if json {
-        crate::print_json(&to_json(&findings));
+        crate::exec::print_json(&to_json(&findings));
     } else {
         let _ = write!(std::io::stdout(), "{}", table(&findings));
     }
@@ -1156,15 +1157,11 @@ pub fn act(args: &DoctorArgs, ctx: &Ctx) -> anyhow::Result<Action> {
     if failed.is_empty() {
         Ok(Action::Done)
     } else {
-        Err(anyhow::Error::new(crate::exec::StepFailed {
-            message: format!(
-                "the host is not ready for {}: {} failed",
-                steps.join(", "),
-                failed.join(", ")
-            ),
-            hint: None,
-            timed_out: false,
-        }))
+        Err(crate::error::StepFailed::error(format!(
+            "the host is not ready for {}: {} failed",
+            steps.join(", "),
+            failed.join(", ")
+        )))
     }
 }
 

@@ -8,19 +8,18 @@
 
 use camino::{Utf8Path, Utf8PathBuf};
 
+use super::{Action, Ctx};
 use crate::config::Sources;
 use crate::image::{Image, ImageArgs};
 use crate::plan::Secret;
 use crate::registry::{Registry, RegistryArgs};
 use crate::secrets;
 use crate::validate::{self, bad};
-use crate::{Action, Ctx};
 
 pub const TEMPLATE: &str = "kickstarts/microshift-bootc.ks";
 /// The kickstart's optional blocks.
 pub const BLOCKS: &str = "kickstarts/blocks";
-/// Where CRI-O reads the pull secret: the kickstart writes it there, `run` mounts it there.
-pub const PULL_SECRET_TARGET: &str = "/etc/crio/openshift-pull-secret";
+use crate::device::PULL_SECRET_TARGET;
 
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct KickstartArgs {

@@ -1,10 +1,10 @@
 //! `cargo xtask push`: "Publish Image".
 
+use super::{Action, Ctx};
 use crate::config::Sources;
 use crate::image::{Image, ImageArgs};
 use crate::plan::{Plan, Step};
 use crate::registry::{Registry, RegistryArgs};
-use crate::{Action, Ctx};
 
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct PushArgs {

@@ -1,0 +1,14 @@
+//! Where things are on a MicroShift device — the bootc image booted as a host or a VM, or
+//! run as a container: the paths the image, the kickstart and the commands agree on.
+
+/// Where CRI-O reads the pull secret: the kickstart writes it there, `run` mounts it there.
+pub const PULL_SECRET_TARGET: &str = "/etc/crio/openshift-pull-secret";
+/// MicroShift's kubeconfig for the cluster admin, readable by root on the device.
+pub const KUBECONFIG: &str = "/var/lib/microshift/resources/kubeadmin/kubeconfig";
+/// The script the embedding layer (`build --embed`) installs; `list` prints what the image
+/// embeds, `copy` fills the container storage before every MicroShift start.
+pub const COPY_IMAGES: &str = "/usr/bin/microshift-copy-images";
+/// Where the embedded images are in the image (one directory per image).
+pub const EMBEDDED_STORE: &str = "/usr/lib/containers/storage";
+/// The list of embedded images (`REF,SHA` lines) in an image built with `--embed`.
+pub const EMBEDDED_LIST: &str = "/usr/lib/containers/storage/image-list.txt";

@@ -1,0 +1,358 @@
+//! The one executor: runs a [`Plan`] through xshell, step by step.
+//!
+//! Secrets reach commands only as stdin or as paths of 0600 files in a private 0700
+//! directory that is removed when the plan ends (on failure too). Progress goes to stderr;
+//! `-v` echoes each command as rendered (secrets as `${NAME}`), never its values.
+//!
+//! - `mod.rs`: the plan, step by step: conditions, the record, waiting, outcomes;
+//! - `command.rs`: running one command (stdin, output, signals passed on, checks);
+//! - `lanes.rs`: the steps of several lanes at the same time, and their live lines;
+//! - `report.rs`, `secret_dir.rs`, `signals.rs`: the report, the secret files, signals.
+
+mod command;
+mod lanes;
+mod report;
+mod secret_dir;
+pub mod signals;
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use xshell::Shell;
+
+pub use report::{print_json, Report, Status, StepRecord};
+pub use secret_dir::sweep_stale_secret_dirs;
+
+use crate::error::{Interrupted, StepFailed, Stopped};
+use crate::plan::{OnFail, Output, Plan, Step};
+use lanes::Io;
+use secret_dir::SecretDir;
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Options {
+    pub verbose: bool,
+    /// Send the commands' own standard output to stderr (with `--json`, stdout holds only
+    /// the JSON document).
+    pub stdout_to_stderr: bool,
+}
+
+/// Run every step of `plan` in order. Stops at the first failing step (unless it is a probe).
+/// The report holds every step run so far, also when one failed.
+pub fn run(sh: &Shell, plan: &Plan, opts: Options) -> (Report, anyhow::Result<()>) {
+    signals::install();
+    sweep_stale_secret_dirs();
+    let mut report = Report::default();
+    let runner = Runner {
+        sh,
+        plan,
+        opts,
+        started: Instant::now(),
+    };
+    let result = runner.all(&mut report);
+    (report, result)
+}
+
+/// What the steps so far have left for the ones after them.
+#[derive(Default)]
+struct State {
+    outcomes: BTreeMap<&'static str, bool>,
+    vars: BTreeMap<&'static str, String>,
+    secrets: SecretDir,
+}
+
+/// A plan being run: where, how, and since when (the deadline of waiting steps counts from
+/// the plan's start).
+#[derive(Clone, Copy)]
+struct Runner<'a> {
+    sh: &'a Shell,
+    plan: &'a Plan,
+    opts: Options,
+    started: Instant,
+}
+
+impl Runner<'_> {
+    fn all(&self, report: &mut Report) -> anyhow::Result<()> {
+        let plan = self.plan;
+        let mut state = State::default();
+        let io = Io::default();
+        let mut i = 0;
+        while i < plan.steps.len() {
+            match plan.steps[i].lane {
+                None => {
+                    self.one(i, &mut state, report, &io)?;
+                    i += 1;
+                }
+                Some(_) => {
+                    // the steps of every lane up to the next step outside them: at the same time
+                    let end = (i..plan.steps.len())
+                        .find(|&j| plan.steps[j].lane.is_none())
+                        .unwrap_or(plan.steps.len());
+                    self.lanes(i..end, &mut state, report)?;
+                    i = end;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Run step `i`: its condition, the record, the command (repeated while it waits), its
+    /// outcome into `state` and `report`.
+    fn one(&self, i: usize, state: &mut State, report: &mut Report, io: &Io) -> anyhow::Result<()> {
+        let plan = self.plan;
+        let step = &plan.steps[i];
+        let n = i + 1;
+        let total = plan.steps.len();
+        if !step.when.holds(&state.outcomes, &state.vars) {
+            report.steps.push(StepRecord::new(step, Status::Skipped, 0));
+            if let Some(note) = &step.skip_note {
+                io.say(&format!("skipped: {note}"));
+                report.lines.push(io.tag(format!("ok: {note}")));
+            }
+            return Ok(());
+        }
+        if let Some(sig) = signals::caught() {
+            return Err(interrupted(sig, n, total, step, report, 0));
+        }
+        if io.stopped() {
+            // another lane failed: start nothing more
+            report.steps.push(StepRecord::new(step, Status::Skipped, 0));
+            return Err(anyhow::Error::new(Stopped));
+        }
+        self.record(step, state, Moment::Before)?;
+        io.say(&format!("==> [{n}/{total}] {}", step.about));
+        if self.opts.verbose {
+            io.say(&format!("    $ {}", step.render(plan.as_root)));
+        }
+        let step_started = Instant::now();
+        let mut progress = Progress::new();
+        let result = loop {
+            let result = command::run(self.sh, plan.as_root, step, state, self.opts, io);
+            let (Some(wait), true, Err(failure)) = (plan.deadline, step.repeat, &result) else {
+                break result;
+            };
+            if !failure.answered && failure.not_yet.is_none()
+                || failure.signal.is_some()
+                || failure.stopped
+            {
+                break result; // could not run at all (or stopped): waiting will not help
+            }
+            let elapsed = self.started.elapsed();
+            if elapsed >= Duration::from_secs(wait.timeout_s) {
+                progress.finish();
+                let mut message = format!(
+                    "step {n}/{total} ({}) timed out after {}s: {}",
+                    step.about,
+                    elapsed.as_secs(),
+                    failure.message
+                );
+                if let Some(not_yet) = &failure.not_yet {
+                    message = format!(
+                        "step {n}/{total} ({}) timed out after {}s\n{}",
+                        step.about,
+                        elapsed.as_secs(),
+                        not_yet.diagnosis
+                    );
+                    report
+                        .data
+                        .insert(step.id.to_string(), not_yet.detail.clone());
+                }
+                let ms = step_started.elapsed().as_millis() as u64;
+                report
+                    .steps
+                    .push(StepRecord::new(step, Status::TimedOut, ms));
+                return Err(anyhow::Error::new(StepFailed {
+                    message: io.tag(message),
+                    hint: step.hint.clone(),
+                    timed_out: true,
+                }));
+            }
+            let what = failure
+                .not_yet
+                .as_ref()
+                .map_or("not yet", |n| n.progress.as_str());
+            progress.show(&format!(
+                "    waiting: {what} ({}s of {}s)",
+                elapsed.as_secs(),
+                wait.timeout_s
+            ));
+            let pause = Instant::now();
+            while pause.elapsed() < Duration::from_secs(wait.interval_s)
+                && signals::caught().is_none()
+                && !io.stopped()
+            {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            if let Some(sig) = signals::caught() {
+                progress.finish();
+                let ms = step_started.elapsed().as_millis() as u64;
+                return Err(interrupted(sig, n, total, step, report, ms));
+            }
+        };
+        progress.finish();
+        let ms = step_started.elapsed().as_millis() as u64;
+        if let Err(command::Failure {
+            signal: Some(sig), ..
+        }) = &result
+        {
+            return Err(interrupted(*sig, n, total, step, report, ms));
+        }
+        if let Err(command::Failure { stopped: true, .. }) = &result {
+            report
+                .steps
+                .push(StepRecord::new(step, Status::Interrupted, ms));
+            return Err(anyhow::Error::new(Stopped));
+        }
+        match result {
+            Ok(out) => {
+                state.outcomes.insert(step.id, true);
+                if let Some((var, value)) = &step.sets {
+                    state.vars.insert(var, value.to_string());
+                }
+                if let (Some(rv), Some(data)) = (&step.result_var, &out) {
+                    if let Some(v) = data.get(rv.key).and_then(Value::as_str) {
+                        state.vars.insert(rv.var, v.to_string());
+                    }
+                }
+                self.record(step, state, Moment::After)?;
+                let mut entry = StepRecord::new(step, Status::Ok, ms);
+                if let Some(line) = step.done.as_ref().and_then(|d| d.line(out.as_ref())) {
+                    report.lines.push(line);
+                }
+                if let Some(data) = out {
+                    // a probe's answer is not news; a check's result is
+                    if let (Output::Check(check), OnFail::Abort) = (&step.output, step.on_fail) {
+                        report.lines.extend(check.summary(&data));
+                    }
+                    report.data.insert(step.id.to_string(), data.clone());
+                    entry.result = Some(data);
+                }
+                report.steps.push(entry);
+            }
+            Err(failure) if step.on_fail == OnFail::Record && failure.answered => {
+                state.outcomes.insert(step.id, false);
+                self.record(step, state, Moment::No)?;
+                report.steps.push(StepRecord::new(step, Status::No, ms));
+            }
+            Err(failure) => {
+                report.steps.push(StepRecord::new(step, Status::Failed, ms));
+                let message = match &failure.not_yet {
+                    Some(not_yet) => {
+                        report
+                            .data
+                            .insert(step.id.to_string(), not_yet.detail.clone());
+                        format!(
+                            "step {n}/{total} ({}) failed\n{}",
+                            step.about, not_yet.diagnosis
+                        )
+                    }
+                    None => format!(
+                        "step {n}/{total} ({}) failed: {}",
+                        step.about, failure.message
+                    ),
+                };
+                let message = match &step.diagnose {
+                    Some(d) => {
+                        match command::diagnose(self.sh, plan.as_root, d, state, self.opts, io) {
+                            Some(text) => {
+                                format!("{message}\n`{}` says:\n{text}", d.render(plan.as_root))
+                            }
+                            None => message,
+                        }
+                    }
+                    None => message,
+                };
+                return Err(anyhow::Error::new(StepFailed {
+                    message: io.tag(message),
+                    hint: step.hint.clone(),
+                    timed_out: false,
+                }));
+            }
+        }
+        Ok(())
+    }
+
+    /// Write the step's recordings of this moment into the record file.
+    fn record(&self, step: &Step, state: &State, moment: Moment) -> anyhow::Result<()> {
+        use crate::plan::Recording;
+        let Some(path) = &self.plan.record else {
+            return Ok(());
+        };
+        let due: Vec<&Recording> = step
+            .records
+            .iter()
+            .filter(|r| match r {
+                Recording::Before(_) => moment == Moment::Before,
+                Recording::After(_) | Recording::Forget(_) => moment == Moment::After,
+                Recording::ForgetIfNo(_) => moment == Moment::No,
+            })
+            .collect();
+        crate::record::apply(path, &due, &state.vars)
+    }
+}
+
+fn interrupted(
+    sig: i32,
+    n: usize,
+    total: usize,
+    step: &Step,
+    report: &mut Report,
+    ms: u64,
+) -> anyhow::Error {
+    report
+        .steps
+        .push(StepRecord::new(step, Status::Interrupted, ms));
+    anyhow::Error::new(Interrupted {
+        signal: sig,
+        message: format!(
+            "interrupted by {} at step {n}/{total} ({}): the command was stopped and the secret files removed; what was made so far is in the record (`cargo xtask clean` undoes it)",
+            signals::name(sig),
+            step.about
+        ),
+    })
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Moment {
+    Before,
+    After,
+    /// A probe answered no.
+    No,
+}
+
+/// A live progress line: rewritten in place on a terminal, a line per change otherwise.
+struct Progress {
+    tty: bool,
+    last: String,
+    shown: bool,
+}
+
+impl Progress {
+    fn new() -> Progress {
+        Progress {
+            tty: std::io::stderr().is_terminal(),
+            last: String::new(),
+            shown: false,
+        }
+    }
+    fn show(&mut self, line: &str) {
+        if self.tty {
+            eprint!("\r\x1b[2K{line}");
+            self.shown = true;
+        } else {
+            // logs get a line when the state changes, not one per try
+            let state = line.split(" (").next().unwrap_or(line).to_string();
+            if state != self.last {
+                eprintln!("{line}");
+                self.last = state;
+            }
+        }
+    }
+    fn finish(&mut self) {
+        if self.shown {
+            eprintln!();
+            self.shown = false;
+        }
+    }
+}

@@ -1,0 +1,57 @@
+//! SIGINT, SIGTERM and SIGHUP, caught: a flag the executor polls, and the signal passed on
+//! to the command that runs. Plain libc calls (std links libc already): no crate needed.
+
+use std::sync::atomic::{AtomicI32, Ordering};
+
+pub const SIGHUP: i32 = 1;
+pub const SIGINT: i32 = 2;
+pub const SIGKILL: i32 = 9;
+pub const SIGTERM: i32 = 15;
+
+static CAUGHT: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn on_signal(sig: i32) {
+    // async-signal-safe: one atomic store
+    CAUGHT.store(sig, Ordering::SeqCst);
+}
+
+extern "C" {
+    fn signal(signum: i32, handler: extern "C" fn(i32)) -> usize;
+    fn kill(pid: i32, sig: i32) -> i32;
+}
+
+/// Catch the three signals (idempotent).
+pub fn install() {
+    for sig in [SIGHUP, SIGINT, SIGTERM] {
+        // SAFETY: the handler only stores into an atomic
+        unsafe {
+            signal(sig, on_signal);
+        }
+    }
+}
+
+/// The signal caught so far, if any.
+pub fn caught() -> Option<i32> {
+    match CAUGHT.load(Ordering::SeqCst) {
+        0 => None,
+        s => Some(s),
+    }
+}
+
+pub fn send(pid: u32, sig: i32) {
+    if let Ok(pid) = i32::try_from(pid) {
+        // SAFETY: kill(2) on a child's pid
+        unsafe {
+            kill(pid, sig);
+        }
+    }
+}
+
+pub fn name(sig: i32) -> &'static str {
+    match sig {
+        SIGHUP => "SIGHUP",
+        SIGINT => "SIGINT",
+        SIGTERM => "SIGTERM",
+        _ => "a signal",
+    }
+}

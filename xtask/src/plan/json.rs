@@ -1,0 +1,88 @@
+//! A plan as JSON (`--dry-run --json`, and the snapshots): argv as it would run, secrets as
+//! `${NAME}` references.
+
+use super::{Arg, Effect, OnFail, Output, Plan, Stdin, When};
+
+impl Arg {
+    /// The argument with its secret or captured part as a `${NAME}` reference, unquoted
+    /// (the `--json` plan's argv).
+    pub fn plain(&self) -> String {
+        match self {
+            Arg::Lit(x) => x.clone(),
+            Arg::SecretFile {
+                prefix,
+                name,
+                suffix,
+                ..
+            } => format!("{prefix}${{{name}_FILE}}{suffix}"),
+            Arg::Var {
+                prefix,
+                name,
+                suffix,
+            } => format!("{prefix}${{{name}}}{suffix}"),
+            Arg::OutFile { file, .. } => file.to_string(),
+        }
+    }
+}
+
+impl Plan {
+    /// The plan as data, for `--dry-run --json` and snapshots: argv as it would run (with
+    /// `sudo` when needed), secrets as `${NAME}` references.
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::json;
+        let steps: Vec<serde_json::Value> = self
+            .steps
+            .iter()
+            .map(|s| {
+                let (program, args) = s.command_line(self.as_root);
+                let mut argv = vec![program];
+                argv.extend(args.iter().map(Arg::plain));
+                let when = when_json(&s.when);
+                let mut step = json!({
+                    "id": s.id,
+                    "about": s.about,
+                    "argv": argv,
+                    "env": s.env.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
+                    "stdin": match &s.stdin {
+                        Stdin::Inherit => json!("terminal"),
+                        Stdin::Null => json!(null),
+                        Stdin::Secret { name, .. } => json!(format!("${{{name}}}")),
+                    },
+                    "read_only": s.effect == Effect::ReadOnly,
+                    "probe": s.on_fail == OnFail::Record,
+                    "expect_failure": s.expect_failure,
+                    "root": s.root,
+                    "when": when,
+                    "check": match &s.output {
+                        Output::Check(c) => json!(c.describe()),
+                        Output::Inherit | Output::Capture { .. } => json!(null),
+                    },
+                    "capture": match &s.output {
+                        Output::Capture { var, .. } => json!(var),
+                        _ => json!(null),
+                    },
+                    "repeat": s.repeat,
+                });
+                if let Some(lane) = s.lane {
+                    step["lane"] = json!(lane);
+                }
+                step
+            })
+            .collect();
+        json!({ "plan": self.title, "as_root": self.as_root, "steps": steps })
+    }
+}
+
+fn when_json(when: &When) -> serde_json::Value {
+    use serde_json::json;
+    match when {
+        When::Always => json!(null),
+        When::IfSucceeded(id) => json!({ "if_succeeded": id }),
+        When::IfFailed(id) => json!({ "if_failed": id }),
+        When::IfSet(var) => json!({ "if_set": var }),
+        When::IfDiffers(pairs) => {
+            json!({ "if_differs": pairs.iter().map(|(k, v)| json!({ "var": k, "from": v })).collect::<Vec<_>>() })
+        }
+        When::AnyOf(all) => json!({ "any_of": all.iter().map(when_json).collect::<Vec<_>>() }),
+    }
+}

@@ -1,0 +1,506 @@
+//! Plans: what a subcommand would run, as data.
+//!
+//! A subcommand turns resolved inputs into a [`Plan`] without reading the environment or
+//! touching the system. The one executor (`exec/`) runs plans; `--dry-run` prints them as
+//! bash ([`Plan::render`], `bash.rs`) or JSON ([`Plan::to_json`], `json.rs`). Secrets live
+//! in [`Secret`] values that never render: the renderings refer to them by variable name,
+//! so a printed plan can be pasted into bash after setting those variables.
+
+mod bash;
+mod check;
+mod json;
+
+pub use crate::record::{Entry, Field, Recording};
+pub use crate::secrets::Secret;
+pub use bash::quote;
+pub use check::Check;
+
+/// A name made at plan time (a lane's step id or variable, `arm64/push`) as the `'static`
+/// string ids and variables are. Plans are made once per run, so the few bytes leaked are
+/// the simple way there.
+pub fn name(text: String) -> &'static str {
+    Box::leak(text.into_boxed_str())
+}
+
+/// One argument of a command.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Arg {
+    Lit(String),
+    /// `prefix` followed by the path of a private 0600 file, named `file`, that holds the
+    /// secret. The executor writes the file (and removes it afterwards); the rendering shows
+    /// `prefix${NAME_FILE}`.
+    SecretFile {
+        prefix: String,
+        name: &'static str,
+        file: &'static str,
+        secret: Secret,
+        /// Literal text after the path (`:/config.toml:ro` for a bind mount).
+        suffix: String,
+    },
+    /// `prefix` and the value of a variable captured by an earlier step (`Output::Capture`).
+    Var {
+        prefix: String,
+        name: &'static str,
+        suffix: String,
+    },
+    /// A file the command writes (e.g. `--digestfile`): the executor passes a path in its
+    /// private directory and puts the content into the step's result under `key`. Rendered
+    /// as the bare file name.
+    OutFile {
+        file: &'static str,
+        key: &'static str,
+    },
+}
+
+/// What a step reads on standard input.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Stdin {
+    /// Inherit the terminal (interactive commands, e.g. `podman run -it`).
+    Inherit,
+    /// Nothing (stdin is closed).
+    Null,
+    /// A secret, rendered as `printf '%s' "${NAME}" | command`.
+    Secret { name: &'static str, secret: Secret },
+}
+
+/// Does a step change the system?
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Effect {
+    ReadOnly,
+    Changes,
+}
+
+/// When a step runs, relative to an earlier probe step (named by its id).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum When {
+    Always,
+    IfSucceeded(&'static str),
+    IfFailed(&'static str),
+    /// Only when an earlier capture left this variable non-empty.
+    IfSet(&'static str),
+    /// Only when one of these variables is unset or holds another value (e.g. "push unless
+    /// the registry already holds this very image").
+    IfDiffers(Vec<(&'static str, String)>),
+    /// When any of these holds.
+    AnyOf(Vec<When>),
+}
+
+impl When {
+    /// Does the condition hold, given the earlier steps' outcomes and captured variables?
+    pub fn holds(
+        &self,
+        outcomes: &std::collections::BTreeMap<&'static str, bool>,
+        vars: &std::collections::BTreeMap<&'static str, String>,
+    ) -> bool {
+        match self {
+            When::Always => true,
+            When::IfSucceeded(id) => outcomes.get(id) == Some(&true),
+            When::IfFailed(id) => outcomes.get(id) == Some(&false),
+            When::IfSet(var) => vars.get(var).is_some_and(|v| !v.is_empty()),
+            When::IfDiffers(pairs) => pairs.iter().any(|(var, want)| vars.get(var) != Some(want)),
+            When::AnyOf(all) => all.iter().any(|w| w.holds(outcomes, vars)),
+        }
+    }
+}
+
+/// What to do when a step exits non-zero.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnFail {
+    /// Stop the plan with an error naming the step.
+    Abort,
+    /// A probe: failure is an answer, recorded for later `When` conditions.
+    Record,
+}
+
+/// How the executor treats a step's standard output.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Output {
+    /// Passed through to the terminal.
+    Inherit,
+    /// Captured and judged by a check (see `inspect.rs`); the check's result goes into the
+    /// report and its error, if any, stops the plan.
+    Check(crate::plan::Check),
+    /// Captured into a variable for later steps (`Arg::Var`), like `VAR=$(command)`.
+    Capture { var: &'static str, extract: Extract },
+}
+
+/// What of a captured output goes into the variable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Extract {
+    /// The output, trimmed.
+    Trim,
+    /// The first line's text before its first ':' (`losetup -j` prints `/dev/loop0: ...`).
+    BeforeColon,
+    /// The first IPv4 address, without its prefix length (`virsh domifaddr`).
+    Ipv4,
+}
+
+impl Extract {
+    pub fn apply(self, output: &str) -> String {
+        match self {
+            Extract::Trim => output.trim().to_string(),
+            Extract::BeforeColon => output
+                .lines()
+                .next()
+                .and_then(|l| l.split(':').next())
+                .unwrap_or("")
+                .trim()
+                .to_string(),
+            Extract::Ipv4 => output
+                .split(|c: char| c.is_whitespace() || c == '/')
+                .find(|w| {
+                    w.split('.').count() == 4 && w.split('.').all(|p| p.parse::<u8>().is_ok())
+                })
+                .unwrap_or("")
+                .to_string(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Step {
+    /// Stable identifier, used by `When` conditions and the JSON report.
+    pub id: &'static str,
+    /// One line saying what the step does, for progress lines and errors.
+    pub about: String,
+    pub program: String,
+    pub args: Vec<Arg>,
+    pub env: Vec<(String, String)>,
+    pub stdin: Stdin,
+    pub effect: Effect,
+    /// Needs root: prefixed with `sudo` when the plan is not run as root.
+    pub root: bool,
+    pub when: When,
+    pub on_fail: OnFail,
+    pub output: Output,
+    /// Printed under the error when the step fails.
+    pub hint: Option<String>,
+    /// The step succeeds when its command fails (e.g. "no VM of that name exists").
+    pub expect_failure: bool,
+    /// Run again until it succeeds, within the plan's deadline (waiting for a service).
+    pub repeat: bool,
+    /// What the step makes or undoes, for the record of what the tool made (`record.rs`).
+    pub records: Vec<Recording>,
+    /// When the step fails: a read-only command whose output explains why (e.g. a
+    /// container's last log lines), shown under the error.
+    pub diagnose: Option<Box<Step>>,
+    /// What to tell a person when the step succeeded.
+    pub done: Option<Done>,
+    /// Runs in this lane (an architecture): the steps of different lanes that follow each
+    /// other run at the same time, each lane's in order.
+    pub lane: Option<&'static str>,
+    /// Said when the step's condition does not hold (e.g. "already in the registry").
+    pub skip_note: Option<String>,
+    /// Set this variable to this value when the step succeeded.
+    pub sets: Option<(&'static str, &'static str)>,
+    /// Put a value of the step's result (its check's or out-file's) into a variable.
+    pub result_var: Option<ResultVar>,
+}
+
+/// A value of a step's result kept in a variable for later steps.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResultVar {
+    pub var: &'static str,
+    /// The key in the step's result.
+    pub key: &'static str,
+    /// How the printed script gets the same value.
+    pub shell: ResultShell,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ResultShell {
+    /// A filter over the command's standard output (e.g. `grep -o ... | cut ...`).
+    Stdout(String),
+    /// The out-file the command wrote (`--digestfile`).
+    File(&'static str),
+}
+
+/// A step's success, in a line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Done {
+    /// `ok: pushed REFERENCE (DIGEST)`, the digest from the step's result.
+    Pushed { reference: String },
+    /// A fixed line.
+    Say(String),
+}
+
+impl Done {
+    pub fn line(&self, result: Option<&serde_json::Value>) -> Option<String> {
+        match self {
+            Done::Pushed { reference } => {
+                let digest = result?.get("digest")?.as_str()?;
+                Some(format!("ok: pushed {reference} ({digest})"))
+            }
+            Done::Say(text) => Some(text.clone()),
+        }
+    }
+}
+
+impl Step {
+    pub fn new(id: &'static str, about: impl Into<String>, program: &str) -> Step {
+        Step {
+            id,
+            about: about.into(),
+            program: program.to_string(),
+            args: Vec::new(),
+            env: Vec::new(),
+            stdin: Stdin::Null,
+            effect: Effect::Changes,
+            root: false,
+            when: When::Always,
+            on_fail: OnFail::Abort,
+            output: Output::Inherit,
+            hint: None,
+            expect_failure: false,
+            repeat: false,
+            records: Vec::new(),
+            diagnose: None,
+            done: None,
+            lane: None,
+            skip_note: None,
+            sets: None,
+            result_var: None,
+        }
+    }
+    pub fn arg(mut self, arg: impl Into<String>) -> Step {
+        self.args.push(Arg::Lit(arg.into()));
+        self
+    }
+    pub fn args<I, S>(mut self, args: I) -> Step
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.args
+            .extend(args.into_iter().map(|a| Arg::Lit(a.into())));
+        self
+    }
+    pub fn secret_file_arg(
+        mut self,
+        prefix: &str,
+        name: &'static str,
+        file: &'static str,
+        secret: &Secret,
+    ) -> Step {
+        self.args.push(Arg::SecretFile {
+            prefix: prefix.to_string(),
+            name,
+            file,
+            secret: secret.clone(),
+            suffix: String::new(),
+        });
+        self
+    }
+    /// Like [`Step::secret_file_arg`], with literal text after the path.
+    pub fn secret_file_arg_suffix(
+        mut self,
+        name: &'static str,
+        file: &'static str,
+        secret: &Secret,
+        suffix: &str,
+    ) -> Step {
+        self.args.push(Arg::SecretFile {
+            prefix: String::new(),
+            name,
+            file,
+            secret: secret.clone(),
+            suffix: suffix.to_string(),
+        });
+        self
+    }
+    pub fn env(mut self, key: &str, value: impl Into<String>) -> Step {
+        self.env.push((key.to_string(), value.into()));
+        self
+    }
+    pub fn stdin(mut self, stdin: Stdin) -> Step {
+        self.stdin = stdin;
+        self
+    }
+    pub fn read_only(mut self) -> Step {
+        self.effect = Effect::ReadOnly;
+        self
+    }
+    pub fn root(mut self, root: bool) -> Step {
+        self.root = root;
+        self
+    }
+    pub fn when(mut self, when: When) -> Step {
+        self.when = when;
+        self
+    }
+    /// A read-only question whose failure is an answer.
+    pub fn probe(mut self) -> Step {
+        self.effect = Effect::ReadOnly;
+        self.on_fail = OnFail::Record;
+        self
+    }
+    pub fn check(mut self, check: Check) -> Step {
+        self.output = Output::Check(check);
+        self
+    }
+    /// A changing step whose failure is tolerated (recorded, not fatal).
+    pub fn may_fail(mut self) -> Step {
+        self.on_fail = OnFail::Record;
+        self
+    }
+    /// Capture the output into a variable for later steps.
+    pub fn capture(mut self, var: &'static str, extract: Extract) -> Step {
+        self.output = Output::Capture { var, extract };
+        self
+    }
+    pub fn var_arg(mut self, prefix: &str, var: &'static str) -> Step {
+        self.args.push(Arg::Var {
+            prefix: prefix.to_string(),
+            name: var,
+            suffix: String::new(),
+        });
+        self
+    }
+    /// A captured variable followed by literal text, as one argument.
+    pub fn var_arg_suffix(mut self, var: &'static str, suffix: &str) -> Step {
+        self.args.push(Arg::Var {
+            prefix: String::new(),
+            name: var,
+            suffix: suffix.to_string(),
+        });
+        self
+    }
+    /// A file the command writes, whose content becomes `key` of the step's result.
+    pub fn out_file(mut self, file: &'static str, key: &'static str) -> Step {
+        self.args.push(Arg::OutFile { file, key });
+        self
+    }
+    /// Repeat until the step succeeds, within the plan's deadline.
+    pub fn repeat(mut self) -> Step {
+        self.repeat = true;
+        self
+    }
+    /// A read-only check that passes when the command fails; rendered as `! command`.
+    pub fn must_fail(mut self) -> Step {
+        self.effect = Effect::ReadOnly;
+        self.expect_failure = true;
+        self
+    }
+    pub fn hint(mut self, hint: impl Into<String>) -> Step {
+        self.hint = Some(hint.into());
+        self
+    }
+    /// Record what this step makes or undoes.
+    pub fn record(mut self, recording: Recording) -> Step {
+        self.records.push(recording);
+        self
+    }
+    /// Run in this lane (see [`Step::lane`]).
+    pub fn in_lane(mut self, lane: &'static str) -> Step {
+        self.lane = Some(lane);
+        self
+    }
+    /// Say this when the condition does not hold.
+    pub fn skip_note(mut self, note: impl Into<String>) -> Step {
+        self.skip_note = Some(note.into());
+        self
+    }
+    /// Set `var` to `value` when the step succeeded.
+    pub fn sets(mut self, var: &'static str, value: &'static str) -> Step {
+        self.sets = Some((var, value));
+        self
+    }
+    /// Put `key` of the step's result into `var`; `shell` says how the script gets it.
+    pub fn result_var(mut self, var: &'static str, key: &'static str, shell: ResultShell) -> Step {
+        self.result_var = Some(ResultVar { var, key, shell });
+        self
+    }
+    /// What to tell a person when the step succeeded.
+    pub fn done(mut self, done: Done) -> Step {
+        self.done = Some(done);
+        self
+    }
+    /// When the step fails, run this read-only command and show its output.
+    pub fn diagnose(mut self, step: Step) -> Step {
+        self.diagnose = Some(Box::new(step.read_only()));
+        self
+    }
+
+    /// A read-only question answered by the exit code (a probe, or a check that must fail).
+    pub fn is_question(&self) -> bool {
+        self.effect == Effect::ReadOnly && (self.on_fail == OnFail::Record || self.expect_failure)
+    }
+
+    /// Whether the step runs through `sudo` (it needs root and the plan does not run as root).
+    pub fn uses_sudo(&self, as_root: bool) -> bool {
+        self.root && !as_root
+    }
+
+    /// The program and arguments as they will run: with `sudo` (and `env` for variables) in
+    /// front when the step needs root and the plan does not run as root.
+    pub fn command_line(&self, as_root: bool) -> (String, Vec<Arg>) {
+        if self.uses_sudo(as_root) {
+            let mut args = Vec::new();
+            if !self.env.is_empty() {
+                args.push(Arg::Lit("env".to_string()));
+                for (k, v) in &self.env {
+                    args.push(Arg::Lit(format!("{k}={v}")));
+                }
+            }
+            args.push(Arg::Lit(self.program.clone()));
+            args.extend(self.args.iter().cloned());
+            ("sudo".to_string(), args)
+        } else {
+            (self.program.clone(), self.args.clone())
+        }
+    }
+
+    /// The names of the secrets this step uses (for the plan's header).
+    pub fn secret_names(&self) -> Vec<String> {
+        let mut names = Vec::new();
+        for arg in &self.args {
+            if let Arg::SecretFile { name, .. } = arg {
+                names.push(format!("{name}_FILE"));
+            }
+        }
+        if let Stdin::Secret { name, .. } = &self.stdin {
+            names.push(name.to_string());
+        }
+        names
+    }
+}
+
+/// An ordered list of steps, and whether it will run as root.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    pub title: String,
+    pub as_root: bool,
+    pub steps: Vec<Step>,
+    /// How long repeated steps may take in all, and the pause between tries.
+    pub deadline: Option<Wait>,
+    /// What a pipeline needs to know beside the results (e.g. the pushed reference); part
+    /// of the `--json` document.
+    pub facts: serde_json::Value,
+    /// The record file the steps' [`Recording`]s go to.
+    pub record: Option<camino::Utf8PathBuf>,
+    /// Said before the steps (and, with no steps, all there is to say).
+    pub note: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Wait {
+    pub timeout_s: u64,
+    pub interval_s: u64,
+}
+
+impl Plan {
+    pub fn new(title: impl Into<String>, as_root: bool) -> Plan {
+        Plan {
+            title: title.into(),
+            as_root,
+            steps: Vec::new(),
+            deadline: None,
+            facts: serde_json::Value::Null,
+            record: None,
+            note: None,
+        }
+    }
+    pub fn push(&mut self, step: Step) {
+        self.steps.push(step);
+    }
+}
