@@ -313,3 +313,119 @@ fn the_readme_input_table_matches_the_declarations() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// The code's layers, as the map at the top of `lib.rs` names them: no module imports from
+/// a layer above its own (only `lib.rs`, the dispatch, sees them all), and the imports have
+/// no circle — neither between modules nor between the subcommands' files.
+#[test]
+fn modules_import_only_from_the_layers_below() {
+    let src = repo_root().join("xtask/src");
+    let lib = std::fs::read_to_string(src.join("lib.rs")).unwrap();
+    // `//! 3. `record`, `config/`: ...` -> record: 3, config: 3
+    let mut layer: std::collections::BTreeMap<String, usize> = Default::default();
+    for line in lib.lines().filter_map(|l| l.strip_prefix("//! ")) {
+        let Some((n, rest)) = line.split_once(". ") else {
+            continue;
+        };
+        let Ok(n) = n.trim().parse::<usize>() else {
+            continue;
+        };
+        let names = rest.split(':').next().unwrap_or("");
+        for name in names.split('`').skip(1).step_by(2) {
+            layer.insert(name.trim_end_matches('/').to_string(), n);
+        }
+    }
+    assert!(layer.len() >= 15, "the layer map in lib.rs: {layer:?}");
+    // every module file belongs to a layer
+    let mut edges: Vec<(String, String, String)> = Vec::new();
+    for path in files("xtask/src/**/*.rs") {
+        let rel = path.strip_prefix(&src).unwrap().to_string();
+        let top = rel.split('/').next().unwrap().trim_end_matches(".rs");
+        if top == "lib" || top == "main" {
+            continue;
+        }
+        assert!(
+            layer.contains_key(top),
+            "{rel} is in no layer of lib.rs's map"
+        );
+        let text = std::fs::read_to_string(&path).unwrap();
+        let code = text.split("#[cfg(test)]").next().unwrap();
+        // within commands/, a file is its own node (release uses build, never the reverse)
+        let node = if top == "commands" {
+            rel.trim_end_matches(".rs").to_string()
+        } else {
+            top.to_string()
+        };
+        for (i, _) in code.match_indices("crate::") {
+            let used: String = code[i + 7..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            let target = if used == "commands" {
+                let sub: String = code[i + 7 + 10..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                format!("commands/{sub}")
+            } else {
+                used.clone()
+            };
+            assert!(
+                layer.contains_key(&used),
+                "{rel}: crate::{used} is not a module of lib.rs's layer map"
+            );
+            if target != node {
+                edges.push((node.clone(), target, rel.clone()));
+            }
+        }
+        if top == "commands" {
+            for (i, _) in code.match_indices("super::") {
+                let sub: String = code[i + 7..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                let target = format!("commands/{sub}");
+                if !sub.is_empty()
+                    && path.parent().unwrap().join(format!("{sub}.rs")).exists()
+                    && target != node
+                {
+                    edges.push((node.clone(), target, rel.clone()));
+                }
+            }
+        }
+    }
+    let layer_of = |node: &str| layer[node.split('/').next().unwrap()];
+    let upward: Vec<String> = edges
+        .iter()
+        .filter(|(from, to, _)| layer_of(to) > layer_of(from))
+        .map(|(from, to, file)| {
+            format!(
+                "{file}: {from} (layer {}) imports {to} (layer {})",
+                layer_of(from),
+                layer_of(to)
+            )
+        })
+        .collect();
+    assert!(
+        upward.is_empty(),
+        "imports from a layer above:\n{}",
+        upward.join("\n")
+    );
+    // no circle: repeatedly drop the nodes nothing left imports from
+    let mut left: std::collections::BTreeSet<(String, String)> = edges
+        .iter()
+        .map(|(a, b, _)| (a.clone(), b.clone()))
+        .collect();
+    loop {
+        let sinks: Vec<String> = left
+            .iter()
+            .map(|(_, to)| to.clone())
+            .filter(|to| !left.iter().any(|(from, _)| from == to))
+            .collect();
+        if sinks.is_empty() {
+            break;
+        }
+        left.retain(|(_, to)| !sinks.contains(to));
+    }
+    assert!(left.is_empty(), "the imports have a circle among: {left:?}");
+}

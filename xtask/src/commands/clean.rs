@@ -1,9 +1,9 @@
 //! `cargo xtask clean`: undo what `run` made, exactly: the record (`record.rs`) lists it.
 
+use super::run::VG_TAG;
 use super::{Action, Ctx};
 use crate::config::Sources;
 use crate::plan::{Entry, Extract, Plan, Recording, Step, When};
-use crate::run::VG_TAG;
 use crate::validate::{self, bad};
 
 #[derive(clap::Args, Debug, Clone, Default)]

@@ -6,12 +6,12 @@
 
 use camino::Utf8PathBuf;
 
+use super::kickstart::{Kickstart, KickstartArgs};
 use super::{Action, Ctx};
 use crate::arch::Arch;
 use crate::config::Sources;
 use crate::image::Image;
 use crate::inputs;
-use crate::kickstart::{Kickstart, KickstartArgs};
 use crate::plan::Check;
 use crate::plan::{Plan, Secret, Step};
 use crate::validate::{self, bad};
@@ -323,7 +323,7 @@ impl Disk {
                     .map(|a| format!(" --arch {a}"))
                     .unwrap_or_default()
             )));
-        plan.push(crate::run::podman_storage_step());
+        plan.push(super::run::podman_storage_step());
         let build = self.build_dir();
         plan.push(
             Step::new("output", format!("make {build}"), "mkdir")
@@ -366,7 +366,7 @@ impl Disk {
             ":/config.toml:ro",
         )
         .args(["-v".to_string(), format!("{build}:/output")]);
-        run = crate::run::podman_storage_mount(run).arg(&self.builder);
+        run = super::run::podman_storage_mount(run).arg(&self.builder);
         for t in &self.types {
             run = run.args(["--type", t.name()]);
         }

@@ -523,7 +523,7 @@ fn embedding(
     let arch = image.arch;
     let local = image.local();
     // the image without its embedded images, else the image (both carry the list)
-    let candidates = [crate::build::unembedded(&image), local.clone()];
+    let candidates = [super::build::unembedded(&image), local.clone()];
     let Some(built) = candidates.iter().find(|c| local_image(c)) else {
         return vec![finding(
             "embed-list",
@@ -996,7 +996,7 @@ fn iso(path: Result<Utf8PathBuf, String>, arch: Arch) -> Finding {
             "download a RHEL boot ISO (developers.redhat.com) and set --iso or vm.iso",
         );
     }
-    match crate::vm::iso_arch(&path) {
+    match super::vm::iso_arch(&path) {
         Err(e) => finding(
             "boot-iso",
             Status::Fail,

@@ -292,7 +292,7 @@ pub fn prepare(sources: &crate::config::Sources) -> anyhow::Result<Prepared> {
         .args(["--builtin-schema", "vendor.github-workflows"])
         .args(workflows.iter().map(rel)),
     );
-    let kickstart = crate::kickstart::Kickstart::with_placeholders(sources)?.render(false)?;
+    let kickstart = super::kickstart::Kickstart::with_placeholders(sources)?.render(false)?;
     linter(
         "ksvalidator",
         "`pip install pykickstart`",

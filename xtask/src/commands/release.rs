@@ -7,15 +7,15 @@
 //! the digest is checked against the registry), and the list is pushed again only when a
 //! member was pushed or the registry's list is missing or wrong. `--force` does it all.
 
+use super::build::{Build, BuildArgs, BuildInputs};
+use super::manifest::{Manifest, ManifestArgs};
+use super::push::Push;
 use super::{Action, Ctx};
 use crate::arch::Arch;
-use crate::build::{Build, BuildArgs, BuildInputs};
 use crate::config::Sources;
 use crate::image::ImageArgs;
-use crate::manifest::{Manifest, ManifestArgs};
 use crate::plan::Check;
 use crate::plan::{Entry, Extract, Plan, Recording, ResultShell, Step, When};
-use crate::push::Push;
 use crate::registry::RegistryArgs;
 
 #[derive(clap::Args, Debug, Clone, Default)]

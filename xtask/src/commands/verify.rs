@@ -103,11 +103,11 @@ fn plan(args: &VerifyArgs, sources: &Sources) -> anyhow::Result<Plan> {
                 .and_then(|v| v.as_str())
                 .map(str::to_string);
             let flag_uri = args.libvirt_uri.clone().or(recorded_uri);
-            let uri = crate::vm::libvirt_uri(flag_uri.as_deref(), sources)?;
+            let uri = super::vm::libvirt_uri(flag_uri.as_deref(), sources)?;
             let user = sources.get(&crate::inputs::SSH_USER, args.ssh_user.as_deref())?;
             let user = validate::simple_name(&user.what, &user.value)?;
             let mut plan = Plan::new(format!("verify MicroShift in VM {vm}"), sources.as_root);
-            let root = crate::vm::needs_root(&uri);
+            let root = super::vm::needs_root(&uri);
             // a VM that is not running will not come up by waiting: say so at once
             let mut running = Step::new("running", format!("check {vm} is running"), "virsh")
                 .args(["--connect", &uri, "domstate", "--", &vm])

@@ -5,10 +5,10 @@ use std::io::Read;
 
 use camino::Utf8PathBuf;
 
+use super::kickstart::{Kickstart, KickstartArgs};
 use super::{Action, Ctx};
 use crate::arch::Arch;
 use crate::config::Sources;
-use crate::kickstart::{Kickstart, KickstartArgs};
 use crate::plan::{Entry, Plan, Recording, Secret, Step};
 use crate::validate::{self, bad};
 
