@@ -27,13 +27,19 @@ impl Image {
         validate::image_name(&name.what, &name.value)
     }
 
-    pub fn resolve(args: &ImageArgs, sources: &Sources) -> anyhow::Result<Image> {
-        let name = Image::name(args.image_name.as_deref(), sources)?;
-        let arch = sources
+    /// The architecture from `--arch`, IMAGE_ARCH, if given.
+    pub fn arch(args: &ImageArgs, sources: &Sources) -> anyhow::Result<Option<Arch>> {
+        sources
             .value(&crate::inputs::ARCH, args.arch.as_deref())?
             .map(|p| Arch::parse(&p.what, &p.value))
-            .transpose()?;
-        Ok(Image { name, arch })
+            .transpose()
+    }
+
+    pub fn resolve(args: &ImageArgs, sources: &Sources) -> anyhow::Result<Image> {
+        Ok(Image {
+            name: Image::name(args.image_name.as_deref(), sources)?,
+            arch: Image::arch(args, sources)?,
+        })
     }
     /// `linux-<arch>` for an architecture build, `latest` otherwise.
     pub fn tag(&self) -> String {
@@ -57,23 +63,5 @@ impl Image {
                 reference: local,
                 arch: self.arch,
             })
-    }
-}
-
-/// `{arch}` and `{tag}` in a configured value (a base image, a boot ISO path) become these
-/// words: the architecture as that value names it (`amd64` or `x86_64`) and the tag.
-pub fn expand(value: &str, arch: &str, tag: &str) -> String {
-    value.replace("{arch}", arch).replace("{tag}", tag)
-}
-
-/// [`expand`] on a resolved input, keeping where it came from.
-pub fn expand_picked(
-    picked: &crate::config::Picked,
-    arch: &str,
-    tag: &str,
-) -> crate::config::Picked {
-    crate::config::Picked {
-        value: expand(&picked.value, arch, tag),
-        ..picked.clone()
     }
 }

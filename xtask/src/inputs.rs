@@ -73,6 +73,15 @@ impl Input {
         self
     }
 
+    /// The name a secret input goes by in printed plans: its environment variable
+    /// (`${USER_PASSWD_FILE}` is the file holding `USER_PASSWD`).
+    pub const fn secret_name(&self) -> &'static str {
+        match self.env {
+            Some(env) => env,
+            None => self.flag,
+        }
+    }
+
     /// The help text with where else the value may come from, as `--help` shows it.
     pub fn long_help(&self) -> String {
         let mut text = self.help.to_string();
@@ -144,7 +153,7 @@ pub const MICROSHIFT_VERSION: Input = input(
 )
 .key("microshift_version");
 pub const IMAGE_ENTRY: Input = input(
-    "entry",
+    "image_entry",
     "--image",
     "Build this entry of the config file's `images` (name, Containerfile, base image)",
 )

@@ -324,3 +324,51 @@ pub fn plan_for(command: &Command, sources: &Sources) -> anyhow::Result<Plan> {
         Action::Done => anyhow::bail!("this command acts directly; it has no plan"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every flag has help: from its declaration in `inputs.rs` when it has one (then no doc
+    /// comment, which `cli()` would overwrite unseen), else from its doc comment.
+    #[test]
+    fn every_flag_has_help_from_one_place() {
+        use clap::CommandFactory;
+        fn walk(
+            raw: &clap::Command,
+            filled: &clap::Command,
+            path: &str,
+            problems: &mut Vec<String>,
+        ) {
+            for arg in raw.get_arguments() {
+                let id = arg.get_id().as_str();
+                if matches!(id, "help" | "version") || arg.is_positional() && id == "shell" {
+                    continue;
+                }
+                let declared = inputs::by_id(id).is_some();
+                let doc = arg.get_help().map(ToString::to_string).unwrap_or_default();
+                if declared && !doc.is_empty() {
+                    problems.push(format!(
+                        "{path} --{id}: a doc comment ('{doc}') that inputs.rs overwrites"
+                    ));
+                }
+                let shown = filled
+                    .get_arguments()
+                    .find(|a| a.get_id() == arg.get_id())
+                    .and_then(|a| a.get_help().map(ToString::to_string))
+                    .unwrap_or_default();
+                if shown.trim().is_empty() {
+                    problems.push(format!("{path} --{id}: no help"));
+                }
+            }
+            for sub in raw.get_subcommands() {
+                let name = sub.get_name();
+                let filled_sub = filled.find_subcommand(name).expect("the same subcommands");
+                walk(sub, filled_sub, &format!("{path} {name}"), problems);
+            }
+        }
+        let mut problems = Vec::new();
+        walk(&Cli::command(), &cli(), "xtask", &mut problems);
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+    }
+}

@@ -51,9 +51,8 @@ impl Registry {
         let password = if login {
             secrets::password(
                 sources,
-                "--registry-password-file",
+                &crate::inputs::REGISTRY_PASSWORD_FILE,
                 args.registry_password_file.as_deref(),
-                "REGISTRY_PASSWORD",
             )?
         } else {
             None
@@ -170,7 +169,7 @@ impl Registry {
                 .args(self.authfile_args())
                 .args(["--username", user, "--password-stdin", &self.url])
                 .stdin(Stdin::Secret {
-                    name: "REGISTRY_PASSWORD",
+                    name: crate::inputs::REGISTRY_PASSWORD_FILE.secret_name(),
                     secret: secret.clone(),
                 })
                 // with an auth file, log in as the user, so the file stays theirs (root's

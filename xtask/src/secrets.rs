@@ -77,14 +77,14 @@ pub fn mode(path: &Utf8Path) -> Option<u32> {
         .map(|m| m.permissions().mode() & 0o7777)
 }
 
-/// A password from a file flag or an environment variable (the file wins). `None` when
-/// neither is given.
+/// A password from its file flag or its environment variable (the file wins), as `input`
+/// declares them. `None` when neither is given.
 pub fn password(
     sources: &Sources,
-    file_flag: &str,
+    input: &crate::inputs::Input,
     file: Option<&Utf8Path>,
-    env: &str,
 ) -> anyhow::Result<Option<Secret>> {
+    let file_flag = input.flag;
     if let Some(path) = file {
         let path = sources.flag_path(file_flag, path.as_str())?;
         let bytes = validate::read_bounded(file_flag, &path, 64 << 10)?;
@@ -92,6 +92,9 @@ pub fn password(
             .map_err(|_| bad_file(file_flag, &path, "is not UTF-8 text"))?;
         return Ok(Some(Secret::new(validate::password(file_flag, &text)?)));
     }
+    let Some(env) = input.env else {
+        return Ok(None);
+    };
     match sources.env_var(env)? {
         Some(v) => Ok(Some(Secret::new(validate::password(env, &v)?))),
         None => Ok(None),

@@ -443,6 +443,63 @@ pub fn no_comma(what: &str, value: &str, option: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A build argument `NAME=VALUE` (`--build-arg`). Errors name the argument, never its
+/// value: a value may be a secret given by mistake.
+pub fn build_arg(what: &str, raw: &str) -> anyhow::Result<(String, String)> {
+    let Some((k, v)) = raw.split_once('=') else {
+        return Err(refuse(format!(
+            "{what}: expected NAME=VALUE (the value is not shown)"
+        )));
+    };
+    let name_ok = k
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !name_ok {
+        return Err(bad(
+            what,
+            k,
+            "the name must be letters, digits and '_' (the value is not shown)",
+        ));
+    }
+    if looks_secret(k) {
+        return Err(bad(
+            what,
+            k,
+            "looks like a secret; build arguments are stored in the image history. Mount it as a build secret instead",
+        ));
+    }
+    if k == "BASE_IMAGE" || k == "MICROSHIFT_VERSION" {
+        return Err(bad(
+            what,
+            k,
+            "set it with --base-image / --microshift-version",
+        ));
+    }
+    if v.chars().any(char::is_control) {
+        return Err(bad(
+            what,
+            k,
+            "the value holds a control character (the value is not shown)",
+        ));
+    }
+    Ok((k.to_string(), v.to_string()))
+}
+
+/// One of a closed set of words.
+pub fn one_of(what: &str, value: &str, allowed: &[&str]) -> anyhow::Result<String> {
+    if allowed.contains(&value) {
+        Ok(value.to_string())
+    } else {
+        Err(bad(
+            what,
+            value,
+            format!("use one of {}", allowed.join(", ")),
+        ))
+    }
+}
+
 /// Names that must not be build arguments or `ENV`: they end up in the image history.
 pub fn looks_secret(name: &str) -> bool {
     let n = name.to_ascii_uppercase();

@@ -7,32 +7,8 @@ mod common;
 use camino::Utf8Path;
 use common::{fake_iso, repo_root, scratch};
 
-/// Programs the tool may run; each stub records its call.
-const STUBS: &[&str] = &[
-    "podman",
-    "skopeo",
-    "virsh",
-    "virt-install",
-    "modprobe",
-    "vgs",
-    "vgcreate",
-    "vgremove",
-    "losetup",
-    "truncate",
-    "rm",
-    "ssh",
-    "sudo",
-    "hadolint",
-    "shellcheck",
-    "ksvalidator",
-    "df",
-    "dnf",
-    "subscription-manager",
-    "cpio",
-];
-
 fn stubs(dir: &Utf8Path, log: &Utf8Path) {
-    for s in STUBS {
+    for s in common::HOST_PROGRAMS {
         let path = dir.join(s);
         std::fs::write(&path, format!("#!/bin/sh\necho \"{s} $*\" >> {log}\n")).unwrap();
         use std::os::unix::fs::PermissionsExt;

@@ -18,6 +18,43 @@ fn serial() -> MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The opening of every test here: the bed (the test is skipped, saying why, when it is not
+/// up, or lacks root or a tool it needs), one test at a time, and the test's names: its own
+/// (for SKIPPED lines) and its short one (its images, registry organization and state).
+struct OnBed {
+    bed: Bed,
+    test: &'static str,
+    t: &'static str,
+    _lock: MutexGuard<'static, ()>,
+}
+
+/// `on_bed!("short")`, or `on_bed!("short", needs "vgs")` for a test that needs root and a
+/// tool: the test's own name comes from the function it is called in.
+macro_rules! on_bed {
+    ($short:literal $(, needs $tool:literal)?) => {{
+        fn here() {}
+        let path = std::any::type_name_of_val(&here);
+        let test = path.trim_end_matches("::here").rsplit("::").next().unwrap();
+        on_bed(test, $short, &[$($tool)?])
+    }};
+}
+
+fn on_bed(test: &'static str, t: &'static str, tools: &[&str]) -> Option<OnBed> {
+    let bed = Bed::get(test)?;
+    if !tools.is_empty()
+        && (!common::require_root(test)
+            || !tools.iter().all(|tool| common::require_tool(tool, test)))
+    {
+        return None;
+    }
+    Some(OnBed {
+        bed,
+        test,
+        t,
+        _lock: serial(),
+    })
+}
+
 const CANARY_PASSWD: &str = "canary-passwd-7Hq2-do-not-leak";
 const CANARY_PULL: &str = "Y2FuYXJ5LXB1bGwtc2VjcmV0LTNkOWE=";
 
@@ -175,11 +212,15 @@ fn sample_processes(
 
 #[test]
 fn build_push_manifest_both_arches_without_leaking_secrets() {
-    let Some(bed) = Bed::get("build_push_manifest_both_arches_without_leaking_secrets") else {
+    let Some(OnBed {
+        bed,
+        t: test,
+        _lock,
+        ..
+    }) = on_bed!("flow")
+    else {
         return;
     };
-    let _lock = serial();
-    let test = "flow";
     // a pull secret holding a canary, in a private file
     let pull = bed.dir.join("canary-pull-secret.json");
     std::fs::write(
@@ -362,11 +403,15 @@ fn build_push_manifest_both_arches_without_leaking_secrets() {
 
 #[test]
 fn faults_name_the_step_and_a_rerun_recovers() {
-    let Some(bed) = Bed::get("faults_name_the_step_and_a_rerun_recovers") else {
+    let Some(OnBed {
+        bed,
+        t: test,
+        _lock,
+        ..
+    }) = on_bed!("faults")
+    else {
         return;
     };
-    let _lock = serial();
-    let test = "faults";
 
     // a missing base image: the build step fails, exit 1; then the right one works
     let failed = run(&mut xtask(
@@ -508,11 +553,15 @@ fn faults_name_the_step_and_a_rerun_recovers() {
 
 #[test]
 fn rebuild_hits_the_cache_and_repush_copies_nothing() {
-    let Some(bed) = Bed::get("rebuild_hits_the_cache_and_repush_copies_nothing") else {
+    let Some(OnBed {
+        bed,
+        t: test,
+        _lock,
+        ..
+    }) = on_bed!("cache")
+    else {
         return;
     };
-    let _lock = serial();
-    let test = "cache";
     let image = format!("localhost/e2e-{test}:linux-arm64");
     let first = run(&mut xtask(&bed, test, &["build", "--arch", "arm64"])).ok();
     let id = |bed: &Bed| {
@@ -646,13 +695,15 @@ fn record(bed: &Bed, test: &str) -> Value {
 
 #[test]
 fn run_verify_clean_on_a_systemd_image() {
-    let test = "run_verify_clean_on_a_systemd_image";
-    let Some(bed) = Bed::get(test) else { return };
-    if !common::require_root(test) || !common::require_tool("vgs", test) {
+    let Some(OnBed {
+        bed,
+        test,
+        t,
+        _lock,
+    }) = on_bed!("run", needs "vgs")
+    else {
         return;
-    }
-    let _lock = serial();
-    let t = "run";
+    };
     let name = "e2e-run";
     let second = "e2e-run-2";
     let bystander = "e2e-bystander";
@@ -1016,11 +1067,9 @@ fn run_verify_clean_on_a_systemd_image() {
 /// top of an image of the same tag (`{tag}`).
 #[test]
 fn an_images_entry_builds_on_its_base() {
-    let Some(bed) = Bed::get("an_images_entry_builds_on_its_base") else {
+    let Some(OnBed { bed, t, _lock, .. }) = on_bed!("app") else {
         return;
     };
-    let _lock = serial();
-    let t = "app";
     run(&mut xtask(
         &bed,
         t,
@@ -1166,10 +1215,9 @@ fn interrupt(
 /// (`vm`'s virt-install --wait needs libvirt; tests/stubs.rs interrupts it.)
 #[test]
 fn signals_during_build_login_and_push_leave_no_secret() {
-    let test = "signals_during_build_login_and_push_leave_no_secret";
-    let Some(bed) = Bed::get(test) else { return };
-    let _lock = serial();
-    let t = "signals";
+    let Some(OnBed { bed, t, _lock, .. }) = on_bed!("signals") else {
+        return;
+    };
     let tmp = common::scratch("e2e-signals-tmp");
     let has_secret_file = || {
         secret_dirs(&tmp)
@@ -1232,10 +1280,9 @@ fn signals_during_build_login_and_push_leave_no_secret() {
 /// release, names arm64, leaves no secret file and no half-made list in the registry.
 #[test]
 fn release_in_lanes_pushes_only_what_changed() {
-    let test = "release_in_lanes_pushes_only_what_changed";
-    let Some(bed) = Bed::get(test) else { return };
-    let _lock = serial();
-    let t = "release";
+    let Some(OnBed { bed, t, _lock, .. }) = on_bed!("release") else {
+        return;
+    };
     let _ = std::fs::remove_dir_all(bed.dir.join(format!("state-{t}")));
     let tmp = common::scratch("e2e-release-tmp");
     // the release's own base images, so that one architecture can change
@@ -1427,10 +1474,15 @@ fn release_in_lanes_pushes_only_what_changed() {
 /// test driver, dry run).
 #[test]
 fn disk_images_from_a_stand_in_builder() {
-    let test = "disk_images_from_a_stand_in_builder";
-    let Some(bed) = Bed::get(test) else { return };
-    let _lock = serial();
-    let t = "disk";
+    let Some(OnBed {
+        bed,
+        test,
+        t,
+        _lock,
+    }) = on_bed!("disk")
+    else {
+        return;
+    };
     let builder = "localhost/xtask-testbed/builder-stand-in:latest";
     bed.read(
         "podman",
@@ -1702,13 +1754,9 @@ fn stand_in_context(bed: &Bed, dir: &Utf8Path, images: &[(&str, String)]) -> cam
 /// that does not exist fails the build naming it.
 #[test]
 fn embedded_images_work_offline() {
-    let test = "embedded_images_work_offline";
-    let Some(bed) = Bed::get(test) else { return };
-    if !common::require_root(test) || !common::require_tool("vgs", test) {
+    let Some(OnBed { bed, t, _lock, .. }) = on_bed!("embed", needs "vgs") else {
         return;
-    }
-    let _lock = serial();
-    let t = "embed";
+    };
     let name = "e2e-embed";
     let vg = "xtask-e2e-embed-vg";
     let loop_file = bed.dir.join("e2e-embed.img");

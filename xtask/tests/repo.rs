@@ -384,7 +384,8 @@ fn modules_import_only_from_the_layers_below() {
                     .chars()
                     .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
                     .collect();
-                let target = format!("commands/{sub}");
+                let dir = rel.rsplit_once('/').map_or("", |(d, _)| d);
+                let target = format!("{dir}/{sub}");
                 if !sub.is_empty()
                     && path.parent().unwrap().join(format!("{sub}.rs")).exists()
                     && target != node

@@ -9,34 +9,13 @@ mod common;
 use camino::{Utf8Path, Utf8PathBuf};
 use common::{fake_iso, repo_root, scratch, Ran};
 
-/// Programs the plans call; each stub records `name args` and answers from `answers`.
-const PROGRAMS: &[&str] = &[
-    "podman",
-    "skopeo",
-    "virsh",
-    "virt-install",
-    "modprobe",
-    "vgs",
-    "vgcreate",
-    "vgremove",
-    "losetup",
-    "truncate",
-    "rm",
-    "ssh",
-    "tail",
-    "mkdir",
-    "mv",
-    "df",
-    "sha256sum",
-];
-
 fn write_stubs(bin: &Utf8Path, dir: &Utf8Path) {
     let pods = repo_root().join("tests/fixtures/pods/ready.json");
     let image = r#"[{"Id":"sha256:0a1b2c3d4e5f","Digest":"sha256:1111111111111111111111111111111111111111111111111111111111111111","Size":4096,"Architecture":"amd64","Os":"linux","RepoTags":[],"History":[]}]"#;
     let image_arm = image.replace("\"amd64\"", "\"arm64\"");
     let list = r#"{"schemaVersion":2,"manifests":[{"digest":"sha256:2222222222222222222222222222222222222222222222222222222222222222","platform":{"architecture":"amd64","os":"linux"}},{"digest":"sha256:3333333333333333333333333333333333333333333333333333333333333333","platform":{"architecture":"arm64","os":"linux"}}]}"#;
     let vg = r#"{"report":[{"vg":[{"vg_name":"rhel","vg_size":"1073741824B","vg_free":"1073741824B"}]}]}"#;
-    for p in PROGRAMS {
+    for p in common::HOST_PROGRAMS {
         let answers = match *p {
             "podman" => format!(
                 r#"case "$*" in

@@ -4,17 +4,18 @@ use camino::Utf8PathBuf;
 
 use super::{Action, Ctx};
 use crate::arch::Arch;
-use crate::config::Sources;
+use crate::config::{ImageEntry, Origin, Picked, Sources};
+use crate::device::COPY_IMAGES;
 use crate::image::{Image, ImageArgs};
-use crate::plan::{Plan, Secret, Step};
-use crate::secrets;
+use crate::inputs;
+use crate::plan::{Plan, Step};
+use crate::secrets::{self, Secret};
 use crate::validate::{self, bad};
 
 /// The build secret id the Containerfile mounts (`RUN --mount=type=secret,id=user-passwd`).
 pub const PASSWD_SECRET_ID: &str = "user-passwd";
 /// The build secret id the embedding Containerfile mounts the pull secret as.
 pub const PULL_SECRET_ID: &str = "pullsecret";
-use crate::device::COPY_IMAGES;
 /// The network modes `podman build --network` takes that make sense for a build.
 const NETWORKS: [&str; 5] = ["bridge", "host", "none", "private", "slirp4netns"];
 
@@ -23,12 +24,12 @@ pub struct BuildArgs {
     #[command(flatten)]
     pub image: ImageArgs,
     #[command(flatten)]
-    pub inputs: BuildInputs,
+    pub flags: BuildFlags,
 }
 
-/// What a build takes besides the image's name and architecture (shared with `release`).
+/// The flags of a build besides the image's name and architecture (shared with `release`).
 #[derive(clap::Args, Debug, Clone, Default)]
-pub struct BuildInputs {
+pub struct BuildFlags {
     #[arg(long)]
     pub pull_secret: Option<String>,
     #[arg(long)]
@@ -49,8 +50,7 @@ pub struct BuildInputs {
     #[arg(long)]
     pub context: Option<String>,
     #[arg(long = "image", value_name = "NAME", conflicts_with = "image_name")]
-    pub entry: Option<String>,
-    /// Embed MicroShift's container images in the image (offline devices)
+    pub image_entry: Option<String>,
     #[arg(long)]
     pub embed: bool,
     #[arg(long = "embed-image", value_name = "REF")]
@@ -85,17 +85,33 @@ pub struct Build {
     pub embed: Option<Embed>,
 }
 
-/// A Containerfile input: where it came from, its path, its text (bounded, UTF-8).
-fn containerfile(
-    sources: &Sources,
-    input: &crate::inputs::Input,
-    flag: Option<&str>,
-) -> anyhow::Result<(crate::config::Picked, Utf8PathBuf, String)> {
-    let cf = sources.get(input, flag)?;
-    let path = sources.path(&cf)?;
-    let text = String::from_utf8(validate::read_bounded(&cf.what, &path, 1 << 20)?)
-        .map_err(|_| bad(&cf.what, &cf.value, "is not UTF-8 text"))?;
-    Ok((cf, path, text))
+/// A Containerfile: where it came from, its path, its text (bounded, UTF-8).
+struct Containerfile {
+    picked: Picked,
+    path: Utf8PathBuf,
+    text: String,
+}
+
+impl Containerfile {
+    fn read(sources: &Sources, picked: Picked) -> anyhow::Result<Containerfile> {
+        let path = sources.path(&picked)?;
+        let text = String::from_utf8(validate::read_bounded(&picked.what, &path, 1 << 20)?)
+            .map_err(|_| bad(&picked.what, &picked.value, "is not UTF-8 text"))?;
+        Ok(Containerfile { picked, path, text })
+    }
+
+    /// Its directory, the default build context.
+    fn dir(&self, sources: &Sources) -> Utf8PathBuf {
+        self.path
+            .parent()
+            .map(Utf8PathBuf::from)
+            .unwrap_or_else(|| sources.root.clone())
+    }
+
+    /// Does it mount this build secret (`RUN --mount=type=secret,id=ID`)?
+    fn mounts(&self, id: &str) -> bool {
+        self.text.contains(&format!("id={id}"))
+    }
 }
 
 /// The layer of embedded images (`build --embed`), built on the image just built.
@@ -108,24 +124,22 @@ pub struct Embed {
 }
 
 impl Embed {
-    fn resolve(args: &BuildInputs, sources: &Sources) -> anyhow::Result<Embed> {
-        let (cf, containerfile, text) = containerfile(
-            sources,
-            &crate::inputs::EMBED_CONTAINERFILE,
-            args.embed_containerfile.as_deref(),
+    fn resolve(flags: &BuildFlags, sources: &Sources) -> anyhow::Result<Embed> {
+        let picked = sources.get(
+            &inputs::EMBED_CONTAINERFILE,
+            flags.embed_containerfile.as_deref(),
         )?;
-        if !text.contains(&format!("id={PULL_SECRET_ID}")) {
+        let cf = Containerfile::read(sources, picked)?;
+        if !cf.mounts(PULL_SECRET_ID) {
             return Err(bad(
-                &cf.what,
-                &cf.value,
+                &cf.picked.what,
+                &cf.picked.value,
                 format!("does not mount the '{PULL_SECRET_ID}' build secret, which holds the pull secret the images are copied with"),
             ));
         }
-        let context = containerfile
-            .parent()
-            .map(Utf8PathBuf::from)
-            .unwrap_or_else(|| sources.root.clone());
-        let (what, refs) = sources.list(&crate::inputs::EMBED_IMAGES, &args.embed_images)?;
+        let context = cf.dir(sources);
+        let containerfile = cf.path;
+        let (what, refs) = sources.list(&inputs::EMBED_IMAGES, &flags.embed_images)?;
         let mut extra_images: Vec<String> = Vec::new();
         for r in refs {
             // the list file is `REF,SHA` lines and the build argument space-separated
@@ -147,165 +161,106 @@ impl Embed {
 
 impl Build {
     pub fn resolve(args: &BuildArgs, sources: &Sources) -> anyhow::Result<Build> {
-        // an `images` entry of the config file supplies defaults for the flags
-        let mut args = args.clone();
-        let mut entry_embed = None;
-        if let Some(wanted) = args.inputs.entry.clone() {
-            let entries = sources.config.images()?;
-            let entry = entries.iter().find(|e| e.name == wanted).ok_or_else(|| {
-                let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
-                bad(
-                    "--image",
-                    &wanted,
-                    format!(
-                        "no such entry in {}: images (it has: {})",
-                        sources.config.path,
-                        if names.is_empty() {
-                            "none".to_string()
-                        } else {
-                            names.join(", ")
-                        }
-                    ),
-                )
-            })?;
-            args.image.image_name = Some(entry.name.clone());
-            args.inputs
-                .containerfile
-                .get_or_insert(entry.containerfile.clone());
-            if let Some(b) = &entry.base_image {
-                args.inputs.base_image.get_or_insert(b.clone());
-            }
-            if let Some(c) = &entry.context {
-                args.inputs.context.get_or_insert(c.clone());
-            }
-            entry_embed = entry.embed;
-        }
-        let args = &args;
-        let image = Image::resolve(&args.image, sources)?;
-        let (cf, containerfile, text) = containerfile(
-            sources,
-            &crate::inputs::CONTAINERFILE,
-            args.inputs.containerfile.as_deref(),
-        )?;
-        let context = match &args.inputs.context {
-            Some(dir) => {
-                let path = sources.flag_path("--context", dir)?;
+        let flags = &args.flags;
+        // an `images` entry of the config file names the image and gives its Containerfile,
+        // base image and context (a flag still wins)
+        let entry = match &flags.image_entry {
+            Some(name) => Some(Entry::find(name, sources)?),
+            None => None,
+        };
+        let image = match &entry {
+            Some(e) => Image {
+                name: e.entry.name.clone(),
+                arch: Image::arch(&args.image, sources)?,
+            },
+            None => Image::resolve(&args.image, sources)?,
+        };
+        let from_entry = |input, flag: Option<&str>, key, value: Option<&String>| match flag {
+            Some(_) => sources.value(input, flag),
+            None => match entry.as_ref().and_then(|e| e.value(input, key, value)) {
+                Some(picked) => Ok(Some(picked)),
+                None => sources.value(input, None),
+            },
+        };
+        let entry_field =
+            |f: fn(&ImageEntry) -> Option<&String>| entry.as_ref().and_then(|e| f(&e.entry));
+        let picked = from_entry(
+            &inputs::CONTAINERFILE,
+            flags.containerfile.as_deref(),
+            "containerfile",
+            entry_field(|e| Some(&e.containerfile)),
+        )?
+        .ok_or_else(|| sources.missing(&inputs::CONTAINERFILE))?;
+        let cf = Containerfile::read(sources, picked)?;
+        let context = match (&flags.context, entry_field(|e| e.context.as_ref())) {
+            (Some(dir), _) => Some(sources.flag_picked("--context", dir)),
+            (None, Some(dir)) => entry.as_ref().map(|e| e.picked("context", dir)),
+            (None, None) => None,
+        };
+        let context = match context {
+            Some(picked) => {
+                let path = sources.path(&picked)?;
                 if !path.is_dir() {
-                    return Err(bad("--context", dir, "not a directory"));
+                    return Err(bad(&picked.what, &picked.value, "not a directory"));
                 }
                 path
             }
-            None => containerfile
-                .parent()
-                .map(Utf8PathBuf::from)
-                .unwrap_or_else(|| sources.root.clone()),
+            None => cf.dir(sources),
         };
-        let base = sources.get(
-            &crate::inputs::BASE_IMAGE,
-            args.inputs.base_image.as_deref(),
-        )?;
+        let base = from_entry(
+            &inputs::BASE_IMAGE,
+            flags.base_image.as_deref(),
+            "base_image",
+            entry_field(|e| e.base_image.as_ref()),
+        )?
+        .ok_or_else(|| sources.missing(&inputs::BASE_IMAGE))?;
         // `{arch}` picks a per-architecture base image (e.g. `...:linux-{arch}`)
         let arch_word = image.arch.or_else(Arch::native).map_or("amd64", Arch::oci);
-        let base_image = validate::image_reference(
-            &base.what,
-            &crate::image::expand(&base.value, arch_word, &image.tag()),
+        let base = base.expand(arch_word, &image.tag());
+        let base_image = validate::image_reference(&base.what, &base.value)?;
+        let version = sources.get(
+            &inputs::MICROSHIFT_VERSION,
+            flags.microshift_version.as_deref(),
         )?;
-        let ver = sources.get(
-            &crate::inputs::MICROSHIFT_VERSION,
-            args.inputs.microshift_version.as_deref(),
-        )?;
-        let microshift_version = validate::microshift_version(&ver.what, &ver.value)?;
-        let mut build_args = Vec::new();
-        for raw in &args.inputs.build_args {
-            // errors name the argument, never its value: a value may be a secret by mistake
-            let Some((k, v)) = raw.split_once('=') else {
-                return Err(crate::validate::refuse(
-                    "--build-arg: expected NAME=VALUE (the value is not shown)".to_string(),
-                ));
-            };
-            let name_ok = !k.is_empty()
-                && k.chars()
-                    .next()
-                    .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-                && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-            if !name_ok {
-                return Err(bad(
-                    "--build-arg",
-                    k,
-                    "the name must be letters, digits and '_' (the value is not shown)",
-                ));
-            }
-            if validate::looks_secret(k) {
-                return Err(bad(
-                    "--build-arg",
-                    k,
-                    "looks like a secret; build arguments are stored in the image history. Mount it as a build secret instead",
-                ));
-            }
-            if k == "BASE_IMAGE" || k == "MICROSHIFT_VERSION" {
-                return Err(bad(
-                    "--build-arg",
-                    k,
-                    "set it with --base-image / --microshift-version",
-                ));
-            }
-            if v.chars().any(char::is_control) {
-                return Err(bad(
-                    "--build-arg",
-                    k,
-                    "the value holds a control character (the value is not shown)",
-                ));
-            }
-            build_args.push((k.to_string(), v.to_string()));
-        }
-        let (pull_secret, _) = secrets::pull_secret(sources, args.inputs.pull_secret.as_deref())?;
-        let needs_passwd = text.contains(&format!("id={PASSWD_SECRET_ID}"));
-        let user_passwd = if needs_passwd {
+        let microshift_version = validate::microshift_version(&version.what, &version.value)?;
+        let build_args = flags
+            .build_args
+            .iter()
+            .map(|raw| validate::build_arg("--build-arg", raw))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let (pull_secret, _) = secrets::pull_secret(sources, flags.pull_secret.as_deref())?;
+        let user_passwd = if cf.mounts(PASSWD_SECRET_ID) {
             let pw = secrets::password(
                 sources,
-                "--user-passwd-file",
-                args.inputs.user_passwd_file.as_deref(),
-                "USER_PASSWD",
+                &inputs::USER_PASSWD_FILE,
+                flags.user_passwd_file.as_deref(),
             )?;
             Some(pw.ok_or_else(|| {
                 crate::validate::refuse(format!(
                     "USER_PASSWD: missing; {cf} mounts the '{PASSWD_SECRET_ID}' build secret: set USER_PASSWD or --user-passwd-file",
-                    cf = cf.value
+                    cf = cf.picked.value
                 ))
             })?)
         } else {
             None
         };
         let network = sources
-            .value(
-                &crate::inputs::BUILD_NETWORK,
-                args.inputs.build_network.as_deref(),
-            )?
-            .map(|p| {
-                if NETWORKS.contains(&p.value.as_str()) {
-                    Ok(p.value)
-                } else {
-                    Err(bad(
-                        &p.what,
-                        &p.value,
-                        format!("use one of {}", NETWORKS.join(", ")),
-                    ))
-                }
-            })
+            .value(&inputs::BUILD_NETWORK, flags.build_network.as_deref())?
+            .map(|p| validate::one_of(&p.what, &p.value, &NETWORKS))
             .transpose()?;
         // --embed, else the `images` entry's own `embed`, else embed.enabled
-        let embed = match (args.inputs.embed, entry_embed) {
+        let embed = match (flags.embed, entry.as_ref().and_then(|e| e.entry.embed)) {
             (true, _) => true,
             (false, Some(on)) => on,
-            (false, None) => sources.switch(&crate::inputs::EMBED, false)?,
+            (false, None) => sources.switch(&inputs::EMBED, false)?,
         };
         let embed = if embed {
-            Some(Embed::resolve(&args.inputs, sources)?)
+            Some(Embed::resolve(flags, sources)?)
         } else {
-            if !args.inputs.embed_images.is_empty() {
+            if let Some(first) = flags.embed_images.first() {
                 return Err(bad(
                     "--embed-image",
-                    &args.inputs.embed_images[0],
+                    first,
                     "only with --embed (or embed.enabled in the config file)",
                 ));
             }
@@ -314,20 +269,21 @@ impl Build {
         Ok(Build {
             image,
             pull_secret,
-            containerfile,
+            containerfile: cf.path,
             context,
             base_image,
             microshift_version,
             build_args,
             user_passwd,
-            no_cache: args.inputs.no_cache,
+            no_cache: flags.no_cache,
             network,
             embed,
         })
     }
 
-    /// `podman build` flags both builds share: platform, cache, network.
-    fn common(&self, mut build: Step) -> Step {
+    /// `podman build` flags the image's build and its embedding layer share: platform,
+    /// cache, network.
+    fn shared_flags(&self, mut build: Step) -> Step {
         if let Some(arch) = self.image.arch {
             build = build.args(["--platform".to_string(), arch.platform()]);
         }
@@ -346,17 +302,17 @@ impl Build {
         plan.facts = serde_json::json!({ "reference": local, "architecture": self.image.arch.map(|a| a.oci()) });
         // with --embed, the image is built under another tag and the embedding layer on it
         // takes the image's own tag
-        let first = match &self.embed {
+        let built = match &self.embed {
             Some(_) => unembedded(&self.image),
             None => local.clone(),
         };
-        let build = Step::new("build", format!("build {first}"), "podman")
+        let build = Step::new("build", format!("build {built}"), "podman")
             .args(["build", "--authfile", self.pull_secret.as_str()])
             .root(true)
             .hint("see podman's message above; `cargo xtask doctor --for build` checks the pull secret, repositories and emulation");
         let mut build = self
-            .common(build)
-            .args(["-t", &first])
+            .shared_flags(build)
+            .args(["-t", &built])
             .args([
                 "--build-arg".to_string(),
                 format!("BASE_IMAGE={}", self.base_image),
@@ -371,7 +327,7 @@ impl Build {
         if let Some(pw) = &self.user_passwd {
             build = build.arg("--secret").secret_file_arg(
                 &format!("id={PASSWD_SECRET_ID},src="),
-                "USER_PASSWD",
+                inputs::USER_PASSWD_FILE.secret_name(),
                 PASSWD_SECRET_ID,
                 pw,
             );
@@ -379,7 +335,7 @@ impl Build {
         build = build.args(["-f", self.containerfile.as_str(), self.context.as_str()]);
         plan.push(build);
         if let Some(embed) = &self.embed {
-            plan.push(self.embed_step(embed, &first, &local));
+            plan.push(self.embed_step(embed, &built, &local));
         }
         plan.push(self.image.inspect_step());
         if self.embed.is_some() {
@@ -400,7 +356,7 @@ impl Build {
         .root(true)
         .hint("see the message above: microshift-copy-images names any image it could not copy. `cargo xtask doctor --for build --embed` checks that the pull secret covers every registry of the list and that each image can be read; a wrong embed.extra_images entry is removed from the config file");
         let mut step = self
-            .common(step)
+            .shared_flags(step)
             // the base was just built here: never look for it in a registry
             .arg("--pull=never")
             .args(["-t", local])
@@ -416,6 +372,56 @@ impl Build {
             format!("id={PULL_SECRET_ID},src={}", self.pull_secret),
         ])
         .args(["-f", embed.containerfile.as_str(), embed.context.as_str()])
+    }
+}
+
+/// The `images` entry `--image NAME` names, and where it is in the config file.
+struct Entry {
+    entry: ImageEntry,
+    /// `<config file>: images[N]`, for labels.
+    at: String,
+}
+
+impl Entry {
+    fn find(name: &str, sources: &Sources) -> anyhow::Result<Entry> {
+        let entries = sources.config.images()?;
+        let Some(i) = entries.iter().position(|e| e.name == name) else {
+            let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+            return Err(bad(
+                inputs::IMAGE_ENTRY.flag,
+                name,
+                format!(
+                    "no such entry in {}: images (it has: {})",
+                    sources.config.path,
+                    if names.is_empty() {
+                        "none".to_string()
+                    } else {
+                        names.join(", ")
+                    }
+                ),
+            ));
+        };
+        Ok(Entry {
+            entry: entries[i].clone(),
+            at: format!("{}: images[{i}]", sources.config.path),
+        })
+    }
+
+    /// A field of the entry as a config value: a relative path is relative to the
+    /// repository, and the label names the field.
+    fn picked(&self, key: &str, value: &str) -> Picked {
+        Picked {
+            value: value.to_string(),
+            what: format!("{}.{key}", self.at),
+            origin: Origin::Config,
+        }
+    }
+
+    /// The entry's value for an input, when it has one.
+    fn value(&self, input: &inputs::Input, key: &str, value: Option<&String>) -> Option<Picked> {
+        let mut picked = self.picked(key, value?);
+        picked.what = format!("{} (from {})", input.flag, picked.what);
+        Some(picked)
     }
 }
 

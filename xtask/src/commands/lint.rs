@@ -9,7 +9,7 @@ use xshell::Shell;
 use super::{Action, Ctx};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Finding {
+pub struct Violation {
     pub line: usize,
     pub rule: &'static str,
     pub message: String,
@@ -49,7 +49,7 @@ fn instructions(text: &str) -> Vec<(usize, String)> {
 /// A bootc image's Containerfile (the ones in `containerfiles/`) ends its `RUN`s with
 /// `bootc container lint`: bootc's own check of the image (e.g. files under `/var` that an
 /// image should not ship), which fails the build on a known mistake.
-pub fn bootc_lint_last(text: &str) -> Option<Finding> {
+pub fn bootc_lint_last(text: &str) -> Option<Violation> {
     let runs: Vec<(usize, String)> = instructions(text)
         .into_iter()
         .filter(|(_, ins)| {
@@ -65,7 +65,7 @@ pub fn bootc_lint_last(text: &str) -> Option<Finding> {
     if last_is_lint {
         return None;
     }
-    Some(Finding {
+    Some(Violation {
         line: runs.last().map_or(1, |(l, _)| *l),
         rule: "bootc-lint-last",
         message: "the last RUN of a bootc image should be `bootc container lint` (bootc's own check of the image: it fails the build on known mistakes)".into(),
@@ -73,20 +73,20 @@ pub fn bootc_lint_last(text: &str) -> Option<Finding> {
 }
 
 /// Check one Containerfile. `context` is its build context, for `COPY` sources.
-pub fn containerfile(text: &str, context: Option<&Utf8Path>) -> Vec<Finding> {
+pub fn containerfile(text: &str, context: Option<&Utf8Path>) -> Vec<Violation> {
     let mut findings = Vec::new();
     for (line, ins) in instructions(text) {
         let (keyword, rest) = ins.split_once(char::is_whitespace).unwrap_or((&ins, ""));
         let keyword = keyword.to_ascii_uppercase();
         if rest.contains("<<") && (keyword == "RUN" || keyword == "COPY") {
-            findings.push(Finding {
+            findings.push(Violation {
                 line,
                 rule: "no-heredoc",
                 message: "heredoc in a Containerfile: podman 4.3 cannot parse it; copy a file from the build context instead".into(),
             });
         }
         if keyword == "SHELL" {
-            findings.push(Finding {
+            findings.push(Violation {
                 line,
                 rule: "no-shell",
                 message: "podman ignores SHELL for OCI images (its default format): use `set -o pipefail &&` inside the RUN instead".into(),
@@ -110,7 +110,7 @@ pub fn containerfile(text: &str, context: Option<&Utf8Path>) -> Vec<Finding> {
                         .collect::<Vec<_>>()
                         .join(" ");
                     if !segment.contains("--releasever") {
-                        findings.push(Finding {
+                        findings.push(Violation {
                             line,
                             rule: "pin-releasever",
                             message: format!(
@@ -125,7 +125,7 @@ pub fn containerfile(text: &str, context: Option<&Utf8Path>) -> Vec<Finding> {
         if keyword == "ARG" || keyword == "ENV" {
             let name = rest.split(['=', ' ']).next().unwrap_or("");
             if crate::validate::looks_secret(name) {
-                findings.push(Finding {
+                findings.push(Violation {
                     line,
                     rule: "no-secret-arg",
                     message: format!("{keyword} {name} looks like a secret: it would be stored in the image history; use `RUN --mount=type=secret` instead"),
@@ -147,7 +147,7 @@ pub fn containerfile(text: &str, context: Option<&Utf8Path>) -> Vec<Finding> {
                             continue;
                         }
                         if !ctx.join(src).exists() {
-                            findings.push(Finding {
+                            findings.push(Violation {
                                 line,
                                 rule: "copy-source",
                                 message: format!(

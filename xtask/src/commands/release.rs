@@ -7,7 +7,7 @@
 //! the digest is checked against the registry), and the list is pushed again only when a
 //! member was pushed or the registry's list is missing or wrong. `--force` does it all.
 
-use super::build::{Build, BuildArgs, BuildInputs};
+use super::build::{Build, BuildArgs, BuildFlags};
 use super::manifest::{Manifest, ManifestArgs};
 use super::push::Push;
 use super::{Action, Ctx};
@@ -25,7 +25,7 @@ pub struct ReleaseArgs {
     #[arg(long = "arch", value_delimiter = ',')]
     pub archs: Vec<String>,
     #[command(flatten)]
-    pub build: BuildInputs,
+    pub build: BuildFlags,
     #[command(flatten)]
     pub registry: RegistryArgs,
     /// Build, push and list everything again, even what the registry already holds
@@ -58,7 +58,7 @@ fn lane_name(base: &str, arch: Arch) -> &'static str {
 impl Release {
     pub fn resolve(args: &ReleaseArgs, sources: &Sources) -> anyhow::Result<Release> {
         // an `images` entry names the image too
-        let image_name = args.build.entry.clone().or(args.image_name.clone());
+        let image_name = args.build.image_entry.clone().or(args.image_name.clone());
         let manifest = Manifest::resolve(
             &ManifestArgs {
                 image_name: image_name.clone(),
@@ -72,7 +72,7 @@ impl Release {
         let mut last_pushed = Vec::new();
         for arch in &manifest.archs {
             let image = ImageArgs {
-                image_name: if args.build.entry.is_some() {
+                image_name: if args.build.image_entry.is_some() {
                     None
                 } else {
                     Some(manifest.name.clone())
@@ -82,7 +82,7 @@ impl Release {
             let build = Build::resolve(
                 &BuildArgs {
                     image: image.clone(),
-                    inputs: args.build.clone(),
+                    flags: args.build.clone(),
                 },
                 sources,
             )?;

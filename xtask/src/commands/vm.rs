@@ -208,11 +208,7 @@ impl Vm {
             }
             (None, None, Some(kickstart)) => {
                 let iso = sources.get(&crate::inputs::ISO, args.iso.as_deref())?;
-                let iso_path = sources.path(&crate::image::expand_picked(
-                    &iso,
-                    arch.uname(),
-                    &arch.tag(),
-                ))?;
+                let iso_path = sources.path(&iso.expand(arch.uname(), &arch.tag()))?;
                 validate::no_comma(&iso.what, iso_path.as_str(), "virt-install's --location")?;
                 match iso_arch(&iso_path) {
                 Err(e) => return Err(bad(&iso.what, iso_path.as_str(), format!("cannot read the boot ISO: {e}"))),

@@ -110,8 +110,7 @@ impl Sources {
     /// Like [`Sources::value`], but the value is required: missing, the error names every
     /// way to give it.
     pub fn get(&self, input: &crate::inputs::Input, flag: Option<&str>) -> anyhow::Result<Picked> {
-        self.value(input, flag)?
-            .ok_or_else(|| self.missing(input.flag, input.env, input.key))
+        self.value(input, flag)?.ok_or_else(|| self.missing(input))
     }
 
     /// Like [`Sources::value`], with a default that depends on other inputs (the container
@@ -182,12 +181,14 @@ impl Sources {
         }
     }
 
-    fn missing(&self, flag: &str, env: Option<&str>, key: Option<&str>) -> anyhow::Error {
+    /// The error for a required input that nothing gives: it names every way to give it.
+    pub fn missing(&self, input: &crate::inputs::Input) -> anyhow::Error {
+        let flag = input.flag;
         let mut ways = vec![flag.to_string()];
-        if let Some(e) = env {
+        if let Some(e) = input.env {
             ways.push(e.to_string());
         }
-        if let Some(k) = key {
+        if let Some(k) = input.key {
             ways.push(format!("'{k}' in {}", self.config.path));
         }
         crate::validate::refuse(format!("{flag}: missing; set {}", ways.join(" or ")))
@@ -248,11 +249,16 @@ impl Sources {
 
     /// A path given by a flag that has no other source (e.g. `--pods-file`).
     pub fn flag_path(&self, flag: &str, value: &str) -> anyhow::Result<Utf8PathBuf> {
-        self.path(&Picked {
+        self.path(&self.flag_picked(flag, value))
+    }
+
+    /// A value given by a flag that has no other source, as a [`Picked`].
+    pub fn flag_picked(&self, flag: &str, value: &str) -> Picked {
+        Picked {
             value: value.to_string(),
             what: flag.to_string(),
             origin: Origin::Flag,
-        })
+        }
     }
 }
 

@@ -43,6 +43,36 @@ pub fn sources(as_root: bool, env: &[(&str, &str)]) -> Sources {
     }
 }
 
+/// The host programs the tool may run: the stand-ins of `bad_input.rs` (which record any
+/// call: bad input runs nothing) and `script.rs` (which answer as a host would) cover them
+/// all.
+pub const HOST_PROGRAMS: &[&str] = &[
+    "podman",
+    "skopeo",
+    "virsh",
+    "virt-install",
+    "modprobe",
+    "vgs",
+    "vgcreate",
+    "vgremove",
+    "losetup",
+    "truncate",
+    "rm",
+    "ssh",
+    "tail",
+    "mkdir",
+    "mv",
+    "df",
+    "sha256sum",
+    "sudo",
+    "hadolint",
+    "shellcheck",
+    "ksvalidator",
+    "dnf",
+    "subscription-manager",
+    "cpio",
+];
+
 /// Replace the machine-specific repository path with [ROOT].
 pub fn scrub(text: &str) -> String {
     text.replace(env!("CARGO_TARGET_TMPDIR"), "[TMP]")

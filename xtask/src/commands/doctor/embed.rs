@@ -1,0 +1,234 @@
+//! `doctor --for build --embed`: what embedding MicroShift's images in the image needs.
+
+use camino::Utf8PathBuf;
+use serde_json::Value;
+
+use super::probe::*;
+use super::{finding, DoctorArgs, Finding, Level};
+use crate::arch::Arch;
+use crate::config::Sources;
+use crate::inputs;
+use crate::validate;
+
+/// `doctor --for build --embed`: the release list of the image (read from the image once
+/// built), every registry of it in the pull secret, every image reachable, and room for
+/// the copies.
+pub(super) fn embedding(
+    sources: &Sources,
+    args: &DoctorArgs,
+    pull_secret: Option<&Utf8PathBuf>,
+) -> Vec<Finding> {
+    let image_args = crate::image::ImageArgs {
+        image_name: args.image_name.clone(),
+        arch: args.arch.clone(),
+    };
+    let image = match crate::image::Image::resolve(&image_args, sources) {
+        Ok(image) => image,
+        Err(e) => {
+            return vec![finding(
+                "embed-list",
+                Level::Fail,
+                format!("{e:#}"),
+                "set the image name and architecture as for `build`",
+            )]
+        }
+    };
+    let arch = image.arch;
+    let local = image.local();
+    // the image without its embedded images, else the image (both carry the list)
+    let candidates = [crate::commands::build::unembedded(&image), local.clone()];
+    let Some(built) = candidates.iter().find(|c| local_image(c)) else {
+        return vec![finding(
+            "embed-list",
+            Level::Warn,
+            format!("skipped: {local} is not built yet, and the list of images to embed is in it (the microshift-release-info package)"),
+            format!("`cargo xtask build{}` once, then `cargo xtask doctor --for build --embed` again", arch.map(|a| format!(" --arch {a}")).unwrap_or_default()),
+        )];
+    };
+    let uname = arch.or_else(Arch::native).unwrap_or(Arch::Amd64).uname();
+    let release = format!("/usr/share/microshift/release/release-{uname}.json");
+    let read = output(
+        "podman",
+        &[
+            "run",
+            "--rm",
+            "--network=none",
+            "--entrypoint",
+            "cat",
+            built,
+            &release,
+        ],
+    );
+    let doc: Option<Value> = read
+        .as_ref()
+        .filter(|o| o.status.success())
+        .and_then(|o| serde_json::from_slice(&o.stdout).ok());
+    let Some(listed) = doc
+        .as_ref()
+        .and_then(|d| d.get("images"))
+        .and_then(Value::as_object)
+    else {
+        return vec![finding(
+            "embed-list",
+            Level::Fail,
+            format!("{built} has no readable {release} with an \"images\" object"),
+            "the image must have the microshift-release-info package (the Containerfile's `dnf install`)",
+        )];
+    };
+    let mut refs: Vec<(String, bool)> = listed
+        .values()
+        .filter_map(Value::as_str)
+        .map(|r| (r.to_string(), true))
+        .collect();
+    let extra = sources
+        .list(&inputs::EMBED_IMAGES, &[])
+        .map(|(_, l)| l)
+        .unwrap_or_default();
+    for r in extra {
+        if !refs.iter().any(|(have, _)| *have == r) {
+            refs.push((r, false));
+        }
+    }
+    let mut out = vec![finding(
+        "embed-list",
+        Level::Ok,
+        format!(
+            "{} images to embed ({} from {release} in {built})",
+            refs.len(),
+            listed.len()
+        ),
+        "",
+    )];
+    // every image reachable, and its size (the sum of its layers, of every platform of a list)
+    let raw = |reference: &str| -> Result<Value, String> {
+        remote_manifest(sources, pull_secret, reference)
+            .unwrap_or_else(|| Err("skopeo is not installed".to_string()))
+    };
+    let layers = |m: &Value| -> u64 {
+        m.get("layers")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .chain(m.get("config"))
+            .filter_map(|l| l.get("size").and_then(Value::as_u64))
+            .fold(0, u64::saturating_add)
+    };
+    let mut total: u64 = 0;
+    let mut unreachable = Vec::new();
+    for (r, _) in &refs {
+        match raw(r) {
+            Ok(m) => match m.get("manifests").and_then(Value::as_array) {
+                // a list: `--all` copies every platform
+                Some(list) => {
+                    let repo = r.split('@').next().unwrap_or(r);
+                    let repo = match repo.rsplit_once(':') {
+                        Some((head, tag)) if !tag.contains('/') => head,
+                        _ => repo,
+                    };
+                    for d in list
+                        .iter()
+                        .filter_map(|x| x.get("digest").and_then(Value::as_str))
+                    {
+                        match raw(&format!("{repo}@{d}")) {
+                            Ok(inner) => total = total.saturating_add(layers(&inner)),
+                            Err(e) => unreachable.push(format!("{repo}@{d}: {e}")),
+                        }
+                    }
+                }
+                None => total = total.saturating_add(layers(&m)),
+            },
+            Err(e) => unreachable.push(format!("{r}: {e}")),
+        }
+    }
+    // the pull secret: an entry for every registry of the list
+    let registries: Vec<String> = secrets_of(pull_secret);
+    let mut missing: Vec<(String, Vec<&str>, bool)> = Vec::new();
+    for (r, from_release) in &refs {
+        if registries.iter().any(|e| covers(e, r)) {
+            continue;
+        }
+        let reg = registry_of(r);
+        match missing.iter_mut().find(|(m, _, _)| *m == reg) {
+            Some(m) => {
+                m.1.push(r);
+                m.2 |= *from_release;
+            }
+            None => missing.push((reg, vec![r], *from_release)),
+        }
+    }
+    let path = pull_secret.map_or("the pull secret".to_string(), |p| p.to_string());
+    if missing.is_empty() {
+        let mut regs: Vec<String> = refs.iter().map(|(r, _)| registry_of(r)).collect();
+        regs.sort();
+        regs.dedup();
+        out.push(finding(
+            "embed-pull-secret",
+            Level::Ok,
+            format!(
+                "{path} has entries for every registry of the list ({})",
+                regs.join(", ")
+            ),
+            "",
+        ));
+    }
+    for (reg, images, from_release) in &missing {
+        // read without credentials just now: a public registry needs no entry
+        let public = images
+            .iter()
+            .all(|i| !unreachable.iter().any(|u| u.starts_with(&format!("{i}: "))));
+        out.push(if public {
+            finding(
+                "embed-pull-secret",
+                Level::Ok,
+                format!(
+                    "{path} has no entry for {reg}; its {} images of the list are readable without one",
+                    images.len()
+                ),
+                "",
+            )
+        } else {
+            finding(
+                "embed-pull-secret",
+                if *from_release { Level::Fail } else { Level::Warn },
+                format!(
+                    "{path} has no entry for {reg} ({} of the images, e.g. {})",
+                    images.len(),
+                    images[0],
+                ),
+                format!("add credentials for {reg}: `podman login --authfile {path} {reg}`"),
+            )
+        });
+    }
+    for u in &unreachable {
+        out.push(finding(
+            "embed-image",
+            Level::Fail,
+            format!("cannot read {u}"),
+            "the build would fail on it: check the reference, the registry and the pull secret",
+        ));
+    }
+    // the copies go into a layer, which is then committed: about twice their size
+    let want = total.saturating_mul(2);
+    let (dir, free) = free_space(graph_root(sources));
+    out.push(match free {
+        Free::Bytes(b) if b < want => finding(
+            "embed-space",
+            Level::Fail,
+            format!("the images take {}, {} free at {dir}", validate::human(total), validate::human(b)),
+            format!("the build needs about {} (the copies, then the committed layer): free space or move podman's storage", validate::human(want)),
+        ),
+        Free::Bytes(b) => finding(
+            "embed-space",
+            Level::Ok,
+            format!("the images take {}{}; {} free at {dir}", validate::human(total), if unreachable.is_empty() { "" } else { " (of those that could be read)" }, validate::human(b)),
+            "",
+        ),
+        _ => finding(
+            "embed-space",
+            Level::Warn,
+            format!("the images take {}; the free space at {dir} could not be read", validate::human(total)),
+            format!("make sure about {} are free", validate::human(want)),
+        ),
+    });
+    out
+}

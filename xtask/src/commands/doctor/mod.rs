@@ -1,0 +1,294 @@
+//! `cargo xtask doctor`: is this host ready for a step? Read-only checks that say what is
+//! wrong before a build fails after minutes, or pods crash-loop after a start. Every check
+//! works on a host that lacks what it checks: that is a finding, not a crash.
+
+use camino::Utf8PathBuf;
+use serde_json::{json, Value};
+
+use super::{Action, Ctx};
+use crate::arch::Arch;
+use crate::config::Sources;
+use crate::inputs;
+
+mod embed;
+mod host;
+mod probe;
+
+use embed::embedding;
+use host::*;
+use probe::registry_of;
+
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct DoctorArgs {
+    /// Which step to check the host for
+    #[arg(long = "for", value_name = "STEP", value_enum, default_value_t = Purpose::All)]
+    pub purpose: Purpose,
+    #[arg(long)]
+    pub pull_secret: Option<String>,
+    #[arg(long)]
+    pub auth_config: Option<String>,
+    #[arg(long)]
+    pub iso: Option<String>,
+    #[arg(long)]
+    pub network: Option<String>,
+    #[arg(long)]
+    pub libvirt_uri: Option<String>,
+    #[arg(long)]
+    pub volume_group: Option<String>,
+    #[arg(long, value_name = "IMAGE")]
+    pub builder: Option<String>,
+    /// With --for build: check for `build --embed` too (the pull secret covers every
+    /// registry of the image's release list; room for the images)
+    #[arg(long = "embed")]
+    pub for_embed: bool,
+    #[arg(long)]
+    pub image_name: Option<String>,
+    #[arg(long)]
+    pub arch: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Ok,
+    Warn,
+    Fail,
+}
+
+impl Level {
+    fn word(self) -> &'static str {
+        match self {
+            Level::Ok => "ok",
+            Level::Warn => "warn",
+            Level::Fail => "fail",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finding {
+    pub check: &'static str,
+    pub status: Level,
+    pub found: String,
+    pub fix: String,
+}
+
+fn finding(
+    check: &'static str,
+    status: Level,
+    found: impl Into<String>,
+    fix: impl Into<String>,
+) -> Finding {
+    Finding {
+        check,
+        status,
+        found: found.into(),
+        fix: fix.into(),
+    }
+}
+
+/// What `doctor --for` checks the host for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Purpose {
+    Build,
+    Push,
+    Run,
+    Vm,
+    Disk,
+    #[default]
+    All,
+}
+
+/// The steps a `--for` value covers.
+pub fn steps(purpose: Purpose) -> Vec<&'static str> {
+    match purpose {
+        Purpose::Build => vec!["build"],
+        Purpose::Push => vec!["push"],
+        Purpose::Run => vec!["run"],
+        Purpose::Vm => vec!["vm"],
+        Purpose::Disk => vec!["disk"],
+        Purpose::All => vec!["build", "push", "run", "vm", "disk"],
+    }
+}
+
+/// All checks for the steps, each once.
+pub fn check(args: &DoctorArgs, sources: &Sources) -> anyhow::Result<Vec<Finding>> {
+    let steps = steps(args.purpose);
+    let has = |s: &str| steps.contains(&s);
+    // the same declarations and resolvers as the commands (flag > environment > config file
+    // > default): a bad value is bad input here too; a missing one is said in the finding
+    let path_of =
+        |input: &crate::inputs::Input, flag: Option<&str>| -> anyhow::Result<Option<Utf8PathBuf>> {
+            sources
+                .value(input, flag)?
+                .map(|p| sources.path(&p))
+                .transpose()
+        };
+    let text_of =
+        |input: &crate::inputs::Input, flag: Option<&str>| -> anyhow::Result<Option<String>> {
+            Ok(sources.value(input, flag)?.map(|p| p.value))
+        };
+    let pull_secret = path_of(&inputs::PULL_SECRET, args.pull_secret.as_deref())?;
+    let auth = path_of(&inputs::AUTH_CONFIG, args.auth_config.as_deref())?;
+    let base_registry = text_of(&inputs::BASE_IMAGE, None)?.map(|b| registry_of(&b));
+    let registry = text_of(&inputs::REGISTRY_URL, None)?;
+    let foreign = foreign_archs(sources)?;
+    let mut out = vec![privileges(sources)];
+    if has("build") || has("push") || has("run") {
+        out.push(podman());
+    }
+    let pull_fix = "download it from console.redhat.com/openshift/install/pull-secret, save it with mode 600, and set PULL_SECRET or pull_secret";
+    if has("build") || has("run") || has("vm") || has("disk") {
+        out.push(auth_file(
+            "pull-secret",
+            "pull secret",
+            pull_secret.clone(),
+            base_registry.as_deref(),
+            pull_fix,
+        ));
+    }
+    let embed = args.for_embed || sources.switch(&inputs::EMBED, false).unwrap_or(false);
+    if has("build") && embed {
+        out.extend(embedding(sources, args, pull_secret.as_ref()));
+    }
+    if has("build") {
+        out.push(rhel_repos(
+            text_of(&inputs::MICROSHIFT_VERSION, None)?.as_deref(),
+        ));
+        out.push(disk(sources));
+        out.extend(emulation(&foreign));
+    }
+    if has("push") || has("vm") {
+        out.push(tool("skopeo", "skopeo", &["--version"], "skopeo", "skopeo"));
+        out.push(auth_file(
+            "registry-auth",
+            "registry auth file",
+            auth,
+            registry.as_deref(),
+            &format!(
+                "`cargo xtask push` with REGISTRY_USER and REGISTRY_PASSWORD logs in and writes it, or `podman login --authfile FILE {}`",
+                registry.as_deref().unwrap_or("REGISTRY")
+            ),
+        ));
+    }
+    if has("disk") {
+        out.extend(disk_builder(
+            sources,
+            args.builder.as_deref(),
+            pull_secret.as_ref(),
+        )?);
+        // a cross-architecture disk build runs the image's tools under emulation too
+        if !has("build") {
+            out.extend(emulation(&foreign));
+        }
+        let cross: Vec<String> = foreign.iter().map(ToString::to_string).collect();
+        if !cross.is_empty() {
+            out.push(finding(
+                "cross-disk",
+                Level::Warn,
+                format!("disk images for {} are built with the builder's --target-arch", cross.join(", ")),
+                "that is slow and experimental in bootc-image-builder: build them on a host of that architecture where you can",
+            ));
+        }
+    }
+    if has("run") {
+        out.push(openvswitch(sources));
+        let vg = sources.get(&inputs::VOLUME_GROUP, args.volume_group.as_deref())?;
+        out.push(volume_group(&vg.value));
+    }
+    if has("vm") {
+        let uri = sources.get(&inputs::LIBVIRT_URI, args.libvirt_uri.as_deref())?;
+        let net = sources.get(&inputs::NETWORK, args.network.as_deref())?;
+        out.extend(libvirt(&uri.value, &net.value));
+        let arch = Arch::native().unwrap_or(Arch::Amd64);
+        let iso_path = match sources.get(&inputs::ISO, args.iso.as_deref()) {
+            Ok(picked) => {
+                let picked = picked.expand(arch.uname(), &arch.tag());
+                sources.path(&picked).map_err(|e| format!("{e}"))
+            }
+            Err(e) => Err(format!("{e}")),
+        };
+        out.push(iso(iso_path, arch));
+    }
+    Ok(out)
+}
+
+/// `cargo xtask doctor`: the checks' table (or JSON); exit 1 when one fails.
+pub fn act(args: &DoctorArgs, ctx: &Ctx) -> anyhow::Result<Action> {
+    let (sources, json, dry_run) = (ctx.sources, ctx.json, ctx.dry_run);
+    use std::io::Write;
+    let steps = steps(args.purpose);
+    if dry_run {
+        let _ = writeln!(
+            std::io::stdout(),
+            "# doctor is read-only: it checks the host for {}",
+            steps.join(", ")
+        );
+        return Ok(Action::Done);
+    }
+    let findings = check(args, sources)?;
+    if json {
+        crate::exec::print_json(&to_json(&findings));
+    } else {
+        let _ = write!(std::io::stdout(), "{}", table(&findings));
+    }
+    let failed: Vec<&str> = findings
+        .iter()
+        .filter(|f| f.status == Level::Fail)
+        .map(|f| f.check)
+        .collect();
+    if failed.is_empty() {
+        Ok(Action::Done)
+    } else {
+        Err(crate::error::StepFailed::error(format!(
+            "the host is not ready for {}: {} failed",
+            steps.join(", "),
+            failed.join(", ")
+        )))
+    }
+}
+
+pub fn to_json(findings: &[Finding]) -> Value {
+    json!({
+        "ok": findings.iter().all(|f| f.status != Level::Fail),
+        "checks": findings.iter().map(|f| json!({
+            "check": f.check,
+            "status": f.status.word(),
+            "found": f.found,
+            "fix": f.fix,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// The table: check, status, what it found, how to fix.
+pub fn table(findings: &[Finding]) -> String {
+    let w = findings
+        .iter()
+        .map(|f| f.check.len())
+        .max()
+        .unwrap_or(5)
+        .max(5);
+    let mut out = format!("{:<w$}  {:<6}  {}\n", "check", "status", "found / fix");
+    for f in findings {
+        out.push_str(&format!(
+            "{:<w$}  {:<6}  {}\n",
+            f.check,
+            f.status.word(),
+            f.found
+        ));
+        if !f.fix.is_empty() && f.status != Level::Ok {
+            out.push_str(&format!("{:<w$}  {:<6}  fix: {}\n", "", "", f.fix));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_are_validated() {
+        assert_eq!(steps(Purpose::All).len(), 5);
+        assert_eq!(steps(Purpose::Vm), ["vm"]);
+    }
+}
