@@ -7,38 +7,11 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use xshell::Shell;
 
 use super::lanes::Io;
-use super::{signals, Options, State};
+use super::{signals, Runner, State};
 use crate::error::NotYet;
 use crate::plan::{Arg, Output, Stdin, Step};
-
-/// Run a step's diagnose command; its last 20 lines of output, if it printed any.
-pub(super) fn diagnose(
-    sh: &Shell,
-    as_root: bool,
-    step: &Step,
-    state: &mut State,
-    opts: Options,
-    io: &Io,
-) -> Option<String> {
-    let mut probe = step.clone();
-    probe.output = Output::Capture {
-        var: "DIAGNOSIS",
-        extract: crate::plan::Extract::Trim,
-    };
-    run(sh, as_root, &probe, state, opts, io).ok()?;
-    let text = state.vars.remove("DIAGNOSIS")?;
-    let lines: Vec<&str> = text.lines().collect();
-    let tail = &lines[lines.len().saturating_sub(20)..];
-    Some(
-        tail.iter()
-            .map(|l| format!("  {}", crate::validate::escape_controls(l)))
-            .collect::<Vec<_>>()
-            .join("\n"),
-    )
-}
 
 pub(super) struct Failure {
     pub(super) message: String,
@@ -65,251 +38,272 @@ impl Failure {
     }
 }
 
-pub(super) fn run(
-    sh: &Shell,
-    as_root: bool,
-    step: &Step,
-    state: &mut State,
-    opts: Options,
-    io: &Io,
-) -> Result<Option<Value>, Failure> {
-    let (program, args) = step.command_line(as_root);
-    let mut words = Vec::with_capacity(args.len());
-    let mut out_files = Vec::new();
-    for arg in &args {
-        words.push(match arg {
-            Arg::Lit(s) => s.clone(),
-            Arg::SecretFile {
-                prefix,
-                file,
-                secret,
-                suffix,
-                ..
-            } => {
-                let dir = &mut state.secrets;
-                let path = dir
-                    .write(file, secret.expose())
-                    .map_err(|e| Failure::internal(format!("{e:#}")))?;
-                format!("{prefix}{path}{suffix}")
-            }
-            Arg::OutFile { file, key } => {
-                let dir = &mut state.secrets;
-                let path = dir
-                    .dir()
-                    .map_err(|e| Failure::internal(format!("{e:#}")))?
-                    .join(file);
-                out_files.push((*key, path.clone()));
-                path.to_string()
-            }
-            Arg::Var {
-                prefix,
-                name,
-                suffix,
-            } => match state.vars.get(name) {
-                Some(v) if !v.is_empty() => format!("{prefix}{v}{suffix}"),
-                _ => {
-                    return Err(Failure::internal(format!(
-                        "internal: ${{{name}}} was not captured by an earlier step"
-                    )))
+impl Runner<'_> {
+    /// Run a step's diagnose command; its last 20 lines of output, if it printed any.
+    pub(super) fn diagnose(&self, step: &Step, state: &mut State, io: &Io) -> Option<String> {
+        let mut probe = step.clone();
+        probe.output = Output::Capture {
+            var: "DIAGNOSIS",
+            extract: crate::plan::Extract::Trim,
+        };
+        self.command(&probe, state, io).ok()?;
+        let text = state.vars.remove("DIAGNOSIS")?;
+        let lines: Vec<&str> = text.lines().collect();
+        let tail = &lines[lines.len().saturating_sub(20)..];
+        Some(
+            tail.iter()
+                .map(|l| format!("  {}", crate::validate::escape_controls(l)))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        )
+    }
+
+    /// Run the step's command once, and judge its output.
+    pub(super) fn command(
+        &self,
+        step: &Step,
+        state: &mut State,
+        io: &Io,
+    ) -> Result<Option<Value>, Failure> {
+        let (sh, as_root, opts) = (self.sh, self.plan.as_root, self.opts);
+        let (program, args) = step.command_line(as_root);
+        let mut words = Vec::with_capacity(args.len());
+        let mut out_files = Vec::new();
+        for arg in &args {
+            words.push(match arg {
+                Arg::Lit(s) => s.clone(),
+                Arg::SecretFile {
+                    prefix,
+                    file,
+                    secret,
+                    suffix,
+                    ..
+                } => {
+                    let dir = &mut state.secrets;
+                    let path = dir
+                        .write(file, secret.expose())
+                        .map_err(|e| Failure::internal(format!("{e:#}")))?;
+                    format!("{prefix}{path}{suffix}")
                 }
+                Arg::OutFile { file, key } => {
+                    let dir = &mut state.secrets;
+                    let path = dir
+                        .dir()
+                        .map_err(|e| Failure::internal(format!("{e:#}")))?
+                        .join(file);
+                    out_files.push((*key, path.clone()));
+                    path.to_string()
+                }
+                Arg::Var {
+                    prefix,
+                    name,
+                    suffix,
+                } => match state.vars.get(name) {
+                    Some(v) if !v.is_empty() => format!("{prefix}{v}{suffix}"),
+                    _ => {
+                        return Err(Failure::internal(format!(
+                            "internal: ${{{name}}} was not captured by an earlier step"
+                        )))
+                    }
+                },
+            });
+        }
+        let shown = step.render(as_root);
+        let mut cmd = sh.cmd(&program).args(&words).quiet();
+        // secrets we were given through the environment are not passed on to any command
+        for name in crate::inputs::secret_env() {
+            cmd = cmd.env_remove(name);
+        }
+        if !step.uses_sudo(as_root) {
+            for (k, v) in &step.env {
+                cmd = cmd.env(k, v);
+            }
+        }
+        let not_started =
+            |e: std::io::Error| Failure::internal(format!("could not start `{program}`: {e}"));
+        let exit_failure = |status: std::process::ExitStatus| Failure {
+            message: if step.expect_failure {
+                format!("`{shown}`: the command succeeded")
+            } else {
+                format!("`{shown}` exited with {}", describe(status))
             },
-        });
-    }
-    let shown = step.render(as_root);
-    let mut cmd = sh.cmd(&program).args(&words).quiet();
-    // secrets we were given through the environment are not passed on to any command
-    for name in crate::inputs::secret_env() {
-        cmd = cmd.env_remove(name);
-    }
-    if !step.uses_sudo(as_root) {
-        for (k, v) in &step.env {
-            cmd = cmd.env(k, v);
-        }
-    }
-    let not_started =
-        |e: std::io::Error| Failure::internal(format!("could not start `{program}`: {e}"));
-    let exit_failure = |status: std::process::ExitStatus| Failure {
-        message: if step.expect_failure {
-            format!("`{shown}`: the command succeeded")
-        } else {
-            format!("`{shown}` exited with {}", describe(status))
-        },
-        answered: true,
-        not_yet: None,
-        signal: None,
-        stopped: false,
-    };
-    use std::process::Stdio;
-    let mut command = std::process::Command::from(cmd);
-    let captures = !matches!(step.output, Output::Inherit);
-    // a question's answer is its exit code: its output ("error: no such domain") would only
-    // alarm; any other command's stderr reaches the user, as it carries the tools' own
-    // error messages
-    let question = step.is_question();
-    // a repeated step's complaints ("connection refused" while a service starts) are kept
-    // for the progress line and the final error, not printed at every try
-    // in a lane, what would reach the terminal goes through `io` instead (prefixed)
-    let in_lane = io.lane.is_some();
-    command.stderr(if question {
-        Stdio::null()
-    } else if step.repeat || in_lane {
-        Stdio::piped()
-    } else {
-        Stdio::inherit()
-    });
-    command.stdout(if captures || (in_lane && !question) {
-        Stdio::piped()
-    } else if question {
-        Stdio::null()
-    } else if opts.stdout_to_stderr {
-        stderr_stdio()
-    } else {
-        Stdio::inherit()
-    });
-    let feed = match &step.stdin {
-        Stdin::Secret { secret, .. } => Some(secret.expose()),
-        Stdin::Inherit | Stdin::Null => None,
-    };
-    command.stdin(match (&step.stdin, feed) {
-        (_, Some(_)) => Stdio::piped(),
-        (Stdin::Inherit, None) => Stdio::inherit(),
-        _ => Stdio::null(),
-    });
-    let mut child = command.spawn().map_err(not_started)?;
-    if let (Some(bytes), Some(mut input)) = (feed, child.stdin.take()) {
-        // a command that exits without reading its stdin is not our failure
-        let _ = input.write_all(bytes);
-    }
-    // lane output: read line by line as it comes, through `io`
-    let mut readers = Vec::new();
-    if in_lane {
-        let streams: Vec<Box<dyn std::io::Read + Send>> = [
-            (!captures)
-                .then(|| child.stdout.take())
-                .flatten()
-                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
-            (!step.repeat)
-                .then(|| child.stderr.take())
-                .flatten()
-                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
-        for stream in streams {
-            let io = io.clone();
-            readers.push(std::thread::spawn(move || {
-                use std::io::BufRead;
-                for line in std::io::BufReader::new(stream)
-                    .lines()
-                    .map_while(Result::ok)
-                {
-                    io.output(&line);
-                }
-            }));
-        }
-    }
-    let result = wait_or_forward(child, io).map_err(not_started)?;
-    for r in readers {
-        let _ = r.join();
-    }
-    if result.2 {
-        return Err(Failure {
-            message: format!("`{shown}` stopped: another lane failed"),
-            answered: false,
+            answered: true,
             not_yet: None,
             signal: None,
-            stopped: true,
-        });
-    }
-    if let Some(sig) = result.1 {
-        return Err(Failure {
-            message: format!("`{shown}` stopped by {}", signals::name(sig)),
-            answered: false,
-            not_yet: None,
-            signal: Some(sig),
             stopped: false,
+        };
+        use std::process::Stdio;
+        let mut command = std::process::Command::from(cmd);
+        let captures = !matches!(step.output, Output::Inherit);
+        // a question's answer is its exit code: its output ("error: no such domain") would only
+        // alarm; any other command's stderr reaches the user, as it carries the tools' own
+        // error messages
+        let question = step.is_question();
+        // a repeated step's complaints ("connection refused" while a service starts) are kept
+        // for the progress line and the final error, not printed at every try
+        // in a lane, what would reach the terminal goes through `io` instead (prefixed)
+        let in_lane = io.lane.is_some();
+        command.stderr(if question {
+            Stdio::null()
+        } else if step.repeat || in_lane {
+            Stdio::piped()
+        } else {
+            Stdio::inherit()
         });
-    }
-    let result = result.0;
-    if result.status.success() == step.expect_failure {
-        let mut failure = exit_failure(result.status);
-        if step.repeat {
-            let stderr = String::from_utf8_lossy(&result.stderr);
-            if let Some(last) = stderr.lines().rev().find(|l| !l.trim().is_empty()) {
-                let last: String = crate::validate::escape_controls(last.trim())
-                    .chars()
-                    .take(160)
-                    .collect();
-                failure.message = format!("{}: {last}", failure.message);
-                failure.not_yet = Some(NotYet {
-                    progress: format!("not yet ({last})"),
-                    detail: Value::Null,
-                    diagnosis: failure.message.clone(),
-                });
+        command.stdout(if captures || (in_lane && !question) {
+            Stdio::piped()
+        } else if question {
+            Stdio::null()
+        } else if opts.stdout_to_stderr {
+            stderr_stdio()
+        } else {
+            Stdio::inherit()
+        });
+        let feed = match &step.stdin {
+            Stdin::Secret { secret, .. } => Some(secret.expose()),
+            Stdin::Inherit | Stdin::Null => None,
+        };
+        command.stdin(match (&step.stdin, feed) {
+            (_, Some(_)) => Stdio::piped(),
+            (Stdin::Inherit, None) => Stdio::inherit(),
+            _ => Stdio::null(),
+        });
+        let mut child = command.spawn().map_err(not_started)?;
+        if let (Some(bytes), Some(mut input)) = (feed, child.stdin.take()) {
+            // a command that exits without reading its stdin is not our failure
+            let _ = input.write_all(bytes);
+        }
+        // lane output: read line by line as it comes, through `io`
+        let mut readers = Vec::new();
+        if in_lane {
+            let streams: Vec<Box<dyn std::io::Read + Send>> = [
+                (!captures)
+                    .then(|| child.stdout.take())
+                    .flatten()
+                    .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+                (!step.repeat)
+                    .then(|| child.stderr.take())
+                    .flatten()
+                    .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            for stream in streams {
+                let io = io.clone();
+                readers.push(std::thread::spawn(move || {
+                    use std::io::BufRead;
+                    for line in std::io::BufReader::new(stream)
+                        .lines()
+                        .map_while(Result::ok)
+                    {
+                        io.output(&line);
+                    }
+                }));
             }
-            // a state that is not the wanted one yet ("activating") is worth showing
-            if let Output::Check(check) = &step.output {
-                if let Err(e) =
-                    check.judge_with(&String::from_utf8_lossy(&result.stdout), &state.vars)
-                {
-                    if let Ok(not_yet) = e.downcast::<NotYet>() {
-                        failure.not_yet = Some(not_yet);
+        }
+        let result = wait_or_forward(child, io).map_err(not_started)?;
+        for r in readers {
+            let _ = r.join();
+        }
+        if result.2 {
+            return Err(Failure {
+                message: format!("`{shown}` stopped: another lane failed"),
+                answered: false,
+                not_yet: None,
+                signal: None,
+                stopped: true,
+            });
+        }
+        if let Some(sig) = result.1 {
+            return Err(Failure {
+                message: format!("`{shown}` stopped by {}", signals::name(sig)),
+                answered: false,
+                not_yet: None,
+                signal: Some(sig),
+                stopped: false,
+            });
+        }
+        let result = result.0;
+        if result.status.success() == step.expect_failure {
+            let mut failure = exit_failure(result.status);
+            if step.repeat {
+                let stderr = String::from_utf8_lossy(&result.stderr);
+                if let Some(last) = stderr.lines().rev().find(|l| !l.trim().is_empty()) {
+                    let last: String = crate::validate::escape_controls(last.trim())
+                        .chars()
+                        .take(160)
+                        .collect();
+                    failure.message = format!("{}: {last}", failure.message);
+                    failure.not_yet = Some(NotYet {
+                        progress: format!("not yet ({last})"),
+                        detail: Value::Null,
+                        diagnosis: failure.message.clone(),
+                    });
+                }
+                // a state that is not the wanted one yet ("activating") is worth showing
+                if let Output::Check(check) = &step.output {
+                    if let Err(e) =
+                        check.judge_with(&String::from_utf8_lossy(&result.stdout), &state.vars)
+                    {
+                        if let Ok(not_yet) = e.downcast::<NotYet>() {
+                            failure.not_yet = Some(not_yet);
+                        }
                     }
                 }
             }
+            return Err(failure);
         }
-        return Err(failure);
-    }
-    // what the command wrote to its output files (e.g. `--digestfile`) joins its result
-    let mut written = serde_json::Map::new();
-    for (key, path) in &out_files {
-        let value = fs::read_to_string(path)
-            .map(|s| s.trim().to_string())
-            .unwrap_or_default();
-        written.insert(key.to_string(), Value::String(value));
-    }
-    let text = String::from_utf8_lossy(&result.stdout);
-    match &step.output {
-        Output::Inherit if written.is_empty() => Ok(None),
-        Output::Inherit => Ok(Some(Value::Object(written))),
-        Output::Capture { var, extract } => {
-            let value = extract.apply(&text);
-            if value.is_empty() {
-                // nothing to capture (yet): no address, no loop device
-                return Err(Failure {
-                    message: format!("`{shown}` printed nothing to capture into {var}"),
-                    answered: true,
-                    signal: None,
-                    stopped: false,
-                    not_yet: Some(NotYet {
-                        progress: format!("no {var} yet"),
-                        detail: json!({ (*var): null }),
-                        diagnosis: format!("`{shown}` printed nothing to capture into {var}"),
-                    }),
-                });
-            }
-            state.vars.insert(var, value.clone());
-            Ok(Some(json!({ (*var): value })))
+        // what the command wrote to its output files (e.g. `--digestfile`) joins its result
+        let mut written = serde_json::Map::new();
+        for (key, path) in &out_files {
+            let value = fs::read_to_string(path)
+                .map(|s| s.trim().to_string())
+                .unwrap_or_default();
+            written.insert(key.to_string(), Value::String(value));
         }
-        Output::Check(check) => check.judge_with(&text, &state.vars).map(Some).map_err(|e| {
-            match e.downcast::<NotYet>() {
-                Ok(not_yet) => Failure {
-                    message: not_yet.diagnosis.clone(),
-                    answered: false,
-                    not_yet: Some(not_yet),
-                    signal: None,
-                    stopped: false,
-                },
-                Err(e) => Failure {
-                    message: format!("{e:#}"),
-                    answered: true,
-                    not_yet: None,
-                    signal: None,
-                    stopped: false,
-                },
+        let text = String::from_utf8_lossy(&result.stdout);
+        match &step.output {
+            Output::Inherit if written.is_empty() => Ok(None),
+            Output::Inherit => Ok(Some(Value::Object(written))),
+            Output::Capture { var, extract } => {
+                let value = extract.apply(&text);
+                if value.is_empty() {
+                    // nothing to capture (yet): no address, no loop device
+                    return Err(Failure {
+                        message: format!("`{shown}` printed nothing to capture into {var}"),
+                        answered: true,
+                        signal: None,
+                        stopped: false,
+                        not_yet: Some(NotYet {
+                            progress: format!("no {var} yet"),
+                            detail: json!({ (*var): null }),
+                            diagnosis: format!("`{shown}` printed nothing to capture into {var}"),
+                        }),
+                    });
+                }
+                state.vars.insert(var, value.clone());
+                Ok(Some(json!({ (*var): value })))
             }
-        }),
+            Output::Check(check) => check.judge_with(&text, &state.vars).map(Some).map_err(|e| {
+                match e.downcast::<NotYet>() {
+                    Ok(not_yet) => Failure {
+                        message: not_yet.diagnosis.clone(),
+                        answered: false,
+                        not_yet: Some(not_yet),
+                        signal: None,
+                        stopped: false,
+                    },
+                    Err(e) => Failure {
+                        message: format!("{e:#}"),
+                        answered: true,
+                        not_yet: None,
+                        signal: None,
+                        stopped: false,
+                    },
+                }
+            }),
+        }
     }
 }
 

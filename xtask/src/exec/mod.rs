@@ -128,7 +128,7 @@ impl Runner<'_> {
         let step_started = Instant::now();
         let mut progress = Progress::new();
         let result = loop {
-            let result = command::run(self.sh, plan.as_root, step, state, self.opts, io);
+            let result = self.command(step, state, io);
             let (Some(wait), true, Err(failure)) = (plan.deadline, step.repeat, &result) else {
                 break result;
             };
@@ -253,14 +253,12 @@ impl Runner<'_> {
                     ),
                 };
                 let message = match &step.diagnose {
-                    Some(d) => {
-                        match command::diagnose(self.sh, plan.as_root, d, state, self.opts, io) {
-                            Some(text) => {
-                                format!("{message}\n`{}` says:\n{text}", d.render(plan.as_root))
-                            }
-                            None => message,
+                    Some(d) => match self.diagnose(d, state, io) {
+                        Some(text) => {
+                            format!("{message}\n`{}` says:\n{text}", d.render(plan.as_root))
                         }
-                    }
+                        None => message,
+                    },
                     None => message,
                 };
                 return Err(anyhow::Error::new(StepFailed {
