@@ -21,7 +21,19 @@ impl Check {
     ) -> anyhow::Result<Value> {
         match self {
             Check::Image { reference, arch } => image(stdout, reference, *arch),
-            Check::ManifestArchs { expected } => manifest_archs(stdout, expected),
+            Check::ManifestList { expected, digests } => {
+                let want: Vec<(Arch, String)> = digests
+                    .iter()
+                    .filter_map(|(arch, names)| {
+                        let value = names
+                            .iter()
+                            .filter_map(|n| vars.get(n))
+                            .find(|v| !v.is_empty())?;
+                        Some((*arch, value.clone()))
+                    })
+                    .collect();
+                manifest_list(stdout, expected, &want)
+            }
             Check::Pods { embedded } => {
                 let list = vars
                     .get(embedded)
@@ -137,8 +149,14 @@ pub fn image(stdout: &str, reference: &str, arch: Option<Arch>) -> anyhow::Resul
 }
 
 /// Check a manifest list for exactly the expected architectures (each once).
-pub fn manifest_archs(stdout: &str, expected: &[Arch]) -> anyhow::Result<Value> {
-    let doc = parse(stdout, "podman manifest inspect")?;
+/// Check a manifest list (`skopeo inspect --raw`): exactly the expected architectures, each
+/// once, and each architecture's entry with the digest given for it in `digests`.
+pub fn manifest_list(
+    stdout: &str,
+    expected: &[Arch],
+    digests: &[(Arch, String)],
+) -> anyhow::Result<Value> {
+    let doc = parse(stdout, "skopeo inspect --raw")?;
     let manifests = doc
         .get("manifests")
         .and_then(Value::as_array)
@@ -164,6 +182,19 @@ pub fn manifest_archs(stdout: &str, expected: &[Arch]) -> anyhow::Result<Value> 
             got.join(", "),
             want.join(", ")
         );
+    }
+    for (arch, digest) in digests {
+        let listed = entries
+            .iter()
+            .find(|e| e["architecture"] == arch.oci())
+            .and_then(|e| e["digest"].as_str())
+            .unwrap_or("");
+        if listed != digest {
+            bail!(
+                "the manifest list's {arch} entry is {}, not {digest}: the list is stale (it names an older {arch} image)",
+                if listed.is_empty() { "missing" } else { listed }
+            );
+        }
     }
     Ok(json!({ "architectures": found, "manifests": entries }))
 }
@@ -276,7 +307,7 @@ impl Check {
                 (v.get("all_ready").and_then(Value::as_bool) == Some(true))
                     .then(|| format!("ok: all {ready} pods ready"))
             }
-            Check::ManifestArchs { .. } => {
+            Check::ManifestList { .. } => {
                 let archs = v.get("architectures").and_then(Value::as_array)?;
                 let names: Vec<&str> = archs.iter().filter_map(Value::as_str).collect();
                 Some(format!("ok: manifest list holds {}", names.join(", ")))
@@ -399,11 +430,19 @@ mod tests {
             json!({ "schemaVersion": 2, "manifests": m }).to_string()
         };
         let both = [Arch::Amd64, Arch::Arm64];
-        assert!(manifest_archs(&list(&["arm64", "amd64"]), &both).is_ok());
-        assert!(manifest_archs(&list(&["amd64"]), &both).is_err());
-        assert!(manifest_archs(&list(&["amd64", "amd64", "arm64"]), &both).is_err());
-        assert!(manifest_archs(&list(&["amd64", "arm64", "s390x"]), &both).is_err());
-        assert!(manifest_archs(r#"{"schemaVersion":2}"#, &both).is_err());
+        assert!(manifest_list(&list(&["arm64", "amd64"]), &both, &[]).is_ok());
+        assert!(manifest_list(&list(&["amd64"]), &both, &[]).is_err());
+        assert!(manifest_list(&list(&["amd64", "amd64", "arm64"]), &both, &[]).is_err());
+        assert!(manifest_list(&list(&["amd64", "arm64", "s390x"]), &both, &[]).is_err());
+        assert!(manifest_list(r#"{"schemaVersion":2}"#, &both, &[]).is_err());
+        // a list whose member is not the image pushed (or recorded) for its architecture
+        let fresh = [(Arch::Amd64, "sha256:x".to_string())];
+        assert!(manifest_list(&list(&["arm64", "amd64"]), &both, &fresh).is_ok());
+        let stale = [(Arch::Arm64, "sha256:new".to_string())];
+        let e = manifest_list(&list(&["arm64", "amd64"]), &both, &stale)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("arm64 entry is sha256:x, not sha256:new"), "{e}");
     }
 
     #[test]

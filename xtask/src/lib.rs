@@ -320,7 +320,7 @@ pub fn plan_for(command: &Command, sources: &Sources) -> anyhow::Result<Plan> {
         verbose: false,
     };
     match act(command, &ctx)? {
-        Action::Plan(plan) => Ok(plan),
+        Action::Plan(plan) => Ok(*plan),
         Action::Done => anyhow::bail!("this command acts directly; it has no plan"),
     }
 }

@@ -179,6 +179,22 @@ impl Registry {
         )
     }
 
+    /// The login step, when a password was given, and what its secret is for a person who
+    /// pastes the plan.
+    pub fn add_login(&self, plan: &mut crate::plan::Plan) {
+        if let Some(login) = self.login_step() {
+            plan.push(login);
+            plan.explain_secret(
+                crate::inputs::REGISTRY_PASSWORD_FILE.secret_name(),
+                format!(
+                    "the password of {} at {} (`podman login --password-stdin` reads it)",
+                    self.login.as_ref().map_or("", |(user, _)| user.as_str()),
+                    self.url
+                ),
+            );
+        }
+    }
+
     /// The hint for a failed push: usually authentication.
     pub fn push_hint(&self) -> String {
         format!(

@@ -517,13 +517,28 @@ pub fn looks_secret(name: &str) -> bool {
     words.iter().any(|s| n.contains(s)) || n.split('_').any(|part| part.ends_with("PW"))
 }
 
-/// Text with its control characters shown escaped (`\n`, `\r`, `\u{1b}`): safe in a `#`
-/// comment of a printed plan (a line break would end it) and on a terminal (a carriage
-/// return or an escape sequence would hide what follows).
+/// A character that changes how the text around it reads without showing itself: a control
+/// character (a line break, a carriage return, an escape), a line or paragraph separator
+/// (U+2028, U+2029), or an invisible formatting mark such as the bidirectional overrides
+/// (U+202A to U+202E, U+2066 to U+2069) that can make a command read backwards.
+pub fn is_hidden(c: char) -> bool {
+    c.is_control()
+        || matches!(c,
+            '\u{00ad}' | '\u{061c}' | '\u{180e}'
+            | '\u{200b}'..='\u{200f}'
+            | '\u{2028}'..='\u{202e}'
+            | '\u{2060}'..='\u{206f}'
+            | '\u{feff}'
+            | '\u{fff9}'..='\u{fffb}')
+}
+
+/// Text with its hidden characters ([`is_hidden`]) shown escaped (`\n`, `\r`, `\u{1b}`,
+/// `\u{202e}`): safe in a `#` comment of a printed plan (a line break would end it) and on a
+/// terminal (a carriage return or an escape sequence would hide what follows).
 pub fn escape_controls(text: &str) -> String {
     text.chars()
         .map(|c| {
-            if c.is_control() {
+            if is_hidden(c) {
                 c.escape_default().to_string()
             } else {
                 c.to_string()

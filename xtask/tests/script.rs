@@ -24,12 +24,24 @@ fn write_stubs(bin: &Utf8Path, dir: &Utf8Path) {
   "info --format "*) echo /srv/podman-storage ;;
   "container exists "*|"manifest exists "*) exit 1 ;;
   "run -d "*) echo 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef ;;
-  "exec "*" oc get pods "*) cat {pods} ;;
+  "exec "*" oc get pods "*) cat "$STUB_DIR/pods.json" 2>/dev/null || cat {pods} ;;
   "exec "*" systemctl is-active "*) echo active ;;
   "exec "*" cat /usr/lib/containers/storage/image-list.txt") echo 'quay.io/a/b@sha256:5555555555555555555555555555555555555555555555555555555555555555,abc' ;;
   "run --rm --network=none --entrypoint /usr/bin/microshift-copy-images "*" list")
     printf 'quay.io/a/b@sha256:5555555555555555555555555555555555555555555555555555555555555555\tsha256:5555555555555555555555555555555555555555555555555555555555555555\t1234\n' ;;
   "login "*) cat > /dev/null ;;
+  # a manifest list as a registry would hold it: the members added, each with the digest
+  # their push wrote
+  "manifest create "*) : > "$STUB_DIR/list-members" ;;
+  "manifest add "*) echo "${{@: -1}}" >> "$STUB_DIR/list-members" ;;
+  "manifest push "*)
+    {{ printf '{{"schemaVersion":2,"manifests":['
+      sep=
+      while read -r m; do
+        printf '%s{{"digest":"sha256:4444444444444444444444444444444444444444444444444444444444444444","platform":{{"architecture":"%s","os":"linux"}}}}' "$sep" "${{m##*linux-}}"
+        sep=,
+      done < "$STUB_DIR/list-members"
+      printf ']}}\n'; }} > "$STUB_DIR/list.json" ;;
 esac
 prev=
 for a in "$@"; do
@@ -37,10 +49,12 @@ for a in "$@"; do
   prev=$a
 done"#
             ),
+            // the registry's list: what the last `manifest push` wrote, else one whose
+            // members are other images (stale)
             "skopeo" => format!(
                 r#"case "$*" in
   *"--format {{{{.Digest}}}}"*) echo sha256:4444444444444444444444444444444444444444444444444444444444444444 ;;
-  *) echo '{list}' ;;
+  *) cat "$STUB_DIR/list.json" 2>/dev/null || echo '{list}' ;;
 esac"#
             ),
             "virsh" => r#"case "$*" in
@@ -87,6 +101,8 @@ struct Bench {
     dir: Utf8PathBuf,
     bin: Utf8PathBuf,
     iso: Utf8PathBuf,
+    /// Before each side runs, the registry's list is someone else's (names other images).
+    stale_list: std::cell::Cell<bool>,
 }
 
 impl Bench {
@@ -103,8 +119,11 @@ impl Bench {
     }
 
     fn reset(&self) {
-        for f in ["calls.log", "vg-made"] {
+        for f in ["calls.log", "vg-made", "list-members"] {
             let _ = std::fs::remove_file(self.dir.join(f));
+        }
+        if self.stale_list.get() {
+            let _ = std::fs::remove_file(self.dir.join("list.json"));
         }
     }
 
@@ -152,6 +171,8 @@ impl Bench {
             .env_clear()
             .env("PATH", format!("{}:/usr/bin:/bin", self.bin))
             .env("STUB_DIR", self.dir.as_str())
+            // the script's own private directory (`mktemp -d`) where the tool makes its own
+            .env("TMPDIR", self.dir.join("tmp").as_str())
             .env("USER_PASSWD_FILE", secrets.join("user-passwd").as_str())
             .env("KICKSTART_FILE", secrets.join("kickstart.ks").as_str())
             .env("BUILDER_CONFIG_FILE", secrets.join("config.toml").as_str())
@@ -165,15 +186,12 @@ impl Bench {
             ran.stderr
         );
         std::fs::remove_dir_all(&secrets).unwrap();
-        // the script writes its out-files (--digestfile) where it runs
         let script_calls: Vec<String> = self
             .calls()
             .into_iter()
-            .map(|c| {
-                c.replace(" push.digest ", " SECRETS/push.digest ")
-                    .replace(" manifest.digest ", " SECRETS/manifest.digest ")
-            })
             .map(|c| c.replace(&format!("{}/SECRETS", self.dir.join("tmp")), "SECRETS"))
+            // the script removes its private directory with `rm`, the tool without a command
+            .filter(|c| !c.starts_with("rm -rf -- SECRETS/tmp.") || c[19..].contains(' '))
             .collect();
         self.reset();
         let tool = Ran::of(self.xtask(args).output().unwrap());
@@ -206,7 +224,12 @@ fn printed_plans_run_what_the_tool_runs() {
     write_stubs(&bin, &dir);
     let iso = dir.join("rhel-9.4-x86_64-boot.iso");
     fake_iso(&iso, "RHEL-9-4-0-BaseOS-x86_64");
-    let bench = Bench { dir, bin, iso };
+    let bench = Bench {
+        dir,
+        bin,
+        iso,
+        stale_list: Default::default(),
+    };
     let loop_file = bench.dir.join("work/vg.img");
     let iso = bench.iso.to_string();
     let commands: Vec<Vec<&str>> = vec![
@@ -221,7 +244,10 @@ fn printed_plans_run_what_the_tool_runs() {
         ],
         vec!["push", "--arch", "arm64"],
         vec!["manifest"],
-        // a release from scratch, then again with the record of its pushes: skips
+        // a release from scratch, then again with the record of its pushes: skips; then
+        // again after the registry's list was overwritten with other images: the list is
+        // made and pushed again, by the script as by the tool
+        vec!["release"],
         vec!["release"],
         vec!["release"],
         vec!["disk", "--type", "qcow2,anaconda-iso", "--min-free", "1G"],
@@ -255,7 +281,13 @@ fn printed_plans_run_what_the_tool_runs() {
         ],
     ];
     let mut compared = 0;
+    let mut releases = 0;
     for args in &commands {
+        if args[0] == "release" {
+            releases += 1;
+            // someone else's list under the tag: its members are other images
+            bench.stale_list.set(releases == 3);
+        }
         if args.contains(&"--host-storage") {
             // a host whose volume group exists: no loop device is made
             std::fs::write(bench.dir.join("vg-exists"), "").unwrap();
@@ -276,11 +308,14 @@ fn printed_plans_run_what_the_tool_runs() {
                 .iter()
                 .filter(|c| c.contains("--format {{.Digest}}"))
                 .count();
-            // the first release pushes both; the second finds both in the registry
+            // the first release pushes both; the next ones find both in the registry
             assert!(
                 (pushes, skips) == (2, 0) || (pushes, skips) == (0, 2),
                 "{pushes} pushes, {skips} digest checks: {tool:?}"
             );
+            let list_pushed = tool.iter().any(|c| c.starts_with("podman manifest push "));
+            // the second finds the list right; the third finds it stale and repairs it
+            assert_eq!(list_pushed, releases != 2, "release {releases}: {tool:?}");
         }
         if args.contains(&"--embed") {
             assert!(
@@ -311,4 +346,73 @@ fn printed_plans_run_what_the_tool_runs() {
     );
     compared += tool.len();
     assert!(compared >= 40, "compared only {compared} calls");
+}
+
+/// The printed plan judges outputs as the tool does: `verify` against each saved pod list
+/// (ready, starting, stuck, none), the pasted script and the tool end the same way — 0 when
+/// every pod is ready, 3 when the wait runs out — not "the first `oc` call answered".
+#[test]
+fn printed_plans_judge_outputs_as_the_tool_does() {
+    if !common::require_root("printed_plans_judge_outputs_as_the_tool_does")
+        || !common::require_tool("jq", "printed_plans_judge_outputs_as_the_tool_does")
+    {
+        return;
+    }
+    let dir = scratch("script-judges");
+    let bin = dir.join("bin");
+    for d in ["bin", "tmp", "state", "work"] {
+        std::fs::create_dir_all(dir.join(d)).unwrap();
+    }
+    write_stubs(&bin, &dir);
+    let bench = Bench {
+        iso: dir.join("none.iso"),
+        dir,
+        bin,
+        stale_list: Default::default(),
+    };
+    let fixtures = repo_root().join("tests/fixtures/pods");
+    let mut seen = Vec::new();
+    for entry in std::fs::read_dir(&fixtures).unwrap() {
+        let path = Utf8PathBuf::from_path_buf(entry.unwrap().path()).unwrap();
+        std::fs::copy(&path, bench.dir.join("pods.json")).unwrap();
+        let args = [
+            "verify",
+            "--container",
+            "edge",
+            "--timeout",
+            "2s",
+            "--interval",
+            "1s",
+        ];
+        let mut dry = vec!["--dry-run"];
+        dry.extend_from_slice(&args);
+        let script = Ran::of(bench.xtask(&dry).output().unwrap()).ok().stdout;
+        let pasted = Ran::of(
+            std::process::Command::new("bash")
+                .arg("-c")
+                .arg(&script)
+                .current_dir(bench.dir.join("work"))
+                .env_clear()
+                .env("PATH", format!("{}:/usr/bin:/bin", bench.bin))
+                .env("STUB_DIR", bench.dir.as_str())
+                .env("TMPDIR", bench.dir.join("tmp").as_str())
+                .output()
+                .unwrap(),
+        );
+        let tool = Ran::of(bench.xtask(&args).output().unwrap());
+        let ready = path.file_name() == Some("ready.json");
+        assert_eq!(
+            (pasted.code, tool.code),
+            if ready { (0, 0) } else { (3, 3) },
+            "{path}: the pasted script and the tool ended differently\n--- script stderr:\n{}\n--- tool stderr:\n{}",
+            pasted.stderr,
+            tool.stderr
+        );
+        seen.push(path.file_name().unwrap().to_string());
+    }
+    seen.sort();
+    assert_eq!(
+        seen,
+        ["empty.json", "ready.json", "starting.json", "stuck.json"]
+    );
 }

@@ -64,7 +64,7 @@ pub struct BuildFlags {
 /// `cargo xtask build`
 pub fn act(args: &BuildArgs, ctx: &Ctx) -> anyhow::Result<Action> {
     let build = Build::resolve(args, ctx.sources)?;
-    Ok(Action::Plan(build.plan(ctx.sources.as_root)))
+    Ok(Action::plan(build.plan(ctx.sources.as_root)))
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -330,6 +330,10 @@ impl Build {
                 inputs::USER_PASSWD_FILE.secret_name(),
                 PASSWD_SECRET_ID,
                 pw,
+            );
+            plan.explain_secret(
+                "USER_PASSWD_FILE",
+                "the password of the image's `redhat` user, in a file only you can read: (umask 077; printf '%s' \"$USER_PASSWD\" >FILE)",
             );
         }
         build = build.args(["-f", self.containerfile.as_str(), self.context.as_str()]);

@@ -14,7 +14,7 @@ pub struct CleanArgs {}
 /// first, each forgotten from the record once removed. Nothing else: a volume group, loop
 /// device or file made by hand is never touched. Safe to repeat.
 pub fn act(_args: &CleanArgs, ctx: &Ctx) -> anyhow::Result<Action> {
-    plan(ctx.sources).map(Action::Plan)
+    plan(ctx.sources).map(Action::plan)
 }
 
 fn plan(sources: &Sources) -> anyhow::Result<Plan> {

@@ -69,7 +69,7 @@ pub struct DiskArgs {
 
 /// `cargo xtask disk`
 pub fn act(args: &DiskArgs, ctx: &Ctx) -> anyhow::Result<Action> {
-    Ok(Action::Plan(
+    Ok(Action::plan(
         Disk::resolve(args, ctx.sources)?.plan(ctx.sources.as_root),
     ))
 }

@@ -173,7 +173,7 @@ pub fn on_path(env: &std::collections::BTreeMap<String, String>, program: &str) 
 pub fn act(ctx: &Ctx) -> anyhow::Result<Action> {
     let prepared = prepare(ctx.sources)?;
     if ctx.dry_run {
-        return Ok(Action::Plan(prepared.plan));
+        return Ok(Action::plan(prepared.plan));
     }
     for p in &prepared.problems {
         eprintln!("lint: {p}");
@@ -303,6 +303,12 @@ pub fn prepare(sources: &crate::config::Sources) -> anyhow::Result<Prepared> {
         )
         .args(["-v", "RHEL9"])
         .secret_file_arg("", "KICKSTART", "kickstart.ks", &Secret::new(kickstart)),
+    );
+    // the linters are given the repository's files by relative paths
+    plan.dir = Some(root.clone());
+    plan.explain_secret(
+        "KICKSTART_FILE",
+        "the rendered kickstart: `cargo xtask kickstart --output FILE` writes it (lint renders it with placeholder secrets)",
     );
     Ok(Prepared { problems, plan })
 }

@@ -9,6 +9,9 @@ use crate::plan::{Plan, Step, When};
 use crate::registry::{Registry, RegistryArgs};
 use crate::validate::bad;
 
+/// The tag of the local manifest list.
+const LOCAL_LIST_TAG: &str = "manifest-list";
+
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct ManifestArgs {
     #[arg(long)]
@@ -22,7 +25,7 @@ pub struct ManifestArgs {
 /// `cargo xtask manifest`
 pub fn act(args: &ManifestArgs, ctx: &Ctx) -> anyhow::Result<Action> {
     let manifest = Manifest::resolve(args, ctx.sources)?;
-    Ok(Action::Plan(manifest.plan(ctx.sources.as_root)))
+    Ok(Action::plan(manifest.plan(ctx.sources.as_root)))
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -55,12 +58,10 @@ impl Manifest {
         })
     }
 
+    /// The local list: `localhost/<name>:manifest-list`, a name of its own (`build`
+    /// without `--arch` makes an image `localhost/<name>:latest`, which would collide).
     pub fn local(&self) -> String {
-        Image {
-            name: self.name.clone(),
-            arch: None,
-        }
-        .local()
+        format!("localhost/{}:{LOCAL_LIST_TAG}", self.name)
     }
 
     pub fn remote(&self) -> String {
@@ -68,6 +69,13 @@ impl Manifest {
     }
 
     pub fn plan(&self, as_root: bool) -> Plan {
+        self.plan_checking(as_root, Vec::new())
+    }
+
+    /// The plan, its last check also holding each architecture's entry to the digest in the
+    /// first non-empty of its variables (`release`: what was pushed now, else what the
+    /// registry holds).
+    pub fn plan_checking(&self, as_root: bool, digests: Vec<(Arch, Vec<&'static str>)>) -> Plan {
         let local = self.local();
         let remote = self.remote();
         let mut plan = Plan::new(format!("manifest list {remote}"), as_root);
@@ -75,9 +83,7 @@ impl Manifest {
             "reference": remote,
             "sources": self.archs.iter().map(|a| self.registry.remote(&self.name, Some(&a.tag()))).collect::<Vec<_>>(),
         });
-        if let Some(login) = self.registry.login_step() {
-            plan.push(login);
-        }
+        self.registry.add_login(&mut plan);
         // Re-running must not add duplicate entries: an existing local list is replaced.
         plan.push(
             Step::new(
@@ -138,8 +144,9 @@ impl Manifest {
         plan.push(
             self.registry
                 .inspect_raw_step("list-inspect", &remote)
-                .check(Check::ManifestArchs {
+                .check(Check::ManifestList {
                     expected: self.archs.clone(),
+                    digests,
                 }),
         );
         plan

@@ -24,8 +24,14 @@ use crate::plan::Plan;
 /// What a subcommand does: a plan for the one executor (printed by `--dry-run`), or an
 /// action it carried out itself (a report, a file, a completion script).
 pub enum Action {
-    Plan(Plan),
+    Plan(Box<Plan>),
     Done,
+}
+
+impl Action {
+    pub fn plan(plan: Plan) -> Action {
+        Action::Plan(Box::new(plan))
+    }
 }
 
 /// How the command line asked the subcommand to run, and where its inputs come from.

@@ -17,7 +17,7 @@ pub struct PushArgs {
 /// `cargo xtask push`
 pub fn act(args: &PushArgs, ctx: &Ctx) -> anyhow::Result<Action> {
     let push = Push::resolve(args, ctx.sources)?;
-    Ok(Action::Plan(push.plan(ctx.sources.as_root)))
+    Ok(Action::plan(push.plan(ctx.sources.as_root)))
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -44,9 +44,7 @@ impl Push {
         let remote = self.remote();
         let mut plan = Plan::new(format!("push {local} to {remote}"), as_root);
         plan.facts = serde_json::json!({ "local": local, "reference": remote });
-        if let Some(login) = self.registry.login_step() {
-            plan.push(login);
-        }
+        self.registry.add_login(&mut plan);
         plan.push(
             Step::new("push", format!("push to {remote}"), "podman")
                 .arg("push")

@@ -35,7 +35,7 @@ pub struct ReleaseArgs {
 
 /// `cargo xtask release`
 pub fn act(args: &ReleaseArgs, ctx: &Ctx) -> anyhow::Result<Action> {
-    Ok(Action::Plan(
+    Ok(Action::plan(
         Release::resolve(args, ctx.sources)?.plan(ctx.sources.as_root),
     ))
 }
@@ -124,10 +124,11 @@ impl Release {
             "architectures": archs,
         });
         // one login for every push, before the lanes start
-        if let Some(login) = m.registry.login_step() {
-            plan.push(login);
-        }
+        m.registry.add_login(&mut plan);
         let mut pushed_vars = Vec::new();
+        // per architecture, the digest its list entry must have: pushed now, else in the
+        // registry (the probe of a skipped push)
+        let mut digests: Vec<(Arch, Vec<&'static str>)> = Vec::new();
         for ((build, push), last) in self.builds.iter().zip(&self.pushes).zip(&self.last_pushed) {
             let arch = build.image.arch.unwrap_or(Arch::Amd64);
             let lane = arch.oci();
@@ -135,8 +136,16 @@ impl Release {
             let pushed = lane_name("PUSHED_", arch);
             let digest = lane_name("PUSHED_DIGEST_", arch);
             pushed_vars.push(pushed);
+            // what was pushed now, else (a skipped push) what the registry holds
+            let mut digest_vars = vec![digest];
+            if last.is_some() {
+                digest_vars.push(lane_name("REMOTE_DIGEST_", arch));
+            }
+            digests.push((arch, digest_vars));
             let remote = push.remote();
-            for mut step in build.plan(as_root).steps {
+            let build_plan = build.plan(as_root);
+            plan.explain_secrets_of(&build_plan);
+            for mut step in build_plan.steps {
                 step.id = crate::plan::name(format!("{lane}/{}", step.id));
                 let mut step = step.in_lane(lane);
                 if matches!(step.output, crate::plan::Output::Check(Check::Image { .. })) {
@@ -190,7 +199,7 @@ impl Release {
         }
         // the list: again only when a member changed, or the registry's list is not right
         let mut list_steps: Vec<Step> = m
-            .plan(as_root)
+            .plan_checking(as_root, digests.clone())
             .steps
             .into_iter()
             .filter(|s| s.id != "login")
@@ -212,11 +221,14 @@ impl Release {
             plan.push(
                 m.registry
                     .inspect_raw_step("list-current", &list)
-                    .check(Check::ManifestArchs {
+                    .check(Check::ManifestList {
                         expected: m.archs.clone(),
+                        digests,
                     })
                     .probe(),
             );
+            // pushed again when a member was pushed, or the registry's list is missing,
+            // wrong, or names other images than the ones pushed or in the registry now
             let mut any = vec![When::IfFailed("list-current")];
             any.extend(pushed_vars.iter().map(|v| When::IfSet(v)));
             let changed = When::AnyOf(any);

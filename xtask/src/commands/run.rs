@@ -125,7 +125,7 @@ pub struct RunArgs {
 /// `cargo xtask run`
 pub fn act(args: &RunArgs, ctx: &Ctx) -> anyhow::Result<Action> {
     let run = Run::resolve(args, ctx.sources)?;
-    Ok(Action::Plan(run.plan(ctx.sources.as_root)))
+    Ok(Action::plan(run.plan(ctx.sources.as_root)))
 }
 
 #[derive(Clone, Debug, PartialEq)]

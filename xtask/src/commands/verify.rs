@@ -42,7 +42,7 @@ fn oc_args() -> [&'static str; 7] {
 pub fn act(args: &VerifyArgs, ctx: &Ctx) -> anyhow::Result<Action> {
     match &args.pods_file {
         Some(path) => pods_file(path, ctx.sources, ctx.json).map(|()| Action::Done),
-        None => plan(args, ctx.sources).map(Action::Plan),
+        None => plan(args, ctx.sources).map(Action::plan),
     }
 }
 

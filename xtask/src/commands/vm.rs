@@ -76,7 +76,7 @@ pub fn act(args: &VmArgs, ctx: &Ctx) -> anyhow::Result<Action> {
         Some(_) => destroy_plan(args, ctx.sources)?,
         None => Vm::resolve(args, ctx.sources)?.plan(ctx.sources.as_root)?,
     };
-    Ok(Action::Plan(plan))
+    Ok(Action::plan(plan))
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -286,6 +286,11 @@ impl Vm {
         let network = format!("network={},model=virtio", self.network);
         match &self.boot {
             Boot::Kickstart { iso, kickstart } => {
+                plan.explain_named_secret(
+                    "KICKSTART_FILE",
+                    KICKSTART_NAME,
+                    format!("the kickstart with its secrets, in a file named {KICKSTART_NAME} (the installer reads it by that name): `cargo xtask kickstart --output DIR/{KICKSTART_NAME}` with the same inputs writes it (mode 0600)"),
+                );
                 let kickstart = Secret::new(kickstart.render(false)?);
                 plan.push(
                     common(Step::new("virt-install", format!("install {} (waits for the installation to finish)", self.name), "virt-install"))

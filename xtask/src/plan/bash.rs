@@ -5,7 +5,7 @@ use super::{
     Arg, Effect, Extract, OnFail, Output, Plan, Recording, ResultShell, ResultVar, Stdin, Step,
     When,
 };
-use crate::validate::escape_controls;
+use crate::validate::{escape_controls, is_hidden};
 
 impl Arg {
     /// The same as one bash word: literal parts quoted, the reference in double quotes.
@@ -31,7 +31,7 @@ impl Arg {
                 quote_prefix(prefix),
                 quote_prefix(suffix)
             ),
-            Arg::OutFile { file, .. } => quote(file),
+            Arg::OutFile { file, .. } => format!("\"${OUT_DIR}\"/{}", quote(file)),
         }
     }
 }
@@ -110,12 +110,17 @@ impl Step {
     }
 }
 
+/// The private directory the printed plan gives commands' output files (`--digestfile`).
+const OUT_DIR: &str = "XTASK_OUT";
+
 impl Plan {
     /// The `--dry-run` text: a bash script that runs what the tool runs, in the same order
     /// and under the same conditions (`if`, `||`, `until`), stopping where the tool stops
-    /// (`set -euo pipefail`). Secrets appear only as `${NAME}` references that the script
-    /// requires to be set. What only the tool does is said in comments: judging a
-    /// command's output (a "check") and keeping its record of what it made.
+    /// (`set -euo pipefail`) and judging each command's output as the tool does (jq, awk or
+    /// grep: a not-ready pod list fails the script as it fails the tool). Secrets appear only
+    /// as `${NAME}` references that the script requires to be set. What only the tool does
+    /// is said in comments: its record of what it made, and the reports it reads out of
+    /// outputs (hashes, kernel versions).
     pub fn render(&self) -> String {
         let mut out = String::from("#!/usr/bin/env bash\n");
         out.push_str(&format!("# plan: {}\n", escape_controls(&self.title)));
@@ -125,10 +130,17 @@ impl Plan {
             }
         }
         out.push_str("set -euo pipefail\n");
+        if let Some(dir) = &self.dir {
+            out.push_str(&format!("cd -- {}\n", quote(dir.as_str())));
+        }
         let mut secrets: Vec<String> = self.steps.iter().flat_map(Step::secret_names).collect();
         secrets.sort();
         secrets.dedup();
         for name in &secrets {
+            let help = self.secrets.iter().find(|h| h.name == name.as_str());
+            if let Some(h) = help {
+                out.push_str(&format!("# {name}: {}\n", escape_controls(&h.how)));
+            }
             let what = if name.ends_with("_FILE") {
                 "a private (0600) file holding the secret"
             } else {
@@ -136,6 +148,42 @@ impl Plan {
             };
             out.push_str(&format!(
                 ": \"${{{name}:?set {name} to {what}; the plan never shows secrets}}\"\n"
+            ));
+            if let Some(base) = help.and_then(|h| h.basename) {
+                out.push_str(&format!(
+                    "[ \"$(basename -- \"${name}\")\" = {base} ] || {{ echo {} >&2; exit 1; }}\n",
+                    quote(&format!("{name} must name a file called {base}"))
+                ));
+            }
+        }
+        if self
+            .steps
+            .iter()
+            .any(|s| s.shell_test().is_some_and(|t| t.starts_with("jq ")))
+        {
+            out.push_str("command -v jq >/dev/null || { echo 'this script checks outputs with jq, as the tool does: install jq' >&2; exit 1; }\n");
+        }
+        let out_files = self
+            .steps
+            .iter()
+            .any(|s| s.args.iter().any(|a| matches!(a, Arg::OutFile { .. })));
+        if out_files || !self.cleanup.is_empty() {
+            let mut lines = Vec::new();
+            if out_files {
+                out.push_str(&format!("{OUT_DIR}=$(mktemp -d)\n"));
+                lines.push(format!("rm -rf -- \"${OUT_DIR}\""));
+            }
+            for step in &self.cleanup {
+                let line = format!("{} || true", step.render(self.as_root));
+                lines.push(match step.when.shell(&|_| 0) {
+                    Some(c) => format!("if {c}; then {line}; fi"),
+                    None => line,
+                });
+            }
+            out.push_str("# when the script ends, however it ends\n");
+            out.push_str(&format!(
+                "cleanup() {{\n{}}}\ntrap cleanup EXIT\n",
+                lines.iter().map(|l| format!("  {l}\n")).collect::<String>()
             ));
         }
         if let Some(path) = &self.record {
@@ -172,8 +220,13 @@ impl Plan {
             }
             out.push_str(&format!("# {}\n", escape_controls(&notes.join("; "))));
             if let Output::Check(check) = &step.output {
+                let how = if step.shell_test().is_some() {
+                    "checks the output, as the tool does"
+                } else {
+                    "the tool reports from the output"
+                };
                 out.push_str(&format!(
-                    "# the tool then checks the output: {}\n",
+                    "# {how}: {}\n",
                     escape_controls(&check.describe())
                 ));
             }
@@ -208,7 +261,13 @@ impl Plan {
 
     /// One step's lines, without its condition.
     fn render_body(&self, step: &Step, n: usize, asked: bool) -> String {
-        let line = step.render_captured(self.as_root);
+        let command = step.render_captured(self.as_root);
+        // the command, its output judged as the tool judges it
+        let test = step.shell_test();
+        let line = match &test {
+            Some(t) => format!("{command} | {t}"),
+            None => command.clone(),
+        };
         let fail = |code: u8, why: &str| {
             let mut msg = format!("error: step {n} ({}) {why}", step.about);
             if let Some(h) = &step.hint {
@@ -240,10 +299,13 @@ impl Plan {
             }
             (OnFail::Record, _) => format!("{line} || true\n"),
             (OnFail::Abort, Output::Capture { var, .. }) => format!(
-                "{line}\n[ -n \"${var}\" ] || {{ {}; }}\n",
+                "{line} || {{ {}; }}\n[ -n \"${var}\" ] || {{ {}; }}\n",
+                fail(1, "failed"),
                 fail(1, &format!("printed nothing to capture into {var}"))
             ),
             (OnFail::Abort, _) => {
+                // a failure ends the script as it ends the tool: exit 1, naming the step
+                let or_fail = format!(" || {{ {}; }}", fail(1, "failed"));
                 let mut body = match (diagnose, &step.result_var) {
                     (Some(d), _) => format!(
                         "if ! {line}; then\n  {d} >&2 || true\n  {}\nfi\n",
@@ -257,8 +319,12 @@ impl Plan {
                             ..
                         }),
                     ) => {
+                        let judged = match &test {
+                            Some(t) => format!("printf '%s\\n' \"$STEP_OUT\" | {t}{or_fail}\n"),
+                            None => String::new(),
+                        };
                         format!(
-                            "STEP_OUT=$({line})\nprintf '%s\\n' \"$STEP_OUT\"\n{var}=$(printf '%s\\n' \"$STEP_OUT\" | {filter})\n"
+                            "STEP_OUT=$({command}){or_fail}\n{judged}{var}=$(printf '%s\\n' \"$STEP_OUT\" | {filter})\n"
                         )
                     }
                     (
@@ -269,15 +335,28 @@ impl Plan {
                             ..
                         }),
                     ) => {
-                        format!("{line}\n{var}=$(cat {})\n", quote(file))
+                        format!(
+                            "{line}{or_fail}\n{var}=$(cat \"${OUT_DIR}\"/{})\n",
+                            quote(file)
+                        )
                     }
-                    (None, None) => format!("{line}\n"),
+                    (None, None) => format!("{line}{or_fail}\n"),
                 };
                 if let Some((var, value)) = &step.sets {
                     body.push_str(&format!("{var}={}\n", quote(value)));
                 }
                 body
             }
+        }
+    }
+}
+
+impl Step {
+    /// The bash test of this step's check, if it has one that the script can run.
+    fn shell_test(&self) -> Option<String> {
+        match &self.output {
+            Output::Check(check) => check.shell_test(),
+            _ => None,
         }
     }
 }
@@ -294,7 +373,7 @@ pub fn quote(word: &str) -> String {
     if plain {
         return word.to_string();
     }
-    if !word.chars().any(char::is_control) {
+    if !word.chars().any(is_hidden) {
         return format!("'{}'", word.replace('\'', r"'\''"));
     }
     let mut out = String::from("$'");
@@ -305,7 +384,8 @@ pub fn quote(word: &str) -> String {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            c if c.is_control() => {
+            // its UTF-8 bytes: the same bytes in any locale
+            c if is_hidden(c) => {
                 let mut buf = [0u8; 4];
                 for b in c.encode_utf8(&mut buf).bytes() {
                     out.push_str(&format!("\\x{b:02x}"));
@@ -343,6 +423,10 @@ mod tests {
         assert_eq!(quote("a\rb"), r"$'a\rb'");
         assert_eq!(quote("it's\n"), r"$'it\'s\n'");
         assert_eq!(quote("x\u{1b}[2J\\"), r"$'x\x1b[2J\\'");
+        // a bidirectional override or a line separator never reaches the terminal raw
+        assert_eq!(quote("a\u{202e}b"), r"$'a\xe2\x80\xaeb'");
+        assert_eq!(quote("a\u{2028}b"), r"$'a\xe2\x80\xa8b'");
+        assert_eq!(escape_controls("x\u{202e}y"), r"x\u{202e}y");
         assert_eq!(
             escape_controls("a\rtouch /tmp/x\nrm"),
             r"a\rtouch /tmp/x\nrm"

@@ -1,7 +1,10 @@
 //! The checks a step's output is judged by, as data: what each one wants, in a few words
-//! for the printed plan. The judging itself is in `inspect.rs`.
+//! and as a test the printed plan runs (jq over JSON, awk or grep over text). The tool's
+//! own judging, with its diagnoses and hints, is in `inspect.rs`; `tests` below holds the
+//! two to the same verdicts.
 
 use crate::arch::Arch;
+use crate::plan::quote;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Check {
@@ -10,8 +13,13 @@ pub enum Check {
         reference: String,
         arch: Option<Arch>,
     },
-    /// `podman manifest inspect`: the list holds exactly these architectures.
-    ManifestArchs { expected: Vec<Arch> },
+    /// A manifest list (`skopeo inspect --raw`): it holds exactly these architectures, and
+    /// the entry of each architecture in `digests` has the digest the first non-empty of its
+    /// variables holds (what was pushed now, else what the registry holds for that tag).
+    ManifestList {
+        expected: Vec<Arch>,
+        digests: Vec<(Arch, Vec<&'static str>)>,
+    },
     /// `oc get pods -A -o json`: every pod is ready ("not yet" otherwise). `embedded`: the
     /// variable that holds the image list of an image built with `--embed` when an earlier
     /// step read one, for the hints on failing pulls.
@@ -42,13 +50,18 @@ impl Check {
         match self {
             Check::Image { arch: Some(a), .. } => format!("check the image is {a}"),
             Check::Image { arch: None, .. } => "check the image exists".to_string(),
-            Check::ManifestArchs { expected } => format!(
-                "check the list holds exactly {}",
+            Check::ManifestList { expected, digests } => format!(
+                "check the list holds exactly {}{}",
                 expected
                     .iter()
                     .map(|a| a.oci())
                     .collect::<Vec<_>>()
-                    .join(", ")
+                    .join(", "),
+                if digests.is_empty() {
+                    ""
+                } else {
+                    ", each the digest pushed or in the registry"
+                }
             ),
             Check::Pods { .. } => "check every pod is ready".to_string(),
             Check::VolumeGroup { name, .. } => {
@@ -66,4 +79,64 @@ impl Check {
             Check::Embedded => "list the embedded images, their digests and sizes".to_string(),
         }
     }
+
+    /// The same verdict as a bash pipeline stage that reads the command's output on stdin
+    /// and fails when the check fails; `None` for a check that only reports (a hash, a
+    /// kernel version).
+    pub fn shell_test(&self) -> Option<String> {
+        let jq =
+            |args: &str, filter: &str| Some(format!("jq -e {args}{} >/dev/null", quote(filter)));
+        match self {
+            Check::Image { arch: Some(a), .. } => jq(
+                "",
+                &format!(".[0].Id != null and .[0].Architecture == \"{}\"", a.oci()),
+            ),
+            Check::Image { arch: None, .. } => jq("", ".[0].Id != null"),
+            Check::ManifestList { expected, digests } => {
+                let mut want: Vec<&str> = expected.iter().map(|a| a.oci()).collect();
+                want.sort();
+                let list = want
+                    .iter()
+                    .map(|a| format!("\"{a}\""))
+                    .collect::<Vec<_>>()
+                    .join(",");
+                let mut args = String::new();
+                for (arch, vars) in digests {
+                    // the first variable that is set, as the tool takes it
+                    let mut value = String::new();
+                    for var in vars.iter().rev() {
+                        value = if value.is_empty() {
+                            format!("${{{var}:-}}")
+                        } else {
+                            format!("${{{var}:-{value}}}")
+                        };
+                    }
+                    args.push_str(&format!("--arg {} \"{value}\" ", arch.oci()));
+                }
+                let mut filter = format!("([.manifests[].platform.architecture] | sort) == [{list}]");
+                if !digests.is_empty() {
+                    filter.push_str(" and all(.manifests[]; ($ARGS.named[.platform.architecture] // \"\") as $want | $want == \"\" or .digest == $want)");
+                }
+                jq(&args, &filter)
+            }
+            Check::Pods { .. } => jq("", PODS_READY),
+            Check::VolumeGroup { name, .. } => jq(
+                &format!("--arg vg {} ", quote(name)),
+                "[.report[0].vg[]? | select(.vg_name == $vg and ((.vg_free | rtrimstr(\"B\") | tonumber) > 0))] | length > 0",
+            ),
+            Check::FreeSpace { min_bytes, .. } => Some(format!(
+                "awk -v min={min_bytes} '$1 ~ /^[0-9]+$/ {{ found = 1; ok = ($1 >= min) }} END {{ exit !(found && ok) }}'"
+            )),
+            Check::Embedded => Some(
+                "awk -F '\\t' 'NF == 3 && $2 ~ /^sha256:/ { n++ } END { exit !n }'".to_string(),
+            ),
+            Check::State { want, .. } => Some(format!("grep -qx -- {}", quote(want))),
+            Check::Kernel { .. } | Check::Artifact { .. } => None,
+        }
+    }
 }
+
+/// Every pod is ready, as `pods.rs` judges it: there are pods; none is terminating; each has
+/// succeeded (a finished job), or runs with every container ready and every init container
+/// completed (or ready).
+const PODS_READY: &str = "(.items | length > 0) and all(.items[]; .metadata.deletionTimestamp == null and (.status.phase == \"Succeeded\" or (.status.phase == \"Running\" and ((.status.containerStatuses // []) | length > 0 and all(.ready == true)) and all((.status.initContainerStatuses // [])[]; .ready == true or .state.terminated.reason == \"Completed\"))))";

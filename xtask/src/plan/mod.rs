@@ -480,6 +480,26 @@ pub struct Plan {
     pub record: Option<camino::Utf8PathBuf>,
     /// Said before the steps (and, with no steps, all there is to say).
     pub note: Option<String>,
+    /// What each secret of the printed plan is and how to make it.
+    pub secrets: Vec<SecretHelp>,
+    /// The directory relative paths of the steps are relative to (the tool runs every plan
+    /// at the repository root; the printed plan says `cd` first when it has such paths).
+    pub dir: Option<camino::Utf8PathBuf>,
+    /// Steps that run when the plan ends, however it ends (also on failure and on a
+    /// signal), each when its condition holds: removing what only this run needs (a
+    /// private build directory). The printed plan runs them from an `EXIT` trap.
+    pub cleanup: Vec<Step>,
+}
+
+/// What a secret of the printed plan (`${NAME}`) is, for the person who pastes the plan.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SecretHelp {
+    /// The variable, as the plan names it (`USER_PASSWD_FILE`).
+    pub name: &'static str,
+    /// What it holds and how to make it.
+    pub how: String,
+    /// A file whose name matters (`kickstart.ks`: the installer finds it by that name).
+    pub basename: Option<&'static str>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -498,9 +518,41 @@ impl Plan {
             facts: serde_json::Value::Null,
             record: None,
             note: None,
+            secrets: Vec::new(),
+            dir: None,
+            cleanup: Vec::new(),
         }
     }
     pub fn push(&mut self, step: Step) {
         self.steps.push(step);
+    }
+    /// Say what a secret of the printed plan is and how to make it.
+    pub fn explain_secret(&mut self, name: &'static str, how: impl Into<String>) {
+        self.secrets.push(SecretHelp {
+            name,
+            how: how.into(),
+            basename: None,
+        });
+    }
+    /// Take over what another plan says of its secrets (a plan made of other plans' steps).
+    pub fn explain_secrets_of(&mut self, other: &Plan) {
+        for help in &other.secrets {
+            if !self.secrets.iter().any(|h| h.name == help.name) {
+                self.secrets.push(help.clone());
+            }
+        }
+    }
+    /// The same, for a secret file that must carry this name.
+    pub fn explain_named_secret(
+        &mut self,
+        name: &'static str,
+        basename: &'static str,
+        how: impl Into<String>,
+    ) {
+        self.secrets.push(SecretHelp {
+            name,
+            how: how.into(),
+            basename: Some(basename),
+        });
     }
 }
