@@ -134,6 +134,36 @@ fn remote_archs(bed: &Bed, reference: &str) -> Vec<String> {
     archs
 }
 
+/// The members of a manifest list in the registry: architecture and digest, sorted.
+fn remote_members(bed: &Bed, reference: &str) -> Vec<(String, String)> {
+    let out = bed.read(
+        "skopeo",
+        &[
+            "--registries-conf",
+            &bed.var("CONTAINERS_REGISTRIES_CONF"),
+            "inspect",
+            "--raw",
+            "--authfile",
+            &bed.var("REGISTRY_AUTH_FILE"),
+            &format!("docker://{reference}"),
+        ],
+    );
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    let mut members: Vec<(String, String)> = doc["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["platform"]["architecture"].as_str().unwrap().to_string(),
+                m["digest"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    members.sort();
+    members
+}
+
 /// The parent of a process, from /proc/PID/stat (the field after the parenthesised name).
 fn parent(pid: u32) -> Option<u32> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -2148,4 +2178,202 @@ fn embedded_images_work_offline() {
             .args(["rmi", "-f", "--ignore", reference])
             .output();
     }
+}
+
+/// Issue 18, items 1 and 7, on the test bed: `build` (no --arch, which makes
+/// `localhost/<name>:latest`) then `release` works; a list in the registry overwritten by
+/// someone else (its members other images) is found stale and pushed again, though both
+/// images are skipped; and a release whose list push failed after the images were pushed
+/// (a labelled fault-injecting wrapper around the real podman) is repaired by the next one.
+/// After each release the registry's list names exactly the digests the record keeps.
+#[test]
+fn release_repairs_a_stale_list() {
+    let Some(OnBed { bed, t, _lock, .. }) = on_bed!("stale") else {
+        return;
+    };
+    let state = bed.dir.join(format!("state-{t}"));
+    let _ = std::fs::remove_dir_all(&state);
+    let registry = bed.var("TESTBED_AUTH_REGISTRY");
+    let list = format!("{registry}/e2e/{t}/e2e-{t}:latest");
+    let base = |arch: &str| format!("localhost/e2e-stale-base:linux-{arch}");
+    for arch in ["amd64", "arm64"] {
+        let from = format!("localhost/xtask-testbed/base:linux-{arch}");
+        bed.read("podman", &["tag", &from, &base(arch)]);
+    }
+    let release = |path: Option<&Utf8Path>| {
+        let mut c = with_login(
+            xtask(
+                &bed,
+                t,
+                &[
+                    "release",
+                    "--base-image",
+                    "localhost/e2e-stale-base:linux-{arch}",
+                ],
+            ),
+            &bed,
+        );
+        if let Some(dir) = path {
+            c.env(
+                "PATH",
+                format!("{dir}:{}", std::env::var("PATH").unwrap_or_default()),
+            );
+        }
+        c
+    };
+    // what the record says was pushed last, per architecture
+    let recorded = || -> Vec<(String, String)> {
+        let text = std::fs::read_to_string(state.join("record.json")).unwrap();
+        let doc: Value = serde_json::from_str(&text).unwrap();
+        let mut out: Vec<(String, String)> = doc["made"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["kind"] == "pushed")
+            .map(|e| {
+                let name = e["name"].as_str().unwrap();
+                let arch = name.rsplit("linux-").next().unwrap().to_string();
+                (arch, e["digest"].as_str().unwrap().to_string())
+            })
+            .collect();
+        out.sort();
+        out
+    };
+
+    // item 7: the documented order, a plain `build` first, then `release`
+    run(&mut xtask(
+        &bed,
+        t,
+        &["build", "--base-image", &base("amd64")],
+    ))
+    .ok();
+    let first = run(&mut release(None));
+    assert_eq!(first.code, 0, "build, then release:\n{}", first.stderr);
+    assert_eq!(remote_members(&bed, &list), recorded());
+
+    // someone else's list under the tag: the same architectures, other images
+    for arch in ["amd64", "arm64"] {
+        bed.read(
+            "skopeo",
+            &[
+                "--registries-conf",
+                &bed.var("CONTAINERS_REGISTRIES_CONF"),
+                "copy",
+                "--quiet",
+                "--dest-authfile",
+                &bed.var("REGISTRY_AUTH_FILE"),
+                &format!("containers-storage:localhost/xtask-testbed/base:linux-{arch}"),
+                &format!("docker://{registry}/e2e/{t}/other:linux-{arch}"),
+            ],
+        );
+    }
+    let other = format!("localhost/e2e-{t}-other-list:latest");
+    let _ = bed
+        .command("podman")
+        .args(["manifest", "rm", &other])
+        .output();
+    bed.read("podman", &["manifest", "create", &other]);
+    for arch in ["amd64", "arm64"] {
+        bed.read(
+            "podman",
+            &[
+                "manifest",
+                "add",
+                "--authfile",
+                &bed.var("REGISTRY_AUTH_FILE"),
+                &other,
+                &format!("docker://{registry}/e2e/{t}/other:linux-{arch}"),
+            ],
+        );
+    }
+    bed.read(
+        "podman",
+        &[
+            "manifest",
+            "push",
+            "--all",
+            "--authfile",
+            &bed.var("REGISTRY_AUTH_FILE"),
+            &other,
+            &format!("docker://{list}"),
+        ],
+    );
+    assert_ne!(
+        remote_members(&bed, &list),
+        recorded(),
+        "the list was not overwritten"
+    );
+    let repaired = run(&mut release(None)).ok();
+    assert_eq!(
+        repaired.stderr.matches("already holds this image").count(),
+        4,
+        "both images skipped:\n{}",
+        repaired.stderr
+    );
+    assert!(
+        !repaired.stderr.contains("already lists these images")
+            && repaired.stderr.contains(&format!("ok: pushed {list}")),
+        "the stale list was not pushed again:\n{}",
+        repaired.stderr
+    );
+    assert_eq!(remote_members(&bed, &list), recorded());
+
+    // item 1: arm64 changes, and the list push fails after the images were pushed
+    let changed = common::scratch("e2e-stale-base");
+    std::fs::write(
+        changed.join("Containerfile"),
+        "# hadolint ignore=DL3006\nFROM localhost/xtask-testbed/base:linux-arm64\nLABEL e2e.stale=yes\n",
+    )
+    .unwrap();
+    let arm64 = base("arm64");
+    let containerfile = changed.join("Containerfile");
+    bed.read(
+        "podman",
+        &[
+            "build",
+            "--platform",
+            "linux/arm64",
+            "-t",
+            &arm64,
+            "-f",
+            containerfile.as_str(),
+            changed.as_str(),
+        ],
+    );
+    // a test fixture: the real podman, except that `manifest push` fails (a registry that
+    // went away at that moment)
+    let wrapper = common::scratch("e2e-stale-wrapper");
+    let podman = wrapper.join("podman");
+    std::fs::write(
+        &podman,
+        "#!/bin/sh\n# test fixture: fails `podman manifest push`, runs the real podman otherwise\ncase \"$1 $2\" in \"manifest push\") echo 'injected: manifest push failed' >&2; exit 125 ;; esac\nexec /usr/bin/podman \"$@\"\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&podman, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let broken = run(&mut release(Some(&wrapper)));
+    assert_eq!(broken.code, 1, "{}", broken.stderr);
+    assert!(
+        broken.stderr.contains("injected: manifest push failed"),
+        "{}",
+        broken.stderr
+    );
+    let stale = remote_members(&bed, &list);
+    assert_ne!(
+        stale,
+        recorded(),
+        "the arm64 image was pushed, the list was not"
+    );
+    let next = run(&mut release(None)).ok();
+    assert!(
+        next.stderr.contains("linux-arm64 already holds this image")
+            && next.stderr.contains(&format!("ok: pushed {list}")),
+        "the next release must push only the list:\n{}",
+        next.stderr
+    );
+    assert_eq!(remote_members(&bed, &list), recorded());
+    let _ = bed
+        .command("podman")
+        .args(["manifest", "rm", &other])
+        .output();
 }
