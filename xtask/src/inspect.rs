@@ -67,13 +67,15 @@ impl Check {
                 Ok(json!({ "path": path, "free": free }))
             }
             Check::Artifact { kind, path } => {
-                let hash = stdout
-                    .split_whitespace()
-                    .next()
-                    .filter(|h| h.len() == 64 && h.chars().all(|c| c.is_ascii_hexdigit()))
-                    .ok_or_else(|| anyhow!("sha256sum printed no hash for {path}"))?;
+                // `HASH  FILE`: the file where it was hashed (still in the private build
+                // directory; `path` is where it is moved to)
+                let line = stdout.lines().next().unwrap_or("");
+                let (hash, hashed) = line.split_once("  ").unwrap_or((line, ""));
+                if !(hash.len() == 64 && hash.chars().all(|c| c.is_ascii_hexdigit())) {
+                    bail!("sha256sum printed no hash for {path}");
+                }
                 // the file was just made on this host: its size is read here
-                let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+                let size = std::fs::symlink_metadata(hashed).map(|m| m.len()).unwrap_or(0);
                 Ok(json!({ "type": kind, "path": path, "size": size, "sha256": hash }))
             }
             Check::Embedded => embedded(stdout),

@@ -68,6 +68,8 @@ esac"#
             ),
             "vgcreate" => r#"touch "$STUB_DIR/vg-made""#.to_string(),
             "df" => "echo Avail; echo 999999999999".to_string(),
+            // the plan's build directory; the script's own private directory is a real one
+            "mktemp" => r#"case "$*" in -d) exec /usr/bin/mktemp -d ;; *) echo "$STUB_DIR/build-dir" ;; esac"#.to_string(),
             "sha256sum" => {
                 r#"echo "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef  $2""#
                     .to_string()
@@ -164,6 +166,7 @@ impl Bench {
         std::fs::write(secrets.join("user-passwd"), "canary-user-passwd").unwrap();
         std::fs::write(secrets.join("kickstart.ks"), "# kickstart").unwrap();
         std::fs::write(secrets.join("config.toml"), "[customizations]").unwrap();
+        std::fs::write(secrets.join("iso-config.toml"), "[customizations]").unwrap();
         let out = std::process::Command::new("bash")
             .arg("-c")
             .arg(&script)
@@ -176,6 +179,7 @@ impl Bench {
             .env("USER_PASSWD_FILE", secrets.join("user-passwd").as_str())
             .env("KICKSTART_FILE", secrets.join("kickstart.ks").as_str())
             .env("BUILDER_CONFIG_FILE", secrets.join("config.toml").as_str())
+            .env("ISO_BUILDER_CONFIG_FILE", secrets.join("iso-config.toml").as_str())
             .env("REGISTRY_PASSWORD", "canary-registry-pw")
             .output()
             .unwrap();
@@ -190,7 +194,9 @@ impl Bench {
             .calls()
             .into_iter()
             .map(|c| c.replace(&format!("{}/SECRETS", self.dir.join("tmp")), "SECRETS"))
-            // the script removes its private directory with `rm`, the tool without a command
+            // the script makes and removes its private directory with `mktemp` and `rm`, the
+            // tool without a command
+            .filter(|c| c != "mktemp -d")
             .filter(|c| !c.starts_with("rm -rf -- SECRETS/tmp.") || c[19..].contains(' '))
             .collect();
         self.reset();
@@ -231,6 +237,8 @@ fn printed_plans_run_what_the_tool_runs() {
         stale_list: Default::default(),
     };
     let loop_file = bench.dir.join("work/vg.img");
+    let disk_out = bench.dir.join("disk-out");
+    std::fs::create_dir_all(&disk_out).unwrap();
     let iso = bench.iso.to_string();
     let commands: Vec<Vec<&str>> = vec![
         vec!["build", "--arch", "amd64"],
@@ -250,7 +258,16 @@ fn printed_plans_run_what_the_tool_runs() {
         vec!["release"],
         vec!["release"],
         vec!["release"],
-        vec!["disk", "--type", "qcow2,anaconda-iso", "--min-free", "1G"],
+        // two builder runs: the disk image's user from its config, the ISO's from its kickstart
+        vec![
+            "disk",
+            "--type",
+            "qcow2,anaconda-iso",
+            "--min-free",
+            "1G",
+            "--output",
+            disk_out.as_str(),
+        ],
         vec![
             "run",
             "-d",

@@ -589,7 +589,8 @@ exit 0"#,
             amd = pods.replace("ARCH", "amd64"),
         ),
     );
-    let list = r#"{"manifests":[{"digest":"sha256:2","platform":{"architecture":"amd64"}},{"digest":"sha256:3","platform":{"architecture":"arm64"}}]}"#;
+    // the list as the registry then holds it: each member the digest its push wrote
+    let list = r#"{"manifests":[{"digest":"sha256:1","platform":{"architecture":"amd64"}},{"digest":"sha256:1","platform":{"architecture":"arm64"}}]}"#;
     stub(&bin, "skopeo", &format!("echo '{list}'"));
     let xtask = env!("CARGO_BIN_EXE_xtask");
     let command = format!(

@@ -12,8 +12,9 @@ use crate::arch::Arch;
 use crate::config::Sources;
 use crate::image::Image;
 use crate::inputs;
-use crate::plan::Check;
-use crate::plan::{Plan, Secret, Step};
+use crate::plan::{Check, Extract, When};
+use crate::plan::{Plan, Step};
+use crate::secrets::Secret;
 use crate::validate::{self, bad};
 
 /// An artifact type, as the builder names it.
@@ -76,7 +77,7 @@ pub fn act(args: &DiskArgs, ctx: &Ctx) -> anyhow::Result<Action> {
 
 /// The builder's config file (bootc-image-builder's `config.toml`), as TOML tables: the
 /// `toml` crate writes it (a kickstart inside holds any bytes; no string formatting).
-#[derive(Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct BuilderConfig {
     /// `[[customizations.user]]`: name, SSH key, groups.
     pub user: Option<(String, Option<String>, Vec<String>)>,
@@ -144,11 +145,26 @@ pub struct Disk {
     pub min_free: u64,
     /// `--target-arch` when the image is not of this host's architecture.
     pub target_arch: Option<Arch>,
+    /// One builder run for the disk images, one for an installer ISO (the builder takes a
+    /// user customization, or a kickstart, never both in one config).
+    pub runs: Vec<BuilderRun>,
+    /// The invoking user (`SUDO_UID:SUDO_GID`) who gets the artifacts, when run through sudo.
+    pub owner: Option<String>,
+}
+
+/// One run of the builder: its artifact types and its config.
+pub struct BuilderRun {
+    pub types: Vec<DiskType>,
     /// The config, and the same with the kickstart's secrets left out (for `--dry-run`).
     pub config: Secret,
     pub config_shown: String,
-    /// The invoking user (`SUDO_UID:SUDO_GID`) who gets the artifacts, when run through sudo.
-    pub owner: Option<String>,
+    /// Names in the plan: the step id, the config's secret, the private build directory's
+    /// variable.
+    pub id: &'static str,
+    pub secret: &'static str,
+    pub dir_var: &'static str,
+    /// The config's file name in the private secret directory.
+    pub file: &'static str,
 }
 
 /// An SSH public key: one line of `TYPE BASE64 [COMMENT]`, never a private key.
@@ -165,6 +181,15 @@ fn public_key(what: &str, path: &camino::Utf8Path) -> anyhow::Result<String> {
             what,
             path.as_str(),
             "is not an SSH public key (one line: ssh-ed25519 AAAA... comment); never give the private key",
+        ));
+    }
+    // the key goes inside the kickstart's quotes (`sshkey --username=redhat "KEY"`): a quote
+    // or a backslash in its comment would end them and add words of its own
+    if line.contains(['"', '\\']) || line.chars().any(crate::validate::is_hidden) {
+        return Err(bad(
+            what,
+            path.as_str(),
+            "holds a quote, a backslash or a control character (in its comment?): an SSH public key has none; remove them",
         ));
     }
     Ok(line.to_string())
@@ -239,41 +264,64 @@ impl Disk {
         let append = sources.value(&inputs::DISK_KERNEL_APPEND, args.kernel_append.as_deref())?;
         let (pull_secret, _) =
             crate::secrets::pull_secret(sources, args.kickstart.pull_secret.as_deref())?;
-        // the builder refuses a user customization next to a kickstart: then the user goes
-        // into the kickstart
-        let user_lines = |key: &Option<String>| {
-            let mut lines = vec!["user --name=redhat --groups=wheel".to_string()];
-            if let Some(k) = key {
-                lines.push(format!("sshkey --username=redhat \"{k}\""));
-            }
-            lines.join("\n")
-        };
-        let mut config = BuilderConfig::default();
-        config
-            .filesystem
+        let mut base = BuilderConfig::default();
+        base.filesystem
             .push(("/".to_string(), format!("{root_gib} GiB")));
-        config.kernel_append = append.map(|a| a.value);
-        let mut shown = None;
+        base.kernel_append = append.map(|a| a.value);
+        // the builder refuses a user customization next to a kickstart: the disk images get
+        // the user from their config, an installer ISO from its kickstart, each in a run of
+        // its own. Without a key there is no user to add: the image's own users stay.
+        let disks: Vec<DiskType> = types
+            .iter()
+            .copied()
+            .filter(|t| *t != DiskType::AnacondaIso)
+            .collect();
+        let mut runs = Vec::new();
+        if !disks.is_empty() {
+            let config = BuilderConfig {
+                user: key
+                    .as_ref()
+                    .map(|k| ("redhat".to_string(), Some(k.clone()), vec!["wheel".to_string()])),
+                ..base.clone()
+            };
+            let text = config.to_toml();
+            runs.push(BuilderRun {
+                types: disks,
+                config: Secret::new(text.clone()),
+                config_shown: text,
+                id: "builder",
+                secret: "BUILDER_CONFIG",
+                dir_var: "BUILD_DIR",
+                file: "config.toml",
+            });
+        }
         if types.contains(&DiskType::AnacondaIso) {
             let mut ks = Kickstart::resolve(&args.kickstart, sources)?;
-            ks.users = user_lines(&key);
-            ks.ostreecontainer = false;
-            let contents = ks.render(false)?;
-            let redacted = ks.render(true)?;
-            config.kickstart = Some(contents);
-            shown = Some(redacted);
-        } else {
-            config.user = Some(("redhat".to_string(), key, vec!["wheel".to_string()]));
-        }
-        let text = config.to_toml();
-        let config_shown = match shown {
-            Some(redacted) => BuilderConfig {
-                kickstart: Some(redacted),
-                ..config
+            if let Some(k) = &key {
+                ks.users = format!(
+                    "user --name=redhat --groups=wheel\nsshkey --username=redhat \"{k}\""
+                );
             }
-            .to_toml(),
-            None => text.clone(),
-        };
+            ks.ostreecontainer = false;
+            let config = BuilderConfig {
+                kickstart: Some(ks.render(false)?),
+                ..base.clone()
+            };
+            let shown = BuilderConfig {
+                kickstart: Some(ks.render(true)?),
+                ..base
+            };
+            let first = runs.is_empty();
+            runs.push(BuilderRun {
+                types: vec![DiskType::AnacondaIso],
+                config: Secret::new(config.to_toml()),
+                config_shown: shown.to_toml(),
+                id: if first { "builder" } else { "iso-builder" },
+                secret: if first { "BUILDER_CONFIG" } else { "ISO_BUILDER_CONFIG" },
+                dir_var: if first { "BUILD_DIR" } else { "ISO_BUILD_DIR" },
+                file: if first { "config.toml" } else { "iso-config.toml" },
+            });
+        }
         let native = Arch::native();
         let target_arch = image.arch.filter(|a| Some(*a) != native);
         let owner = match (sources.env_var("SUDO_UID")?, sources.env_var("SUDO_GID")?) {
@@ -293,26 +341,38 @@ impl Disk {
             pull_secret,
             min_free,
             target_arch,
-            config: Secret::new(text),
-            config_shown,
+            runs,
             owner,
         })
     }
 
-    /// Where the builder writes: a directory of its own inside the output directory.
-    fn build_dir(&self) -> Utf8PathBuf {
-        self.output
-            .join(format!(".build-{}-{}", self.image.name, self.image.tag()))
+    /// `<image>-<tag>`, the artifacts' name: one file name (an image name's `/` becomes `-`).
+    fn artifact_stem(&self) -> String {
+        format!("{}-{}", self.image.name.replace('/', "-"), self.image.tag())
     }
 
     pub fn plan(&self, as_root: bool) -> Plan {
         let local = self.image.local();
         let kinds: Vec<&str> = self.types.iter().map(|t| t.name()).collect();
         let mut plan = Plan::new(format!("{} of {local}", kinds.join(", ")), as_root);
-        plan.note = Some(format!(
-            "the builder's config (/config.toml), secrets left out:\n{}",
-            self.config_shown.trim_end()
-        ));
+        let mut note = String::new();
+        for run in &self.runs {
+            let names: Vec<&str> = run.types.iter().map(|t| t.name()).collect();
+            note.push_str(&format!(
+                "the builder's config for {} (/config.toml), secrets left out:\n{}\n",
+                names.join(", "),
+                run.config_shown.trim_end()
+            ));
+            plan.explain_secret(
+                run.secret,
+                if run.types.contains(&DiskType::AnacondaIso) {
+                    "the builder's config printed at the top, its kickstart with the secrets filled in (`cargo xtask kickstart` with the same inputs prints that kickstart); the tool writes it as a 0600 file and removes it"
+                } else {
+                    "the builder's config printed at the top (it holds no secret); the tool writes it as a 0600 file and removes it"
+                },
+            );
+        }
+        plan.note = Some(note.trim_end().to_string());
         plan.facts = serde_json::json!({ "reference": local, "types": kinds, "output": self.output.as_str() });
         let mut inspect = self.image.inspect_step();
         inspect.about = format!("check {local} is in the local storage");
@@ -324,28 +384,87 @@ impl Disk {
                     .unwrap_or_default()
             )));
         plan.push(super::run::podman_storage_step());
-        let build = self.build_dir();
+        let output = self.output.as_str();
+        // made here when missing, and then the invoking user's (under sudo)
         plan.push(
-            Step::new("output", format!("make {build}"), "mkdir")
-                .args(["-p", "--", build.as_str()])
-                .root(true),
+            Step::new("output-exists", format!("is there a directory {output}?"), "test")
+                .args(["-d", output])
+                .probe(),
         );
+        plan.push(
+            Step::new("output", format!("make {output}"), "mkdir")
+                .args(["--", output])
+                .root(true)
+                .when(When::IfFailed("output-exists")),
+        );
+        if let Some(owner) = &self.owner {
+            plan.push(
+                Step::new(
+                    "output-owner",
+                    format!("give {output} to the invoking user"),
+                    "chown",
+                )
+                .args(["-h", "--", owner.as_str(), output])
+                .root(true)
+                .when(When::IfFailed("output-exists")),
+            );
+        }
         plan.push(
             Step::new(
                 "free-space",
-                format!("check the free space of {}", self.output),
+                format!("check the free space of {output}"),
                 "df",
             )
-            .args(["--output=avail", "-B1", "--", self.output.as_str()])
+            .args(["--output=avail", "-B1", "--", output])
             .read_only()
             .check(Check::FreeSpace {
                 path: self.output.to_string(),
                 min_bytes: self.min_free,
             }),
         );
-        let mut run = Step::new(
-            "builder",
-            format!("build {} with {}", kinds.join(", "), self.builder),
+        let stem = self.artifact_stem();
+        for run in &self.runs {
+            self.push_run(&mut plan, run, &stem);
+        }
+        plan
+    }
+
+    /// One builder run: a fresh private build directory (mktemp: a new random name, mode
+    /// 0700, root's), the builder writing into it, then each artifact given to the invoking
+    /// user and hashed while still in that directory, and moved out with rename semantics
+    /// (`mv -T`: a link planted at the destination is replaced, never followed). The build
+    /// directory is removed when the plan ends, however it ends.
+    fn push_run(&self, plan: &mut Plan, run: &BuilderRun, stem: &str) {
+        let names: Vec<&str> = run.types.iter().map(|t| t.name()).collect();
+        let dir_step: &'static str = crate::plan::name(format!("{}-dir", run.id));
+        plan.push(
+            Step::new(
+                dir_step,
+                format!("make a private build directory in {}", self.output),
+                "mktemp",
+            )
+            .args([
+                "-d".to_string(),
+                format!("--tmpdir={}", self.output),
+                format!(".build-{stem}.XXXXXXXXXX"),
+            ])
+            .root(true)
+            .capture(run.dir_var, Extract::Trim),
+        );
+        plan.cleanup.push(
+            Step::new(
+                crate::plan::name(format!("{}-tidy", run.id)),
+                "remove the private build directory",
+                "rm",
+            )
+            .args(["-rf", "--"])
+            .var_arg("", run.dir_var)
+            .root(true)
+            .when(When::IfSet(run.dir_var)),
+        );
+        let mut builder = Step::new(
+            run.id,
+            format!("build {} with {}", names.join(", "), self.builder),
             "podman",
         )
         .args([
@@ -359,65 +478,59 @@ impl Disk {
             self.pull_secret.as_str(),
             "-v",
         ])
-        .secret_file_arg_suffix(
-            "BUILDER_CONFIG",
-            "config.toml",
-            &self.config,
-            ":/config.toml:ro",
-        )
-        .args(["-v".to_string(), format!("{build}:/output")]);
-        run = super::run::podman_storage_mount(run).arg(&self.builder);
-        for t in &self.types {
-            run = run.args(["--type", t.name()]);
+        .secret_file_arg_suffix(run.secret, run.file, &run.config, ":/config.toml:ro")
+        .arg("-v")
+        .var_arg_suffix(run.dir_var, ":/output");
+        builder = super::run::podman_storage_mount(builder).arg(&self.builder);
+        for t in &run.types {
+            builder = builder.args(["--type", t.name()]);
         }
-        run = run.args(["--rootfs", "xfs"]);
+        builder = builder.args(["--rootfs", "xfs"]);
         if let Some(a) = self.target_arch {
-            run = run.args(["--target-arch", a.uname()]);
+            builder = builder.args(["--target-arch", a.uname()]);
         }
         plan.push(
-            run.arg(&local)
+            builder
+                .arg(self.image.local())
                 .root(true)
                 .hint("see the builder's message above; `cargo xtask doctor --for disk` checks the builder image, loop devices, space and emulation"),
         );
-        for t in &self.types {
+        for t in &run.types {
             let (inside, ext) = t.layout();
-            let from = build.join(inside);
-            let to = self
-                .output
-                .join(format!("{}-{}.{ext}", self.image.name, self.image.tag()));
-            let id: &'static str = crate::plan::name(format!("{}-move", t.name()));
-            plan.push(
-                Step::new(id, format!("move the {} to {to}", t.name()), "mv")
-                    .args(["-f", "--", from.as_str(), to.as_str()])
-                    .root(true)
-                    .hint(format!(
-                        "the builder wrote no {inside}: see its message above"
-                    )),
-            );
+            let to = self.output.join(format!("{stem}.{ext}"));
+            let built = format!("/{inside}");
             if let Some(owner) = &self.owner {
                 let id: &'static str = crate::plan::name(format!("{}-owner", t.name()));
                 plan.push(
-                    Step::new(id, format!("give {to} to the invoking user"), "chown")
-                        .args(["--", owner.as_str(), to.as_str()])
-                        .root(true),
+                    Step::new(id, format!("give the {} to the invoking user", t.name()), "chown")
+                        .args(["-h", "--", owner.as_str()])
+                        .var_arg_suffix(run.dir_var, &built)
+                        .root(true)
+                        .hint(format!("the builder wrote no {inside}: see its message above")),
                 );
             }
             let id: &'static str = crate::plan::name(t.name().to_string());
             plan.push(
-                Step::new(id, format!("hash {to}"), "sha256sum")
-                    .args(["--", to.as_str()])
+                Step::new(id, format!("hash the {}", t.name()), "sha256sum")
+                    .arg("--")
+                    .var_arg_suffix(run.dir_var, &built)
                     .read_only()
+                    .root(true)
                     .check(Check::Artifact {
                         kind: t.name().to_string(),
                         path: to.to_string(),
-                    }),
+                    })
+                    .hint(format!("the builder wrote no {inside}: see its message above")),
+            );
+            let id: &'static str = crate::plan::name(format!("{}-move", t.name()));
+            plan.push(
+                Step::new(id, format!("move the {} to {to}", t.name()), "mv")
+                    .args(["-T", "-f", "--"])
+                    .var_arg_suffix(run.dir_var, &built)
+                    .arg(to.as_str())
+                    .root(true)
+                    .hint(format!("{to} must be a file or nothing (not a directory)")),
             );
         }
-        plan.push(
-            Step::new("tidy", format!("remove {build}"), "rm")
-                .args(["-rf", "--", build.as_str()])
-                .root(true),
-        );
-        plan
     }
 }

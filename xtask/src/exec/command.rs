@@ -4,7 +4,6 @@
 
 use std::fs;
 use std::io::Write;
-use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
@@ -19,11 +18,14 @@ pub(super) struct Failure {
     /// fail), or its output failed a check. Not: it could not be started at all.
     pub(super) answered: bool,
     /// A check said "not yet" (e.g. pods still starting): worth waiting for.
-    pub(super) not_yet: Option<NotYet>,
+    pub(super) not_yet: Option<Box<NotYet>>,
     /// We were stopped by this signal while the command ran.
     pub(super) signal: Option<i32>,
     /// Another lane failed and this one's command was stopped.
     pub(super) stopped: bool,
+    /// What the command said (its stderr, then stdout, as far as they were read): the step's
+    /// hints name a cause only where this shows it.
+    pub(super) said: String,
 }
 
 impl Failure {
@@ -34,6 +36,7 @@ impl Failure {
             not_yet: None,
             signal: None,
             stopped: false,
+            said: String::new(),
         }
     }
 }
@@ -121,7 +124,8 @@ impl Runner<'_> {
         }
         let not_started =
             |e: std::io::Error| Failure::internal(format!("could not start `{program}`: {e}"));
-        let exit_failure = |status: std::process::ExitStatus| Failure {
+        let exit_failure = |status: std::process::ExitStatus, said: String| Failure {
+            said,
             message: if step.expect_failure {
                 format!("`{shown}`: the command succeeded")
             } else {
@@ -140,12 +144,14 @@ impl Runner<'_> {
         // error messages
         let question = step.is_question();
         // a repeated step's complaints ("connection refused" while a service starts) are kept
-        // for the progress line and the final error, not printed at every try
-        // in a lane, what would reach the terminal goes through `io` instead (prefixed)
+        // for the progress line and the final error, not printed at every try; in a lane, what
+        // would reach the terminal goes through `io` (prefixed); a step whose hint depends on
+        // what the command said has its stderr read (and shown) as it comes
         let in_lane = io.lane.is_some();
+        let reads_stderr = in_lane || !step.hints.is_empty();
         command.stderr(if question {
             Stdio::null()
-        } else if step.repeat || in_lane {
+        } else if step.repeat || reads_stderr {
             Stdio::piped()
         } else {
             Stdio::inherit()
@@ -168,65 +174,50 @@ impl Runner<'_> {
             (Stdin::Inherit, None) => Stdio::inherit(),
             _ => Stdio::null(),
         });
+        // its own process group, so that a stop reaches what it starts too; not a command
+        // that reads the terminal (it must stay in the terminal's foreground group)
+        let group = step.stdin != Stdin::Inherit;
+        if group {
+            use std::os::unix::process::CommandExt;
+            command.process_group(0);
+        }
         let mut child = command.spawn().map_err(not_started)?;
         if let (Some(bytes), Some(mut input)) = (feed, child.stdin.take()) {
             // a command that exits without reading its stdin is not our failure
             let _ = input.write_all(bytes);
         }
-        // lane output: read line by line as it comes, through `io`
-        let mut readers = Vec::new();
-        if in_lane {
-            let streams: Vec<Box<dyn std::io::Read + Send>> = [
-                (!captures)
-                    .then(|| child.stdout.take())
-                    .flatten()
-                    .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
-                (!step.repeat)
-                    .then(|| child.stderr.take())
-                    .flatten()
-                    .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
-            ]
-            .into_iter()
-            .flatten()
-            .collect();
-            for stream in streams {
-                let io = io.clone();
-                readers.push(std::thread::spawn(move || {
-                    use std::io::BufRead;
-                    for line in std::io::BufReader::new(stream)
-                        .lines()
-                        .map_while(Result::ok)
-                    {
-                        io.output(&line);
-                    }
-                }));
-            }
-        }
-        let result = wait_or_forward(child, io).map_err(not_started)?;
-        for r in readers {
-            let _ = r.join();
-        }
-        if result.2 {
+        use super::child::Read2;
+        let out = if captures { Read2::Keep } else { Read2::Show };
+        let err = if step.repeat { Read2::Keep } else { Read2::Show };
+        let ended = super::child::wait(child, out, err, group, io).map_err(not_started)?;
+        if ended.stopped {
             return Err(Failure {
                 message: format!("`{shown}` stopped: another lane failed"),
                 answered: false,
                 not_yet: None,
                 signal: None,
                 stopped: true,
+                said: String::new(),
             });
         }
-        if let Some(sig) = result.1 {
+        if let Some(sig) = ended.signal {
             return Err(Failure {
                 message: format!("`{shown}` stopped by {}", signals::name(sig)),
                 answered: false,
                 not_yet: None,
                 signal: Some(sig),
                 stopped: false,
+                said: String::new(),
             });
         }
-        let result = result.0;
+        let result = ended;
         if result.status.success() == step.expect_failure {
-            let mut failure = exit_failure(result.status);
+            let said = format!(
+                "{}{}",
+                String::from_utf8_lossy(&result.stderr),
+                String::from_utf8_lossy(&result.stdout)
+            );
+            let mut failure = exit_failure(result.status, said);
             if step.repeat {
                 let stderr = String::from_utf8_lossy(&result.stderr);
                 if let Some(last) = stderr.lines().rev().find(|l| !l.trim().is_empty()) {
@@ -235,11 +226,11 @@ impl Runner<'_> {
                         .take(160)
                         .collect();
                     failure.message = format!("{}: {last}", failure.message);
-                    failure.not_yet = Some(NotYet {
+                    failure.not_yet = Some(Box::new(NotYet {
                         progress: format!("not yet ({last})"),
                         detail: Value::Null,
                         diagnosis: failure.message.clone(),
-                    });
+                    }));
                 }
                 // a state that is not the wanted one yet ("activating") is worth showing
                 if let Output::Check(check) = &step.output {
@@ -247,7 +238,7 @@ impl Runner<'_> {
                         check.judge_with(&String::from_utf8_lossy(&result.stdout), &state.vars)
                     {
                         if let Ok(not_yet) = e.downcast::<NotYet>() {
-                            failure.not_yet = Some(not_yet);
+                            failure.not_yet = Some(Box::new(not_yet));
                         }
                     }
                 }
@@ -275,11 +266,12 @@ impl Runner<'_> {
                         answered: true,
                         signal: None,
                         stopped: false,
-                        not_yet: Some(NotYet {
+                        said: String::new(),
+                        not_yet: Some(Box::new(NotYet {
                             progress: format!("no {var} yet"),
                             detail: json!({ (*var): null }),
                             diagnosis: format!("`{shown}` printed nothing to capture into {var}"),
-                        }),
+                        })),
                     });
                 }
                 state.vars.insert(var, value.clone());
@@ -290,9 +282,10 @@ impl Runner<'_> {
                     Ok(not_yet) => Failure {
                         message: not_yet.diagnosis.clone(),
                         answered: false,
-                        not_yet: Some(not_yet),
+                        not_yet: Some(Box::new(not_yet)),
                         signal: None,
                         stopped: false,
+                        said: String::new(),
                     },
                     Err(e) => Failure {
                         message: format!("{e:#}"),
@@ -300,60 +293,10 @@ impl Runner<'_> {
                         not_yet: None,
                         signal: None,
                         stopped: false,
+                        said: String::new(),
                     },
                 }
             }),
-        }
-    }
-}
-
-/// Wait for a child, passing on a signal we catch meanwhile: the child gets it, then ten
-/// seconds to stop before it is killed. Returns its output, and the signal if one came.
-fn wait_or_forward(
-    child: std::process::Child,
-    io: &Io,
-) -> std::io::Result<(std::process::Output, Option<i32>, bool)> {
-    let pid = child.id();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    let mut forwarded: Option<(i32, Instant)> = None;
-    let mut stopped = false;
-    loop {
-        match rx.recv_timeout(Duration::from_millis(50)) {
-            Ok(out) => {
-                return out.map(|o| {
-                    let sig = forwarded.map(|(s, _)| s).filter(|_| !stopped);
-                    (o, sig, stopped)
-                })
-            }
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-                return Err(std::io::Error::other("lost the command's status"))
-            }
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-        }
-        if io.stopped() && forwarded.is_none() && signals::caught().is_none() {
-            // another lane failed: end this lane's command too
-            stopped = true;
-            signals::send(pid, signals::SIGTERM);
-            forwarded = Some((signals::SIGTERM, Instant::now()));
-        }
-        match (signals::caught(), forwarded) {
-            (Some(sig), None) => {
-                signals::send(pid, sig);
-                forwarded = Some((sig, Instant::now()));
-            }
-            (Some(sig), Some((_, when))) if stopped => {
-                // a signal came after the stop: it is what ends the run
-                stopped = false;
-                signals::send(pid, sig);
-                forwarded = Some((sig, when));
-            }
-            (Some(_), Some((_, when))) if when.elapsed() > Duration::from_secs(10) => {
-                signals::send(pid, signals::SIGKILL);
-            }
-            _ => {}
         }
     }
 }

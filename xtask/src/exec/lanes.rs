@@ -20,12 +20,22 @@ use crate::error::{Interrupted, Stopped};
 #[derive(Clone, Default)]
 pub(super) struct Io {
     pub(super) lane: Option<&'static str>,
+    /// The plan's clean-up is running: a caught signal is not passed on (the clean-up
+    /// must finish).
+    pub(super) finishing: bool,
     /// Set when another lane failed: stop the running command.
     stop: Option<Arc<AtomicBool>>,
     live: Option<Arc<Live>>,
 }
 
 impl Io {
+    /// The output of the plan's clean-up, which finishes whatever signal came.
+    pub(super) fn finishing() -> Io {
+        Io {
+            finishing: true,
+            ..Io::default()
+        }
+    }
     pub(super) fn say(&self, line: &str) {
         match (&self.live, self.lane) {
             (Some(live), Some(lane)) => live.update(lane, line),
@@ -178,6 +188,7 @@ impl Runner<'_> {
                 .map(|&lane| {
                     let io = Io {
                         lane: Some(lane),
+                        finishing: false,
                         stop: Some(stop.clone()),
                         live: live.clone(),
                     };

@@ -9,6 +9,7 @@
 //! - `lanes.rs`: the steps of several lanes at the same time, and their live lines;
 //! - `report.rs`, `secret_dir.rs`, `signals.rs`: the report, the secret files, signals.
 
+mod child;
 mod command;
 mod lanes;
 mod report;
@@ -74,14 +75,29 @@ struct Runner<'a> {
 
 impl Runner<'_> {
     fn all(&self, report: &mut Report) -> anyhow::Result<()> {
-        let plan = self.plan;
         let mut state = State::default();
+        let result = self.steps(&mut state, report);
+        // the plan's clean-up, however the steps ended (a signal too: it is not passed on to
+        // the clean-up's commands)
+        let finishing = Io::finishing();
+        for step in &self.plan.cleanup {
+            if step.when.holds(&state.outcomes, &state.vars) {
+                if let Err(failure) = self.command(step, &mut state, &finishing) {
+                    eprintln!("warning: {}: {}", step.about, failure.message);
+                }
+            }
+        }
+        result
+    }
+
+    fn steps(&self, state: &mut State, report: &mut Report) -> anyhow::Result<()> {
+        let plan = self.plan;
         let io = Io::default();
         let mut i = 0;
         while i < plan.steps.len() {
             match plan.steps[i].lane {
                 None => {
-                    self.one(i, &mut state, report, &io)?;
+                    self.one(i, state, report, &io)?;
                     i += 1;
                 }
                 Some(_) => {
@@ -89,7 +105,7 @@ impl Runner<'_> {
                     let end = (i..plan.steps.len())
                         .find(|&j| plan.steps[j].lane.is_none())
                         .unwrap_or(plan.steps.len());
-                    self.lanes(i..end, &mut state, report)?;
+                    self.lanes(i..end, state, report)?;
                     i = end;
                 }
             }
@@ -97,8 +113,6 @@ impl Runner<'_> {
         Ok(())
     }
 
-    /// Run step `i`: its condition, the record, the command (repeated while it waits), its
-    /// outcome into `state` and `report`.
     fn one(&self, i: usize, state: &mut State, report: &mut Report, io: &Io) -> anyhow::Result<()> {
         let plan = self.plan;
         let step = &plan.steps[i];
@@ -263,7 +277,7 @@ impl Runner<'_> {
                 };
                 return Err(anyhow::Error::new(StepFailed {
                     message: io.tag(message),
-                    hint: step.hint.clone(),
+                    hint: step.hint_for(&failure.said),
                     timed_out: false,
                 }));
             }

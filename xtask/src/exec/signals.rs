@@ -47,6 +47,19 @@ pub fn send(pid: u32, sig: i32) {
     }
 }
 
+/// Send a signal to the process group `pgid` (a command spawned as its group's leader, with
+/// everything it started).
+pub fn send_group(pgid: u32, sig: i32) {
+    if let Ok(pgid) = i32::try_from(pgid) {
+        if pgid > 1 {
+            // SAFETY: kill(2) on the negated process group id of a child we started
+            unsafe {
+                kill(-pgid, sig);
+            }
+        }
+    }
+}
+
 pub fn name(sig: i32) -> &'static str {
     match sig {
         SIGHUP => "SIGHUP",

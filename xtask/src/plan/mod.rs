@@ -173,8 +173,11 @@ pub struct Step {
     pub when: When,
     pub on_fail: OnFail,
     pub output: Output,
-    /// Printed under the error when the step fails.
+    /// Printed under the error when the step fails (unless one of `hints` fits better).
     pub hint: Option<String>,
+    /// Hints for a cause the command's output shows: when the output holds the text, its
+    /// hint is printed instead of `hint`.
+    pub hints: Vec<(&'static str, String)>,
     /// The step succeeds when its command fails (e.g. "no VM of that name exists").
     pub expect_failure: bool,
     /// Run again until it succeeds, within the plan's deadline (waiting for a service).
@@ -251,6 +254,7 @@ impl Step {
             on_fail: OnFail::Abort,
             output: Output::Inherit,
             hint: None,
+            hints: Vec::new(),
             expect_failure: false,
             repeat: false,
             records: Vec::new(),
@@ -384,6 +388,19 @@ impl Step {
     pub fn hint(mut self, hint: impl Into<String>) -> Step {
         self.hint = Some(hint.into());
         self
+    }
+    /// A hint for one cause: printed when the step fails and its output holds `shows`.
+    pub fn hint_when(mut self, shows: &'static str, hint: impl Into<String>) -> Step {
+        self.hints.push((shows, hint.into()));
+        self
+    }
+    /// The hint for a failure whose command said `said`.
+    pub fn hint_for(&self, said: &str) -> Option<String> {
+        self.hints
+            .iter()
+            .find(|(shows, _)| said.contains(shows))
+            .map(|(_, h)| h.clone())
+            .or_else(|| self.hint.clone())
     }
     /// Record what this step makes or undoes.
     pub fn record(mut self, recording: Recording) -> Step {

@@ -71,6 +71,8 @@ pub const HOST_PROGRAMS: &[&str] = &[
     "dnf",
     "subscription-manager",
     "cpio",
+    "mktemp",
+    "chown",
 ];
 
 /// Replace the machine-specific repository path with [ROOT].
