@@ -75,7 +75,9 @@ impl Check {
                     bail!("sha256sum printed no hash for {path}");
                 }
                 // the file was just made on this host: its size is read here
-                let size = std::fs::symlink_metadata(hashed).map(|m| m.len()).unwrap_or(0);
+                let size = std::fs::symlink_metadata(hashed)
+                    .map(|m| m.len())
+                    .unwrap_or(0);
                 Ok(json!({ "type": kind, "path": path, "size": size, "sha256": hash }))
             }
             Check::Embedded => embedded(stdout),

@@ -92,32 +92,143 @@ pub fn key_of(kind: &str) -> &'static str {
 }
 
 impl Record {
-    /// The record at `path`; an absent file is an empty record.
+    /// The record at `path`; an absent file is an empty record. What `clean` and
+    /// `vm --destroy` remove comes from here, so a record is read only when no one else could
+    /// have written it: its directory writable by nobody but its owner (the user running
+    /// this, or root), the file a regular file (never a link) of the user running this, and
+    /// of the shape the tool writes. Anything else is refused, never read as empty.
     pub fn load(path: &Utf8Path) -> anyhow::Result<Record> {
-        let bytes = match crate::validate::read_bounded("record", path, MAX_BYTES) {
-            Ok(b) => b,
-            Err(_) if !path.exists() => {
+        use std::io::Read;
+        use std::os::unix::fs::MetadataExt;
+        let refuse = |why: String| {
+            crate::validate::refuse(format!(
+                "record '{path}': {why}; it lists what the tool made, and `clean` and `vm --destroy` remove what it lists"
+            ))
+        };
+        let me = effective_uid();
+        let dir = path.parent().unwrap_or(Utf8Path::new("."));
+        if let Ok(d) = std::fs::metadata(if dir.as_str().is_empty() {
+            Utf8Path::new(".")
+        } else {
+            dir
+        }) {
+            if d.mode() & 0o022 != 0 {
+                return Err(refuse(format!(
+                    "its directory '{dir}' can be written by other users (mode {:04o}), who could plant a record; make it 0700",
+                    d.mode() & 0o7777
+                )));
+            }
+            if d.uid() != 0 && Some(d.uid()) != me {
+                return Err(refuse(format!(
+                    "its directory '{dir}' belongs to another user (uid {})",
+                    d.uid()
+                )));
+            }
+        }
+        let before = match std::fs::symlink_metadata(path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Ok(Record {
                     path: path.to_path_buf(),
                     entries: Vec::new(),
                 })
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(refuse(format!("cannot be read: {e}"))),
         };
-        let doc: Value = serde_json::from_slice(&bytes).map_err(|e| {
-            crate::validate::refuse(format!(
-                "record '{path}': not valid JSON ({e}); it lists what `cargo xtask run` and `vm` made: fix or remove it"
-            ))
-        })?;
-        let entries = doc
-            .get("made")
+        if before.file_type().is_symlink() {
+            return Err(refuse(
+                "is a symbolic link: refusing to follow it".to_string(),
+            ));
+        }
+        if !before.is_file() {
+            return Err(refuse("is not a regular file".to_string()));
+        }
+        if Some(before.uid()) != me {
+            return Err(refuse(format!(
+                "belongs to another user (uid {})",
+                before.uid()
+            )));
+        }
+        let file = std::fs::File::open(path).map_err(|e| refuse(format!("cannot be read: {e}")))?;
+        // the file opened is the one checked (not swapped for a link in between)
+        let opened = file
+            .metadata()
+            .map_err(|e| refuse(format!("cannot be read: {e}")))?;
+        if (opened.dev(), opened.ino()) != (before.dev(), before.ino()) {
+            return Err(refuse("changed while it was read".to_string()));
+        }
+        let mut bytes = Vec::new();
+        file.take(MAX_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| refuse(format!("cannot be read: {e}")))?;
+        if bytes.len() as u64 > MAX_BYTES {
+            return Err(refuse(
+                "is larger than any record the tool writes".to_string(),
+            ));
+        }
+        let doc: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| refuse(format!("not valid JSON ({e}): fix or remove it")))?;
+        let made = doc
+            .as_object()
+            .and_then(|o| o.get("made"))
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(|e| e.as_object().cloned()).collect())
-            .unwrap_or_default();
+            .ok_or_else(|| {
+                refuse("is not a record of this tool (an object whose \"made\" is a list): fix or remove it".to_string())
+            })?;
+        let mut entries = Vec::new();
+        for e in made {
+            let entry = e
+                .as_object()
+                .filter(|o| o.get("kind").is_some_and(Value::is_string))
+                .ok_or_else(|| {
+                    refuse(format!(
+                        "an entry is not an object with a \"kind\": {}",
+                        crate::validate::show(&e.to_string())
+                    ))
+                })?;
+            entries.push(entry.clone());
+        }
         Ok(Record {
             path: path.to_path_buf(),
             entries,
         })
+    }
+
+    /// Can the record at `path` be written? Checked before a plan that records anything
+    /// runs, so that a record that cannot be kept stops the run before its first step, not
+    /// after it made something. Makes its directory (0700) when missing, as writing would.
+    pub fn check_writable(path: &Utf8Path) -> anyhow::Result<()> {
+        let refuse = |why: String| {
+            crate::validate::refuse(format!(
+                "record '{path}' cannot be written ({why}); nothing was run. Set XTASK_STATE_DIR to a directory you can write, or run this as the user who wrote it"
+            ))
+        };
+        Record::load(path)?;
+        if let Some(why) = unsafe_target(path) {
+            return Err(refuse(why));
+        }
+        let dir = path.parent().unwrap_or(Utf8Path::new("."));
+        let dir = if dir.as_str().is_empty() {
+            Utf8Path::new(".")
+        } else {
+            dir
+        };
+        if !dir.is_dir() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|e| refuse(format!("cannot make {dir}: {e}")))?;
+        }
+        let probe = dir.join(format!(".record-probe-{}", std::process::id()));
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&probe)
+            .map_err(|e| refuse(format!("cannot create a file in {dir}: {e}")))?;
+        let _ = std::fs::remove_file(&probe);
+        Ok(())
     }
 
     /// Entries of one kind, oldest first.
@@ -136,7 +247,10 @@ impl Record {
         })
     }
 
-    /// Add an entry, or update the entry of the same kind and key.
+    /// Add an entry, or replace the entry of the same kind and key: an entry says all that
+    /// is known of what was made, never a field left over from something made before under
+    /// the same name (a failed `vm` that recorded a disk, then a `vm --disk` of the user's
+    /// own image).
     pub fn upsert(&mut self, entry: Map<String, Value>) {
         let kind = entry.get("kind").and_then(Value::as_str).unwrap_or("");
         let k = key_of(kind);
@@ -144,7 +258,7 @@ impl Record {
         match self.entries.iter_mut().find(|e| {
             e.get("kind").and_then(Value::as_str) == Some(kind) && e.get(k) == key.as_ref()
         }) {
-            Some(old) => old.extend(entry),
+            Some(old) => *old = entry,
             None => self.entries.push(entry),
         }
     }

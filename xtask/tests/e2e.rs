@@ -1973,10 +1973,13 @@ fn embedded_images_work_offline() {
     let conf = bed.var("CONTAINERS_REGISTRIES_CONF");
     assert_eq!(list.lines().count(), listed.len(), "{list}");
     for (reference, digest) in &listed {
-        let sha = list
+        // `REF,SHA,KIND`: the release list's images are release images
+        let fields = list
             .lines()
             .find_map(|l| l.strip_prefix(&format!("{reference},")))
             .unwrap_or_else(|| panic!("{reference} is not in the list file:\n{list}"));
+        let (sha, kind) = fields.split_once(',').unwrap_or((fields, ""));
+        assert_eq!(kind, "release", "{list}");
         assert_eq!(
             sha,
             sha256_hex(&bed, reference.as_bytes()),
@@ -1996,6 +1999,13 @@ fn embedded_images_work_offline() {
         );
         assert_eq!(found.trim(), digest, "{reference}");
     }
+    // skopeo's blob-info cache stays out of the image
+    assert!(
+        !Utf8Path::new(&mount)
+            .join("var/lib/containers/cache")
+            .exists(),
+        "the embedding layer left skopeo's blob-info cache in the image"
+    );
     bed.read("podman", &["image", "unmount", image]);
 
     // the same list again: the layer cache, nothing copied, the same image
@@ -2115,6 +2125,70 @@ fn embedded_images_work_offline() {
         stuck.stderr
     );
     outputs.push(stuck.all());
+
+    // the copy service, when a copy cannot be made: every image is tried; a workload image
+    // that fails is reported and MicroShift starts; a release image that fails stops the
+    // start. A copy is broken by removing it from the image (in the container) and the
+    // image from the (shared) storage.
+    let in_container = |args: &[&str]| {
+        let mut all = vec!["exec", name];
+        all.extend_from_slice(args);
+        Ran::of(bed.command("podman").args(&all).output().unwrap())
+    };
+    let list_file = "/usr/lib/containers/storage/image-list.txt";
+    let lines: Vec<String> = in_container(&["cat", list_file])
+        .ok()
+        .stdout
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let break_copy = |line: &str| {
+        let mut f = line.split(',');
+        let (reference, sha) = (f.next().unwrap(), f.next().unwrap());
+        in_container(&[
+            "rm",
+            "-f",
+            &format!("/usr/lib/containers/storage/{sha}/manifest.json"),
+        ])
+        .ok();
+        let digest = listed
+            .iter()
+            .find(|(r, _)| r == reference)
+            .unwrap()
+            .1
+            .clone();
+        let repo = reference.split('@').next().unwrap();
+        let repo = repo.strip_suffix(":1").unwrap_or(repo);
+        let _ = bed
+            .command("podman")
+            .args(["rmi", "-f", &format!("{repo}@{digest}")])
+            .output();
+        reference.to_string()
+    };
+    // the first image as a workload image
+    let workload = break_copy(&lines[0]);
+    in_container(&["sed", "-i", "1s/,release$/,workload/", list_file]).ok();
+    in_container(&["systemctl", "restart", "microshift"]).ok();
+    let active = in_container(&["systemctl", "is-active", "microshift"]);
+    assert_eq!(active.stdout.trim(), "active", "{}", journal());
+    let said = journal();
+    assert!(
+        said.contains(&format!("{workload} (workload image): its copy"))
+            && said.contains("1 workload images could not be copied")
+            && said.contains("1 failed"),
+        "{said}"
+    );
+    // a release image
+    let release_image = break_copy(&lines[1]);
+    let _ = in_container(&["systemctl", "restart", "microshift"]);
+    let state = in_container(&["systemctl", "is-active", "microshift"]);
+    assert_ne!(state.stdout.trim(), "active", "{}", journal());
+    let said = journal();
+    assert!(
+        said.contains(&format!("{release_image} (release image): its copy"))
+            && said.contains("MicroShift is not started"),
+        "{said}"
+    );
     x(&["clean"]).ok();
     assert!(!container_exists(&bed, name));
     drop(_back);

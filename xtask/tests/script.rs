@@ -179,7 +179,10 @@ impl Bench {
             .env("USER_PASSWD_FILE", secrets.join("user-passwd").as_str())
             .env("KICKSTART_FILE", secrets.join("kickstart.ks").as_str())
             .env("BUILDER_CONFIG_FILE", secrets.join("config.toml").as_str())
-            .env("ISO_BUILDER_CONFIG_FILE", secrets.join("iso-config.toml").as_str())
+            .env(
+                "ISO_BUILDER_CONFIG_FILE",
+                secrets.join("iso-config.toml").as_str(),
+            )
             .env("REGISTRY_PASSWORD", "canary-registry-pw")
             .output()
             .unwrap();

@@ -279,9 +279,13 @@ impl Disk {
         let mut runs = Vec::new();
         if !disks.is_empty() {
             let config = BuilderConfig {
-                user: key
-                    .as_ref()
-                    .map(|k| ("redhat".to_string(), Some(k.clone()), vec!["wheel".to_string()])),
+                user: key.as_ref().map(|k| {
+                    (
+                        "redhat".to_string(),
+                        Some(k.clone()),
+                        vec!["wheel".to_string()],
+                    )
+                }),
                 ..base.clone()
             };
             let text = config.to_toml();
@@ -298,9 +302,8 @@ impl Disk {
         if types.contains(&DiskType::AnacondaIso) {
             let mut ks = Kickstart::resolve(&args.kickstart, sources)?;
             if let Some(k) = &key {
-                ks.users = format!(
-                    "user --name=redhat --groups=wheel\nsshkey --username=redhat \"{k}\""
-                );
+                ks.users =
+                    format!("user --name=redhat --groups=wheel\nsshkey --username=redhat \"{k}\"");
             }
             ks.ostreecontainer = false;
             let config = BuilderConfig {
@@ -317,9 +320,17 @@ impl Disk {
                 config: Secret::new(config.to_toml()),
                 config_shown: shown.to_toml(),
                 id: if first { "builder" } else { "iso-builder" },
-                secret: if first { "BUILDER_CONFIG" } else { "ISO_BUILDER_CONFIG" },
+                secret: if first {
+                    "BUILDER_CONFIG"
+                } else {
+                    "ISO_BUILDER_CONFIG"
+                },
                 dir_var: if first { "BUILD_DIR" } else { "ISO_BUILD_DIR" },
-                file: if first { "config.toml" } else { "iso-config.toml" },
+                file: if first {
+                    "config.toml"
+                } else {
+                    "iso-config.toml"
+                },
             });
         }
         let native = Arch::native();
@@ -387,9 +398,13 @@ impl Disk {
         let output = self.output.as_str();
         // made here when missing, and then the invoking user's (under sudo)
         plan.push(
-            Step::new("output-exists", format!("is there a directory {output}?"), "test")
-                .args(["-d", output])
-                .probe(),
+            Step::new(
+                "output-exists",
+                format!("is there a directory {output}?"),
+                "test",
+            )
+            .args(["-d", output])
+            .probe(),
         );
         plan.push(
             Step::new("output", format!("make {output}"), "mkdir")
@@ -502,11 +517,17 @@ impl Disk {
             if let Some(owner) = &self.owner {
                 let id: &'static str = crate::plan::name(format!("{}-owner", t.name()));
                 plan.push(
-                    Step::new(id, format!("give the {} to the invoking user", t.name()), "chown")
-                        .args(["-h", "--", owner.as_str()])
-                        .var_arg_suffix(run.dir_var, &built)
-                        .root(true)
-                        .hint(format!("the builder wrote no {inside}: see its message above")),
+                    Step::new(
+                        id,
+                        format!("give the {} to the invoking user", t.name()),
+                        "chown",
+                    )
+                    .args(["-h", "--", owner.as_str()])
+                    .var_arg_suffix(run.dir_var, &built)
+                    .root(true)
+                    .hint(format!(
+                        "the builder wrote no {inside}: see its message above"
+                    )),
                 );
             }
             let id: &'static str = crate::plan::name(t.name().to_string());
@@ -520,7 +541,9 @@ impl Disk {
                         kind: t.name().to_string(),
                         path: to.to_string(),
                     })
-                    .hint(format!("the builder wrote no {inside}: see its message above")),
+                    .hint(format!(
+                        "the builder wrote no {inside}: see its message above"
+                    )),
             );
             let id: &'static str = crate::plan::name(format!("{}-move", t.name()));
             plan.push(

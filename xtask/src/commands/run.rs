@@ -97,6 +97,30 @@ impl Host {
     }
 }
 
+/// The loop file is made by root: its directory must be one that only its owner (root, or
+/// the user running this) can write, or another user could plant a file or a link there
+/// between the check and the `truncate`.
+fn private_dir(what: &str, file: &camino::Utf8Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let dir = file.parent().unwrap_or(camino::Utf8Path::new("/"));
+    let Ok(meta) = std::fs::metadata(dir) else {
+        return Err(bad(
+            what,
+            file.as_str(),
+            format!("its directory '{dir}' does not exist"),
+        ));
+    };
+    let me = crate::record::effective_uid();
+    if meta.mode() & 0o022 != 0 || (meta.uid() != 0 && Some(meta.uid()) != me) {
+        return Err(bad(
+            what,
+            file.as_str(),
+            format!("its directory '{dir}' can be written by other users, who could plant a file or a link there for root to use: choose a directory only root can write (the default is /var/lib)"),
+        ));
+    }
+    Ok(())
+}
+
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct RunArgs {
     #[command(flatten)]
@@ -167,6 +191,10 @@ impl Run {
                 let flag = Some(given).filter(|v| !v.is_empty());
                 let p = sources.get(&crate::inputs::LOOP_SIZE, flag)?;
                 validate::size(&p.what, &p.value, 64 << 20)?;
+                let what = sources
+                    .get(&crate::inputs::LOOP_FILE, args.host.loop_file.as_deref())?
+                    .what;
+                private_dir(&what, &host.loop_file)?;
                 Some(p.value)
             }
         };
@@ -276,10 +304,11 @@ impl Run {
                 plan.push(
                     Step::new(
                         "loop-file-free",
-                        format!("check {file} does not exist"),
+                        format!("check nothing (no file, no link) is at {file}"),
                         "test",
                     )
-                    .args(["-e", file])
+                    // -L too: a dangling link would have root's truncate create its target
+                    .args(["-e", file, "-o", "-L", file])
                     .must_fail()
                     .root(true)
                     .when(missing())
@@ -385,7 +414,9 @@ impl Run {
                 )))
                 .capture("CONTAINER_ID", Extract::Trim)
                 .record(Recording::After(
-                    Entry::new("container", "name", &h.name).with_var("id", "CONTAINER_ID"),
+                    Entry::new("container", "name", &h.name)
+                        .with("image", &self.image)
+                        .with_var("id", "CONTAINER_ID"),
                 ));
         }
         plan.push(run);

@@ -278,6 +278,24 @@ impl Vm {
                 .root(root)
                 .hint(format!("a VM named {0} exists: `cargo xtask vm --destroy {0}` removes it if `vm` made it (the record lists it), or choose --vm-name", self.name)),
         );
+        if !matches!(self.boot, Boot::Import { .. }) {
+            // virt-install would reuse (or overwrite) a disk that is there, and `vm --destroy`
+            // would later delete it: it must be a new file
+            let disk = self.disk();
+            plan.push(
+                Step::new(
+                    "disk-free",
+                    format!("check nothing (no file, no link) is at {disk}"),
+                    "test",
+                )
+                .args(["-e", disk.as_str(), "-o", "-L", disk.as_str()])
+                .must_fail()
+                .root(root)
+                .hint(format!(
+                    "{disk} exists: a VM's disk is made new. Choose another --vm-name (or --disk-dir), or move the file away if it is yours; `vm --disk FILE` boots an existing image without touching it"
+                )),
+            );
+        }
         let common = |step: Step| {
             step.args(["--connect", uri, "--name", &self.name])
                 .args(["--vcpus".to_string(), self.vcpus.to_string()])
@@ -419,7 +437,12 @@ pub fn destroy_plan(args: &VmArgs, sources: &Sources) -> anyhow::Result<Plan> {
     let disk = text("disk");
     validate::no_control(&format!("record {}: disk", rec.path), &disk)?;
     let root = needs_root(&uri);
-    let mut plan = Plan::new(format!("remove VM {name} and its disk"), sources.as_root);
+    let what = if disk.is_empty() {
+        format!("{name} (its disk image is yours and stays)")
+    } else {
+        format!("{name} and its disk {disk}")
+    };
+    let mut plan = Plan::new(format!("remove VM {what}"), sources.as_root);
     plan.record = Some(rec.path.clone());
     let forget = || Entry::new("vm", "name", &name);
     // running twice is fine: a VM that does not exist is already removed
@@ -437,8 +460,13 @@ pub fn destroy_plan(args: &VmArgs, sources: &Sources) -> anyhow::Result<Plan> {
             .root(root)
             .when(crate::plan::When::IfSucceeded("exists")),
     );
-    let mut undefine = Step::new("undefine", format!("remove {name} and its disk"), "virsh")
-        .args(["--connect", &uri, "undefine", &name, "--nvram"]);
+    let mut undefine = Step::new("undefine", format!("remove {what}"), "virsh").args([
+        "--connect",
+        &uri,
+        "undefine",
+        &name,
+        "--nvram",
+    ]);
     if !disk.is_empty() {
         undefine = undefine.args(["--storage", &disk]);
     }

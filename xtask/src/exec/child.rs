@@ -78,12 +78,18 @@ pub(super) fn wait(
     io: &Io,
 ) -> std::io::Result<Ended> {
     let stdout = reader(
-        child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
         out,
         io,
     );
     let stderr = reader(
-        child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
+        child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
         err,
         io,
     );
@@ -103,7 +109,11 @@ pub(super) fn wait(
             break status;
         }
         std::thread::sleep(Duration::from_millis(50));
-        let caught = if io.finishing { None } else { signals::caught() };
+        let caught = if io.finishing {
+            None
+        } else {
+            signals::caught()
+        };
         if io.stopped() && forwarded.is_none() && caught.is_none() {
             // another lane failed: end this lane's command too
             stopped = true;

@@ -188,7 +188,11 @@ impl Runner<'_> {
         }
         use super::child::Read2;
         let out = if captures { Read2::Keep } else { Read2::Show };
-        let err = if step.repeat { Read2::Keep } else { Read2::Show };
+        let err = if step.repeat {
+            Read2::Keep
+        } else {
+            Read2::Show
+        };
         let ended = super::child::wait(child, out, err, group, io).map_err(not_started)?;
         if ended.stopped {
             return Err(Failure {

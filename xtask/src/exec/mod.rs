@@ -45,6 +45,14 @@ pub fn run(sh: &Shell, plan: &Plan, opts: Options) -> (Report, anyhow::Result<()
     signals::install();
     sweep_stale_secret_dirs();
     let mut report = Report::default();
+    // a record that cannot be kept stops the plan before it makes anything
+    if let Some(path) = &plan.record {
+        if plan.steps.iter().any(|s| !s.records.is_empty()) {
+            if let Err(e) = crate::record::Record::check_writable(path) {
+                return (report, Err(e));
+            }
+        }
+    }
     let runner = Runner {
         sh,
         plan,
