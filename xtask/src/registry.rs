@@ -33,6 +33,12 @@ pub struct Registry {
     /// The registries.conf podman uses (CONTAINERS_REGISTRIES_CONF), handed to skopeo, which
     /// does not read that variable.
     pub registries_conf: Option<Utf8PathBuf>,
+    /// The registries configuration file that sends reads of this registry elsewhere (a
+    /// mirror, or a location rewrite), if one does: `podman push` writes to the registry
+    /// itself, so what skopeo reads there says nothing of what was pushed.
+    pub redirected_by: Option<Utf8PathBuf>,
+    /// Said before the steps: how the push authenticates when that is not plain.
+    pub note: Option<String>,
 }
 
 impl Registry {
@@ -63,6 +69,7 @@ impl Registry {
             None
         };
         let explicit = auth.as_ref().is_some_and(|p| p.origin != Origin::Config);
+        let mut note = None;
         let auth_path = auth.as_ref().map(|p| sources.path(p)).transpose()?;
         let login = match password {
             Some(pw) => {
@@ -99,18 +106,25 @@ impl Registry {
                     secrets::auth_json(what, &p)?;
                     Some(p)
                 } else {
-                    // the config file's default does not exist here: rely on `podman login`
+                    // the config file's default does not exist here: podman's own credentials
+                    // (`podman login` as root) are used, and the plan says so
+                    note = Some(format!(
+                        "note: {what} names {p}, which does not exist: the push uses podman's own credentials (`sudo podman login {url}` writes them); give REGISTRY_PASSWORD and --registry-user to log in and write {p}"
+                    ));
                     None
                 }
             }
             (_, None) => None,
         };
+        let redirected_by = redirected_by(sources, &url);
         Ok(Registry {
             url,
             org,
             authfile,
             login,
             registries_conf: sources.registries_conf(),
+            redirected_by,
+            note,
         })
     }
 
@@ -195,11 +209,134 @@ impl Registry {
         }
     }
 
+    /// What a plan that pushes says first (how it authenticates, when that is not plain).
+    pub fn notes(&self) -> Option<String> {
+        self.note.clone()
+    }
+
     /// The hint for a failed push: usually authentication.
     pub fn push_hint(&self) -> String {
         format!(
             "is {} reachable, and are you logged in? Give a password (REGISTRY_PASSWORD or --registry-password-file, with --registry-user) or an auth file (--auth-config)",
             self.url
         )
+    }
+}
+
+/// The registries configuration files podman and skopeo read, in their order: the main file
+/// (`CONTAINERS_REGISTRIES_CONF`, else the user's, else the system's) and the drop-ins.
+fn registries_files(sources: &Sources) -> Vec<Utf8PathBuf> {
+    let home = sources
+        .env_var("HOME")
+        .ok()
+        .flatten()
+        .map(Utf8PathBuf::from);
+    let user = home.as_ref().map(|h| h.join(".config/containers"));
+    let mut files = Vec::new();
+    match sources.registries_conf() {
+        Some(conf) => files.push(conf),
+        None => match user.as_ref().map(|u| u.join("registries.conf")) {
+            Some(f) if f.is_file() => files.push(f),
+            _ => files.push(Utf8PathBuf::from("/etc/containers/registries.conf")),
+        },
+    }
+    let mut dirs = vec![Utf8PathBuf::from("/etc/containers/registries.conf.d")];
+    dirs.extend(user.map(|u| u.join("registries.conf.d")));
+    for dir in dirs {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        let mut found: Vec<Utf8PathBuf> = entries
+            .flatten()
+            .filter_map(|e| Utf8PathBuf::from_path_buf(e.path()).ok())
+            .filter(|p| p.extension() == Some("conf"))
+            .collect();
+        found.sort();
+        files.extend(found);
+    }
+    files
+}
+
+/// Does a registries configuration file send reads of `url` elsewhere: a `[[registry]]`
+/// whose prefix (or location) covers the registry and that has mirrors or another location?
+/// A light reading of the TOML (the tables and their `prefix`, `location` and `mirror` keys):
+/// what it cannot tell apart counts as a redirection, which only costs a push.
+fn redirects(text: &str, url: &str) -> bool {
+    let value = |line: &str, key: &str| -> Option<String> {
+        let rest = line
+            .trim()
+            .strip_prefix(key)?
+            .trim_start()
+            .strip_prefix('=')?;
+        let rest = rest.trim();
+        let quote = rest.chars().next().filter(|c| *c == '"' || *c == '\'')?;
+        rest[1..].split(quote).next().map(str::to_string)
+    };
+    let covers = |pattern: &str| {
+        let pattern = pattern.trim_end_matches('/');
+        match pattern.strip_prefix("*.") {
+            Some(domain) => url.ends_with(&format!(".{domain}")),
+            None => pattern == url || pattern.starts_with(&format!("{url}/")),
+        }
+    };
+    for block in text.split("[[registry]]").skip(1) {
+        // the table ends at the next table that is not one of its mirrors
+        let mut end = block.len();
+        for (i, _) in block.match_indices('[') {
+            let rest = &block[i..];
+            let line_start = block[..i].rfind('\n').map_or(0, |n| n + 1);
+            if block[line_start..i].trim().is_empty() && !rest.starts_with("[[registry.mirror]]") {
+                end = i;
+                break;
+            }
+        }
+        let block = &block[..end];
+        let mut prefix = None;
+        let mut location = None;
+        for line in block.lines() {
+            let line = line.split('#').next().unwrap_or("");
+            prefix = prefix.or_else(|| value(line, "prefix"));
+            location = location.or_else(|| value(line, "location"));
+        }
+        let Some(scope) = prefix.clone().or_else(|| location.clone()) else {
+            continue;
+        };
+        if !covers(&scope) {
+            continue;
+        }
+        let moved = matches!((&prefix, &location), (Some(p), Some(l)) if p.trim_end_matches('/') != l.trim_end_matches('/'));
+        if moved || block.contains("[[registry.mirror]]") || block.contains("mirror") {
+            return true;
+        }
+    }
+    false
+}
+
+/// The first registries configuration file that redirects reads of `url`, if any.
+fn redirected_by(sources: &Sources, url: &str) -> Option<Utf8PathBuf> {
+    registries_files(sources)
+        .into_iter()
+        .find(|f| std::fs::read_to_string(f).is_ok_and(|text| redirects(&text, url)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redirects;
+
+    #[test]
+    fn mirrors_and_rewrites_are_seen() {
+        let plain = "[[registry]]\nlocation = \"127.0.0.1:5101\"\ninsecure = true\n";
+        assert!(!redirects(plain, "127.0.0.1:5101"));
+        let mirrored = "unqualified-search-registries = [\"quay.io\"]\n[[registry]]\nprefix = \"quay.io/myorg\"\nlocation = \"quay.io/myorg\"\n[[registry.mirror]]\nlocation = \"mirror.local/myorg\"\n";
+        assert!(redirects(mirrored, "quay.io"));
+        assert!(!redirects(mirrored, "registry.redhat.io"));
+        let moved = "[[registry]]\nprefix = \"quay.io\"\nlocation = \"proxy.local/quay\"\n";
+        assert!(redirects(moved, "quay.io"));
+        let wildcard = "[[registry]]\nprefix = \"*.example.com\"\nlocation = \"mirror.local\"\n";
+        assert!(redirects(wildcard, "reg.example.com"));
+        // another registry's mirror says nothing of this one
+        let other = "[[registry]]\nlocation = \"docker.io\"\n[[registry.mirror]]\nlocation = \"m.local\"\n\n[[registry]]\nlocation = \"quay.io\"\n";
+        assert!(!redirects(other, "quay.io"));
+        assert!(redirects(other, "docker.io"));
     }
 }

@@ -101,10 +101,20 @@ pub fn password(
     }
 }
 
+/// Where a pull secret comes from, for the error that it is missing and for doctor.
+pub const PULL_SECRET_HELP: &str = "download it from Red Hat's console (https://console.redhat.com/openshift/install/pull-secret, \"Download pull secret\"), save it with mode 600, and point PULL_SECRET, --pull-secret or pull_secret at it";
+
 /// The resolved path of an existing pull secret, checked, and its bytes.
 pub fn pull_secret(sources: &Sources, flag: Option<&str>) -> anyhow::Result<(Utf8PathBuf, Secret)> {
     let picked = sources.get(&crate::inputs::PULL_SECRET, flag)?;
     let path = sources.path(&picked)?;
+    if std::fs::symlink_metadata(&path).is_err() {
+        return Err(bad_file(
+            &picked.what,
+            &path,
+            format!("does not exist: {PULL_SECRET_HELP}"),
+        ));
+    }
     let (bytes, _) = auth_json(&picked.what, &path)?;
     Ok((path, bytes))
 }

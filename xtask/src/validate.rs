@@ -241,6 +241,23 @@ pub fn image_reference(what: &str, value: &str) -> anyhow::Result<String> {
     }
 }
 
+/// An image reference skopeo can copy: a tag or a digest, not both (`name:tag@sha256:...`
+/// is valid for podman, which drops the tag, and refused by skopeo).
+pub fn single_reference(what: &str, value: &str) -> anyhow::Result<String> {
+    let value = image_reference(what, value)?;
+    if let Some((name, _)) = value.split_once('@') {
+        let last = name.rsplit('/').next().unwrap_or(name);
+        if last.contains(':') {
+            return Err(bad(
+                what,
+                &value,
+                "has both a tag and a digest, which skopeo refuses: keep the digest (name@sha256:...)",
+            ));
+        }
+    }
+    Ok(value)
+}
+
 /// An image digest registries accept: `sha256:` and 64 lowercase hex digits (or `sha512:`
 /// and 128).
 pub fn is_digest(d: &str) -> bool {

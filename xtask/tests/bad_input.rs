@@ -90,6 +90,25 @@ fn bad_input_is_refused_before_anything_runs() {
         "id_ed25519",
         "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n",
     );
+    // issue 18, item 8: keys whose comment would break out of the kickstart's quotes
+    let quote_key = file(
+        "quote.pub",
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIQuote x\" --username=root \"y\n",
+    );
+    let backslash_key = file(
+        "backslash.pub",
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIQuote a\\b\n",
+    );
+    let two_line_key = file(
+        "two-lines.pub",
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIQuote a\nssh-rsa AAAAB3Nza b\n",
+    );
+    // a loop file in a directory others can write
+    let open_dir = dir.join("open-dir");
+    std::fs::create_dir_all(&open_dir).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&open_dir, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let open_loop = open_dir.join("vg.img").to_string();
     let bad_input_dir = dir.join("a-directory.ks");
     std::fs::create_dir_all(&bad_input_dir).unwrap();
     let bad_input_dir = bad_input_dir.to_string();
@@ -379,7 +398,13 @@ fn bad_input_is_refused_before_anything_runs() {
         ),
         case(
             &["build", "--pull-secret", "/nonexistent.json"],
-            &["--pull-secret", "/nonexistent.json", "cannot read"],
+            // issue 18, item 15: where a pull secret comes from
+            &[
+                "--pull-secret",
+                "/nonexistent.json",
+                "does not exist",
+                "https://console.redhat.com/openshift/install/pull-secret",
+            ],
         ),
         case(
             &["build", "--pull-secret", &broken_json],
@@ -549,7 +574,7 @@ fn bad_input_is_refused_before_anything_runs() {
         with_env(
             case(
                 &["disk", "--type", "anaconda-iso"],
-                &["--pull-secret", "cannot read"],
+                &["--pull-secret", "does not exist", "console.redhat.com"],
             ),
             &[("PULL_SECRET", "/nonexistent/pull-secret.json")],
         ),
@@ -608,6 +633,33 @@ fn bad_input_is_refused_before_anything_runs() {
             &["bad-config.json", "unknown key 'registy_url'"],
         ),
         case(&["build", "--no-such-flag"], &["--no-such-flag"]),
+        case(
+            &["disk", "--ssh-key", &quote_key],
+            &["--ssh-key", "quote.pub", "quote, a backslash"],
+        ),
+        case(
+            &["disk", "--type", "anaconda-iso", "--public-image", "--ssh-key", &backslash_key],
+            &["--ssh-key", "backslash.pub", "quote, a backslash"],
+        ),
+        case(
+            &["disk", "--ssh-key", &two_line_key],
+            &["--ssh-key", "two-lines.pub", "not an SSH public key"],
+        ),
+        // issue 18, item 10: a tag and a digest, which skopeo refuses after the base build
+        case(
+            &[
+                "build",
+                "--embed",
+                "--embed-image",
+                "quay.io/a/b:1@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+            ],
+            &["--embed-image", "'quay.io/a/b:1@sha256:0123", "both a tag and a digest"],
+        ),
+        // issue 18, item 2: root's loop file in a directory others can write
+        case(
+            &["run", "-d", "--lvm-loop", "1G", "--loop-file", &open_loop],
+            &["--loop-file", "open-dir/vg.img", "can be written by other users"],
+        ),
         case(&["no-such-command"], &["no-such-command"]),
     ];
     assert!(cases.len() >= 30);

@@ -354,6 +354,29 @@ fn release_plans() {
         !forced.contains("REMOTE_DIGEST") && !forced.contains("list-current"),
         "{forced}"
     );
+    // a registries.conf that sends reads of the registry to a mirror: skopeo would ask the
+    // mirror, not where podman pushes, so nothing is skipped and the plan says why
+    let conf = common::scratch("release-mirror").join("registries.conf");
+    std::fs::write(
+        &conf,
+        "[[registry]]\nprefix = \"quay.io/myorg\"\nlocation = \"quay.io/myorg\"\n[[registry.mirror]]\nlocation = \"mirror.example.com/myorg\"\n",
+    )
+    .unwrap();
+    let cli = Cli::try_parse_from(["cargo xtask", "release"]).unwrap();
+    let mut s = sources(true, &[("CONTAINERS_REGISTRIES_CONF", conf.as_str())]);
+    s.record.entries = made
+        .iter()
+        .map(|v| v.as_object().unwrap().clone())
+        .collect();
+    let mirrored = plan_for(&cli.command, &s).unwrap().render();
+    assert!(
+        !mirrored.contains("REMOTE_DIGEST") && !mirrored.contains("list-current"),
+        "{mirrored}"
+    );
+    assert!(
+        mirrored.contains("sends reads of quay.io to a mirror or another location"),
+        "{mirrored}"
+    );
     // the plan as JSON: each step's lane and condition
     let cli = Cli::try_parse_from(["cargo xtask", "release"]).unwrap();
     let mut s = sources(true, &[]);

@@ -143,7 +143,7 @@ impl Embed {
         let mut extra_images: Vec<String> = Vec::new();
         for r in refs {
             // the list file is `REF,SHA` lines and the build argument space-separated
-            let r = validate::image_reference(&what, r.trim())?;
+            let r = validate::single_reference(&what, r.trim())?;
             if r.contains(',') {
                 return Err(bad(&what, &r, "an image reference has no ','"));
             }
@@ -358,7 +358,24 @@ impl Build {
         )
         .arg("build")
         .root(true)
-        .hint("see the message above: microshift-copy-images names any image it could not copy. `cargo xtask doctor --for build --embed` checks that the pull secret covers every registry of the list and that each image can be read; a wrong embed.extra_images entry is removed from the config file");
+        .hint("see the build's message above; `cargo xtask doctor --for build --embed` checks what embedding needs")
+        // a cause is named only where the build's output shows it
+        .hint_when(
+            "microshift-copy-images: cannot copy",
+            "microshift-copy-images named the image it could not copy, above. `cargo xtask doctor --for build --embed` checks that the pull secret covers every registry of the list and that each image can be read; a wrong embed.extra_images entry is removed from the config file",
+        )
+        .hint_when(
+            "microshift-release-info package",
+            "the image has no MicroShift release list: --embed builds on a MicroShift image (its Containerfile installs microshift and microshift-release-info)",
+        )
+        .hint_when(
+            "bootc: not found",
+            "the image has no bootc (the embedding layer ends with `bootc container lint`): --embed builds on a bootc image",
+        )
+        .hint_when(
+            "bootc: command not found",
+            "the image has no bootc (the embedding layer ends with `bootc container lint`): --embed builds on a bootc image",
+        );
         let mut step = self
             .shared_flags(step)
             // the base was just built here: never look for it in a registry

@@ -91,7 +91,10 @@ impl Release {
                 registry: manifest.registry.clone(),
             };
             let remote = push.remote();
-            let last = if args.force {
+            // what the registry holds is asked of skopeo, which reads through mirrors and
+            // location rewrites that `podman push` does not use: with those, nothing is
+            // skipped
+            let last = if args.force || manifest.registry.redirected_by.is_some() {
                 None
             } else {
                 sources.record()?.find("pushed", &remote).and_then(|e| {
@@ -124,6 +127,17 @@ impl Release {
             "architectures": archs,
         });
         // one login for every push, before the lanes start
+        plan.note = m.registry.notes();
+        if let Some(file) = &m.registry.redirected_by {
+            let said = format!(
+                "note: {file} sends reads of {} to a mirror or another location, where skopeo would look instead of where podman pushes: every image and the list are pushed, whatever the record says",
+                m.registry.url
+            );
+            plan.note = Some(match plan.note.take() {
+                Some(n) => format!("{n}\n{said}"),
+                None => said,
+            });
+        }
         m.registry.add_login(&mut plan);
         let mut pushed_vars = Vec::new();
         // per architecture, the digest its list entry must have: pushed now, else in the

@@ -136,7 +136,7 @@ pub fn check(args: &DoctorArgs, sources: &Sources) -> anyhow::Result<Vec<Finding
     if has("build") || has("push") || has("run") {
         out.push(podman());
     }
-    let pull_fix = "download it from console.redhat.com/openshift/install/pull-secret, save it with mode 600, and set PULL_SECRET or pull_secret";
+    let pull_fix = crate::secrets::PULL_SECRET_HELP;
     if has("build") || has("run") || has("vm") || has("disk") {
         out.push(auth_file(
             "pull-secret",
