@@ -6,7 +6,7 @@ mod common;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use camino::Utf8Path;
 use common::{Bed, Ran};
@@ -2450,4 +2450,62 @@ fn release_repairs_a_stale_list() {
         .command("podman")
         .args(["manifest", "rm", &other])
         .output();
+}
+
+/// Issue 18, item 3, on the test bed: a release whose amd64 lane fails (no base image) while
+/// the arm64 build runs a step that ignores SIGTERM and has a child of its own (a labelled
+/// stand-in Containerfile): the arm64 lane is stopped, the release ends in seconds naming
+/// amd64, and nothing of the stopped build is left running, nor any secret file.
+#[test]
+fn a_stopped_lane_leaves_nothing_running() {
+    let Some(OnBed { bed, t, _lock, .. }) = on_bed!("term") else {
+        return;
+    };
+    let dir = common::scratch("e2e-term");
+    let tmp = dir.join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    // TEST FIXTURE: a build step that ignores SIGTERM and waits for a child it started
+    std::fs::write(
+        dir.join("Containerfile"),
+        "# test fixture: a step that ignores SIGTERM, with a child\nARG BASE_IMAGE=localhost/xtask-testbed/base:linux-amd64\n# hadolint ignore=DL3006\nFROM ${BASE_IMAGE}\nARG MICROSHIFT_VERSION=4.16\nRUN --mount=type=secret,id=user-passwd trap '' TERM; echo started-the-stubborn-step; sleep 313 & wait\n",
+    )
+    .unwrap();
+    let base = "localhost/e2e-term-base";
+    bed.read(
+        "podman",
+        &[
+            "tag",
+            "localhost/xtask-testbed/base:linux-arm64",
+            &format!("{base}:linux-arm64"),
+        ],
+    );
+    let containerfile = dir.join("Containerfile");
+    let started = Instant::now();
+    let mut cmd = xtask(
+        &bed,
+        t,
+        &[
+            "release",
+            "--containerfile",
+            containerfile.as_str(),
+            "--base-image",
+            &format!("{base}:linux-{{arch}}"),
+        ],
+    );
+    cmd.env("TMPDIR", tmp.as_str());
+    let ran = run(&mut cmd);
+    let took = started.elapsed();
+    let _ = bed
+        .command("podman")
+        .args(["rmi", &format!("{base}:linux-arm64")])
+        .output();
+    assert_eq!(ran.code, 1, "{}", ran.stderr);
+    assert!(ran.stderr.contains("error: [amd64] step"), "{}", ran.stderr);
+    assert!(
+        took < Duration::from_secs(60),
+        "the release took {took:?}: the stopped lane held it"
+    );
+    let left = processes_with("sleep 313");
+    assert!(left.is_empty(), "the stopped build left: {left:?}");
+    assert!(secret_dirs(&tmp).is_empty(), "{:?}", secret_dirs(&tmp));
 }

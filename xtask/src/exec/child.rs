@@ -1,7 +1,9 @@
 //! A running command: in a process group of its own (so that a signal reaches what it
 //! started too), its piped output read as it comes (forwarded line by line, kept, or both),
-//! a caught signal or a stopped lane passed on to the whole group, SIGKILL after a grace
-//! period, and a wait that never hangs on a grandchild that still holds the output pipe.
+//! a caught signal or a stopped lane passed on to the whole group and to every process it
+//! started (a build's container runs in a session of its own, and outlives podman), SIGKILL
+//! after a grace period, and a wait that never hangs on a grandchild that still holds the
+//! output pipe.
 
 use std::io::{BufRead, Read};
 use std::process::{Child, ExitStatus};
@@ -68,6 +70,62 @@ fn reader(
     Some(rx)
 }
 
+/// A process, told apart from a later one with the same pid by its start time.
+type Proc = (u32, u64);
+
+/// The start time of a process (field 22 of /proc/PID/stat), if it is there.
+fn started(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = stat.rsplit_once(") ")?.1;
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Every process descended from `root` now (its children, theirs, ...), whatever their
+/// process group or session.
+fn descendants(root: u32) -> Vec<Proc> {
+    let mut parent_of: Vec<(u32, u32)> = Vec::new();
+    if let Ok(entries) = std::fs::read_dir("/proc") {
+        for e in entries.flatten() {
+            let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                continue;
+            };
+            let ppid = stat
+                .rsplit_once(") ")
+                .and_then(|(_, r)| r.split_whitespace().nth(1))
+                .and_then(|p| p.parse::<u32>().ok());
+            if let Some(ppid) = ppid {
+                parent_of.push((pid, ppid));
+            }
+        }
+    }
+    let mut found = Vec::new();
+    let mut todo = vec![root];
+    while let Some(p) = todo.pop() {
+        for (child, _) in parent_of.iter().filter(|(_, pp)| *pp == p) {
+            if let Some(start) = started(*child) {
+                found.push((*child, start));
+                todo.push(*child);
+            }
+        }
+    }
+    found
+}
+
+/// Signal the processes of `tree` that are still the ones found (same start time).
+fn signal_tree(tree: &[Proc], sig: i32) -> usize {
+    let mut alive = 0;
+    for (pid, start) in tree {
+        if started(*pid) == Some(*start) {
+            signals::send(*pid, sig);
+            alive += 1;
+        }
+    }
+    alive
+}
+
 /// Wait for `child` (spawned in its own process group when `group`), reading its piped
 /// streams as said, passing on a caught signal or a lane's stop to its group.
 pub(super) fn wait(
@@ -104,31 +162,44 @@ pub(super) fn wait(
     let mut forwarded: Option<(i32, Instant)> = None;
     let mut killed = false;
     let mut stopped = false;
+    // once a stop or a signal is passed on: every process the command started
+    let mut tree: Vec<Proc> = Vec::new();
+    let grow = |tree: &mut Vec<Proc>| {
+        for p in descendants(pid) {
+            if !tree.contains(&p) {
+                tree.push(p);
+            }
+        }
+    };
     let status = loop {
         if let Some(status) = child.try_wait()? {
             break status;
         }
         std::thread::sleep(Duration::from_millis(50));
-        let caught = if io.finishing {
-            None
-        } else {
-            signals::caught()
-        };
+        let caught = if io.finishing { None } else { signals::caught() };
+        if forwarded.is_some() {
+            grow(&mut tree);
+        }
         if io.stopped() && forwarded.is_none() && caught.is_none() {
             // another lane failed: end this lane's command too
             stopped = true;
+            grow(&mut tree);
             send(signals::SIGTERM);
+            signal_tree(&tree, signals::SIGTERM);
             forwarded = Some((signals::SIGTERM, Instant::now()));
         }
         match (caught, forwarded) {
             (Some(sig), None) => {
+                grow(&mut tree);
                 send(sig);
+                signal_tree(&tree, sig);
                 forwarded = Some((sig, Instant::now()));
             }
             (Some(sig), Some((_, when))) if stopped => {
                 // a signal came after the stop: it is what ends the run
                 stopped = false;
                 send(sig);
+                signal_tree(&tree, sig);
                 forwarded = Some((sig, when));
             }
             _ => {}
@@ -137,10 +208,19 @@ pub(super) fn wait(
             if !killed && when.elapsed() > GRACE {
                 // it (or what it started) ignores the signal
                 send(signals::SIGKILL);
+                signal_tree(&tree, signals::SIGKILL);
                 killed = true;
             }
         }
     };
+    // what it started may outlive it (a build's container, in a session of its own): given
+    // the rest of the grace period, then killed
+    if let Some((_, when)) = forwarded {
+        while signal_tree(&tree, 0) > 0 && when.elapsed() <= GRACE {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        signal_tree(&tree, signals::SIGKILL);
+    }
     // a command that ended may have left a grandchild holding its pipe: read on for a
     // moment, then go on without the rest
     let deadline = Instant::now() + DRAIN;
