@@ -79,7 +79,8 @@ pub fn main<I: IntoIterator<Item = OsString>>(args: I) -> i32 {
 }
 
 fn try_main(cli: Cli) -> anyhow::Result<()> {
-    let sources = Sources::from_process(config::project_root(), cli.config.as_deref())?;
+    let sources =
+        Sources::from_process(config::project_root(), cli.config.as_deref(), cli.dry_run)?;
     let ctx = Ctx {
         sources: &sources,
         dry_run: cli.dry_run,
@@ -92,6 +93,19 @@ fn try_main(cli: Cli) -> anyhow::Result<()> {
     };
     check_secret_dir(&plan)?;
     if cli.dry_run {
+        let mut plan = plan;
+        let wanted = sources.wanted.borrow();
+        if !wanted.is_empty() {
+            let mut note =
+                String::from("to run this for real, give what this preview did not find:");
+            for w in wanted.iter() {
+                note.push_str(&format!("\n  - {w}"));
+            }
+            plan.note = Some(match plan.note.take() {
+                Some(n) => format!("{note}\n{n}"),
+                None => note,
+            });
+        }
         if cli.json {
             exec::print_json(&plan.to_json());
         } else {

@@ -77,24 +77,30 @@ pub fn mode(path: &Utf8Path) -> Option<u32> {
         .map(|m| m.permissions().mode() & 0o7777)
 }
 
-/// A password from its file flag or its environment variable (the file wins), as `input`
-/// declares them. `None` when neither is given.
+/// A password from its file flag, else the file its `<ENV>_FILE` variable names (the name
+/// printed plans use, `USER_PASSWD_FILE`), else its environment variable, as `input`
+/// declares them. `None` when none is given.
 pub fn password(
     sources: &Sources,
     input: &crate::inputs::Input,
     file: Option<&Utf8Path>,
 ) -> anyhow::Result<Option<Secret>> {
-    let file_flag = input.flag;
+    let read = |what: &str, path: Utf8PathBuf| -> anyhow::Result<Option<Secret>> {
+        let bytes = validate::read_bounded(what, &path, 64 << 10)?;
+        let text =
+            String::from_utf8(bytes).map_err(|_| bad_file(what, &path, "is not UTF-8 text"))?;
+        Ok(Some(Secret::new(validate::password(what, &text)?)))
+    };
     if let Some(path) = file {
-        let path = sources.flag_path(file_flag, path.as_str())?;
-        let bytes = validate::read_bounded(file_flag, &path, 64 << 10)?;
-        let text = String::from_utf8(bytes)
-            .map_err(|_| bad_file(file_flag, &path, "is not UTF-8 text"))?;
-        return Ok(Some(Secret::new(validate::password(file_flag, &text)?)));
+        return read(input.flag, sources.flag_path(input.flag, path.as_str())?);
     }
     let Some(env) = input.env else {
         return Ok(None);
     };
+    let file_env = format!("{env}_FILE");
+    if let Some(path) = sources.env_var(&file_env)? {
+        return read(&file_env, sources.flag_path(&file_env, &path)?);
+    }
     match sources.env_var(env)? {
         Some(v) => Ok(Some(Secret::new(validate::password(env, &v)?))),
         None => Ok(None),
@@ -109,6 +115,12 @@ pub fn pull_secret(sources: &Sources, flag: Option<&str>) -> anyhow::Result<(Utf
     let picked = sources.get(&crate::inputs::PULL_SECRET, flag)?;
     let path = sources.path(&picked)?;
     if std::fs::symlink_metadata(&path).is_err() {
+        if sources.preview_without(format!(
+            "the pull secret {path} ({}): {PULL_SECRET_HELP}",
+            picked.what
+        )) {
+            return Ok((path, Secret::new(Vec::new())));
+        }
         return Err(bad_file(
             &picked.what,
             &path,

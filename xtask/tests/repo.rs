@@ -113,7 +113,8 @@ fn the_embedding_layer_has_the_documented_pieces() {
         "skopeo copy --quiet --all --preserve-digests",
         "\"docker://$ref\" \"dir:$store/$sha\"",
         "\"dir:$store/$sha\" \"containers-storage:$ref\"",
-        "echo \"$ref,$sha\"",
+        // REF,SHA as documented, and the kind (release or workload) after them
+        "echo \"$ref,$sha,$kind\"",
         "image-list.txt",
     ] {
         assert!(

@@ -235,12 +235,21 @@ impl Build {
                 &inputs::USER_PASSWD_FILE,
                 flags.user_passwd_file.as_deref(),
             )?;
-            Some(pw.ok_or_else(|| {
-                crate::validate::refuse(format!(
-                    "USER_PASSWD: missing; {cf} mounts the '{PASSWD_SECRET_ID}' build secret: set USER_PASSWD or --user-passwd-file",
-                    cf = cf.picked.value
-                ))
-            })?)
+            let why = format!(
+                "{cf} mounts the '{PASSWD_SECRET_ID}' build secret: set USER_PASSWD, USER_PASSWD_FILE or --user-passwd-file",
+                cf = cf.picked.value
+            );
+            match pw {
+                Some(pw) => Some(pw),
+                None if sources.preview_without(format!("the `redhat` user's password: {why}")) => {
+                    Some(Secret::new(Vec::new()))
+                }
+                None => {
+                    return Err(crate::validate::refuse(format!(
+                        "USER_PASSWD: missing; {why}"
+                    )))
+                }
+            }
         } else {
             None
         };

@@ -96,22 +96,38 @@ pub fn act(cmd: &KickstartCmd, ctx: &Ctx) -> anyhow::Result<Action> {
         .as_ref()
         .map(|p| sources.flag_path("--output", p.as_str()))
         .transpose()?;
-    match &output {
+    // a preview says first what a real run needs that it did not find
+    let mut head = String::new();
+    for w in sources.wanted.borrow().iter() {
+        head.push_str(&format!(
+            "# to write it for real, give: {}\n",
+            crate::validate::escape_controls(w)
+        ));
+    }
+    let written = match &output {
         Some(path) if !dry_run => {
             ks.write(path)?;
             eprintln!("ok: wrote {path} (mode 0600; it holds secrets)");
+            Some(path)
         }
         Some(path) => {
             check_output(path)?;
-            let _ = write!(
-                std::io::stdout(),
-                "# would write {path} (mode 0600)\n{}",
-                ks.render(true)?
-            );
+            head.push_str(&format!("# would write {path} (mode 0600)\n"));
+            None
         }
-        None => {
-            let _ = write!(std::io::stdout(), "{}", ks.render(true)?);
-        }
+        None => None,
+    };
+    if ctx.json {
+        // one document: the kickstart as printed (secrets left out), and the file written
+        crate::exec::print_json(&serde_json::json!({
+            "ok": true,
+            "kickstart": ks.render(true)?,
+            "written": written.map(|p| p.as_str()),
+            "would_write": if dry_run { output.as_ref().map(|p| p.as_str()) } else { None },
+            "wanted": *sources.wanted.borrow(),
+        }));
+    } else if written.is_none() {
+        let _ = write!(std::io::stdout(), "{head}{}", ks.render(true)?);
     }
     Ok(Action::Done)
 }
@@ -192,14 +208,26 @@ impl Kickstart {
                     ))
                 })?;
             let p = sources.path(&picked)?;
+            let how = format!(
+                "log in first (`cargo xtask push` with REGISTRY_PASSWORD, or `podman login --authfile {p} {}`), or say --public-image if the image needs no authentication",
+                registry.url
+            );
             if !p.exists() {
-                return Err(crate::validate::refuse(format!(
-                    "{}: '{p}' does not exist: log in first (`cargo xtask push` with REGISTRY_PASSWORD, or `podman login --authfile {p} {}`), or say --public-image if the image needs no authentication",
-                    picked.what, registry.url
-                )));
+                if sources.preview_without(format!(
+                    "the registry auth file {p} ({}): {how}",
+                    picked.what
+                )) {
+                    Some((p, Secret::new(Vec::new())))
+                } else {
+                    return Err(crate::validate::refuse(format!(
+                        "{}: '{p}' does not exist: {how}",
+                        picked.what
+                    )));
+                }
+            } else {
+                let (bytes, _) = secrets::auth_json(&picked.what, &p)?;
+                Some((p, bytes))
             }
-            let (bytes, _) = secrets::auth_json(&picked.what, &p)?;
-            Some((p, bytes))
         };
         let (ps, ps_bytes) = secrets::pull_secret(sources, args.pull_secret.as_deref())?;
         let template = read_template(sources)?;

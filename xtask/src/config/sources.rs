@@ -46,9 +46,26 @@ pub struct Sources {
     pub as_root: bool,
     /// The running kernel's release (`uname -r`), for reports.
     pub host_kernel: String,
+    /// A preview (`--dry-run`): a secret that is missing here is not an error (the plan shows
+    /// secrets only as `${NAME}`); it is said in [`Sources::wanted`] instead.
+    pub preview: bool,
+    /// What a real run will need that this preview did not find.
+    pub wanted: std::cell::RefCell<Vec<String>>,
 }
 
 impl Sources {
+    /// In a preview, note what a real run needs and is missing here, and go on (`true`);
+    /// otherwise `false`: the caller refuses.
+    pub fn preview_without(&self, what: String) -> bool {
+        if self.preview {
+            let mut wanted = self.wanted.borrow_mut();
+            if !wanted.contains(&what) {
+                wanted.push(what);
+            }
+        }
+        self.preview
+    }
+
     /// `flag` is the flag's name (e.g. `--image-name`), `value` what was given on the
     /// command line, `env` the environment variable and `key` the config key.
     fn pick(
@@ -296,6 +313,8 @@ mod tests {
             root: Utf8PathBuf::from("/repo"),
             as_root: true,
             host_kernel: "6.1.0-test".to_string(),
+            preview: false,
+            wanted: Default::default(),
         }
     }
 

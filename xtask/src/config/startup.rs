@@ -11,7 +11,11 @@ use super::{Config, Sources};
 impl Sources {
     /// The environment as it is, the config file from `--config` (or `XTASK_CONFIG`, or the
     /// repository's own).
-    pub fn from_process(root: Utf8PathBuf, config: Option<&str>) -> anyhow::Result<Sources> {
+    pub fn from_process(
+        root: Utf8PathBuf,
+        config: Option<&str>,
+        preview: bool,
+    ) -> anyhow::Result<Sources> {
         let mut env = BTreeMap::new();
         let mut env_not_utf8 = std::collections::BTreeSet::new();
         for (k, v) in std::env::vars_os() {
@@ -79,6 +83,8 @@ impl Sources {
             host_kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
                 .map(|s| s.trim().to_string())
                 .unwrap_or_else(|_| "unknown".to_string()),
+            preview,
+            wanted: Default::default(),
         })
     }
 }

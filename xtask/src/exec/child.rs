@@ -176,7 +176,11 @@ pub(super) fn wait(
             break status;
         }
         std::thread::sleep(Duration::from_millis(50));
-        let caught = if io.finishing { None } else { signals::caught() };
+        let caught = if io.finishing {
+            None
+        } else {
+            signals::caught()
+        };
         if forwarded.is_some() {
             grow(&mut tree);
         }

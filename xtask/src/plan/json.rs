@@ -69,7 +69,11 @@ impl Plan {
                 step
             })
             .collect();
-        json!({ "plan": self.title, "as_root": self.as_root, "steps": steps })
+        let mut doc = json!({ "plan": self.title, "as_root": self.as_root, "steps": steps });
+        if let Some(note) = &self.note {
+            doc["note"] = json!(note);
+        }
+        doc
     }
 }
 

@@ -40,6 +40,8 @@ pub fn sources(as_root: bool, env: &[(&str, &str)]) -> Sources {
         root,
         as_root,
         host_kernel: "6.1.0-18-amd64".to_string(),
+        preview: false,
+        wanted: Default::default(),
     }
 }
 
