@@ -52,6 +52,9 @@ use crate::plan::Plan;
 
 /// Parse, plan, run. Returns the process exit code.
 pub fn main<I: IntoIterator<Item = OsString>>(args: I) -> i32 {
+    let args: Vec<OsString> = args.into_iter().collect();
+    // known before parsing, for the one document a bad command line gets too
+    let json = args.iter().skip(1).any(|a| a == "--json");
     let cli = match parse(args) {
         Ok(cli) => cli,
         Err(e) => {
@@ -69,12 +72,32 @@ pub fn main<I: IntoIterator<Item = OsString>>(args: I) -> i32 {
             let text = e.render().to_string();
             let first = text.lines().next().unwrap_or("error: bad arguments");
             eprintln!("{first} (see `cargo xtask --help`)");
+            if json {
+                let message = first.strip_prefix("error: ").unwrap_or(first);
+                exec::print_json(&serde_json::json!({
+                    "ok": false,
+                    "error": { "kind": "bad_input", "message": message, "hint": null, "exit": exit::BAD_INPUT },
+                    "exit": exit::BAD_INPUT,
+                }));
+            }
             return exit::BAD_INPUT;
         }
     };
+    let json = cli.json;
     match try_main(cli) {
         Ok(()) => exit::OK,
-        Err(e) => report_error(&e),
+        Err(e) => {
+            let code = report_error(&e);
+            // `--json` prints one document, also when the command fails before its own
+            if json && !exec::printed_json() {
+                exec::print_json(&serde_json::json!({
+                    "ok": false,
+                    "error": exec::error_json(&e),
+                    "exit": code,
+                }));
+            }
+            code
+        }
     }
 }
 
@@ -130,7 +153,11 @@ fn try_main(cli: Cli) -> anyhow::Result<()> {
         }
     }
     if cli.json {
-        let doc = report.to_json(&plan, result.is_ok());
+        let mut doc = report.to_json(&plan, result.is_ok());
+        if let Err(e) = &result {
+            doc["error"] = exec::error_json(e);
+            doc["exit"] = serde_json::json!(error::exit_code(e));
+        }
         exec::print_json(&doc);
     }
     result

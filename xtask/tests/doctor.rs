@@ -261,3 +261,55 @@ fn doctor_checks_the_disk_builder() {
         "{found:?}"
     );
 }
+
+/// `--json` on every command: exactly one JSON document on stdout, whatever the command
+/// (one that acts directly too) and however it ends (bad input too: `ok: false`, the error,
+/// and the exit code that the process also returns).
+#[test]
+fn every_command_prints_one_json_document() {
+    let dir = scratch("json-everywhere");
+    let ks = dir.join("out.ks");
+    let ready = common::repo_root().join("tests/fixtures/pods/ready.json");
+    let cases: Vec<(Vec<&str>, i32)> = vec![
+        (vec!["kickstart"], 0),
+        (vec!["kickstart", "--output", ks.as_str()], 0),
+        (vec!["completions", "bash"], 0),
+        (vec!["verify", "--pods-file", ready.as_str()], 0),
+        (vec!["--dry-run", "build"], 0),
+        (vec!["--dry-run", "doctor"], 0),
+        (vec!["build", "--arch", "s390x"], 2),
+        (vec!["no-such-command"], 2),
+        (vec!["vm", "--destroy", "nothing-made"], 2),
+    ];
+    for (args, code) in cases {
+        let mut cmd = common::isolated_xtask("/usr/bin:/bin");
+        common::with_fixture_secrets(cmd.arg("--json").args(&args))
+            .env("USER_PASSWD", "pw")
+            .env("XTASK_STATE_DIR", dir.join("state").as_str());
+        let ran = Ran::of(cmd.output().unwrap());
+        assert_eq!(ran.code, code, "{args:?}: {}", ran.stderr);
+        let doc: Value = serde_json::from_str(&ran.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: not one JSON document ({e}):\n{}", ran.stdout));
+        if code != 0 {
+            assert_eq!(doc["ok"], false, "{args:?}: {doc}");
+            assert_eq!(doc["exit"], code, "{args:?}: {doc}");
+            assert_eq!(doc["error"]["kind"], "bad_input", "{args:?}: {doc}");
+            assert!(
+                doc["error"]["message"]
+                    .as_str()
+                    .is_some_and(|m| !m.is_empty()),
+                "{args:?}: {doc}"
+            );
+        }
+    }
+    let written: Value = {
+        let mut cmd = common::isolated_xtask("/usr/bin:/bin");
+        common::with_fixture_secrets(cmd.args(["--json", "kickstart", "--output", ks.as_str()]));
+        serde_json::from_str(&Ran::of(cmd.output().unwrap()).ok().stdout).unwrap()
+    };
+    assert_eq!(written["written"], ks.as_str());
+    assert!(
+        !written["kickstart"].as_str().unwrap().contains("ewog"),
+        "the document holds the kickstart as printed, secrets left out"
+    );
+}

@@ -10,8 +10,18 @@ pub struct CompletionsArgs {
 }
 
 /// `cli` is the whole command line's model, which the dispatch hands over.
-pub fn act(args: &CompletionsArgs, _ctx: &Ctx, mut cmd: clap::Command) -> anyhow::Result<Action> {
+pub fn act(args: &CompletionsArgs, ctx: &Ctx, mut cmd: clap::Command) -> anyhow::Result<Action> {
     // for `alias xtask='cargo xtask'`: a shell cannot complete the two words `cargo xtask`
-    clap_complete::generate(args.shell, &mut cmd, "xtask", &mut std::io::stdout());
+    if ctx.json {
+        let mut script = Vec::new();
+        clap_complete::generate(args.shell, &mut cmd, "xtask", &mut script);
+        crate::exec::print_json(&serde_json::json!({
+            "ok": true,
+            "shell": args.shell.to_string(),
+            "script": String::from_utf8_lossy(&script),
+        }));
+    } else {
+        clap_complete::generate(args.shell, &mut cmd, "xtask", &mut std::io::stdout());
+    }
     Ok(Action::Done)
 }

@@ -192,6 +192,16 @@ pub fn act(ctx: &Ctx) -> anyhow::Result<Action> {
         .filter(|s| s.status == crate::exec::Status::No)
         .map(|s| s.id.to_string())
         .collect();
+    if ctx.json {
+        crate::exec::print_json(&serde_json::json!({
+            "ok": prepared.problems.is_empty() && failed.is_empty(),
+            "findings": prepared.problems,
+            "linters": report.steps.iter().map(|s| serde_json::json!({
+                "linter": s.id,
+                "status": if s.status == crate::exec::Status::No { "found" } else { s.status.word() },
+            })).collect::<Vec<_>>(),
+        }));
+    }
     if prepared.problems.is_empty() && failed.is_empty() {
         eprintln!("ok: lint found nothing");
         return Ok(Action::Done);

@@ -81,9 +81,39 @@ impl Report {
     }
 }
 
+/// Has this process printed its JSON document? (`--json` prints exactly one: when a command
+/// fails before it printed its own, the error is the document.)
+static PRINTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// Print a JSON document on stdout; a closed pipe is not worth a panic.
 pub fn print_json(doc: &Value) {
     use std::io::Write;
+    PRINTED.store(true, std::sync::atomic::Ordering::SeqCst);
     let text = serde_json::to_string_pretty(doc).unwrap_or_default();
     let _ = writeln!(std::io::stdout(), "{text}");
+}
+
+/// Whether [`print_json`] printed a document.
+pub fn printed_json() -> bool {
+    PRINTED.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// An error as the `--json` document: what kind, the message, the hint, the exit code.
+pub fn error_json(e: &anyhow::Error) -> Value {
+    use crate::error::{BadInput, Interrupted, StepFailed};
+    let code = crate::error::exit_code(e);
+    let (kind, message, hint) = if let Some(bad) = e.downcast_ref::<BadInput>() {
+        ("bad_input", bad.to_string(), None)
+    } else if let Some(stop) = e.downcast_ref::<Interrupted>() {
+        ("interrupted", stop.message.clone(), None)
+    } else if let Some(f) = e.downcast_ref::<StepFailed>() {
+        (
+            if f.timed_out { "timed_out" } else { "failed" },
+            f.message.clone(),
+            f.hint.clone(),
+        )
+    } else {
+        ("failed", format!("{e:#}"), None)
+    };
+    json!({ "kind": kind, "message": message, "hint": hint, "exit": code })
 }

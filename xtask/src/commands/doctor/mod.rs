@@ -218,11 +218,15 @@ pub fn act(args: &DoctorArgs, ctx: &Ctx) -> anyhow::Result<Action> {
     use std::io::Write;
     let steps = steps(args.purpose);
     if dry_run {
-        let _ = writeln!(
-            std::io::stdout(),
-            "# doctor is read-only: it checks the host for {}",
-            steps.join(", ")
-        );
+        if json {
+            crate::exec::print_json(&json!({ "ok": true, "read_only": true, "checks_for": steps }));
+        } else {
+            let _ = writeln!(
+                std::io::stdout(),
+                "# doctor is read-only: it checks the host for {}",
+                steps.join(", ")
+            );
+        }
         return Ok(Action::Done);
     }
     let findings = check(args, sources)?;
