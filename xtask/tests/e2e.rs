@@ -1882,9 +1882,16 @@ fn embedded_images_work_offline() {
         "build".into(),
         "--embed".into(),
     ]);
+    // what it could not check, and what to run
     assert!(
         doc.stdout
-            .contains("skipped: localhost/e2e-embed:latest is not built yet"),
+            .contains("not checked yet: the pull secret's entries")
+            && doc
+                .stdout
+                .contains("localhost/e2e-embed:latest is not built yet")
+            && doc
+                .stdout
+                .contains("then `cargo xtask doctor --for build --embed` again"),
         "{}",
         doc.stdout
     );

@@ -593,3 +593,41 @@ fn disk_config_is_documented_toml() {
         }
     }
 }
+
+/// Issue 19, item 2: an `images` entry's paths are the config file's, relative to the
+/// repository wherever the command runs (`cd containerfiles` first, as a user might), for
+/// `build --image` and `release --image`; an error names the entry's key.
+#[test]
+fn images_entry_paths_are_relative_to_the_repository() {
+    for args in [
+        ["build", "--image", "microshift-4.16-app"],
+        ["release", "--image", "microshift-4.16-app"],
+    ] {
+        let mut s = sources(true, &[]);
+        s.cwd = s.root.join("containerfiles");
+        let cli = Cli::try_parse_from(std::iter::once("cargo xtask").chain(args)).unwrap();
+        let plan = plan_for(&cli.command, &s).unwrap_or_else(|e| panic!("{args:?}: {e:#}"));
+        let text = scrub(&plan.render());
+        assert!(
+            text.contains(
+                "-f [ROOT]/containerfiles/Containerfile.app-example [ROOT]/containerfiles"
+            ),
+            "{args:?}:\n{text}"
+        );
+    }
+    let mut s = sources(true, &[]);
+    let mut doc: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(s.root.join("microshift-image.json")).unwrap(),
+    )
+    .unwrap();
+    doc["images"][0]["containerfile"] = json!("containerfiles/Containerfile.missing");
+    s.config = xtask::config::Config::parse("test.json", &doc.to_string()).unwrap();
+    let cli =
+        Cli::try_parse_from(["cargo xtask", "build", "--image", "microshift-4.16-app"]).unwrap();
+    let e = plan_for(&cli.command, &s).unwrap_err().to_string();
+    assert!(
+        e.contains("--containerfile (from test.json: images[0].containerfile)")
+            && e.contains("Containerfile.missing"),
+        "{e}"
+    );
+}

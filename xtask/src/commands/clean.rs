@@ -24,6 +24,10 @@ fn plan(sources: &Sources) -> anyhow::Result<Plan> {
         sources.as_root,
     );
     plan.record = Some(rec.path.clone());
+    plan.facts = serde_json::json!({
+        "record": rec.path.as_str(),
+        "entries": rec.entries.iter().map(|e| serde_json::Value::Object(e.clone())).collect::<Vec<_>>(),
+    });
     // containers first (they use the volume group), then volume groups, then loop files;
     // each kind newest first
     for kind in ["container", "volume-group", "loop-file"] {
@@ -55,21 +59,63 @@ fn undo(kind: &str, what: &str, text: &dyn Fn(&str) -> String) -> anyhow::Result
     Ok(match kind {
         "container" => {
             let name = validate::simple_name(what, &text("name"))?;
-            // by id when `run -d` recorded it: a later container of the same name is not ours
+            let forget = || Entry::new("container", "name", &name);
+            // by the id `run -d` recorded: a later container of the same name is not ours
             let id = text("id");
-            let target = if !id.is_empty() && id.chars().all(|x| x.is_ascii_hexdigit()) {
-                id
-            } else {
-                name.clone()
-            };
-            vec![Step::new(
-                "container",
-                format!("remove container {name} (if it is still there)"),
-                "podman",
-            )
-            .args(["rm", "--force", "--ignore", "--", &target])
-            .root(true)
-            .record(Recording::Forget(Entry::new("container", "name", &name)))]
+            if !id.is_empty() && id.chars().all(|x| x.is_ascii_hexdigit()) {
+                return Ok(vec![Step::new(
+                    "container",
+                    format!("remove container {name} (if it is still there)"),
+                    "podman",
+                )
+                .args(["rm", "--force", "--ignore", "--", &id])
+                .root(true)
+                .record(Recording::Forget(forget()))]);
+            }
+            // no id (a run stopped before podman answered): only a container of that name
+            // made from the recorded image is the one `run` made
+            let image = text("image");
+            if image.is_empty() {
+                // an older record: nothing tells the container apart; forgotten once gone
+                return Ok(vec![Step::new(
+                    "container-gone",
+                    format!("is container {name} still there? (recorded without an id or image: it is not removed; `podman rm -f {name}` if it is yours)"),
+                    "podman",
+                )
+                .args(["container", "exists", &name])
+                .probe()
+                .root(true)
+                .record(Recording::ForgetIfNo(forget()))]);
+            }
+            validate::image_reference(what, &image)?;
+            let var = crate::plan::name(format!("FOUND_{}", name.replace(['.', '-'], "_")));
+            vec![
+                Step::new(
+                    "container-find",
+                    format!("find container {name} made from {image}"),
+                    "podman",
+                )
+                .args([
+                    "ps".to_string(),
+                    "--all".to_string(),
+                    "--filter".to_string(),
+                    format!("name=^{name}$"),
+                    "--filter".to_string(),
+                    format!("ancestor={image}"),
+                    "--format".to_string(),
+                    "{{.ID}}".to_string(),
+                ])
+                .probe()
+                .capture(var, Extract::Trim)
+                .root(true)
+                .record(Recording::ForgetIfNo(forget())),
+                Step::new("container", format!("remove container {name}"), "podman")
+                    .args(["rm", "--force", "--ignore", "--"])
+                    .var_arg("", var)
+                    .root(true)
+                    .when(When::IfSet(var))
+                    .record(Recording::Forget(forget())),
+            ]
         }
         "volume-group" => {
             let name = validate::simple_name(what, &text("name"))?;

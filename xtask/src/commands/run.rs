@@ -234,6 +234,13 @@ impl Run {
             format!("run {} as container {}", self.image, h.name),
             as_root,
         );
+        plan.facts = serde_json::json!({
+            "container": h.name,
+            "image": self.image,
+            "detached": self.detach,
+            "volume_group": h.volume_group,
+            "loop_file": self.lvm_loop.as_ref().map(|_| h.loop_file.as_str()),
+        });
         // Configure CNI: the container runs the host kernel, so the module comes from the host
         let mut ovs = Step::new(
             "openvswitch",
@@ -397,12 +404,15 @@ impl Run {
             Some(dir) => run.args(["-v".to_string(), format!("{dir}:{STORAGE}")]),
             None => podman_storage_mount(run),
         };
-        run = run
-            .args(["--name", &h.name, &self.image])
-            .root(true)
-            .record(Recording::Before(
+        run = run.args(["--name", &h.name, &self.image]).root(true);
+        if self.detach {
+            // written before: a run stopped before podman answered is found again by `clean`
+            // by its name and image; an interactive run (`--rm`) removes its container itself,
+            // and nothing of it is recorded (a later container of that name is not ours)
+            run = run.record(Recording::Before(
                 Entry::new("container", "name", &h.name).with("image", &self.image),
             ));
+        }
         if self.detach {
             // podman prints the new container's id: the record keeps it
             run = run

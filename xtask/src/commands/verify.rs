@@ -107,6 +107,7 @@ fn plan(args: &VerifyArgs, sources: &Sources) -> anyhow::Result<Plan> {
             let user = sources.get(&crate::inputs::SSH_USER, args.ssh_user.as_deref())?;
             let user = validate::simple_name(&user.what, &user.value)?;
             let mut plan = Plan::new(format!("verify MicroShift in VM {vm}"), sources.as_root);
+            plan.facts = serde_json::json!({ "vm": vm, "libvirt_uri": uri, "ssh_user": user });
             let root = super::vm::needs_root(&uri);
             // a VM that is not running will not come up by waiting: say so at once
             let mut running = Step::new("running", format!("check {vm} is running"), "virsh")
@@ -183,6 +184,7 @@ fn plan(args: &VerifyArgs, sources: &Sources) -> anyhow::Result<Plan> {
                 format!("verify MicroShift in container {name}"),
                 sources.as_root,
             );
+            plan.facts = serde_json::json!({ "container": name });
             // a container that is gone or stopped will not come up by waiting
             plan.push(
                 Step::new("running", format!("check container {name} is running"), "podman")

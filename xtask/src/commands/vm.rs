@@ -264,6 +264,16 @@ impl Vm {
             Boot::InstallerIso { iso } => iso.to_string(),
         };
         let mut plan = Plan::new(format!("install VM {} from {from}", self.name), as_root);
+        plan.facts = serde_json::json!({
+            "vm": self.name,
+            "libvirt_uri": uri,
+            "from": from,
+            "disk": match &self.boot {
+                Boot::Import { disk, .. } => disk.to_string(),
+                _ => self.disk().to_string(),
+            },
+            "disk_is_made": !matches!(self.boot, Boot::Import { .. }),
+        });
         plan.push(
             Step::new("network", format!("check the libvirt network {} exists", self.network), "virsh")
                 .args(["--connect", uri, "net-info", &self.network])
@@ -444,6 +454,11 @@ pub fn destroy_plan(args: &VmArgs, sources: &Sources) -> anyhow::Result<Plan> {
     };
     let mut plan = Plan::new(format!("remove VM {what}"), sources.as_root);
     plan.record = Some(rec.path.clone());
+    plan.facts = serde_json::json!({
+        "vm": name,
+        "libvirt_uri": uri,
+        "disk_removed": if disk.is_empty() { None } else { Some(&disk) },
+    });
     let forget = || Entry::new("vm", "name", &name);
     // running twice is fine: a VM that does not exist is already removed
     plan.push(

@@ -28,6 +28,9 @@ pub struct Config {
 
 impl Config {
     pub fn parse(path: &str, text: &str) -> anyhow::Result<Config> {
+        // a key given twice would otherwise be the last one, silently
+        serde_json::from_str::<NoDuplicates>(text)
+            .map_err(|e| crate::validate::refuse(format!("{path}: not valid JSON: {e}")))?;
         let doc: Value = serde_json::from_str(text)
             .map_err(|e| crate::validate::refuse(format!("{path}: not valid JSON: {e}")))?;
         let obj = doc
@@ -48,7 +51,7 @@ impl Config {
                 (_, Value::Null) => true,
                 (Kind::Text, Value::String(_)) => true,
                 (Kind::Number, Value::Number(n)) => n.is_u64(),
-                (Kind::Number, Value::String(_)) => true,
+                (Kind::Number, Value::String(s)) => s.parse::<u64>().is_ok(),
                 (Kind::List, Value::Array(items)) => items.iter().all(Value::is_string),
                 (Kind::Images, Value::Array(_)) => true,
                 (Kind::Bool, Value::Bool(_)) => true,
@@ -74,10 +77,13 @@ impl Config {
                 crate::validate::no_control(&format!("{path}: {key}"), t)?;
             }
         }
-        Ok(Config {
+        let config = Config {
             path: path.to_string(),
             values,
-        })
+        };
+        // the `images` entries are checked whole when the file is read, whatever is run
+        config.images()?;
+        Ok(config)
     }
 
     pub fn load(path: &Utf8Path) -> anyhow::Result<Config> {
@@ -262,6 +268,62 @@ impl Config {
     }
 }
 
+/// Any JSON document, read only to refuse an object that gives a key twice.
+struct NoDuplicates;
+
+impl<'de> serde::Deserialize<'de> for NoDuplicates {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = NoDuplicates;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("JSON")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut seen = std::collections::BTreeSet::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    if !seen.insert(key.clone()) {
+                        return Err(serde::de::Error::custom(format!(
+                            "the key '{key}' is given twice"
+                        )));
+                    }
+                    map.next_value::<NoDuplicates>()?;
+                }
+                Ok(NoDuplicates)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<NoDuplicates>()?.is_some() {}
+                Ok(NoDuplicates)
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(NoDuplicates)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(NoDuplicates)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(NoDuplicates)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(NoDuplicates)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(NoDuplicates)
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(NoDuplicates)
+            }
+        }
+        d.deserialize_any(Visit)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -285,7 +347,21 @@ mod tests {
             e.contains("image_name") && e.contains("must be a string"),
             "{e}"
         );
-        assert!(Config::parse("c", r#"{"vm": {"vcpus": "x"}}"#).is_ok());
+        // a number is a number, given as one or as a string of digits
+        assert!(Config::parse("c", r#"{"vm": {"vcpus": "4"}}"#).is_ok());
+        assert!(Config::parse("c", r#"{"vm": {"vcpus": "two"}}"#).is_err());
+        let e = Config::parse("c", r#"{"image_name": "a", "image_name": "b"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("image_name") && e.contains("twice"), "{e}");
+        assert!(Config::parse("c", r#"{"vm": {"vcpus": 2, "vcpus": 4}}"#).is_err());
+        let e = Config::parse(
+            "c",
+            r#"{"images": [{"name": "a", "containerfile": "c", "colour": 1}]}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("unknown key 'colour'"), "{e}");
         assert!(Config::parse("c", r#"{"vm": {"vcpus": -1}}"#).is_err());
         assert!(Config::parse("c", r#"{"architectures": "amd64"}"#).is_err());
         let e = Config::parse("c", r#"{"vm": "x"}"#)

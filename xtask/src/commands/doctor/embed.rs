@@ -41,8 +41,8 @@ pub(super) fn embedding(
         return vec![finding(
             "embed-list",
             Level::Warn,
-            format!("skipped: {local} is not built yet, and the list of images to embed is in it (the microshift-release-info package)"),
-            format!("`cargo xtask build{}` once, then `cargo xtask doctor --for build --embed` again", arch.map(|a| format!(" --arch {a}")).unwrap_or_default()),
+            format!("not checked yet: the pull secret's entries for the registries of the images to embed, that each image can be read, and room for their copies: the list is in the image (the microshift-release-info package), and {local} is not built yet"),
+            format!("`cargo xtask build{}` (without --embed) once, then `cargo xtask doctor --for build --embed` again", arch.map(|a| format!(" --arch {a}")).unwrap_or_default()),
         )];
     };
     let uname = arch.or_else(Arch::native).unwrap_or(Arch::Amd64).uname();
