@@ -16,7 +16,8 @@
 #   - base images localhost/xtask-testbed/base:linux-amd64 and :linux-arm64, imported from a
 #     busybox rootfs (arm64 runs through qemu-user-static and binfmt_misc), and
 #     localhost/xtask-testbed/systemd (debootstrap + systemd-sysv, with skopeo and jq for
-#     the embedded-images tests) for `run` and `verify`;
+#     the embedded-images tests, openssh-server and sudo for the stand-in device) for
+#     `run`, `verify` and the device lifecycle;
 #   - a config file for `cargo xtask` (XTASK_CONFIG) and an env file to source.
 #
 # Use: sudo scripts/testbed.sh up && . .testbed/env && cargo xtask build --arch arm64
@@ -54,11 +55,13 @@ install_packages() {
       containernetworking-plugins iptables catatonit \
       docker-registry apache2-utils \
       qemu-user-static binfmt-support busybox-static kmod \
-      lvm2 debootstrap virtinst libvirt-clients cpio xorriso qemu-utils shellcheck python3-pip ca-certificates
+      lvm2 debootstrap virtinst libvirt-clients cpio xorriso qemu-utils shellcheck python3-pip ca-certificates \
+      jq openssh-client
   elif command -v dnf >/dev/null 2>&1; then
     # Fedora / RHEL (written for them; the project's CI runs on Debian)
     dnf install -y podman runc skopeo docker-distribution httpd-tools \
-      qemu-user-static busybox lvm2 virt-install libvirt-client cpio xorriso qemu-img ShellCheck python3-pip
+      qemu-user-static busybox lvm2 virt-install libvirt-client cpio xorriso qemu-img ShellCheck python3-pip \
+      jq openssh-clients
   else
     die "neither apt-get nor dnf found: install podman, skopeo, a docker registry, htpasswd and qemu-user-static by hand"
   fi
@@ -249,7 +252,12 @@ import_base() {
 # because a RHEL bootc image with MicroShift has them too: `build --embed` uses both.
 import_systemd_base() {
   local d=$1 tag=localhost/xtask-testbed/systemd:latest
-  if podman image exists "$tag"; then return 0; fi
+  # the label says which packages it holds: a bed made before sshd was added is made again
+  local edition=2
+  if podman image exists "$tag" &&
+    [ "$(podman image inspect --format '{{index .Labels "xtask.testbed.edition"}}' "$tag")" = "$edition" ]; then
+    return 0
+  fi
   command -v debootstrap >/dev/null 2>&1 || die "debootstrap not found (run: sudo $0 install)"
   local mirror
   mirror=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -n 1)
@@ -260,16 +268,19 @@ import_systemd_base() {
   debootstrap --variant=minbase --include=systemd-sysv bookworm "$d/rootfs-systemd" "$mirror" \
     >"$d/debootstrap.log" 2>&1 || { tail -n 20 "$d/debootstrap.log" >&2; die "debootstrap failed"; }
   # skopeo and jq after debootstrap: debootstrap's own configure pass fails on skopeo's
-  # dependencies
+  # dependencies. openssh-server and sudo: the stand-in device of the lifecycle tests
+  # (tests/device/) is reached over ssh, as a real one
   mount -t proc proc "$d/rootfs-systemd/proc"
-  chroot "$d/rootfs-systemd" env DEBIAN_FRONTEND=noninteractive \
-    apt-get install -y -q --no-install-recommends skopeo jq >>"$d/debootstrap.log" 2>&1 ||
-    { umount "$d/rootfs-systemd/proc"; tail -n 20 "$d/debootstrap.log" >&2; die "apt-get install skopeo jq in the systemd test base failed"; }
+  # a clean environment: the host's TMPDIR (the bed's, when its env file is sourced) is not
+  # in the chroot
+  chroot "$d/rootfs-systemd" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -q --no-install-recommends skopeo jq openssh-server sudo >>"$d/debootstrap.log" 2>&1 ||
+    { umount "$d/rootfs-systemd/proc"; tail -n 20 "$d/debootstrap.log" >&2; die "apt-get install skopeo jq openssh-server sudo in the systemd test base failed"; }
   umount "$d/rootfs-systemd/proc"
   chroot "$d/rootfs-systemd" apt-get clean
   rm -rf "$d/rootfs-systemd/usr/share/doc" "$d/rootfs-systemd/usr/share/man" "$d/rootfs-systemd/var/cache/apt/"*.bin
   tar -C "$d/rootfs-systemd" -c . |
-    podman import --quiet --change 'CMD ["/sbin/init"]' - "$tag" >/dev/null
+    podman import --quiet --change 'CMD ["/sbin/init"]' --change "LABEL xtask.testbed.edition=$edition" - "$tag" >/dev/null
   rm -rf "$d/rootfs-systemd"
   say "imported $tag"
 }

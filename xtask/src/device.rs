@@ -12,3 +12,6 @@ pub const COPY_IMAGES: &str = "/usr/bin/microshift-copy-images";
 pub const EMBEDDED_STORE: &str = "/usr/lib/containers/storage";
 /// The list of embedded images (`REF,SHA` lines) in an image built with `--embed`.
 pub const EMBEDDED_LIST: &str = "/usr/lib/containers/storage/image-list.txt";
+
+/// Where a device keeps the credentials it pulls its own images with (bootc, ostree).
+pub const OSTREE_AUTH: &str = "/etc/ostree/auth.json";

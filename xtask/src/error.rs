@@ -21,6 +21,9 @@ pub mod exit {
     pub const BAD_INPUT: i32 = 2;
     /// `verify` (or another wait) ran out of time before the state was reached.
     pub const TIMEOUT: i32 = 3;
+    /// `upgrade`: the device rolled back (greenboot failed the new image); it runs the
+    /// image it ran before.
+    pub const ROLLED_BACK: i32 = 4;
 }
 
 /// Bad user input: printed as one line, exit code 2, before anything runs.
@@ -35,13 +38,13 @@ impl fmt::Display for BadInput {
 
 impl std::error::Error for BadInput {}
 
-/// A step's failure: the plan stops, the process exits 1 (3 when a repeated step ran out
-/// of time).
+/// A step's failure: the plan stops, the process exits with `code` (1; 3 when a repeated
+/// step ran out of time; 4 when `upgrade` saw the device roll back).
 #[derive(Debug)]
 pub struct StepFailed {
     pub message: String,
     pub hint: Option<String>,
-    pub timed_out: bool,
+    pub code: i32,
 }
 
 impl StepFailed {
@@ -50,10 +53,32 @@ impl StepFailed {
         anyhow::Error::new(StepFailed {
             message: message.into(),
             hint: None,
-            timed_out: false,
+            code: exit::FAILED,
         })
     }
+
+    /// The kind of the failure, as the `--json` document names it.
+    pub fn kind(&self) -> &'static str {
+        match self.code {
+            exit::TIMEOUT => "timed_out",
+            exit::ROLLED_BACK => "rolled_back",
+            _ => "failed",
+        }
+    }
 }
+
+/// A check's definite "no" (greenboot failed the image, the device booted the other
+/// image): a waiting step stops waiting; a question takes it as its answer.
+#[derive(Debug)]
+pub struct Definite(pub String);
+
+impl fmt::Display for Definite {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Definite {}
 
 impl fmt::Display for StepFailed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -124,7 +149,7 @@ pub fn exit_code(e: &anyhow::Error) -> i32 {
         return 128 + stop.signal;
     }
     match e.downcast_ref::<StepFailed>() {
-        Some(f) if f.timed_out => exit::TIMEOUT,
-        _ => exit::FAILED,
+        Some(f) => f.code,
+        None => exit::FAILED,
     }
 }

@@ -289,8 +289,45 @@ pub const TIMEOUT: Input = input(
 )
 .default("15m");
 pub const INTERVAL: Input = input("interval", "--interval", "Pause between tries").default("10s");
-pub const SSH_USER: Input =
-    input("ssh_user", "--ssh-user", "User for ssh into the VM").default("redhat");
+pub const SSH_USER: Input = input(
+    "ssh_user",
+    "--ssh-user",
+    "User for ssh into the VM or device (sudo runs the commands there unless it is root)",
+)
+.key("device.ssh_user")
+.default("redhat");
+pub const DEVICE_HOST: Input = input(
+    "host",
+    "--host",
+    "The device, reached over ssh: [USER@]HOST[:PORT]",
+)
+.env("DEVICE_HOST")
+.key("device.host");
+pub const DEVICE_SSH_KEY: Input = input(
+    "identity",
+    "--ssh-key",
+    "Private key for ssh to the device (ssh -i; default: ssh's own keys and agent)",
+)
+.key("device.ssh_key");
+pub const KNOWN_HOSTS: Input = input(
+    "known_hosts",
+    "--known-hosts",
+    "ssh's known-hosts file for devices (a device seen the first time has its key accepted once, then checked)",
+)
+.key("device.known_hosts");
+pub const DEVICE_IMAGE: Input = input(
+    "device_image",
+    "--image",
+    "The image the device moves to [default: the release's list, REGISTRY/ORG/NAME:latest]",
+)
+.key("device.image");
+pub const UPGRADE_TIMEOUT: Input = input(
+    "upgrade_timeout",
+    "--timeout",
+    "How long the device may take to reboot, pass greenboot and have every pod ready",
+)
+.key("device.timeout")
+.default("20m");
 pub const DISK_TYPES: Input = input(
     "types",
     "--type",
@@ -383,6 +420,11 @@ pub const ALL: &[&Input] = &[
     &TIMEOUT,
     &INTERVAL,
     &SSH_USER,
+    &DEVICE_HOST,
+    &DEVICE_SSH_KEY,
+    &KNOWN_HOSTS,
+    &DEVICE_IMAGE,
+    &UPGRADE_TIMEOUT,
     &DISK_TYPES,
     &DISK_OUTPUT,
     &DISK_SSH_KEY,

@@ -81,6 +81,89 @@ impl Check {
                 Ok(json!({ "type": kind, "path": path, "size": size, "sha256": hash }))
             }
             Check::Embedded => embedded(stdout),
+            Check::BootcHost { booted, rollback } => {
+                let host = crate::bootc::parse(stdout)?;
+                if *booted && host.booted.is_none() {
+                    bail!("bootc reports no booted image: is this a bootc host (not a container, not a package-mode RHEL)?");
+                }
+                if *rollback && host.rollback.is_none() {
+                    bail!("the device has no rollback deployment: there is nothing to go back to");
+                }
+                Ok(host.to_json())
+            }
+            Check::ListMember {
+                arch,
+                pinned,
+                booted,
+            } => {
+                let arch = var(vars, arch)?;
+                let member = list_member(stdout, &arch, pinned.as_deref());
+                match booted {
+                    // a report: whether the device runs what the registry holds now
+                    Some(b) => {
+                        let booted = vars.get(b).cloned().unwrap_or_default();
+                        Ok(match member {
+                            Ok(d) => {
+                                json!({ "architecture": arch, "digest": d, "booted": booted, "current": d == booted })
+                            }
+                            Err(e) => {
+                                json!({ "architecture": arch, "digest": null, "booted": booted, "current": null, "why": format!("{e:#}") })
+                            }
+                        })
+                    }
+                    None => Ok(json!({ "architecture": arch, "digest": member? })),
+                }
+            }
+            Check::Staged { expected } => {
+                let want = var(vars, expected)?;
+                let host = crate::bootc::parse(stdout)?;
+                match &host.staged {
+                    Some(s) if s.digest == want => Ok(host.to_json()),
+                    Some(s) => bail!(
+                        "the device staged {} ({}), not {want}: refusing to reboot it into an image that was not checked (did the tag move while it pulled?)",
+                        s.digest,
+                        s.reference
+                    ),
+                    None => bail!("the device staged nothing after `bootc switch`: refusing to reboot"),
+                }
+            }
+            Check::BootChanged { from } => {
+                let before = var(vars, from)?;
+                let now = stdout.trim();
+                if now.is_empty() {
+                    bail!("the device printed no boot id");
+                }
+                if now == before {
+                    return Err(anyhow::Error::new(NotYet {
+                        progress: "the device has not rebooted yet".to_string(),
+                        detail: json!({ "boot_id": now }),
+                        diagnosis: format!(
+                            "the device still runs the boot it ran before (boot id {now})"
+                        ),
+                    }));
+                }
+                Ok(json!({ "boot_id": now, "before": before }))
+            }
+            Check::Booted {
+                want,
+                other,
+                rollback,
+            } => booted(stdout, vars, want, *other, *rollback),
+            Check::Greenboot { wait } => greenboot(stdout, *wait),
+            Check::Unit { name } => {
+                let field = |k: &str| {
+                    stdout
+                        .lines()
+                        .find_map(|l| l.strip_prefix(&format!("{k}=")))
+                        .unwrap_or("")
+                        .trim()
+                        .to_string()
+                };
+                Ok(
+                    json!({ "unit": name, "active": field("ActiveState"), "sub": field("SubState") }),
+                )
+            }
+            Check::Journal { unit } => Ok(journal(stdout, unit)),
             Check::State { what, want, wait } => {
                 let state = stdout.lines().next().unwrap_or("").trim();
                 let state = if state.is_empty() { "unknown" } else { state };
@@ -317,6 +400,75 @@ impl Check {
                 Some(format!("ok: manifest list holds {}", names.join(", ")))
             }
             Check::State { .. } | Check::FreeSpace { .. } => None,
+            Check::BootcHost { .. } | Check::Staged { .. } => {
+                let lines: Vec<&str> = v
+                    .get("lines")?
+                    .as_array()?
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect();
+                Some(lines.join("\n"))
+            }
+            Check::ListMember {
+                booted: Some(_), ..
+            } => Some(match v.get("current").and_then(Value::as_bool) {
+                Some(true) => format!(
+                    "registry: the booted image is what the registry holds now for {} ({})",
+                    text("architecture")?,
+                    text("digest")?
+                ),
+                Some(false) => format!(
+                    "registry: the registry holds {} for {} now; the device runs {}",
+                    text("digest")?,
+                    text("architecture")?,
+                    text("booted")?
+                ),
+                None => format!(
+                    "registry: not compared ({})",
+                    text("why").unwrap_or("unknown")
+                ),
+            }),
+            Check::ListMember { .. } => Some(format!(
+                "ok: the registry holds {} for {}",
+                text("digest")?,
+                text("architecture")?
+            )),
+            Check::BootChanged { .. } => Some(format!(
+                "ok: the device rebooted (boot id {})",
+                text("boot_id")?
+            )),
+            Check::Booted { .. } => Some(format!("ok: the device booted {}", text("booted")?)),
+            Check::Greenboot { .. } => Some(format!("greenboot: {}", text("verdict")?)),
+            Check::Journal { .. } => {
+                let failed: Vec<&str> = v
+                    .get("failed_checks")?
+                    .as_array()?
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect();
+                let lines: Vec<&str> = v
+                    .get("lines")?
+                    .as_array()?
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect();
+                let mut out = if failed.is_empty() {
+                    format!("{}'s journal names no failed check", text("unit")?)
+                } else {
+                    format!("greenboot's failing checks: {}", failed.join(", "))
+                };
+                // the last lines, where the checks say why
+                for line in &lines[lines.len().saturating_sub(12)..] {
+                    out.push_str(&format!("\n  | {line}"));
+                }
+                Some(out)
+            }
+            Check::Unit { .. } => Some(format!(
+                "{}: {} ({})",
+                text("unit")?,
+                text("active")?,
+                text("sub")?
+            )),
             Check::Artifact { .. } => Some(format!(
                 "ok: {} {} ({}, sha256 {})",
                 text("type")?,
@@ -361,9 +513,192 @@ fn embedded(stdout: &str) -> anyhow::Result<Value> {
     Ok(json!({ "count": images.len(), "total_size": total, "images": images }))
 }
 
+/// A variable an earlier step captured; a check that needs it cannot judge without it.
+fn var(
+    vars: &std::collections::BTreeMap<&'static str, String>,
+    name: &str,
+) -> anyhow::Result<String> {
+    vars.get(name)
+        .filter(|v| !v.is_empty())
+        .cloned()
+        .ok_or_else(|| anyhow!("internal: ${{{name}}} was not captured by an earlier step"))
+}
+
+/// The digest of a manifest list's entry for `arch`; a single image's only when the
+/// reference pinned it by digest (a single manifest's digest is the hash of its bytes,
+/// which skopeo does not print).
+pub fn list_member(stdout: &str, arch: &str, pinned: Option<&str>) -> anyhow::Result<String> {
+    let doc = parse(stdout, "skopeo inspect --raw")?;
+    let Some(manifests) = doc.get("manifests").and_then(Value::as_array) else {
+        return match pinned {
+            Some(d) => Ok(d.to_string()),
+            None => bail!(
+                "the reference names one image, not a manifest list: give it by digest (--image NAME@sha256:..., the digest `cargo xtask --json push` prints), or release the list (`cargo xtask release`)"
+            ),
+        };
+    };
+    let found: Vec<&str> = manifests
+        .iter()
+        .filter(|m| m.pointer("/platform/architecture").and_then(Value::as_str) == Some(arch))
+        .filter_map(|m| m.get("digest").and_then(Value::as_str))
+        .collect();
+    match found[..] {
+        [d] if crate::validate::is_digest(d) => Ok(d.to_string()),
+        [] => {
+            let archs: Vec<&str> = manifests
+                .iter()
+                .filter_map(|m| m.pointer("/platform/architecture").and_then(Value::as_str))
+                .collect();
+            bail!(
+                "the manifest list has no entry for the device's architecture {arch} (it has: {})",
+                if archs.is_empty() {
+                    "none".to_string()
+                } else {
+                    archs.join(", ")
+                }
+            )
+        }
+        _ => bail!(
+            "the manifest list has {} entries for {arch}, or one without a digest",
+            found.len()
+        ),
+    }
+}
+
+/// `bootc status --json` against the digests the upgrade expects.
+fn booted(
+    stdout: &str,
+    vars: &std::collections::BTreeMap<&'static str, String>,
+    want: &str,
+    other: Option<&str>,
+    rollback: Option<&str>,
+) -> anyhow::Result<Value> {
+    let want = var(vars, want)?;
+    let host = crate::bootc::parse(stdout)?;
+    let booted = host
+        .booted
+        .as_ref()
+        .map(|d| d.digest.clone())
+        .unwrap_or_default();
+    let rolled = host
+        .rollback
+        .as_ref()
+        .map(|d| d.digest.clone())
+        .unwrap_or_default();
+    let mut detail = host.to_json();
+    detail["booted"] = json!(booted);
+    if booted == want {
+        if let Some(r) = rollback {
+            let r = var(vars, r)?;
+            if rolled != r {
+                bail!("the device booted {want}, but its rollback deployment is {rolled}, not {r}");
+            }
+        }
+        return Ok(detail);
+    }
+    if let Some(o) = other {
+        if !booted.is_empty() && Some(&booted) == vars.get(o) {
+            return Err(anyhow::Error::new(crate::error::Definite(format!(
+                "the device booted {booted}, the image it ran before, not {want}"
+            ))));
+        }
+    }
+    Err(anyhow::Error::new(NotYet {
+        progress: format!(
+            "the device runs {}",
+            if booted.is_empty() {
+                "no bootc image yet"
+            } else {
+                &booted
+            }
+        ),
+        detail,
+        diagnosis: format!(
+            "the device booted {}, not {want}",
+            if booted.is_empty() {
+                "nothing bootc reports"
+            } else {
+                &booted
+            }
+        ),
+    }))
+}
+
+/// greenboot's health check unit: `LoadState=`, `SubState=` (and `Result=`) lines.
+fn greenboot(stdout: &str, wait: bool) -> anyhow::Result<Value> {
+    let field = |k: &str| {
+        stdout
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(&format!("{k}=")))
+            .unwrap_or("")
+            .to_string()
+    };
+    let (load, sub) = (field("LoadState"), field("SubState"));
+    let verdict = match (load.as_str(), sub.as_str()) {
+        ("not-found", _) => "not installed (health is MicroShift's pods alone)",
+        (_, "exited") => "passed",
+        (_, "failed") => "failed (red)",
+        (_, "start" | "start-pre" | "start-post" | "running" | "activating") => "checking",
+        _ => "not run yet",
+    };
+    let detail = json!({ "load_state": load, "sub_state": sub, "verdict": verdict });
+    if !wait {
+        return Ok(detail);
+    }
+    match verdict {
+        "passed" | "not installed (health is MicroShift's pods alone)" => Ok(detail),
+        "failed (red)" => Err(anyhow::Error::new(crate::error::Definite(
+            "greenboot failed the image (red): its required health checks did not pass".to_string(),
+        ))),
+        _ => Err(anyhow::Error::new(NotYet {
+            progress: format!("greenboot is {verdict} (SubState {})", if sub.is_empty() { "unknown" } else { &sub }),
+            detail,
+            diagnosis: format!("greenboot gave no verdict (greenboot-healthcheck.service: LoadState {load}, SubState {sub})"),
+        })),
+    }
+}
+
+/// A unit's journal: its lines (hidden characters escaped), and the checks greenboot named
+/// as failed: `Script 'NAME' FAILURE` (greenboot's words), else lines that say a check
+/// failed.
+fn journal(stdout: &str, unit: &str) -> Value {
+    let lines: Vec<String> = stdout
+        .lines()
+        .map(crate::validate::escape_controls)
+        .collect();
+    let mut failed: Vec<String> = Vec::new();
+    for line in &lines {
+        let named = line
+            .split_once("Script '")
+            .and_then(|(_, rest)| rest.split_once("' FAILURE"))
+            .map(|(name, _)| name.to_string());
+        if let Some(name) = named {
+            if !failed.contains(&name) {
+                failed.push(name);
+            }
+        }
+    }
+    json!({ "unit": unit, "lines": lines, "failed_checks": failed })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn greenboot_journal_names_the_failed_checks() {
+        let out = "Running Required Health Check Scripts...\nScript '00_required_scripts_start.sh' SUCCESS\nScript '40_microshift_running_check.sh' FAILURE (exit code '1'). Continuing...\nScript '40_microshift_running_check.sh' FAILURE (exit code '1'). Continuing...\nScript '99_fail.sh' FAILURE (exit code '1')\n";
+        let v = journal(out, "greenboot-healthcheck.service");
+        assert_eq!(
+            v["failed_checks"],
+            json!(["40_microshift_running_check.sh", "99_fail.sh"])
+        );
+        assert_eq!(v["lines"].as_array().unwrap().len(), 5);
+        assert!(journal("\x1b[31mred", "u")["lines"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("\\u{1b}"));
+    }
 
     #[test]
     fn image_summary() {

@@ -11,13 +11,14 @@
 //!    and the resolvers (flag > environment > config > default), start-up.
 //! 4. `secrets`, `device`: secret inputs and the `Secret` type; paths on a device.
 //! 5. `plan/`: the plan model, its checks as data, its bash and JSON renderings.
-//! 6. `inspect`, `pods`: judging what tools print.
+//! 6. `inspect`, `pods`, `bootc`: judging what tools print.
 //! 7. `exec/`: the one executor (steps, commands, lanes, report, secret files, signals).
-//! 8. `image`, `registry`: the image and the registry the commands share.
+//! 8. `image`, `registry`, `reach`: the image, the registry and the devices the commands share.
 //! 9. `commands/`: one file per subcommand.
 //! 10. this file: the command line, parsing, the dispatch, exit codes.
 
 pub mod arch;
+pub mod bootc;
 pub mod commands;
 pub mod config;
 pub mod device;
@@ -28,6 +29,7 @@ pub mod inputs;
 pub mod inspect;
 pub mod plan;
 pub(crate) mod pods;
+pub mod reach;
 pub mod record;
 pub mod registry;
 pub(crate) mod secrets;
@@ -37,8 +39,8 @@ pub use commands::{Action, Ctx};
 pub use error::exit;
 
 use commands::{
-    build, clean, completions, disk, doctor, kickstart, lint, manifest, push, release, run, verify,
-    vm,
+    build, clean, completions, disk, doctor, kickstart, lint, manifest, push, release, rollback,
+    run, status, upgrade, verify, vm,
 };
 
 use std::ffi::OsString;
@@ -158,6 +160,10 @@ fn try_main(cli: Cli) -> anyhow::Result<()> {
             doc["error"] = exec::error_json(e);
             doc["exit"] = serde_json::json!(error::exit_code(e));
         }
+        if let Some((key, summary)) = plan.summary {
+            let code = result.as_ref().err().map_or(0, error::exit_code);
+            doc[key] = summary(&report.data, code);
+        }
         exec::print_json(&doc);
     }
     result
@@ -203,7 +209,7 @@ fn check_secret_dir(plan: &Plan) -> anyhow::Result<()> {
     name = "cargo xtask",
     bin_name = "cargo xtask",
     about = "Build, publish, run and install MicroShift image-mode (bootc) images",
-    after_help = "Inputs: flag > environment variable (the documented procedure's names) > microshift-image.json > default.\nExit codes: 0 ok, 1 a step failed, 2 bad input, 3 verify timed out, 129/130/143 stopped by SIGHUP/SIGINT/SIGTERM."
+    after_help = "Inputs: flag > environment variable (the documented procedure's names) > microshift-image.json > default.\nExit codes: 0 ok, 1 a step failed, 2 bad input, 3 a wait timed out, 4 upgrade: the device rolled back, 129/130/143 stopped by SIGHUP/SIGINT/SIGTERM."
 )]
 pub struct Cli {
     /// Print the plan (pasteable bash, secrets as ${NAME}) and run nothing
@@ -244,6 +250,14 @@ pub enum Command {
     Run(run::RunArgs),
     /// Wait until MicroShift's pods are all ready, in the container or VM (`oc get pods -A`)
     Verify(verify::VerifyArgs),
+    /// What a device runs: booted, staged and rollback images, greenboot's verdict,
+    /// MicroShift's service, and whether the registry holds something newer
+    Status(status::StatusArgs),
+    /// Move a device to the image's digest for its architecture (bootc switch), reboot, and
+    /// wait for greenboot's verdict and every pod; exit 4 when the device rolled back
+    Upgrade(upgrade::UpgradeArgs),
+    /// Boot the device's rollback deployment again (bootc rollback), with upgrade's checks
+    Rollback(rollback::RollbackArgs),
     /// Remove exactly what `run` recorded making (containers, loop-device volume group,
     /// loop device and file), nothing made by hand
     Clean(clean::CleanArgs),
@@ -345,6 +359,9 @@ pub fn act(command: &Command, ctx: &Ctx) -> anyhow::Result<Action> {
         Command::Vm(a) => vm::act(a, ctx),
         Command::Run(a) => run::act(a, ctx),
         Command::Verify(a) => verify::act(a, ctx),
+        Command::Status(a) => status::act(a, ctx),
+        Command::Upgrade(a) => upgrade::act(a, ctx),
+        Command::Rollback(a) => rollback::act(a, ctx),
         Command::Clean(a) => clean::act(a, ctx),
         Command::Doctor(a) => doctor::act(a, ctx),
         Command::Lint => lint::act(ctx),

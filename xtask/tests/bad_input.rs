@@ -76,6 +76,19 @@ fn bad_input_is_refused_before_anything_runs() {
     fake_iso(&comma_iso, "RHEL-9-4-0-BaseOS-aarch64");
     let comma_iso = comma_iso.to_string();
     let victim = file("victim.txt", "not yours");
+    let missing_key = dir.join("no-such-key").to_string();
+    let public_key = file(
+        "id.pub",
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKey user@host\n",
+    );
+    let open_key = file(
+        "open_key",
+        "-----BEGIN OPENSSH PRIVATE KEY-----\ntest fixture, not a key\n-----END OPENSSH PRIVATE KEY-----\n",
+    );
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&open_key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
     let planted_link = dir.join("planted.ks");
     std::os::unix::fs::symlink(&victim, &planted_link).unwrap();
     let planted_link = planted_link.to_string();
@@ -666,6 +679,59 @@ fn bad_input_is_refused_before_anything_runs() {
             &["--loop-file", "open-dir/vg.img", "can be written by other users"],
         ),
         case(&["no-such-command"], &["no-such-command"]),
+        // issue 21: a device address ssh could read as an option, or with a space; keys
+        case(
+            &["upgrade", "--host=-oProxyCommand=touch /tmp/pwned"],
+            &["--host", "'-oProxyCommand=touch /tmp/pwned'", "not a device address"],
+        ),
+        case(
+            &["status", "--host", "edge 1"],
+            &["--host", "'edge 1'", "not a device address"],
+        ),
+        case(
+            &["doctor", "--for", "upgrade", "--host", "redhat@-oProxyCommand=x"],
+            &["--host", "'redhat@-oProxyCommand=x'"],
+        ),
+        case(
+            &["upgrade", "--host", "edge-1", "--ssh-key", &missing_key],
+            &["--ssh-key", "no-such-key", "cannot be read"],
+        ),
+        case(
+            &["upgrade", "--host", "edge-1", "--ssh-key", &public_key],
+            &["--ssh-key", "id.pub", "is a public key"],
+        ),
+        case(
+            &["rollback", "--host", "edge-1", "--ssh-key", &open_key],
+            &["--ssh-key", "open_key", "others can read it"],
+        ),
+        case(
+            &["upgrade", "--host", "edge-1", "--ssh-key", &two_lines],
+            &["--ssh-key", "two-lines.txt", "not a private key"],
+        ),
+        case(
+            &["upgrade", "--container", "microshift"],
+            &["--container", "'microshift'", "does not boot another image"],
+        ),
+        case(
+            &["upgrade", "--vm", "edge;reboot"],
+            &["--vm", "'edge;reboot'"],
+        ),
+        case(
+            &[
+                "upgrade",
+                "--host",
+                "edge-1",
+                "--follow-tag",
+                "--image",
+                "quay.io/a/b@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+            ],
+            &["--follow-tag", "no tag to follow"],
+        ),
+        case(
+            &["upgrade", "--host", "edge-1", "--timeout", "soon"],
+            &["--timeout", "'soon'"],
+        ),
+        case(&["status"], &["--host", "missing"]),
     ];
     assert!(cases.len() >= 30);
     let mut failures = Vec::new();
@@ -855,4 +921,43 @@ fn an_unreadable_record_stops_only_what_uses_it() {
         clean.stderr
     );
     run(&["--dry-run", "build"]).ok();
+}
+
+/// Issue 21: an unknown VM is not bad input (libvirt knows, the tool cannot before asking),
+/// but it ends at the first step, naming the VM and how to list the VMs, with exit 1: never
+/// a wait for an address that will not come. Real virsh, libvirt's test driver (no daemon).
+#[test]
+fn an_unknown_vm_ends_at_once_naming_it() {
+    if !common::require_tool("virsh", "an_unknown_vm_ends_at_once_naming_it") {
+        return;
+    }
+    let dir = scratch("unknown-vm");
+    for cmd in ["status", "upgrade", "rollback"] {
+        let started = std::time::Instant::now();
+        let out = common::isolated_xtask("/usr/sbin:/usr/bin:/sbin:/bin")
+            .args([
+                cmd,
+                "--vm",
+                "no-such-vm",
+                "--libvirt-uri",
+                "test:///default",
+            ])
+            .env("XTASK_STATE_DIR", dir.join("state").as_str())
+            .env(
+                "AUTH_CONFIG",
+                repo_root()
+                    .join("tests/fixtures/registry-auth.json")
+                    .as_str(),
+            )
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{cmd}: {stderr}");
+        assert!(
+            stderr.contains("check no-such-vm is running")
+                && stderr.contains("virsh --connect test:///default list --all"),
+            "{cmd}: {stderr}"
+        );
+        assert!(started.elapsed().as_secs() < 20, "{cmd} waited");
+    }
 }

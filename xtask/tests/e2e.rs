@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use camino::Utf8Path;
 use common::{Bed, Ran};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 /// The tests share the bed's registries, login file and storage: one at a time.
 fn serial() -> MutexGuard<'static, ()> {
@@ -2515,4 +2515,452 @@ fn a_stopped_lane_leaves_nothing_running() {
     let left = processes_with("sleep 313");
     assert!(left.is_empty(), "the stopped build left: {left:?}");
     assert!(secret_dirs(&tmp).is_empty(), "{:?}", secret_dirs(&tmp));
+}
+
+/// A two-architecture list of small images (the bed's busybox bases, a file and a version
+/// label each), pushed to `target`; the amd64 member's digest.
+fn push_small_list(bed: &Bed, dir: &Utf8Path, version: &str, target: &str) -> String {
+    let ctx = dir.join(format!("list-{version}"));
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("version"),
+        format!("{version} {:?}\n", std::time::SystemTime::now()),
+    )
+    .unwrap();
+    let list = format!("localhost/e2e-device-list:{version}");
+    let _ = bed
+        .command("podman")
+        .args(["manifest", "rm", &list])
+        .output();
+    bed.read("podman", &["manifest", "create", &list]);
+    for arch in ["amd64", "arm64"] {
+        std::fs::write(
+            ctx.join("Containerfile"),
+            format!("FROM localhost/xtask-testbed/base:linux-{arch}\nCOPY version /version\nLABEL org.opencontainers.image.version={version}\n"),
+        )
+        .unwrap();
+        let local = format!("localhost/e2e-device-{arch}:{version}");
+        bed.read(
+            "podman",
+            &["build", "-q", "--arch", arch, "-t", &local, ctx.as_str()],
+        );
+        bed.read(
+            "podman",
+            &[
+                "manifest",
+                "add",
+                &list,
+                &format!("containers-storage:{local}"),
+            ],
+        );
+    }
+    bed.read(
+        "podman",
+        &[
+            "manifest",
+            "push",
+            "-q",
+            "--all",
+            "--authfile",
+            &bed.var("REGISTRY_AUTH_FILE"),
+            &list,
+            &format!("docker://{target}"),
+        ],
+    );
+    remote_members(bed, target)
+        .into_iter()
+        .find(|(a, _)| a == "amd64")
+        .unwrap()
+        .1
+}
+
+/// The stand-in device of tests/device/ (a TEST FIXTURE: a container reached over ssh,
+/// with stand-ins for bootc, its boots and greenboot; what a real device does differently is
+/// in tests/device/README), started fresh: installed with `installed`, sshd on `port`.
+struct StandIn<'a> {
+    bed: &'a Bed,
+    name: &'static str,
+    ctl: camino::Utf8PathBuf,
+    port: u16,
+    image: &'static str,
+    registry: String,
+}
+
+impl StandIn<'_> {
+    fn start(&self, installed: &str) {
+        self.stop();
+        for f in [
+            "red",
+            "hang",
+            "stage-other",
+            "switch-failures",
+            "old-format",
+        ] {
+            let _ = std::fs::remove_file(self.ctl.join(f));
+        }
+        self.bed.read(
+            "podman",
+            &[
+                "run",
+                "-d",
+                "--name",
+                self.name,
+                "--privileged",
+                "--network",
+                "host",
+                "--systemd",
+                "always",
+                "--restart",
+                "always",
+                "-v",
+                &format!("{}:/etc/device-stand-in", self.ctl),
+                "-e",
+                &format!("DEVICE_SSH_PORT={}", self.port),
+                "-e",
+                &format!("DEVICE_INSECURE_REGISTRY={}", self.registry),
+                "-e",
+                &format!("DEVICE_INSTALLED={installed}"),
+                self.image,
+            ],
+        );
+        // up when sshd answers and greenboot passed the installed image
+        let started = Instant::now();
+        loop {
+            let probe = self
+                .bed
+                .command("ssh")
+                .args(self.ssh_args())
+                .args([
+                    "sudo",
+                    "systemctl",
+                    "show",
+                    "--property=SubState",
+                    "--value",
+                    "greenboot-healthcheck.service",
+                ])
+                .output()
+                .unwrap();
+            if String::from_utf8_lossy(&probe.stdout).trim() == "exited" {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "the stand-in device did not come up: {}\n{}",
+                String::from_utf8_lossy(&probe.stderr),
+                self.bed
+                    .read("podman", &["logs", "--tail", "20", self.name])
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
+    fn stop(&self) {
+        let _ = self
+            .bed
+            .command("podman")
+            .args(["rm", "-f", "-t", "0", self.name])
+            .output();
+    }
+
+    fn ssh_args(&self) -> Vec<String> {
+        [
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=accept-new",
+            "-o",
+            &format!("UserKnownHostsFile={}", self.ctl.join("../known_hosts")),
+            "-i",
+            self.ctl.join("../id_ed25519").as_str(),
+            "-p",
+            &self.port.to_string(),
+            "redhat@127.0.0.1",
+        ]
+        .map(String::from)
+        .to_vec()
+    }
+
+    fn boot_id(&self) -> String {
+        let out = self
+            .bed
+            .command("ssh")
+            .args(self.ssh_args())
+            .args(["cat", "/proc/sys/kernel/random/boot_id"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// The device's flags for the tool.
+    fn flags(&self) -> Vec<String> {
+        vec![
+            "--host".into(),
+            format!("redhat@127.0.0.1:{}", self.port),
+            "--ssh-key".into(),
+            self.ctl.join("../id_ed25519").to_string(),
+            "--known-hosts".into(),
+            self.ctl.join("../known_hosts").to_string(),
+        ]
+    }
+}
+
+impl Drop for StandIn<'_> {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Issue 21: `status`, `upgrade`, `rollback` and `doctor --for upgrade` against a stand-in
+/// device on the bed, over real ssh (a key, a known-hosts file, the `redhat` user with
+/// sudo), reading real registries: a healthy upgrade through a flaky pull (0, the expected
+/// per-architecture digest booted), the same again (0, no reboot), `status` before and
+/// after, `rollback` (0), greenboot red and the device rolled back (4, the failing check
+/// named), a tag that moved while the device pulled (1, no reboot), a device without
+/// registry credentials (doctor fails; upgrade 1 with the hint), a device that never comes
+/// back (3, the stage named), and the pasted upgrade script in the red case (4).
+#[test]
+fn device_lifecycle_on_a_stand_in_device() {
+    let Some(OnBed {
+        bed,
+        test,
+        t,
+        _lock,
+    }) = on_bed!("life")
+    else {
+        return;
+    };
+    if !common::require_tool("ssh", test) || !common::require_tool("ssh-keygen", test) {
+        return;
+    }
+    let dir = bed.dir.join(format!("e2e-{t}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    let ctl = dir.join("ctl");
+    std::fs::create_dir_all(&ctl).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&ctl, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let key = dir.join("id_ed25519");
+    bed.read(
+        "ssh-keygen",
+        &[
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-C",
+            "e2e",
+            "-f",
+            key.as_str(),
+        ],
+    );
+    std::fs::copy(dir.join("id_ed25519.pub"), ctl.join("authorized_keys")).unwrap();
+    // the device's registry credentials (the kickstart's %post writes them on a real one)
+    std::fs::copy(bed.var("REGISTRY_AUTH_FILE"), ctl.join("auth.json")).unwrap();
+    std::fs::set_permissions(
+        ctl.join("auth.json"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+
+    let registry = bed.var("TESTBED_AUTH_REGISTRY");
+    let repo = format!("{registry}/e2e/{t}/device");
+    let v1 = push_small_list(&bed, &dir, "v1", &format!("{repo}:v1"));
+    let v2 = push_small_list(&bed, &dir, "v2", &format!("{repo}:v2"));
+    let image = "localhost/e2e-device-stand-in:latest";
+    bed.read(
+        "podman",
+        &[
+            "build",
+            "-q",
+            "-t",
+            image,
+            "-f",
+            common::repo_root()
+                .join("tests/device/Containerfile.device-stand-in")
+                .as_str(),
+            common::repo_root().join("tests").as_str(),
+        ],
+    );
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let device = StandIn {
+        bed: &bed,
+        name: "e2e-device-stand-in",
+        ctl: ctl.clone(),
+        port,
+        image,
+        registry: registry.clone(),
+    };
+    let xt = |args: &[&str]| {
+        let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        all.extend(device.flags());
+        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+        Ran::of(xtask(&bed, t, &refs).output().unwrap())
+    };
+    let json = |ran: &Ran| -> Value {
+        serde_json::from_str(&ran.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}\n{}", ran.stdout, ran.stderr))
+    };
+    let v1_ref = format!("{repo}:v1");
+    let v2_ref = format!("{repo}:v2");
+
+    // installed with v1: status says so, and that the registry's v1 is what it runs
+    device.start(&v1_ref);
+    let status = xt(&["--json", "status", "--image", &v1_ref]).ok();
+    let doc = json(&status);
+    assert_eq!(doc["results"]["bootc"]["booted_digest"], json!(v1));
+    assert_eq!(doc["results"]["bootc"]["architecture"], "amd64");
+    assert_eq!(doc["results"]["greenboot"]["verdict"], "passed");
+    assert_eq!(doc["results"]["microshift"]["active"], "active");
+    assert_eq!(doc["results"]["registry"]["current"], true);
+    // doctor: ready for v2
+    let doctor = xt(&["--json", "doctor", "--for", "upgrade", "--image", &v2_ref]).ok();
+    let checks = json(&doctor)["checks"].clone();
+    for c in [
+        "device",
+        "bootc",
+        "device-credentials",
+        "device-image",
+        "sysroot",
+    ] {
+        let found = checks.as_array().unwrap().iter().find(|x| x["check"] == c);
+        assert_eq!(
+            found.map(|f| f["status"].as_str().unwrap()),
+            Some("ok"),
+            "{c}: {checks:#}"
+        );
+    }
+
+    // a healthy upgrade, through a pull that fails twice first (tried three times)
+    std::fs::write(ctl.join("switch-failures"), "2\n").unwrap();
+    let before = device.boot_id();
+    let up = xt(&["--json", "upgrade", "--image", &v2_ref, "--timeout", "3m"]).ok();
+    let doc = json(&up);
+    assert_eq!(doc["device"]["verdict"], "upgraded", "{}", up.stderr);
+    assert_eq!(doc["device"]["before"]["booted_digest"], json!(v1));
+    assert_eq!(doc["device"]["staged"]["staged_digest"], json!(v2));
+    assert_eq!(doc["device"]["after"]["booted_digest"], json!(v2));
+    assert_eq!(doc["device"]["after"]["rollback_digest"], json!(v1));
+    assert!(up.stderr.contains("try 2/3 failed"), "{}", up.stderr);
+    assert_ne!(device.boot_id(), before, "the device did not reboot");
+    // again: nothing to do, no reboot
+    let before = device.boot_id();
+    let again = xt(&["--json", "upgrade", "--image", &v2_ref]).ok();
+    assert_eq!(json(&again)["device"]["verdict"], "already_current");
+    assert_eq!(device.boot_id(), before, "an upgrade to what runs rebooted");
+    // status: v2 booted, v1 its rollback; the registry's v1 is not what it runs
+    let doc = json(&xt(&["--json", "status", "--image", &v1_ref]).ok());
+    assert_eq!(doc["results"]["bootc"]["rollback_digest"], json!(v1));
+    assert_eq!(doc["results"]["registry"]["current"], false);
+
+    // rollback: v1 again, v2 its rollback
+    let back = xt(&["--json", "rollback", "--timeout", "3m"]).ok();
+    let doc = json(&back);
+    assert_eq!(doc["device"]["verdict"], "rolled_back_as_asked");
+    assert_eq!(doc["device"]["after"]["booted_digest"], json!(v1));
+    assert_eq!(doc["device"]["after"]["rollback_digest"], json!(v2));
+
+    // greenboot fails v2: the device reboots into it, then rolls back by itself
+    device.start(&v1_ref);
+    std::fs::write(ctl.join("red"), format!("{v2}\n")).unwrap();
+    let red = xt(&["--json", "upgrade", "--image", &v2_ref, "--timeout", "3m"]);
+    assert_eq!(red.code, 4, "{}", red.stderr);
+    assert!(
+        red.stderr.contains("the device rolled back")
+            && red
+                .stderr
+                .contains("greenboot's failing checks: 40_microshift_running_check.sh"),
+        "{}",
+        red.stderr
+    );
+    let doc = json(&red);
+    assert_eq!(doc["device"]["verdict"], "rolled_back");
+    assert_eq!(doc["device"]["after"]["booted_digest"], json!(v1));
+    assert_eq!(doc["device"]["after"]["rollback_digest"], json!(v2));
+    assert_eq!(doc["error"]["kind"], "rolled_back");
+    // the pasted script: the same waits, the same ending
+    device.start(&v1_ref);
+    std::fs::write(ctl.join("red"), format!("{v2}\n")).unwrap();
+    let mut args: Vec<String> = [
+        "--dry-run",
+        "upgrade",
+        "--image",
+        &v2_ref,
+        "--timeout",
+        "3m",
+    ]
+    .map(String::from)
+    .to_vec();
+    args.extend(device.flags());
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let script = Ran::of(xtask(&bed, t, &refs).output().unwrap()).ok().stdout;
+    let pasted = Ran::of(bed.command("bash").args(["-c", &script]).output().unwrap());
+    assert_eq!(pasted.code, 4, "{}\n{script}", pasted.all());
+    assert!(
+        pasted
+            .all()
+            .contains("40_microshift_running_check.sh FAILURE")
+            || pasted
+                .all()
+                .contains("'40_microshift_running_check.sh' FAILURE"),
+        "{}",
+        pasted.all()
+    );
+
+    // the tag moved while the device pulled: another digest staged; no reboot
+    device.start(&v1_ref);
+    std::fs::write(ctl.join("stage-other"), format!("{repo}:v1\n")).unwrap();
+    std::fs::write(ctl.join("switch-failures"), "0\n").unwrap();
+    let before = device.boot_id();
+    let wrong = xt(&["upgrade", "--image", &v2_ref]);
+    assert_eq!(wrong.code, 1, "{}", wrong.stderr);
+    assert!(
+        wrong.stderr.contains("refusing to reboot"),
+        "{}",
+        wrong.stderr
+    );
+    assert_eq!(device.boot_id(), before, "rebooted into a wrong image");
+    let _ = std::fs::remove_file(ctl.join("stage-other"));
+
+    // no registry credentials on the device: doctor says so, the upgrade fails with the hint
+    bed.read(
+        "podman",
+        &["exec", device.name, "rm", "/etc/ostree/auth.json"],
+    );
+    let doctor = xt(&["doctor", "--for", "upgrade", "--image", &v2_ref]);
+    assert_eq!(doctor.code, 1, "{}", doctor.all());
+    assert!(
+        doctor
+            .stdout
+            .contains("the device has no /etc/ostree/auth.json"),
+        "{}",
+        doctor.stdout
+    );
+    let denied = xt(&["upgrade", "--image", &v2_ref]);
+    assert_eq!(denied.code, 1, "{}", denied.stderr);
+    assert!(
+        denied.stderr.contains("try 2/3 failed")
+            && denied
+                .stderr
+                .contains("credentials for the registry in /etc/ostree/auth.json"),
+        "{}",
+        denied.stderr
+    );
+
+    // the device never comes back: a timeout that names the stage
+    device.start(&v1_ref);
+    std::fs::write(ctl.join("hang"), "").unwrap();
+    let lost = xt(&["--json", "upgrade", "--image", &v2_ref, "--timeout", "20s"]);
+    assert_eq!(lost.code, 3, "{}", lost.stderr);
+    assert!(
+        lost.stderr
+            .contains("wait until the device is back, with another boot id")
+            && lost.stderr.contains("timed out"),
+        "{}",
+        lost.stderr
+    );
+    assert_eq!(json(&lost)["device"]["verdict"], "timed_out");
+    device.stop();
 }

@@ -486,6 +486,12 @@ fn disk_config_is_documented_toml() {
         "customizations.installer",
         "customizations.installer.kickstart",
         "customizations.installer.kickstart.contents",
+        "customizations.files",
+        "customizations.files.path",
+        "customizations.files.mode",
+        "customizations.files.user",
+        "customizations.files.group",
+        "customizations.files.data",
     ];
     fn keys(prefix: &str, v: &toml::Value, out: &mut Vec<String>) {
         match v {
@@ -590,6 +596,20 @@ fn disk_config_is_documented_toml() {
                 .as_str()
                 .unwrap()
                 .starts_with("ssh-ed25519 "));
+            // the device's registry credentials, 0600 root's, the auth file's very bytes;
+            // --dry-run shows none of them
+            let files = c["files"].as_array().unwrap();
+            assert_eq!(files.len(), 1, "{text}");
+            assert_eq!(files[0]["path"].as_str(), Some("/etc/ostree/auth.json"));
+            assert_eq!(files[0]["mode"].as_str(), Some("0600"));
+            assert_eq!(files[0]["user"].as_str(), Some("root"));
+            assert_eq!(
+                files[0]["data"].as_str().unwrap().as_bytes(),
+                std::fs::read(&auth).unwrap()
+            );
+            let shown = plan.render();
+            assert!(!shown.contains("%end"), "{shown}");
+            assert!(shown.contains("<redacted: "), "{shown}");
         }
     }
 }
@@ -629,5 +649,92 @@ fn images_entry_paths_are_relative_to_the_repository() {
         e.contains("--containerfile (from test.json: images[0].containerfile)")
             && e.contains("Containerfile.missing"),
         "{e}"
+    );
+}
+
+/// A private key's shape (not a key), mode 600, for plans that name `--ssh-key`.
+fn device_key() -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = common::scratch("plans-device-key");
+    let key = dir.join("id_ed25519");
+    std::fs::write(
+        &key,
+        "-----BEGIN OPENSSH PRIVATE KEY-----\ntest fixture, not a key\n-----END OPENSSH PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    key.to_string()
+}
+
+/// Issue 21: `status`, `upgrade` and `rollback`, on a host over ssh
+/// (a port, a key, a known-hosts file, root or a sudo user), a VM found through libvirt, the
+/// VM `vm` made last (the record), and a container `run` started.
+#[test]
+fn lifecycle_plans() {
+    let key = device_key();
+    let kh = format!("{}.known_hosts", key);
+    insta::assert_snapshot!(
+        "upgrade_host_tag",
+        dry_run(
+            false,
+            &[],
+            &[
+                "upgrade",
+                "--host",
+                "redhat@edge-1.example.com:2222",
+                "--ssh-key",
+                &key,
+                "--known-hosts",
+                &kh,
+                "--image",
+                "quay.io/myorg/microshift:v2",
+                "--timeout",
+                "30m",
+                "--follow-tag"
+            ]
+        )
+    );
+    insta::assert_snapshot!(
+        "upgrade_vm_pinned",
+        dry_run(
+            true,
+            &[],
+            &[
+                "upgrade",
+                "--vm",
+                "edge-1",
+                "--ssh-user",
+                "root",
+                "--image",
+                "quay.io/myorg/microshift@sha256:4727bc91578621a68e7377759c0440d06a19f9f3b70d3be15b4901652002d10a"
+            ]
+        )
+    );
+    // no --image: the release's list; no device named: the VM `vm` made last
+    insta::assert_snapshot!(
+        "upgrade_recorded_vm_default_image",
+        with_record(
+            true,
+            &[
+                json!({"kind": "vm", "name": "microshift-vm", "uri": "qemu:///system", "disk": "/var/lib/libvirt/images/microshift-vm.qcow2"})
+            ],
+            &["upgrade"]
+        )
+    );
+    insta::assert_snapshot!(
+        "rollback_host_root",
+        dry_run(false, &[], &["rollback", "--host", "root@192.0.2.10"])
+    );
+    insta::assert_snapshot!(
+        "status_container",
+        dry_run(true, &[], &["status", "--container", "microshift"])
+    );
+    insta::assert_snapshot!(
+        "status_host_env",
+        dry_run(
+            false,
+            &[("DEVICE_HOST", "redhat@192.0.2.10")],
+            &["status", "--image", "quay.io/myorg/microshift:v1"]
+        )
     );
 }

@@ -436,3 +436,168 @@ fn printed_plans_judge_outputs_as_the_tool_does() {
         ["empty.json", "ready.json", "starting.json", "stuck.json"]
     );
 }
+
+/// Issue 21: the pasted `upgrade`, `rollback` and `status` scripts end as the tool does,
+/// against one stub device (tests/device/ssh-stub-device, an `ssh` that answers from files):
+/// a healthy upgrade (0), greenboot red and the device rolled back (4), a staged digest that
+/// is not the expected one (1, no reboot), a device that never comes back (3), a rollback
+/// (0), a status (0). Each side starts from the same device.
+#[test]
+fn pasted_lifecycle_scripts_end_as_the_tool_does() {
+    let test = "pasted_lifecycle_scripts_end_as_the_tool_does";
+    if !common::require_tool("jq", test) {
+        return;
+    }
+    let dir = scratch("script-lifecycle");
+    let bin = dir.join("bin");
+    for d in ["bin", "tmp", "state", "work"] {
+        std::fs::create_dir_all(dir.join(d)).unwrap();
+    }
+    std::fs::copy(
+        repo_root().join("tests/device/ssh-stub-device"),
+        bin.join("ssh"),
+    )
+    .unwrap();
+    // the registry: a list whose amd64 entry is 2222...
+    let list = r#"{"schemaVersion":2,"manifests":[{"digest":"sha256:2222222222222222222222222222222222222222222222222222222222222222","platform":{"architecture":"amd64","os":"linux"}},{"digest":"sha256:3333333333333333333333333333333333333333333333333333333333333333","platform":{"architecture":"arm64","os":"linux"}}]}"#;
+    std::fs::write(
+        bin.join("skopeo"),
+        format!("#!/bin/sh\necho \"skopeo $*\" >> \"$STUB_DIR/calls.log\"\necho '{list}'\n"),
+    )
+    .unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(bin.join("skopeo"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+    }
+    const OLD: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    const NEW: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+    const OTHER: &str = "sha256:9999999999999999999999999999999999999999999999999999999999999999";
+    let dev = dir.join("dev");
+    // the device as installed (old booted, `rollback` given), with a scenario's control file
+    let device = |rollback: Option<&str>, control: Option<(&str, &str)>| {
+        let _ = std::fs::remove_dir_all(&dev);
+        std::fs::create_dir_all(&dev).unwrap();
+        std::fs::write(dev.join("booted"), format!("{OLD}\n")).unwrap();
+        std::fs::write(dev.join("boot_id"), "first-boot\n").unwrap();
+        if let Some(r) = rollback {
+            std::fs::write(dev.join("rollback"), format!("{r}\n")).unwrap();
+        }
+        if let Some((file, text)) = control {
+            std::fs::write(dev.join(file), format!("{text}\n")).unwrap();
+        }
+    };
+    let booted = || {
+        std::fs::read_to_string(dev.join("booted"))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    let env = |c: &mut std::process::Command| {
+        c.env("STUB_DIR", dir.as_str())
+            .env(
+                "STUB_PODS",
+                repo_root().join("tests/fixtures/pods/ready.json").as_str(),
+            )
+            .env("TMPDIR", dir.join("tmp").as_str());
+    };
+    // name, arguments, the device's rollback deployment, a control file, the exit code, what
+    // both sides say, the image booted after
+    type Scenario<'a> = (
+        &'a str,
+        &'a [&'a str],
+        Option<&'a str>,
+        Option<(&'a str, &'a str)>,
+        i32,
+        &'a str,
+        &'a str,
+    );
+    let scenarios: [Scenario; 6] = [
+        ("healthy", &["upgrade"], None, None, 0, "", NEW),
+        (
+            "red",
+            &["upgrade"],
+            None,
+            Some(("red", NEW)),
+            4,
+            "40_microshift_running_check.sh",
+            OLD,
+        ),
+        (
+            "staged-other",
+            &["upgrade"],
+            None,
+            Some(("stage-other", OTHER)),
+            1,
+            "the device was not rebooted",
+            OLD,
+        ),
+        (
+            "never-back",
+            &["upgrade", "--timeout", "3s"],
+            None,
+            Some(("hang", "")),
+            3,
+            "wait until the device is back",
+            NEW,
+        ),
+        ("rollback", &["rollback"], Some(NEW), None, 0, "", NEW),
+        ("status", &["status"], Some(NEW), None, 0, "", OLD),
+    ];
+    for (name, args, rollback, control, code, says, after) in scenarios {
+        let mut full: Vec<&str> = args.to_vec();
+        full.extend([
+            "--host",
+            "redhat@192.0.2.10",
+            "--image",
+            "quay.io/org/edge:v2",
+        ]);
+        if full[0] == "rollback" {
+            full.truncate(full.len() - 2);
+        }
+        let mut dry = vec!["--dry-run"];
+        dry.extend_from_slice(&full);
+        let mut printed = common::isolated_xtask(&format!("{bin}:/usr/bin:/bin"));
+        printed
+            .args(&dry)
+            .env("XTASK_STATE_DIR", dir.join("state").as_str());
+        env(&mut printed);
+        let script = Ran::of(printed.output().unwrap()).ok().stdout;
+
+        device(rollback, control);
+        let mut bash = std::process::Command::new("bash");
+        bash.arg("-c")
+            .arg(&script)
+            .current_dir(dir.join("work"))
+            .env_clear()
+            .env("PATH", format!("{bin}:/usr/bin:/bin"));
+        env(&mut bash);
+        let pasted = Ran::of(bash.output().unwrap());
+        let pasted_after = booted();
+
+        device(rollback, control);
+        let mut tool = common::isolated_xtask(&format!("{bin}:/usr/bin:/bin"));
+        tool.args(&full)
+            .env("XTASK_STATE_DIR", dir.join("state").as_str());
+        env(&mut tool);
+        let tool = Ran::of(tool.output().unwrap());
+        let tool_after = booted();
+
+        assert_eq!(
+            (pasted.code, tool.code),
+            (code, code),
+            "{name}: the pasted script and the tool ended differently\n--- script stderr:\n{}\n--- tool stderr:\n{}\n--- script:\n{script}",
+            pasted.stderr,
+            tool.stderr
+        );
+        // the script shows the journal's lines as they come (stdout), the tool in its error
+        for (side, out) in [("script", pasted.all()), ("tool", tool.stderr.clone())] {
+            assert!(out.contains(says), "{name}, {side}: no {says:?} in\n{out}");
+        }
+        assert_eq!(
+            (pasted_after.as_str(), tool_after.as_str()),
+            (after, after),
+            "{name}: the device booted another image"
+        );
+    }
+}

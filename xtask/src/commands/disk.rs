@@ -87,6 +87,8 @@ pub struct BuilderConfig {
     pub kernel_append: Option<String>,
     /// `[customizations.installer.kickstart] contents`.
     pub kickstart: Option<String>,
+    /// `[[customizations.files]]`: path, mode, contents (root's).
+    pub files: Vec<(String, String, String)>,
 }
 
 impl BuilderConfig {
@@ -130,6 +132,22 @@ impl BuilderConfig {
             installer.insert("kickstart".into(), Value::Table(ks));
             c.insert("installer".into(), Value::Table(installer));
         }
+        if !self.files.is_empty() {
+            let files = self
+                .files
+                .iter()
+                .map(|(path, mode, data)| {
+                    let mut f = Table::new();
+                    f.insert("path".into(), Value::String(path.clone()));
+                    f.insert("mode".into(), Value::String(mode.clone()));
+                    f.insert("user".into(), Value::String("root".into()));
+                    f.insert("group".into(), Value::String("root".into()));
+                    f.insert("data".into(), Value::String(data.clone()));
+                    Value::Table(f)
+                })
+                .collect();
+            c.insert("files".into(), Value::Array(files));
+        }
         let mut doc = Table::new();
         doc.insert("customizations".into(), Value::Table(c));
         doc.to_string()
@@ -150,6 +168,42 @@ pub struct Disk {
     pub runs: Vec<BuilderRun>,
     /// The invoking user (`SUDO_UID:SUDO_GID`) who gets the artifacts, when run through sudo.
     pub owner: Option<String>,
+    /// Said before the steps (what the images will lack).
+    pub note: Option<String>,
+}
+
+/// The registry auth file a device installed from a disk image pulls its upgrades with: the
+/// configured one (AUTH_CONFIG), none with --public-image or when none is configured.
+fn device_auth(
+    args: &KickstartArgs,
+    sources: &Sources,
+) -> anyhow::Result<Option<(camino::Utf8PathBuf, Secret)>> {
+    if args.public_image {
+        return Ok(None);
+    }
+    let Some(picked) = sources.value(&inputs::AUTH_CONFIG, args.registry.auth_config.as_deref())?
+    else {
+        return Ok(None);
+    };
+    let path = sources.path(&picked)?;
+    if !path.exists() && picked.origin == crate::config::Origin::Config {
+        // the checked-in config names it for every host; this one has not logged in
+        return Ok(None);
+    }
+    if !path.exists() {
+        if sources.preview_without(format!(
+            "the registry auth file {path} ({}), for the disk images' /etc/ostree/auth.json",
+            picked.what
+        )) {
+            return Ok(Some((path, Secret::new(Vec::new()))));
+        }
+        return Err(crate::validate::refuse(format!(
+            "{}: '{path}' does not exist: log in first (`cargo xtask push` with REGISTRY_PASSWORD), or say --public-image when the device needs no registry credentials",
+            picked.what
+        )));
+    }
+    let (bytes, _) = crate::secrets::auth_json(&picked.what, &path)?;
+    Ok(Some((path, bytes)))
 }
 
 /// One run of the builder: its artifact types and its config.
@@ -277,6 +331,7 @@ impl Disk {
             .filter(|t| *t != DiskType::AnacondaIso)
             .collect();
         let mut runs = Vec::new();
+        let mut note = None;
         if !disks.is_empty() {
             let config = BuilderConfig {
                 user: key.as_ref().map(|k| {
@@ -288,11 +343,49 @@ impl Disk {
                 }),
                 ..base.clone()
             };
-            let text = config.to_toml();
+            // the device pulls its upgrades from the registry itself: the registry auth
+            // file goes into the disk images as /etc/ostree/auth.json (0600), as the
+            // kickstart's %post writes it on an installed one
+            let (config, shown) = match device_auth(&args.kickstart, sources)? {
+                Some((path, bytes)) => {
+                    let file = |data: String| {
+                        vec![(
+                            crate::device::OSTREE_AUTH.to_string(),
+                            "0600".to_string(),
+                            data,
+                        )]
+                    };
+                    let text = String::from_utf8(bytes.expose().to_vec())
+                        .map_err(|_| bad("--auth-config", path.as_str(), "is not UTF-8 JSON"))?;
+                    let shown = BuilderConfig {
+                        files: file(format!(
+                            "<redacted: {} bytes of AUTH_CONFIG ({path})>",
+                            text.len()
+                        )),
+                        ..config.clone()
+                    };
+                    (
+                        BuilderConfig {
+                            files: file(text),
+                            ..config
+                        },
+                        shown,
+                    )
+                }
+                None => {
+                    if !args.kickstart.public_image {
+                        note = Some(format!(
+                            "the disk images carry no registry credentials (no registry auth file is configured, or the configured one is not on this host): a device installed from them cannot pull upgrades from a private registry until {} is there; give --auth-config, or --public-image when the image needs none",
+                            crate::device::OSTREE_AUTH
+                        ));
+                    }
+                    (config.clone(), config)
+                }
+            };
             runs.push(BuilderRun {
                 types: disks,
-                config: Secret::new(text.clone()),
-                config_shown: text,
+                config: Secret::new(config.to_toml()),
+                config_shown: shown.to_toml(),
                 id: "builder",
                 secret: "BUILDER_CONFIG",
                 dir_var: "BUILD_DIR",
@@ -354,6 +447,7 @@ impl Disk {
             target_arch,
             runs,
             owner,
+            note,
         })
     }
 
@@ -379,9 +473,12 @@ impl Disk {
                 if run.types.contains(&DiskType::AnacondaIso) {
                     "the builder's config printed at the top, its kickstart with the secrets filled in (`cargo xtask kickstart` with the same inputs prints that kickstart); the tool writes it as a 0600 file and removes it"
                 } else {
-                    "the builder's config printed at the top (it holds no secret); the tool writes it as a 0600 file and removes it"
+                    "the builder's config printed at the top, the registry auth file's JSON as the data of /etc/ostree/auth.json when it holds one; the tool writes it as a 0600 file and removes it"
                 },
             );
+        }
+        if let Some(n) = &self.note {
+            note.push_str(n);
         }
         plan.note = Some(note.trim_end().to_string());
         plan.facts = serde_json::json!({ "reference": local, "types": kinds, "output": self.output.as_str() });

@@ -1,7 +1,9 @@
 //! The kickstart of "Prepare Kickstart File": `kickstarts/microshift-bootc.ks` filled in.
 //!
-//! The registry auth file (AUTH_CONFIG) goes to `/etc/ostree/auth.json` in `%pre-install`,
-//! the pull secret to `/etc/crio/openshift-pull-secret` (mode 600) in `%post`. Both are
+//! The registry auth file (AUTH_CONFIG) goes to `/etc/ostree/auth.json` in `%pre-install`
+//! (the installer pulls the image with it) and again in `%post` (the installed system pulls
+//! its upgrades with it), the pull secret to `/etc/crio/openshift-pull-secret` (mode 600)
+//! in `%post`. Both are
 //! embedded base64-encoded in quoted heredocs: base64 text cannot clash with a heredoc
 //! delimiter, `%end`, quotes, `$`, backticks or backslashes, and decodes to the same bytes
 //! (a missing final newline included).

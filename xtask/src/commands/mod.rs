@@ -10,11 +10,15 @@ pub mod completions;
 pub mod disk;
 pub mod doctor;
 pub mod kickstart;
+pub mod lifecycle;
 pub mod lint;
 pub mod manifest;
 pub mod push;
 pub mod release;
+pub mod rollback;
 pub mod run;
+pub mod status;
+pub mod upgrade;
 pub mod verify;
 pub mod vm;
 

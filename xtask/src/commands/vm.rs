@@ -10,6 +10,7 @@ use super::{Action, Ctx};
 use crate::arch::Arch;
 use crate::config::Sources;
 use crate::plan::{Entry, Plan, Recording, Secret, Step};
+use crate::reach::{libvirt_uri, needs_root};
 use crate::validate::{self, bad};
 
 /// The kickstart's file name inside the installer's initrd.
@@ -90,25 +91,6 @@ pub struct Vm {
     pub disk_dir: Utf8PathBuf,
     pub uri: String,
     pub record: Utf8PathBuf,
-}
-
-/// The libvirt URI from a `--libvirt-uri` flag value (or its fallbacks), validated.
-pub fn libvirt_uri(flag: Option<&str>, sources: &Sources) -> anyhow::Result<String> {
-    let uri = sources.get(&crate::inputs::LIBVIRT_URI, flag)?;
-    let ok = uri.value.split_once("://").is_some_and(|(scheme, _)| {
-        !scheme.is_empty()
-            && scheme
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '+')
-    }) && !uri.value.chars().any(char::is_whitespace);
-    if !ok {
-        return Err(bad(
-            &uri.what,
-            &uri.value,
-            "not a libvirt URI such as qemu:///system",
-        ));
-    }
-    Ok(uri.value)
 }
 
 /// The architecture named in an ISO 9660 volume label (RHEL boot ISOs: `RHEL-9-4-0-BaseOS-x86_64`).
@@ -399,11 +381,6 @@ fn disk_format(path: &Utf8PathBuf) -> Result<&'static str, String> {
         .and_then(|mut f| f.read_exact(&mut magic))
         .map_err(|e| format!("cannot read: {e}"))?;
     Ok(if &magic == b"QFI\xfb" { "qcow2" } else { "raw" })
-}
-
-/// Only the local system instance of libvirt needs root; remote and session URIs do not.
-pub fn needs_root(uri: &str) -> bool {
-    uri == "qemu:///system" || uri.starts_with("qemu:///system?")
 }
 
 /// `vm --destroy [NAME]`: stop a VM that `vm` made (the record's last one by default), then

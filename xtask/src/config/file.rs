@@ -137,7 +137,7 @@ impl Config {
     }
 }
 
-/// The file's keys as dotted names: the objects `vm`, `lvm`, `disk` and `embed` are opened,
+/// The file's keys as dotted names: the objects `vm`, `lvm`, `disk`, `embed` and `device` are opened,
 /// nothing else.
 fn flatten(
     path: &str,
@@ -151,13 +151,13 @@ fn flatten(
             )));
         }
         match (k.as_str(), v) {
-            ("vm" | "lvm" | "disk" | "embed", Value::Object(inner)) => {
+            ("vm" | "lvm" | "disk" | "embed" | "device", Value::Object(inner)) => {
                 for (ik, iv) in inner {
                     out.insert(format!("{k}.{ik}"), iv.clone());
                 }
             }
-            ("vm" | "lvm" | "disk" | "embed", Value::Null) => {}
-            ("vm" | "lvm" | "disk" | "embed", other) => {
+            ("vm" | "lvm" | "disk" | "embed" | "device", Value::Null) => {}
+            ("vm" | "lvm" | "disk" | "embed" | "device", other) => {
                 return Err(bad(
                     &format!("{path}: {k}"),
                     &other.to_string(),

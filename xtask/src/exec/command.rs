@@ -26,6 +26,8 @@ pub(super) struct Failure {
     /// What the command said (its stderr, then stdout, as far as they were read): the step's
     /// hints name a cause only where this shows it.
     pub(super) said: String,
+    /// The check's definite no: no use waiting or trying again.
+    pub(super) definite: bool,
 }
 
 impl Failure {
@@ -37,6 +39,7 @@ impl Failure {
             signal: None,
             stopped: false,
             said: String::new(),
+            definite: false,
         }
     }
 }
@@ -126,6 +129,7 @@ impl Runner<'_> {
             |e: std::io::Error| Failure::internal(format!("could not start `{program}`: {e}"));
         let exit_failure = |status: std::process::ExitStatus, said: String| Failure {
             said,
+            definite: false,
             message: if step.expect_failure {
                 format!("`{shown}`: the command succeeded")
             } else {
@@ -202,6 +206,7 @@ impl Runner<'_> {
                 signal: None,
                 stopped: true,
                 said: String::new(),
+                definite: false,
             });
         }
         if let Some(sig) = ended.signal {
@@ -212,6 +217,7 @@ impl Runner<'_> {
                 signal: Some(sig),
                 stopped: false,
                 said: String::new(),
+                definite: false,
             });
         }
         let result = ended;
@@ -271,6 +277,7 @@ impl Runner<'_> {
                         signal: None,
                         stopped: false,
                         said: String::new(),
+                        definite: false,
                         not_yet: Some(Box::new(NotYet {
                             progress: format!("no {var} yet"),
                             detail: json!({ (*var): null }),
@@ -290,8 +297,10 @@ impl Runner<'_> {
                         signal: None,
                         stopped: false,
                         said: String::new(),
+                        definite: false,
                     },
                     Err(e) => Failure {
+                        definite: e.is::<crate::error::Definite>(),
                         message: format!("{e:#}"),
                         answered: true,
                         not_yet: None,

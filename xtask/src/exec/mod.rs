@@ -150,15 +150,17 @@ impl Runner<'_> {
         let step_started = Instant::now();
         let mut progress = Progress::new();
         let result = loop {
-            let result = self.command(step, state, io);
+            let result = self.tries(step, state, io);
             let (Some(wait), true, Err(failure)) = (plan.deadline, step.repeat, &result) else {
                 break result;
             };
             if !failure.answered && failure.not_yet.is_none()
                 || failure.signal.is_some()
                 || failure.stopped
+                || failure.definite
             {
-                break result; // could not run at all (or stopped): waiting will not help
+                // could not run at all (or stopped), or a definite no: waiting will not help
+                break result;
             }
             let elapsed = self.started.elapsed();
             if elapsed >= Duration::from_secs(wait.timeout_s) {
@@ -187,7 +189,7 @@ impl Runner<'_> {
                 return Err(anyhow::Error::new(StepFailed {
                     message: io.tag(message),
                     hint: step.hint.clone(),
-                    timed_out: true,
+                    code: crate::error::exit::TIMEOUT,
                 }));
             }
             let what = failure
@@ -232,10 +234,32 @@ impl Runner<'_> {
                 if let Some((var, value)) = &step.sets {
                     state.vars.insert(var, value.to_string());
                 }
-                if let (Some(rv), Some(data)) = (&step.result_var, &out) {
-                    if let Some(v) = data.get(rv.key).and_then(Value::as_str) {
-                        state.vars.insert(rv.var, v.to_string());
+                if let Some(data) = &out {
+                    for rv in &step.result_vars {
+                        if let Some(v) = data.get(rv.key).and_then(Value::as_str) {
+                            state.vars.insert(rv.var, v.to_string());
+                        }
                     }
+                }
+                if let Some((code, message)) = &step.then_exit {
+                    self.record(step, state, Moment::After)?;
+                    // the ending's message, with what the step's output showed
+                    let mut message = crate::plan::interpolate(message, &state.vars);
+                    let mut entry = StepRecord::new(step, Status::Ok, ms);
+                    if let (Some(data), Output::Check(check)) = (out, &step.output) {
+                        if let Some(line) = check.summary(&data) {
+                            message.push('\n');
+                            message.push_str(&line);
+                        }
+                        report.data.insert(step.id.to_string(), data.clone());
+                        entry.result = Some(data);
+                    }
+                    report.steps.push(entry);
+                    return Err(anyhow::Error::new(StepFailed {
+                        message: io.tag(message),
+                        hint: step.hint.clone(),
+                        code: *code,
+                    }));
                 }
                 self.record(step, state, Moment::After)?;
                 let mut entry = StepRecord::new(step, Status::Ok, ms);
@@ -244,7 +268,9 @@ impl Runner<'_> {
                 }
                 if let Some(data) = out {
                     // a probe's answer is not news; a check's result is
-                    if let (Output::Check(check), OnFail::Abort) = (&step.output, step.on_fail) {
+                    if let (Output::Check(check), true) =
+                        (&step.output, step.on_fail == OnFail::Abort || step.reports)
+                    {
                         report.lines.extend(check.summary(&data));
                     }
                     report.data.insert(step.id.to_string(), data.clone());
@@ -254,6 +280,23 @@ impl Runner<'_> {
             }
             Err(failure) if step.on_fail == OnFail::Record && failure.answered => {
                 state.outcomes.insert(step.id, false);
+                if step.reports {
+                    io.say(&format!("    no: {}", failure.message));
+                }
+                if let Some((code, message)) = &step.then_exit {
+                    // the ending stands; the step only could not add to it
+                    report.steps.push(StepRecord::new(step, Status::No, ms));
+                    return Err(anyhow::Error::new(StepFailed {
+                        message: io.tag(format!(
+                            "{}\n({} failed: {})",
+                            crate::plan::interpolate(message, &state.vars),
+                            step.about,
+                            failure.message
+                        )),
+                        hint: step.hint.clone(),
+                        code: *code,
+                    }));
+                }
                 self.record(step, state, Moment::No)?;
                 report.steps.push(StepRecord::new(step, Status::No, ms));
             }
@@ -286,11 +329,42 @@ impl Runner<'_> {
                 return Err(anyhow::Error::new(StepFailed {
                     message: io.tag(message),
                     hint: step.hint_for(&failure.said),
-                    timed_out: false,
+                    code: step.fail_code(),
                 }));
             }
         }
         Ok(())
+    }
+
+    /// The step's command, tried again as the step says (`retries`) while it fails.
+    fn tries(
+        &self,
+        step: &Step,
+        state: &mut State,
+        io: &Io,
+    ) -> Result<Option<Value>, command::Failure> {
+        let (tries, pause) = step.retries.unwrap_or((1, 0));
+        let mut attempt = 1;
+        loop {
+            let result = self.command(step, state, io);
+            match &result {
+                Err(f) if attempt < tries && f.signal.is_none() && !f.stopped && !f.definite => {
+                    io.say(&format!(
+                        "    try {attempt}/{tries} failed: {}; again in {pause}s",
+                        crate::validate::escape_controls(&f.message)
+                    ));
+                    let start = Instant::now();
+                    while start.elapsed() < Duration::from_secs(pause)
+                        && signals::caught().is_none()
+                        && !io.stopped()
+                    {
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                    attempt += 1;
+                }
+                _ => return result,
+            }
+        }
     }
 
     /// Write the step's recordings of this moment into the record file.

@@ -107,11 +107,7 @@ pub fn error_json(e: &anyhow::Error) -> Value {
     } else if let Some(stop) = e.downcast_ref::<Interrupted>() {
         ("interrupted", stop.message.clone(), None)
     } else if let Some(f) = e.downcast_ref::<StepFailed>() {
-        (
-            if f.timed_out { "timed_out" } else { "failed" },
-            f.message.clone(),
-            f.hint.clone(),
-        )
+        (f.kind(), f.message.clone(), f.hint.clone())
     } else {
         ("failed", format!("{e:#}"), None)
     };

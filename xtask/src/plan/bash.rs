@@ -49,11 +49,29 @@ impl When {
                 .map(|(var, want)| format!("[ \"${{{var}:-}}\" != {} ]", quote(want)))
                 .collect::<Vec<_>>()
                 .join(" || "),
-            When::AnyOf(all) => all
+            When::IfVarsDiffer(a, b) => {
+                format!("[ -z \"${{{a}:-}}\" ] || [ \"${{{a}:-}}\" != \"${{{b}:-}}\" ]")
+            }
+            When::IfVarsSame(a, b) => {
+                format!("[ -n \"${{{a}:-}}\" ] && [ \"${{{a}:-}}\" = \"${{{b}:-}}\" ]")
+            }
+            // each member grouped: bash's && and || bind alike, left to right
+            When::AnyOf(all) | When::AllOf(all) => all
                 .iter()
                 .filter_map(|w| w.shell(number))
+                .map(|t| {
+                    if t.contains("&&") || t.contains("||") {
+                        format!("{{ {t}; }}")
+                    } else {
+                        t
+                    }
+                })
                 .collect::<Vec<_>>()
-                .join(" || "),
+                .join(if matches!(self, When::AllOf(_)) {
+                    " && "
+                } else {
+                    " || "
+                }),
         })
     }
 
@@ -61,7 +79,7 @@ impl When {
     fn asks(&self) -> Vec<&'static str> {
         match self {
             When::IfSucceeded(id) | When::IfFailed(id) => vec![id],
-            When::AnyOf(all) => all.iter().flat_map(When::asks).collect(),
+            When::AnyOf(all) | When::AllOf(all) => all.iter().flat_map(When::asks).collect(),
             _ => Vec::new(),
         }
     }
@@ -268,86 +286,139 @@ impl Plan {
             Some(t) => format!("{command} | {t}"),
             None => command.clone(),
         };
-        let fail = |code: u8, why: &str| {
+        let fail = |code: i32, why: &str| {
             let mut msg = format!("error: step {n} ({}) {why}", step.about);
             if let Some(h) = &step.hint {
                 msg.push_str(&format!("; hint: {h}"));
             }
             format!("echo {} >&2; exit {code}", quote(&msg))
         };
-        if step.repeat {
-            let cond = match &step.output {
-                Output::Capture { var, .. } => format!("{line} && [ -n \"${var}\" ]"),
-                _ => line,
-            };
-            let interval = self.deadline.map_or(10, |w| w.interval_s);
-            return format!(
-                "until {cond}; do\n  [ \"$SECONDS\" -lt \"$deadline\" ] || {{ {}; }}\n  sleep {interval}\ndone\n",
-                fail(3, "timed out")
-            );
-        }
-        if step.expect_failure {
-            return format!("if {line}; then\n  {}\nfi\n", fail(1, "failed"));
-        }
-        let diagnose = step.diagnose.as_ref().map(|d| d.render(self.as_root));
-        match (step.on_fail, &step.output) {
-            (OnFail::Record, Output::Capture { var, .. }) => {
-                format!("{line} || {var}=''\n")
+        let interval = self.deadline.map_or(10, |w| w.interval_s);
+        let wait_more = format!(
+            "[ \"$SECONDS\" -lt \"$deadline\" ] || {{ {}; }}\n  sleep {interval}",
+            fail(3, "timed out")
+        );
+        let mut body = if step.repeat {
+            match (step.shell_no(), step.on_fail) {
+                // a question with three answers (yes, no, not yet): until yes or no
+                (Some(no), OnFail::Record) => {
+                    let ok = test.clone().unwrap_or_else(|| "true".to_string());
+                    format!(
+                        "while :; do\n  if STEP_OUT=$({command}); then\n    if printf '%s\\n' \"$STEP_OUT\" | {ok}; then step{n}=ok; break; fi\n    if printf '%s\\n' \"$STEP_OUT\" | {no}; then step{n}=no; break; fi\n  fi\n  {wait_more}\ndone\n"
+                    )
+                }
+                (Some(no), OnFail::Abort) => {
+                    let ok = test.clone().unwrap_or_else(|| "true".to_string());
+                    format!(
+                        "while :; do\n  if STEP_OUT=$({command}); then\n    if printf '%s\\n' \"$STEP_OUT\" | {ok}; then break; fi\n    if printf '%s\\n' \"$STEP_OUT\" | {no}; then {}; fi\n  fi\n  {wait_more}\ndone\n",
+                        fail(step.fail_code(), "failed")
+                    )
+                }
+                (None, _) => {
+                    let cond = match &step.output {
+                        Output::Capture { var, .. } => format!("{line} && [ -n \"${var}\" ]"),
+                        _ => line.clone(),
+                    };
+                    let mut loop_ = format!("until {cond}; do\n  {wait_more}\ndone\n");
+                    if asked {
+                        loop_.push_str(&format!("step{n}=ok\n"));
+                    }
+                    loop_
+                }
             }
-            (OnFail::Record, _) if asked => {
-                format!("if {line}; then step{n}=ok; else step{n}=no; fi\n")
-            }
-            (OnFail::Record, _) => format!("{line} || true\n"),
-            (OnFail::Abort, Output::Capture { var, .. }) => format!(
-                "{line} || {{ {}; }}\n[ -n \"${var}\" ] || {{ {}; }}\n",
-                fail(1, "failed"),
-                fail(1, &format!("printed nothing to capture into {var}"))
-            ),
-            (OnFail::Abort, _) => {
-                // a failure ends the script as it ends the tool: exit 1, naming the step
-                let or_fail = format!(" || {{ {}; }}", fail(1, "failed"));
-                let mut body = match (diagnose, &step.result_var) {
-                    (Some(d), _) => format!(
-                        "if ! {line}; then\n  {d} >&2 || true\n  {}\nfi\n",
-                        fail(1, "failed")
-                    ),
-                    (
-                        None,
-                        Some(ResultVar {
-                            var,
-                            shell: ResultShell::Stdout(filter),
-                            ..
-                        }),
-                    ) => {
+        } else if step.expect_failure {
+            format!("if {line}; then\n  {}\nfi\n", fail(1, "failed"))
+        } else {
+            let diagnose = step.diagnose.as_ref().map(|d| d.render(self.as_root));
+            match (step.on_fail, &step.output) {
+                (OnFail::Record, Output::Capture { var, .. }) => {
+                    format!("{line} || {var}=''\n")
+                }
+                (OnFail::Record, _) if asked => {
+                    format!("if {line}; then step{n}=ok; else step{n}=no; fi\n")
+                }
+                (OnFail::Record, _) => format!("{line} || true\n"),
+                (OnFail::Abort, Output::Capture { var, .. }) => format!(
+                    "{} || {{ {}; }}\n[ -n \"${var}\" ] || {{ {}; }}\n",
+                    retried(&line, step.retries),
+                    fail(1, "failed"),
+                    fail(1, &format!("printed nothing to capture into {var}"))
+                ),
+                (OnFail::Abort, _) => {
+                    // a failure ends the script as it ends the tool: exit 1, naming the step
+                    let code = step.fail_code();
+                    let or_fail = format!(" || {{ {}; }}", fail(code, "failed"));
+                    let from_stdout: Vec<&ResultVar> = step
+                        .result_vars
+                        .iter()
+                        .filter(|r| matches!(r.shell, ResultShell::Stdout(_)))
+                        .collect();
+                    let mut body = if let Some(d) = diagnose {
+                        format!(
+                            "if ! {}; then\n  {d} >&2 || true\n  {}\nfi\n",
+                            retried(&line, step.retries),
+                            fail(code, "failed")
+                        )
+                    } else if !from_stdout.is_empty() {
                         let judged = match &test {
                             Some(t) => format!("printf '%s\\n' \"$STEP_OUT\" | {t}{or_fail}\n"),
                             None => String::new(),
                         };
-                        format!(
-                            "STEP_OUT=$({command}){or_fail}\n{judged}{var}=$(printf '%s\\n' \"$STEP_OUT\" | {filter})\n"
-                        )
+                        let mut b = format!(
+                            "STEP_OUT=$({}){or_fail}\n{judged}",
+                            retried(&command, step.retries)
+                        );
+                        for r in from_stdout {
+                            if let ResultShell::Stdout(filter) = &r.shell {
+                                b.push_str(&format!(
+                                    "{}=$(printf '%s\\n' \"$STEP_OUT\" | {filter})\n",
+                                    r.var
+                                ));
+                            }
+                        }
+                        b
+                    } else {
+                        format!("{}{or_fail}\n", retried(&line, step.retries))
+                    };
+                    for r in &step.result_vars {
+                        if let ResultShell::File(file) = &r.shell {
+                            body.push_str(&format!(
+                                "{}=$(cat \"${OUT_DIR}\"/{})\n",
+                                r.var,
+                                quote(file)
+                            ));
+                        }
                     }
-                    (
-                        None,
-                        Some(ResultVar {
-                            var,
-                            shell: ResultShell::File(file),
-                            ..
-                        }),
-                    ) => {
-                        format!(
-                            "{line}{or_fail}\n{var}=$(cat \"${OUT_DIR}\"/{})\n",
-                            quote(file)
-                        )
-                    }
-                    (None, None) => format!("{line}{or_fail}\n"),
-                };
-                if let Some((var, value)) = &step.sets {
-                    body.push_str(&format!("{var}={}\n", quote(value)));
+                    body
                 }
-                body
             }
+        };
+        if let Some((var, value)) = &step.sets {
+            body.push_str(&format!("{var}={}\n", quote(value)));
         }
+        if let Some((code, message)) = &step.then_exit {
+            // `${NAME}` in the message: the variable's value, as the tool says it
+            let words: String = super::split_vars(&format!("error: {message}"))
+                .into_iter()
+                .map(|p| match p {
+                    super::Piece::Text(t) => quote(t),
+                    super::Piece::Var(v) => format!("\"${{{v}:-}}\""),
+                })
+                .collect();
+            body.push_str(&format!("echo {words} >&2; exit {code}\n"));
+        }
+        body
+    }
+}
+
+/// A command tried `tries` times, `pause` seconds apart, as one bash command that fails
+/// when the last try fails.
+fn retried(line: &str, retries: Option<(u32, u64)>) -> String {
+    match retries {
+        Some((tries, pause)) if tries > 1 => format!(
+            "{{ for try in $(seq {tries}); do if {line}; then break; fi; [ \"$try\" -lt {tries} ] || false; sleep {pause}; done; }}"
+        ),
+        _ => line.to_string(),
     }
 }
 
@@ -356,6 +427,14 @@ impl Step {
     fn shell_test(&self) -> Option<String> {
         match &self.output {
             Output::Check(check) => check.shell_test(),
+            _ => None,
+        }
+    }
+
+    /// The bash test of this step's check saying a definite no, if it has one.
+    fn shell_no(&self) -> Option<String> {
+        match &self.output {
+            Output::Check(check) => check.shell_no(),
             _ => None,
         }
     }

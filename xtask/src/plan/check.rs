@@ -42,6 +42,41 @@ pub enum Check {
         want: String,
         wait: bool,
     },
+    /// `bootc status --json`: the device's deployments (a report; malformed output fails,
+    /// and so does a host without a booted deployment, or without a rollback one, when the
+    /// step needs it).
+    BootcHost { booted: bool, rollback: bool },
+    /// A manifest list in the registry (`skopeo inspect --raw`): the digest of its entry for
+    /// the architecture in `arch` (a variable). A single image is taken only when the
+    /// reference names it by digest (`pinned`). With `booted` (a variable), the result says
+    /// whether the device runs that digest (a report, never a failure).
+    ListMember {
+        arch: &'static str,
+        pinned: Option<String>,
+        booted: Option<&'static str>,
+    },
+    /// `bootc status --json`: the staged deployment is the digest in `expected`.
+    Staged { expected: &'static str },
+    /// `/proc/sys/kernel/random/boot_id`: not the one in `from` any more (the device has
+    /// rebooted); the same one is "not yet".
+    BootChanged { from: &'static str },
+    /// `bootc status --json`: the booted digest is the one in `want` (yes), the one in
+    /// `other` (a definite no), or another or none yet (not yet). With `rollback`, the
+    /// rollback deployment must be the one in that variable too.
+    Booted {
+        want: &'static str,
+        other: Option<&'static str>,
+        rollback: Option<&'static str>,
+    },
+    /// `systemctl show --property=LoadState,SubState greenboot-healthcheck.service`:
+    /// greenboot's verdict. With `wait`: passed (or no greenboot) is yes, failed a definite
+    /// no, anything else not yet; without, a report.
+    Greenboot { wait: bool },
+    /// `systemctl show --property=ActiveState,SubState UNIT`: a report.
+    Unit { name: String },
+    /// A unit's journal on the boot before this one: the lines, and the checks greenboot
+    /// said failed (`Script 'NAME' FAILURE`).
+    Journal { unit: String },
 }
 
 impl Check {
@@ -77,6 +112,46 @@ impl Check {
             ),
             Check::Artifact { kind, .. } => format!("record the {kind} artifact's hash and size"),
             Check::Embedded => "list the embedded images, their digests and sizes".to_string(),
+            Check::BootcHost { rollback: true, .. } => {
+                "read the deployments: a booted one, and a rollback one to go back to".to_string()
+            }
+            Check::BootcHost { .. } => {
+                "read the booted, staged and rollback deployments".to_string()
+            }
+            Check::ListMember {
+                arch, booted: None, ..
+            } => {
+                format!("take the digest of the list's entry for the device's architecture (${{{arch}}})")
+            }
+            Check::ListMember {
+                booted: Some(b), ..
+            } => {
+                format!("compare the registry's digest for the device's architecture with the booted one (${{{b}}})")
+            }
+            Check::Staged { expected } => {
+                format!("check the staged deployment is ${{{expected}}}")
+            }
+            Check::BootChanged { from } => format!("check the boot id is no longer ${{{from}}}"),
+            Check::Booted {
+                want,
+                other,
+                rollback,
+            } => {
+                let mut text = format!("check the device booted ${{{want}}}");
+                if let Some(r) = rollback {
+                    text.push_str(&format!(" with ${{{r}}} as its rollback"));
+                }
+                if let Some(o) = other {
+                    text.push_str(&format!(" (${{{o}}}: a definite no)"));
+                }
+                text
+            }
+            Check::Greenboot { wait: true } => {
+                "wait for greenboot's verdict: passed, or failed (red)".to_string()
+            }
+            Check::Greenboot { wait: false } => "read greenboot's verdict".to_string(),
+            Check::Unit { name } => format!("read the state of {name}"),
+            Check::Journal { unit } => format!("show {unit}'s lines and the checks it failed"),
         }
     }
 
@@ -131,8 +206,66 @@ impl Check {
                 "awk -F '\\t' 'NF == 3 && $2 ~ /^sha256:/ { n++ } END { exit !n }'".to_string(),
             ),
             Check::State { want, .. } => Some(format!("grep -qx -- {}", quote(want))),
+            Check::BootcHost { booted, rollback } => {
+                let mut filter = ".kind == \"BootcHost\"".to_string();
+                if *booted {
+                    filter.push_str(" and .status.booted.image.imageDigest != null");
+                }
+                if *rollback {
+                    filter.push_str(" and .status.rollback.image.imageDigest != null");
+                }
+                jq("", &filter)
+            }
+            Check::ListMember { booted: Some(_), .. } => None,
+            Check::ListMember { arch, pinned, .. } => {
+                let single = match pinned {
+                    Some(_) => "(.manifests | not)",
+                    None => "false",
+                };
+                jq(
+                    &format!("--arg a \"${{{arch}}}\" "),
+                    &format!("{single} or ([.manifests[]? | select(.platform.architecture == $a)] | length == 1)"),
+                )
+            }
+            Check::Staged { expected } => jq(
+                &format!("--arg d \"${{{expected}}}\" "),
+                ".status.staged.image.imageDigest == $d",
+            ),
+            Check::BootChanged { from } => Some(format!("grep -qvxF -- \"${{{from}}}\"")),
+            Check::Booted { want, rollback, .. } => {
+                let mut args = format!("--arg w \"${{{want}}}\" ");
+                let mut filter = ".status.booted.image.imageDigest == $w".to_string();
+                if let Some(r) = rollback {
+                    args.push_str(&format!("--arg r \"${{{r}}}\" "));
+                    filter.push_str(" and .status.rollback.image.imageDigest == $r");
+                }
+                jq(&args, &filter)
+            }
+            Check::Greenboot { wait: true } => {
+                Some("grep -qxE 'SubState=exited|LoadState=not-found'".to_string())
+            }
+            Check::Greenboot { wait: false } | Check::Unit { .. } | Check::Journal { .. } => None,
             Check::Kernel { .. } | Check::Artifact { .. } => None,
         }
+    }
+
+    /// A definite "no" of a check that has three answers (yes, no, not yet), as a bash test
+    /// like [`Check::shell_test`].
+    pub fn shell_no(&self) -> Option<String> {
+        match self {
+            Check::Booted {
+                other: Some(other), ..
+            } => Some(format!(
+                "jq -e --arg o \"${{{other}}}\" '.status.booted.image.imageDigest == $o' >/dev/null"
+            )),
+            Check::Greenboot { wait: true } => Some("grep -qx 'SubState=failed'".to_string()),
+            _ => None,
+        }
+    }
+
+    /// The exit code when the check fails.
+    pub fn fail_code(&self) -> i32 {
+        1
     }
 }
 

@@ -87,6 +87,9 @@ fn when_json(when: &When) -> serde_json::Value {
         When::IfDiffers(pairs) => {
             json!({ "if_differs": pairs.iter().map(|(k, v)| json!({ "var": k, "from": v })).collect::<Vec<_>>() })
         }
+        When::IfVarsDiffer(a, b) => json!({ "if_vars_differ": [a, b] }),
+        When::IfVarsSame(a, b) => json!({ "if_vars_same": [a, b] }),
         When::AnyOf(all) => json!({ "any_of": all.iter().map(when_json).collect::<Vec<_>>() }),
+        When::AllOf(all) => json!({ "all_of": all.iter().map(when_json).collect::<Vec<_>>() }),
     }
 }

@@ -81,8 +81,14 @@ pub enum When {
     /// Only when one of these variables is unset or holds another value (e.g. "push unless
     /// the registry already holds this very image").
     IfDiffers(Vec<(&'static str, String)>),
+    /// Only when these two variables hold different values (or one is unset).
+    IfVarsDiffer(&'static str, &'static str),
+    /// Only when these two variables hold the same, set value.
+    IfVarsSame(&'static str, &'static str),
     /// When any of these holds.
     AnyOf(Vec<When>),
+    /// When all of these hold.
+    AllOf(Vec<When>),
 }
 
 impl When {
@@ -98,9 +104,72 @@ impl When {
             When::IfFailed(id) => outcomes.get(id) == Some(&false),
             When::IfSet(var) => vars.get(var).is_some_and(|v| !v.is_empty()),
             When::IfDiffers(pairs) => pairs.iter().any(|(var, want)| vars.get(var) != Some(want)),
+            When::IfVarsDiffer(a, b) => {
+                vars.get(a).filter(|v| !v.is_empty()) != vars.get(b).filter(|v| !v.is_empty())
+                    || vars.get(a).is_none_or(String::is_empty)
+            }
+            When::IfVarsSame(a, b) => vars
+                .get(a)
+                .is_some_and(|x| !x.is_empty() && Some(x) == vars.get(b)),
             When::AnyOf(all) => all.iter().any(|w| w.holds(outcomes, vars)),
+            When::AllOf(all) => all.iter().all(|w| w.holds(outcomes, vars)),
         }
     }
+}
+
+/// A message with `${NAME}` in it, each replaced by the variable's value (when an earlier
+/// step set it).
+pub fn interpolate(
+    message: &str,
+    vars: &std::collections::BTreeMap<&'static str, String>,
+) -> String {
+    let mut out = String::new();
+    for part in split_vars(message) {
+        match part {
+            Piece::Text(t) => out.push_str(t),
+            Piece::Var(name) => match vars.get(name) {
+                Some(v) => out.push_str(v),
+                None => out.push_str(&format!("${{{name}}}")),
+            },
+        }
+    }
+    out
+}
+
+/// A piece of a message: text, or a `${NAME}` (NAME in capitals, digits and `_`).
+pub enum Piece<'a> {
+    Text(&'a str),
+    Var(&'a str),
+}
+
+pub fn split_vars(message: &str) -> Vec<Piece<'_>> {
+    let mut pieces = Vec::new();
+    let mut rest = message;
+    while let Some(start) = rest.find("${") {
+        let after = &rest[start + 2..];
+        match after.find('}') {
+            Some(end)
+                if end > 0
+                    && after[..end]
+                        .chars()
+                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_') =>
+            {
+                if start > 0 {
+                    pieces.push(Piece::Text(&rest[..start]));
+                }
+                pieces.push(Piece::Var(&after[..end]));
+                rest = &after[end + 1..];
+            }
+            _ => {
+                pieces.push(Piece::Text(&rest[..start + 2]));
+                rest = after;
+            }
+        }
+    }
+    if !rest.is_empty() {
+        pieces.push(Piece::Text(rest));
+    }
+    pieces
 }
 
 /// What to do when a step exits non-zero.
@@ -196,8 +265,17 @@ pub struct Step {
     pub skip_note: Option<String>,
     /// Set this variable to this value when the step succeeded.
     pub sets: Option<(&'static str, &'static str)>,
-    /// Put a value of the step's result (its check's or out-file's) into a variable.
-    pub result_var: Option<ResultVar>,
+    /// Tell a person what the step's check found even when the step is a question (a probe
+    /// or a step that may fail): a report such as `status`'s.
+    pub reports: bool,
+    /// Put values of the step's result (its check's or out-file's) into variables.
+    pub result_vars: Vec<ResultVar>,
+    /// Try the command this many times in all, pausing this many seconds between tries,
+    /// before its failure counts (a registry that answers late).
+    pub retries: Option<(u32, u64)>,
+    /// When the step succeeded, end the plan here with this exit code and message (what a
+    /// person must know: "the device rolled back").
+    pub then_exit: Option<(i32, String)>,
 }
 
 /// A value of a step's result kept in a variable for later steps.
@@ -263,7 +341,10 @@ impl Step {
             lane: None,
             skip_note: None,
             sets: None,
-            result_var: None,
+            reports: false,
+            result_vars: Vec::new(),
+            retries: None,
+            then_exit: None,
         }
     }
     pub fn arg(mut self, arg: impl Into<String>) -> Step {
@@ -424,7 +505,22 @@ impl Step {
     }
     /// Put `key` of the step's result into `var`; `shell` says how the script gets it.
     pub fn result_var(mut self, var: &'static str, key: &'static str, shell: ResultShell) -> Step {
-        self.result_var = Some(ResultVar { var, key, shell });
+        self.result_vars.push(ResultVar { var, key, shell });
+        self
+    }
+    /// Tell what the check found, even for a question (see [`Step::reports`]).
+    pub fn reports(mut self) -> Step {
+        self.reports = true;
+        self
+    }
+    /// Try the command `tries` times in all, `pause_s` seconds apart.
+    pub fn retries(mut self, tries: u32, pause_s: u64) -> Step {
+        self.retries = Some((tries, pause_s));
+        self
+    }
+    /// When the step succeeded, end the plan with this exit code and message.
+    pub fn then_exit(mut self, code: i32, message: impl Into<String>) -> Step {
+        self.then_exit = Some((code, message.into()));
         self
     }
     /// What to tell a person when the step succeeded.
@@ -436,6 +532,14 @@ impl Step {
     pub fn diagnose(mut self, step: Step) -> Step {
         self.diagnose = Some(Box::new(step.read_only()));
         self
+    }
+
+    /// The exit code when this step fails: its check's (4: the device rolled back), else 1.
+    pub fn fail_code(&self) -> i32 {
+        match &self.output {
+            Output::Check(check) => check.fail_code(),
+            _ => 1,
+        }
     }
 
     /// A read-only question answered by the exit code (a probe, or a check that must fail).
@@ -506,7 +610,14 @@ pub struct Plan {
     /// signal), each when its condition holds: removing what only this run needs (a
     /// private build directory). The printed plan runs them from an `EXIT` trap.
     pub cleanup: Vec<Step>,
+    /// A summary for the `--json` document, from the steps' results (by step id) and the
+    /// exit code: its key and how to make it (the device's before, after and verdict).
+    pub summary: Option<(&'static str, Summary)>,
 }
+
+/// Makes a plan's `--json` summary from the steps' results and the exit code.
+pub type Summary =
+    fn(&std::collections::BTreeMap<String, serde_json::Value>, i32) -> serde_json::Value;
 
 /// What a secret of the printed plan (`${NAME}`) is, for the person who pastes the plan.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -538,6 +649,7 @@ impl Plan {
             secrets: Vec::new(),
             dir: None,
             cleanup: Vec::new(),
+            summary: None,
         }
     }
     pub fn push(&mut self, step: Step) {

@@ -10,6 +10,7 @@ use crate::arch::Arch;
 use crate::config::Sources;
 use crate::inputs;
 
+mod device;
 mod embed;
 mod host;
 mod probe;
@@ -45,6 +46,19 @@ pub struct DoctorArgs {
     pub image_name: Option<String>,
     #[arg(long)]
     pub arch: Option<String>,
+    #[arg(long, value_name = "[USER@]HOST[:PORT]", conflicts_with = "vm")]
+    pub host: Option<String>,
+    /// With --for upgrade: a libvirt VM that `vm` installed, reached over ssh
+    #[arg(long, value_name = "NAME")]
+    pub vm: Option<String>,
+    #[arg(long)]
+    pub ssh_user: Option<String>,
+    #[arg(long, value_name = "FILE")]
+    pub ssh_key: Option<String>,
+    #[arg(long, value_name = "FILE")]
+    pub known_hosts: Option<String>,
+    #[arg(long = "image", value_name = "REF")]
+    pub device_image: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -94,6 +108,8 @@ pub enum Purpose {
     Run,
     Vm,
     Disk,
+    /// A running device (--host or --vm), for `upgrade`
+    Upgrade,
     #[default]
     All,
 }
@@ -106,6 +122,7 @@ pub fn steps(purpose: Purpose) -> Vec<&'static str> {
         Purpose::Run => vec!["run"],
         Purpose::Vm => vec!["vm"],
         Purpose::Disk => vec!["disk"],
+        Purpose::Upgrade => vec!["upgrade"],
         Purpose::All => vec!["build", "push", "run", "vm", "disk"],
     }
 }
@@ -127,6 +144,10 @@ pub fn check(args: &DoctorArgs, sources: &Sources) -> anyhow::Result<Vec<Finding
         |input: &crate::inputs::Input, flag: Option<&str>| -> anyhow::Result<Option<String>> {
             Ok(sources.value(input, flag)?.map(|p| p.value))
         };
+    // a device, not this host: its own checks
+    if has("upgrade") {
+        return device::upgrade(args, sources);
+    }
     let pull_secret = path_of(&inputs::PULL_SECRET, args.pull_secret.as_deref())?;
     let auth = path_of(&inputs::AUTH_CONFIG, args.auth_config.as_deref())?;
     let base_registry = text_of(&inputs::BASE_IMAGE, None)?.map(|b| registry_of(&b));
@@ -217,13 +238,21 @@ pub fn act(args: &DoctorArgs, ctx: &Ctx) -> anyhow::Result<Action> {
     let (sources, json, dry_run) = (ctx.sources, ctx.json, ctx.dry_run);
     use std::io::Write;
     let steps = steps(args.purpose);
+    if dry_run && args.purpose == Purpose::Upgrade {
+        device::validate(args, sources)?;
+    }
     if dry_run {
         if json {
             crate::exec::print_json(&json!({ "ok": true, "read_only": true, "checks_for": steps }));
         } else {
             let _ = writeln!(
                 std::io::stdout(),
-                "# doctor is read-only: it checks the host for {}",
+                "# doctor is read-only: it checks the {} for {}",
+                if args.purpose == Purpose::Upgrade {
+                    "device (over ssh)"
+                } else {
+                    "host"
+                },
                 steps.join(", ")
             );
         }
@@ -244,7 +273,12 @@ pub fn act(args: &DoctorArgs, ctx: &Ctx) -> anyhow::Result<Action> {
         Ok(Action::Done)
     } else {
         Err(crate::error::StepFailed::error(format!(
-            "the host is not ready for {}: {} failed",
+            "the {} is not ready for {}: {} failed",
+            if args.purpose == Purpose::Upgrade {
+                "device"
+            } else {
+                "host"
+            },
             steps.join(", "),
             failed.join(", ")
         )))

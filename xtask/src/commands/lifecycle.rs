@@ -1,0 +1,237 @@
+//! What `status`, `upgrade` and `rollback` share: the device's deployments read with
+//! `bootc status --json`, the image a device should run and its digest for the device's
+//! architecture in the registry, and the waits after a reboot.
+
+use camino::Utf8PathBuf;
+
+use crate::config::Sources;
+use crate::image::Image;
+use crate::inputs;
+use crate::plan::{Check, ResultShell, Step};
+use crate::reach::Device;
+use crate::registry::{Registry, RegistryArgs};
+use crate::validate::{self, bad};
+
+/// Variables the lifecycle plans share.
+pub const BEFORE: &str = "BOOTED_BEFORE";
+pub const ARCH: &str = "DEVICE_ARCH";
+pub const BOOT_ID: &str = "BOOT_ID";
+pub const EXPECTED: &str = "EXPECTED_DIGEST";
+pub const TARGET: &str = "ROLLBACK_DIGEST";
+
+/// The flags naming the image a device should run.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ImageFlags {
+    #[arg(long = "image", value_name = "REF")]
+    pub device_image: Option<String>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// The image a device should run: a reference in a registry, and how to read it there.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Wanted {
+    /// As given (a tag or a digest).
+    pub reference: String,
+    /// Without tag or digest: what `bootc switch` is given with the digest.
+    pub repository: String,
+    /// The digest the reference names, if it names one.
+    pub pinned: Option<String>,
+    /// The auth file skopeo reads the registry with, if there is one.
+    pub authfile: Option<Utf8PathBuf>,
+    pub registries_conf: Option<Utf8PathBuf>,
+}
+
+impl Wanted {
+    /// `--image REF`, else `device.image`, else the release's list
+    /// (`REGISTRY/ORG/NAME:latest`).
+    pub fn resolve(flags: &ImageFlags, sources: &Sources) -> anyhow::Result<Wanted> {
+        let reference = match sources.value(&inputs::DEVICE_IMAGE, flags.device_image.as_deref())? {
+            Some(p) => validate::single_reference(&p.what, &p.value)?,
+            None => {
+                let registry = Registry::resolve(&flags.registry, sources, false)?;
+                registry.remote(&Image::name(None, sources)?, Some("latest"))
+            }
+        };
+        let (name, pinned) = match reference.split_once('@') {
+            Some((n, d)) => (n.to_string(), Some(d.to_string())),
+            None => (reference.clone(), None),
+        };
+        let last_slash = name.rfind('/').map_or(0, |i| i + 1);
+        let repository = match name[last_slash..].rfind(':') {
+            Some(i) => name[..last_slash + i].to_string(),
+            None => name,
+        };
+        // the registry is read on this host, with the auth file when there is one
+        let authfile =
+            match sources.value(&inputs::AUTH_CONFIG, flags.registry.auth_config.as_deref())? {
+                Some(p) => {
+                    let path = sources.path(&p)?;
+                    if path.exists() {
+                        crate::secrets::auth_json(&p.what, &path)?;
+                        Some(path)
+                    } else if p.origin == crate::config::Origin::Config {
+                        None
+                    } else {
+                        return Err(bad(&p.what, path.as_str(), "does not exist"));
+                    }
+                }
+                None => None,
+            };
+        Ok(Wanted {
+            reference,
+            repository,
+            pinned,
+            authfile,
+            registries_conf: sources.registries_conf(),
+        })
+    }
+
+    /// `skopeo inspect --raw` of the reference, on this host.
+    pub fn inspect(&self, id: &'static str, about: &str) -> Step {
+        let mut step = Step::new(id, about.to_string(), "skopeo");
+        if let Some(conf) = &self.registries_conf {
+            step = step.args(["--registries-conf", conf.as_str()]);
+        }
+        step = step.args(["inspect", "--raw", "--retry-times", "3"]);
+        if let Some(a) = &self.authfile {
+            step = step.args(["--authfile", a.as_str()]);
+        }
+        step.arg(format!("docker://{}", self.reference)).read_only()
+    }
+
+    /// The digest the device should run, for its architecture: `EXPECTED_DIGEST`.
+    pub fn expected_step(&self) -> Step {
+        self.inspect(
+            "expected",
+            &format!("ask the registry what {} is for the device's architecture", self.reference),
+        )
+        .check(Check::ListMember {
+            arch: ARCH,
+            pinned: self.pinned.clone(),
+            booted: None,
+        })
+        .result_var(
+            EXPECTED,
+            "digest",
+            ResultShell::Stdout(match &self.pinned {
+                Some(d) => format!(
+                    "jq -r --arg a \"${{{ARCH}}}\" 'if .manifests then (.manifests[] | select(.platform.architecture == $a) | .digest) else {} end'",
+                    crate::plan::quote(&format!("\"{d}\""))
+                ),
+                None => format!(
+                    "jq -r --arg a \"${{{ARCH}}}\" '.manifests[] | select(.platform.architecture == $a) | .digest'"
+                ),
+            }),
+        )
+        .hint(format!(
+            "is {} in the registry, with an entry for the device's architecture? `cargo xtask release` pushes the list",
+            self.reference
+        ))
+    }
+}
+
+/// `bootc status --json` on the device, read (and its booted digest and architecture kept).
+pub fn deployments(device: &Device, id: &'static str, about: &str, check: Check) -> Step {
+    device
+        .run(id, about.to_string(), &["bootc", "status", "--json"])
+        .read_only()
+        .check(check)
+}
+
+/// The booted digest and architecture of a `bootc status` step, into variables.
+pub fn keep_booted(step: Step) -> Step {
+    step.result_var(
+        BEFORE,
+        "booted_digest",
+        ResultShell::Stdout("jq -r '.status.booted.image.imageDigest'".to_string()),
+    )
+    .result_var(
+        ARCH,
+        "architecture",
+        ResultShell::Stdout("jq -r '.status.booted.image.architecture'".to_string()),
+    )
+}
+
+/// The device's boot id now: `BOOT_ID`.
+pub fn boot_id(device: &Device) -> Step {
+    device
+        .run(
+            "boot-id",
+            "read the device's boot id",
+            &["cat", "/proc/sys/kernel/random/boot_id"],
+        )
+        .read_only()
+        .capture(BOOT_ID, crate::plan::Extract::Trim)
+}
+
+/// The reboot: the connection may drop before the command answers (that is no failure).
+pub fn reboot(device: &Device) -> Step {
+    device
+        .run("reboot", "reboot the device", &["systemctl", "reboot"])
+        .may_fail()
+}
+
+/// Wait until the device answers with another boot id: it rebooted.
+pub fn back(device: &Device) -> Step {
+    device
+        .run(
+            "boot",
+            "wait until the device is back, with another boot id",
+            &["cat", "/proc/sys/kernel/random/boot_id"],
+        )
+        .read_only()
+        .repeat()
+        .check(Check::BootChanged { from: BOOT_ID })
+        .hint("the device did not come back: its console shows why (a VM: `virsh console`)")
+}
+
+/// greenboot's verdict on the booted image: a question (red is a definite no).
+pub fn greenboot(device: &Device) -> Step {
+    device
+        .run(
+            "greenboot",
+            "wait for greenboot's verdict on the booted image",
+            &["systemctl", "show", "--property=LoadState,SubState", "greenboot-healthcheck.service"],
+        )
+        .read_only()
+        .repeat()
+        .check(Check::Greenboot { wait: true })
+        .hint("greenboot runs its health checks after each boot (MicroShift's waits up to 10 minutes): `journalctl -u greenboot-healthcheck` on the device shows them")
+}
+
+/// The `--json` summary of `upgrade` and `rollback`: the device before, what was staged, the
+/// device after (as the last read saw it), and the verdict.
+pub fn upgrade_summary(results: &Results, exit: i32) -> serde_json::Value {
+    summary(results, exit, "upgraded")
+}
+
+/// [`upgrade_summary`] for `rollback`.
+pub fn rollback_summary(results: &Results, exit: i32) -> serde_json::Value {
+    summary(results, exit, "rolled_back_as_asked")
+}
+
+type Results = std::collections::BTreeMap<String, serde_json::Value>;
+
+fn summary(results: &Results, exit: i32, moved: &str) -> serde_json::Value {
+    use crate::error::exit as code;
+    let get = |id: &str| results.get(id).cloned().unwrap_or(serde_json::Value::Null);
+    let after = ["after", "rolled-back", "confirm", "booted"]
+        .iter()
+        .find_map(|id| results.get(*id).cloned())
+        .unwrap_or(serde_json::Value::Null);
+    let verdict = match exit {
+        0 if results.contains_key("booted") => moved,
+        0 => "already_current",
+        code::ROLLED_BACK => "rolled_back",
+        code::TIMEOUT => "timed_out",
+        _ => "failed",
+    };
+    serde_json::json!({
+        "before": get("before"),
+        "staged": get("staged"),
+        "after": after,
+        "greenboot": get("greenboot"),
+        "verdict": verdict,
+    })
+}

@@ -1,0 +1,94 @@
+//! `cargo xtask rollback`: back to the device's rollback deployment (`bootc rollback`, then
+//! a reboot), with the same waits and checks as `upgrade`: the device back with another boot
+//! id, running the rollback image, greenboot's verdict, MicroShift's pods.
+
+use super::lifecycle::{
+    back, boot_id, deployments, greenboot, keep_booted, reboot, BEFORE, TARGET,
+};
+use super::upgrade::deadline;
+use super::{Action, Ctx};
+use crate::config::Sources;
+use crate::plan::{Check, Plan, ResultShell, When};
+use crate::reach::{Device, DeviceArgs};
+
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct RollbackArgs {
+    #[command(flatten)]
+    pub device: DeviceArgs,
+    #[arg(long = "timeout", value_name = "DURATION")]
+    pub upgrade_timeout: Option<String>,
+}
+
+/// `cargo xtask rollback`
+pub fn act(args: &RollbackArgs, ctx: &Ctx) -> anyhow::Result<Action> {
+    plan(args, ctx.sources).map(Action::plan)
+}
+
+fn plan(args: &RollbackArgs, sources: &Sources) -> anyhow::Result<Plan> {
+    let device = Device::resolve(&args.device, sources, false)?;
+    let mut plan = Plan::new(format!("roll back {}", device.describe()), sources.as_root);
+    plan.facts = serde_json::json!({ "device": device.facts() });
+    plan.deadline = Some(deadline(args.upgrade_timeout.as_deref(), sources)?);
+    plan.summary = Some(("device", super::lifecycle::rollback_summary));
+    for step in device.find_steps() {
+        plan.push(step);
+    }
+    plan.push(
+        keep_booted(deployments(
+            &device,
+            "before",
+            "read the device's deployments",
+            Check::BootcHost {
+                booted: true,
+                rollback: true,
+            },
+        ))
+        .result_var(
+            TARGET,
+            "rollback_digest",
+            ResultShell::Stdout("jq -r '.status.rollback.image.imageDigest'".to_string()),
+        ),
+    );
+    plan.push(boot_id(&device));
+    plan.push(device.run(
+        "rollback",
+        "queue the rollback deployment for the next boot (bootc rollback)",
+        &["bootc", "rollback"],
+    ));
+    plan.push(reboot(&device));
+    plan.push(back(&device));
+    plan.push(
+        deployments(
+            &device,
+            "booted",
+            "wait until the device reports the image it booted",
+            Check::Booted {
+                want: TARGET,
+                other: Some(BEFORE),
+                rollback: None,
+            },
+        )
+        .repeat()
+        .hint("the device booted the image it ran before the rollback: its boot loader did not take the rollback deployment"),
+    );
+    plan.push(
+        greenboot(&device)
+            .hint("greenboot failed the image the device rolled back to: `journalctl -u greenboot-healthcheck` on the device shows its checks"),
+    );
+    for step in super::verify::health_steps(&device) {
+        plan.push(step);
+    }
+    plan.push(
+        deployments(
+            &device,
+            "after",
+            "read the device's deployments",
+            Check::BootcHost {
+                booted: true,
+                rollback: false,
+            },
+        )
+        .when(When::Always),
+    );
+    Ok(plan)
+}

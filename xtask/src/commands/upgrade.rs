@@ -1,0 +1,221 @@
+//! `cargo xtask upgrade`: move a running device to a new image as one transaction and see
+//! it through, as MicroShift's own test harness does: the image's digest for the device's
+//! architecture (from the registry's list: bootc reports the per-architecture digest, never
+//! the list's), staged by digest with `bootc switch` (tried three times), checked staged,
+//! a reboot, the device back with another boot id, then greenboot's verdict and MicroShift's
+//! pods (`verify`'s own steps). When greenboot fails the new image, the device rolls itself
+//! back (greenboot's fallback): the tool waits for that and says so (exit 4).
+
+use super::lifecycle::{
+    back, boot_id, deployments, greenboot, keep_booted, reboot, ImageFlags, Wanted, BEFORE,
+    EXPECTED,
+};
+use super::{Action, Ctx};
+use crate::config::Sources;
+use crate::error::exit;
+use crate::plan::{Check, Plan, Wait, When};
+use crate::reach::{Device, DeviceArgs};
+use crate::validate;
+
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct UpgradeArgs {
+    #[command(flatten)]
+    pub device: DeviceArgs,
+    #[command(flatten)]
+    pub image: ImageFlags,
+    #[arg(long = "timeout", value_name = "DURATION")]
+    pub upgrade_timeout: Option<String>,
+    /// Switch the device to the image's tag, not its digest: the device's own `bootc
+    /// upgrade` follows the tag afterwards (the staged digest is still checked before the
+    /// reboot)
+    #[arg(long)]
+    pub follow_tag: bool,
+}
+
+/// `cargo xtask upgrade`
+pub fn act(args: &UpgradeArgs, ctx: &Ctx) -> anyhow::Result<Action> {
+    plan(args, ctx.sources).map(Action::plan)
+}
+
+/// The wait settings of a device plan: `--timeout`, and a try every 5 seconds.
+pub fn deadline(flag: Option<&str>, sources: &Sources) -> anyhow::Result<Wait> {
+    let t = sources.get(&crate::inputs::UPGRADE_TIMEOUT, flag)?;
+    Ok(Wait {
+        timeout_s: validate::duration(&t.what, &t.value)?,
+        interval_s: 5,
+    })
+}
+
+fn plan(args: &UpgradeArgs, sources: &Sources) -> anyhow::Result<Plan> {
+    let device = Device::resolve(&args.device, sources, false)?;
+    let wanted = Wanted::resolve(&args.image, sources)?;
+    if args.follow_tag && wanted.pinned.is_some() {
+        return Err(crate::validate::bad(
+            "--follow-tag",
+            &wanted.reference,
+            "the image is named by digest: there is no tag to follow (give a tag, or leave --follow-tag out)",
+        ));
+    }
+    let mut plan = Plan::new(
+        format!("upgrade {} to {}", device.describe(), wanted.reference),
+        sources.as_root,
+    );
+    plan.facts = serde_json::json!({ "device": device.facts(), "image": wanted.reference });
+    plan.deadline = Some(deadline(args.upgrade_timeout.as_deref(), sources)?);
+    plan.summary = Some(("device", super::lifecycle::upgrade_summary));
+    for step in device.find_steps() {
+        plan.push(step);
+    }
+    plan.push(keep_booted(deployments(
+        &device,
+        "before",
+        "read the device's deployments",
+        Check::BootcHost {
+            booted: true,
+            rollback: false,
+        },
+    )));
+    plan.push(boot_id(&device));
+    plan.push(wanted.expected_step());
+    // a device that runs the image already is only checked
+    let moving = When::IfVarsDiffer(BEFORE, EXPECTED);
+    let already = When::IfVarsSame(BEFORE, EXPECTED);
+    let mut switch = device.run(
+        "switch",
+        "stage the image (bootc switch)",
+        &["bootc", "switch", "--quiet"],
+    );
+    switch = if args.follow_tag {
+        switch.arg(&wanted.reference)
+    } else {
+        switch.var_arg(&format!("{}@", wanted.repository), EXPECTED)
+    };
+    plan.push(
+        switch
+            .retries(3, 5)
+            .when(moving.clone())
+            .skip_note(format!("the device runs {} already: not staged again", wanted.reference))
+            .hint("the device pulls the image itself: it needs credentials for the registry in /etc/ostree/auth.json (`cargo xtask doctor --for upgrade` checks), and room in /sysroot"),
+    );
+    plan.push(
+        deployments(
+            &device,
+            "staged",
+            "check the staged image is the one expected",
+            Check::Staged { expected: EXPECTED },
+        )
+        .when(moving.clone())
+        .hint("the device was not rebooted; the image it staged boots at its next reboot: run the upgrade again (it stages the expected digest in its place), or remove it on the device (`sudo rpm-ostree cleanup --pending` on RHEL image mode)"),
+    );
+    plan.push(reboot(&device).when(moving.clone()));
+    plan.push(back(&device).when(moving.clone()));
+    plan.push(
+        deployments(
+            &device,
+            "booted",
+            "wait until the device reports the image it booted",
+            Check::Booted {
+                want: EXPECTED,
+                other: Some(BEFORE),
+                rollback: None,
+            },
+        )
+        .probe()
+        .repeat()
+        .reports()
+        .when(moving.clone()),
+    );
+    let healthy_candidate = When::AnyOf(vec![When::IfSucceeded("booted"), already]);
+    plan.push(greenboot(&device).probe().reports().when(healthy_candidate));
+    // the verdict read may be of a later boot (greenboot reboots a red image, then rolls it
+    // back): the device must still run the new image
+    plan.push(
+        deployments(
+            &device,
+            "confirm",
+            "check the device still runs the image greenboot passed",
+            Check::Booted {
+                want: EXPECTED,
+                other: Some(BEFORE),
+                rollback: None,
+            },
+        )
+        .probe()
+        .repeat()
+        .reports()
+        .when(When::AllOf(vec![
+            When::IfSucceeded("greenboot"),
+            moving.clone(),
+        ])),
+    );
+    // greenboot failed the image (or the device booted the old one): its fallback rolls it
+    // back; wait for that, then say so
+    let rolling_back = When::AnyOf(vec![
+        When::IfFailed("booted"),
+        When::IfFailed("greenboot"),
+        When::IfFailed("confirm"),
+    ]);
+    plan.push(
+        deployments(
+            &device,
+            "rolled-back",
+            "wait until the device has rolled back to the image it ran before",
+            Check::Booted {
+                want: BEFORE,
+                other: None,
+                rollback: Some(EXPECTED),
+            },
+        )
+        .repeat()
+        .when(rolling_back.clone())
+        .hint("greenboot reboots into the new image up to its boot-attempt limit (3), then rolls back; a device without greenboot's fallback stays on the red image"),
+    );
+    plan.push(
+        device
+            .run(
+                "greenboot-journal",
+                "show what greenboot's checks said on the failed boot",
+                &[
+                    "journalctl",
+                    "-b",
+                    "-1",
+                    "-u",
+                    "greenboot-healthcheck.service",
+                    "--no-pager",
+                    "-o",
+                    "cat",
+                    "-n",
+                    "40",
+                ],
+            )
+            .read_only()
+            .may_fail()
+            .check(Check::Journal {
+                unit: "greenboot-healthcheck.service".to_string(),
+            })
+            .when(rolling_back)
+            .then_exit(
+                exit::ROLLED_BACK,
+                format!(
+                    "the device rolled back: greenboot failed {}; the device runs the image it ran before again (${{{BEFORE}}}), and the new one is its rollback deployment",
+                    wanted.reference
+                ),
+            ),
+    );
+    for step in super::verify::health_steps(&device) {
+        plan.push(step.when(When::IfSucceeded("greenboot")));
+    }
+    plan.push(
+        deployments(
+            &device,
+            "after",
+            "read the device's deployments",
+            Check::BootcHost {
+                booted: true,
+                rollback: false,
+            },
+        )
+        .when(When::IfSucceeded("greenboot")),
+    );
+    Ok(plan)
+}
