@@ -2923,6 +2923,19 @@ fn device_lifecycle_on_a_stand_in_device() {
     );
     assert_eq!(device.boot_id(), before, "rebooted into a wrong image");
     let _ = std::fs::remove_file(ctl.join("stage-other"));
+    // status of a device with a staged image, in an older bootc's document (no `type`, no
+    // `rollbackQueued`)
+    std::fs::write(ctl.join("old-format"), "").unwrap();
+    let staged = xt(&["--json", "status", "--image", &v2_ref]).ok();
+    let doc = json(&staged);
+    assert_eq!(doc["results"]["bootc"]["staged_digest"], json!(v1));
+    assert_eq!(doc["results"]["bootc"]["rollback_queued"], Value::Null);
+    assert!(
+        staged.stderr.contains("staged (boots next): "),
+        "{}",
+        staged.stderr
+    );
+    let _ = std::fs::remove_file(ctl.join("old-format"));
 
     // no registry credentials on the device: doctor says so, the upgrade fails with the hint
     bed.read(
