@@ -351,6 +351,16 @@ impl Check {
     /// The line worth telling a person about this check's result, if any.
     pub fn summary(&self, v: &Value) -> Option<String> {
         let text = |k: &str| v.get(k).and_then(Value::as_str);
+        // a list of strings in the result
+        let texts = |k: &str| -> Option<Vec<&str>> {
+            Some(
+                v.get(k)?
+                    .as_array()?
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect(),
+            )
+        };
         match self {
             Check::Image { .. } => {
                 let (reference, id, arch) =
@@ -394,21 +404,12 @@ impl Check {
                 (v.get("all_ready").and_then(Value::as_bool) == Some(true))
                     .then(|| format!("ok: all {ready} pods ready"))
             }
-            Check::ManifestList { .. } => {
-                let archs = v.get("architectures").and_then(Value::as_array)?;
-                let names: Vec<&str> = archs.iter().filter_map(Value::as_str).collect();
-                Some(format!("ok: manifest list holds {}", names.join(", ")))
-            }
+            Check::ManifestList { .. } => Some(format!(
+                "ok: manifest list holds {}",
+                texts("architectures")?.join(", ")
+            )),
             Check::State { .. } | Check::FreeSpace { .. } => None,
-            Check::BootcHost { .. } | Check::Staged { .. } => {
-                let lines: Vec<&str> = v
-                    .get("lines")?
-                    .as_array()?
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .collect();
-                Some(lines.join("\n"))
-            }
+            Check::BootcHost { .. } | Check::Staged { .. } => Some(texts("lines")?.join("\n")),
             Check::ListMember {
                 booted: Some(_), ..
             } => Some(match v.get("current").and_then(Value::as_bool) {
@@ -440,18 +441,7 @@ impl Check {
             Check::Booted { .. } => Some(format!("ok: the device booted {}", text("booted")?)),
             Check::Greenboot { .. } => Some(format!("greenboot: {}", text("verdict")?)),
             Check::Journal { .. } => {
-                let failed: Vec<&str> = v
-                    .get("failed_checks")?
-                    .as_array()?
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .collect();
-                let lines: Vec<&str> = v
-                    .get("lines")?
-                    .as_array()?
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .collect();
+                let (failed, lines) = (texts("failed_checks")?, texts("lines")?);
                 let mut out = if failed.is_empty() {
                     format!("{}'s journal names no failed check", text("unit")?)
                 } else {

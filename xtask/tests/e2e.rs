@@ -107,23 +107,26 @@ fn image_arch(bed: &Bed, image: &str) -> String {
     doc[0]["Architecture"].as_str().unwrap().to_string()
 }
 
-/// Architectures of a remote manifest list, through skopeo (parsed with serde_json).
-fn remote_archs(bed: &Bed, reference: &str) -> Vec<String> {
-    let conf = bed.var("CONTAINERS_REGISTRIES_CONF");
-    let auth = bed.var("REGISTRY_AUTH_FILE");
-    let out = bed.read(
+/// A manifest (or list) as the registry holds it: `skopeo inspect --raw`, with the bed's
+/// registries.conf and login.
+fn remote_raw(bed: &Bed, reference: &str) -> String {
+    bed.read(
         "skopeo",
         &[
             "--registries-conf",
-            &conf,
+            &bed.var("CONTAINERS_REGISTRIES_CONF"),
             "inspect",
             "--raw",
             "--authfile",
-            &auth,
+            &bed.var("REGISTRY_AUTH_FILE"),
             &format!("docker://{reference}"),
         ],
-    );
-    let doc: Value = serde_json::from_str(&out).unwrap();
+    )
+}
+
+/// Architectures of a remote manifest list, through skopeo (parsed with serde_json).
+fn remote_archs(bed: &Bed, reference: &str) -> Vec<String> {
+    let doc: Value = serde_json::from_str(&remote_raw(bed, reference)).unwrap();
     let mut archs: Vec<String> = doc["manifests"]
         .as_array()
         .unwrap()
@@ -136,18 +139,7 @@ fn remote_archs(bed: &Bed, reference: &str) -> Vec<String> {
 
 /// The members of a manifest list in the registry: architecture and digest, sorted.
 fn remote_members(bed: &Bed, reference: &str) -> Vec<(String, String)> {
-    let out = bed.read(
-        "skopeo",
-        &[
-            "--registries-conf",
-            &bed.var("CONTAINERS_REGISTRIES_CONF"),
-            "inspect",
-            "--raw",
-            "--authfile",
-            &bed.var("REGISTRY_AUTH_FILE"),
-            &format!("docker://{reference}"),
-        ],
-    );
+    let out = remote_raw(bed, reference);
     let doc: Value = serde_json::from_str(&out).unwrap();
     let mut members: Vec<(String, String)> = doc["manifests"]
         .as_array()
@@ -1453,18 +1445,7 @@ fn release_in_lanes_pushes_only_what_changed() {
     )));
 
     // arm64 fails (no base image): exit 1, naming arm64; no secret file; the list unchanged
-    let list_before = bed.read(
-        "skopeo",
-        &[
-            "--registries-conf",
-            &bed.var("CONTAINERS_REGISTRIES_CONF"),
-            "inspect",
-            "--raw",
-            "--authfile",
-            &bed.var("REGISTRY_AUTH_FILE"),
-            &format!("docker://{list}"),
-        ],
-    );
+    let list_before = remote_raw(&bed, &list);
     bed.read("podman", &["rmi", &base("arm64")]);
     let failed = run(&mut release(&["--no-cache"]));
     assert_eq!(failed.code, 1, "{}", failed.stderr);
@@ -1481,18 +1462,7 @@ fn release_in_lanes_pushes_only_what_changed() {
         "secret files left: {:?}",
         secret_dirs(&tmp)
     );
-    let list_after = bed.read(
-        "skopeo",
-        &[
-            "--registries-conf",
-            &bed.var("CONTAINERS_REGISTRIES_CONF"),
-            "inspect",
-            "--raw",
-            "--authfile",
-            &bed.var("REGISTRY_AUTH_FILE"),
-            &format!("docker://{list}"),
-        ],
-    );
+    let list_after = remote_raw(&bed, &list);
     assert_eq!(list_before, list_after, "the list in the registry changed");
 }
 

@@ -25,7 +25,7 @@ fn stub(dir: &Utf8Path, name: &str, body: &str) {
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
-fn xtask(dir: &Utf8Path, args: &[&str], env: &[(&str, &str)]) -> Ran {
+fn xtask<S: AsRef<std::ffi::OsStr>>(dir: &Utf8Path, args: &[S], env: &[(&str, &str)]) -> Ran {
     let mut cmd = common::isolated_xtask(&format!("{}:/usr/bin:/bin", dir.join("bin")));
     common::with_fixture_secrets(cmd.args(args))
         .env("USER_PASSWD", "pw")
@@ -259,23 +259,26 @@ fn vm_destroy_keeps_a_users_disk() {
     std::fs::create_dir_all(&disks).unwrap();
     let iso = dir.join("install.iso");
     common::fake_iso(&iso, "RHEL-9-4-0-BaseOS-x86_64");
-    let common_args = [
-        "--libvirt-uri",
-        "test:///default",
-        "--disk-dir",
-        disks.as_str(),
-    ];
+    // `vm` of edge1 from a source (`--iso-image FILE`, `--disk FILE`)
+    let vm = |source: &str, file: &str| -> Vec<String> {
+        [
+            "vm",
+            "--arch",
+            "amd64",
+            source,
+            file,
+            "--vm-name",
+            "edge1",
+            "--libvirt-uri",
+            "test:///default",
+            "--disk-dir",
+            disks.as_str(),
+        ]
+        .map(String::from)
+        .to_vec()
+    };
     // an installer ISO whose installation fails: the record lists the VM and its disk
-    let mut args = vec![
-        "vm",
-        "--arch",
-        "amd64",
-        "--iso-image",
-        iso.as_str(),
-        "--vm-name",
-        "edge1",
-    ];
-    args.extend_from_slice(&common_args);
+    let args = vm("--iso-image", iso.as_str());
     let failed = xtask(&dir, &args, &[("VIRT_EXIT", "1")]);
     assert_eq!(failed.code, 1, "{}", failed.stderr);
     // the user's own image, at the path that disk would have had, booted as edge1
@@ -283,16 +286,7 @@ fn vm_destroy_keeps_a_users_disk() {
     let mut qcow = vec![0u8; 1024];
     qcow[..4].copy_from_slice(b"QFI\xfb");
     std::fs::write(&users, &qcow).unwrap();
-    let mut args = vec![
-        "vm",
-        "--arch",
-        "amd64",
-        "--disk",
-        users.as_str(),
-        "--vm-name",
-        "edge1",
-    ];
-    args.extend_from_slice(&common_args);
+    let args = vm("--disk", users.as_str());
     xtask(&dir, &args, &[]).ok();
     std::fs::write(dir.join("vm-exists"), "").unwrap();
     let plan = xtask(&dir, &["--dry-run", "vm", "--destroy", "edge1"], &[]).ok();
@@ -309,16 +303,7 @@ fn vm_destroy_keeps_a_users_disk() {
     let _ = std::fs::remove_file(dir.join("vm-exists"));
     // a new VM's disk where a file is: refused before virt-install runs
     let _ = std::fs::remove_file(dir.join("calls.log"));
-    let mut args = vec![
-        "vm",
-        "--arch",
-        "amd64",
-        "--iso-image",
-        iso.as_str(),
-        "--vm-name",
-        "edge1",
-    ];
-    args.extend_from_slice(&common_args);
+    let args = vm("--iso-image", iso.as_str());
     let refused = xtask(&dir, &args, &[]);
     assert_eq!(refused.code, 1, "{}", refused.stderr);
     assert!(

@@ -139,6 +139,41 @@ pub fn deployments(device: &Device, id: &'static str, about: &str, check: Check)
         .check(check)
 }
 
+/// Wait until the device reports that it booted the digest in `want`; the one in `other`
+/// is a definite no (it went back).
+pub fn booted(
+    device: &Device,
+    id: &'static str,
+    about: &str,
+    want: &'static str,
+    other: &'static str,
+) -> Step {
+    deployments(
+        device,
+        id,
+        about,
+        Check::Booted {
+            want,
+            other: Some(other),
+            rollback: None,
+        },
+    )
+    .repeat()
+}
+
+/// The device's deployments, read at the start or the end (`id`): a booted image needed.
+pub fn read(device: &Device, id: &'static str) -> Step {
+    deployments(
+        device,
+        id,
+        "read the device's deployments",
+        Check::BootcHost {
+            booted: true,
+            rollback: false,
+        },
+    )
+}
+
 /// The booted digest and architecture of a `bootc status` step, into variables.
 pub fn keep_booted(step: Step) -> Step {
     step.result_var(

@@ -3,12 +3,12 @@
 //! id, running the rollback image, greenboot's verdict, MicroShift's pods.
 
 use super::lifecycle::{
-    back, boot_id, deployments, greenboot, keep_booted, reboot, BEFORE, TARGET,
+    back, boot_id, booted, deployments, greenboot, keep_booted, read, reboot, BEFORE, TARGET,
 };
 use super::upgrade::deadline;
 use super::{Action, Ctx};
 use crate::config::Sources;
-use crate::plan::{Check, Plan, ResultShell, When};
+use crate::plan::{Check, Plan, ResultShell};
 use crate::reach::{Device, DeviceArgs};
 
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -58,17 +58,13 @@ fn plan(args: &RollbackArgs, sources: &Sources) -> anyhow::Result<Plan> {
     plan.push(reboot(&device));
     plan.push(back(&device));
     plan.push(
-        deployments(
+        booted(
             &device,
             "booted",
             "wait until the device reports the image it booted",
-            Check::Booted {
-                want: TARGET,
-                other: Some(BEFORE),
-                rollback: None,
-            },
+            TARGET,
+            BEFORE,
         )
-        .repeat()
         .hint("the device booted the image it ran before the rollback: its boot loader did not take the rollback deployment"),
     );
     plan.push(
@@ -78,17 +74,6 @@ fn plan(args: &RollbackArgs, sources: &Sources) -> anyhow::Result<Plan> {
     for step in super::verify::health_steps(&device) {
         plan.push(step);
     }
-    plan.push(
-        deployments(
-            &device,
-            "after",
-            "read the device's deployments",
-            Check::BootcHost {
-                booted: true,
-                rollback: false,
-            },
-        )
-        .when(When::Always),
-    );
+    plan.push(read(&device, "after"));
     Ok(plan)
 }

@@ -7,8 +7,8 @@
 //! back (greenboot's fallback): the tool waits for that and says so (exit 4).
 
 use super::lifecycle::{
-    back, boot_id, deployments, greenboot, keep_booted, reboot, ImageFlags, Wanted, BEFORE,
-    EXPECTED,
+    back, boot_id, booted, deployments, greenboot, keep_booted, read, reboot, ImageFlags, Wanted,
+    BEFORE, EXPECTED,
 };
 use super::{Action, Ctx};
 use crate::config::Sources;
@@ -66,15 +66,7 @@ fn plan(args: &UpgradeArgs, sources: &Sources) -> anyhow::Result<Plan> {
     for step in device.find_steps() {
         plan.push(step);
     }
-    plan.push(keep_booted(deployments(
-        &device,
-        "before",
-        "read the device's deployments",
-        Check::BootcHost {
-            booted: true,
-            rollback: false,
-        },
-    )));
+    plan.push(keep_booted(read(&device, "before")));
     plan.push(boot_id(&device));
     plan.push(wanted.expected_step());
     // a device that runs the image already is only checked
@@ -110,18 +102,14 @@ fn plan(args: &UpgradeArgs, sources: &Sources) -> anyhow::Result<Plan> {
     plan.push(reboot(&device).when(moving.clone()));
     plan.push(back(&device).when(moving.clone()));
     plan.push(
-        deployments(
+        booted(
             &device,
             "booted",
             "wait until the device reports the image it booted",
-            Check::Booted {
-                want: EXPECTED,
-                other: Some(BEFORE),
-                rollback: None,
-            },
+            EXPECTED,
+            BEFORE,
         )
         .probe()
-        .repeat()
         .reports()
         .when(moving.clone()),
     );
@@ -130,18 +118,14 @@ fn plan(args: &UpgradeArgs, sources: &Sources) -> anyhow::Result<Plan> {
     // the verdict read may be of a later boot (greenboot reboots a red image, then rolls it
     // back): the device must still run the new image
     plan.push(
-        deployments(
+        booted(
             &device,
             "confirm",
             "check the device still runs the image greenboot passed",
-            Check::Booted {
-                want: EXPECTED,
-                other: Some(BEFORE),
-                rollback: None,
-            },
+            EXPECTED,
+            BEFORE,
         )
         .probe()
-        .repeat()
         .reports()
         .when(When::AllOf(vec![
             When::IfSucceeded("greenboot"),
@@ -205,17 +189,6 @@ fn plan(args: &UpgradeArgs, sources: &Sources) -> anyhow::Result<Plan> {
     for step in super::verify::health_steps(&device) {
         plan.push(step.when(When::IfSucceeded("greenboot")));
     }
-    plan.push(
-        deployments(
-            &device,
-            "after",
-            "read the device's deployments",
-            Check::BootcHost {
-                booted: true,
-                rollback: false,
-            },
-        )
-        .when(When::IfSucceeded("greenboot")),
-    );
+    plan.push(read(&device, "after").when(When::IfSucceeded("greenboot")));
     Ok(plan)
 }
