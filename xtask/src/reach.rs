@@ -233,19 +233,8 @@ impl Device {
                 Target::Host { host, port }
             }
             (None, None, None) => {
-                let recorded = sources.record()?.entries.iter().rev().find(|e| {
-                    matches!(
-                        e.get("kind").and_then(|k| k.as_str()),
-                        Some("vm" | "container")
-                    )
-                });
-                let text = |k: &str| {
-                    recorded
-                        .and_then(|e| e.get(k))
-                        .and_then(|v| v.as_str())
-                        .map(str::to_string)
-                };
-                match (text("kind").as_deref(), text("name")) {
+                let (kind, name) = recorded_device(sources)?.unzip();
+                match (kind.as_deref(), name) {
                     (Some("vm"), Some(name)) => Target::Vm {
                         uri: vm_uri(&name, args, sources)?,
                         name: validate::simple_name("record: vm", &name)?,
@@ -276,6 +265,20 @@ impl Device {
             Target::Vm { name, .. } => format!("VM {name}"),
             Target::Container { name } => format!("container {name}"),
         }
+    }
+
+    /// What a person should know before the tool connects: how ssh treats the device's
+    /// host key (none for a container).
+    pub fn note(&self) -> Option<String> {
+        if self.is_container() {
+            return None;
+        }
+        Some(format!(
+            "ssh runs in batch mode (never a password prompt) with StrictHostKeyChecking=accept-new: a device seen for the first time has its host key accepted and recorded in {}, and checked on every later connection (a changed key stops the command)",
+            self.known_hosts
+                .as_ref()
+                .map_or("~/.ssh/known_hosts".to_string(), |k| k.to_string())
+        ))
     }
 
     /// The device as the `--json` facts name it.
@@ -432,6 +435,19 @@ impl Device {
     pub fn is_container(&self) -> bool {
         matches!(self.target, Target::Container { .. })
     }
+}
+
+/// The device `run` or `vm` made last, from the record: its kind (`container` or `vm`) and
+/// name.
+pub fn recorded_device(sources: &Sources) -> anyhow::Result<Option<(String, String)>> {
+    let record = sources.record()?;
+    Ok(record.entries.iter().rev().find_map(|e| {
+        let text = |k: &str| e.get(k).and_then(|v| v.as_str()).map(str::to_string);
+        match (text("kind"), text("name")) {
+            (Some(kind), Some(name)) if kind == "vm" || kind == "container" => Some((kind, name)),
+            _ => None,
+        }
+    }))
 }
 
 /// A VM's libvirt URI: the flag, else the record's for that VM, else the configured one.

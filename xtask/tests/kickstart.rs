@@ -237,6 +237,10 @@ fn embedded_secrets_are_written_byte_for_byte() {
         );
         let text = ks.render(false).unwrap();
         for (header, script) in [("%pre-install", "pre.sh"), ("%post", "post.sh")] {
+            // what the installer's environment got is not the installed system's: %post
+            // must write the registry credentials again (the device's upgrades pull with
+            // them)
+            let _ = std::fs::remove_file(root.join("etc/ostree/auth.json"));
             std::fs::write(root.join(script), section(&text, header)).unwrap();
             let out = std::process::Command::new(chroot)
                 .args([root.as_str(), "/bin/sh", "-e", &format!("/{script}")])

@@ -28,6 +28,7 @@ fn plan(args: &RollbackArgs, sources: &Sources) -> anyhow::Result<Plan> {
     let device = Device::resolve(&args.device, sources, false)?;
     let mut plan = Plan::new(format!("roll back {}", device.describe()), sources.as_root);
     plan.facts = serde_json::json!({ "device": device.facts() });
+    plan.note = device.note();
     plan.deadline = Some(deadline(args.upgrade_timeout.as_deref(), sources)?);
     plan.summary = Some(("device", super::lifecycle::rollback_summary));
     for step in device.find_steps() {

@@ -26,6 +26,7 @@ fn plan(args: &StatusArgs, sources: &Sources) -> anyhow::Result<Plan> {
     let wanted = Wanted::resolve(&args.image, sources)?;
     let mut plan = Plan::new(format!("status of {}", device.describe()), sources.as_root);
     plan.facts = serde_json::json!({ "device": device.facts(), "image": wanted.reference });
+    plan.note = device.note();
     // only a VM's address is waited for, and not long: status reads what is there
     plan.deadline = Some(crate::plan::Wait {
         timeout_s: 60,

@@ -61,6 +61,7 @@ fn plan(args: &UpgradeArgs, sources: &Sources) -> anyhow::Result<Plan> {
         sources.as_root,
     );
     plan.facts = serde_json::json!({ "device": device.facts(), "image": wanted.reference });
+    plan.note = device.note();
     plan.deadline = Some(deadline(args.upgrade_timeout.as_deref(), sources)?);
     plan.summary = Some(("device", super::lifecycle::upgrade_summary));
     for step in device.find_steps() {

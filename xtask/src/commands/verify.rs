@@ -72,18 +72,7 @@ fn plan(args: &VerifyArgs, sources: &Sources) -> anyhow::Result<Plan> {
     let interval = sources.get(&crate::inputs::INTERVAL, args.interval.as_deref())?;
     let interval_s = validate::duration(&interval.what, &interval.value)?;
     // the target: as given, else what `run` or `vm` made last, else the image's container
-    let recorded = sources.record()?.entries.iter().rev().find(|e| {
-        matches!(
-            e.get("kind").and_then(|k| k.as_str()),
-            Some("container" | "vm")
-        )
-    });
-    let recorded_text = |k: &str| {
-        recorded
-            .and_then(|e| e.get(k))
-            .and_then(|v| v.as_str())
-            .map(str::to_string)
-    };
+    let (recorded_kind, recorded_name) = crate::reach::recorded_device(sources)?.unzip();
     let device_args = DeviceArgs {
         ssh_user: args.ssh_user.clone(),
         libvirt_uri: args.libvirt_uri.clone(),
@@ -94,12 +83,12 @@ fn plan(args: &VerifyArgs, sources: &Sources) -> anyhow::Result<Plan> {
             vm: Some(vm.clone()),
             ..device_args
         },
-        (None, None) if recorded_text("kind").as_deref() == Some("vm") => DeviceArgs {
-            vm: recorded_text("name"),
+        (None, None) if recorded_kind.as_deref() == Some("vm") => DeviceArgs {
+            vm: recorded_name,
             ..device_args
         },
         (None, container) => {
-            let name = match (container, recorded_text("name")) {
+            let name = match (container, recorded_name) {
                 (Some(c), _) => c.clone(),
                 (None, Some(recorded)) => recorded,
                 (None, None) => crate::image::Image::name(args.image_name.as_deref(), sources)?,
