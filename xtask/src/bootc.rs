@@ -205,7 +205,8 @@ impl Deployment {
         })
     }
 
-    /// `REF (DIGEST, version V, built T)`, for a line.
+    /// `REF (DIGEST, version V, built T)`, for a line (what the device said, its hidden
+    /// characters escaped: it goes to a terminal).
     pub fn describe(&self) -> String {
         let mut extra = vec![self.digest.clone()];
         if let Some(v) = &self.version {
@@ -217,7 +218,7 @@ impl Deployment {
         if !self.architecture.is_empty() {
             extra.push(self.architecture.clone());
         }
-        format!("{} ({})", self.reference, extra.join(", "))
+        crate::validate::escape_controls(&format!("{} ({})", self.reference, extra.join(", ")))
     }
 }
 

@@ -281,7 +281,10 @@ impl Runner<'_> {
             Err(failure) if step.on_fail == OnFail::Record && failure.answered => {
                 state.outcomes.insert(step.id, false);
                 if step.reports {
-                    io.say(&format!("    no: {}", failure.message));
+                    io.say(&format!(
+                        "    no: {}",
+                        crate::validate::escape_controls(&failure.message)
+                    ));
                 }
                 if let Some((code, message)) = &step.then_exit {
                     // the ending stands; the step only could not add to it
