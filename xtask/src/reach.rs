@@ -206,6 +206,14 @@ impl Device {
                     "ssh options cannot hold a space",
                 ));
             }
+            // ssh expands %-tokens (%d, %u, %h) in both
+            if p.as_str().contains('%') {
+                return Err(bad(
+                    "--ssh-key / --known-hosts",
+                    p.as_str(),
+                    "ssh would read its '%' as a token (%d, %u, %h): rename the file",
+                ));
+            }
         }
         let host = sources.value(&inputs::DEVICE_HOST, args.host.as_deref())?;
         let target = match (&args.vm, &args.container, host) {

@@ -732,6 +732,10 @@ fn bad_input_is_refused_before_anything_runs() {
             &["--timeout", "'soon'"],
         ),
         case(&["status"], &["--host", "missing"]),
+        case(
+            &["status", "--host", "edge-1", "--known-hosts", "/tmp/hosts-%u"],
+            &["--known-hosts", "'/tmp/hosts-%u'", "token"],
+        ),
     ];
     assert!(cases.len() >= 30);
     let mut failures = Vec::new();

@@ -439,7 +439,8 @@ fn printed_plans_judge_outputs_as_the_tool_does() {
 
 /// Issue 21: the pasted `upgrade`, `rollback` and `status` scripts end as the tool does,
 /// against one stub device (tests/device/ssh-stub-device, an `ssh` that answers from files):
-/// a healthy upgrade (0), greenboot red and the device rolled back (4), a staged digest that
+/// a healthy upgrade (0), the same to an image named by digest (0), greenboot red and the
+/// device rolled back (4), a staged digest that
 /// is not the expected one (1, no reboot), a device that never comes back (3), a rollback
 /// (0), a status (0). Each side starts from the same device.
 #[test]
@@ -460,9 +461,10 @@ fn pasted_lifecycle_scripts_end_as_the_tool_does() {
     .unwrap();
     // the registry: a list whose amd64 entry is 2222...
     let list = r#"{"schemaVersion":2,"manifests":[{"digest":"sha256:2222222222222222222222222222222222222222222222222222222222222222","platform":{"architecture":"amd64","os":"linux"}},{"digest":"sha256:3333333333333333333333333333333333333333333333333333333333333333","platform":{"architecture":"arm64","os":"linux"}}]}"#;
+    // an image named by digest: one manifest (its digest is the one named)
     std::fs::write(
         bin.join("skopeo"),
-        format!("#!/bin/sh\necho \"skopeo $*\" >> \"$STUB_DIR/calls.log\"\necho '{list}'\n"),
+        format!("#!/bin/sh\necho \"skopeo $*\" >> \"$STUB_DIR/calls.log\"\ncase \"$*\" in\n  *@sha256:*) echo '{{\"schemaVersion\":2,\"config\":{{}},\"layers\":[]}}' ;;\n  *) echo '{list}' ;;\nesac\n"),
     )
     .unwrap();
     {
@@ -512,8 +514,17 @@ fn pasted_lifecycle_scripts_end_as_the_tool_does() {
         &'a str,
         &'a str,
     );
-    let scenarios: [Scenario; 6] = [
+    let scenarios: [Scenario; 7] = [
         ("healthy", &["upgrade"], None, None, 0, "", NEW),
+        (
+            "pinned",
+            &["upgrade", "--image", "quay.io/org/edge@sha256:2222222222222222222222222222222222222222222222222222222222222222"],
+            None,
+            None,
+            0,
+            "",
+            NEW,
+        ),
         (
             "red",
             &["upgrade"],
@@ -546,14 +557,9 @@ fn pasted_lifecycle_scripts_end_as_the_tool_does() {
     ];
     for (name, args, rollback, control, code, says, after) in scenarios {
         let mut full: Vec<&str> = args.to_vec();
-        full.extend([
-            "--host",
-            "redhat@192.0.2.10",
-            "--image",
-            "quay.io/org/edge:v2",
-        ]);
-        if full[0] == "rollback" {
-            full.truncate(full.len() - 2);
+        full.extend(["--host", "redhat@192.0.2.10"]);
+        if full[0] != "rollback" && !full.contains(&"--image") {
+            full.extend(["--image", "quay.io/org/edge:v2"]);
         }
         let mut dry = vec!["--dry-run"];
         dry.extend_from_slice(&full);

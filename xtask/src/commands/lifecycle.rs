@@ -115,9 +115,10 @@ impl Wanted {
             EXPECTED,
             "digest",
             ResultShell::Stdout(match &self.pinned {
+                // a validated digest (sha256:hex): a plain JSON string inside the quotes
                 Some(d) => format!(
-                    "jq -r --arg a \"${{{ARCH}}}\" 'if .manifests then (.manifests[] | select(.platform.architecture == $a) | .digest) else {} end'",
-                    crate::plan::quote(&format!("\"{d}\""))
+                    "jq -r --arg a \"${{{ARCH}}}\" --arg d {} 'if .manifests then (.manifests[] | select(.platform.architecture == $a) | .digest) else $d end'",
+                    crate::plan::quote(d)
                 ),
                 None => format!(
                     "jq -r --arg a \"${{{ARCH}}}\" '.manifests[] | select(.platform.architecture == $a) | .digest'"
