@@ -43,7 +43,7 @@ pub(super) struct Ended {
 
 /// A thread reading one stream: what it kept, sent when the stream ends.
 fn reader(
-    stream: Option<Box<dyn Read + Send>>,
+    stream: Option<impl Read + Send + 'static>,
     how: Read2,
     io: &Io,
 ) -> Option<mpsc::Receiver<Vec<u8>>> {
@@ -73,42 +73,39 @@ fn reader(
 /// A process, told apart from a later one with the same pid by its start time.
 type Proc = (u32, u64);
 
-/// The start time of a process (field 22 of /proc/PID/stat), if it is there.
-fn started(pid: u32) -> Option<u64> {
+/// A process's parent and start time (fields 4 and 22 of /proc/PID/stat), if it is there.
+fn stat(pid: u32) -> Option<(u32, u64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = stat.rsplit_once(") ")?.1;
-    rest.split_whitespace().nth(19)?.parse().ok()
+    let fields: Vec<&str> = stat.rsplit_once(") ")?.1.split_whitespace().collect();
+    Some((fields.get(1)?.parse().ok()?, fields.get(19)?.parse().ok()?))
+}
+
+/// The start time of a process, if it is there.
+fn started(pid: u32) -> Option<u64> {
+    stat(pid).map(|(_, start)| start)
 }
 
 /// Every process descended from `root` now (its children, theirs, ...), whatever their
-/// process group or session.
+/// process group or session: one read of each process's stat.
 fn descendants(root: u32) -> Vec<Proc> {
-    let mut parent_of: Vec<(u32, u32)> = Vec::new();
+    // (pid, parent, start)
+    let mut all: Vec<(u32, u32, u64)> = Vec::new();
     if let Ok(entries) = std::fs::read_dir("/proc") {
         for e in entries.flatten() {
             let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
                 continue;
             };
-            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-                continue;
-            };
-            let ppid = stat
-                .rsplit_once(") ")
-                .and_then(|(_, r)| r.split_whitespace().nth(1))
-                .and_then(|p| p.parse::<u32>().ok());
-            if let Some(ppid) = ppid {
-                parent_of.push((pid, ppid));
+            if let Some((ppid, start)) = stat(pid) {
+                all.push((pid, ppid, start));
             }
         }
     }
     let mut found = Vec::new();
     let mut todo = vec![root];
     while let Some(p) = todo.pop() {
-        for (child, _) in parent_of.iter().filter(|(_, pp)| *pp == p) {
-            if let Some(start) = started(*child) {
-                found.push((*child, start));
-                todo.push(*child);
-            }
+        for (child, _, start) in all.iter().filter(|(_, pp, _)| *pp == p) {
+            found.push((*child, *start));
+            todo.push(*child);
         }
     }
     found
@@ -135,29 +132,17 @@ pub(super) fn wait(
     group: bool,
     io: &Io,
 ) -> std::io::Result<Ended> {
-    let stdout = reader(
-        child
-            .stdout
-            .take()
-            .map(|s| Box::new(s) as Box<dyn Read + Send>),
-        out,
-        io,
-    );
-    let stderr = reader(
-        child
-            .stderr
-            .take()
-            .map(|s| Box::new(s) as Box<dyn Read + Send>),
-        err,
-        io,
-    );
+    let stdout = reader(child.stdout.take(), out, io);
+    let stderr = reader(child.stderr.take(), err, io);
     let pid = child.id();
-    let send = |sig: i32| {
+    // a signal to the command (its group) and to what it started that is still there
+    let pass_on = |tree: &[Proc], sig: i32| {
         if group {
             signals::send_group(pid, sig);
         } else {
             signals::send(pid, sig);
         }
+        signal_tree(tree, sig);
     };
     let mut forwarded: Option<(i32, Instant)> = None;
     let mut killed = false;
@@ -188,22 +173,19 @@ pub(super) fn wait(
             // another lane failed: end this lane's command too
             stopped = true;
             grow(&mut tree);
-            send(signals::SIGTERM);
-            signal_tree(&tree, signals::SIGTERM);
+            pass_on(&tree, signals::SIGTERM);
             forwarded = Some((signals::SIGTERM, Instant::now()));
         }
         match (caught, forwarded) {
             (Some(sig), None) => {
                 grow(&mut tree);
-                send(sig);
-                signal_tree(&tree, sig);
+                pass_on(&tree, sig);
                 forwarded = Some((sig, Instant::now()));
             }
             (Some(sig), Some((_, when))) if stopped => {
                 // a signal came after the stop: it is what ends the run
                 stopped = false;
-                send(sig);
-                signal_tree(&tree, sig);
+                pass_on(&tree, sig);
                 forwarded = Some((sig, when));
             }
             _ => {}
@@ -211,8 +193,7 @@ pub(super) fn wait(
         if let Some((_, when)) = forwarded {
             if !killed && when.elapsed() > GRACE {
                 // it (or what it started) ignores the signal
-                send(signals::SIGKILL);
-                signal_tree(&tree, signals::SIGKILL);
+                pass_on(&tree, signals::SIGKILL);
                 killed = true;
             }
         }
