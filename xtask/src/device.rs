@@ -15,3 +15,7 @@ pub const EMBEDDED_LIST: &str = "/usr/lib/containers/storage/image-list.txt";
 
 /// Where a device keeps the credentials it pulls its own images with (bootc, ostree).
 pub const OSTREE_AUTH: &str = "/etc/ostree/auth.json";
+/// The kernel's id of the running boot: another one after a reboot.
+pub const BOOT_ID_FILE: &str = "/proc/sys/kernel/random/boot_id";
+/// greenboot's health-check unit: its state is the verdict on the booted image.
+pub const GREENBOOT_UNIT: &str = "greenboot-healthcheck.service";

@@ -5,6 +5,7 @@
 use camino::Utf8PathBuf;
 
 use crate::config::Sources;
+use crate::device::{BOOT_ID_FILE, GREENBOOT_UNIT};
 use crate::image::Image;
 use crate::inputs;
 use crate::plan::{Check, ResultShell, Step};
@@ -195,7 +196,7 @@ pub fn boot_id(device: &Device) -> Step {
         .run(
             "boot-id",
             "read the device's boot id",
-            &["cat", "/proc/sys/kernel/random/boot_id"],
+            &["cat", BOOT_ID_FILE],
         )
         .read_only()
         .capture(BOOT_ID, crate::plan::Extract::Trim)
@@ -214,7 +215,7 @@ pub fn back(device: &Device) -> Step {
         .run(
             "boot",
             "wait until the device is back, with another boot id",
-            &["cat", "/proc/sys/kernel/random/boot_id"],
+            &["cat", BOOT_ID_FILE],
         )
         .read_only()
         .repeat()
@@ -222,17 +223,27 @@ pub fn back(device: &Device) -> Step {
         .hint("the device did not come back: its console shows why (a VM: `virsh console`)")
 }
 
-/// greenboot's verdict on the booted image: a question (red is a definite no).
-pub fn greenboot(device: &Device) -> Step {
+/// greenboot's unit state, read (`wait`: waited for, red a definite no).
+pub fn greenboot_state(device: &Device, about: &str, wait: bool) -> Step {
     device
         .run(
             "greenboot",
-            "wait for greenboot's verdict on the booted image",
-            &["systemctl", "show", "--property=LoadState,SubState", "greenboot-healthcheck.service"],
+            about.to_string(),
+            &[
+                "systemctl",
+                "show",
+                "--property=LoadState,SubState",
+                GREENBOOT_UNIT,
+            ],
         )
         .read_only()
+        .check(Check::Greenboot { wait })
+}
+
+/// greenboot's verdict on the booted image: a question (red is a definite no).
+pub fn greenboot(device: &Device) -> Step {
+    greenboot_state(device, "wait for greenboot's verdict on the booted image", true)
         .repeat()
-        .check(Check::Greenboot { wait: true })
         .hint("greenboot runs its health checks after each boot (MicroShift's waits up to 10 minutes): `journalctl -u greenboot-healthcheck` on the device shows them")
 }
 

@@ -2,7 +2,9 @@
 //! `bootc status --json`), greenboot's verdict, MicroShift's service, and whether the booted
 //! image is what the registry holds now for the device's architecture. Read-only.
 
-use super::lifecycle::{deployments, keep_booted, ImageFlags, Wanted, ARCH, BEFORE};
+use super::lifecycle::{
+    deployments, greenboot_state, keep_booted, ImageFlags, Wanted, ARCH, BEFORE,
+};
 use super::{Action, Ctx};
 use crate::config::Sources;
 use crate::plan::{Check, Plan, When};
@@ -51,21 +53,7 @@ fn plan(args: &StatusArgs, sources: &Sources) -> anyhow::Result<Plan> {
     } else {
         bootc
     });
-    plan.push(
-        device
-            .run(
-                "greenboot",
-                "read greenboot's verdict",
-                &[
-                    "systemctl",
-                    "show",
-                    "--property=LoadState,SubState",
-                    "greenboot-healthcheck.service",
-                ],
-            )
-            .read_only()
-            .check(Check::Greenboot { wait: false }),
-    );
+    plan.push(greenboot_state(&device, "read greenboot's verdict", false));
     plan.push(
         device
             .run(

@@ -12,6 +12,7 @@ use super::lifecycle::{
 };
 use super::{Action, Ctx};
 use crate::config::Sources;
+use crate::device::GREENBOOT_UNIT;
 use crate::error::exit;
 use crate::plan::{Check, Plan, Wait, When};
 use crate::reach::{Device, DeviceArgs};
@@ -165,7 +166,7 @@ fn plan(args: &UpgradeArgs, sources: &Sources) -> anyhow::Result<Plan> {
                     "-b",
                     "-1",
                     "-u",
-                    "greenboot-healthcheck.service",
+                    GREENBOOT_UNIT,
                     "--no-pager",
                     "-o",
                     "cat",
@@ -176,7 +177,7 @@ fn plan(args: &UpgradeArgs, sources: &Sources) -> anyhow::Result<Plan> {
             .read_only()
             .may_fail()
             .check(Check::Journal {
-                unit: "greenboot-healthcheck.service".to_string(),
+                unit: GREENBOOT_UNIT.to_string(),
             })
             .when(rolling_back)
             .then_exit(
