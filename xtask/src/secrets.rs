@@ -110,6 +110,37 @@ pub fn password(
 /// Where a pull secret comes from, for the error that it is missing and for doctor.
 pub const PULL_SECRET_HELP: &str = "download it from Red Hat's console (https://console.redhat.com/openshift/install/pull-secret, \"Download pull secret\"), save it with mode 600, and point PULL_SECRET, --pull-secret or pull_secret at it";
 
+/// The registry auth file (AUTH_CONFIG) as this host has it.
+pub enum AuthFile {
+    /// None configured, or the config file's entry (written for every host) is not on this
+    /// one (it has not logged in).
+    None,
+    /// There: its path and its bytes (a JSON object with `auths`, checked).
+    Found(Utf8PathBuf, Secret),
+    /// Named by a flag or an environment variable, and not there: `what` names where from.
+    Missing { what: String, path: Utf8PathBuf },
+}
+
+/// The registry auth file from `--auth-config` (`flag`), AUTH_CONFIG or the config file.
+pub fn registry_auth(sources: &Sources, flag: Option<&str>) -> anyhow::Result<AuthFile> {
+    let Some(picked) = sources.value(&crate::inputs::AUTH_CONFIG, flag)? else {
+        return Ok(AuthFile::None);
+    };
+    let path = sources.path(&picked)?;
+    if path.exists() {
+        let (bytes, _) = auth_json(&picked.what, &path)?;
+        return Ok(AuthFile::Found(path, bytes));
+    }
+    Ok(if picked.origin == crate::config::Origin::Config {
+        AuthFile::None
+    } else {
+        AuthFile::Missing {
+            what: picked.what,
+            path,
+        }
+    })
+}
+
 /// The resolved path of an existing pull secret, checked, and its bytes.
 pub fn pull_secret(sources: &Sources, flag: Option<&str>) -> anyhow::Result<(Utf8PathBuf, Secret)> {
     let picked = sources.get(&crate::inputs::PULL_SECRET, flag)?;

@@ -14,7 +14,7 @@ use crate::image::Image;
 use crate::inputs;
 use crate::plan::{Check, Extract, When};
 use crate::plan::{Plan, Step};
-use crate::secrets::Secret;
+use crate::secrets::{AuthFile, Secret};
 use crate::validate::{self, bad};
 
 /// An artifact type, as the builder names it.
@@ -173,7 +173,8 @@ pub struct Disk {
 }
 
 /// The registry auth file a device installed from a disk image pulls its upgrades with: the
-/// configured one (AUTH_CONFIG), none with --public-image or when none is configured.
+/// configured one (AUTH_CONFIG), none with --public-image or when none is configured (or
+/// the config file's is not on this host).
 fn device_auth(
     args: &KickstartArgs,
     sources: &Sources,
@@ -181,29 +182,20 @@ fn device_auth(
     if args.public_image {
         return Ok(None);
     }
-    let Some(picked) = sources.value(&inputs::AUTH_CONFIG, args.registry.auth_config.as_deref())?
-    else {
-        return Ok(None);
-    };
-    let path = sources.path(&picked)?;
-    if !path.exists() && picked.origin == crate::config::Origin::Config {
-        // the checked-in config names it for every host; this one has not logged in
-        return Ok(None);
-    }
-    if !path.exists() {
-        if sources.preview_without(format!(
-            "the registry auth file {path} ({}), for the disk images' /etc/ostree/auth.json",
-            picked.what
-        )) {
-            return Ok(Some((path, Secret::new(Vec::new()))));
+    match crate::secrets::registry_auth(sources, args.registry.auth_config.as_deref())? {
+        AuthFile::Found(path, bytes) => Ok(Some((path, bytes))),
+        AuthFile::None => Ok(None),
+        AuthFile::Missing { what, path } => {
+            if sources.preview_without(format!(
+                "the registry auth file {path} ({what}), for the disk images' /etc/ostree/auth.json"
+            )) {
+                return Ok(Some((path, Secret::new(Vec::new()))));
+            }
+            Err(crate::validate::refuse(format!(
+                "{what}: '{path}' does not exist: log in first (`cargo xtask push` with REGISTRY_PASSWORD), or say --public-image when the device needs no registry credentials"
+            )))
         }
-        return Err(crate::validate::refuse(format!(
-            "{}: '{path}' does not exist: log in first (`cargo xtask push` with REGISTRY_PASSWORD), or say --public-image when the device needs no registry credentials",
-            picked.what
-        )));
     }
-    let (bytes, _) = crate::secrets::auth_json(&picked.what, &path)?;
-    Ok(Some((path, bytes)))
 }
 
 /// One run of the builder: its artifact types and its config.

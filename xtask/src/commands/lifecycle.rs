@@ -11,6 +11,7 @@ use crate::inputs;
 use crate::plan::{Check, ResultShell, Step};
 use crate::reach::Device;
 use crate::registry::{Registry, RegistryArgs};
+use crate::secrets::{self, AuthFile};
 use crate::validate::{self, bad};
 
 /// Variables the lifecycle plans share.
@@ -64,21 +65,14 @@ impl Wanted {
             None => name,
         };
         // the registry is read on this host, with the auth file when there is one
-        let authfile =
-            match sources.value(&inputs::AUTH_CONFIG, flags.registry.auth_config.as_deref())? {
-                Some(p) => {
-                    let path = sources.path(&p)?;
-                    if path.exists() {
-                        crate::secrets::auth_json(&p.what, &path)?;
-                        Some(path)
-                    } else if p.origin == crate::config::Origin::Config {
-                        None
-                    } else {
-                        return Err(bad(&p.what, path.as_str(), "does not exist"));
-                    }
-                }
-                None => None,
-            };
+        let authfile = match secrets::registry_auth(sources, flags.registry.auth_config.as_deref())?
+        {
+            AuthFile::Found(path, _) => Some(path),
+            AuthFile::None => None,
+            AuthFile::Missing { what, path } => {
+                return Err(bad(&what, path.as_str(), "does not exist"))
+            }
+        };
         Ok(Wanted {
             reference,
             repository,
