@@ -59,14 +59,13 @@ pub struct Host {
     pub is_container: Option<bool>,
 }
 
-/// A field: its path for errors, and the value.
-fn field<'a>(v: &'a Value, path: &str, key: &str) -> Option<&'a Value> {
-    let _ = path;
+/// A field that is there and not null.
+fn field<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
     v.get(key).filter(|x| !x.is_null())
 }
 
 fn text(v: &Value, path: &str, key: &str) -> anyhow::Result<String> {
-    match field(v, path, key) {
+    match field(v, key) {
         Some(Value::String(s)) => Ok(s.clone()),
         Some(other) => bail!("bootc status: {path}.{key}: expected a string, found {other}"),
         None => bail!("bootc status: {path}.{key}: missing"),
@@ -74,7 +73,7 @@ fn text(v: &Value, path: &str, key: &str) -> anyhow::Result<String> {
 }
 
 fn optional_text(v: &Value, path: &str, key: &str) -> anyhow::Result<Option<String>> {
-    match field(v, path, key) {
+    match field(v, key) {
         None => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
         Some(other) => bail!("bootc status: {path}.{key}: expected a string, found {other}"),
@@ -82,7 +81,7 @@ fn optional_text(v: &Value, path: &str, key: &str) -> anyhow::Result<Option<Stri
 }
 
 fn flag(v: &Value, path: &str, key: &str) -> anyhow::Result<bool> {
-    match field(v, path, key) {
+    match field(v, key) {
         None => Ok(false),
         Some(Value::Bool(b)) => Ok(*b),
         Some(other) => bail!("bootc status: {path}.{key}: expected true or false, found {other}"),
@@ -109,13 +108,13 @@ fn deployment(v: &Value, path: &str) -> anyhow::Result<Option<Deployment>> {
     if !v.is_object() {
         bail!("bootc status: {path}: expected an object or null, found {v}");
     }
-    let Some(image) = field(v, path, "image") else {
+    let Some(image) = field(v, "image") else {
         // a deployment bootc did not make (no image): nothing to compare
         return Ok(None);
     };
     let ipath = format!("{path}.image");
-    let reference = field(image, &ipath, "image")
-        .ok_or_else(|| anyhow!("bootc status: {ipath}.image: missing"))?;
+    let reference =
+        field(image, "image").ok_or_else(|| anyhow!("bootc status: {ipath}.image: missing"))?;
     let rpath = format!("{ipath}.image");
     Ok(Some(Deployment {
         reference: text(reference, &rpath, "image")?,
