@@ -80,12 +80,17 @@ fn optional_text(v: &Value, path: &str, key: &str) -> anyhow::Result<Option<Stri
     }
 }
 
-fn flag(v: &Value, path: &str, key: &str) -> anyhow::Result<bool> {
+fn optional_flag(v: &Value, path: &str, key: &str) -> anyhow::Result<Option<bool>> {
     match field(v, key) {
-        None => Ok(false),
-        Some(Value::Bool(b)) => Ok(*b),
+        None => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
         Some(other) => bail!("bootc status: {path}.{key}: expected true or false, found {other}"),
     }
+}
+
+/// A flag that is false when absent.
+fn flag(v: &Value, path: &str, key: &str) -> anyhow::Result<bool> {
+    Ok(optional_flag(v, path, key)?.unwrap_or(false))
 }
 
 fn signature(v: Option<&Value>, path: &str) -> anyhow::Result<Option<Signature>> {
@@ -166,27 +171,13 @@ pub fn parse(stdout: &str) -> anyhow::Result<Host> {
             Some(v) => deployment(v, &format!("status.{key}")),
         }
     };
-    let rollback_queued = match status.get("rollbackQueued") {
-        None | Some(Value::Null) => None,
-        Some(Value::Bool(b)) => Some(*b),
-        Some(other) => {
-            bail!("bootc status: status.rollbackQueued: expected true or false, found {other}")
-        }
-    };
-    let is_container = match status.get("isContainer") {
-        None | Some(Value::Null) => None,
-        Some(Value::Bool(b)) => Some(*b),
-        Some(other) => {
-            bail!("bootc status: status.isContainer: expected true or false, found {other}")
-        }
-    };
     Ok(Host {
         spec_image,
         booted: part("booted")?,
         staged: part("staged")?,
         rollback: part("rollback")?,
-        rollback_queued,
-        is_container,
+        rollback_queued: optional_flag(status, "status", "rollbackQueued")?,
+        is_container: optional_flag(status, "status", "isContainer")?,
     })
 }
 
