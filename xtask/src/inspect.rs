@@ -150,19 +150,11 @@ impl Check {
                 rollback,
             } => booted(stdout, vars, want, *other, *rollback),
             Check::Greenboot { wait } => greenboot(stdout, *wait),
-            Check::Unit { name } => {
-                let field = |k: &str| {
-                    stdout
-                        .lines()
-                        .find_map(|l| l.strip_prefix(&format!("{k}=")))
-                        .unwrap_or("")
-                        .trim()
-                        .to_string()
-                };
-                Ok(
-                    json!({ "unit": name, "active": field("ActiveState"), "sub": field("SubState") }),
-                )
-            }
+            Check::Unit { name } => Ok(json!({
+                "unit": name,
+                "active": show_field(stdout, "ActiveState"),
+                "sub": show_field(stdout, "SubState"),
+            })),
             Check::Journal { unit } => Ok(journal(stdout, unit)),
             Check::State { what, want, wait } => {
                 let state = stdout.lines().next().unwrap_or("").trim();
@@ -438,7 +430,9 @@ impl Check {
                 "ok: the device rebooted (boot id {})",
                 text("boot_id")?
             )),
-            Check::Booted { .. } => Some(format!("ok: the device booted {}", text("booted")?)),
+            Check::Booted { .. } => {
+                Some(format!("ok: the device booted {}", text("booted_digest")?))
+            }
             Check::Greenboot { .. } => Some(format!("greenboot: {}", text("verdict")?)),
             Check::Journal { .. } => {
                 let (failed, lines) = (texts("failed_checks")?, texts("lines")?);
@@ -575,8 +569,7 @@ fn booted(
         .as_ref()
         .map(|d| d.digest.clone())
         .unwrap_or_default();
-    let mut detail = host.to_json();
-    detail["booted"] = json!(booted);
+    let detail = host.to_json();
     if booted == want {
         if let Some(r) = rollback {
             let r = var(vars, r)?;
@@ -614,16 +607,22 @@ fn booted(
     }))
 }
 
+/// A property of `systemctl show --property=...` (`KEY=VALUE` lines); empty when absent.
+fn show_field(stdout: &str, key: &str) -> String {
+    stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix(&format!("{key}=")))
+        .unwrap_or("")
+        .trim()
+        .to_string()
+}
+
 /// greenboot's health check unit: `LoadState=`, `SubState=` (and `Result=`) lines.
 fn greenboot(stdout: &str, wait: bool) -> anyhow::Result<Value> {
-    let field = |k: &str| {
-        stdout
-            .lines()
-            .find_map(|l| l.trim().strip_prefix(&format!("{k}=")))
-            .unwrap_or("")
-            .to_string()
-    };
-    let (load, sub) = (field("LoadState"), field("SubState"));
+    let (load, sub) = (
+        show_field(stdout, "LoadState"),
+        show_field(stdout, "SubState"),
+    );
     let verdict = match (load.as_str(), sub.as_str()) {
         ("not-found", _) => "not installed (health is MicroShift's pods alone)",
         (_, "exited") => "passed",
