@@ -170,6 +170,15 @@ pub fn read(device: &Device, id: &'static str) -> Step {
     )
 }
 
+/// The wait settings of a device plan: `--timeout`, and a try every 5 seconds.
+pub fn deadline(flag: Option<&str>, sources: &Sources) -> anyhow::Result<crate::plan::Wait> {
+    let t = sources.get(&crate::inputs::UPGRADE_TIMEOUT, flag)?;
+    Ok(crate::plan::Wait {
+        timeout_s: validate::duration(&t.what, &t.value)?,
+        interval_s: 5,
+    })
+}
+
 /// The booted digest and architecture of a `bootc status` step, into variables.
 pub fn keep_booted(step: Step) -> Step {
     step.result_var(

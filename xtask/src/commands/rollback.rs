@@ -3,9 +3,9 @@
 //! id, running the rollback image, greenboot's verdict, MicroShift's pods.
 
 use super::lifecycle::{
-    back, boot_id, booted, deployments, greenboot, keep_booted, read, reboot, BEFORE, TARGET,
+    back, boot_id, booted, deadline, deployments, greenboot, keep_booted, read, reboot, BEFORE,
+    TARGET,
 };
-use super::upgrade::deadline;
 use super::{Action, Ctx};
 use crate::config::Sources;
 use crate::plan::{Check, Plan, ResultShell};

@@ -7,16 +7,15 @@
 //! back (greenboot's fallback): the tool waits for that and says so (exit 4).
 
 use super::lifecycle::{
-    back, boot_id, booted, deployments, greenboot, keep_booted, read, reboot, ImageFlags, Wanted,
-    BEFORE, EXPECTED,
+    back, boot_id, booted, deadline, deployments, greenboot, keep_booted, read, reboot, ImageFlags,
+    Wanted, BEFORE, EXPECTED,
 };
 use super::{Action, Ctx};
 use crate::config::Sources;
 use crate::device::GREENBOOT_UNIT;
 use crate::error::exit;
-use crate::plan::{Check, Plan, Wait, When};
+use crate::plan::{Check, Plan, When};
 use crate::reach::{Device, DeviceArgs};
-use crate::validate;
 
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct UpgradeArgs {
@@ -36,15 +35,6 @@ pub struct UpgradeArgs {
 /// `cargo xtask upgrade`
 pub fn act(args: &UpgradeArgs, ctx: &Ctx) -> anyhow::Result<Action> {
     plan(args, ctx.sources).map(Action::plan)
-}
-
-/// The wait settings of a device plan: `--timeout`, and a try every 5 seconds.
-pub fn deadline(flag: Option<&str>, sources: &Sources) -> anyhow::Result<Wait> {
-    let t = sources.get(&crate::inputs::UPGRADE_TIMEOUT, flag)?;
-    Ok(Wait {
-        timeout_s: validate::duration(&t.what, &t.value)?,
-        interval_s: 5,
-    })
 }
 
 fn plan(args: &UpgradeArgs, sources: &Sources) -> anyhow::Result<Plan> {
