@@ -195,21 +195,12 @@ pub fn image_reference(what: &str, value: &str) -> anyhow::Result<String> {
     if value.chars().any(char::is_whitespace) || value.is_empty() {
         return fail("must be non-empty without spaces");
     }
-    let (rest, digest) = match value.split_once('@') {
-        Some((r, d)) => (r, Some(d)),
-        None => (value, None),
-    };
+    let (name, tag, digest) = reference_parts(value);
     if let Some(d) = digest {
         if !is_digest(d) {
             return fail("the digest must look like sha256:<64 hex digits>");
         }
     }
-    // the tag is after the last ':' that follows the last '/'
-    let last_slash = rest.rfind('/').map_or(0, |i| i + 1);
-    let (name, tag) = match rest[last_slash..].rfind(':') {
-        Some(i) => (&rest[..last_slash + i], Some(&rest[last_slash + i + 1..])),
-        None => (rest, None),
-    };
     if let Some(t) = tag {
         let ok = !t.is_empty()
             && t.len() <= 128
@@ -241,19 +232,34 @@ pub fn image_reference(what: &str, value: &str) -> anyhow::Result<String> {
     }
 }
 
+/// An image reference's parts, unchecked: the repository (no tag, no digest), the tag (after
+/// the last ':' that follows the last '/'), the digest (after '@').
+pub fn reference_parts(value: &str) -> (&str, Option<&str>, Option<&str>) {
+    let (rest, digest) = match value.split_once('@') {
+        Some((r, d)) => (r, Some(d)),
+        None => (value, None),
+    };
+    let last_slash = rest.rfind('/').map_or(0, |i| i + 1);
+    match rest[last_slash..].rfind(':') {
+        Some(i) => (
+            &rest[..last_slash + i],
+            Some(&rest[last_slash + i + 1..]),
+            digest,
+        ),
+        None => (rest, None, digest),
+    }
+}
+
 /// An image reference skopeo can copy: a tag or a digest, not both (`name:tag@sha256:...`
 /// is valid for podman, which drops the tag, and refused by skopeo).
 pub fn single_reference(what: &str, value: &str) -> anyhow::Result<String> {
     let value = image_reference(what, value)?;
-    if let Some((name, _)) = value.split_once('@') {
-        let last = name.rsplit('/').next().unwrap_or(name);
-        if last.contains(':') {
-            return Err(bad(
-                what,
-                &value,
-                "has both a tag and a digest, which skopeo refuses: keep the digest (name@sha256:...)",
-            ));
-        }
+    if let (_, Some(_), Some(_)) = reference_parts(&value) {
+        return Err(bad(
+            what,
+            &value,
+            "has both a tag and a digest, which skopeo refuses: keep the digest (name@sha256:...)",
+        ));
     }
     Ok(value)
 }

@@ -55,15 +55,8 @@ impl Wanted {
                 registry.remote(&Image::name(None, sources)?, Some("latest"))
             }
         };
-        let (name, pinned) = match reference.split_once('@') {
-            Some((n, d)) => (n.to_string(), Some(d.to_string())),
-            None => (reference.clone(), None),
-        };
-        let last_slash = name.rfind('/').map_or(0, |i| i + 1);
-        let repository = match name[last_slash..].rfind(':') {
-            Some(i) => name[..last_slash + i].to_string(),
-            None => name,
-        };
+        let (repository, _, pinned) = validate::reference_parts(&reference);
+        let (repository, pinned) = (repository.to_string(), pinned.map(str::to_string));
         // the registry is read on this host, with the auth file when there is one
         let authfile = match secrets::registry_auth(sources, flags.registry.auth_config.as_deref())?
         {
