@@ -33,10 +33,6 @@ pub struct Registry {
     /// The registries.conf podman uses (CONTAINERS_REGISTRIES_CONF), handed to skopeo, which
     /// does not read that variable.
     pub registries_conf: Option<Utf8PathBuf>,
-    /// The registries configuration file that sends reads of this registry elsewhere (a
-    /// mirror, or a location rewrite), if one does: `podman push` writes to the registry
-    /// itself, so what skopeo reads there says nothing of what was pushed.
-    pub redirected_by: Option<Utf8PathBuf>,
     /// Said before the steps: how the push authenticates when that is not plain.
     pub note: Option<String>,
 }
@@ -116,14 +112,12 @@ impl Registry {
             }
             (_, None) => None,
         };
-        let redirected_by = redirected_by(sources, &url);
         Ok(Registry {
             url,
             org,
             authfile,
             login,
             registries_conf: sources.registries_conf(),
-            redirected_by,
             note,
         })
     }
@@ -207,11 +201,6 @@ impl Registry {
                 ),
             );
         }
-    }
-
-    /// What a plan that pushes says first (how it authenticates, when that is not plain).
-    pub fn notes(&self) -> Option<String> {
-        self.note.clone()
     }
 
     /// The hint for a failed push: usually authentication.
@@ -312,8 +301,10 @@ fn redirects(text: &str, url: &str) -> bool {
     false
 }
 
-/// The first registries configuration file that redirects reads of `url`, if any.
-fn redirected_by(sources: &Sources, url: &str) -> Option<Utf8PathBuf> {
+/// The first registries configuration file that sends reads of `url` elsewhere (a mirror,
+/// or a location rewrite), if any: `podman push` writes to the registry itself, so what
+/// skopeo reads there says nothing of what was pushed.
+pub fn redirected_by(sources: &Sources, url: &str) -> Option<Utf8PathBuf> {
     registries_files(sources)
         .into_iter()
         .find(|f| std::fs::read_to_string(f).is_ok_and(|text| redirects(&text, url)))

@@ -83,7 +83,7 @@ impl Manifest {
             "reference": remote,
             "sources": self.archs.iter().map(|a| self.registry.remote(&self.name, Some(&a.tag()))).collect::<Vec<_>>(),
         });
-        plan.note = self.registry.notes();
+        plan.note = self.registry.note.clone();
         self.registry.add_login(&mut plan);
         // Re-running must not add duplicate entries: an existing local list is replaced.
         plan.push(

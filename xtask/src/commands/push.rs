@@ -44,7 +44,7 @@ impl Push {
         let remote = self.remote();
         let mut plan = Plan::new(format!("push {local} to {remote}"), as_root);
         plan.facts = serde_json::json!({ "local": local, "reference": remote });
-        plan.note = self.registry.notes();
+        plan.note = self.registry.note.clone();
         self.registry.add_login(&mut plan);
         plan.push(
             Step::new("push", format!("push to {remote}"), "podman")

@@ -48,6 +48,9 @@ pub struct Release {
     /// digest), unless --force.
     pub last_pushed: Vec<Option<(String, String)>>,
     pub record: camino::Utf8PathBuf,
+    /// The registries configuration file that sends skopeo's reads of the registry
+    /// elsewhere (`registry::redirected_by`): then nothing is skipped.
+    pub redirected_by: Option<camino::Utf8PathBuf>,
 }
 
 /// A lane's own variable (`LOCAL_ID_arm64`).
@@ -67,6 +70,7 @@ impl Release {
             },
             sources,
         )?;
+        let redirected_by = crate::registry::redirected_by(sources, &manifest.registry.url);
         let mut builds = Vec::new();
         let mut pushes = Vec::new();
         let mut last_pushed = Vec::new();
@@ -94,7 +98,7 @@ impl Release {
             // what the registry holds is asked of skopeo, which reads through mirrors and
             // location rewrites that `podman push` does not use: with those, nothing is
             // skipped
-            let last = if args.force || manifest.registry.redirected_by.is_some() {
+            let last = if args.force || redirected_by.is_some() {
                 None
             } else {
                 sources.record()?.find("pushed", &remote).and_then(|e| {
@@ -112,6 +116,7 @@ impl Release {
             pushes,
             last_pushed,
             record: sources.record()?.path.clone(),
+            redirected_by,
         })
     }
 
@@ -127,8 +132,8 @@ impl Release {
             "architectures": archs,
         });
         // one login for every push, before the lanes start
-        plan.note = m.registry.notes();
-        if let Some(file) = &m.registry.redirected_by {
+        plan.note = m.registry.note.clone();
+        if let Some(file) = &self.redirected_by {
             let said = format!(
                 "note: {file} sends reads of {} to a mirror or another location, where skopeo would look instead of where podman pushes: every image and the list are pushed, whatever the record says",
                 m.registry.url
