@@ -52,10 +52,7 @@ impl Check {
             Check::VolumeGroup { name, hint } => volume_group(stdout, name, hint),
             Check::Kernel { host } => kernel(stdout, host),
             Check::FreeSpace { path, min_bytes } => {
-                let free: u64 = stdout
-                    .lines()
-                    .filter_map(|l| l.trim().parse().ok())
-                    .next()
+                let free = df_avail(stdout)
                     .ok_or_else(|| anyhow!("df printed no free space for {path}"))?;
                 if free < *min_bytes {
                     bail!(
@@ -605,6 +602,11 @@ fn booted(
             }
         ),
     }))
+}
+
+/// The free bytes `df --output=avail -B1 PATH` printed (under its `Avail` header).
+pub fn df_avail(stdout: &str) -> Option<u64> {
+    stdout.lines().find_map(|l| l.trim().parse().ok())
 }
 
 /// A property of `systemctl show --property=...` (`KEY=VALUE` lines); empty when absent.

@@ -311,12 +311,7 @@ fn sysroot(ask: &dyn Fn(&[&str]) -> Option<std::process::Output>, size: Option<u
     let need = size.map_or(MIN_FREE, |s| (s * 3).max(MIN_FREE));
     let free = ask(&["df", "--output=avail", "-B1", "/sysroot"])
         .filter(|o| o.status.success())
-        .and_then(|o| {
-            stdout_of(&o)
-                .lines()
-                .nth(1)
-                .and_then(|l| l.trim().parse::<u64>().ok())
-        });
+        .and_then(|o| crate::inspect::df_avail(&stdout_of(&o)));
     let human = crate::validate::human;
     let basis = match size {
         Some(s) => format!("the image's layers are {} compressed", human(s)),

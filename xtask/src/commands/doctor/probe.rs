@@ -101,11 +101,7 @@ pub(super) fn free_space(path: Utf8PathBuf) -> (Utf8PathBuf, Free) {
     }
     let free = match output("df", &["--output=avail", "-B1", dir.as_str()]) {
         None => Free::NoDf,
-        Some(o) => stdout_of(&o)
-            .lines()
-            .nth(1)
-            .and_then(|l| l.trim().parse::<u64>().ok())
-            .map_or(Free::Unreadable, Free::Bytes),
+        Some(o) => crate::inspect::df_avail(&stdout_of(&o)).map_or(Free::Unreadable, Free::Bytes),
     };
     (dir, free)
 }
