@@ -369,6 +369,52 @@ pub const DISK_KERNEL_APPEND: Input = input(
     "Kernel arguments added to the image's",
 )
 .key("disk.kernel_append");
+pub const SIGN_BY: Input = input(
+    "sign_by",
+    "--sign-by",
+    "Sign what is pushed with this key: a GPG key's fingerprint (signing.method gpg) or a sigstore private key file (sigstore)",
+)
+.key("signing.key");
+pub const SIGN_METHOD: Input = input(
+    "sign_method",
+    "--sign-method",
+    "How images are signed: sigstore (signatures stored in the registry) or gpg (signatures in a lookaside directory served over HTTP)",
+)
+.key("signing.method")
+.default("sigstore");
+pub const SIGN_PASSPHRASE_FILE: Input = input(
+    "sign_passphrase_file",
+    "--sign-passphrase-file",
+    "File holding the signing key's passphrase (SIGN_PASSPHRASE holds the passphrase itself)",
+)
+.env("SIGN_PASSPHRASE")
+.secret();
+pub const SIGN_PUBLIC_KEY: Input = input(
+    "sign_public_key",
+    "--sign-public-key",
+    "The signing key's public key: checks each push; built into the image, whose policy then rejects unsigned images of its repository",
+)
+.key("signing.public_key");
+pub const LOOKASIDE_DIR: Input = input(
+    "lookaside_dir",
+    "--lookaside-dir",
+    "gpg: the directory signatures are written to; publish it at the lookaside URL",
+)
+.key("signing.lookaside_dir")
+.default("target/signatures");
+pub const LOOKASIDE_URL: Input = input(
+    "lookaside_url",
+    "--lookaside-url",
+    "gpg: the http(s) URL where the lookaside directory is served (devices and the check after push read it)",
+)
+.key("signing.lookaside_url");
+pub const ACCEPT_UNSIGNED: Input = input(
+    "accept_unsigned",
+    "--accept-unsigned",
+    "A registry or repository the image's policy accepts unsigned images from (workload images; repeatable)",
+)
+.key("signing.accept_unsigned")
+.kind(Kind::List);
 pub const CONFIG: Input = input(
     "config",
     "--config",
@@ -431,6 +477,13 @@ pub const ALL: &[&Input] = &[
     &DISK_BUILDER,
     &DISK_MIN_FREE,
     &DISK_KERNEL_APPEND,
+    &SIGN_BY,
+    &SIGN_METHOD,
+    &SIGN_PASSPHRASE_FILE,
+    &SIGN_PUBLIC_KEY,
+    &LOOKASIDE_DIR,
+    &LOOKASIDE_URL,
+    &ACCEPT_UNSIGNED,
     &CONFIG,
     &STATE_DIR,
 ];

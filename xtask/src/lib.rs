@@ -13,7 +13,8 @@
 //! 5. `plan/`: the plan model, its checks as data, its bash and JSON renderings.
 //! 6. `inspect`, `pods`, `bootc`: judging what tools print.
 //! 7. `exec/`: the one executor (steps, commands, lanes, report, secret files, signals).
-//! 8. `image`, `registry`, `reach`: the image, the registry and the devices the commands share.
+//! 8. `image`, `registry`, `signing`, `reach`: the image, the registry, signing and the devices
+//!    the commands share.
 //! 9. `commands/`: one file per subcommand.
 //! 10. this file: the command line, parsing, the dispatch, exit codes.
 
@@ -33,6 +34,7 @@ pub mod reach;
 pub mod record;
 pub mod registry;
 pub(crate) mod secrets;
+pub mod signing;
 pub mod validate;
 
 pub use commands::{Action, Ctx};

@@ -151,6 +151,30 @@ impl Registry {
             .root(true)
     }
 
+    /// Like [`Registry::inspect_raw_step`], of `reference`'s repository at the digest in
+    /// `digest_var`.
+    pub fn inspect_raw_digest_step(
+        &self,
+        id: &'static str,
+        reference: &str,
+        digest_var: &'static str,
+    ) -> Step {
+        let repository = validate::reference_parts(reference).0;
+        let mut step = Step::new(
+            id,
+            format!("inspect {repository}@${{{digest_var}}} in the registry"),
+            "skopeo",
+        );
+        if let Some(conf) = &self.registries_conf {
+            step = step.args(["--registries-conf", conf.as_str()]);
+        }
+        step.args(["inspect", "--raw"])
+            .args(self.authfile_args())
+            .var_arg(&format!("docker://{repository}@"), digest_var)
+            .read_only()
+            .root(true)
+    }
+
     /// `skopeo inspect --format {{.Digest}}`: the digest the registry holds for a reference.
     pub fn digest_step(&self, id: &'static str, reference: &str) -> Step {
         let mut step = Step::new(

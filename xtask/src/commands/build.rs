@@ -25,6 +25,8 @@ pub struct BuildArgs {
     pub image: ImageArgs,
     #[command(flatten)]
     pub flags: BuildFlags,
+    #[command(flatten)]
+    pub signing: crate::signing::SigningArgs,
 }
 
 /// The flags of a build besides the image's name and architecture (shared with `release`).
@@ -83,6 +85,53 @@ pub struct Build {
     pub network: Option<String>,
     /// The embedding layer built on top, with `--embed`.
     pub embed: Option<Embed>,
+    /// The signature policy layer built on top, when a public key is configured.
+    pub enforce: Option<Enforce>,
+}
+
+/// The layer that makes the device enforce signatures: its policy, registries.d entry and
+/// public key (`containerfiles/Containerfile.bootc-signed`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Enforce {
+    pub signing: crate::signing::Signing,
+    /// `registry/org/name`: the repository whose unsigned images the device rejects.
+    pub repository: String,
+    pub containerfile: Utf8PathBuf,
+}
+
+/// The Containerfile of the signature policy layer, at the repository root.
+pub const SIGNED_CONTAINERFILE: &str = "containerfiles/Containerfile.bootc-signed";
+
+impl Enforce {
+    fn resolve(
+        args: &crate::signing::SigningArgs,
+        image: &Image,
+        sources: &Sources,
+    ) -> anyhow::Result<Option<Enforce>> {
+        let Some(signing) =
+            crate::signing::Signing::resolve(args, sources, crate::signing::Need::Enforce)?
+        else {
+            return Ok(None);
+        };
+        let registry = crate::registry::Registry::resolve(
+            &crate::registry::RegistryArgs::default(),
+            sources,
+            false,
+        )?;
+        let containerfile = sources.root.join(SIGNED_CONTAINERFILE);
+        if !containerfile.is_file() {
+            return Err(bad(
+                inputs::SIGN_PUBLIC_KEY.flag,
+                signing.public_key.as_ref().map_or("", |p| p.as_str()),
+                format!("builds the signature policy into the image with {containerfile}, which is missing"),
+            ));
+        }
+        Ok(Some(Enforce {
+            repository: registry.remote(&image.name, None),
+            signing,
+            containerfile,
+        }))
+    }
 }
 
 /// A Containerfile: where it came from, its path, its text (bounded, UTF-8).
@@ -275,7 +324,9 @@ impl Build {
             }
             None
         };
+        let enforce = Enforce::resolve(&args.signing, &image, sources)?;
         Ok(Build {
+            enforce,
             image,
             pull_secret,
             containerfile: cf.path,
@@ -310,10 +361,14 @@ impl Build {
         let mut plan = Plan::new(format!("build {local}"), as_root);
         plan.facts = serde_json::json!({ "reference": local, "architecture": self.image.arch.map(|a| a.oci()) });
         // with --embed, the image is built under another tag and the embedding layer on it
-        // takes the image's own tag
+        // takes the image's own tag; with a signature policy, that layer comes last
+        let before_policy = match &self.enforce {
+            Some(_) => format!("{local}-nopolicy"),
+            None => local.clone(),
+        };
         let built = match &self.embed {
             Some(_) => unembedded(&self.image),
-            None => local.clone(),
+            None => before_policy.clone(),
         };
         let build = Step::new("build", format!("build {built}"), "podman")
             .args(["build", "--authfile", self.pull_secret.as_str()])
@@ -348,13 +403,57 @@ impl Build {
         build = build.args(["-f", self.containerfile.as_str(), self.context.as_str()]);
         plan.push(build);
         if let Some(embed) = &self.embed {
-            plan.push(self.embed_step(embed, &built, &local));
+            plan.push(self.embed_step(embed, &built, &before_policy));
+        }
+        if let Some(enforce) = &self.enforce {
+            let repository = enforce.repository.as_str();
+            for step in enforce.signing.image_steps(
+                crate::signing::scope_of(repository),
+                repository,
+                &enforce.signing.image_dir(&self.image.tag()),
+            ) {
+                plan.push(step);
+            }
+            plan.push(self.enforce_step(enforce, &before_policy, &local));
+            plan.facts["signature_policy"] = serde_json::json!({
+                "repository": repository,
+                "method": enforce.signing.method.name(),
+                "key": crate::signing::device_key_path(enforce.signing.method),
+            });
         }
         plan.push(self.image.inspect_step());
         if self.embed.is_some() {
             plan.push(embedded_step(&local));
         }
         plan
+    }
+
+    /// The signature policy layer: policy.json, registries.d and the public key.
+    fn enforce_step(&self, enforce: &Enforce, base: &str, local: &str) -> Step {
+        let step = Step::new(
+            "signature-policy",
+            format!(
+                "build the signature policy into {local}: unsigned images of {} are refused",
+                enforce.repository
+            ),
+            "podman",
+        )
+        .arg("build")
+        .root(true)
+        .hint("see the build's message above");
+        self.shared_flags(step)
+            .arg("--pull=never")
+            .args(["-t", local])
+            .args(["--build-arg".to_string(), format!("BASE_IMAGE={base}")])
+            .args([
+                "--build-arg".to_string(),
+                format!(
+                    "KEY_PATH={}",
+                    crate::signing::device_key_path(enforce.signing.method)
+                ),
+            ])
+            .args(["-f", enforce.containerfile.as_str()])
+            .arg(enforce.signing.image_dir(&self.image.tag()).as_str())
     }
 
     /// The embedding layer: the images of the release list copied in, with the pull secret

@@ -7,10 +7,13 @@ use crate::image::Image;
 use crate::plan::Check;
 use crate::plan::{Plan, Step, When};
 use crate::registry::{Registry, RegistryArgs};
+use crate::signing::{Need, Signing, SigningArgs};
 use crate::validate::bad;
 
 /// The tag of the local manifest list.
 const LOCAL_LIST_TAG: &str = "manifest-list";
+/// The variable holding the digest of the list in the registry (signing signs that one).
+const LIST_DIGEST: &str = "LIST_DIGEST";
 
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct ManifestArgs {
@@ -20,6 +23,8 @@ pub struct ManifestArgs {
     pub archs: Vec<String>,
     #[command(flatten)]
     pub registry: RegistryArgs,
+    #[command(flatten)]
+    pub signing: SigningArgs,
 }
 
 /// `cargo xtask manifest`
@@ -33,6 +38,8 @@ pub struct Manifest {
     pub name: String,
     pub archs: Vec<Arch>,
     pub registry: Registry,
+    /// Sign the list and every image in it, and check them, when signing is configured.
+    pub signing: Option<Signing>,
 }
 
 impl Manifest {
@@ -55,6 +62,7 @@ impl Manifest {
             name,
             archs,
             registry: Registry::resolve(&args.registry, sources, true)?,
+            signing: Signing::resolve(&args.signing, sources, Need::Sign)?,
         })
     }
 
@@ -85,6 +93,13 @@ impl Manifest {
         });
         plan.note = self.registry.note.clone();
         self.registry.add_login(&mut plan);
+        if let Some(signing) = &self.signing {
+            let repository = crate::signing::repository_of(&remote);
+            for step in signing.config_steps(crate::signing::scope_of(repository), repository) {
+                plan.push(step);
+            }
+            plan.facts["signing"] = signing.facts();
+        }
         // Re-running must not add duplicate entries: an existing local list is replaced.
         plan.push(
             Step::new(
@@ -142,14 +157,38 @@ impl Manifest {
                 .hint(self.registry.push_hint()),
         );
         // `podman manifest inspect` cannot authenticate in podman 4.x: ask skopeo
-        plan.push(
-            self.registry
-                .inspect_raw_step("list-inspect", &remote)
-                .check(Check::ManifestList {
-                    expected: self.archs.clone(),
-                    digests,
-                }),
-        );
+        let check = Check::ManifestList {
+            expected: self.archs.clone(),
+            digests,
+        };
+        match &self.signing {
+            None => plan.push(
+                self.registry
+                    .inspect_raw_step("list-inspect", &remote)
+                    .check(check),
+            ),
+            Some(signing) => {
+                // what is signed is the list checked here, by digest: not whatever the tag
+                // names by the time the signing runs
+                plan.push(
+                    self.registry
+                        .digest_step("list-digest", &remote)
+                        .capture(LIST_DIGEST, crate::plan::Extract::Trim),
+                );
+                plan.push(
+                    self.registry
+                        .inspect_raw_digest_step("list-inspect", &remote, LIST_DIGEST)
+                        .check(check),
+                );
+                signing.add_sign_and_check(
+                    &mut plan,
+                    &self.registry,
+                    &remote,
+                    LIST_DIGEST,
+                    Some(&self.archs),
+                );
+            }
+        }
         plan
     }
 }

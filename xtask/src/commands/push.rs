@@ -3,8 +3,12 @@
 use super::{Action, Ctx};
 use crate::config::Sources;
 use crate::image::{Image, ImageArgs};
-use crate::plan::{Plan, Step};
+use crate::plan::{Plan, ResultShell, Step};
 use crate::registry::{Registry, RegistryArgs};
+use crate::signing::{Need, Signing, SigningArgs};
+
+/// The variable holding the digest `podman push` wrote.
+const PUSHED_DIGEST: &str = "PUSHED_DIGEST";
 
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct PushArgs {
@@ -12,6 +16,8 @@ pub struct PushArgs {
     pub image: ImageArgs,
     #[command(flatten)]
     pub registry: RegistryArgs,
+    #[command(flatten)]
+    pub signing: SigningArgs,
 }
 
 /// `cargo xtask push`
@@ -24,6 +30,8 @@ pub fn act(args: &PushArgs, ctx: &Ctx) -> anyhow::Result<Action> {
 pub struct Push {
     pub image: Image,
     pub registry: Registry,
+    /// Sign what was pushed and check it, when signing is configured.
+    pub signing: Option<Signing>,
 }
 
 impl Push {
@@ -31,6 +39,7 @@ impl Push {
         Ok(Push {
             image: Image::resolve(&args.image, sources)?,
             registry: Registry::resolve(&args.registry, sources, true)?,
+            signing: Signing::resolve(&args.signing, sources, Need::Sign)?,
         })
     }
 
@@ -46,7 +55,14 @@ impl Push {
         plan.facts = serde_json::json!({ "local": local, "reference": remote });
         plan.note = self.registry.note.clone();
         self.registry.add_login(&mut plan);
-        plan.push(
+        if let Some(signing) = &self.signing {
+            let repository = crate::signing::repository_of(&remote);
+            for step in signing.config_steps(crate::signing::scope_of(repository), repository) {
+                plan.push(step);
+            }
+            plan.facts["signing"] = signing.facts();
+        }
+        let push =
             Step::new("push", format!("push to {remote}"), "podman")
                 .arg("push")
                 .args(self.registry.authfile_args())
@@ -61,8 +77,15 @@ impl Push {
                     "if podman says the image is not known, build it first: `cargo xtask build{}`; otherwise: {}",
                     self.image.arch.map(|a| format!(" --arch {a}")).unwrap_or_default(),
                     self.registry.push_hint()
-                )),
-        );
+                ));
+        plan.push(match &self.signing {
+            // what is signed is what this push wrote, by digest
+            Some(_) => push.result_var(PUSHED_DIGEST, "digest", ResultShell::File("push.digest")),
+            None => push,
+        });
+        if let Some(signing) = &self.signing {
+            signing.add_sign_and_check(&mut plan, &self.registry, &remote, PUSHED_DIGEST, None);
+        }
         plan
     }
 }

@@ -31,6 +31,8 @@ pub struct ReleaseArgs {
     /// Build, push and list everything again, even what the registry already holds
     #[arg(long)]
     pub force: bool,
+    #[command(flatten)]
+    pub signing: crate::signing::SigningArgs,
 }
 
 /// `cargo xtask release`
@@ -53,6 +55,16 @@ pub struct Release {
     pub redirected_by: Option<camino::Utf8PathBuf>,
 }
 
+/// The steps writing the signing's files (see `signing::config_steps`).
+const SIGNING_CONFIG: [&str; 4] = [
+    "sign-config",
+    "check-config",
+    "check-policy",
+    "lookaside-dir",
+];
+/// The steps of signing and checking the list, which run whether or not it was pushed now.
+const SIGNING_STEPS: [&str; 4] = ["list-digest", "sign", "sign-owner", "sign-check"];
+
 /// A lane's own variable (`LOCAL_ID_arm64`).
 fn lane_name(base: &str, arch: Arch) -> &'static str {
     crate::plan::name(format!("{base}{}", arch.oci()))
@@ -67,6 +79,7 @@ impl Release {
                 image_name: image_name.clone(),
                 archs: args.archs.clone(),
                 registry: args.registry.clone(),
+                signing: args.signing.clone(),
             },
             sources,
         )?;
@@ -87,12 +100,15 @@ impl Release {
                 &BuildArgs {
                     image: image.clone(),
                     flags: args.build.clone(),
+                    signing: args.signing.clone(),
                 },
                 sources,
             )?;
             let push = Push {
                 image: build.image.clone(),
                 registry: manifest.registry.clone(),
+                // the list's signing signs every image in it
+                signing: None,
             };
             let remote = push.remote();
             // what the registry holds is asked of skopeo, which reads through mirrors and
@@ -144,6 +160,9 @@ impl Release {
             });
         }
         m.registry.add_login(&mut plan);
+        if let Some(signing) = &m.signing {
+            plan.facts["signing"] = signing.facts();
+        }
         let mut pushed_vars = Vec::new();
         // per architecture, the digest its list entry must have: pushed now, else in the
         // registry (the probe of a skipped push)
@@ -217,12 +236,29 @@ impl Release {
             plan.push(push_step);
         }
         // the list: again only when a member changed, or the registry's list is not right
-        let mut list_steps: Vec<Step> = m
-            .plan_checking(as_root, digests.clone())
+        let list_plan = m.plan_checking(as_root, digests.clone());
+        plan.explain_secrets_of(&list_plan);
+        let mut list_steps: Vec<Step> = list_plan
             .steps
             .into_iter()
             .filter(|s| s.id != "login")
             .collect();
+        // the signing's files are written before anything is built: an unwritable
+        // directory stops the release before its work, not after it
+        let config: Vec<Step> = list_steps
+            .iter()
+            .filter(|s| SIGNING_CONFIG.contains(&s.id))
+            .cloned()
+            .collect();
+        list_steps.retain(|s| !SIGNING_CONFIG.contains(&s.id));
+        let at = plan
+            .steps
+            .iter()
+            .position(|s| s.lane.is_some())
+            .unwrap_or(plan.steps.len());
+        for (i, step) in config.into_iter().enumerate() {
+            plan.steps.insert(at + i, step);
+        }
         // the local list is made anew while the architectures build (its own lane): local
         // work that does not wait for any push
         let prepare: Vec<Step> = list_steps
@@ -252,6 +288,11 @@ impl Release {
             any.extend(pushed_vars.iter().map(|v| When::IfSet(v)));
             let changed = When::AnyOf(any);
             for step in &mut list_steps {
+                // what is signed and checked is the registry's list, pushed now or not: a
+                // run after a failed signing signs it
+                if SIGNING_STEPS.contains(&step.id) {
+                    continue;
+                }
                 let when = match std::mem::replace(&mut step.when, When::Always) {
                     When::Always => changed.clone(),
                     // the probe-dependent removal of an old local list keeps its condition

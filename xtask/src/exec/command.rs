@@ -171,6 +171,7 @@ impl Runner<'_> {
         });
         let feed = match &step.stdin {
             Stdin::Secret { secret, .. } => Some(secret.expose()),
+            Stdin::Text(text) => Some(text.as_bytes()),
             Stdin::Inherit | Stdin::Null => None,
         };
         command.stdin(match (&step.stdin, feed) {

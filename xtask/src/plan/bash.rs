@@ -114,6 +114,7 @@ impl Step {
         let line = words.join(" ");
         match &self.stdin {
             Stdin::Secret { name, .. } => format!("printf '%s' \"${{{name}}}\" | {line}"),
+            Stdin::Text(text) => format!("printf '%s' {} | {line}", quote(text)),
             Stdin::Inherit | Stdin::Null => line,
         }
     }

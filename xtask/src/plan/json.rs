@@ -47,6 +47,7 @@ impl Plan {
                         Stdin::Inherit => json!("terminal"),
                         Stdin::Null => json!(null),
                         Stdin::Secret { name, .. } => json!(format!("${{{name}}}")),
+                        Stdin::Text(text) => json!({ "text": text }),
                     },
                     "read_only": s.effect == Effect::ReadOnly,
                     "probe": s.on_fail == OnFail::Record,

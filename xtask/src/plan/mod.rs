@@ -61,6 +61,9 @@ pub enum Stdin {
     Null,
     /// A secret, rendered as `printf '%s' "${NAME}" | command`.
     Secret { name: &'static str, secret: Secret },
+    /// Text that is no secret (a configuration file the tool writes), rendered as
+    /// `printf '%s' 'TEXT' | command`.
+    Text(String),
 }
 
 /// Does a step change the system?
