@@ -413,7 +413,15 @@ impl Signing {
                 "install",
             )
             .args(["-D", "-m", "0644", "--", key.as_str()])
-            .arg(dir.join("signing-key").as_str()),
+            .arg(
+                dir.join(
+                    device_key_path(self.method)
+                        .rsplit('/')
+                        .next()
+                        .unwrap_or("xtask-signing.pub"),
+                )
+                .as_str(),
+            ),
         ]
     }
 

@@ -445,13 +445,6 @@ impl Build {
             .arg("--pull=never")
             .args(["-t", local])
             .args(["--build-arg".to_string(), format!("BASE_IMAGE={base}")])
-            .args([
-                "--build-arg".to_string(),
-                format!(
-                    "KEY_PATH={}",
-                    crate::signing::device_key_path(enforce.signing.method)
-                ),
-            ])
             .args(["-f", enforce.containerfile.as_str()])
             .arg(enforce.signing.image_dir(&self.image.tag()).as_str())
     }

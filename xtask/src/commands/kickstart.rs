@@ -152,6 +152,9 @@ pub struct Kickstart {
     pub pull_secret: (Utf8PathBuf, Secret),
     pub template: Template,
     pub image: Image,
+    /// With signing.public_key: the installer checks the image's signature with the policy,
+    /// registries.d entry and key the image carries.
+    pub signing: Option<(crate::signing::Signing, String)>,
 }
 
 impl Kickstart {
@@ -233,7 +236,21 @@ impl Kickstart {
         };
         let (ps, ps_bytes) = secrets::pull_secret(sources, args.pull_secret.as_deref())?;
         let template = read_template(sources)?;
+        let signing = crate::signing::Signing::resolve(
+            &crate::signing::SigningArgs::default(),
+            sources,
+            crate::signing::Need::Enforce,
+        )?;
+        if signing.is_some() && args.no_signature_verification {
+            return Err(crate::validate::bad(
+                "--no-signature-verification",
+                "",
+                "signing is configured (signing.public_key): the installer checks the image's signature; leave the flag out",
+            ));
+        }
+        let repository = registry.remote(&image.name, None);
         Ok(Kickstart {
+            signing: signing.map(|s| (s, repository)),
             url,
             transport,
             no_signature_verification: args.no_signature_verification,
@@ -305,8 +322,39 @@ impl Kickstart {
             ),
             ("USERS", self.users.clone()),
             ("PULL_SECRET", pull_secret),
+            ("SIGNATURE_POLICY", self.signature_policy()?),
         ];
         fill(&t.main, &values)
+    }
+
+    /// The `%pre-install` block giving the installer the image's signature policy, or "".
+    fn signature_policy(&self) -> anyhow::Result<String> {
+        let Some((signing, repository)) = &self.signing else {
+            return Ok(String::new());
+        };
+        let key = match &signing.public_key {
+            Some(path) => validate::read_bounded("signing.public_key", path, 1 << 20)?,
+            None => return Ok(String::new()),
+        };
+        let scope = crate::signing::scope_of(repository);
+        fill(
+            &self.template.signature_policy,
+            &[
+                (
+                    "POLICY_BASE64",
+                    payload(signing.device_policy(repository).as_bytes(), false, ""),
+                ),
+                (
+                    "REGISTRIES_D_BASE64",
+                    payload(signing.read_registries_d(scope).as_bytes(), false, ""),
+                ),
+                (
+                    "KEY_PATH",
+                    crate::signing::device_key_path(signing.method).to_string(),
+                ),
+                ("KEY_BASE64", payload(&key, false, "")),
+            ],
+        )
     }
 
     /// The kickstart of the config file's image, with placeholder secrets: for linting it
@@ -322,7 +370,14 @@ impl Kickstart {
                 "{{\"auths\":{{\"{host}\":{{\"auth\":\"cGxhY2Vob2xkZXI6cGxhY2Vob2xkZXI=\"}}}}}}\n"
             ))
         };
+        let signing = crate::signing::Signing::resolve(
+            &crate::signing::SigningArgs::default(),
+            &config_only,
+            crate::signing::Need::Enforce,
+        )?
+        .map(|s| (s, registry.remote(&image.name, None)));
         Ok(Kickstart {
+            signing,
             url: registry.remote(&image.name, Some(&image.tag())),
             transport: Transport::Registry,
             no_signature_verification: false,
@@ -397,6 +452,7 @@ pub struct Template {
     pub public_image: String,
     pub insecure_registry: String,
     pub pull_secret: String,
+    pub signature_policy: String,
 }
 
 fn read_template(sources: &Sources) -> anyhow::Result<Template> {
@@ -418,6 +474,7 @@ fn read_template(sources: &Sources) -> anyhow::Result<Template> {
         public_image: block("public-image")?,
         insecure_registry: block("insecure-registry")?,
         pull_secret: block("pull-secret")?,
+        signature_policy: block("signature-policy")?,
     })
 }
 

@@ -255,12 +255,39 @@ pub fn prepare(sources: &crate::config::Sources) -> anyhow::Result<Prepared> {
     let mut problems = Vec::new();
     for cf in &containerfiles {
         let text = std::fs::read_to_string(cf)?;
-        let findings = containerfile(&text, cf.parent())
+        // the signature policy layer is built from a directory the tool writes for each
+        // build (target/signing/image-TAG), not from its own
+        let context = match cf.ends_with(super::build::SIGNED_CONTAINERFILE) {
+            true => None,
+            false => cf.parent(),
+        };
+        let findings = containerfile(&text, context)
             .into_iter()
             .chain(bootc_lint_last(&text));
         for f in findings {
             let rel = cf.strip_prefix(root).unwrap_or(cf);
             problems.push(format!("{rel}:{}: [{}] {}", f.line, f.rule, f.message));
+        }
+    }
+    // signed images: nothing in the kickstarts may switch the installer's check off
+    let signing = sources
+        .value(&crate::inputs::SIGN_PUBLIC_KEY, None)?
+        .is_some()
+        || sources.value(&crate::inputs::SIGN_BY, None)?.is_some();
+    if signing {
+        for ks in repo_files(root, "kickstarts/**/*.ks*") {
+            let text = std::fs::read_to_string(&ks)?;
+            for (i, line) in text.lines().enumerate() {
+                if line.contains("--no-signature-verification")
+                    && !line.trim_start().starts_with('#')
+                {
+                    let rel = ks.strip_prefix(root).unwrap_or(&ks);
+                    problems.push(format!(
+                        "{rel}:{}: [signature-verification] signing is configured (signing.*), and this installs without checking the image's signature: remove --no-signature-verification",
+                        i + 1
+                    ));
+                }
+            }
         }
     }
     let mut plan = Plan::new("lint", sources.as_root);

@@ -64,11 +64,33 @@ fn plan(args: &UpgradeArgs, sources: &Sources) -> anyhow::Result<Plan> {
     // a device that runs the image already is only checked
     let moving = When::IfVarsDiffer(BEFORE, EXPECTED);
     let already = When::IfVarsSame(BEFORE, EXPECTED);
-    let mut switch = device.run(
-        "switch",
-        "stage the image (bootc switch)",
-        &["bootc", "switch", "--quiet"],
-    );
+    // with a public key configured, the images carry a policy that requires signatures:
+    // bootc is asked to enforce it (and refuses a device whose policy accepts anything)
+    let enforce = sources
+        .value(&crate::inputs::SIGN_PUBLIC_KEY, None)?
+        .is_some();
+    let mut switch = if enforce {
+        device
+            .run(
+                "switch",
+                "stage the image (bootc switch), its signature checked by the device's policy",
+                &["bootc", "switch", "--quiet", "--enforce-container-sigpolicy"],
+            )
+            .hint_when(
+                "insecureAcceptAnything",
+                "the device's /etc/containers/policy.json accepts unsigned images: the image it runs was built without signing.public_key. Install it (or switch it once, from the device) with an image built with the public key",
+            )
+            .hint_when(
+                "signature",
+                "the device refused the image's signature: is it signed with the key the device's image carries (`cargo xtask release` signs and checks), and can the device read the signatures (gpg: signing.lookaside_url)?",
+            )
+    } else {
+        device.run(
+            "switch",
+            "stage the image (bootc switch)",
+            &["bootc", "switch", "--quiet"],
+        )
+    };
     switch = if args.follow_tag {
         switch.arg(&wanted.reference)
     } else {
