@@ -41,8 +41,8 @@ pub use commands::{Action, Ctx};
 pub use error::exit;
 
 use commands::{
-    build, clean, completions, disk, doctor, kickstart, lint, manifest, push, release, rollback,
-    run, status, upgrade, verify, vm,
+    build, clean, completions, disk, doctor, keygen, kickstart, lint, manifest, push, release,
+    rollback, run, status, upgrade, verify, vm,
 };
 
 use std::ffi::OsString;
@@ -263,6 +263,9 @@ pub enum Command {
     /// Remove exactly what `run` recorded making (containers, loop-device volume group,
     /// loop device and file), nothing made by hand
     Clean(clean::CleanArgs),
+    /// Make a signing key (gpg or sigstore) for signed pushes: prints what to put in the
+    /// config file
+    Keygen(keygen::KeygenArgs),
     /// Check the host for a step: prints check, status, what it found and how to fix it
     Doctor(doctor::DoctorArgs),
     /// hadolint, shellcheck, GitHub's workflow schema, ksvalidator and our own Containerfile
@@ -365,6 +368,7 @@ pub fn act(command: &Command, ctx: &Ctx) -> anyhow::Result<Action> {
         Command::Upgrade(a) => upgrade::act(a, ctx),
         Command::Rollback(a) => rollback::act(a, ctx),
         Command::Clean(a) => clean::act(a, ctx),
+        Command::Keygen(a) => keygen::act(a, ctx),
         Command::Doctor(a) => doctor::act(a, ctx),
         Command::Lint => lint::act(ctx),
         Command::Completions(a) => completions::act(a, ctx, cli()),

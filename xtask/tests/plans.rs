@@ -738,3 +738,152 @@ fn lifecycle_plans() {
         )
     );
 }
+
+/// The signing fixtures, the sigstore private key made private first (git keeps no mode).
+fn signing_fixtures() {
+    use std::os::unix::fs::PermissionsExt;
+    let key = common::repo_root().join("tests/fixtures/signing/sigstore.private");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+const SIGN_PASS: &[(&str, &str)] = &[("SIGN_PASSPHRASE", "canary-sign-pass-5b7e")];
+
+const GPG: &[&str] = &[
+    "--sign-method",
+    "gpg",
+    "--sign-by",
+    "A6134A4D420C5D4D2AFDBC977D8C745D2AEEEEC0",
+    "--sign-public-key",
+    "tests/fixtures/signing/xtask-signing.gpg",
+    "--lookaside-url",
+    "https://sigs.example.com/signatures",
+];
+const SIGSTORE: &[&str] = &[
+    "--sign-by",
+    "tests/fixtures/signing/sigstore.private",
+    "--sign-public-key",
+    "tests/fixtures/signing/sigstore.pub",
+];
+
+fn with(base: &[&'static str], extra: &[&'static str]) -> Vec<&'static str> {
+    base.iter().chain(extra).copied().collect()
+}
+
+#[test]
+fn signing_plans() {
+    signing_fixtures();
+    let plans = [
+        (
+            "push_signed_gpg_nonroot",
+            false,
+            with(&["push", "--arch", "amd64"], GPG),
+        ),
+        (
+            "push_signed_sigstore_root",
+            true,
+            with(&["push", "--arch", "arm64"], SIGSTORE),
+        ),
+        ("manifest_signed_gpg_root", true, with(&["manifest"], GPG)),
+        (
+            "release_signed_sigstore_root",
+            true,
+            with(&["release"], SIGSTORE),
+        ),
+        (
+            "build_signature_policy_gpg",
+            true,
+            with(
+                &[
+                    "build",
+                    "--arch",
+                    "amd64",
+                    "--accept-unsigned",
+                    "quay.io/myorg/workloads",
+                ],
+                GPG,
+            ),
+        ),
+        (
+            "keygen_gpg",
+            false,
+            vec!["keygen", "--method", "gpg", "--name", "edge images"],
+        ),
+        (
+            "keygen_sigstore",
+            true,
+            vec!["keygen", "--method", "sigstore"],
+        ),
+    ];
+    for (name, root, args) in plans {
+        let text = dry_run(root, SIGN_PASS, &args);
+        assert!(
+            !text.contains("canary-sign-pass-5b7e"),
+            "{name}: passphrase leaked"
+        );
+        assert!(
+            !text.contains("ENCRYPTED SIGSTORE PRIVATE KEY"),
+            "{name}: private key bytes in the plan"
+        );
+        insta::assert_snapshot!(name, text);
+    }
+}
+
+/// The policy the image carries, parsed: unsigned images of its repository rejected (and of
+/// any registry not named), Red Hat's registries keyed, the accepted scope accepted.
+#[test]
+fn the_device_policy_rejects_unsigned_images() {
+    signing_fixtures();
+    let cli = Cli::try_parse_from(with(
+        &[
+            "cargo xtask",
+            "build",
+            "--arch",
+            "amd64",
+            "--accept-unsigned",
+            "quay.io/myorg/workloads",
+        ],
+        GPG,
+    ))
+    .unwrap();
+    let plan = plan_for(&cli.command, &sources(true, &[])).unwrap();
+    let step = plan.steps.iter().find(|s| s.id == "device-policy").unwrap();
+    let xtask::plan::Stdin::Text(text) = &step.stdin else {
+        panic!("the policy is written from stdin")
+    };
+    let policy: serde_json::Value = serde_json::from_str(text).unwrap();
+    assert_eq!(policy["default"], json!([{"type": "reject"}]));
+    let docker = &policy["transports"]["docker"];
+    let ours = &docker["quay.io/myorg/mypath/microshift-4.16-bootc"][0];
+    assert_eq!(ours["type"], "signedBy");
+    assert_eq!(ours["keyType"], "GPGKeys");
+    assert_eq!(ours["keyPath"], "/etc/pki/containers/xtask-signing.gpg");
+    assert_eq!(ours["signedIdentity"]["type"], "matchRepository");
+    assert_eq!(docker["registry.redhat.io"][0]["type"], "signedBy");
+    assert_eq!(
+        docker["quay.io/myorg/workloads"][0]["type"],
+        "insecureAcceptAnything"
+    );
+    // nothing else accepts anything from a registry
+    let accepting: Vec<&String> = docker
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, v)| v[0]["type"] == "insecureAcceptAnything")
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(accepting, vec!["quay.io/myorg/workloads"]);
+    let yaml = plan
+        .steps
+        .iter()
+        .find(|s| s.id == "device-registries-d")
+        .unwrap();
+    let xtask::plan::Stdin::Text(yaml) = &yaml.stdin else {
+        panic!("registries.d is written from stdin")
+    };
+    assert!(
+        yaml.contains(
+            "  quay.io/myorg/mypath:\n    lookaside: https://sigs.example.com/signatures\n"
+        ),
+        "{yaml}"
+    );
+}

@@ -9,6 +9,7 @@ pub mod clean;
 pub mod completions;
 pub mod disk;
 pub mod doctor;
+pub mod keygen;
 pub mod kickstart;
 pub mod lifecycle;
 pub mod lint;

@@ -264,7 +264,10 @@ impl Runner<'_> {
                 self.record(step, state, Moment::After)?;
                 let mut entry = StepRecord::new(step, Status::Ok, ms);
                 if let Some(line) = step.done.as_ref().and_then(|d| d.line(out.as_ref())) {
-                    report.lines.push(line);
+                    // a line may name what an earlier step found (`${FPR}`)
+                    report
+                        .lines
+                        .push(crate::plan::interpolate(&line, &state.vars));
                 }
                 if let Some(data) = out {
                     // a probe's answer is not news; a check's result is

@@ -91,6 +91,7 @@ impl Extract {
             Extract::Trim => "",
             Extract::BeforeColon => " | cut -d: -f1",
             Extract::Ipv4 => " | grep -o '[0-9.]*/' | tr -d /",
+            Extract::GpgFingerprint => " | awk -F: '$1 == \"fpr\" {print $10; exit}'",
         }
     }
 }

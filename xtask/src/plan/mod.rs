@@ -205,6 +205,8 @@ pub enum Extract {
     BeforeColon,
     /// The first IPv4 address, without its prefix length (`virsh domifaddr`).
     Ipv4,
+    /// The first fingerprint of `gpg --with-colons` output (field 10 of its `fpr:` line).
+    GpgFingerprint,
 }
 
 impl Extract {
@@ -217,6 +219,12 @@ impl Extract {
                 .and_then(|l| l.split(':').next())
                 .unwrap_or("")
                 .trim()
+                .to_string(),
+            Extract::GpgFingerprint => output
+                .lines()
+                .find(|l| l.starts_with("fpr:"))
+                .and_then(|l| l.split(':').nth(9))
+                .unwrap_or("")
                 .to_string(),
             Extract::Ipv4 => output
                 .split(|c: char| c.is_whitespace() || c == '/')
