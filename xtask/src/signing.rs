@@ -175,12 +175,20 @@ impl Signing {
         } else {
             None
         };
-        if method == Method::Sigstore && signer.is_some() && passphrase.is_none() {
-            return Err(validate::refuse(format!(
-                "{}: missing; a sigstore private key is encrypted: give its passphrase (SIGN_PASSPHRASE, SIGN_PASSPHRASE_FILE or --sign-passphrase-file)",
-                inputs::SIGN_PASSPHRASE_FILE.secret_name()
-            )));
-        }
+        let passphrase = match passphrase {
+            None if method == Method::Sigstore && signer.is_some() => {
+                let why = format!(
+                    "{}: missing; a sigstore private key is encrypted: give its passphrase (SIGN_PASSPHRASE, SIGN_PASSPHRASE_FILE or --sign-passphrase-file)",
+                    inputs::SIGN_PASSPHRASE_FILE.secret_name()
+                );
+                if sources.preview_without(why.clone()) {
+                    Some(Secret::new(Vec::new()))
+                } else {
+                    return Err(validate::refuse(why));
+                }
+            }
+            other => other,
+        };
         let public_key = match &public {
             Some(picked) => {
                 let path = sources.path(picked)?;
@@ -769,6 +777,32 @@ fn private_key(what: &str, path: &Utf8Path, sources: &Sources) -> anyhow::Result
     if !meta.is_file() {
         return Err(bad(what, path.as_str(), "not a regular file"));
     }
+    // what it is first: a public key given here is the common mistake
+    let bytes = validate::read_bounded(what, path, 64 << 10)?;
+    match key_kind(&bytes) {
+        KeyKind::SigstorePrivate => {}
+        KeyKind::SigstorePublic | KeyKind::GpgPublic => {
+            return Err(bad(
+                what,
+                path.as_str(),
+                "is a public key: --sign-by takes the private key (the public key goes to --sign-public-key)",
+            ))
+        }
+        KeyKind::GpgPrivate => {
+            return Err(bad(
+                what,
+                path.as_str(),
+                "is a GPG key: with signing.method gpg, --sign-by takes its fingerprint",
+            ))
+        }
+        KeyKind::Other => {
+            return Err(bad(
+                what,
+                path.as_str(),
+                "is not a sigstore private key (PEM `ENCRYPTED SIGSTORE PRIVATE KEY` or `ENCRYPTED COSIGN PRIVATE KEY`)",
+            ))
+        }
+    }
     let me = match sources.env_var("SUDO_UID")? {
         Some(uid) if crate::record::effective_uid() == Some(0) => uid.parse().ok(),
         _ => crate::record::effective_uid(),
@@ -795,25 +829,7 @@ fn private_key(what: &str, path: &Utf8Path, sources: &Sources) -> anyhow::Result
             ),
         ));
     }
-    let bytes = validate::read_bounded(what, path, 64 << 10)?;
-    match key_kind(&bytes) {
-        KeyKind::SigstorePrivate => Ok(()),
-        KeyKind::SigstorePublic | KeyKind::GpgPublic => Err(bad(
-            what,
-            path.as_str(),
-            "is a public key: --sign-by takes the private key (the public key goes to --sign-public-key)",
-        )),
-        KeyKind::GpgPrivate => Err(bad(
-            what,
-            path.as_str(),
-            "is a GPG key: with signing.method gpg, --sign-by takes its fingerprint",
-        )),
-        KeyKind::Other => Err(bad(
-            what,
-            path.as_str(),
-            "is not a sigstore private key (PEM `ENCRYPTED SIGSTORE PRIVATE KEY` or `ENCRYPTED COSIGN PRIVATE KEY`)",
-        )),
-    }
+    Ok(())
 }
 
 /// A public key file of the method: never a private key (it is built into the image).

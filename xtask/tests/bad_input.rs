@@ -737,6 +737,102 @@ fn bad_input_is_refused_before_anything_runs() {
             &["--known-hosts", "'/tmp/hosts-%u'", "token"],
         ),
     ];
+    // signed pushes (issue 22)
+    let mut cases = cases;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let fixtures = repo_root().join("tests/fixtures/signing");
+        let private = dir.join("sigstore.private");
+        std::fs::copy(fixtures.join("sigstore.private"), &private).unwrap();
+        std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let theirs = dir.join("theirs.private");
+        std::fs::copy(fixtures.join("sigstore.private"), &theirs).unwrap();
+        std::fs::set_permissions(&theirs, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let owned_by_other = std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).is_ok();
+        let public = fixtures.join("sigstore.pub").to_string();
+        let gpg_public = fixtures.join("xtask-signing.gpg").to_string();
+        let private = private.to_string();
+        let pass = [("SIGN_PASSPHRASE", "topsecretvalue")];
+        cases.push(with_env(
+            case(
+                &["push", "--sign-by", &public, "--sign-public-key", &public],
+                &["--sign-by", "sigstore.pub", "is a public key"],
+            ),
+            &pass,
+        ));
+        if owned_by_other {
+            cases.push(with_env(
+                case(
+                    &[
+                        "push",
+                        "--sign-by",
+                        theirs.as_str(),
+                        "--sign-public-key",
+                        &public,
+                    ],
+                    &["--sign-by", "theirs.private", "another user"],
+                ),
+                &pass,
+            ));
+        }
+        cases.push(secret_case(case(
+            &["push", "--sign-by", &private, "--sign-public-key", &public],
+            &["SIGN_PASSPHRASE"],
+        )));
+        cases.push(with_env(
+            case(
+                &[
+                    "push",
+                    "--sign-method",
+                    "pgp",
+                    "--sign-by",
+                    &private,
+                    "--sign-public-key",
+                    &public,
+                ],
+                &["--sign-method", "pgp"],
+            ),
+            &pass,
+        ));
+        cases.push(with_env(
+            case(
+                &[
+                    "push",
+                    "--sign-method",
+                    "gpg",
+                    "--sign-by",
+                    "1234ABCD",
+                    "--sign-public-key",
+                    &gpg_public,
+                    "--lookaside-url",
+                    "http://127.0.0.1:8080",
+                ],
+                &["--sign-by", "1234ABCD", "fingerprint"],
+            ),
+            &pass,
+        ));
+        cases.push(case(
+            &["build", "--sign-public-key", &private],
+            &["--sign-public-key", "is a private key"],
+        ));
+        cases.push(case(
+            &[
+                "build",
+                "--sign-method",
+                "gpg",
+                "--sign-public-key",
+                &gpg_public,
+                "--lookaside-url",
+                "file:///srv/sigs",
+            ],
+            &["--lookaside-url", "file:///srv/sigs"],
+        ));
+        cases.push(case(&["keygen", "--method", "x509"], &["--method", "x509"]));
+        cases.push(case(
+            &["build", "--sign-public-key", &gpg_public],
+            &["--sign-public-key", "GPG public key", "signing.method"],
+        ));
+    }
     assert!(cases.len() >= 30);
     let mut failures = Vec::new();
     for c in &cases {

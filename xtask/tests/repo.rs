@@ -28,7 +28,12 @@ fn containerfiles() -> Vec<Utf8PathBuf> {
 fn containerfiles_follow_our_rules() {
     for cf in containerfiles() {
         let text = std::fs::read_to_string(&cf).unwrap();
-        let findings = xtask::commands::lint::containerfile(&text, cf.parent());
+        // the signature policy layer's context is written by the tool for each build
+        let context = match cf.ends_with(xtask::commands::build::SIGNED_CONTAINERFILE) {
+            true => None,
+            false => cf.parent(),
+        };
+        let findings = xtask::commands::lint::containerfile(&text, context);
         assert!(findings.is_empty(), "{cf}: {findings:#?}");
     }
 }

@@ -17,8 +17,8 @@ pub struct KeygenArgs {
     #[arg(long, value_name = "METHOD")]
     pub method: Option<String>,
     /// gpg: the key's user id [default: "<image name> image signing"]
-    #[arg(long, value_name = "USER_ID")]
-    pub name: Option<String>,
+    #[arg(long = "name", value_name = "USER_ID")]
+    pub user_id: Option<String>,
     /// Directory the public key (and a sigstore private key) is written to [default: target/signing/keys]
     #[arg(long, value_name = "DIR")]
     pub output: Option<Utf8PathBuf>,
@@ -63,7 +63,7 @@ fn plan(args: &KeygenArgs, sources: &Sources) -> anyhow::Result<Plan> {
     if method == "gpg" {
         let image = crate::image::Image::name(None, sources)?;
         let uid = args
-            .name
+            .user_id
             .clone()
             .unwrap_or_else(|| format!("{image} image signing"));
         if uid.trim().is_empty() || uid.chars().any(char::is_control) || uid.starts_with('-') {

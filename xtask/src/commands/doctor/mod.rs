@@ -14,6 +14,7 @@ mod device;
 mod embed;
 mod host;
 mod probe;
+mod signing;
 
 use embed::embedding;
 use host::*;
@@ -59,6 +60,10 @@ pub struct DoctorArgs {
     pub known_hosts: Option<String>,
     #[arg(long = "image", value_name = "REF")]
     pub device_image: Option<String>,
+    /// With --for push: check that this host can sign what it pushes (the key, the method,
+    /// the lookaside directory)
+    #[arg(long)]
+    pub sign: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -190,6 +195,10 @@ pub fn check(args: &DoctorArgs, sources: &Sources) -> anyhow::Result<Vec<Finding
                 registry.as_deref().unwrap_or("REGISTRY")
             ),
         ));
+    }
+    let signing = args.sign || sources.value(&inputs::SIGN_BY, None)?.is_some();
+    if has("push") && signing {
+        out.extend(signing::checks(sources));
     }
     if has("disk") {
         out.extend(disk_builder(
