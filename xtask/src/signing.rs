@@ -50,6 +50,12 @@ pub fn device_key_path(method: Method) -> &'static str {
 
 /// The registries.d file the tool writes (on the device and in `target/signing/`).
 pub const REGISTRIES_D_FILE: &str = "xtask-signing.yaml";
+/// How long signing (and the check after it) may take: they write and read manifests and
+/// signatures only, never layers. A tool that hangs (gpgme waiting on a passphrase) is
+/// stopped instead of holding the release forever.
+const SIGN_LIMIT_S: u64 = 600;
+/// How long giving gpg-agent the passphrase may take.
+const UNLOCK_LIMIT_S: u64 = 120;
 /// Red Hat's release key on RHEL, which its default policy requires for Red Hat's registries.
 const REDHAT_KEY: &str = "/etc/pki/rpm-gpg/RPM-GPG-KEY-redhat-release";
 
@@ -312,6 +318,14 @@ impl Signing {
     /// registries signed with Red Hat's key, as RHEL's own policy has them; the registries
     /// of `signing.accept_unsigned` accepted as they are; local storage accepted.
     pub fn device_policy(&self, repository: &str) -> String {
+        serde_json::to_string_pretty(&self.device_policy_doc(repository))
+            .expect("a JSON value prints")
+            + "\n"
+    }
+
+    /// [`Signing::device_policy`] as a JSON value: what is merged over the base image's own
+    /// policy (its other entries kept).
+    pub fn device_policy_doc(&self, repository: &str) -> serde_json::Value {
         let redhat = serde_json::json!([{
             "type": "signedBy",
             "keyType": "GPGKeys",
@@ -331,15 +345,14 @@ impl Signing {
             );
         }
         let anything = serde_json::json!({ "": [{ "type": "insecureAcceptAnything" }] });
-        let doc = serde_json::json!({
+        serde_json::json!({
             "default": [{ "type": "reject" }],
             "transports": {
                 "docker": docker,
                 "containers-storage": anything,
                 "docker-daemon": anything,
             },
-        });
-        serde_json::to_string_pretty(&doc).expect("a JSON value prints") + "\n"
+        })
     }
 
     /// The tool's files: the signing side's registries.d, and the check's.
@@ -398,17 +411,41 @@ impl Signing {
         steps
     }
 
-    /// Steps writing the signing layer's build context: the device's policy, registries.d
-    /// entry and public key.
-    pub fn image_steps(&self, scope: &str, repository: &str, dir: &Utf8Path) -> Vec<Step> {
+    /// Steps writing the signing layer's build context: the device's policy (the base
+    /// image's own, `base`, with the tool's entries over it), registries.d entry and public
+    /// key. `var` holds the base's policy between the steps.
+    pub fn image_steps(
+        &self,
+        scope: &str,
+        repository: &str,
+        dir: &Utf8Path,
+        base: &str,
+        var: &'static str,
+    ) -> Vec<Step> {
         let key = self.public_key.clone().unwrap_or_default();
+        let path = dir.join("policy.json");
         vec![
-            write_step(
+            // no policy.json in the base (not a containers image): the tool's alone
+            Step::new(
+                "base-policy",
+                format!("read the signature policy {base} has"),
+                "podman",
+            )
+            .args(["run", "--rm", "--network=none", "--entrypoint", "cat", base])
+            .arg("/etc/containers/policy.json")
+            .root(true)
+            .probe()
+            .capture(var, crate::plan::Extract::Trim),
+            Step::new(
                 "device-policy",
-                &dir.join("policy.json"),
-                self.device_policy(repository),
-                "the device's signature policy",
-            ),
+                format!("write the device's signature policy (the base's, with the repository's signature required): {path}"),
+                "install",
+            )
+            .args(["-D", "-m", "0644", "/dev/stdin", path.as_str()])
+            .stdin(Stdin::JsonOver {
+                base: var,
+                over: self.device_policy_doc(repository),
+            }),
             write_step(
                 "device-registries-d",
                 &dir.join(REGISTRIES_D_FILE),
@@ -464,6 +501,9 @@ impl Signing {
         digest_var: &'static str,
         members: Option<&[crate::arch::Arch]>,
     ) {
+        if let Some(unlock) = self.unlock_step() {
+            plan.push(unlock);
+        }
         plan.push(
             self.sign_step("sign", registry, reference, digest_var, members.is_some())
                 .done(crate::plan::Done::Say(format!(
@@ -507,6 +547,143 @@ impl Signing {
                     self.public_key.as_ref().map(|p| p.as_str()).unwrap_or("")
                 ))),
         );
+        if members.is_some() && self.method == Method::Gpg {
+            for step in self.list_check_steps(registry, reference, digest_var) {
+                plan.push(step);
+            }
+        }
+    }
+
+    /// gpg: the list's own signature, which no policy check reads (skopeo applies a policy
+    /// to images, not to lists): the list and its signature fetched as the lookaside serves
+    /// them, then `skopeo standalone-verify` with the public key in a keyring of its own.
+    fn list_check_steps(
+        &self,
+        registry: &crate::registry::Registry,
+        reference: &str,
+        digest_var: &'static str,
+    ) -> Vec<Step> {
+        const FPR: &str = "CHECK_FPR";
+        let repository = repository_of(reference);
+        let key = self
+            .public_key
+            .as_ref()
+            .map(|p| p.to_string())
+            .unwrap_or_default();
+        let home = self.dir.join("check/gnupg");
+        let fetched = self.dir.join("check/list");
+        let mut fetch = Step::new(
+            "list-fetch",
+            format!("fetch the list {repository}@${{{digest_var}}} and its signature"),
+            "skopeo",
+        );
+        if let Some(conf) = &registry.registries_conf {
+            fetch = fetch.args(["--registries-conf", conf.as_str()]);
+        }
+        fetch = fetch
+            .args([
+                "--insecure-policy",
+                "--registries.d",
+                self.check_dir().as_str(),
+            ])
+            .args(["copy", "--multi-arch", "index-only"])
+            .args(registry.authfile_args())
+            .var_arg(&format!("docker://{repository}@"), digest_var)
+            .arg(format!("dir:{fetched}"))
+            .root(true);
+        vec![
+            Step::new("list-key", format!("read the fingerprint of {key}"), "gpg")
+                .args(["--batch", "--show-keys", "--with-colons", "--", key.as_str()])
+                .read_only()
+                .capture(FPR, crate::plan::Extract::GpgFingerprint),
+            Step::new(
+                "list-keyring",
+                format!("a keyring holding only {key}: {home}"),
+                "install",
+            )
+            .args(["-d", "-m", "0700", "--", home.as_str()]),
+            Step::new("list-key-import", format!("import {key} into {home}"), "gpg")
+                .args(["--batch", "--quiet", "--homedir", home.as_str(), "--import", "--"])
+                .arg(key.as_str()),
+            Step::new(
+                "list-clear",
+                format!("remove what an earlier check fetched: {fetched}"),
+                "rm",
+            )
+            .args(["-rf", "--", fetched.as_str()])
+            .root(true),
+            fetch,
+            Step::new(
+                "list-sig-check",
+                format!("check the signature of the list {reference} itself"),
+                "skopeo",
+            )
+            .env("GNUPGHOME", home.as_str())
+            .args(["standalone-verify", fetched.join("manifest.json").as_str(), reference])
+            .var_arg("", FPR)
+            .arg(fetched.join("signature-1").as_str())
+            .read_only()
+            .root(true)
+            .hint_when(
+                "no such file",
+                format!(
+                    "the list {reference} itself is not signed: no signature for it at {} (publish {} there)",
+                    self.lookaside_url.as_deref().unwrap_or(""),
+                    self.lookaside_dir
+                ),
+            )
+            .hint(format!(
+                "the list {reference} is not signed by {key} (or for another reference)"
+            ))
+            .done(crate::plan::Done::Say(format!(
+                "ok: the list {reference} itself signed with {key}"
+            ))),
+        ]
+    }
+
+    /// gpg with a passphrase: gpg signs nothing once with it (loopback, from its private
+    /// file), so that gpg-agent holds it for the signing that follows (its cache lasts ten
+    /// minutes by default).
+    fn unlock_step(&self) -> Option<Step> {
+        let (
+            Some(Signer::Gpg {
+                fingerprint,
+                gnupghome,
+            }),
+            Some(pass),
+        ) = (&self.signer, &self.passphrase)
+        else {
+            return None;
+        };
+        let mut step = Step::new(
+            "sign-unlock",
+            format!("give the passphrase of GPG key {fingerprint} to gpg-agent"),
+            "gpg",
+        );
+        if let Some(home) = gnupghome {
+            step = step.env("GNUPGHOME", home.as_str());
+        }
+        Some(
+            step.args(["--batch", "--yes", "--pinentry-mode", "loopback", "--passphrase-file"])
+                .secret_file_arg(
+                    "",
+                    inputs::SIGN_PASSPHRASE_FILE.secret_name(),
+                    "sign-passphrase",
+                    pass,
+                )
+                .args(["--local-user", fingerprint, "--output", "/dev/null", "--sign"])
+                .root(true)
+                .hint_when(
+                    "Bad passphrase",
+                    "the passphrase (SIGN_PASSPHRASE, SIGN_PASSPHRASE_FILE or --sign-passphrase-file) is not the key's",
+                )
+                .hint_when(
+                    "No secret key",
+                    "the GPG key is not in this keyring: `gpg --list-secret-keys` as the user the signing step runs as (root, or GNUPGHOME)",
+                )
+                .hint("see gpg's message above")
+                .time_limit(UNLOCK_LIMIT_S),
+        )
     }
 
     /// `skopeo copy --sign-by…` of `reference@${digest_var}` onto `reference`: signs what
@@ -561,7 +738,10 @@ impl Signing {
             }
             None => step,
         };
-        if let Some(pass) = &self.passphrase {
+        // a GPG key's passphrase is given to gpg-agent first (`unlock_step`): skopeo's own
+        // passphrase callback hung, spinning, on the second signature of a `copy --all`
+        // (skopeo 1.9, gpgme), where the agent's cache needs none
+        if let (Some(pass), Method::Sigstore) = (&self.passphrase, self.method) {
             step = step.arg("--sign-passphrase-file").secret_file_arg(
                 "",
                 inputs::SIGN_PASSPHRASE_FILE.secret_name(),
@@ -572,6 +752,11 @@ impl Signing {
         step.var_arg(&format!("docker://{repository}@"), digest_var)
             .arg(format!("docker://{reference}"))
             .root(true)
+            .time_limit(SIGN_LIMIT_S)
+            .hint_when(
+                "did not end within",
+                "the signing did not end: gpg may be waiting for a passphrase (give SIGN_PASSPHRASE or --sign-passphrase-file) or for a smartcard",
+            )
             .hint_when(
                 "sigstore disabled",
                 "this skopeo is built with sigstore switched off (Debian's is): sign with signing.method gpg, or run the tool on a host whose skopeo has sigstore (RHEL 9, Fedora)",
@@ -642,6 +827,7 @@ impl Signing {
         let mut step = step
             .read_only()
             .root(true)
+            .time_limit(SIGN_LIMIT_S)
             .hint_when(
                 "no signature exists",
                 format!(

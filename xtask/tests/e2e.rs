@@ -3336,6 +3336,46 @@ fn signed_release_gpg() {
         "{}",
         again.all()
     );
+    assert!(
+        again.all().contains("itself signed with"),
+        "{}",
+        again.all()
+    );
+
+    // the list's own signature gone (its images still signed): the tool's check of the
+    // list (its steps' argv and env from the plan) fails, saying so
+    let list_sig = lookaside_dir.join(format!(
+        "e2e/{t}/e2e-{t}@{}/signature-1",
+        list_digest.replace(':', "=")
+    ));
+    std::fs::remove_file(&list_sig).unwrap();
+    let tool_step = |id: &str| -> Ran {
+        let s = common::step(&plan, id);
+        let argv: Vec<String> = common::argv(s)
+            .into_iter()
+            .map(|a| {
+                a.replace("${LIST_DIGEST}", &list_digest)
+                    .replace("${CHECK_FPR}", &fpr)
+            })
+            .collect();
+        let mut c = bed.command(&argv[0]);
+        c.args(&argv[1..]);
+        for kv in s["env"].as_array().into_iter().flatten() {
+            let (k, v) = kv.as_str().unwrap().split_once('=').unwrap();
+            c.env(k, v);
+        }
+        run(&mut c)
+    };
+    tool_step("list-key-import").ok();
+    tool_step("list-clear").ok();
+    tool_step("list-fetch").ok();
+    let unsigned_list = tool_step("list-sig-check");
+    assert_ne!(
+        unsigned_list.code,
+        0,
+        "an unsigned list passed: {}",
+        unsigned_list.all()
+    );
 }
 
 /// Signed images, sigstore: where skopeo can sign with a sigstore key (RHEL 9, Fedora), a key
@@ -3421,4 +3461,148 @@ fn signed_push_sigstore() {
     let pushed = run(&mut push).ok();
     assert!(!pushed.all().contains(PASS), "the passphrase leaked");
     assert!(pushed.all().contains("signed with"), "{}", pushed.all());
+}
+
+/// doctor names a cosign "new bundle" signature on the registry as unreadable: an image of
+/// the bed's open registry gets a referrer as cosign 3 stores one on a registry without the
+/// referrers API (the artifact, and the index under the fallback tag `sha256-<hex>`, listed
+/// with the empty artifact type as cosign writes it: cosign issue 4422), pushed with the
+/// registry's HTTP API. The bundle's bytes are a stand-in (no real signature): podman,
+/// skopeo and bootc ignore the artifact either way, which is what doctor says.
+#[test]
+fn doctor_names_cosign_bundles() {
+    let Some(OnBed { bed, t, _lock, .. }) = on_bed!("cosign", needs "curl") else {
+        return;
+    };
+    let registry = bed.var("TESTBED_OPEN_REGISTRY");
+    let name = format!("e2e/{t}/e2e-{t}");
+    let work = bed.dir.join(format!("work-{t}"));
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).unwrap();
+    let digest_file = work.join("image.digest");
+    bed.read(
+        "podman",
+        &[
+            "push",
+            "--digestfile",
+            digest_file.as_str(),
+            "localhost/xtask-testbed/base:linux-amd64",
+            &format!("docker://{registry}/{name}:latest"),
+        ],
+    );
+    let image = std::fs::read_to_string(&digest_file)
+        .unwrap()
+        .trim()
+        .to_string();
+    let image_manifest = remote_raw(&bed, &format!("{registry}/{name}@{image}"));
+    let doctor = || {
+        let mut c = xtask(&bed, t, &["doctor", "--for", "push", "--sign"]);
+        c.env("REGISTRY_URL", &registry);
+        run(&mut c)
+    };
+    let before = doctor();
+    assert!(
+        before
+            .stdout
+            .lines()
+            .any(|l| l.starts_with("cosign-bundle") && l.contains(" ok ")),
+        "{}",
+        before.all()
+    );
+    // the registry's API: a blob by a monolithic upload, a manifest by PUT
+    let api = format!("http://{registry}/v2/{name}");
+    let put_blob = |bytes: &[u8]| -> String {
+        let digest = format!("sha256:{}", sha256_hex(&bed, bytes));
+        let file = work.join(digest.replace(':', "-"));
+        std::fs::write(&file, bytes).unwrap();
+        let started = bed.read(
+            "curl",
+            &["-fsS", "-i", "-X", "POST", &format!("{api}/blobs/uploads/")],
+        );
+        let location = started
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("Location: ")
+                    .or_else(|| l.strip_prefix("location: "))
+            })
+            .unwrap()
+            .trim()
+            .to_string();
+        let sep = if location.contains('?') { '&' } else { '?' };
+        bed.read(
+            "curl",
+            &[
+                "-fsS",
+                "-X",
+                "PUT",
+                "-H",
+                "Content-Type: application/octet-stream",
+                "--data-binary",
+                &format!("@{file}"),
+                &format!("{location}{sep}digest={digest}"),
+            ],
+        );
+        digest
+    };
+    let put_manifest = |reference: &str, media: &str, bytes: &[u8]| {
+        let file = work.join("manifest.json");
+        std::fs::write(&file, bytes).unwrap();
+        bed.read(
+            "curl",
+            &[
+                "-fsS",
+                "-X",
+                "PUT",
+                "-H",
+                &format!("Content-Type: {media}"),
+                "--data-binary",
+                &format!("@{file}"),
+                &format!("{api}/manifests/{reference}"),
+            ],
+        );
+    };
+    let bundle_type = "application/vnd.dev.sigstore.bundle.v0.3+json";
+    let empty = put_blob(b"{}");
+    let bundle_bytes = br#"{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json","test-fixture":"not a signature"}"#;
+    let bundle = put_blob(bundle_bytes);
+    let oci_manifest = "application/vnd.oci.image.manifest.v1+json";
+    let image_type = serde_json::from_str::<Value>(&image_manifest).unwrap()["mediaType"]
+        .as_str()
+        .unwrap_or(oci_manifest)
+        .to_string();
+    let artifact = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": oci_manifest,
+        "artifactType": bundle_type,
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty, "size": 2},
+        "layers": [{"mediaType": bundle_type, "digest": bundle, "size": bundle_bytes.len()}],
+        "subject": {"mediaType": image_type, "digest": image, "size": image_manifest.len()},
+    }))
+    .unwrap();
+    let artifact_digest = format!("sha256:{}", sha256_hex(&bed, &artifact));
+    put_manifest(&artifact_digest, oci_manifest, &artifact);
+    let index = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{
+            "mediaType": oci_manifest,
+            "digest": artifact_digest,
+            "size": artifact.len(),
+            "artifactType": "application/vnd.oci.empty.v1+json",
+        }],
+    }))
+    .unwrap();
+    let fallback = format!("sha256-{}", image.trim_start_matches("sha256:"));
+    put_manifest(&fallback, "application/vnd.oci.image.index.v1+json", &index);
+
+    let after = doctor();
+    let line = after
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("cosign-bundle"))
+        .unwrap_or_else(|| panic!("no cosign-bundle check: {}", after.all()))
+        .to_string();
+    assert!(line.contains(" warn "), "{}", after.all());
+    assert!(line.contains("cannot read it"), "{line}");
+    assert!(line.contains(&image), "{line}");
 }

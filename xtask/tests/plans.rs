@@ -847,10 +847,39 @@ fn the_device_policy_rejects_unsigned_images() {
     .unwrap();
     let plan = plan_for(&cli.command, &sources(true, &[])).unwrap();
     let step = plan.steps.iter().find(|s| s.id == "device-policy").unwrap();
-    let xtask::plan::Stdin::Text(text) = &step.stdin else {
-        panic!("the policy is written from stdin")
+    let xtask::plan::Stdin::JsonOver { base, .. } = &step.stdin else {
+        panic!("the policy is the base image's with the tool's entries over it")
     };
-    let policy: serde_json::Value = serde_json::from_str(text).unwrap();
+    // the base image's policy as RHEL ships it, plus a registry of the base's own
+    let rhel = json!({
+        "default": [{"type": "insecureAcceptAnything"}],
+        "transports": {
+            "docker": {
+                "registry.access.redhat.com": [{"type": "signedBy", "keyType": "GPGKeys", "keyPath": "/etc/pki/rpm-gpg/RPM-GPG-KEY-redhat-release"}],
+                "registry.redhat.io": [{"type": "signedBy", "keyType": "GPGKeys", "keyPath": "/etc/pki/rpm-gpg/RPM-GPG-KEY-redhat-release"}],
+                "quay.io/openshift-release-dev": [{"type": "signedBy", "keyType": "GPGKeys", "keyPath": "/etc/pki/rpm-gpg/RPM-GPG-KEY-redhat-release"}]
+            },
+            "docker-daemon": {"": [{"type": "insecureAcceptAnything"}]}
+        }
+    });
+    let vars = std::collections::BTreeMap::from([(*base, rhel.to_string())]);
+    let bytes = step.stdin.bytes(&vars).unwrap();
+    let policy: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    // the base's other registries are kept as they were
+    assert_eq!(
+        policy["transports"]["docker"]["quay.io/openshift-release-dev"],
+        rhel["transports"]["docker"]["quay.io/openshift-release-dev"]
+    );
+    // a base without a policy (unset, or not JSON): the tool's entries alone
+    for other in [
+        std::collections::BTreeMap::new(),
+        std::collections::BTreeMap::from([(*base, "cat: no such file".to_string())]),
+    ] {
+        let alone: serde_json::Value =
+            serde_json::from_slice(&step.stdin.bytes(&other).unwrap()).unwrap();
+        assert_eq!(alone["default"], json!([{"type": "reject"}]));
+        assert!(alone["transports"]["docker"]["quay.io/openshift-release-dev"].is_null());
+    }
     assert_eq!(policy["default"], json!([{"type": "reject"}]));
     let docker = &policy["transports"]["docker"];
     let ours = &docker["quay.io/myorg/mypath/microshift-4.16-bootc"][0];
@@ -872,6 +901,10 @@ fn the_device_policy_rejects_unsigned_images() {
         .map(|(k, _)| k)
         .collect();
     assert_eq!(accepting, vec!["quay.io/myorg/workloads"]);
+    assert_eq!(
+        policy["transports"]["docker-daemon"][""][0]["type"],
+        "insecureAcceptAnything"
+    );
     let yaml = plan
         .steps
         .iter()

@@ -30,6 +30,9 @@ fn write_stubs(bin: &Utf8Path, dir: &Utf8Path) {
   "run --rm --network=none --entrypoint /usr/bin/microshift-copy-images "*" list")
     printf 'quay.io/a/b@sha256:5555555555555555555555555555555555555555555555555555555555555555\tsha256:5555555555555555555555555555555555555555555555555555555555555555\t1234\n' ;;
   "login "*) cat > /dev/null ;;
+  # the base image's own signature policy, as RHEL ships it
+  "run --rm --network=none --entrypoint cat "*" /etc/containers/policy.json")
+    echo '{{"default":[{{"type":"insecureAcceptAnything"}}],"transports":{{"docker":{{"registry.redhat.io":[{{"type":"signedBy","keyType":"GPGKeys","keyPath":"/etc/pki/rpm-gpg/RPM-GPG-KEY-redhat-release"}}]}},"docker-daemon":{{"":[{{"type":"insecureAcceptAnything"}}]}}}}}}' ;;
   # a manifest list as a registry would hold it: the members added, each with the digest
   # their push wrote
   "manifest create "*) : > "$STUB_DIR/list-members" ;;
@@ -79,6 +82,19 @@ esac"#
   "-j "*) echo "/dev/loop7: []: (/x)" ;;
 esac"#
                 .to_string(),
+            // a file written from stdin: its content (JSON compared as JSON: jq's key order is
+            // not serde's) goes into the log, so the script and the tool must write the same
+            "gpg" => r#"case "$*" in
+  *--list-secret-keys*|*--show-keys*) echo 'fpr:::::::::A6134A4D420C5D4D2AFDBC977D8C745D2AEEEEC0:' ;;
+esac"#
+                .to_string(),
+            "install" => r#"case " $* " in
+  *" /dev/stdin "*)
+    c=$(cat)
+    j=$(printf '%s' "$c" | /usr/bin/jq -S -c . 2>/dev/null) || j=$c
+    printf 'install-content %s\n' "$(printf '%s' "$j" | /usr/bin/sha256sum | cut -c1-16)" >> "$STUB_DIR/calls.log" ;;
+esac"#
+                .to_string(),
             "ssh" => format!(
                 r#"case "$*" in
   *"systemctl is-active"*) echo active ;;
@@ -116,7 +132,8 @@ impl Bench {
             .env("XTASK_STATE_DIR", self.dir.join("state").as_str())
             .env("USER_PASSWD", "canary-user-passwd")
             .env("REGISTRY_USER", "robot")
-            .env("REGISTRY_PASSWORD", "canary-registry-pw");
+            .env("REGISTRY_PASSWORD", "canary-registry-pw")
+            .env("SIGN_PASSPHRASE", "canary-sign-pass");
         c
     }
 
@@ -167,6 +184,7 @@ impl Bench {
         std::fs::write(secrets.join("kickstart.ks"), "# kickstart").unwrap();
         std::fs::write(secrets.join("config.toml"), "[customizations]").unwrap();
         std::fs::write(secrets.join("iso-config.toml"), "[customizations]").unwrap();
+        std::fs::write(secrets.join("sign-passphrase"), "canary-sign-pass").unwrap();
         let out = std::process::Command::new("bash")
             .arg("-c")
             .arg(&script)
@@ -184,6 +202,10 @@ impl Bench {
                 secrets.join("iso-config.toml").as_str(),
             )
             .env("REGISTRY_PASSWORD", "canary-registry-pw")
+            .env(
+                "SIGN_PASSPHRASE_FILE",
+                secrets.join("sign-passphrase").as_str(),
+            )
             .output()
             .unwrap();
         let ran = Ran::of(out);
@@ -243,6 +265,62 @@ fn printed_plans_run_what_the_tool_runs() {
     let disk_out = bench.dir.join("disk-out");
     std::fs::create_dir_all(&disk_out).unwrap();
     let iso = bench.iso.to_string();
+    // signed pushes: the fixtures' keys (the sigstore one made private: git keeps no mode)
+    let signing = repo_root().join("tests/fixtures/signing");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            signing.join("sigstore.private"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .unwrap();
+    }
+    let gpg_public = signing.join("xtask-signing.gpg").to_string();
+    let sigstore_private = signing.join("sigstore.private").to_string();
+    let sigstore_public = signing.join("sigstore.pub").to_string();
+    let lookaside = bench.dir.join("lookaside").to_string();
+    let gpg: Vec<&str> = vec![
+        "--sign-method",
+        "gpg",
+        "--sign-by",
+        "A6134A4D420C5D4D2AFDBC977D8C745D2AEEEEC0",
+        "--sign-public-key",
+        &gpg_public,
+        "--lookaside-dir",
+        &lookaside,
+        "--lookaside-url",
+        "https://sigs.example.com",
+    ];
+    let with = |base: &[&'static str], extra: &[&str]| -> Vec<String> {
+        base.iter()
+            .map(|s| s.to_string())
+            .chain(extra.iter().map(|s| s.to_string()))
+            .collect()
+    };
+    let signed: Vec<Vec<String>> = vec![
+        // signing (gpg), the policy layer in both lanes, the list signed and checked; then
+        // again, every push skipped: signed and checked again
+        with(&["release"], &gpg),
+        with(&["release"], &gpg),
+        with(
+            &["push", "--arch", "amd64"],
+            &[
+                "--sign-by",
+                &sigstore_private,
+                "--sign-public-key",
+                &sigstore_public,
+            ],
+        ),
+        with(&["build", "--arch", "arm64", "--embed"], &gpg),
+        with(
+            &["keygen", "--method", "gpg", "--output"],
+            &[bench.dir.join("keys").as_str()],
+        ),
+    ];
+    let signed: Vec<Vec<&str>> = signed
+        .iter()
+        .map(|c| c.iter().map(String::as_str).collect())
+        .collect();
     let commands: Vec<Vec<&str>> = vec![
         vec!["build", "--arch", "amd64"],
         vec![
@@ -365,6 +443,46 @@ fn printed_plans_run_what_the_tool_runs() {
         "{tool:?}"
     );
     compared += tool.len();
+    // signed pushes: the same skopeo signing and checking calls, the same files written
+    // (their contents compared), the passphrase only ever in its private file
+    for args in &signed {
+        // each side starts from the same registry: someone else's list under the tag
+        bench.stale_list.set(true);
+        let (script, tool, text) = bench.both(args);
+        assert_eq!(
+            script, tool,
+            "{args:?}: the printed plan and the tool ran different commands\n--- script:\n{text}"
+        );
+        compared += tool.len();
+        assert!(
+            !tool.iter().any(|c| c.contains("canary-sign-pass")),
+            "the passphrase on a command line: {tool:?}"
+        );
+        if args[0] != "keygen" {
+            assert!(
+                tool.iter().any(|c| c.starts_with("install-content ")),
+                "{args:?}: no file written: {tool:?}"
+            );
+        }
+        if matches!(args[0], "release" | "push") {
+            assert!(
+                tool.iter()
+                    .any(|c| c.contains("-passphrase-file SECRETS/sign-passphrase ")),
+                "{args:?}: {tool:?}"
+            );
+            assert!(
+                tool.iter().any(|c| c.starts_with("skopeo --policy ")),
+                "{args:?}: no check after the push: {tool:?}"
+            );
+        }
+        if args[0] == "build" {
+            assert!(
+                tool.iter()
+                    .any(|c| c.contains("-f ") && c.contains("Containerfile.bootc-signed")),
+                "{tool:?}"
+            );
+        }
+    }
     assert!(compared >= 40, "compared only {compared} calls");
 }
 

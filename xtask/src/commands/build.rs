@@ -407,10 +407,19 @@ impl Build {
         }
         if let Some(enforce) = &self.enforce {
             let repository = enforce.repository.as_str();
+            let var = crate::plan::name(format!(
+                "BASE_POLICY_{}",
+                self.image
+                    .tag()
+                    .to_ascii_uppercase()
+                    .replace(['-', '.'], "_")
+            ));
             for step in enforce.signing.image_steps(
                 crate::signing::scope_of(repository),
                 repository,
                 &enforce.signing.image_dir(&self.image.tag()),
+                &before_policy,
+                var,
             ) {
                 plan.push(step);
             }

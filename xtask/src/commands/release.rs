@@ -63,7 +63,19 @@ const SIGNING_CONFIG: [&str; 4] = [
     "lookaside-dir",
 ];
 /// The steps of signing and checking the list, which run whether or not it was pushed now.
-const SIGNING_STEPS: [&str; 4] = ["list-digest", "sign", "sign-owner", "sign-check"];
+const SIGNING_STEPS: &[&str] = &[
+    "list-digest",
+    "sign-unlock",
+    "sign",
+    "sign-owner",
+    "sign-check",
+    "list-key",
+    "list-keyring",
+    "list-key-import",
+    "list-clear",
+    "list-fetch",
+    "list-sig-check",
+];
 
 /// A lane's own variable (`LOCAL_ID_arm64`).
 fn lane_name(base: &str, arch: Arch) -> &'static str {

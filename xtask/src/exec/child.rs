@@ -39,6 +39,8 @@ pub(super) struct Ended {
     pub(super) signal: Option<i32>,
     /// It was stopped because another lane failed.
     pub(super) stopped: bool,
+    /// It was stopped because it ran past its step's time limit.
+    pub(super) timed_out: bool,
 }
 
 /// A thread reading one stream: what it kept, sent when the stream ends.
@@ -131,7 +133,10 @@ pub(super) fn wait(
     err: Read2,
     group: bool,
     io: &Io,
+    limit: Option<Duration>,
 ) -> std::io::Result<Ended> {
+    let started = Instant::now();
+    let mut timed_out = false;
     let stdout = reader(child.stdout.take(), out, io);
     let stderr = reader(child.stderr.take(), err, io);
     let pid = child.id();
@@ -168,6 +173,14 @@ pub(super) fn wait(
         };
         if forwarded.is_some() {
             grow(&mut tree);
+        }
+        if limit.is_some_and(|l| started.elapsed() > l) && forwarded.is_none() && caught.is_none() {
+            // it ran past its time limit (a tool that hangs): ended as a stop is
+            stopped = true;
+            timed_out = true;
+            grow(&mut tree);
+            pass_on(&tree, signals::SIGTERM);
+            forwarded = Some((signals::SIGTERM, Instant::now()));
         }
         if io.stopped() && forwarded.is_none() && caught.is_none() {
             // another lane failed: end this lane's command too
@@ -227,6 +240,7 @@ pub(super) fn wait(
         stdout,
         stderr,
         signal: forwarded.map(|(s, _)| s).filter(|_| !stopped),
-        stopped,
+        stopped: stopped && !timed_out,
+        timed_out,
     })
 }

@@ -169,12 +169,8 @@ impl Runner<'_> {
         } else {
             Stdio::inherit()
         });
-        let feed = match &step.stdin {
-            Stdin::Secret { secret, .. } => Some(secret.expose()),
-            Stdin::Text(text) => Some(text.as_bytes()),
-            Stdin::Inherit | Stdin::Null => None,
-        };
-        command.stdin(match (&step.stdin, feed) {
+        let feed = step.stdin.bytes(&state.vars);
+        command.stdin(match (&step.stdin, &feed) {
             (_, Some(_)) => Stdio::piped(),
             (Stdin::Inherit, None) => Stdio::inherit(),
             _ => Stdio::null(),
@@ -189,7 +185,7 @@ impl Runner<'_> {
         let mut child = command.spawn().map_err(not_started)?;
         if let (Some(bytes), Some(mut input)) = (feed, child.stdin.take()) {
             // a command that exits without reading its stdin is not our failure
-            let _ = input.write_all(bytes);
+            let _ = input.write_all(&bytes);
         }
         use super::child::Read2;
         let out = if captures { Read2::Keep } else { Read2::Show };
@@ -198,7 +194,22 @@ impl Runner<'_> {
         } else {
             Read2::Show
         };
-        let ended = super::child::wait(child, out, err, group, io).map_err(not_started)?;
+        let limit = step.time_limit.map(std::time::Duration::from_secs);
+        let ended = super::child::wait(child, out, err, group, io, limit).map_err(not_started)?;
+        if ended.timed_out {
+            return Err(Failure {
+                message: format!(
+                    "`{shown}` did not end within {}s: stopped",
+                    step.time_limit.unwrap_or_default()
+                ),
+                answered: true,
+                not_yet: None,
+                signal: None,
+                stopped: false,
+                said: String::from_utf8_lossy(&ended.stderr).into_owned(),
+                definite: false,
+            });
+        }
         if ended.stopped {
             return Err(Failure {
                 message: format!("`{shown}` stopped: another lane failed"),

@@ -456,3 +456,37 @@ impl Progress {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Step;
+
+    /// A command that runs past its step's time limit is stopped, with what it started, and
+    /// the step fails saying so (a signing tool that hangs must not hold a release forever).
+    #[test]
+    fn a_step_past_its_time_limit_is_stopped() {
+        let dir = std::env::temp_dir().join(format!("xtask-limit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pid_file = dir.join("child.pid");
+        let mut plan = Plan::new("time limit", true);
+        plan.push(
+            Step::new("hangs", "a command that hangs", "bash")
+                .arg("-c")
+                .arg(format!("sleep 300 & echo $! > {}; wait", pid_file.display()))
+                .time_limit(1),
+        );
+        let sh = Shell::new().unwrap();
+        let started = std::time::Instant::now();
+        let (_, result) = run(&sh, &plan, Options::default());
+        let error = format!("{:#}", result.unwrap_err());
+        assert!(error.contains("did not end within 1s"), "{error}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
+        let pid = std::fs::read_to_string(&pid_file).unwrap();
+        assert!(
+            !std::path::Path::new(&format!("/proc/{}", pid.trim())).exists(),
+            "what the command started is still running"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

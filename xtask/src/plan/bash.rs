@@ -108,6 +108,9 @@ impl Step {
                 words.push(format!("{k}={}", quote(v)));
             }
         }
+        if let Some(seconds) = self.time_limit {
+            words.push(format!("timeout {seconds}"));
+        }
         words.push(quote(&program));
         for arg in &args {
             words.push(arg.shell());
@@ -116,6 +119,10 @@ impl Step {
         match &self.stdin {
             Stdin::Secret { name, .. } => format!("printf '%s' \"${{{name}}}\" | {line}"),
             Stdin::Text(text) => format!("printf '%s' {} | {line}", quote(text)),
+            Stdin::JsonOver { base, over } => format!(
+                "{{ if [ -n \"${{{base}:-}}\" ]; then printf '%s' \"${base}\"; else echo '{{}}'; fi; }} | jq --argjson over {} 'if type == \"object\" then . else {{}} end * $over' | {line}",
+                quote(&serde_json::to_string(over).expect("a JSON value prints"))
+            ),
             Stdin::Inherit | Stdin::Null => line,
         }
     }

@@ -48,6 +48,7 @@ impl Plan {
                         Stdin::Null => json!(null),
                         Stdin::Secret { name, .. } => json!(format!("${{{name}}}")),
                         Stdin::Text(text) => json!({ "text": text }),
+                        Stdin::JsonOver { base, over } => json!({ "json_over": { "base": format!("${{{base}}}"), "over": over } }),
                     },
                     "read_only": s.effect == Effect::ReadOnly,
                     "probe": s.on_fail == OnFail::Record,
@@ -66,6 +67,9 @@ impl Plan {
                 });
                 if let Some(lane) = s.lane {
                     step["lane"] = json!(lane);
+                }
+                if let Some(seconds) = s.time_limit {
+                    step["time_limit_s"] = json!(seconds);
                 }
                 step
             })

@@ -64,6 +64,58 @@ pub enum Stdin {
     /// Text that is no secret (a configuration file the tool writes), rendered as
     /// `printf '%s' 'TEXT' | command`.
     Text(String),
+    /// A JSON document: the one an earlier step captured into `base` (`{}` when it is unset
+    /// or not a JSON object) with `over` merged into it, objects key by key and everything
+    /// else replaced (jq's `*`): the base image's policy.json with the tool's entries.
+    JsonOver {
+        base: &'static str,
+        over: serde_json::Value,
+    },
+}
+
+/// `base` with `over` merged in: objects merged key by key, recursively; any other value of
+/// `over` replaces the base's (jq's `$base * $over`).
+pub fn json_over(base: &serde_json::Value, over: &serde_json::Value) -> serde_json::Value {
+    match (base, over) {
+        (serde_json::Value::Object(b), serde_json::Value::Object(o)) => {
+            let mut out = b.clone();
+            for (k, v) in o {
+                let merged = match out.get(k) {
+                    Some(existing) => json_over(existing, v),
+                    None => v.clone(),
+                };
+                out.insert(k.clone(), merged);
+            }
+            serde_json::Value::Object(out)
+        }
+        (_, o) => o.clone(),
+    }
+}
+
+impl Stdin {
+    /// The bytes fed to the command, given the captured variables (`None`: nothing).
+    pub fn bytes(
+        &self,
+        vars: &std::collections::BTreeMap<&'static str, String>,
+    ) -> Option<Vec<u8>> {
+        match self {
+            Stdin::Secret { secret, .. } => Some(secret.expose().to_vec()),
+            Stdin::Text(text) => Some(text.as_bytes().to_vec()),
+            Stdin::JsonOver { base, over } => {
+                let base = vars
+                    .get(base)
+                    .and_then(|v| serde_json::from_str::<serde_json::Value>(v).ok())
+                    .filter(serde_json::Value::is_object)
+                    .unwrap_or_else(|| serde_json::json!({}));
+                let doc = json_over(&base, over);
+                Some(
+                    (serde_json::to_string_pretty(&doc).expect("a JSON value prints") + "\n")
+                        .into_bytes(),
+                )
+            }
+            Stdin::Inherit | Stdin::Null => None,
+        }
+    }
 }
 
 /// Does a step change the system?
@@ -287,6 +339,9 @@ pub struct Step {
     /// When the step succeeded, end the plan here with this exit code and message (what a
     /// person must know: "the device rolled back").
     pub then_exit: Option<(i32, String)>,
+    /// Stop the command when it runs longer than this many seconds (a tool known to hang
+    /// now and then): the step fails, saying so.
+    pub time_limit: Option<u64>,
 }
 
 /// A value of a step's result kept in a variable for later steps.
@@ -356,7 +411,13 @@ impl Step {
             result_vars: Vec::new(),
             retries: None,
             then_exit: None,
+            time_limit: None,
         }
+    }
+    /// Stop the command after `seconds`: the step fails, saying it did not end.
+    pub fn time_limit(mut self, seconds: u64) -> Step {
+        self.time_limit = Some(seconds);
+        self
     }
     pub fn arg(mut self, arg: impl Into<String>) -> Step {
         self.args.push(Arg::Lit(arg.into()));

@@ -75,6 +75,8 @@ pub const HOST_PROGRAMS: &[&str] = &[
     "cpio",
     "mktemp",
     "chown",
+    "install",
+    "gpg",
 ];
 
 /// Replace the machine-specific repository path with [ROOT].

@@ -199,6 +199,7 @@ pub fn check(args: &DoctorArgs, sources: &Sources) -> anyhow::Result<Vec<Finding
     let signing = args.sign || sources.value(&inputs::SIGN_BY, None)?.is_some();
     if has("push") && signing {
         out.extend(signing::checks(sources));
+        out.extend(signing::cosign_bundles(sources));
     }
     if has("disk") {
         out.extend(disk_builder(

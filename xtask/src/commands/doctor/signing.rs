@@ -26,6 +26,111 @@ fn on_path(sources: &Sources, program: &str) -> Option<std::path::PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// cosign 3's "new bundle" signatures are OCI referrers (an artifact of type
+/// `application/vnd.dev.sigstore.bundle…`): podman, skopeo and bootc read none of them. On a
+/// registry without the referrers API they are listed under the fallback tag
+/// `sha256-<hex>`; this looks there, for the image's list and each image in it.
+pub fn cosign_bundles(sources: &Sources) -> Option<Finding> {
+    let registry = crate::registry::Registry::resolve(
+        &crate::registry::RegistryArgs::default(),
+        sources,
+        false,
+    )
+    .ok()?;
+    let name = crate::image::Image::name(None, sources).ok()?;
+    let repository = registry.remote(&name, None);
+    let auth = match crate::secrets::registry_auth(sources, None) {
+        Ok(crate::secrets::AuthFile::Found(path, _)) => Some(path),
+        _ => None,
+    };
+    let skopeo = |args: &[&str]| -> Option<String> {
+        let mut c = std::process::Command::new("skopeo");
+        if let Some(conf) = &registry.registries_conf {
+            c.args(["--registries-conf", conf.as_str()]);
+        }
+        c.args(["inspect", "--raw"]);
+        if let Some(a) = &auth {
+            c.args(["--authfile", a.as_str()]);
+        }
+        let out = c.args(args).output().ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let digest = |text: &str| -> Option<String> {
+        let mut c = std::process::Command::new("skopeo");
+        if let Some(conf) = &registry.registries_conf {
+            c.args(["--registries-conf", conf.as_str()]);
+        }
+        c.args(["inspect", "--format", "{{.Digest}}"]);
+        if let Some(a) = &auth {
+            c.args(["--authfile", a.as_str()]);
+        }
+        let out = c.arg(text).output().ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    };
+    let latest = format!("docker://{repository}:latest");
+    let top = digest(&latest)?;
+    let mut digests = vec![top.clone()];
+    if let Some(raw) = skopeo(&[&latest]) {
+        if let Ok(doc) = serde_json::from_str::<serde_json::Value>(&raw) {
+            for m in doc["manifests"].as_array().into_iter().flatten() {
+                if let Some(d) = m["digest"].as_str() {
+                    digests.push(d.to_string());
+                }
+            }
+        }
+    }
+    let is_bundle =
+        |v: &serde_json::Value| v.as_str().is_some_and(|t| t.contains("sigstore.bundle"));
+    for d in &digests {
+        let Some(hex) = d.strip_prefix("sha256:") else {
+            continue;
+        };
+        let Some(index) = skopeo(&[&format!("docker://{repository}:sha256-{hex}")]) else {
+            continue;
+        };
+        let Ok(index) = serde_json::from_str::<serde_json::Value>(&index) else {
+            continue;
+        };
+        for referrer in index["manifests"].as_array().into_iter().flatten() {
+            // cosign lists some as `application/vnd.oci.empty.v1+json` (cosign issue 4422):
+            // the artifact's own manifest says what it holds
+            let mut found = is_bundle(&referrer["artifactType"]);
+            if !found {
+                if let Some(rd) = referrer["digest"].as_str() {
+                    if let Some(m) = skopeo(&[&format!("docker://{repository}@{rd}")]) {
+                        if let Ok(m) = serde_json::from_str::<serde_json::Value>(&m) {
+                            found = is_bundle(&m["artifactType"])
+                                || m["layers"]
+                                    .as_array()
+                                    .into_iter()
+                                    .flatten()
+                                    .any(|l| is_bundle(&l["mediaType"]));
+                        }
+                    }
+                }
+            }
+            if found {
+                return Some(finding(
+                    "cosign-bundle",
+                    Level::Warn,
+                    format!("{repository}@{d} has a cosign \"new bundle\" signature (an OCI referrer): podman, skopeo and bootc cannot read it, so a device's policy sees the image as unsigned"),
+                    "sign with `cargo xtask release` (podman/skopeo signatures), or with cosign `--new-bundle-format=false` (its older format is what podman and bootc read as sigstore attachments)",
+                ));
+            }
+        }
+    }
+    Some(finding(
+        "cosign-bundle",
+        Level::Ok,
+        format!("no cosign \"new bundle\" signature under {repository}:sha256-<digest> for {} image(s) (a registry with the OCI referrers API keeps them elsewhere: not looked at)", digests.len()),
+        "",
+    ))
+}
+
 pub fn checks(sources: &Sources) -> Vec<Finding> {
     let signing = match Signing::resolve(&SigningArgs::default(), sources, Need::Sign) {
         Ok(Some(s)) => s,
