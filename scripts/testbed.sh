@@ -276,10 +276,15 @@ import_systemd_base() {
   chroot "$d/rootfs-systemd" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive \
     apt-get install -y -q --no-install-recommends skopeo jq openssh-server sudo >>"$d/debootstrap.log" 2>&1 ||
     { umount "$d/rootfs-systemd/proc"; tail -n 20 "$d/debootstrap.log" >&2; die "apt-get install skopeo jq openssh-server sudo in the systemd test base failed"; }
-  umount "$d/rootfs-systemd/proc"
+  # every proc mount of the chroot, also one debootstrap left stacked under ours
+  local tries=0
+  while mountpoint -q "$d/rootfs-systemd/proc" && [ "$tries" -lt 5 ]; do
+    umount "$d/rootfs-systemd/proc" || umount -l "$d/rootfs-systemd/proc"
+    tries=$((tries + 1))
+  done
   chroot "$d/rootfs-systemd" apt-get clean
   rm -rf "$d/rootfs-systemd/usr/share/doc" "$d/rootfs-systemd/usr/share/man" "$d/rootfs-systemd/var/cache/apt/"*.bin
-  tar -C "$d/rootfs-systemd" -c . |
+  tar -C "$d/rootfs-systemd" --exclude='./proc/*' --exclude='./sys/*' -c . |
     podman import --quiet --change 'CMD ["/sbin/init"]' --change "LABEL xtask.testbed.edition=$edition" - "$tag" >/dev/null
   rm -rf "$d/rootfs-systemd"
   say "imported $tag"
