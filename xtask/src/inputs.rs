@@ -415,6 +415,24 @@ pub const ACCEPT_UNSIGNED: Input = input(
 )
 .key("signing.accept_unsigned")
 .kind(Kind::List);
+pub const BUILDERS: Input = input(
+    "builders",
+    "--builder",
+    "Run an architecture's lane on another podman: ARCH=CONNECTION, a URL (unix:///path, ssh://[user@]host[:port]/socket) or a `podman system connection` name (repeatable)",
+)
+.kind(Kind::List);
+pub const BUILDER_AMD64: Input = input(
+    "",
+    "--builder",
+    "The podman the amd64 lane runs on (see --builder)",
+)
+.key("builders.amd64");
+pub const BUILDER_ARM64: Input = input(
+    "",
+    "--builder",
+    "The podman the arm64 lane runs on (see --builder)",
+)
+.key("builders.arm64");
 pub const CONFIG: Input = input(
     "config",
     "--config",
@@ -484,6 +502,9 @@ pub const ALL: &[&Input] = &[
     &LOOKASIDE_DIR,
     &LOOKASIDE_URL,
     &ACCEPT_UNSIGNED,
+    &BUILDERS,
+    &BUILDER_AMD64,
+    &BUILDER_ARM64,
     &CONFIG,
     &STATE_DIR,
 ];

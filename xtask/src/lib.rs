@@ -13,13 +13,14 @@
 //! 5. `plan/`: the plan model, its checks as data, its bash and JSON renderings.
 //! 6. `inspect`, `pods`, `bootc`: judging what tools print.
 //! 7. `exec/`: the one executor (steps, commands, lanes, report, secret files, signals).
-//! 8. `image`, `registry`, `signing`, `reach`: the image, the registry, signing and the devices
-//!    the commands share.
+//! 8. `image`, `registry`, `signing`, `builder`, `reach`: the image, the registry, signing,
+//!    remote builders and the devices the commands share.
 //! 9. `commands/`: one file per subcommand.
 //! 10. this file: the command line, parsing, the dispatch, exit codes.
 
 pub mod arch;
 pub mod bootc;
+pub mod builder;
 pub mod commands;
 pub mod config;
 pub mod device;
@@ -242,6 +243,11 @@ pub enum Command {
     Kickstart(kickstart::KickstartCmd),
     /// Build and push every architecture at the same time, then the manifest list; what the
     /// registry already holds is not pushed again
+    ///
+    /// A lane may run on another machine's podman (--builder arm64=ssh://..., through
+    /// podman's remote API; podman >= 4.3). On podman >= 4.9, `podman farm build` builds one
+    /// image on several machines into a list too; these lanes keep the tool's record,
+    /// signing and checks, and need only 4.3.
     Release(release::ReleaseArgs),
     /// Bootable disk images and installer ISOs from the image, with bootc-image-builder
     Disk(disk::DiskArgs),

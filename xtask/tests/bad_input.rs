@@ -828,6 +828,37 @@ fn bad_input_is_refused_before_anything_runs() {
             &["--lookaside-url", "file:///srv/sigs"],
         ));
         cases.push(case(&["keygen", "--method", "x509"], &["--method", "x509"]));
+        // remote builders (issue 23)
+        cases.push(case(
+            &[
+                "release",
+                "--builder",
+                "riscv64=unix:///run/podman/podman.sock",
+            ],
+            &["--builder", "riscv64"],
+        ));
+        cases.push(case(
+            &[
+                "release",
+                "--builder",
+                "arm64=ssh://core@arm 1/run/podman/podman.sock",
+            ],
+            &["--builder", "ssh://core@arm 1"],
+        ));
+        cases.push(case(
+            &["release", "--builder", "arm64=-oProxyCommand=sh"],
+            &["--builder", "-oProxyCommand=sh", "connection name"],
+        ));
+        cases.push(case(
+            &[
+                "release",
+                "--arch",
+                "amd64",
+                "--builder",
+                "arm64=arm-builder",
+            ],
+            &["--builder", "arm64", "no arm64 lane"],
+        ));
         cases.push(case(
             &["build", "--sign-public-key", &gpg_public],
             &["--sign-public-key", "GPG public key", "signing.method"],

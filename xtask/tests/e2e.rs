@@ -3606,3 +3606,310 @@ fn doctor_names_cosign_bundles() {
     assert!(line.contains("cannot read it"), "{line}");
     assert!(line.contains(&image), "{line}");
 }
+
+/// A second podman of the bed: `podman system service` on a unix socket, with storage of its
+/// own, standing in for another machine's podman (a real one is reached over ssh, and builds
+/// natively; this one builds arm64 under the same emulation as the bed). Stopped when
+/// dropped.
+struct RemoteBuilder {
+    child: std::process::Child,
+    dir: camino::Utf8PathBuf,
+    url: String,
+}
+
+impl RemoteBuilder {
+    fn start(bed: &Bed, name: &str) -> RemoteBuilder {
+        let dir = bed.dir.join(format!("builder-{name}"));
+        // a builder killed by an earlier run may have left its overlay mounts
+        unmount_under(&dir);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("tmp")).unwrap();
+        std::fs::write(
+            dir.join("storage.conf"),
+            format!(
+                "[storage]\ndriver = \"overlay\"\ngraphroot = \"{dir}/storage\"\nrunroot = \"{dir}/run\"\n"
+            ),
+        )
+        .unwrap();
+        let socket = dir.join("podman.sock");
+        let url = format!("unix://{socket}");
+        let child = bed
+            .command("podman")
+            .args(["system", "service", "--time=0", &url])
+            .env("CONTAINERS_STORAGE_CONF", dir.join("storage.conf").as_str())
+            .env("TMPDIR", dir.join("tmp").as_str())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        for _ in 0..100 {
+            if socket.exists() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        RemoteBuilder { child, dir, url }
+    }
+
+    fn podman(&self, bed: &Bed) -> std::process::Command {
+        let mut c = bed.command("podman");
+        c.args(["--url", &self.url]);
+        c
+    }
+
+    /// Files of the builder's directory (storage, temporary files) that hold `text`.
+    fn holding(&self, bed: &Bed, text: &str) -> String {
+        let out = bed
+            .command("grep")
+            .args(["-rlF", "--", text, self.dir.as_str()])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for RemoteBuilder {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        unmount_under(&self.dir);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Unmount whatever is mounted under `dir` (deepest first).
+fn unmount_under(dir: &Utf8Path) {
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+    let mut points: Vec<&str> = mounts
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .filter(|p| p.starts_with(dir.as_str()))
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    for p in points {
+        let _ = std::process::Command::new("umount")
+            .args(["-l", p])
+            .status();
+    }
+}
+
+/// `release --builder arm64=unix://...`: the arm64 lane is built, inspected and pushed by the
+/// other podman (its storage holds the image, the bed's does not), the list holds both, a
+/// re-run skips everything, and no secret (the user password, the registry password or its
+/// auth token) is left in the builder's storage or temporary files. Then a builder that dies
+/// mid-build: the lane fails naming its architecture and step, and the other lane is stopped.
+#[test]
+fn release_on_a_remote_builder() {
+    let Some(OnBed { bed, t, _lock, .. }) = on_bed!("remote", needs "podman") else {
+        return;
+    };
+    let mut builder = RemoteBuilder::start(&bed, t);
+    // the builder's own copy of the arm64 base image (a real builder pulls it)
+    let saved = builder.dir.join("base.tar");
+    bed.read(
+        "podman",
+        &[
+            "save",
+            "-o",
+            saved.as_str(),
+            "localhost/xtask-testbed/base:linux-arm64",
+        ],
+    );
+    let loaded = run(builder.podman(&bed).args(["load", "-i", saved.as_str()]));
+    assert_eq!(loaded.code, 0, "{}", loaded.all());
+    let _ = std::fs::remove_file(&saved);
+    let state = bed.dir.join(format!("state-{t}"));
+    let _ = std::fs::remove_dir_all(&state);
+    let release = |extra: &[&str]| {
+        let mut args = vec![
+            "release".to_string(),
+            "--base-image".to_string(),
+            "localhost/xtask-testbed/base:linux-{arch}".to_string(),
+            "--builder".to_string(),
+            format!("arm64={}", builder.url),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        with_login(xtask(&bed, t, &args), &bed)
+    };
+    let first = run(&mut release(&[])).ok();
+    assert!(
+        first.all().contains(&format!("from {}", builder.url)),
+        "{}",
+        first.all()
+    );
+    let image = format!("localhost/e2e-{t}:linux-arm64");
+    assert_eq!(
+        run(builder.podman(&bed).args(["image", "exists", &image])).code,
+        0,
+        "the builder does not hold {image}"
+    );
+    assert_ne!(
+        run(bed.command("podman").args(["image", "exists", &image])).code,
+        0,
+        "the bed's own podman built {image}"
+    );
+    let registry = bed.var("TESTBED_AUTH_REGISTRY");
+    let list: Value = serde_json::from_str(&remote_raw(
+        &bed,
+        &format!("{registry}/e2e/{t}/e2e-{t}:latest"),
+    ))
+    .unwrap();
+    let mut archs: Vec<&str> = list["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["platform"]["architecture"].as_str().unwrap())
+        .collect();
+    archs.sort();
+    assert_eq!(archs, ["amd64", "arm64"]);
+    let again = run(&mut release(&[])).ok();
+    assert!(
+        again.all().matches("already holds this image").count() >= 2,
+        "{}",
+        again.all()
+    );
+    assert!(
+        again.all().contains("already lists these images"),
+        "{}",
+        again.all()
+    );
+    let password = std::fs::read_to_string(bed.var("TESTBED_PASSWORD_FILE")).unwrap();
+    let auth: Value =
+        serde_json::from_str(&std::fs::read_to_string(bed.var("REGISTRY_AUTH_FILE")).unwrap())
+            .unwrap();
+    let token = auth["auths"][&registry]["auth"]
+        .as_str()
+        .unwrap_or("no-token")
+        .to_string();
+    for secret in [CANARY_PASSWD, password.trim(), token.as_str()] {
+        assert_eq!(
+            builder.holding(&bed, secret),
+            "",
+            "a secret left on the builder"
+        );
+    }
+
+    // doctor --for release: the config file's builder reached, its version, architecture
+    // (this bed's service runs on amd64: the arm64 lane builds under emulation there) and
+    // free space; a builder that cannot be reached fails
+    let config: Value =
+        serde_json::from_str(&std::fs::read_to_string(bed.var("XTASK_CONFIG")).unwrap()).unwrap();
+    let doctor = |url: &str| {
+        let mut c = config.clone();
+        c["builders"] = serde_json::json!({ "arm64": url });
+        let path = bed.dir.join(format!("config-{t}.json"));
+        std::fs::write(&path, c.to_string()).unwrap();
+        let mut cmd = xtask(&bed, t, &["doctor", "--for", "release"]);
+        cmd.env("XTASK_CONFIG", path.as_str());
+        run(&mut cmd)
+    };
+    let checked = doctor(&builder.url);
+    let line = |check: &str| {
+        checked
+            .stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("{check} ")))
+            .unwrap_or_else(|| panic!("no {check}: {}", checked.all()))
+            .to_string()
+    };
+    assert!(
+        line("builder").contains(" ok ") && line("builder").contains("podman 4."),
+        "{}",
+        checked.all()
+    );
+    let native = std::env::consts::ARCH == "aarch64";
+    assert_eq!(
+        line("builder-arch").contains(" warn "),
+        !native,
+        "{}",
+        checked.all()
+    );
+    assert!(
+        line("builder-space").contains("free in"),
+        "{}",
+        checked.all()
+    );
+    let unreachable = doctor(&format!("unix://{}/nothing.sock", builder.dir));
+    assert_ne!(unreachable.code, 0);
+    assert!(
+        unreachable
+            .stdout
+            .lines()
+            .any(|l| l.starts_with("builder ") && l.contains(" fail ")),
+        "{}",
+        unreachable.all()
+    );
+
+    // a builder that dies mid-build
+    let work = bed.dir.join(format!("work-{t}"));
+    std::fs::create_dir_all(&work).unwrap();
+    std::fs::write(
+        work.join("Containerfile"),
+        "ARG BASE_IMAGE=localhost/xtask-testbed/base:linux-amd64\n# hadolint ignore=DL3006\nFROM ${BASE_IMAGE}\nRUN --mount=type=secret,id=user-passwd sleep 40\n",
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let cf = work.join("Containerfile");
+    let mut dying = release(&["--containerfile", cf.as_str(), "--force"]);
+    let child = dying
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(6));
+    // the builder's podman dies (its build with it)
+    let _ = builder.child.kill();
+    let _ = builder.child.wait();
+    let ended = Ran::of(child.wait_with_output().unwrap());
+    eprintln!(
+        "the dying builder's release ended: {}",
+        ended
+            .stderr
+            .lines()
+            .filter(|l| l.starts_with("error:"))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+    assert_ne!(ended.code, 0, "{}", ended.all());
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(35),
+        "the other lane was not stopped"
+    );
+    let error = ended
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or("")
+        .to_string();
+    assert!(
+        error.contains("[arm64]") && error.contains("build"),
+        "{}",
+        ended.all()
+    );
+    assert!(!ended.all().contains(CANARY_PASSWD));
+    // podman's service keeps the build secret when it dies mid-build (its temporary build
+    // directory and the build container): nothing the tool can remove from a dead builder;
+    // the error says where it is
+    let kept = builder.holding(&bed, CANARY_PASSWD);
+    for path in kept.lines() {
+        assert!(
+            path.contains("/libpod_builder") || path.contains("/userdata/secrets/"),
+            "the user password left elsewhere on the builder: {path}"
+        );
+    }
+    assert!(
+        ended.stderr.contains("podman-build-secret"),
+        "{}",
+        ended.stderr
+    );
+    let secrets_left =
+        run(bed
+            .command("find")
+            .args([bed.var("TMPDIR").as_str(), "-name", "xtask-secrets-*"]));
+    assert_eq!(
+        secrets_left.stdout.trim(),
+        "",
+        "the tool's secret files left here"
+    );
+}

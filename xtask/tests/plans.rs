@@ -920,3 +920,50 @@ fn the_device_policy_rejects_unsigned_images() {
         "{yaml}"
     );
 }
+
+/// `release` with its arm64 lane on another podman: that lane's podman commands carry
+/// `--url` (run as the user for ssh, through sudo for a unix socket), its digest is asked of
+/// the registry after its push, and `--json` names the builder.
+#[test]
+fn release_on_builders() {
+    insta::assert_snapshot!(
+        "release_builder_ssh_nonroot",
+        dry_run(
+            false,
+            &[],
+            &[
+                "release",
+                "--builder",
+                "arm64=ssh://core@arm-1.example.com/run/podman/podman.sock"
+            ]
+        )
+    );
+    let cli = Cli::try_parse_from([
+        "cargo xtask",
+        "release",
+        "--builder",
+        "arm64=unix:///run/podman/podman.sock",
+        "--builder",
+        "amd64=x86-builder",
+    ])
+    .unwrap();
+    let plan = plan_for(&cli.command, &sources(false, &[])).unwrap();
+    let doc = plan.to_json();
+    assert_eq!(
+        plan.facts["builders"],
+        json!({"arm64": "unix:///run/podman/podman.sock", "amd64": "podman connection x86-builder"})
+    );
+    let arm_build = common::step(&doc, "arm64/build");
+    let argv = common::argv(arm_build);
+    assert_eq!(
+        &argv[..4],
+        ["sudo", "podman", "--url", "unix:///run/podman/podman.sock"]
+    );
+    let amd_push = common::argv(common::step(&doc, "amd64/push"));
+    assert_eq!(&amd_push[..3], ["podman", "--connection", "x86-builder"]);
+    // the list is made here
+    assert_eq!(
+        common::argv(common::step(&doc, "list-push"))[..2],
+        ["sudo", "podman"]
+    );
+}

@@ -18,7 +18,9 @@ fn write_stubs(bin: &Utf8Path, dir: &Utf8Path) {
     for p in common::HOST_PROGRAMS {
         let answers = match *p {
             "podman" => format!(
-                r#"case "$*" in
+                r#"# a lane on a remote builder: the same answers
+case "$1" in --url|--connection) shift 2 ;; esac
+case "$*" in
   "image inspect "*linux-arm64) echo '{image_arm}' ;;
   "image inspect "*) echo '{image}' ;;
   "info --format "*) echo /srv/podman-storage ;;
@@ -316,6 +318,11 @@ fn printed_plans_run_what_the_tool_runs() {
             &["keygen", "--method", "gpg", "--output"],
             &[bench.dir.join("keys").as_str()],
         ),
+        // the arm64 lane on another podman (its digest asked of the registry after its push)
+        with(
+            &["release", "--force", "--builder"],
+            &["arm64=unix:///run/podman/podman.sock"],
+        ),
     ];
     let signed: Vec<Vec<&str>> = signed
         .iter()
@@ -444,7 +451,8 @@ fn printed_plans_run_what_the_tool_runs() {
     );
     compared += tool.len();
     // signed pushes: the same skopeo signing and checking calls, the same files written
-    // (their contents compared), the passphrase only ever in its private file
+    // (their contents compared), the passphrase only ever in its private file; a lane on a
+    // remote builder
     for args in &signed {
         // each side starts from the same registry: someone else's list under the tag
         bench.stale_list.set(true);
@@ -458,6 +466,25 @@ fn printed_plans_run_what_the_tool_runs() {
             !tool.iter().any(|c| c.contains("canary-sign-pass")),
             "the passphrase on a command line: {tool:?}"
         );
+        if args.contains(&"--builder") {
+            assert!(
+                tool.iter()
+                    .any(|c| c.starts_with("podman --url unix:///run/podman/podman.sock build ")),
+                "{tool:?}"
+            );
+            assert!(
+                tool.iter()
+                    .any(|c| c.starts_with("podman --url unix:///run/podman/podman.sock push ")),
+                "{tool:?}"
+            );
+            assert!(
+                !tool
+                    .iter()
+                    .any(|c| c.starts_with("podman --url") && c.contains("linux-amd64")),
+                "the amd64 lane went to the builder: {tool:?}"
+            );
+            continue;
+        }
         if args[0] != "keygen" {
             assert!(
                 tool.iter().any(|c| c.starts_with("install-content ")),

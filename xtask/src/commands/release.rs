@@ -33,6 +33,8 @@ pub struct ReleaseArgs {
     pub force: bool,
     #[command(flatten)]
     pub signing: crate::signing::SigningArgs,
+    #[command(flatten)]
+    pub builders: crate::builder::BuilderArgs,
 }
 
 /// `cargo xtask release`
@@ -53,6 +55,8 @@ pub struct Release {
     /// The registries configuration file that sends skopeo's reads of the registry
     /// elsewhere (`registry::redirected_by`): then nothing is skipped.
     pub redirected_by: Option<camino::Utf8PathBuf>,
+    /// Lanes that run on another podman (`--builder ARCH=CONNECTION`).
+    pub builders: Vec<crate::builder::Builder>,
 }
 
 /// The steps writing the signing's files (see `signing::config_steps`).
@@ -77,6 +81,44 @@ const SIGNING_STEPS: &[&str] = &[
     "list-sig-check",
 ];
 
+/// A lane's podman command sent to its builder (`podman --url URL ...`): run as the user,
+/// unless the builder is a unix socket (root's, usually).
+fn on_builder(mut step: Step, builder: &crate::builder::Builder) -> Step {
+    if step.program != "podman" {
+        return step;
+    }
+    let mut args: Vec<crate::plan::Arg> = builder
+        .args()
+        .into_iter()
+        .map(crate::plan::Arg::Lit)
+        .collect();
+    args.append(&mut step.args);
+    step.args = args;
+    step.root = builder.needs_root();
+    step.about = format!("{} (on {})", step.about, builder.describe());
+    // podman's service writes a build secret into its temporary directory and the build
+    // container; it removes them when the build ends, not when the service dies mid-build
+    let secret = step
+        .args
+        .iter()
+        .any(|a| matches!(a, crate::plan::Arg::Lit(l) if l == "--secret"))
+        || step
+            .args
+            .iter()
+            .any(|a| matches!(a, crate::plan::Arg::SecretFile { .. }));
+    if secret {
+        let keeps = format!(
+            "; if {} died mid-build, it may still hold the build secret: on it, remove libpod_builder*/ (with podman-build-secret* files) from its podman's temporary directory (/var/tmp by default) and the build container (`podman ps --all --storage`, `podman rm --storage ID`)",
+            builder.describe()
+        );
+        step.hint = Some(format!("{}{keeps}", step.hint.take().unwrap_or_default()));
+        for (_, hint) in &mut step.hints {
+            hint.push_str(&keeps);
+        }
+    }
+    step
+}
+
 /// A lane's own variable (`LOCAL_ID_arm64`).
 fn lane_name(base: &str, arch: Arch) -> &'static str {
     crate::plan::name(format!("{base}{}", arch.oci()))
@@ -96,6 +138,7 @@ impl Release {
             sources,
         )?;
         let redirected_by = crate::registry::redirected_by(sources, &manifest.registry.url);
+        let builders = crate::builder::resolve(&args.builders, sources, &manifest.archs)?;
         let mut builds = Vec::new();
         let mut pushes = Vec::new();
         let mut last_pushed = Vec::new();
@@ -145,6 +188,7 @@ impl Release {
             last_pushed,
             record: sources.record()?.path.clone(),
             redirected_by,
+            builders,
         })
     }
 
@@ -175,6 +219,33 @@ impl Release {
         if let Some(signing) = &m.signing {
             plan.facts["signing"] = signing.facts();
         }
+        if !self.builders.is_empty() {
+            plan.facts["builders"] = serde_json::Value::Object(
+                self.builders
+                    .iter()
+                    .map(|b| (b.arch.oci().to_string(), serde_json::json!(b.describe())))
+                    .collect(),
+            );
+            let said: Vec<String> = self
+                .builders
+                .iter()
+                .map(|b| {
+                    format!(
+                        "the {} lane builds, inspects and pushes on {}",
+                        b.arch,
+                        b.describe()
+                    )
+                })
+                .collect();
+            let said = format!(
+                "note: {}; the other lanes and the list run here",
+                said.join("; ")
+            );
+            plan.note = Some(match plan.note.take() {
+                Some(n) => format!("{n}\n{said}"),
+                None => said,
+            });
+        }
         let mut pushed_vars = Vec::new();
         // per architecture, the digest its list entry must have: pushed now, else in the
         // registry (the probe of a skipped push)
@@ -195,8 +266,12 @@ impl Release {
             let remote = push.remote();
             let build_plan = build.plan(as_root);
             plan.explain_secrets_of(&build_plan);
+            let builder = self.builders.iter().find(|b| b.arch == arch);
             for mut step in build_plan.steps {
                 step.id = crate::plan::name(format!("{lane}/{}", step.id));
+                if let Some(b) = builder {
+                    step = on_builder(step, b);
+                }
                 let mut step = step.in_lane(lane);
                 if matches!(step.output, crate::plan::Output::Check(Check::Image { .. })) {
                     step = step.result_var(
@@ -217,15 +292,36 @@ impl Release {
                 .find(|s| s.id == "push")
                 .expect("a push plan has a push step");
             push_step.id = crate::plan::name(format!("{lane}/push"));
-            push_step = push_step
-                .in_lane(lane)
-                .sets(pushed, "yes")
-                .result_var(digest, "digest", ResultShell::File("push.digest"))
-                .record(Recording::After(
-                    Entry::new("pushed", "name", &remote)
-                        .with_var("image_id", local_id)
-                        .with_var("digest", digest),
-                ));
+            if let Some(b) = builder {
+                push_step = on_builder(push_step, b);
+            }
+            let entry = Entry::new("pushed", "name", &remote)
+                .with_var("image_id", local_id)
+                .with_var("digest", digest);
+            // podman's remote client (4.3) writes no --digestfile: a builder lane's digest is
+            // asked of the registry right after its push
+            let digest_after = builder.map(|b| {
+                m.registry
+                    .digest_step(crate::plan::name(format!("{lane}/pushed-digest")), &remote)
+                    .capture(digest, Extract::Trim)
+                    .in_lane(lane)
+                    .when(When::IfSet(pushed))
+                    .record(Recording::After(entry.clone()))
+                    .done(crate::plan::Done::Say(format!(
+                        "ok: pushed {remote} from {} (${{{digest}}})",
+                        b.describe()
+                    )))
+            });
+            push_step = push_step.in_lane(lane).sets(pushed, "yes");
+            push_step = match &digest_after {
+                Some(_) => {
+                    push_step.done = None;
+                    push_step
+                }
+                None => push_step
+                    .result_var(digest, "digest", ResultShell::File("push.digest"))
+                    .record(Recording::After(entry)),
+            };
             if let Some((image_id, pushed_digest)) = last {
                 // the registry's digest now, against the last push of this very image
                 let remote_digest = lane_name("REMOTE_DIGEST_", arch);
@@ -246,6 +342,9 @@ impl Release {
                     ));
             }
             plan.push(push_step);
+            if let Some(step) = digest_after {
+                plan.push(step);
+            }
         }
         // the list: again only when a member changed, or the registry's list is not right
         let list_plan = m.plan_checking(as_root, digests.clone());

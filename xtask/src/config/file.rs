@@ -151,13 +151,16 @@ fn flatten(
             )));
         }
         match (k.as_str(), v) {
-            ("vm" | "lvm" | "disk" | "embed" | "device" | "signing", Value::Object(inner)) => {
+            (
+                "vm" | "lvm" | "disk" | "embed" | "device" | "signing" | "builders",
+                Value::Object(inner),
+            ) => {
                 for (ik, iv) in inner {
                     out.insert(format!("{k}.{ik}"), iv.clone());
                 }
             }
-            ("vm" | "lvm" | "disk" | "embed" | "device" | "signing", Value::Null) => {}
-            ("vm" | "lvm" | "disk" | "embed" | "device" | "signing", other) => {
+            ("vm" | "lvm" | "disk" | "embed" | "device" | "signing" | "builders", Value::Null) => {}
+            ("vm" | "lvm" | "disk" | "embed" | "device" | "signing" | "builders", other) => {
                 return Err(bad(
                     &format!("{path}: {k}"),
                     &other.to_string(),

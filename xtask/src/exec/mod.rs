@@ -473,7 +473,10 @@ mod tests {
         plan.push(
             Step::new("hangs", "a command that hangs", "bash")
                 .arg("-c")
-                .arg(format!("sleep 300 & echo $! > {}; wait", pid_file.display()))
+                .arg(format!(
+                    "sleep 300 & echo $! > {}; wait",
+                    pid_file.display()
+                ))
                 .time_limit(1),
         );
         let sh = Shell::new().unwrap();

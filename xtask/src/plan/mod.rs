@@ -191,7 +191,8 @@ pub fn interpolate(
     out
 }
 
-/// A piece of a message: text, or a `${NAME}` (NAME in capitals, digits and `_`).
+/// A piece of a message: text, or a `${NAME}` (NAME starting with a capital; letters, digits
+/// and `_`).
 pub enum Piece<'a> {
     Text(&'a str),
     Var(&'a str),
@@ -203,11 +204,13 @@ pub fn split_vars(message: &str) -> Vec<Piece<'_>> {
     while let Some(start) = rest.find("${") {
         let after = &rest[start + 2..];
         match after.find('}') {
+            // a lane's variables end in its architecture (`PUSHED_DIGEST_arm64`)
             Some(end)
                 if end > 0
+                    && after[..1].chars().all(|c| c.is_ascii_uppercase())
                     && after[..end]
                         .chars()
-                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_') =>
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_') =>
             {
                 if start > 0 {
                     pieces.push(Piece::Text(&rest[..start]));

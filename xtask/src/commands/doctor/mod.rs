@@ -10,6 +10,7 @@ use crate::arch::Arch;
 use crate::config::Sources;
 use crate::inputs;
 
+mod builders;
 mod device;
 mod embed;
 mod host;
@@ -115,6 +116,8 @@ pub enum Purpose {
     Disk,
     /// A running device (--host or --vm), for `upgrade`
     Upgrade,
+    /// build and push, and each remote builder of the release
+    Release,
     #[default]
     All,
 }
@@ -128,6 +131,7 @@ pub fn steps(purpose: Purpose) -> Vec<&'static str> {
         Purpose::Vm => vec!["vm"],
         Purpose::Disk => vec!["disk"],
         Purpose::Upgrade => vec!["upgrade"],
+        Purpose::Release => vec!["build", "push", "release"],
         Purpose::All => vec!["build", "push", "run", "vm", "disk"],
     }
 }
@@ -200,6 +204,13 @@ pub fn check(args: &DoctorArgs, sources: &Sources) -> anyhow::Result<Vec<Finding
     if has("push") && signing {
         out.extend(signing::checks(sources));
         out.extend(signing::cosign_bundles(sources));
+    }
+    if has("release") {
+        // the release's builders as the config file names them (`--builder` here is disk's)
+        out.extend(builders::checks(&builders::resolve(
+            &crate::builder::BuilderArgs::default(),
+            sources,
+        )?));
     }
     if has("disk") {
         out.extend(disk_builder(

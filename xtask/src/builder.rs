@@ -1,0 +1,212 @@
+//! Remote builders: a release lane that runs on another machine's podman, through podman's
+//! own remote API (`podman --url URL` or `podman --connection NAME`), not a scheduler of ours.
+//! The lane's build, inspection and push run there; the push goes from the builder to the
+//! registry directly. The podman client reads the local files the commands name (the build
+//! context, `--authfile`, `--secret src=`) and sends their contents over the connection.
+
+use crate::arch::Arch;
+use crate::config::Sources;
+use crate::inputs;
+use crate::validate::bad;
+
+/// The flags of `release` (and `doctor --for release`) that name builders.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct BuilderArgs {
+    #[arg(long = "builder", value_name = "ARCH=CONNECTION")]
+    pub builders: Vec<String>,
+}
+
+/// Where a lane's podman runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// `podman --url URL`: `unix:///path`, `ssh://[user@]host[:port][/socket]`, `tcp://host:port`.
+    Url(String),
+    /// `podman --connection NAME`: a connection of `podman system connection list`.
+    Connection(String),
+}
+
+/// A lane's builder.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Builder {
+    pub arch: Arch,
+    pub target: Target,
+}
+
+impl Builder {
+    /// The podman flags that send a command to this builder.
+    pub fn args(&self) -> Vec<String> {
+        match &self.target {
+            Target::Url(u) => vec!["--url".into(), u.clone()],
+            Target::Connection(n) => vec!["--connection".into(), n.clone()],
+        }
+    }
+
+    /// Does talking to it take root here? A unix socket is usually root's
+    /// (`/run/podman/podman.sock`); ssh and named connections are the user's own (their
+    /// keys, their `podman system connection` list), which sudo would not see.
+    pub fn needs_root(&self) -> bool {
+        matches!(&self.target, Target::Url(u) if u.starts_with("unix://"))
+    }
+
+    /// The builder as a person reads it.
+    pub fn describe(&self) -> String {
+        match &self.target {
+            Target::Url(u) => u.clone(),
+            Target::Connection(n) => format!("podman connection {n}"),
+        }
+    }
+}
+
+/// `ARCH=CONNECTION`, checked.
+pub fn parse(what: &str, raw: &str) -> anyhow::Result<Builder> {
+    let Some((arch, connection)) = raw.split_once('=') else {
+        return Err(bad(
+            what,
+            raw,
+            "not ARCH=CONNECTION (e.g. arm64=ssh://builder@arm-host/run/podman/podman.sock)",
+        ));
+    };
+    let arch = Arch::parse(what, arch.trim())?;
+    Ok(Builder {
+        arch,
+        target: target(what, connection)?,
+    })
+}
+
+/// A podman connection: a URL podman's `--url` takes, or a connection name.
+pub fn target(what: &str, value: &str) -> anyhow::Result<Target> {
+    if value.is_empty()
+        || value.chars().any(|c| {
+            c.is_whitespace() || c.is_control() || matches!(c, '"' | '\'' | '\\' | '`' | '$')
+        })
+    {
+        return Err(bad(
+            what,
+            value,
+            "not a podman connection (a URL or a connection name, without spaces or quotes)",
+        ));
+    }
+    if let Some((scheme, rest)) = value.split_once("://") {
+        let ok = match scheme {
+            "unix" => rest.starts_with('/') && rest.len() > 1,
+            "ssh" => {
+                let host = rest.split('/').next().unwrap_or("");
+                let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+                !host.is_empty() && !host.starts_with(':') && !host.starts_with('-')
+            }
+            "tcp" => rest
+                .split('/')
+                .next()
+                .is_some_and(|h| h.contains(':') && !h.starts_with(':')),
+            _ => false,
+        };
+        if !ok {
+            return Err(bad(
+                what,
+                value,
+                "not a podman URL: unix:///path/podman.sock, ssh://[user@]host[:port][/socket] or tcp://host:port",
+            ));
+        }
+        return Ok(Target::Url(value.to_string()));
+    }
+    let first = value.chars().next().unwrap_or('-');
+    if !first.is_ascii_alphanumeric()
+        || !value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'))
+    {
+        return Err(bad(
+            what,
+            value,
+            "not a podman connection name (letters, digits, '.', '_', '-', '@', starting with a letter or digit: `podman system connection list`)",
+        ));
+    }
+    Ok(Target::Connection(value.to_string()))
+}
+
+/// The builders of a release: `--builder ARCH=CONNECTION` flags, else the config file's
+/// `builders.<arch>`. Every builder's lane must be one of `archs`.
+pub fn resolve(
+    args: &BuilderArgs,
+    sources: &Sources,
+    archs: &[Arch],
+) -> anyhow::Result<Vec<Builder>> {
+    let mut builders: Vec<Builder> = Vec::new();
+    let flag = inputs::BUILDERS.flag;
+    if args.builders.is_empty() {
+        for (input, arch) in [
+            (&inputs::BUILDER_AMD64, Arch::Amd64),
+            (&inputs::BUILDER_ARM64, Arch::Arm64),
+        ] {
+            if let Some(picked) = sources.value(input, None)? {
+                builders.push(Builder {
+                    arch,
+                    target: target(&picked.what, &picked.value)?,
+                });
+            }
+        }
+    } else {
+        for raw in &args.builders {
+            let b = parse(flag, raw)?;
+            if builders.iter().any(|o| o.arch == b.arch) {
+                return Err(bad(flag, raw, format!("a second builder for {}", b.arch)));
+            }
+            builders.push(b);
+        }
+    }
+    for b in &builders {
+        if !archs.contains(&b.arch) {
+            return Err(bad(
+                flag,
+                &format!("{}={}", b.arch, b.describe()),
+                format!(
+                    "the release has no {} lane (its architectures: {})",
+                    b.arch,
+                    archs.iter().map(|a| a.oci()).collect::<Vec<_>>().join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(builders)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connections() {
+        assert!(matches!(
+            target("x", "unix:///run/podman/podman.sock"),
+            Ok(Target::Url(_))
+        ));
+        assert!(matches!(
+            target("x", "ssh://core@arm-1:2222/run/podman/podman.sock"),
+            Ok(Target::Url(_))
+        ));
+        assert!(matches!(
+            target("x", "tcp://10.0.0.5:8888"),
+            Ok(Target::Url(_))
+        ));
+        assert!(matches!(
+            target("x", "arm-builder"),
+            Ok(Target::Connection(_))
+        ));
+        for bad in [
+            "",
+            "unix://relative",
+            "ssh://",
+            "ssh://-oProxyCommand=x",
+            "http://host",
+            "-oProxyCommand=sh",
+            "ssh://host/a b",
+            "name with space",
+            "a;b",
+        ] {
+            assert!(target("x", bad).is_err(), "{bad}");
+        }
+        assert!(parse("x", "riscv=unix:///s").is_err());
+        assert!(parse("x", "arm64").is_err());
+        assert_eq!(parse("x", "aarch64=b1").unwrap().arch, Arch::Arm64);
+    }
+}
