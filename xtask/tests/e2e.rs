@@ -3677,6 +3677,77 @@ impl Drop for RemoteBuilder {
     }
 }
 
+/// sshd on 127.0.0.1 with a host key and a client key made for the test, root's logins by
+/// that key only; stopped when dropped. (A real builder runs its distribution's sshd.)
+struct Sshd {
+    dir: camino::Utf8PathBuf,
+    port: u16,
+}
+
+impl Sshd {
+    fn start(bed: &Bed, name: &str) -> Sshd {
+        let dir = bed.dir.join(format!("sshd-{name}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .unwrap();
+        for key in ["host_key", "client_key"] {
+            bed.read(
+                "ssh-keygen",
+                &[
+                    "-q",
+                    "-t",
+                    "ed25519",
+                    "-N",
+                    "",
+                    "-f",
+                    dir.join(key).as_str(),
+                ],
+            );
+        }
+        std::fs::copy(dir.join("client_key.pub"), dir.join("authorized_keys")).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        std::fs::write(
+            dir.join("sshd_config"),
+            format!(
+                "Port {port}\nListenAddress 127.0.0.1\nHostKey {dir}/host_key\nAuthorizedKeysFile {dir}/authorized_keys\nPermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\nPidFile {dir}/sshd.pid\nAllowStreamLocalForwarding yes\n"
+            ),
+        )
+        .unwrap();
+        std::fs::create_dir_all("/run/sshd").unwrap();
+        let started = bed
+            .command("/usr/sbin/sshd")
+            .args([
+                "-f",
+                dir.join("sshd_config").as_str(),
+                "-E",
+                dir.join("sshd.log").as_str(),
+            ])
+            .status()
+            .unwrap();
+        assert!(started.success(), "sshd did not start");
+        for _ in 0..50 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        Sshd { dir, port }
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        if let Ok(pid) = std::fs::read_to_string(self.dir.join("sshd.pid")) {
+            let _ = std::process::Command::new("kill").arg(pid.trim()).status();
+        }
+    }
+}
+
 /// Unmount whatever is mounted under `dir` (deepest first).
 fn unmount_under(dir: &Utf8Path) {
     let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
@@ -3788,6 +3859,45 @@ fn release_on_a_remote_builder() {
             "",
             "a secret left on the builder"
         );
+    }
+
+    // over ssh, as a real builder is reached: sshd on loopback with keys made for the test,
+    // the same podman service behind it (podman's client forwards the unix socket)
+    if std::path::Path::new("/usr/sbin/sshd").exists() || common::in_ci() {
+        let ssh = Sshd::start(&bed, t);
+        let url = format!(
+            "ssh://root@127.0.0.1:{}{}",
+            ssh.port,
+            builder.dir.join("podman.sock")
+        );
+        let mut c = xtask(
+            &bed,
+            t,
+            &[
+                "release",
+                "--base-image",
+                "localhost/xtask-testbed/base:linux-{arch}",
+                "--builder",
+                &format!("arm64={url}"),
+            ],
+        );
+        // the key through podman's own variable; a HOME of its own, so podman writes no
+        // known_hosts of the machine's user
+        c.env("CONTAINER_SSHKEY", ssh.dir.join("client_key").as_str())
+            .env("HOME", ssh.dir.as_str());
+        let over_ssh = run(&mut with_login(c, &bed)).ok();
+        assert!(
+            over_ssh.all().contains("(on ssh://root@127.0.0.1:"),
+            "{}",
+            over_ssh.all()
+        );
+        assert!(
+            over_ssh.all().contains("already lists these images"),
+            "{}",
+            over_ssh.all()
+        );
+    } else {
+        eprintln!("SKIPPED the ssh part of release_on_a_remote_builder: no /usr/sbin/sshd (scripts/testbed.sh install provides it)");
     }
 
     // doctor --for release: the config file's builder reached, its version, architecture
