@@ -2934,6 +2934,25 @@ fn device_lifecycle_on_a_stand_in_device() {
     device.stop();
 }
 
+/// A port of 127.0.0.1 that nothing listens on now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Wait (up to five seconds) until something listens on a port of 127.0.0.1.
+fn wait_for_port(port: u16) {
+    for _ in 0..50 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 /// A lookaside directory served over HTTP on loopback (python3 -m http.server), as a user
 /// publishes `signing.lookaside_dir`; stopped when dropped.
 struct Lookaside {
@@ -2943,11 +2962,7 @@ struct Lookaside {
 
 impl Lookaside {
     fn serve(dir: &Utf8Path) -> Lookaside {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let child = std::process::Command::new("python3")
             .args([
                 "-m",
@@ -2962,12 +2977,7 @@ impl Lookaside {
             .spawn()
             .unwrap();
         let url = format!("http://127.0.0.1:{port}");
-        for _ in 0..50 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
+        wait_for_port(port);
         Lookaside { child, url }
     }
 }
@@ -3706,11 +3716,7 @@ impl Sshd {
             );
         }
         std::fs::copy(dir.join("client_key.pub"), dir.join("authorized_keys")).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         std::fs::write(
             dir.join("sshd_config"),
             format!(
@@ -3730,12 +3736,7 @@ impl Sshd {
             .status()
             .unwrap();
         assert!(started.success(), "sshd did not start");
-        for _ in 0..50 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
+        wait_for_port(port);
         Sshd { dir, port }
     }
 }

@@ -43,12 +43,14 @@ pub fn cosign_bundles(sources: &Sources) -> Option<Finding> {
         Ok(crate::secrets::AuthFile::Found(path, _)) => Some(path),
         _ => None,
     };
-    let skopeo = |args: &[&str]| -> Option<String> {
+    // `skopeo inspect` with the registry's configuration and credentials: its output, or
+    // None when it fails (nothing there)
+    let inspect = |args: &[&str]| -> Option<String> {
         let mut c = std::process::Command::new("skopeo");
         if let Some(conf) = &registry.registries_conf {
             c.args(["--registries-conf", conf.as_str()]);
         }
-        c.args(["inspect", "--raw"]);
+        c.arg("inspect");
         if let Some(a) = &auth {
             c.args(["--authfile", a.as_str()]);
         }
@@ -57,24 +59,14 @@ pub fn cosign_bundles(sources: &Sources) -> Option<Finding> {
             .success()
             .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
     };
-    let digest = |text: &str| -> Option<String> {
-        let mut c = std::process::Command::new("skopeo");
-        if let Some(conf) = &registry.registries_conf {
-            c.args(["--registries-conf", conf.as_str()]);
-        }
-        c.args(["inspect", "--format", "{{.Digest}}"]);
-        if let Some(a) = &auth {
-            c.args(["--authfile", a.as_str()]);
-        }
-        let out = c.arg(text).output().ok()?;
-        out.status
-            .success()
-            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    let skopeo = |reference: &str| inspect(&["--raw", reference]);
+    let digest = |reference: &str| {
+        inspect(&["--format", "{{.Digest}}", reference]).map(|d| d.trim().to_string())
     };
     let latest = format!("docker://{repository}:latest");
     let top = digest(&latest)?;
     let mut digests = vec![top.clone()];
-    if let Some(raw) = skopeo(&[&latest]) {
+    if let Some(raw) = skopeo(&latest) {
         if let Ok(doc) = serde_json::from_str::<serde_json::Value>(&raw) {
             for m in doc["manifests"].as_array().into_iter().flatten() {
                 if let Some(d) = m["digest"].as_str() {
@@ -89,7 +81,7 @@ pub fn cosign_bundles(sources: &Sources) -> Option<Finding> {
         let Some(hex) = d.strip_prefix("sha256:") else {
             continue;
         };
-        let Some(index) = skopeo(&[&format!("docker://{repository}:sha256-{hex}")]) else {
+        let Some(index) = skopeo(&format!("docker://{repository}:sha256-{hex}")) else {
             continue;
         };
         let Ok(index) = serde_json::from_str::<serde_json::Value>(&index) else {
@@ -101,7 +93,7 @@ pub fn cosign_bundles(sources: &Sources) -> Option<Finding> {
             let mut found = is_bundle(&referrer["artifactType"]);
             if !found {
                 if let Some(rd) = referrer["digest"].as_str() {
-                    if let Some(m) = skopeo(&[&format!("docker://{repository}@{rd}")]) {
+                    if let Some(m) = skopeo(&format!("docker://{repository}@{rd}")) {
                         if let Ok(m) = serde_json::from_str::<serde_json::Value>(&m) {
                             found = is_bundle(&m["artifactType"])
                                 || m["layers"]
