@@ -433,6 +433,43 @@ pub const BUILDER_ARM64: Input = input(
     "The podman the arm64 lane runs on (see --builder)",
 )
 .key("builders.arm64");
+pub const MIRROR_REGISTRY: Input = input(
+    "to",
+    "--to",
+    "The site's mirror registry, REGISTRY[:PORT][/PATH] (no scheme): `mirror` copies into it; `build` and `kickstart` point devices at it",
+)
+.env("MIRROR_REGISTRY")
+.key("mirror.registry");
+pub const MIRROR_JOBS: Input = input("jobs", "--jobs", "Images copied at the same time (1 to 16)")
+    .key("mirror.jobs")
+    .kind(Kind::Number)
+    .default("4");
+pub const MIRROR_AUTH: Input = input(
+    "mirror_auth",
+    "--mirror-auth",
+    "Auth file (containers-auth.json) with the mirror registry's credentials: `mirror` pushes with it; the device's pull secret and bootc's auth get its entry",
+)
+.env("MIRROR_AUTH_FILE")
+.key("mirror.auth");
+pub const MIRROR_CA: Input = input(
+    "mirror_ca",
+    "--mirror-ca",
+    "The mirror's CA certificate (PEM): `mirror` trusts it for the mirror only; the image carries it in the trust anchors",
+)
+.key("mirror.ca");
+pub const MIRROR_INSECURE: Input = input(
+    "mirror_insecure",
+    "--mirror-insecure",
+    "The mirror speaks plain HTTP or has no verifiable certificate (a lab): no TLS check, on the host and on devices",
+)
+.key("mirror.insecure")
+.kind(Kind::Bool);
+pub const RELEASE_LIST: Input = input(
+    "release_lists",
+    "--release-list",
+    "A MicroShift release list (release-<arch>.json) to mirror instead of the one in the built image (repeatable)",
+)
+.kind(Kind::List);
 pub const CONFIG: Input = input(
     "config",
     "--config",
@@ -505,6 +542,12 @@ pub const ALL: &[&Input] = &[
     &BUILDERS,
     &BUILDER_AMD64,
     &BUILDER_ARM64,
+    &MIRROR_REGISTRY,
+    &MIRROR_JOBS,
+    &MIRROR_AUTH,
+    &MIRROR_CA,
+    &MIRROR_INSECURE,
+    &RELEASE_LIST,
     &CONFIG,
     &STATE_DIR,
 ];

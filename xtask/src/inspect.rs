@@ -153,6 +153,28 @@ impl Check {
                 "sub": show_field(stdout, "SubState"),
             })),
             Check::Journal { unit } => Ok(journal(stdout, unit)),
+            Check::Manifest {
+                reference,
+                want,
+                of,
+            } => {
+                let want = match want {
+                    None => None,
+                    Some(crate::plan::Want::Digest(d)) => Some(d.clone()),
+                    Some(crate::plan::Want::Var(v)) => Some(
+                        vars.get(v)
+                            .filter(|d| !d.is_empty())
+                            .cloned()
+                            .ok_or_else(|| anyhow!("no digest of the source to compare {reference} with (${{{v}}} is unset)"))?,
+                    ),
+                };
+                let checked = want.is_some();
+                let mut v = served_manifest(stdout, reference, want.as_deref())?;
+                // only a check against a digest is news; reading a digest is not
+                v["checked"] = json!(checked);
+                v["of"] = json!(of);
+                Ok(v)
+            }
             Check::State { what, want, wait } => {
                 let state = stdout.lines().next().unwrap_or("").trim();
                 let state = if state.is_empty() { "unknown" } else { state };
@@ -450,6 +472,17 @@ impl Check {
                 text("active")?,
                 text("sub")?
             )),
+            Check::Manifest { .. } if v["checked"] != json!(true) => None,
+            Check::Manifest { .. } => Some(format!(
+                "ok: {}{} is {} ({})",
+                text("of").map(|o| format!("{o} → ")).unwrap_or_default(),
+                text("reference")?,
+                text("digest")?,
+                match text("kind")? {
+                    "list" => format!("a list of {} images", v["members"].as_u64().unwrap_or(0)),
+                    _ => crate::validate::human(v["size"].as_u64().unwrap_or(0)),
+                }
+            )),
             Check::Artifact { .. } => Some(format!(
                 "ok: {} {} ({}, sha256 {})",
                 text("type")?,
@@ -670,6 +703,36 @@ fn journal(stdout: &str, unit: &str) -> Value {
         }
     }
     json!({ "unit": unit, "lines": lines, "failed_checks": failed })
+}
+
+/// A manifest as a registry served it (`skopeo inspect --raw`): its digest (the SHA-256 of
+/// the exact bytes), whether it is a list, and its size (an image's config and layers; a
+/// list's members are counted). With `want`, the digest must be that one.
+fn served_manifest(stdout: &str, reference: &str, want: Option<&str>) -> anyhow::Result<Value> {
+    let doc: Value = serde_json::from_str(stdout)
+        .with_context(|| format!("{reference}: the registry did not serve a manifest (JSON)"))?;
+    let digest = crate::digest::digest(stdout.as_bytes());
+    if let Some(want) = want {
+        if digest != want {
+            bail!("{reference} is served as {digest}, not {want}: the copy is not the image asked for");
+        }
+    }
+    let members = doc.get("manifests").and_then(Value::as_array);
+    let size = doc
+        .get("layers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .chain(doc.get("config"))
+        .filter_map(|l| l.get("size").and_then(Value::as_u64))
+        .fold(0u64, u64::saturating_add);
+    Ok(json!({
+        "reference": reference,
+        "digest": digest,
+        "kind": if members.is_some() { "list" } else { "image" },
+        "members": members.map_or(0, Vec::len),
+        "size": size,
+    }))
 }
 
 #[cfg(test)]

@@ -5,7 +5,8 @@
 //! `--dry-run` prints it. The modules, in layers (each imports only from layers below it;
 //! only this file, the dispatch, sees them all):
 //!
-//! 1. `error`, `arch`, `validate`: error types and exit codes, architectures, validators.
+//! 1. `error`, `arch`, `validate`, `digest`: error types and exit codes, architectures,
+//!    validators, SHA-256.
 //! 2. `inputs`: every input declared once (flag, environment variable, config key, default).
 //! 3. `record`, `config/`: the record of what the tool made; the config file, `Sources`
 //!    and the resolvers (flag > environment > config > default), start-up.
@@ -13,8 +14,8 @@
 //! 5. `plan/`: the plan model, its checks as data, its bash and JSON renderings.
 //! 6. `inspect`, `pods`, `bootc`: judging what tools print.
 //! 7. `exec/`: the one executor (steps, commands, lanes, report, secret files, signals).
-//! 8. `image`, `registry`, `signing`, `builder`, `reach`: the image, the registry, signing,
-//!    remote builders and the devices the commands share.
+//! 8. `image`, `registry`, `signing`, `builder`, `mirror`, `reach`: the image, the registry,
+//!    signing, remote builders, site mirrors and the devices the commands share.
 //! 9. `commands/`: one file per subcommand.
 //! 10. this file: the command line, parsing, the dispatch, exit codes.
 
@@ -24,11 +25,13 @@ pub mod builder;
 pub mod commands;
 pub mod config;
 pub mod device;
+pub mod digest;
 pub mod error;
 pub(crate) mod exec;
 pub mod image;
 pub mod inputs;
 pub mod inspect;
+pub mod mirror;
 pub mod plan;
 pub(crate) mod pods;
 pub mod reach;
@@ -156,6 +159,15 @@ fn try_main(cli: Cli) -> anyhow::Result<()> {
         for line in &report.lines {
             eprintln!("{line}");
         }
+        // a summary may end with a line for people (mirror's totals)
+        if let Some((_, summary)) = plan.summary {
+            if let Some(line) = summary(&report.data, 0)
+                .get("line")
+                .and_then(|l| l.as_str())
+            {
+                eprintln!("{line}");
+            }
+        }
     }
     if cli.json {
         let mut doc = report.to_json(&plan, result.is_ok());
@@ -272,6 +284,11 @@ pub enum Command {
     /// Make a signing key (gpg or sigstore) for signed pushes: prints what to put in the
     /// config file
     Keygen(keygen::KeygenArgs),
+    /// Copy MicroShift's images (the built image's release list), workload images and the OS
+    /// image into a site's mirror registry, or a directory carried to a site with no path to
+    /// the registries (`--to-dir`, then `--from-dir DIR --to REGISTRY`); digests kept, each
+    /// image read back by digest, what the mirror holds already not copied again
+    Mirror(commands::mirror::MirrorCmd),
     /// Check the host for a step: prints check, status, what it found and how to fix it
     Doctor(doctor::DoctorArgs),
     /// hadolint, shellcheck, GitHub's workflow schema, ksvalidator and our own Containerfile
@@ -375,6 +392,7 @@ pub fn act(command: &Command, ctx: &Ctx) -> anyhow::Result<Action> {
         Command::Rollback(a) => rollback::act(a, ctx),
         Command::Clean(a) => clean::act(a, ctx),
         Command::Keygen(a) => keygen::act(a, ctx),
+        Command::Mirror(a) => commands::mirror::act(a, ctx),
         Command::Doctor(a) => doctor::act(a, ctx),
         Command::Lint => lint::act(ctx),
         Command::Completions(a) => completions::act(a, ctx, cli()),

@@ -828,6 +828,67 @@ fn bad_input_is_refused_before_anything_runs() {
             &["--lookaside-url", "file:///srv/sigs"],
         ));
         cases.push(case(&["keygen", "--method", "x509"], &["--method", "x509"]));
+        // mirror (issue 24)
+        let list = repo_root().join("tests/fixtures/mirror/release-x86_64.json");
+        cases.push(case(
+            &[
+                "mirror",
+                "--to",
+                "https://mirror.local",
+                "--release-list",
+                list.as_str(),
+            ],
+            &["--to", "https://mirror.local"],
+        ));
+        let not_a_cert = file("not-a-cert.pem", "hello\n");
+        cases.push(case(
+            &[
+                "mirror",
+                "--to",
+                "mirror.local",
+                "--mirror-ca",
+                not_a_cert.as_str(),
+                "--release-list",
+                list.as_str(),
+            ],
+            &["--mirror-ca", "not-a-cert.pem"],
+        ));
+        cases.push(case(
+            &[
+                "mirror",
+                "--to",
+                "mirror.local",
+                "--jobs",
+                "0",
+                "--release-list",
+                list.as_str(),
+            ],
+            &["--jobs", "0"],
+        ));
+        cases.push(case(
+            &[
+                "mirror",
+                "--to",
+                "mirror.local",
+                "--embed-image",
+                "busybox:1",
+                "--release-list",
+                list.as_str(),
+            ],
+            &["--embed-image", "busybox:1"],
+        ));
+        let empty_dir = dir.join("not-carried");
+        std::fs::create_dir_all(&empty_dir).unwrap();
+        cases.push(case(
+            &[
+                "mirror",
+                "--from-dir",
+                empty_dir.as_str(),
+                "--to",
+                "mirror.local",
+            ],
+            &["--from-dir", "not-carried"],
+        ));
         // remote builders (issue 23)
         cases.push(case(
             &[

@@ -4024,3 +4024,508 @@ fn release_on_a_remote_builder() {
         "the tool's secret files left here"
     );
 }
+
+/// A registry of the test's own (Debian's docker-registry, plain HTTP, no auth) on a free
+/// port of 127.0.0.1: a site's mirror. Stopped when dropped.
+struct SiteRegistry {
+    child: Option<std::process::Child>,
+    port: u16,
+}
+
+impl SiteRegistry {
+    fn start(dir: &Utf8Path) -> SiteRegistry {
+        let _ = std::fs::remove_dir_all(dir);
+        std::fs::create_dir_all(dir.join("data")).unwrap();
+        let port = free_port();
+        let conf = dir.join("registry.yml");
+        std::fs::write(
+            &conf,
+            format!("version: 0.1\nlog: {{level: warn}}\nstorage:\n  filesystem: {{rootdirectory: {}}}\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: e2e-site\n", dir.join("data")),
+        )
+        .unwrap();
+        // docker-registry dies when REGISTRY_AUTH_FILE is set: a clean environment
+        let child = std::process::Command::new("docker-registry")
+            .args(["serve", conf.as_str()])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(dir.join("registry.log")).unwrap())
+            .spawn()
+            .unwrap();
+        wait_for_port(port);
+        SiteRegistry {
+            child: Some(child),
+            port,
+        }
+    }
+    fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for SiteRegistry {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Is `reference` (in a plain-HTTP registry) served with exactly this digest? Read with
+/// skopeo, the bytes hashed here.
+fn served_digest(bed: &Bed, reference: &str) -> Option<String> {
+    let out = bed
+        .command("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{reference}"))
+        .output()
+        .unwrap();
+    out.status
+        .success()
+        .then(|| xtask::digest::digest(&out.stdout))
+}
+
+/// Issue 24: `mirror` for disconnected sites, on two (then three) loopback registries. The
+/// stand-in MicroShift image's release list (three images on the bed's two registries, one
+/// behind a password), a workload image and the OS image's list are copied into a site
+/// registry, digests kept; a second run copies nothing; an image missing at the source fails
+/// naming it while the others are copied; `--to-dir`, then `--from-dir` into a third, empty
+/// registry with the sources and the first mirror stopped. The image built with a mirror
+/// carries the drop-in the tool renders, and pulls a listed image through it offline; the
+/// rendered drop-in, read by skopeo, resolves by digest through the mirror and leaves tags
+/// alone except for the OS image's repository.
+/// (A real site mirrors registry.redhat.io and quay.io over TLS with credentials; here the
+/// sources are the bed's plain-HTTP registries and the mirrors are open, hence
+/// --mirror-insecure.)
+#[test]
+fn mirror_for_a_disconnected_site() {
+    let Some(OnBed { bed, t, _lock, .. }) = on_bed!("mirror", needs "jq") else {
+        return;
+    };
+    let dir = common::scratch("e2e-mirror");
+    let open = bed.var("TESTBED_OPEN_REGISTRY");
+    let auth = bed.var("TESTBED_AUTH_REGISTRY");
+    let registry_pw = std::fs::read_to_string(bed.var("TESTBED_PASSWORD_FILE"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let login = xtask::commands::kickstart::base64(format!("tester:{registry_pw}").as_bytes());
+    let pull = dir.join("pull-secret.json");
+    std::fs::write(
+        &pull,
+        format!(r#"{{"auths":{{"{auth}":{{"auth":"{login}"}}}}}}"#),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&pull, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let _ = bed
+        .command("podman")
+        .args([
+            "rmi",
+            "-f",
+            "--ignore",
+            "localhost/e2e-mirror:latest",
+            "localhost/e2e-mirror:latest-nomirror",
+        ])
+        .output();
+
+    // the sources: the stand-in release list's three images, a workload image, the OS list
+    let one = push_small_image(&bed, &dir, "one", &format!("{open}/embed-e2e/one:1"), &pull);
+    let two = push_small_image(&bed, &dir, "two", &format!("{open}/embed-e2e/two:1"), &pull);
+    let three = push_small_image(
+        &bed,
+        &dir,
+        "three",
+        &format!("{auth}/embed-e2e/three:1"),
+        &pull,
+    );
+    let four_ref = format!("{open}/mirror-e2e/four:w1");
+    let four = push_small_image(&bed, &dir, "four", &four_ref, &pull);
+    let os_ref = format!("{auth}/e2e/mirror/e2e-mirror:latest");
+    // the OS image as `release` pushes it: a list (of a small stand-in image)
+    let os_local = "localhost/e2e-mirror-os:1";
+    let ctx_os = dir.join("os");
+    std::fs::create_dir_all(&ctx_os).unwrap();
+    std::fs::write(
+        ctx_os.join("Containerfile"),
+        format!("FROM localhost/xtask-testbed/base:linux-amd64\nRUN echo os {t} $RANDOM > /os\n"),
+    )
+    .unwrap();
+    bed.read("podman", &["build", "-q", "-t", os_local, ctx_os.as_str()]);
+    let _ = bed
+        .command("podman")
+        .args(["manifest", "rm", "localhost/e2e-mirror-os-list:1"])
+        .output();
+    bed.read(
+        "podman",
+        &["manifest", "create", "localhost/e2e-mirror-os-list:1"],
+    );
+    bed.read(
+        "podman",
+        &[
+            "manifest",
+            "add",
+            "localhost/e2e-mirror-os-list:1",
+            &format!("containers-storage:{os_local}"),
+        ],
+    );
+    bed.read(
+        "podman",
+        &[
+            "manifest",
+            "push",
+            "--all",
+            "--authfile",
+            pull.as_str(),
+            "localhost/e2e-mirror-os-list:1",
+            &format!("docker://{os_ref}"),
+        ],
+    );
+    bed.read(
+        "podman",
+        &["manifest", "rm", "localhost/e2e-mirror-os-list:1"],
+    );
+    bed.read("podman", &["rmi", "-f", os_local]);
+    let os_digest = {
+        let out = bed
+            .command("skopeo")
+            .args([
+                "inspect",
+                "--raw",
+                "--authfile",
+                pull.as_str(),
+                "--tls-verify=false",
+                &format!("docker://{os_ref}"),
+            ])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        xtask::digest::digest(&out.stdout)
+    };
+    let listed = [
+        (format!("{open}/embed-e2e/one@{one}"), one.clone()),
+        (format!("{open}/embed-e2e/two:1"), two.clone()),
+        (format!("{auth}/embed-e2e/three@{three}"), three.clone()),
+        (four_ref.clone(), four.clone()),
+        (os_ref.clone(), os_digest.clone()),
+    ];
+
+    // the image, built with a mirror: its drop-in is the one the tool renders
+    let mut site = SiteRegistry::start(&dir.join("site"));
+    let location = format!("{}/site", site.addr());
+    let ctx = stand_in_context(
+        &bed,
+        &dir,
+        &[
+            ("one", one.clone()),
+            ("two", two.clone()),
+            ("three", three.clone()),
+        ],
+    );
+    let xt = |args: &[&str]| {
+        let mut c = xtask(&bed, t, args);
+        c.env("PULL_SECRET", pull.as_str());
+        run(&mut c)
+    };
+    let containerfile = ctx.join("Containerfile.microshift-stand-in");
+    xt(&[
+        "build",
+        "--containerfile",
+        containerfile.as_str(),
+        "--base-image",
+        "localhost/xtask-testbed/systemd:latest",
+        "--build-network",
+        "host",
+        "--to",
+        &location,
+        "--mirror-insecure",
+    ])
+    .ok();
+    let in_image = bed.read(
+        "podman",
+        &[
+            "run",
+            "--rm",
+            "--entrypoint",
+            "cat",
+            "localhost/e2e-mirror:latest",
+            xtask::mirror::DROP_IN,
+        ],
+    );
+    let rendered = |loc: &str| {
+        xtask::mirror::Mirror {
+            location: loc.to_string(),
+            auth: None,
+            ca: None,
+            insecure: true,
+            what: "--to".to_string(),
+        }
+        .registries_conf(
+            &[open.clone(), auth.clone()],
+            Some(&format!("{auth}/e2e/mirror/e2e-mirror")),
+        )
+    };
+    assert_eq!(
+        in_image,
+        rendered(&location),
+        "the image's drop-in is not the one the tool renders"
+    );
+
+    let mirror_args = |to: &str, extra: &[&str]| -> Vec<String> {
+        // the OS image is read with the registry's credentials (--auth-config)
+        let mut a: Vec<String> = [
+            "--json",
+            "mirror",
+            "--arch",
+            "amd64",
+            "--embed-image",
+            &four_ref,
+            "--jobs",
+            "3",
+            "--mirror-insecure",
+            "--auth-config",
+            pull.as_str(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        if !to.is_empty() {
+            a.extend(["--to".to_string(), to.to_string()]);
+        }
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    let xs = |args: Vec<String>| {
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        xt(&refs)
+    };
+    let m = xtask::mirror::Mirror {
+        location: location.clone(),
+        auth: None,
+        ca: None,
+        insecure: true,
+        what: String::new(),
+    };
+    let at = |m: &xtask::mirror::Mirror, reference: &str, digest: &str| {
+        let repo = xtask::validate::reference_parts(reference).0;
+        format!("{}@{digest}", m.repository(repo))
+    };
+
+    // first run: every image copied, each digest equal at the mirror
+    let first = xs(mirror_args(&location, &[])).ok();
+    let doc: Value = serde_json::from_str(&first.stdout).unwrap();
+    assert_eq!(doc["mirror"]["copied"], 5, "{}", first.stdout);
+    for (reference, digest) in &listed {
+        assert_eq!(
+            served_digest(&bed, &at(&m, reference, digest)).as_deref(),
+            Some(digest.as_str()),
+            "{reference}"
+        );
+    }
+    // the list and its member: --all
+    let member = {
+        let raw = bed.read(
+            "skopeo",
+            &[
+                "inspect",
+                "--raw",
+                "--tls-verify=false",
+                &format!("docker://{}", at(&m, &os_ref, &os_digest)),
+            ],
+        );
+        let v: Value = serde_json::from_str(&raw).unwrap();
+        v["manifests"][0]["digest"].as_str().unwrap().to_string()
+    };
+    assert!(
+        served_digest(&bed, &at(&m, &os_ref, &member)).is_some(),
+        "the OS list's image is not in the mirror"
+    );
+    // the tags: a digest-named image gets mirrored-<hex>, a tag keeps its tag
+    assert_eq!(
+        served_digest(&bed, &m.destination(&os_ref)).as_deref(),
+        Some(os_digest.as_str())
+    );
+    assert_eq!(
+        served_digest(&bed, &m.destination(&listed[0].0)).as_deref(),
+        Some(one.as_str())
+    );
+
+    // a second run copies nothing
+    let second = xs(mirror_args(&location, &[])).ok();
+    let doc: Value = serde_json::from_str(&second.stdout).unwrap();
+    assert_eq!(
+        (
+            doc["mirror"]["copied"].as_u64(),
+            doc["mirror"]["already_there"].as_u64()
+        ),
+        (Some(0), Some(5)),
+        "{}",
+        second.stdout
+    );
+    assert!(!second.stderr.contains("Copying blob"), "{}", second.stderr);
+
+    // an image missing at the source: it fails, named; the others are copied
+    let gone = format!("{open}/mirror-e2e/gone:nope");
+    let other = format!("{}/other", site.addr());
+    let failed = xs(mirror_args(&other, &["--embed-image", &gone]));
+    assert_eq!(failed.code, 1, "{}", failed.stderr);
+    assert!(
+        failed.stderr.contains("1 of 6 images failed") && failed.stderr.contains(&gone),
+        "{}",
+        failed.stderr
+    );
+    let mo = xtask::mirror::Mirror {
+        location: other.clone(),
+        ..m.clone()
+    };
+    for (reference, digest) in &listed {
+        assert_eq!(
+            served_digest(&bed, &at(&mo, reference, digest)).as_deref(),
+            Some(digest.as_str()),
+            "{reference} was not copied beside the failing image"
+        );
+    }
+
+    // a directory to carry: its manifest names every image with its digest
+    let carry = dir.join("carry");
+    let _ = std::fs::remove_dir_all(&carry);
+    let mut to_dir = mirror_args("", &["--to-dir", carry.as_str()]);
+    to_dir.retain(|a| a != "--mirror-insecure");
+    xs(to_dir).ok();
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(carry.join("mirror.json")).unwrap()).unwrap();
+    for (reference, digest) in &listed {
+        let e = manifest["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["reference"] == reference.as_str())
+            .unwrap_or_else(|| panic!("{reference} not in the manifest"));
+        assert_eq!(e["digest"], digest.as_str());
+    }
+
+    // the sources stopped: the image pulls a listed image through its drop-in
+    let _back = RegistriesBack(&bed);
+    for which in ["open", "auth"] {
+        bed.script(&["stop-registry", which]);
+    }
+    let pulled = bed
+        .command("podman")
+        .args([
+            "run",
+            "--rm",
+            "--network=host",
+            "--entrypoint",
+            "skopeo",
+            "localhost/e2e-mirror:latest",
+            "inspect",
+            "--raw",
+            &format!("docker://{}", listed[0].0),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        pulled.status.success(),
+        "the image could not pull through its drop-in: {}",
+        String::from_utf8_lossy(&pulled.stderr)
+    );
+    assert_eq!(xtask::digest::digest(&pulled.stdout), one);
+    // a tag of a release registry is not redirected (digest-only): offline, it fails
+    let by_tag = bed
+        .command("podman")
+        .args([
+            "run",
+            "--rm",
+            "--network=host",
+            "--entrypoint",
+            "skopeo",
+            "localhost/e2e-mirror:latest",
+            "inspect",
+            "--raw",
+            &format!("docker://{open}/embed-e2e/two:1"),
+        ])
+        .output()
+        .unwrap();
+    assert!(!by_tag.status.success(), "a tag was sent to the mirror");
+
+    // the first mirror stopped too: the carried directory into a third, empty registry
+    site.stop();
+    let mut third = SiteRegistry::start(&dir.join("third"));
+    let third_loc = format!("{}/site", third.addr());
+    let loaded = xs(vec![
+        "--json".into(),
+        "mirror".into(),
+        "--from-dir".into(),
+        carry.to_string(),
+        "--to".into(),
+        third_loc.clone(),
+        "--mirror-insecure".into(),
+    ])
+    .ok();
+    let doc: Value = serde_json::from_str(&loaded.stdout).unwrap();
+    assert_eq!(doc["mirror"]["copied"], 5, "{}", loaded.stdout);
+    let m3 = xtask::mirror::Mirror {
+        location: third_loc.clone(),
+        ..m.clone()
+    };
+    for (reference, digest) in &listed {
+        assert_eq!(
+            served_digest(&bed, &at(&m3, reference, digest)).as_deref(),
+            Some(digest.as_str()),
+            "{reference}"
+        );
+    }
+    // the rendered drop-in, read by skopeo: by digest through the mirror, tags of the OS
+    // image's repository too, other tags not
+    let conf = dir.join("mirror-registries.conf");
+    std::fs::write(&conf, rendered(&third_loc)).unwrap();
+    let through = |reference: &str| {
+        bed.command("skopeo")
+            .args(["--registries-conf", conf.as_str(), "inspect", "--raw"])
+            .arg(format!("docker://{reference}"))
+            .output()
+            .unwrap()
+    };
+    let by_digest = through(&listed[2].0);
+    assert!(
+        by_digest.status.success(),
+        "{}",
+        String::from_utf8_lossy(&by_digest.stderr)
+    );
+    assert_eq!(xtask::digest::digest(&by_digest.stdout), three);
+    let os = through(&os_ref);
+    assert!(
+        os.status.success(),
+        "{}",
+        String::from_utf8_lossy(&os.stderr)
+    );
+    assert_eq!(xtask::digest::digest(&os.stdout), os_digest);
+    assert!(
+        !through(&listed[1].0).status.success(),
+        "a tag of a release registry went to the mirror"
+    );
+
+    // a carried copy that is not what the manifest says is refused before anything is copied
+    let text = std::fs::read_to_string(carry.join("mirror.json")).unwrap();
+    std::fs::write(carry.join("mirror.json"), text.replace(&four, &two)).unwrap();
+    let tampered = xs(vec![
+        "mirror".into(),
+        "--from-dir".into(),
+        carry.to_string(),
+        "--to".into(),
+        format!("{}/again", third.addr()),
+        "--mirror-insecure".into(),
+    ]);
+    assert_eq!(tampered.code, 1, "{}", tampered.stderr);
+    assert!(
+        tampered.stderr.contains(&four_ref)
+            && tampered.stderr.contains("carry the directory again"),
+        "{}",
+        tampered.stderr
+    );
+    third.stop();
+}

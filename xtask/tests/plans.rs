@@ -967,3 +967,57 @@ fn release_on_builders() {
         ["sudo", "podman"]
     );
 }
+
+/// Issue 24: `mirror`, registry to registry (with the mirror's credentials and CA), into a
+/// directory, and the build's mirror layer.
+#[test]
+fn mirror_plans() {
+    let list = common::repo_root().join("tests/fixtures/mirror/release-x86_64.json");
+    let auth = common::repo_root().join("tests/fixtures/registry-auth.json");
+    let ca = common::repo_root().join("tests/fixtures/mirror/ca.crt");
+    insta::assert_snapshot!(
+        "mirror_to_registry",
+        dry_run(
+            false,
+            &[],
+            &[
+                "mirror",
+                "--to",
+                "mirror.site.example:8443/microshift",
+                "--mirror-auth",
+                auth.as_str(),
+                "--mirror-ca",
+                ca.as_str(),
+                "--release-list",
+                list.as_str(),
+                "--embed-image",
+                "quay.io/example/app:1.0",
+                "--jobs",
+                "2",
+            ]
+        )
+    );
+    insta::assert_snapshot!(
+        "mirror_to_dir",
+        dry_run(
+            true,
+            &[],
+            &[
+                "mirror",
+                "--to-dir",
+                "/media/carry",
+                "--release-list",
+                list.as_str(),
+                "--no-os-image"
+            ]
+        )
+    );
+    insta::assert_snapshot!(
+        "build_with_mirror",
+        dry_run(
+            true,
+            &[("MIRROR_REGISTRY", "mirror.site.example:8443/microshift")],
+            &["build", "--mirror-ca", ca.as_str()]
+        )
+    );
+}

@@ -29,7 +29,9 @@ fn containerfiles_follow_our_rules() {
     for cf in containerfiles() {
         let text = std::fs::read_to_string(&cf).unwrap();
         // the signature policy layer's context is written by the tool for each build
-        let context = match cf.ends_with(xtask::commands::build::SIGNED_CONTAINERFILE) {
+        let context = match cf.ends_with(xtask::commands::build::SIGNED_CONTAINERFILE)
+            || cf.ends_with(xtask::commands::build::MIRROR_CONTAINERFILE)
+        {
             true => None,
             false => cf.parent(),
         };
@@ -435,4 +437,66 @@ fn modules_import_only_from_the_layers_below() {
         left.retain(|(_, to)| !sinks.contains(to));
     }
     assert!(left.is_empty(), "the imports have a circle among: {left:?}");
+}
+
+/// The mirror layer's script (run inside the image at build time) writes the very drop-in
+/// the tool renders for the same release lists, extra images and OS repository.
+#[test]
+fn the_mirror_script_writes_what_the_tool_renders() {
+    let test = "the_mirror_script_writes_what_the_tool_renders";
+    if !common::require_tool("jq", test) {
+        return;
+    }
+    let dir = common::scratch("mirror-script");
+    let root = common::repo_root();
+    std::fs::copy(
+        root.join("tests/fixtures/mirror/release-x86_64.json"),
+        dir.join("release-x86_64.json"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("release-aarch64.json"),
+        r#"{"images":{"a":"Example-Registry.IO:5000/team/a@sha256:4444444444444444444444444444444444444444444444444444444444444444"}}"#,
+    )
+    .unwrap();
+    let out = dir.join("999-microshift-mirror.conf");
+    for insecure in [false, true] {
+        let ran = std::process::Command::new("sh")
+            .arg(root.join(xtask::commands::build::MIRROR_SCRIPT))
+            .env("MIRROR", "mirror.local:5000/site")
+            .env("MIRROR_INSECURE", insecure.to_string())
+            .env("OS_REPOSITORY", "registry.example.com:5000/org/os")
+            .env("EXTRA_IMAGES", "docker.example.com/a/b:1 quay.io/x/y:2")
+            .env("RELEASE_DIR", dir.as_str())
+            .env("OUT", out.as_str())
+            .output()
+            .unwrap();
+        assert!(
+            ran.status.success(),
+            "{}",
+            String::from_utf8_lossy(&ran.stderr)
+        );
+        let rendered = xtask::mirror::Mirror {
+            location: "mirror.local:5000/site".to_string(),
+            auth: None,
+            ca: None,
+            insecure,
+            what: "--to".to_string(),
+        }
+        .registries_conf(
+            &[
+                "quay.io".into(),
+                "registry.redhat.io".into(),
+                "Example-Registry.IO:5000".into(),
+                "docker.example.com".into(),
+            ],
+            Some("registry.example.com:5000/org/os"),
+        );
+        assert_eq!(
+            std::fs::read_to_string(&out).unwrap(),
+            rendered,
+            "insecure={insecure}"
+        );
+        assert!(rendered.contains("location = \"mirror.local:5000/site/example-registry.io-5000\""));
+    }
 }

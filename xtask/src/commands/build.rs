@@ -27,6 +27,8 @@ pub struct BuildArgs {
     pub flags: BuildFlags,
     #[command(flatten)]
     pub signing: crate::signing::SigningArgs,
+    #[command(flatten)]
+    pub mirror: crate::mirror::MirrorArgs,
 }
 
 /// The flags of a build besides the image's name and architecture (shared with `release`).
@@ -87,7 +89,29 @@ pub struct Build {
     pub embed: Option<Embed>,
     /// The signature policy layer built on top, when a public key is configured.
     pub enforce: Option<Enforce>,
+    /// The mirror layer (registries.conf drop-in, CA), when a mirror registry is configured.
+    pub mirror: Option<MirrorLayer>,
 }
+
+/// The layer that sends the device's pulls to the site's mirror
+/// (`containerfiles/Containerfile.bootc-mirror`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct MirrorLayer {
+    pub mirror: crate::mirror::Mirror,
+    /// `registry/org/name`: the OS image's repository, whose tags are mirrored too.
+    pub os_repository: String,
+    /// embed.extra_images: their registries are mirrored too.
+    pub extra_images: Vec<String>,
+    /// Where the tool writes the layer's build context.
+    pub context: Utf8PathBuf,
+    /// The layer's Containerfile and script (at the repository root).
+    pub containerfile: Utf8PathBuf,
+    pub script: Utf8PathBuf,
+}
+
+/// The Containerfile of the mirror layer, and its script, at the repository root.
+pub const MIRROR_CONTAINERFILE: &str = "containerfiles/Containerfile.bootc-mirror";
+pub const MIRROR_SCRIPT: &str = "containerfiles/mirror/microshift-mirror-conf";
 
 /// The layer that makes the device enforce signatures: its policy, registries.d entry and
 /// public key (`containerfiles/Containerfile.bootc-signed`).
@@ -325,7 +349,29 @@ impl Build {
             None
         };
         let enforce = Enforce::resolve(&args.signing, &image, sources)?;
+        let mirror = match crate::mirror::Mirror::resolve(&args.mirror, sources)? {
+            Some(mirror) => {
+                let registry = crate::registry::Registry::resolve(
+                    &crate::registry::RegistryArgs::default(),
+                    sources,
+                    false,
+                )?;
+                let (_, extra_images) = sources.list(&inputs::EMBED_IMAGES, &flags.embed_images)?;
+                Some(MirrorLayer {
+                    mirror,
+                    os_repository: registry.remote(&image.name, None),
+                    extra_images,
+                    context: sources
+                        .root
+                        .join(format!("target/mirror/image-{}", image.tag())),
+                    containerfile: sources.root.join(MIRROR_CONTAINERFILE),
+                    script: sources.root.join(MIRROR_SCRIPT),
+                })
+            }
+            None => None,
+        };
         Ok(Build {
+            mirror,
             enforce,
             image,
             pull_secret,
@@ -366,9 +412,13 @@ impl Build {
             Some(_) => format!("{local}-nopolicy"),
             None => local.clone(),
         };
+        let before_mirror = match &self.mirror {
+            Some(_) => format!("{local}-nomirror"),
+            None => before_policy.clone(),
+        };
         let built = match &self.embed {
             Some(_) => unembedded(&self.image),
-            None => before_policy.clone(),
+            None => before_mirror.clone(),
         };
         let build = Step::new("build", format!("build {built}"), "podman")
             .args(["build", "--authfile", self.pull_secret.as_str()])
@@ -403,7 +453,18 @@ impl Build {
         build = build.args(["-f", self.containerfile.as_str(), self.context.as_str()]);
         plan.push(build);
         if let Some(embed) = &self.embed {
-            plan.push(self.embed_step(embed, &built, &before_policy));
+            plan.push(self.embed_step(embed, &built, &before_mirror));
+        }
+        if let Some(layer) = &self.mirror {
+            for step in self.mirror_steps(layer, &before_mirror, &before_policy) {
+                plan.push(step);
+            }
+            plan.facts["mirror"] = serde_json::json!({
+                "registry": layer.mirror.location,
+                "drop_in": crate::mirror::DROP_IN,
+                "os_repository": layer.os_repository,
+                "ca": layer.mirror.ca.as_ref().map(|_| crate::mirror::CA_ANCHOR),
+            });
         }
         if let Some(enforce) = &self.enforce {
             let repository = enforce.repository.as_str();
@@ -435,6 +496,71 @@ impl Build {
             plan.push(embedded_step(&local));
         }
         plan
+    }
+
+    /// The mirror layer: its build context written (the script, the CA), then built.
+    fn mirror_steps(&self, layer: &MirrorLayer, base: &str, local: &str) -> Vec<Step> {
+        let ctx = &layer.context;
+        let mut steps = vec![
+            Step::new(
+                "mirror-context",
+                format!("write the mirror layer's build context: {ctx}"),
+                "rm",
+            )
+            .args(["-rf", "--", ctx.as_str()]),
+            Step::new(
+                "mirror-script",
+                "copy the drop-in's script into it",
+                "install",
+            )
+            .args(["-D", "-m", "0755", layer.script.as_str()])
+            .arg(ctx.join("microshift-mirror-conf").as_str()),
+        ];
+        if let Some(ca) = &layer.mirror.ca {
+            steps.push(
+                Step::new("mirror-ca", "copy the mirror's CA into it", "install")
+                    .args(["-D", "-m", "0644", ca.as_str()])
+                    .arg(ctx.join("microshift-mirror.crt").as_str()),
+            );
+        }
+        let build = Step::new(
+            "mirror-layer",
+            format!("build the mirror's drop-in into {local}: pulls go to {}", layer.mirror.location),
+            "podman",
+        )
+        .arg("build")
+        .root(true)
+        .hint("see the build's message above: the layer runs microshift-mirror-conf, which needs jq and the image's release lists")
+        .hint_when("jq: not found", "the image has no jq, which the mirror layer's script needs (a RHEL bootc image with MicroShift has it)");
+        let mut build = self
+            .shared_flags(build)
+            .arg("--pull=never")
+            .args(["-t", local])
+            .args(["--build-arg".to_string(), format!("BASE_IMAGE={base}")])
+            .args([
+                "--build-arg".to_string(),
+                format!("MIRROR={}", layer.mirror.location),
+            ])
+            .args([
+                "--build-arg".to_string(),
+                format!("MIRROR_INSECURE={}", layer.mirror.insecure),
+            ])
+            .args([
+                "--build-arg".to_string(),
+                format!("OS_REPOSITORY={}", layer.os_repository),
+            ]);
+        if !layer.extra_images.is_empty() {
+            build = build.args([
+                "--build-arg".to_string(),
+                format!("EXTRA_IMAGES={}", layer.extra_images.join(" ")),
+            ]);
+        }
+        steps.push(
+            build
+                .args(["-f", layer.containerfile.as_str()])
+                .arg(ctx.as_str()),
+        );
+        steps
     }
 
     /// The signature policy layer: policy.json, registries.d and the public key.

@@ -252,12 +252,15 @@ pub fn prepare(sources: &crate::config::Sources) -> anyhow::Result<Prepared> {
         root,
         "containerfiles/embedded/microshift-copy-images",
     ));
+    scripts.extend(repo_files(root, super::build::MIRROR_SCRIPT));
     let mut problems = Vec::new();
     for cf in &containerfiles {
         let text = std::fs::read_to_string(cf)?;
-        // the signature policy layer is built from a directory the tool writes for each
-        // build (target/signing/image-TAG), not from its own
-        let context = match cf.ends_with(super::build::SIGNED_CONTAINERFILE) {
+        // the signature policy and mirror layers are built from a directory the tool writes
+        // for each build (target/signing/image-TAG, target/mirror/image-TAG), not their own
+        let context = match cf.ends_with(super::build::SIGNED_CONTAINERFILE)
+            || cf.ends_with(super::build::MIRROR_CONTAINERFILE)
+        {
             true => None,
             false => cf.parent(),
         };

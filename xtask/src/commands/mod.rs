@@ -14,6 +14,7 @@ pub mod kickstart;
 pub mod lifecycle;
 pub mod lint;
 pub mod manifest;
+pub mod mirror;
 pub mod push;
 pub mod release;
 pub mod rollback;

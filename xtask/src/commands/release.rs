@@ -156,6 +156,7 @@ impl Release {
                     image: image.clone(),
                     flags: args.build.clone(),
                     signing: args.signing.clone(),
+                    mirror: Default::default(),
                 },
                 sources,
             )?;

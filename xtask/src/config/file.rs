@@ -152,15 +152,21 @@ fn flatten(
         }
         match (k.as_str(), v) {
             (
-                "vm" | "lvm" | "disk" | "embed" | "device" | "signing" | "builders",
+                "vm" | "lvm" | "disk" | "embed" | "device" | "signing" | "builders" | "mirror",
                 Value::Object(inner),
             ) => {
                 for (ik, iv) in inner {
                     out.insert(format!("{k}.{ik}"), iv.clone());
                 }
             }
-            ("vm" | "lvm" | "disk" | "embed" | "device" | "signing" | "builders", Value::Null) => {}
-            ("vm" | "lvm" | "disk" | "embed" | "device" | "signing" | "builders", other) => {
+            (
+                "vm" | "lvm" | "disk" | "embed" | "device" | "signing" | "builders" | "mirror",
+                Value::Null,
+            ) => {}
+            (
+                "vm" | "lvm" | "disk" | "embed" | "device" | "signing" | "builders" | "mirror",
+                other,
+            ) => {
                 return Err(bad(
                     &format!("{path}: {k}"),
                     &other.to_string(),

@@ -172,6 +172,7 @@ impl Runner<'_> {
             BTreeMap<&'static str, String>,
             BTreeMap<&'static str, bool>,
             anyhow::Result<()>,
+            Vec<(&'static str, String, Option<String>)>,
         );
         let ends: Vec<(&'static str, LaneEnd)> = std::thread::scope(|scope| {
             let ticker = live.clone().map(|l| {
@@ -194,6 +195,7 @@ impl Runner<'_> {
                     };
                     let vars = state.vars.clone();
                     let outcomes = state.outcomes.clone();
+                    let failed = state.failed.clone();
                     let range = range.clone();
                     let cwd = cwd.clone();
                     let stop = stop.clone();
@@ -201,6 +203,7 @@ impl Runner<'_> {
                         let mut st = State {
                             vars,
                             outcomes,
+                            failed,
                             ..State::default()
                         };
                         let mut rep = Report::default();
@@ -224,8 +227,13 @@ impl Runner<'_> {
                             stop.store(true, Ordering::SeqCst);
                         }
                         // the lane's secret files go with its state
-                        let State { vars, outcomes, .. } = st;
-                        (rep, vars, outcomes, result)
+                        let State {
+                            vars,
+                            outcomes,
+                            failed,
+                            ..
+                        } = st;
+                        (rep, vars, outcomes, result, failed)
                     });
                     (lane, handle)
                 })
@@ -239,6 +247,7 @@ impl Runner<'_> {
                             BTreeMap::new(),
                             BTreeMap::new(),
                             Err(anyhow!("internal: the {lane} lane panicked")),
+                            Vec::new(),
                         )
                     });
                     (lane, end)
@@ -262,7 +271,12 @@ impl Runner<'_> {
             live.finish(&failed);
         }
         let mut errors = Vec::new();
-        for (_, (rep, vars, outcomes, result)) in ends {
+        for (_, (rep, vars, outcomes, result, failed)) in ends {
+            for f in failed {
+                if !state.failed.iter().any(|g| g.0 == f.0) {
+                    state.failed.push(f);
+                }
+            }
             report.steps.extend(rep.steps);
             report.data.extend(rep.data);
             report.lines.extend(rep.lines);

@@ -69,6 +69,8 @@ struct State {
     outcomes: BTreeMap<&'static str, bool>,
     vars: BTreeMap<&'static str, String>,
     secrets: SecretDir,
+    /// The units that failed in a plan that keeps going: the unit, why, and the hint.
+    failed: Vec<(&'static str, String, Option<String>)>,
 }
 
 /// A plan being run: where, how, and since when (the deadline of waiting steps counts from
@@ -84,7 +86,9 @@ struct Runner<'a> {
 impl Runner<'_> {
     fn all(&self, report: &mut Report) -> anyhow::Result<()> {
         let mut state = State::default();
-        let result = self.steps(&mut state, report);
+        let result = self
+            .steps(&mut state, report)
+            .and_then(|()| self.failed_units(&state));
         // the plan's clean-up, however the steps ended (a signal too: it is not passed on to
         // the clean-up's commands)
         let finishing = Io::finishing();
@@ -96,6 +100,40 @@ impl Runner<'_> {
             }
         }
         result
+    }
+
+    /// In a plan that keeps going: the failure naming every unit that failed, if any.
+    fn failed_units(&self, state: &State) -> anyhow::Result<()> {
+        let (Some(noun), false) = (self.plan.keep_going, state.failed.is_empty()) else {
+            return Ok(());
+        };
+        let mut units: Vec<&'static str> = Vec::new();
+        for u in self.plan.steps.iter().filter_map(|s| s.unit) {
+            if !units.contains(&u) {
+                units.push(u);
+            }
+        }
+        let mut failed = state.failed.clone();
+        failed.sort_by_key(|(u, _, _)| units.iter().position(|x| x == u));
+        let mut message = format!(
+            "{} of {} {noun} failed (the others went on):",
+            failed.len(),
+            units.len()
+        );
+        for (unit, why, _) in &failed {
+            message.push_str(&format!("\n  - {unit}: {why}"));
+        }
+        let mut hints: Vec<String> = Vec::new();
+        for h in failed.iter().filter_map(|(_, _, h)| h.clone()) {
+            if !hints.contains(&h) {
+                hints.push(h);
+            }
+        }
+        Err(anyhow::Error::new(StepFailed {
+            message,
+            hint: (!hints.is_empty()).then(|| hints.join("\n")),
+            code: 1,
+        }))
     }
 
     fn steps(&self, state: &mut State, report: &mut Report) -> anyhow::Result<()> {
@@ -126,6 +164,16 @@ impl Runner<'_> {
         let step = &plan.steps[i];
         let n = i + 1;
         let total = plan.steps.len();
+        if plan.keep_going.is_some()
+            && match step.unit {
+                Some(unit) => state.failed.iter().any(|(u, _, _)| *u == unit),
+                None => !state.failed.is_empty(),
+            }
+        {
+            // its unit failed (or, for a step of no unit, some unit did)
+            report.steps.push(StepRecord::new(step, Status::Skipped, 0));
+            return Ok(());
+        }
         if !step.when.holds(&state.outcomes, &state.vars) {
             report.steps.push(StepRecord::new(step, Status::Skipped, 0));
             if let Some(note) = &step.skip_note {
@@ -332,6 +380,16 @@ impl Runner<'_> {
                     },
                     None => message,
                 };
+                if let (Some(_), Some(unit)) = (plan.keep_going, step.unit) {
+                    // the unit failed; the plan goes on with the others
+                    io.say(&format!("failed: {unit}: {}", failure.message));
+                    state.failed.push((
+                        unit,
+                        format!("{} failed: {}", step.about, failure.message),
+                        step.hint_for(&failure.said),
+                    ));
+                    return Ok(());
+                }
                 return Err(anyhow::Error::new(StepFailed {
                     message: io.tag(message),
                     hint: step.hint_for(&failure.said),

@@ -119,6 +119,16 @@ impl Step {
         match &self.stdin {
             Stdin::Secret { name, .. } => format!("printf '%s' \"${{{name}}}\" | {line}"),
             Stdin::Text(text) => format!("printf '%s' {} | {line}", quote(text)),
+            Stdin::Template(text) => {
+                let words: String = super::split_vars(text)
+                    .into_iter()
+                    .map(|p| match p {
+                        super::Piece::Text(t) => quote(t),
+                        super::Piece::Var(v) => format!("\"${{{v}:-}}\""),
+                    })
+                    .collect();
+                format!("printf '%s' {words} | {line}")
+            }
             Stdin::JsonOver { base, over } => format!(
                 "{{ if [ -n \"${{{base}:-}}\" ]; then printf '%s' \"${base}\"; else echo '{{}}'; fi; }} | jq --argjson over {} 'if type == \"object\" then . else {{}} end * $over' | {line}",
                 quote(&serde_json::to_string(over).expect("a JSON value prints"))
@@ -402,6 +412,10 @@ impl Plan {
                 }
             }
         };
+        if asked && step.on_fail == OnFail::Abort && !step.repeat && !step.expect_failure {
+            // a failure ended the script: here it succeeded, for the steps that ask
+            body.push_str(&format!("step{n}=ok\n"));
+        }
         if let Some((var, value)) = &step.sets {
             body.push_str(&format!("{var}={}\n", quote(value)));
         }

@@ -77,7 +77,41 @@ pub enum Check {
     /// A unit's journal on the boot before this one: the lines, and the checks greenboot
     /// said failed (`Script 'NAME' FAILURE`).
     Journal { unit: String },
+    /// `skopeo inspect --raw`: a manifest (or list) as a registry serves it, and its digest
+    /// (the SHA-256 of those bytes). With `want`, it must be that digest: what `mirror` asked
+    /// the destination for is what it serves.
+    Manifest {
+        reference: String,
+        want: Option<Want>,
+        /// The image this is a copy of (for the report).
+        of: Option<String>,
+    },
 }
+
+/// The digest a [`Check::Manifest`] wants.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Want {
+    /// Known when the plan is made (a reference by digest).
+    Digest(String),
+    /// What an earlier step read (the source's digest of a reference by tag).
+    Var(&'static str),
+}
+
+impl Want {
+    /// The digest as the printed script has it: a literal, or `"${VAR}"`.
+    pub fn shell(&self) -> String {
+        match self {
+            Want::Digest(d) => quote(d),
+            Want::Var(v) => format!("\"${{{v}}}\""),
+        }
+    }
+}
+
+/// The digest of the manifest on stdin, in bash: its SHA-256. The script gets a command's
+/// output through `$(...)` and `printf '%s\n'`, which adds a newline the registry did not
+/// send: one trailing newline is taken off first (manifests as pushed end without one; the
+/// tool hashes the exact bytes).
+pub const SHELL_DIGEST: &str = "sed -z 's/\\n$//' | sha256sum | sed -e 's/ .*//' -e 's/^/sha256:/'";
 
 impl Check {
     /// A few words for the dry-run rendering.
@@ -152,6 +186,16 @@ impl Check {
             Check::Greenboot { wait: false } => "read greenboot's verdict".to_string(),
             Check::Unit { name } => format!("read the state of {name}"),
             Check::Journal { unit } => format!("show {unit}'s lines and the checks it failed"),
+            Check::Manifest { want: None, .. } => {
+                "take the digest of what the registry serves".to_string()
+            }
+            Check::Manifest { want: Some(w), .. } => format!(
+                "check the registry serves {}",
+                match w {
+                    Want::Digest(d) => d.clone(),
+                    Want::Var(v) => format!("${{{v}}}"),
+                }
+            ),
         }
     }
 
@@ -246,6 +290,10 @@ impl Check {
             }
             Check::Greenboot { wait: false } | Check::Unit { .. } | Check::Journal { .. } => None,
             Check::Kernel { .. } | Check::Artifact { .. } => None,
+            Check::Manifest { want: None, .. } => Some("jq -e . >/dev/null".to_string()),
+            Check::Manifest { want: Some(w), .. } => {
+                Some(format!("[ \"$({SHELL_DIGEST})\" = {} ]", w.shell()))
+            }
         }
     }
 

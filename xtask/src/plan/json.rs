@@ -48,6 +48,7 @@ impl Plan {
                         Stdin::Null => json!(null),
                         Stdin::Secret { name, .. } => json!(format!("${{{name}}}")),
                         Stdin::Text(text) => json!({ "text": text }),
+                        Stdin::Template(text) => json!({ "template": text }),
                         Stdin::JsonOver { base, over } => json!({ "json_over": { "base": format!("${{{base}}}"), "over": over } }),
                     },
                     "read_only": s.effect == Effect::ReadOnly,

@@ -13,7 +13,7 @@ mod json;
 pub use crate::record::{Entry, Field, Recording};
 pub use crate::secrets::Secret;
 pub use bash::quote;
-pub use check::Check;
+pub use check::{Check, Want, SHELL_DIGEST};
 
 /// A name made at plan time (a lane's step id or variable, `arm64/push`) as the `'static`
 /// string ids and variables are. Plans are made once per run, so the few bytes leaked are
@@ -64,6 +64,9 @@ pub enum Stdin {
     /// Text that is no secret (a configuration file the tool writes), rendered as
     /// `printf '%s' 'TEXT' | command`.
     Text(String),
+    /// Text with `${NAME}`s that earlier steps set (a manifest naming the digests they
+    /// read), rendered as `printf '%s' "TEXT"` with the variables expanded by bash.
+    Template(String),
     /// A JSON document: the one an earlier step captured into `base` (`{}` when it is unset
     /// or not a JSON object) with `over` merged into it, objects key by key and everything
     /// else replaced (jq's `*`): the base image's policy.json with the tool's entries.
@@ -101,6 +104,7 @@ impl Stdin {
         match self {
             Stdin::Secret { secret, .. } => Some(secret.expose().to_vec()),
             Stdin::Text(text) => Some(text.as_bytes().to_vec()),
+            Stdin::Template(text) => Some(interpolate(text, vars).into_bytes()),
             Stdin::JsonOver { base, over } => {
                 let base = vars
                     .get(base)
@@ -345,6 +349,10 @@ pub struct Step {
     /// Stop the command when it runs longer than this many seconds (a tool known to hang
     /// now and then): the step fails, saying so.
     pub time_limit: Option<u64>,
+    /// What the step is part of (one image of `mirror`'s): in a plan that keeps going
+    /// ([`Plan::keep_going`]), a failing step fails its unit only: the unit's later steps are
+    /// skipped, the other units go on, and the plan fails at the end naming each failed unit.
+    pub unit: Option<&'static str>,
 }
 
 /// A value of a step's result kept in a variable for later steps.
@@ -415,7 +423,13 @@ impl Step {
             retries: None,
             then_exit: None,
             time_limit: None,
+            unit: None,
         }
+    }
+    /// Part of this unit (see [`Step::unit`]).
+    pub fn unit(mut self, unit: &'static str) -> Step {
+        self.unit = Some(unit);
+        self
     }
     /// Stop the command after `seconds`: the step fails, saying it did not end.
     pub fn time_limit(mut self, seconds: u64) -> Step {
@@ -688,6 +702,10 @@ pub struct Plan {
     /// A summary for the `--json` document, from the steps' results (by step id) and the
     /// exit code: its key and how to make it (the device's before, after and verdict).
     pub summary: Option<(&'static str, Summary)>,
+    /// Go on past failing steps that belong to a unit ([`Step::unit`]), and fail at the end
+    /// naming every failed unit; the units are called this (`images`). Steps of no unit
+    /// after a failure are skipped.
+    pub keep_going: Option<&'static str>,
 }
 
 /// Makes a plan's `--json` summary from the steps' results and the exit code.
@@ -725,6 +743,7 @@ impl Plan {
             dir: None,
             cleanup: Vec::new(),
             summary: None,
+            keep_going: None,
         }
     }
     pub fn push(&mut self, step: Step) {

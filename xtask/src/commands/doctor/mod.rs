@@ -14,6 +14,7 @@ mod builders;
 mod device;
 mod embed;
 mod host;
+mod mirror;
 mod probe;
 mod signing;
 
@@ -44,6 +45,9 @@ pub struct DoctorArgs {
     /// registry of the image's release list; room for the images)
     #[arg(long = "embed")]
     pub for_embed: bool,
+    /// With --for mirror: the directory `mirror --to-dir` would fill (its free space)
+    #[arg(long, value_name = "DIR")]
+    pub to_dir: Option<String>,
     #[arg(long)]
     pub image_name: Option<String>,
     #[arg(long)]
@@ -118,6 +122,8 @@ pub enum Purpose {
     Upgrade,
     /// build and push, and each remote builder of the release
     Release,
+    /// `mirror`: the mirror registry, the images to copy, room for --to-dir
+    Mirror,
     #[default]
     All,
 }
@@ -132,6 +138,7 @@ pub fn steps(purpose: Purpose) -> Vec<&'static str> {
         Purpose::Disk => vec!["disk"],
         Purpose::Upgrade => vec!["upgrade"],
         Purpose::Release => vec!["build", "push", "release"],
+        Purpose::Mirror => vec!["mirror"],
         Purpose::All => vec!["build", "push", "run", "vm", "disk"],
     }
 }
@@ -211,6 +218,10 @@ pub fn check(args: &DoctorArgs, sources: &Sources) -> anyhow::Result<Vec<Finding
             &crate::builder::BuilderArgs::default(),
             sources,
         )?));
+    }
+    if has("mirror") {
+        out.push(tool("skopeo", "skopeo", &["--version"], "skopeo", "skopeo"));
+        out.extend(mirror::checks(sources, args, pull_secret.as_ref()));
     }
     if has("disk") {
         out.extend(disk_builder(

@@ -1,0 +1,220 @@
+//! `doctor --for mirror`: the mirror registry reachable with its credentials (and CA), the
+//! release lists readable from the built image, every image readable at its source, and free
+//! space for `mirror --to-dir`.
+
+use camino::Utf8PathBuf;
+use serde_json::Value;
+
+use super::probe::*;
+use super::{finding, DoctorArgs, Finding, Level};
+use crate::commands::mirror::MirrorCmd;
+use crate::config::Sources;
+use crate::mirror::{Mirror, MirrorArgs};
+use crate::validate;
+
+/// What skopeo said when asked for a repository the mirror does not have: reachable, and
+/// the credentials were taken (a registry answers "unauthorized" before "unknown").
+const ANSWERED: [&str; 3] = ["manifest unknown", "name unknown", "not found"];
+
+pub(super) fn checks(
+    sources: &Sources,
+    args: &DoctorArgs,
+    pull_secret: Option<&Utf8PathBuf>,
+) -> Vec<Finding> {
+    let mut out = Vec::new();
+    match Mirror::resolve(&MirrorArgs::default(), sources) {
+        Ok(Some(m)) => out.push(reach(sources, &m)),
+        Ok(None) if args.to_dir.is_some() => {}
+        Ok(None) => out.push(finding(
+            "mirror",
+            Level::Fail,
+            "no mirror registry is configured",
+            "set mirror.registry in the config file or MIRROR_REGISTRY (host[:port][/path])",
+        )),
+        Err(e) => out.push(finding(
+            "mirror",
+            Level::Fail,
+            format!("{e:#}"),
+            "fix the mirror's settings (mirror.registry, mirror.auth, mirror.ca)",
+        )),
+    }
+    // the images: the release lists in the built image, the workload images
+    let cmd = MirrorCmd {
+        image_name: args.image_name.clone(),
+        archs: args.arch.iter().cloned().collect(),
+        ..MirrorCmd::default()
+    };
+    let mut read_from = Vec::new();
+    let lists = match crate::commands::mirror::release_lists(&cmd, sources, &mut read_from) {
+        Ok(l) => l,
+        Err(e) => {
+            out.push(finding(
+                "mirror-list",
+                Level::Fail,
+                format!("{e:#}"),
+                "`cargo xtask build` first, or run `mirror --release-list FILE`",
+            ));
+            return out;
+        }
+    };
+    let mut refs: Vec<String> = lists
+        .iter()
+        .flat_map(|(_, doc)| {
+            doc.get("images")
+                .and_then(Value::as_object)
+                .into_iter()
+                .flat_map(|m| m.values().filter_map(Value::as_str).map(str::to_string))
+        })
+        .collect();
+    let from_lists = refs.len();
+    if let Ok((_, extra)) = sources.list(&crate::inputs::EMBED_IMAGES, &[]) {
+        refs.extend(extra);
+    }
+    refs.sort();
+    refs.dedup();
+    out.push(finding(
+        "mirror-list",
+        Level::Ok,
+        format!(
+            "{} images to mirror ({from_lists} from {})",
+            refs.len(),
+            read_from.join(", ")
+        ),
+        "",
+    ));
+    let mut total: u64 = 0;
+    let mut unreadable = Vec::new();
+    for r in &refs {
+        match remote_manifest(sources, pull_secret, r) {
+            Some(Ok(m)) => {
+                total = total.saturating_add(
+                    m.get("layers")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .chain(m.get("config"))
+                        .filter_map(|l| l.get("size").and_then(Value::as_u64))
+                        .fold(0, u64::saturating_add),
+                )
+            }
+            Some(Err(e)) => unreadable.push(format!("{r}: {e}")),
+            None => unreadable.push(format!("{r}: skopeo is not installed")),
+        }
+    }
+    for u in &unreadable {
+        out.push(finding(
+            "mirror-source",
+            Level::Fail,
+            format!("cannot read {u}"),
+            "`mirror` would fail on it: check the reference, the registry and the pull secret (PULL_SECRET)",
+        ));
+    }
+    if unreadable.is_empty() {
+        out.push(finding("mirror-source", Level::Ok, format!("every image is readable at its source ({} in its own layers; lists count their first level)", validate::human(total)), ""));
+    }
+    if let Some(dir) = &args.to_dir {
+        let path = Utf8PathBuf::from(dir);
+        let (at, free) = free_space(path);
+        out.push(match free {
+            Free::Bytes(b) if b < total => finding(
+                "mirror-space",
+                Level::Fail,
+                format!(
+                    "the images take at least {}, {} free at {at}",
+                    validate::human(total),
+                    validate::human(b)
+                ),
+                "free space, or carry the images on a larger disk",
+            ),
+            Free::Bytes(b) => finding(
+                "mirror-space",
+                Level::Ok,
+                format!(
+                    "the images take at least {}; {} free at {at}",
+                    validate::human(total),
+                    validate::human(b)
+                ),
+                "",
+            ),
+            _ => finding(
+                "mirror-space",
+                Level::Warn,
+                format!("the free space at {at} could not be read"),
+                format!("make sure at least {} are free", validate::human(total)),
+            ),
+        });
+    }
+    out
+}
+
+/// Is the mirror reachable, and does it take the credentials? A repository it cannot have is
+/// asked for: "unknown" is the answer of a registry that let us in.
+fn reach(sources: &Sources, m: &Mirror) -> Finding {
+    let mut a: Vec<String> = Vec::new();
+    if let Some(c) = sources.registries_conf() {
+        a.extend(["--registries-conf".to_string(), c.to_string()]);
+    }
+    a.extend(["inspect".to_string(), "--raw".to_string()]);
+    if m.insecure {
+        a.push("--tls-verify=false".to_string());
+    }
+    let cert_dir = sources.root.join("target/mirror/doctor-certs");
+    if let Some(ca) = &m.ca {
+        let _ = std::fs::create_dir_all(&cert_dir);
+        if std::fs::copy(ca, cert_dir.join("ca.crt")).is_ok() {
+            a.extend(["--cert-dir".to_string(), cert_dir.to_string()]);
+        }
+    }
+    if let Some(auth) = &m.auth {
+        a.extend(["--authfile".to_string(), auth.to_string()]);
+    }
+    a.push(format!("docker://{}/xtask-doctor/probe:none", m.location));
+    let refs: Vec<&str> = a.iter().map(String::as_str).collect();
+    let Some(o) = output("skopeo", &refs) else {
+        return finding(
+            "mirror",
+            Level::Fail,
+            "skopeo is not installed",
+            install_hint("skopeo", "skopeo"),
+        );
+    };
+    let said = String::from_utf8_lossy(&o.stderr).to_lowercase();
+    let creds = match &m.auth {
+        Some(p) => format!("with {p}"),
+        None => "with skopeo's own credentials (no mirror.auth)".to_string(),
+    };
+    if o.status.success() || ANSWERED.iter().any(|w| said.contains(w)) {
+        finding(
+            "mirror",
+            Level::Ok,
+            format!("{} answers {creds}", m.location),
+            "",
+        )
+    } else if said.contains("unauthorized")
+        || said.contains("authentication required")
+        || said.contains("denied")
+    {
+        finding(
+            "mirror",
+            Level::Fail,
+            format!("{} refuses the credentials ({creds})", m.location),
+            format!(
+                "`podman login --authfile FILE {}`, then mirror.auth or --mirror-auth FILE",
+                m.host()
+            ),
+        )
+    } else if said.contains("x509") || said.contains("certificate") {
+        finding(
+            "mirror",
+            Level::Fail,
+            format!(
+                "{}: its TLS certificate is not trusted: {}",
+                m.location,
+                tool_error(said.lines().last().unwrap_or(""))
+            ),
+            "give the mirror's CA (mirror.ca, --mirror-ca FILE)",
+        )
+    } else {
+        finding("mirror", Level::Fail, format!("{} cannot be reached: {}", m.location, tool_error(String::from_utf8_lossy(&o.stderr).lines().last().unwrap_or(""))), "is the registry running, and its host and port right? A plain-HTTP lab registry needs mirror.insecure")
+    }
+}

@@ -1,0 +1,311 @@
+//! The site's mirror registry: where `mirror` copies MicroShift's images, the OS image and
+//! workload images, and the registries.conf drop-in that sends a device's pulls there.
+//!
+//! One mapping, used by the copy and by every device: an image `HOST/PATH` (by tag or by
+//! digest) lives at `MIRROR/<host>/PATH`, `<host>` being the source registry host as a path
+//! component (`127.0.0.1:5000` becomes `127.0.0.1-5000`), so two registries' repositories
+//! never meet. An image named by digest gets the tag `mirrored-<hex>` there (registries may
+//! garbage-collect untagged manifests); devices pull it by digest. The drop-in has one entry
+//! per source registry, `mirror-by-digest-only`, and one for the OS image's repository that
+//! also mirrors tags: `bootc upgrade` follows a tag, which digest-only entries never redirect.
+
+use camino::{Utf8Path, Utf8PathBuf};
+
+use crate::config::Sources;
+use crate::validate::{self, bad};
+
+/// Where the drop-in goes, on a device and in the image.
+pub const DROP_IN: &str = "/etc/containers/registries.conf.d/999-microshift-mirror.conf";
+/// Where the mirror's CA goes in the image (the trust anchors; `update-ca-trust` extracts it).
+pub const CA_ANCHOR: &str = "/etc/pki/ca-trust/source/anchors/microshift-mirror.crt";
+/// The manifest of a `--to-dir` directory: what it holds, with digests.
+pub const DIR_MANIFEST: &str = "mirror.json";
+/// The manifest's format, checked on load.
+pub const DIR_FORMAT: &str = "xtask-mirror/1";
+
+/// Flags naming the mirror, shared by `mirror`, `build` and `kickstart`.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct MirrorArgs {
+    #[arg(long)]
+    pub to: Option<String>,
+    #[arg(long)]
+    pub mirror_auth: Option<String>,
+    #[arg(long)]
+    pub mirror_ca: Option<String>,
+    #[arg(long)]
+    pub mirror_insecure: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mirror {
+    /// `host[:port][/path]`, no scheme.
+    pub location: String,
+    /// The auth file with the mirror's credentials.
+    pub auth: Option<Utf8PathBuf>,
+    /// The mirror's CA certificate (PEM).
+    pub ca: Option<Utf8PathBuf>,
+    /// Plain HTTP, or no TLS check.
+    pub insecure: bool,
+    /// Said where it matters: where the value came from (`--to (from ...: mirror.registry)`).
+    pub what: String,
+}
+
+impl Mirror {
+    /// The mirror, when `--to`, MIRROR_REGISTRY or `mirror.registry` names one; its auth file
+    /// and CA checked.
+    pub fn resolve(args: &MirrorArgs, sources: &Sources) -> anyhow::Result<Option<Mirror>> {
+        let Some(to) = sources.value(&crate::inputs::MIRROR_REGISTRY, args.to.as_deref())? else {
+            return Ok(None);
+        };
+        let location = location(&to.what, &to.value)?;
+        let auth = match sources.value(&crate::inputs::MIRROR_AUTH, args.mirror_auth.as_deref())? {
+            Some(p) => {
+                let path = sources.path(&p)?;
+                crate::secrets::auth_json(&p.what, &path)?;
+                Some(path)
+            }
+            None => None,
+        };
+        let ca = match sources.value(&crate::inputs::MIRROR_CA, args.mirror_ca.as_deref())? {
+            Some(p) => {
+                let path = sources.path(&p)?;
+                certificate(&p.what, &path)?;
+                Some(path)
+            }
+            None => None,
+        };
+        let insecure = sources.switch(&crate::inputs::MIRROR_INSECURE, args.mirror_insecure)?;
+        if insecure && ca.is_some() {
+            return Err(bad(
+                "--mirror-insecure",
+                "true",
+                "a CA (--mirror-ca) is given too: a mirror with a CA is checked with it; drop one of them",
+            ));
+        }
+        Ok(Some(Mirror {
+            location,
+            auth,
+            ca,
+            insecure,
+            what: to.what,
+        }))
+    }
+
+    /// The registry host of the mirror (`host[:port]`).
+    pub fn host(&self) -> &str {
+        self.location.split('/').next().unwrap_or(&self.location)
+    }
+
+    /// Where `repository` (`HOST/PATH`, no tag or digest) is kept in the mirror.
+    pub fn repository(&self, repository: &str) -> String {
+        let (host, path) = repository.split_once('/').unwrap_or((repository, ""));
+        format!("{}/{}/{path}", self.location, host_component(host))
+    }
+
+    /// Where an image is copied to: its repository in the mirror, and the tag (the source's,
+    /// or `mirrored-<hex>` for an image named by digest).
+    pub fn destination(&self, reference: &str) -> String {
+        let (repository, tag, digest) = validate::reference_parts(reference);
+        let tag = match (tag, digest) {
+            (_, Some(d)) => format!("mirrored-{}", d.split_once(':').map_or(d, |(_, h)| h)),
+            (Some(t), None) => t.to_string(),
+            (None, None) => "latest".to_string(),
+        };
+        format!("{}:{tag}", self.repository(repository))
+    }
+
+    /// skopeo's TLS flags for the mirror (`prefix` is `--dest-` for a copy's destination,
+    /// `--src-` for its source, or `--` for `inspect`); `cert_dir` is where the tool put the CA.
+    pub fn tls_args(&self, prefix: &str, cert_dir: &Utf8Path) -> Vec<String> {
+        if self.insecure {
+            vec![format!("{prefix}tls-verify=false")]
+        } else if self.ca.is_some() {
+            vec![format!("{prefix}cert-dir"), cert_dir.to_string()]
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// The drop-in that sends a device's pulls of these source registries (and of the OS
+    /// image's repository, tags too) to the mirror.
+    pub fn registries_conf(&self, hosts: &[String], os_repository: Option<&str>) -> String {
+        let mut hosts: Vec<&str> = hosts.iter().map(String::as_str).collect();
+        hosts.sort_unstable();
+        hosts.dedup();
+        let insecure = if self.insecure {
+            "insecure = true\n"
+        } else {
+            ""
+        };
+        let mut out = format!(
+            "# Written by cargo xtask: pulls go to the site mirror {} first.\n# mirror-by-digest-only: only pulls by digest are sent there (MicroShift's release\n# list names every image by digest); the OS image's repository mirrors tags too.\n",
+            self.location
+        );
+        for host in hosts {
+            out.push_str(&format!(
+                "\n[[registry]]\nlocation = \"{host}\"\nmirror-by-digest-only = true\n[[registry.mirror]]\nlocation = \"{}/{}\"\n{insecure}",
+                self.location,
+                host_component(host)
+            ));
+        }
+        if let Some(repo) = os_repository {
+            out.push_str(&format!(
+                "\n[[registry]]\nprefix = \"{repo}\"\nlocation = \"{repo}\"\n[[registry.mirror]]\nlocation = \"{}\"\n{insecure}",
+                self.repository(repo)
+            ));
+        }
+        out
+    }
+}
+
+/// A source registry host as one path component of the mirror: lower case, anything but
+/// letters, digits, '.' and '-' made '-' (`127.0.0.1:5000` is `127.0.0.1-5000`).
+pub fn host_component(host: &str) -> String {
+    let mut out = String::new();
+    for c in host.chars() {
+        let c = c.to_ascii_lowercase();
+        if c.is_ascii_alphanumeric() || c == '.' {
+            out.push(c);
+        } else if !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    out.trim_matches(|c| c == '-' || c == '.').to_string()
+}
+
+/// The registry host of a full reference (`quay.io/a/b@sha256:...` is `quay.io`).
+pub fn host_of(reference: &str) -> &str {
+    reference.split('/').next().unwrap_or(reference)
+}
+
+/// A mirror location: `host[:port]` and an optional path, no scheme.
+pub fn location(what: &str, value: &str) -> anyhow::Result<String> {
+    if let Some((scheme, _)) = value.split_once("://") {
+        return Err(bad(
+            what,
+            value,
+            format!("give the mirror as host[:port][/path], without the '{scheme}://' scheme"),
+        ));
+    }
+    let value = value.trim_end_matches('/');
+    let (host, path) = match value.split_once('/') {
+        Some((h, p)) => (h, Some(p)),
+        None => (value, None),
+    };
+    validate::registry_url(what, host)
+        .map_err(|_| bad(what, value, "not a registry host[:port][/path]"))?;
+    if let Some(p) = path {
+        validate::registry_org(what, p)?;
+    }
+    Ok(value.to_string())
+}
+
+/// A full image reference the mirror can map: a registry host first, a tag or a digest.
+pub fn source_reference(what: &str, value: &str) -> anyhow::Result<String> {
+    let value = validate::single_reference(what, value)?;
+    let first = host_of(&value);
+    let has_host =
+        value.contains('/') && (first.contains('.') || first.contains(':') || first == "localhost");
+    if !has_host {
+        return Err(bad(
+            what,
+            &value,
+            "name the registry host too (e.g. quay.io/org/name@sha256:...): the mirror keeps each registry's images apart",
+        ));
+    }
+    if first == "localhost" {
+        return Err(bad(
+            what,
+            &value,
+            "a local image is not in a registry: push it first",
+        ));
+    }
+    Ok(value)
+}
+
+/// A PEM file holding at least one certificate (and no private key).
+pub fn certificate(what: &str, path: &Utf8Path) -> anyhow::Result<()> {
+    let bytes = validate::read_bounded(what, path, 1 << 20)?;
+    let text = String::from_utf8_lossy(&bytes);
+    if text.contains("PRIVATE KEY-----") {
+        return Err(bad(
+            what,
+            path.as_str(),
+            "holds a private key: give the CA's certificate only",
+        ));
+    }
+    if !text.contains("-----BEGIN CERTIFICATE-----") || !text.contains("-----END CERTIFICATE-----")
+    {
+        return Err(bad(
+            what,
+            path.as_str(),
+            "is not a PEM certificate (no -----BEGIN CERTIFICATE----- block)",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mirror(location: &str) -> Mirror {
+        Mirror {
+            location: location.to_string(),
+            auth: None,
+            ca: None,
+            insecure: false,
+            what: "--to".to_string(),
+        }
+    }
+
+    #[test]
+    fn each_registry_has_its_own_place() {
+        let m = mirror("mirror.example.com:8443/site");
+        assert_eq!(
+            m.destination("quay.io/openshift-release-dev/ocp-v4.0-art-dev@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"),
+            "mirror.example.com:8443/site/quay.io/openshift-release-dev/ocp-v4.0-art-dev:mirrored-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+        );
+        assert_eq!(
+            m.destination("127.0.0.1:5000/a/b:1.2"),
+            "mirror.example.com:8443/site/127.0.0.1-5000/a/b:1.2"
+        );
+        assert_eq!(host_component("[::1]:5000"), "1-5000");
+        assert_eq!(
+            host_component("Registry.Example.COM"),
+            "registry.example.com"
+        );
+    }
+
+    #[test]
+    fn locations_and_references_are_checked() {
+        assert!(location("--to", "https://mirror.local").is_err());
+        assert!(location("--to", "mirror.local/Upper").is_err());
+        assert_eq!(
+            location("--to", "mirror.local:5000/site/").unwrap(),
+            "mirror.local:5000/site"
+        );
+        assert!(source_reference("x", "busybox:1").is_err());
+        assert!(source_reference("x", "localhost/a:1").is_err());
+        assert!(source_reference("x", "quay.io/a/b:1").is_ok());
+    }
+
+    #[test]
+    fn the_drop_in_maps_each_registry_once() {
+        let m = mirror("mirror.local:5000");
+        let conf = m.registries_conf(
+            &[
+                "quay.io".into(),
+                "registry.redhat.io".into(),
+                "quay.io".into(),
+            ],
+            Some("registry.example.com/org/os"),
+        );
+        assert_eq!(conf.matches("location = \"quay.io\"").count(), 1);
+        assert!(conf.contains("location = \"mirror.local:5000/registry.redhat.io\""));
+        assert!(conf.contains(
+            "prefix = \"registry.example.com/org/os\"\nlocation = \"registry.example.com/org/os\"\n[[registry.mirror]]\nlocation = \"mirror.local:5000/registry.example.com/org/os\""
+        ));
+        assert!(!conf.contains("insecure"));
+    }
+}
