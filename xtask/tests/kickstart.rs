@@ -605,3 +605,48 @@ fn virt_install_accepts_built_images() {
         );
     }
 }
+
+/// Issue 24: with a site mirror and its auth file, the device's pull secret (CRI-O) and
+/// registry auth file (bootc) carry the mirror's credentials too, beside their own entries.
+#[test]
+fn the_device_gets_the_mirrors_credentials() {
+    let dir = common::scratch("ks-mirror");
+    let mirror_auth = dir.join("mirror-auth.json");
+    std::fs::write(
+        &mirror_auth,
+        r#"{"auths":{"mirror.site.example:8443":{"auth":"bWlycm9yOnNlY3JldA=="}}}"#,
+    )
+    .unwrap();
+    let env = env(&[
+        ("MIRROR_REGISTRY", "mirror.site.example:8443/microshift"),
+        ("MIRROR_AUTH_FILE", mirror_auth.as_str()),
+    ]);
+    let ks = resolve_ks(&env, &[]);
+    let pull: serde_json::Value = serde_json::from_slice(ks.pull_secret.1.expose()).unwrap();
+    assert!(
+        pull["auths"]["mirror.site.example:8443"]["auth"].is_string(),
+        "{pull}"
+    );
+    let own: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(common::repo_root().join("tests/fixtures/pull-secret.json")).unwrap(),
+    )
+    .unwrap();
+    for k in own["auths"].as_object().unwrap().keys() {
+        assert!(pull["auths"].get(k).is_some(), "the pull secret lost {k}");
+    }
+    let (_, auth) = ks
+        .auth
+        .as_ref()
+        .expect("the fixture config has a registry auth file");
+    let auth: serde_json::Value = serde_json::from_slice(auth.expose()).unwrap();
+    assert!(
+        auth["auths"]["mirror.site.example:8443"].is_object(),
+        "{auth}"
+    );
+    // the rendered file holds them (base64, as the installer writes them)
+    let text = ks.render(false).unwrap();
+    let encoded = xtask::commands::kickstart::base64(ks.pull_secret.1.expose());
+    // (wrapped into lines)
+    let joined: String = text.split_whitespace().collect();
+    assert!(joined.contains(&encoded));
+}

@@ -134,6 +134,29 @@ pub fn act(cmd: &KickstartCmd, ctx: &Ctx) -> anyhow::Result<Action> {
     Ok(Action::Done)
 }
 
+/// An auth file's bytes with the `auths` entries of another (the mirror's) merged in, the
+/// other's winning for the same registry.
+fn with_entries(bytes: &Secret, other: &serde_json::Value, what: &str) -> anyhow::Result<Secret> {
+    let mut doc: serde_json::Value = serde_json::from_slice(bytes.expose())
+        .map_err(|e| crate::validate::refuse(format!("{what}: not JSON: {e}")))?;
+    let Some(auths) = doc
+        .get_mut("auths")
+        .and_then(serde_json::Value::as_object_mut)
+    else {
+        return Err(crate::validate::refuse(format!(
+            "{what}: no \"auths\" object"
+        )));
+    };
+    if let Some(extra) = other.get("auths").and_then(serde_json::Value::as_object) {
+        for (k, v) in extra {
+            auths.insert(k.clone(), v.clone());
+        }
+    }
+    Ok(Secret::new(serde_json::to_vec(&doc).map_err(|e| {
+        crate::validate::refuse(format!("{what}: {e}"))
+    })?))
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Kickstart {
     pub url: String,
@@ -235,6 +258,25 @@ impl Kickstart {
             }
         };
         let (ps, ps_bytes) = secrets::pull_secret(sources, args.pull_secret.as_deref())?;
+        // a site mirror's credentials go to the device with the pull secret (CRI-O) and with
+        // the registry's auth file (bootc's upgrades from the mirror)
+        let mirror =
+            crate::mirror::Mirror::resolve(&crate::mirror::MirrorArgs::default(), sources)?;
+        let (ps_bytes, auth) = match mirror.as_ref().and_then(|m| m.auth.as_ref()) {
+            Some(mirror_auth) => {
+                let (_, entries) = secrets::auth_json("mirror.auth", mirror_auth)?;
+                let ps_bytes = with_entries(&ps_bytes, &entries, &format!("PULL_SECRET ({ps})"))?;
+                let auth = match auth {
+                    Some((p, bytes)) if !bytes.expose().is_empty() => {
+                        let merged = with_entries(&bytes, &entries, &format!("AUTH_CONFIG ({p})"))?;
+                        Some((p, merged))
+                    }
+                    other => other,
+                };
+                (ps_bytes, auth)
+            }
+            None => (ps_bytes, auth),
+        };
         let template = read_template(sources)?;
         let signing = crate::signing::Signing::resolve(
             &crate::signing::SigningArgs::default(),
