@@ -464,6 +464,19 @@ pub const MIRROR_INSECURE: Input = input(
 )
 .key("mirror.insecure")
 .kind(Kind::Bool);
+pub const MIRROR_LOOKASIDE_DIR: Input = input(
+    "mirror_lookaside_dir",
+    "--mirror-lookaside-dir",
+    "gpg signing: where `mirror` writes the signatures of what it copies; serve it at the mirror's lookaside URL",
+)
+.key("mirror.lookaside_dir")
+.default("target/mirror-signatures");
+pub const MIRROR_LOOKASIDE_URL: Input = input(
+    "mirror_lookaside_url",
+    "--mirror-lookaside-url",
+    "gpg signing: the http(s) URL where the site serves the mirror's signatures (devices read them there)",
+)
+.key("mirror.lookaside_url");
 pub const RELEASE_LIST: Input = input(
     "release_lists",
     "--release-list",
@@ -547,6 +560,8 @@ pub const ALL: &[&Input] = &[
     &MIRROR_AUTH,
     &MIRROR_CA,
     &MIRROR_INSECURE,
+    &MIRROR_LOOKASIDE_DIR,
+    &MIRROR_LOOKASIDE_URL,
     &RELEASE_LIST,
     &CONFIG,
     &STATE_DIR,

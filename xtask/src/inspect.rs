@@ -728,6 +728,7 @@ fn served_manifest(stdout: &str, reference: &str, want: Option<&str>) -> anyhow:
         .fold(0u64, u64::saturating_add);
     Ok(json!({
         "reference": reference,
+        "digest_path": digest.replace(':', "="),
         "digest": digest,
         "kind": if members.is_some() { "list" } else { "image" },
         "members": members.map_or(0, Vec::len),

@@ -161,7 +161,7 @@ fn try_main(cli: Cli) -> anyhow::Result<()> {
         }
         // a summary may end with a line for people (mirror's totals)
         if let Some((_, summary)) = plan.summary {
-            if let Some(line) = summary(&report.data, 0)
+            if let Some(line) = summary(&with_facts(&report.data, &plan), 0)
                 .get("line")
                 .and_then(|l| l.as_str())
             {
@@ -177,11 +177,21 @@ fn try_main(cli: Cli) -> anyhow::Result<()> {
         }
         if let Some((key, summary)) = plan.summary {
             let code = result.as_ref().err().map_or(0, error::exit_code);
-            doc[key] = summary(&report.data, code);
+            doc[key] = summary(&with_facts(&report.data, &plan), code);
         }
         exec::print_json(&doc);
     }
     result
+}
+
+/// The steps' results, and the plan's facts under `_facts`: what a summary is made of.
+fn with_facts(
+    data: &std::collections::BTreeMap<String, serde_json::Value>,
+    plan: &Plan,
+) -> std::collections::BTreeMap<String, serde_json::Value> {
+    let mut all = data.clone();
+    all.insert("_facts".to_string(), plan.facts.clone());
+    all
 }
 
 fn report_error(e: &anyhow::Error) -> i32 {

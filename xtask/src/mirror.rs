@@ -34,6 +34,10 @@ pub struct MirrorArgs {
     pub mirror_ca: Option<String>,
     #[arg(long)]
     pub mirror_insecure: bool,
+    #[arg(long, value_name = "DIR")]
+    pub mirror_lookaside_dir: Option<String>,
+    #[arg(long, value_name = "URL")]
+    pub mirror_lookaside_url: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,6 +50,10 @@ pub struct Mirror {
     pub ca: Option<Utf8PathBuf>,
     /// Plain HTTP, or no TLS check.
     pub insecure: bool,
+    /// gpg signing: where the signatures of what is copied are written (lookaside staging).
+    pub lookaside_dir: Utf8PathBuf,
+    /// gpg signing: where the site serves them.
+    pub lookaside_url: Option<String>,
     /// Said where it matters: where the value came from (`--to (from ...: mirror.registry)`).
     pub what: String,
 }
@@ -82,11 +90,25 @@ impl Mirror {
                 "a CA (--mirror-ca) is given too: a mirror with a CA is checked with it; drop one of them",
             ));
         }
+        let dir = sources.get(
+            &crate::inputs::MIRROR_LOOKASIDE_DIR,
+            args.mirror_lookaside_dir.as_deref(),
+        )?;
+        let lookaside_dir = sources.path(&dir)?;
+        let lookaside_url = match sources.value(
+            &crate::inputs::MIRROR_LOOKASIDE_URL,
+            args.mirror_lookaside_url.as_deref(),
+        )? {
+            Some(p) => Some(crate::signing::lookaside_url(&p.what, &p.value)?),
+            None => None,
+        };
         Ok(Some(Mirror {
             location,
             auth,
             ca,
             insecure,
+            lookaside_dir,
+            lookaside_url,
             what: to.what,
         }))
     }
@@ -157,6 +179,69 @@ impl Mirror {
         out
     }
 }
+
+impl Mirror {
+    /// The registries.d of a `mirror` run with signing configured: where signatures are read
+    /// (Red Hat's registries, as RHEL configures them; the signed OS image's `scope`) and
+    /// where the copies' signatures go (the mirror: gpg into the lookaside directory, sigstore
+    /// as attachments). skopeo then copies them with each image.
+    pub fn copy_registries_d(&self, signing: &crate::signing::Signing, scope: &str) -> String {
+        let mut out = format!(
+            "# Written by cargo xtask mirror: signatures travel with the images into {}\ndocker:\n  registry.redhat.io:\n    lookaside: {REDHAT_LOOKASIDE}\n  registry.access.redhat.com:\n    lookaside: {ACCESS_LOOKASIDE}\n",
+            self.location
+        );
+        match signing.method {
+            crate::signing::Method::Gpg => {
+                if let Some(url) = &signing.lookaside_url {
+                    out.push_str(&format!("  {scope}:\n    lookaside: {url}\n"));
+                }
+                out.push_str(&format!(
+                    "  {}:\n    lookaside-staging: file://{}\n    use-sigstore-attachments: true\n",
+                    self.location, self.lookaside_dir
+                ));
+            }
+            crate::signing::Method::Sigstore => {
+                out.push_str(&format!(
+                    "  {scope}:\n    use-sigstore-attachments: true\n  {}:\n    use-sigstore-attachments: true\n",
+                    self.location
+                ));
+            }
+        }
+        out
+    }
+
+    /// The device's registries.d entry for images pulled through the mirror: containers/image
+    /// reads signatures where it pulls from (the mirror), and checks them against the name
+    /// asked for. `None` for gpg without the mirror's lookaside URL.
+    pub fn device_registries_d(&self, method: crate::signing::Method) -> Option<String> {
+        let head = format!(
+            "# Written by cargo xtask: signatures of images pulled through the mirror {}\ndocker:\n  {}:\n",
+            self.location, self.location
+        );
+        match method {
+            crate::signing::Method::Gpg => Some(format!(
+                "{head}    lookaside: {}\n    use-sigstore-attachments: true\n",
+                self.lookaside_url.as_ref()?
+            )),
+            crate::signing::Method::Sigstore => {
+                Some(format!("{head}    use-sigstore-attachments: true\n"))
+            }
+        }
+    }
+
+    /// Where a gpg signature of `repository` (in the mirror) at `digest_path`
+    /// (`sha256=<hex>`) is written: containers/image's lookaside layout.
+    pub fn signature_path(&self, mirrored_repository: &str) -> Utf8PathBuf {
+        let path = mirrored_repository
+            .split_once('/')
+            .map_or(mirrored_repository, |(_, p)| p);
+        self.lookaside_dir.join(path)
+    }
+}
+
+/// Where RHEL reads Red Hat's signatures (its /etc/containers/registries.d defaults).
+pub const REDHAT_LOOKASIDE: &str = "https://registry.redhat.io/containers/sigstore";
+pub const ACCESS_LOOKASIDE: &str = "https://access.redhat.com/webassets/docker/content/sigstore";
 
 /// A source registry host as one path component of the mirror: lower case, anything but
 /// letters, digits, '.' and '-' made '-' (`127.0.0.1:5000` is `127.0.0.1-5000`).
@@ -256,6 +341,8 @@ mod tests {
             ca: None,
             insecure: false,
             what: "--to".to_string(),
+            lookaside_dir: Utf8PathBuf::from("/srv/mirror-signatures"),
+            lookaside_url: None,
         }
     }
 

@@ -877,6 +877,33 @@ fn bad_input_is_refused_before_anything_runs() {
             ],
             &["--embed-image", "busybox:1"],
         ));
+        cases.push(with_env(
+            case(
+                &[
+                    "build",
+                    "--sign-method",
+                    "gpg",
+                    "--sign-public-key",
+                    &gpg_public,
+                    "--lookaside-url",
+                    "https://sigs.example.com",
+                ],
+                &["--mirror-lookaside-url", "missing"],
+            ),
+            &[("MIRROR_REGISTRY", "mirror.local")],
+        ));
+        cases.push(case(
+            &[
+                "mirror",
+                "--to",
+                "mirror.local",
+                "--mirror-lookaside-url",
+                "file:///srv/sigs",
+                "--release-list",
+                list.as_str(),
+            ],
+            &["--mirror-lookaside-url", "file:///srv/sigs"],
+        ));
         let empty_dir = dir.join("not-carried");
         std::fs::create_dir_all(&empty_dir).unwrap();
         cases.push(case(

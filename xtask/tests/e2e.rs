@@ -4263,6 +4263,8 @@ fn mirror_for_a_disconnected_site() {
             ca: None,
             insecure: true,
             what: "--to".to_string(),
+            lookaside_dir: camino::Utf8PathBuf::from("/unused"),
+            lookaside_url: None,
         }
         .registries_conf(
             &[open.clone(), auth.clone()],
@@ -4309,6 +4311,8 @@ fn mirror_for_a_disconnected_site() {
         ca: None,
         insecure: true,
         what: String::new(),
+        lookaside_dir: camino::Utf8PathBuf::from("/unused"),
+        lookaside_url: None,
     };
     let at = |m: &xtask::mirror::Mirror, reference: &str, digest: &str| {
         let repo = xtask::validate::reference_parts(reference).0;
@@ -4354,6 +4358,33 @@ fn mirror_for_a_disconnected_site() {
         Some(one.as_str())
     );
 
+    // doctor --for mirror, with the mirror in a config file: reachable, the list read from
+    // the image, every image readable with the pull secret
+    let mut config: Value =
+        serde_json::from_str(&std::fs::read_to_string(bed.var("XTASK_CONFIG")).unwrap()).unwrap();
+    config["mirror"] = json!({ "registry": location, "insecure": true });
+    let config_file = dir.join("mirror-config.json");
+    std::fs::write(&config_file, config.to_string()).unwrap();
+    let doctor = xt(&[
+        "--config",
+        config_file.as_str(),
+        "doctor",
+        "--for",
+        "mirror",
+        "--arch",
+        "amd64",
+        "--to-dir",
+        dir.as_str(),
+    ]);
+    assert_eq!(doctor.code, 0, "{}{}", doctor.stdout, doctor.stderr);
+    assert!(
+        doctor.stdout.contains(&format!("{location} answers"))
+            && doctor.stdout.contains("3 images to mirror")
+            && doctor.stdout.contains("every image is readable"),
+        "{}",
+        doctor.stdout
+    );
+
     // a second run copies nothing
     let second = xs(mirror_args(&location, &[])).ok();
     let doc: Value = serde_json::from_str(&second.stdout).unwrap();
@@ -4378,6 +4409,23 @@ fn mirror_for_a_disconnected_site() {
         "{}",
         failed.stderr
     );
+    let doc: Value = serde_json::from_str(&failed.stdout).unwrap();
+    assert_eq!(
+        (
+            doc["mirror"]["copied"].as_u64(),
+            doc["mirror"]["failed"].as_u64()
+        ),
+        (Some(5), Some(1)),
+        "{}",
+        failed.stdout
+    );
+    let gone_entry = doc["mirror"]["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["reference"] == gone.as_str())
+        .unwrap();
+    assert_eq!(gone_entry["state"], "failed");
     let mo = xtask::mirror::Mirror {
         location: other.clone(),
         ..m.clone()
@@ -4454,6 +4502,21 @@ fn mirror_for_a_disconnected_site() {
 
     // the first mirror stopped too: the carried directory into a third, empty registry
     site.stop();
+    let doctor = xt(&[
+        "--config",
+        config_file.as_str(),
+        "doctor",
+        "--for",
+        "mirror",
+        "--arch",
+        "amd64",
+    ]);
+    assert_eq!(doctor.code, 1, "{}", doctor.stdout);
+    assert!(
+        doctor.stdout.contains("cannot be reached"),
+        "{}",
+        doctor.stdout
+    );
     let mut third = SiteRegistry::start(&dir.join("third"));
     let third_loc = format!("{}/site", third.addr());
     let loaded = xs(vec![
@@ -4528,4 +4591,198 @@ fn mirror_for_a_disconnected_site() {
         tampered.stderr
     );
     third.stop();
+}
+
+/// Issue 24: signatures travel with the images. The OS image list, released and signed with
+/// a gpg key of the test (as in `signed_release_gpg`), is mirrored with signing configured:
+/// its signatures land in the mirror's lookaside directory (a re-run copies nothing; a copy
+/// whose signature went missing is copied again). A device-like reader — the drop-in the tool
+/// renders, the registries.d entry the image gets (the mirror's lookaside, served on
+/// loopback) and a policy requiring the key for the OS repository — pulls an image of the
+/// list with the source registry and its lookaside stopped, and is refused once the mirror's
+/// lookaside is gone too. (A device reads the same three files from the image; here they are
+/// handed to skopeo on the host.)
+#[test]
+fn mirror_carries_signatures() {
+    let Some(OnBed { bed, t, _lock, .. }) = on_bed!("mirrorsig", needs "gpg") else {
+        return;
+    };
+    const PASS: &str = "canary-sign-pass-5d0c-do-not-leak";
+    let work = bed.dir.join(format!("work-{t}"));
+    let _ = std::fs::remove_dir_all(&work);
+    let gnupg = work.join("gnupg");
+    std::fs::create_dir_all(&gnupg).unwrap();
+    std::fs::set_permissions(&gnupg, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let lookaside_dir = work.join("lookaside");
+    std::fs::create_dir_all(&lookaside_dir).unwrap();
+    let served = Lookaside::serve(&lookaside_dir);
+    let signed_env = |c: &mut std::process::Command| {
+        c.env("GNUPGHOME", gnupg.as_str())
+            .env("SIGN_PASSPHRASE", PASS);
+    };
+    let mut c = xtask(
+        &bed,
+        t,
+        &[
+            "keygen",
+            "--method",
+            "gpg",
+            "--name",
+            "xtask e2e mirror",
+            "--output",
+            work.join("keys").as_str(),
+        ],
+    );
+    signed_env(&mut c);
+    let ran = run(&mut c).ok();
+    let line = ran
+        .all()
+        .lines()
+        .find(|l| l.starts_with("ok: GPG key "))
+        .unwrap()
+        .to_string();
+    let fpr = line["ok: GPG key ".len()..][..40].to_string();
+    let public = work.join("keys/xtask-signing.gpg");
+    let sign_flags = [
+        "--sign-method",
+        "gpg",
+        "--sign-public-key",
+        public.as_str(),
+        "--lookaside-url",
+        served.url.as_str(),
+    ];
+
+    // the OS image list, released and signed
+    let mut args = vec![
+        "release",
+        "--base-image",
+        "localhost/xtask-testbed/base:linux-{arch}",
+        "--sign-by",
+        fpr.as_str(),
+        "--lookaside-dir",
+        lookaside_dir.as_str(),
+    ];
+    args.extend(sign_flags);
+    let mut c = with_login(xtask(&bed, t, &args), &bed);
+    signed_env(&mut c);
+    c.env("XTASK_STATE_DIR", work.join("state").as_str());
+    run(&mut c).ok();
+    let registry = bed.var("TESTBED_AUTH_REGISTRY");
+    let repo = format!("{registry}/e2e/{t}/e2e-{t}");
+    let list: Value = serde_json::from_str(&remote_raw(&bed, &format!("{repo}:latest"))).unwrap();
+    let member = list["manifests"][0]["digest"].as_str().unwrap().to_string();
+
+    // mirrored with signing configured: the list's and each image's signatures come along
+    let mut site = SiteRegistry::start(&work.join("site"));
+    let location = format!("{}/site", site.addr());
+    let empty = work.join("release-empty.json");
+    std::fs::write(&empty, r#"{"images":{}}"#).unwrap();
+    let mirror_sigs = work.join("mirror-signatures");
+    let mirror = || {
+        let mut args = vec![
+            "--json",
+            "mirror",
+            "--to",
+            location.as_str(),
+            "--mirror-insecure",
+            "--release-list",
+            empty.as_str(),
+            "--mirror-lookaside-dir",
+            mirror_sigs.as_str(),
+        ];
+        args.extend(sign_flags);
+        let ran = run(&mut xtask(&bed, t, &args)).ok();
+        let doc: Value = serde_json::from_str(&ran.stdout).unwrap();
+        assert!(!ran.all().contains(PASS));
+        doc["mirror"].clone()
+    };
+    let first = mirror();
+    assert_eq!(first["copied"], 1, "{first}");
+    let list_digest = first["images"][0]["digest"].as_str().unwrap().to_string();
+    let m = xtask::mirror::Mirror {
+        location: location.clone(),
+        auth: None,
+        ca: None,
+        insecure: true,
+        what: String::new(),
+        lookaside_dir: mirror_sigs.clone(),
+        lookaside_url: None,
+    };
+    let mirrored_repo = m.repository(&repo);
+    let signature = |digest: &str| {
+        m.signature_path(&mirrored_repo).to_string()
+            + &format!("@{}/signature-1", digest.replace(':', "="))
+    };
+    for d in [&list_digest, &member] {
+        assert!(
+            std::fs::metadata(signature(d)).is_ok_and(|f| f.len() > 100),
+            "no signature of {d} in the mirror's lookaside: {}",
+            signature(d)
+        );
+    }
+    assert_eq!(mirror()["copied"], 0);
+    // a signature gone from the mirror's lookaside: the image is copied again, with it
+    std::fs::remove_dir_all(&mirror_sigs).unwrap();
+    let again = mirror();
+    assert_eq!(again["copied"], 1, "{again}");
+    assert!(std::path::Path::new(&signature(&list_digest)).is_file());
+
+    // a device's view: the drop-in, the image's registries.d entry for the mirror, a policy
+    // requiring the key; the source registry and its lookaside stopped
+    let site_sigs = Lookaside::serve(&mirror_sigs);
+    let device = work.join("device");
+    std::fs::create_dir_all(device.join("registries.d")).unwrap();
+    let conf = device.join("registries.conf");
+    std::fs::write(&conf, m.registries_conf(&[], Some(&repo))).unwrap();
+    let with_url = xtask::mirror::Mirror {
+        lookaside_url: Some(site_sigs.url.clone()),
+        ..m.clone()
+    };
+    std::fs::write(
+        device.join("registries.d/xtask-mirror.yaml"),
+        with_url
+            .device_registries_d(xtask::signing::Method::Gpg)
+            .unwrap(),
+    )
+    .unwrap();
+    let policy = device.join("policy.json");
+    std::fs::write(&policy, json!({
+        "default": [{ "type": "reject" }],
+        "transports": {
+            "docker": { repo.as_str(): [{ "type": "signedBy", "keyType": "GPGKeys", "keyPath": public.as_str() }] },
+            "dir": { "": [{ "type": "insecureAcceptAnything" }] },
+        },
+    }).to_string()).unwrap();
+    drop(served);
+    let _back = RegistriesBack(&bed);
+    bed.script(&["stop-registry", "auth"]);
+    let pull = |to: &str| {
+        bed.command("skopeo")
+            .args([
+                "--registries-conf",
+                conf.as_str(),
+                "--registries.d",
+                device.join("registries.d").as_str(),
+                "--policy",
+                policy.as_str(),
+                "copy",
+            ])
+            .arg(format!("docker://{repo}@{member}"))
+            .arg(format!("dir:{}", device.join(to)))
+            .output()
+            .unwrap()
+    };
+    let pulled = pull("pulled");
+    assert!(
+        pulled.status.success(),
+        "the signed image could not be pulled through the mirror: {}",
+        String::from_utf8_lossy(&pulled.stderr)
+    );
+    drop(site_sigs);
+    let refused = pull("refused");
+    assert!(
+        !refused.status.success(),
+        "pulled without a readable signature"
+    );
+    site.stop();
 }

@@ -1012,6 +1012,47 @@ fn mirror_plans() {
             ]
         )
     );
+    let gpg_public = common::repo_root().join("tests/fixtures/signing/xtask-signing.gpg");
+    insta::assert_snapshot!(
+        "mirror_signed_gpg",
+        dry_run(
+            true,
+            &[],
+            &[
+                "mirror",
+                "--to",
+                "mirror.site.example:8443/microshift",
+                "--release-list",
+                list.as_str(),
+                "--sign-method",
+                "gpg",
+                "--sign-public-key",
+                gpg_public.as_str(),
+                "--lookaside-url",
+                "https://sigs.example.com",
+                "--mirror-lookaside-dir",
+                "/srv/mirror-signatures",
+            ]
+        )
+    );
+    insta::assert_snapshot!(
+        "build_with_mirror_signed",
+        dry_run(
+            true,
+            &[("MIRROR_REGISTRY", "mirror.site.example:8443/microshift")],
+            &[
+                "build",
+                "--sign-method",
+                "gpg",
+                "--sign-public-key",
+                gpg_public.as_str(),
+                "--lookaside-url",
+                "https://sigs.example.com",
+                "--mirror-lookaside-url",
+                "https://mirror-sigs.site.example",
+            ]
+        )
+    );
     insta::assert_snapshot!(
         "build_with_mirror",
         dry_run(

@@ -482,6 +482,8 @@ fn the_mirror_script_writes_what_the_tool_renders() {
             ca: None,
             insecure,
             what: "--to".to_string(),
+            lookaside_dir: camino::Utf8PathBuf::from("/unused"),
+            lookaside_url: None,
         }
         .registries_conf(
             &[

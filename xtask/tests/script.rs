@@ -56,8 +56,17 @@ done"#
             ),
             // the registry's list: what the last `manifest push` wrote, else one whose
             // members are other images (stale)
+            // a site mirror (mirror.site.example): a repository is there once copied to (or
+            // always, with mirror-full); every source serves MIRROR_MANIFEST
             "skopeo" => format!(
-                r#"case "$*" in
+                r#"last="${{@: -1}}"
+case "$last" in *@*) repo="${{last%@*}}" ;; *) repo="${{last%:*}}" ;; esac
+case "$*" in
+  *"copy "*"docker://mirror.site.example"*) echo "$repo" >> "$STUB_DIR/mirror-copied" ;;
+  *"inspect --raw"*"docker://mirror.site.example"*)
+    [ -e "$STUB_DIR/mirror-full" ] || grep -qxF "$repo" "$STUB_DIR/mirror-copied" 2>/dev/null || exit 1
+    printf '%s' '{MIRROR_MANIFEST}' ;;
+  *"inspect --raw"*"docker://quay.io/xtask-script/"*) printf '%s' '{MIRROR_MANIFEST}' ;;
   *"--format {{{{.Digest}}}}"*) echo sha256:4444444444444444444444444444444444444444444444444444444444444444 ;;
   *) cat "$STUB_DIR/list.json" 2>/dev/null || echo '{list}' ;;
 esac"#
@@ -75,8 +84,10 @@ esac"#
             "df" => "echo Avail; echo 999999999999".to_string(),
             // the plan's build directory; the script's own private directory is a real one
             "mktemp" => r#"case "$*" in -d) exec /usr/bin/mktemp -d ;; *) echo "$STUB_DIR/build-dir" ;; esac"#.to_string(),
+            // a file's hash is made up; a manifest on stdin (mirror's checks) is hashed
             "sha256sum" => {
-                r#"echo "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef  $2""#
+                r#"[ $# -eq 0 ] && exec /usr/bin/sha256sum
+echo "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef  $2""#
                     .to_string()
             }
             "losetup" => r#"case "$*" in
@@ -117,6 +128,9 @@ esac"#
     let _ = dir;
 }
 
+/// What the stub registries serve for every image `mirror` copies.
+const MIRROR_MANIFEST: &str = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"size":1000},"layers":[{"size":2000000}]}"#;
+
 struct Bench {
     dir: Utf8PathBuf,
     bin: Utf8PathBuf,
@@ -140,7 +154,7 @@ impl Bench {
     }
 
     fn reset(&self) {
-        for f in ["calls.log", "vg-made", "list-members"] {
+        for f in ["calls.log", "vg-made", "list-members", "mirror-copied"] {
             let _ = std::fs::remove_file(self.dir.join(f));
         }
         if self.stale_list.get() {
@@ -751,4 +765,86 @@ fn pasted_lifecycle_scripts_end_as_the_tool_does() {
             "{name}: the device booted another image"
         );
     }
+}
+
+/// `mirror`: the pasted script and the tool make the same calls, first into an empty mirror
+/// (every image asked for, copied, read back by digest), then into one that holds every image
+/// (asked for only). The stub registries serve one manifest; the release list names its
+/// digest.
+#[test]
+fn pasted_mirror_scripts_copy_what_the_tool_copies() {
+    if !common::require_root("pasted_mirror_scripts_copy_what_the_tool_copies") {
+        return; // the plans would put `sudo` in front, which the stubs do not model
+    }
+    let dir = scratch("script-vs-tool-mirror");
+    let bin = dir.join("bin");
+    for d in ["bin", "tmp", "state", "work"] {
+        std::fs::create_dir_all(dir.join(d)).unwrap();
+    }
+    write_stubs(&bin, &dir);
+    let iso = dir.join("unused.iso");
+    let bench = Bench {
+        dir: dir.clone(),
+        bin,
+        iso,
+        stale_list: Default::default(),
+    };
+    let d = xtask::digest::digest(MIRROR_MANIFEST.as_bytes());
+    let list = dir.join("release-x86_64.json");
+    std::fs::write(
+        &list,
+        format!(
+            r#"{{"images":{{"a":"quay.io/xtask-script/a@{d}","b":"quay.io/xtask-script/b@{d}"}}}}"#
+        ),
+    )
+    .unwrap();
+    let args = [
+        "mirror",
+        "--to",
+        "mirror.site.example:8443/site",
+        "--release-list",
+        list.as_str(),
+        "--embed-image",
+        "quay.io/xtask-script/app:1.0",
+        "--no-os-image",
+        "--jobs",
+        "1",
+    ];
+    let _ = std::fs::remove_file(dir.join("mirror-full"));
+    // the script hashes what skopeo printed with sha256sum; the tool hashes it itself
+    let hashed = |calls: Vec<String>| -> Vec<String> {
+        calls.into_iter().filter(|c| c != "sha256sum").collect()
+    };
+    let (script, tool, text) = bench.both(&args);
+    assert_eq!(
+        hashed(script),
+        tool,
+        "the printed plan and the tool differ:\n{text}"
+    );
+    let copies = tool
+        .iter()
+        .filter(|c| c.starts_with("skopeo copy "))
+        .count();
+    assert_eq!(copies, 3, "{tool:#?}");
+    // the tag is copied by the digest read at the source
+    assert!(
+        tool.iter().any(|c| c.starts_with("skopeo copy ") && c.contains(&format!("docker://quay.io/xtask-script/app@{d} docker://mirror.site.example:8443/site/quay.io/xtask-script/app:1.0"))),
+        "{tool:#?}"
+    );
+    std::fs::write(dir.join("mirror-full"), "").unwrap();
+    let (script, tool, text) = bench.both(&args);
+    assert_eq!(
+        hashed(script),
+        tool,
+        "the printed plan and the tool differ:\n{text}"
+    );
+    assert!(
+        !tool.iter().any(|c| c.starts_with("skopeo copy ")),
+        "{tool:#?}"
+    );
+    assert_eq!(
+        tool.iter().filter(|c| c.contains("inspect --raw")).count(),
+        4,
+        "{tool:#?}"
+    );
 }

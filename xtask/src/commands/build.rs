@@ -104,6 +104,9 @@ pub struct MirrorLayer {
     pub extra_images: Vec<String>,
     /// Where the tool writes the layer's build context.
     pub context: Utf8PathBuf,
+    /// With signing enforced: the device's registries.d entry for the mirror (where it reads
+    /// the signatures of what it pulls through the mirror).
+    pub registries_d: Option<String>,
     /// The layer's Containerfile and script (at the repository root).
     pub containerfile: Utf8PathBuf,
     pub script: Utf8PathBuf,
@@ -357,7 +360,18 @@ impl Build {
                     false,
                 )?;
                 let (_, extra_images) = sources.list(&inputs::EMBED_IMAGES, &flags.embed_images)?;
+                let registries_d = match &enforce {
+                    Some(e) => Some(mirror.device_registries_d(e.signing.method).ok_or_else(|| {
+                        crate::validate::refuse(format!(
+                            "{}: missing; the image enforces gpg signatures, which devices read where they pull from: serve {} at the site and give its URL (mirror.lookaside_url)",
+                            inputs::MIRROR_LOOKASIDE_URL.flag,
+                            mirror.lookaside_dir
+                        ))
+                    })?),
+                    None => None,
+                };
                 Some(MirrorLayer {
+                    registries_d,
                     mirror,
                     os_repository: registry.remote(&image.name, None),
                     extra_images,
@@ -516,6 +530,18 @@ impl Build {
             .args(["-D", "-m", "0755", layer.script.as_str()])
             .arg(ctx.join("microshift-mirror-conf").as_str()),
         ];
+        if let Some(text) = &layer.registries_d {
+            steps.push(
+                Step::new(
+                    "mirror-signatures",
+                    "write where devices read signatures of what they pull through the mirror",
+                    "install",
+                )
+                .args(["-D", "-m", "0644", "/dev/stdin"])
+                .arg(ctx.join("xtask-mirror.yaml").as_str())
+                .stdin(crate::plan::Stdin::Text(text.clone())),
+            );
+        }
         if let Some(ca) = &layer.mirror.ca {
             steps.push(
                 Step::new("mirror-ca", "copy the mirror's CA into it", "install")

@@ -51,6 +51,8 @@ pub struct MirrorCmd {
     pub no_os_image: bool,
     #[command(flatten)]
     pub registry: RegistryArgs,
+    #[command(flatten)]
+    pub signing: crate::signing::SigningArgs,
 }
 
 /// What an image is to the site.
@@ -118,6 +120,11 @@ pub struct MirrorPlan {
     pub cert_dir: Utf8PathBuf,
     /// Where the images' lists were read, for the plan's note.
     pub read_from: Vec<String>,
+    /// With signing configured: signatures travel with the images (the tool's registries.d
+    /// says where they are read and written), and the OS image's are checked.
+    pub signing: Option<crate::signing::Signing>,
+    /// The registries.d directory the tool writes for the copies.
+    pub registries_d: Utf8PathBuf,
 }
 
 /// `cargo xtask mirror`
@@ -204,6 +211,11 @@ impl MirrorPlan {
                 items
             }
         };
+        let signing = crate::signing::Signing::resolve(
+            &args.signing,
+            sources,
+            crate::signing::Need::Enforce,
+        )?;
         if items.is_empty() {
             return Err(validate::refuse("mirror: nothing to copy (the release lists name no image, and there are no extra images or OS image)"));
         }
@@ -217,6 +229,8 @@ impl MirrorPlan {
             registries_conf: sources.registries_conf(),
             cert_dir: sources.root.join("target/mirror/certs"),
             read_from,
+            signing,
+            registries_d: sources.root.join("target/mirror/registries.d"),
         })
     }
 
@@ -235,10 +249,54 @@ impl MirrorPlan {
 
     /// skopeo's global flags: podman's registries.conf (skopeo ignores the variable).
     fn skopeo(&self, id: &'static str, about: String) -> Step {
-        let step = Step::new(id, about, "skopeo").root(true);
-        match &self.registries_conf {
-            Some(c) => step.args(["--registries-conf", c.as_str()]),
-            None => step,
+        let mut step = Step::new(id, about, "skopeo").root(true);
+        if let Some(c) = &self.registries_conf {
+            step = step.args(["--registries-conf", c.as_str()]);
+        }
+        if self.signing.is_some() {
+            step = step.args(["--registries.d", self.registries_d.as_str()]);
+        }
+        step
+    }
+
+    /// Is this image's signature checked after its copy? The OS image, signed with gpg (its
+    /// signature files can be looked at; sigstore attachments travel unchecked).
+    fn checks_signature(&self, item: &Item) -> bool {
+        item.kind == Kind::Os
+            && self
+                .signing
+                .as_ref()
+                .is_some_and(|s| s.method == crate::signing::Method::Gpg)
+    }
+
+    /// The signed OS image's scope (`registry/org`): where its signatures are read.
+    fn os_scope(&self) -> Option<String> {
+        self.items.iter().find(|i| i.kind == Kind::Os).map(|i| {
+            let repo = validate::reference_parts(&i.reference).0;
+            crate::signing::scope_of(repo).to_string()
+        })
+    }
+
+    /// Where the first gpg signature of an image's copy is (`digest_path`: `sha256=<hex>`, or a
+    /// variable holding it): in the mirror's lookaside directory, or in its `dir:` copy.
+    fn signature_arg(
+        &self,
+        dest: &Dest,
+        digest_path: &Want,
+    ) -> (String, Option<&'static str>, String) {
+        let (prefix, literal) = match dest {
+            Dest::Registry { repo, .. } => {
+                let m = self.mirror.as_ref().expect("a registry mode has a mirror");
+                (format!("{}@", m.signature_path(repo)), true)
+            }
+            Dest::Dir(d) => (format!("{d}/"), false),
+        };
+        let suffix = "/signature-1".to_string();
+        match (literal, digest_path) {
+            (true, Want::Digest(p)) => (format!("{prefix}{p}{suffix}"), None, String::new()),
+            (true, Want::Var(v)) => (prefix, Some(*v), suffix),
+            // a dir: copy keeps its signatures beside its manifest
+            (false, _) => (format!("{prefix}signature-1"), None, String::new()),
         }
     }
 
@@ -328,6 +386,53 @@ impl MirrorPlan {
                 );
             }
         }
+        if let Some(signing) = &self.signing {
+            let scope = self.os_scope().unwrap_or_default();
+            let text = match (&self.mirror, &self.mode) {
+                (Some(m), Mode::Registry | Mode::FromDir(_)) => {
+                    m.copy_registries_d(signing, &scope)
+                }
+                // into a directory: only where signatures are read
+                _ => {
+                    let m = Mirror {
+                        location: "dir".to_string(),
+                        auth: None,
+                        ca: None,
+                        insecure: false,
+                        what: String::new(),
+                        lookaside_dir: signing.lookaside_dir.clone(),
+                        lookaside_url: None,
+                    };
+                    let full = m.copy_registries_d(signing, &scope);
+                    full.split("  dir:\n").next().unwrap_or(&full).to_string()
+                }
+            };
+            let file = self.registries_d.join("xtask-mirror.yaml");
+            plan.push(
+                Step::new(
+                    "signatures-config",
+                    format!("write where signatures are read and written: {file}"),
+                    "install",
+                )
+                .args(["-D", "-m", "0644", "/dev/stdin", file.as_str()])
+                .stdin(Stdin::Text(text)),
+            );
+            if let (crate::signing::Method::Gpg, Some(m), false) = (
+                signing.method,
+                &self.mirror,
+                matches!(self.mode, Mode::ToDir(_)),
+            ) {
+                plan.push(
+                    Step::new(
+                        "signatures-dir",
+                        format!("make the mirror's lookaside directory {}", m.lookaside_dir),
+                        "mkdir",
+                    )
+                    .args(["-p", "--", m.lookaside_dir.as_str()])
+                    .root(true),
+                );
+            }
+        }
         if let Mode::ToDir(dir) = &self.mode {
             plan.push(
                 Step::new("dir", format!("make {dir}"), "mkdir")
@@ -375,6 +480,7 @@ impl MirrorPlan {
                 }
                 (None, _) => {
                     let var = name(format!("SOURCE_DIGEST_{n}"));
+                    let sigvar = name(format!("SOURCE_SIGPATH_{n}"));
                     let mut read = self
                         .skopeo(
                             name(format!("source-{n}")),
@@ -383,6 +489,13 @@ impl MirrorPlan {
                         .args(["inspect", "--raw"]);
                     if let Some(a) = self.src_auth(item) {
                         read = read.args(["--authfile", a.as_str()]);
+                    }
+                    if self.checks_signature(item) {
+                        read = read.result_var(
+                            sigvar,
+                            "digest_path",
+                            ResultShell::Stdout(format!("{SHELL_DIGEST} | sed 's/:/=/'")),
+                        );
                     }
                     steps.push(
                         read.arg(format!("docker://{}", item.reference))
@@ -424,6 +537,36 @@ impl MirrorPlan {
                 )
                 .probe(),
             );
+            // the signed OS image: its signature must be beside its copy, or it is copied again
+            let signature = self.checks_signature(item).then(|| {
+                let digest_path = match &want {
+                    Want::Digest(d) => Want::Digest(d.replace(':', "=")),
+                    Want::Var(_) => Want::Var(name(format!("SOURCE_SIGPATH_{n}"))),
+                };
+                self.signature_arg(&dest, &digest_path)
+            });
+            let test_signature = |id: &'static str, about: String| {
+                let (path, var, suffix) = signature.clone().expect("a signed image");
+                let step = Step::new(id, about, "test").arg("-s").root(true);
+                match var {
+                    Some(v) => step.var_arg_around(&path, v, &suffix),
+                    None => step.arg(path),
+                }
+            };
+            let copy_when = match &signature {
+                Some(_) => {
+                    let sig_there = name(format!("signature-there-{n}"));
+                    steps.push(
+                        test_signature(
+                            sig_there,
+                            format!("{label}: is its signature in the mirror already?"),
+                        )
+                        .probe(),
+                    );
+                    When::AnyOf(vec![When::IfFailed(there), When::IfFailed(sig_there)])
+                }
+                None => When::IfFailed(there),
+            };
             let mut c = self
                 .skopeo(
                     copy,
@@ -457,7 +600,7 @@ impl MirrorPlan {
             };
             steps.push(
                 c.arg(dest_arg)
-                    .when(When::IfFailed(there))
+                    .when(copy_when)
                     .skip_note(format!("{} is in {target} already", item.reference))
                     .hint(hint)
                     .hint_when("unauthorized", self.unauthorized(item))
@@ -475,6 +618,19 @@ impl MirrorPlan {
                 )
                 .when(When::IfSucceeded(copy)),
             );
+            if signature.is_some() {
+                steps.push(
+                    test_signature(
+                        name(format!("signature-{n}")),
+                        format!("{label}: check its signature was copied"),
+                    )
+                    .when(When::IfSucceeded(copy))
+                    .hint(format!(
+                        "skopeo copied the OS image without its signature: is {} signed, and are its signatures served at signing.lookaside_url?",
+                        item.reference
+                    )),
+                );
+            }
             for s in steps {
                 plan.push(s.unit(unit).in_lane(lane));
             }
@@ -723,44 +879,43 @@ pub fn load_manifest(dir: &Utf8Path) -> anyhow::Result<Vec<Item>> {
     Ok(items)
 }
 
-/// The `--json` summary: each image, where it went, its digest and size, and whether it was
-/// copied now or was there already; and a line for people.
+/// The `--json` summary: each image (from the plan's facts), where it went, its digest and
+/// size, and whether it was copied now, was there already, or failed; and a line for people.
 fn summary(results: &std::collections::BTreeMap<String, Value>, _code: i32) -> Value {
-    let unit_of = |k: &String| {
-        let (head, n) = k.rsplit_once('-')?;
-        matches!(head, "there" | "verify" | "source" | "load")
-            .then(|| n.parse::<usize>().ok())
-            .flatten()
-    };
-    let last = results.keys().filter_map(unit_of).max().unwrap_or(0);
+    let planned = results
+        .get("_facts")
+        .and_then(|f| f.get("images"))
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let mut images = Vec::new();
-    let (mut copied, mut there, mut bytes) = (0u64, 0u64, 0u64);
-    for n in 1..=last {
+    let (mut copied, mut there, mut failed, mut bytes) = (0u64, 0u64, 0u64, 0u64);
+    for (i, p) in planned.iter().enumerate() {
+        let n = i + 1;
         let (state, found) = match (
             results.get(&format!("verify-{n}")),
             results.get(&format!("there-{n}")),
         ) {
-            (Some(v), _) => ("copied", v),
-            (None, Some(t)) => ("already_there", t),
-            (None, None) => {
-                images.push(json!({ "unit": n, "state": "not_mirrored" }));
-                continue;
-            }
+            (Some(v), _) => ("copied", Some(v)),
+            (None, Some(t)) => ("already_there", Some(t)),
+            (None, None) => ("failed", None),
         };
-        let size = found["size"].as_u64().unwrap_or(0);
-        if state == "copied" {
-            copied += 1;
-            bytes += size;
-        } else {
-            there += 1;
+        let size = found.and_then(|f| f["size"].as_u64()).unwrap_or(0);
+        match state {
+            "copied" => {
+                copied += 1;
+                bytes += size;
+            }
+            "already_there" => there += 1,
+            _ => failed += 1,
         }
         images.push(json!({
-            "unit": n,
-            "reference": found["of"],
-            "destination": found["reference"],
-            "digest": found["digest"],
-            "kind": found["kind"],
-            "size": size,
+            "reference": p["reference"],
+            "kind": p["kind"],
+            "destination": p["destination"],
+            "digest": found.map(|f| f["digest"].clone()),
+            "manifest": found.map(|f| f["kind"].clone()),
+            "size": found.map(|_| size),
             "state": state,
         }));
     }
@@ -768,6 +923,7 @@ fn summary(results: &std::collections::BTreeMap<String, Value>, _code: i32) -> V
         "images": images,
         "copied": copied,
         "already_there": there,
+        "failed": failed,
         "bytes_copied": bytes,
         "line": format!(
             "ok: {} images mirrored: {copied} copied ({}), {there} there already",

@@ -161,11 +161,15 @@ pub(super) fn wait(
             }
         }
     };
+    // short commands (a registry asked for a manifest) end within milliseconds: look often
+    // at first, then every 50 ms
+    let mut pause = Duration::from_millis(1);
     let status = loop {
         if let Some(status) = child.try_wait()? {
             break status;
         }
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(50));
         let caught = if io.finishing {
             None
         } else {

@@ -530,6 +530,15 @@ impl Step {
         });
         self
     }
+    /// Literal text, a captured variable and literal text, as one argument.
+    pub fn var_arg_around(mut self, prefix: &str, var: &'static str, suffix: &str) -> Step {
+        self.args.push(Arg::Var {
+            prefix: prefix.to_string(),
+            name: var,
+            suffix: suffix.to_string(),
+        });
+        self
+    }
     /// A captured variable followed by literal text, as one argument.
     pub fn var_arg_suffix(mut self, var: &'static str, suffix: &str) -> Step {
         self.args.push(Arg::Var {
