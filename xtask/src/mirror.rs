@@ -181,35 +181,6 @@ impl Mirror {
 }
 
 impl Mirror {
-    /// The registries.d of a `mirror` run with signing configured: where signatures are read
-    /// (Red Hat's registries, as RHEL configures them; the signed OS image's `scope`) and
-    /// where the copies' signatures go (the mirror: gpg into the lookaside directory, sigstore
-    /// as attachments). skopeo then copies them with each image.
-    pub fn copy_registries_d(&self, signing: &crate::signing::Signing, scope: &str) -> String {
-        let mut out = format!(
-            "# Written by cargo xtask mirror: signatures travel with the images into {}\ndocker:\n  registry.redhat.io:\n    lookaside: {REDHAT_LOOKASIDE}\n  registry.access.redhat.com:\n    lookaside: {ACCESS_LOOKASIDE}\n",
-            self.location
-        );
-        match signing.method {
-            crate::signing::Method::Gpg => {
-                if let Some(url) = &signing.lookaside_url {
-                    out.push_str(&format!("  {scope}:\n    lookaside: {url}\n"));
-                }
-                out.push_str(&format!(
-                    "  {}:\n    lookaside-staging: file://{}\n    use-sigstore-attachments: true\n",
-                    self.location, self.lookaside_dir
-                ));
-            }
-            crate::signing::Method::Sigstore => {
-                out.push_str(&format!(
-                    "  {scope}:\n    use-sigstore-attachments: true\n  {}:\n    use-sigstore-attachments: true\n",
-                    self.location
-                ));
-            }
-        }
-        out
-    }
-
     /// The device's registries.d entry for images pulled through the mirror: containers/image
     /// reads signatures where it pulls from (the mirror), and checks them against the name
     /// asked for. `None` for gpg without the mirror's lookaside URL.
@@ -237,6 +208,39 @@ impl Mirror {
             .map_or(mirrored_repository, |(_, p)| p);
         self.lookaside_dir.join(path)
     }
+}
+
+/// The registries.d of a `mirror` run with signing configured: where signatures are read
+/// (Red Hat's registries, as RHEL configures them; the signed OS image's `scope`) and, copying
+/// into a registry (`into`), where the copies' signatures go (gpg: the mirror's lookaside
+/// directory; sigstore: attachments in the mirror). skopeo then copies them with each image;
+/// a `dir:` copy keeps gpg signatures in the image's directory.
+pub fn copy_registries_d(
+    signing: &crate::signing::Signing,
+    scope: &str,
+    into: Option<&Mirror>,
+) -> String {
+    let gpg = signing.method == crate::signing::Method::Gpg;
+    let mut out = format!(
+        "# Written by cargo xtask mirror: where the signatures of the images it copies are read{}\ndocker:\n  registry.redhat.io:\n    lookaside: {REDHAT_LOOKASIDE}\n  registry.access.redhat.com:\n    lookaside: {ACCESS_LOOKASIDE}\n",
+        if into.is_some() { " and written" } else { "" }
+    );
+    match (gpg, &signing.lookaside_url) {
+        (true, Some(url)) => out.push_str(&format!("  {scope}:\n    lookaside: {url}\n")),
+        (true, None) => {}
+        (false, _) => out.push_str(&format!("  {scope}:\n    use-sigstore-attachments: true\n")),
+    }
+    if let Some(m) = into {
+        out.push_str(&format!("  {}:\n", m.location));
+        if gpg {
+            out.push_str(&format!(
+                "    lookaside-staging: file://{}\n",
+                m.lookaside_dir
+            ));
+        }
+        out.push_str("    use-sigstore-attachments: true\n");
+    }
+    out
 }
 
 /// Where RHEL reads Red Hat's signatures (its /etc/containers/registries.d defaults).

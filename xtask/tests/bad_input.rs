@@ -904,6 +904,20 @@ fn bad_input_is_refused_before_anything_runs() {
             ],
             &["--mirror-lookaside-url", "file:///srv/sigs"],
         ));
+        // as root, a directory others can write is refused (planted links)
+        if xtask::record::effective_uid() == Some(0) {
+            cases.push(case(
+                &[
+                    "mirror",
+                    "--to-dir",
+                    "/tmp/xtask-carry-bad-input",
+                    "--release-list",
+                    list.as_str(),
+                    "--no-os-image",
+                ],
+                &["--to-dir", "/tmp/xtask-carry-bad-input"],
+            ));
+        }
         let empty_dir = dir.join("not-carried");
         std::fs::create_dir_all(&empty_dir).unwrap();
         cases.push(case(

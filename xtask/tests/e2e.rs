@@ -4276,6 +4276,55 @@ fn mirror_for_a_disconnected_site() {
         rendered(&location),
         "the image's drop-in is not the one the tool renders"
     );
+    // with the mirror's CA (a fixture certificate; no TLS here): in the trust anchors and in
+    // certs.d for the mirror alone; the drop-in without `insecure` (on RHEL, update-ca-trust
+    // also extracts the anchors; the Debian stand-in has no update-ca-trust and says so)
+    let ca = common::repo_root().join("tests/fixtures/mirror/ca.crt");
+    xt(&[
+        "build",
+        "--image-name",
+        "e2e-mirror-ca",
+        "--containerfile",
+        containerfile.as_str(),
+        "--base-image",
+        "localhost/xtask-testbed/systemd:latest",
+        "--build-network",
+        "host",
+        "--to",
+        &location,
+        "--mirror-ca",
+        ca.as_str(),
+    ])
+    .ok();
+    let cert = std::fs::read_to_string(&ca).unwrap();
+    let read_in = |path: &str| {
+        bed.read(
+            "podman",
+            &[
+                "run",
+                "--rm",
+                "--entrypoint",
+                "cat",
+                "localhost/e2e-mirror-ca:latest",
+                path,
+            ],
+        )
+    };
+    assert_eq!(read_in(xtask::mirror::CA_ANCHOR), cert);
+    assert_eq!(
+        read_in(&format!("/etc/containers/certs.d/{}/ca.crt", site.addr())),
+        cert
+    );
+    assert!(!read_in(xtask::mirror::DROP_IN).contains("insecure"));
+    let _ = bed
+        .command("podman")
+        .args([
+            "rmi",
+            "-f",
+            "localhost/e2e-mirror-ca:latest",
+            "localhost/e2e-mirror-ca:latest-nomirror",
+        ])
+        .output();
 
     let mirror_args = |to: &str, extra: &[&str]| -> Vec<String> {
         // the OS image is read with the registry's credentials (--auth-config)
@@ -4461,6 +4510,7 @@ fn mirror_for_a_disconnected_site() {
     for which in ["open", "auth"] {
         bed.script(&["stop-registry", which]);
     }
+    // the whole image, layers too, into the container, then its digest read there
     let pulled = bed
         .command("podman")
         .args([
@@ -4468,11 +4518,10 @@ fn mirror_for_a_disconnected_site() {
             "--rm",
             "--network=host",
             "--entrypoint",
-            "skopeo",
+            "sh",
             "localhost/e2e-mirror:latest",
-            "inspect",
-            "--raw",
-            &format!("docker://{}", listed[0].0),
+            "-c",
+            &format!("skopeo copy docker://{} dir:/tmp/pulled >&2 && skopeo inspect --raw dir:/tmp/pulled", listed[0].0),
         ])
         .output()
         .unwrap();

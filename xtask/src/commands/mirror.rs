@@ -137,7 +137,13 @@ impl MirrorPlan {
     pub fn resolve(args: &MirrorCmd, ctx: &Ctx) -> anyhow::Result<MirrorPlan> {
         let sources = ctx.sources;
         let mode = match (&args.to_dir, &args.from_dir) {
-            (Some(d), None) => Mode::ToDir(sources.flag_path("--to-dir", d)?),
+            (Some(d), None) => {
+                let dir = sources.flag_path("--to-dir", d)?;
+                if sources.as_root {
+                    not_shared("--to-dir", &dir)?;
+                }
+                Mode::ToDir(dir)
+            }
             (None, Some(d)) => Mode::FromDir(sources.flag_path("--from-dir", d)?),
             _ => Mode::Registry,
         };
@@ -160,6 +166,11 @@ impl MirrorPlan {
                 }
                 None => None,
             };
+        let signing = crate::signing::Signing::resolve(
+            &args.signing,
+            sources,
+            crate::signing::Need::Enforce,
+        )?;
         let mut read_from = Vec::new();
         let mut os_auth = None;
         let items = match &mode {
@@ -168,6 +179,32 @@ impl MirrorPlan {
                 load_manifest(dir)?
             }
             _ => {
+                // every input checked before the lists are read from the image (the one
+                // command this resolution runs)
+                let (what, extra) =
+                    sources.list(&crate::inputs::EMBED_IMAGES, &args.embed_images)?;
+                let mut extras = Vec::new();
+                for r in extra {
+                    extras.push(mirror::source_reference(&what, r.trim())?);
+                }
+                let os = if args.no_os_image {
+                    None
+                } else {
+                    let name = Image::name(args.image_name.as_deref(), sources)?;
+                    let registry = Registry::resolve(&args.registry, sources, false)?;
+                    let auth = sources.value(
+                        &crate::inputs::AUTH_CONFIG,
+                        args.registry.auth_config.as_deref(),
+                    )?;
+                    os_auth = match auth {
+                        Some(p) => {
+                            let path = sources.path(&p)?;
+                            path.exists().then_some(path)
+                        }
+                        None => None,
+                    };
+                    Some(registry.remote(&name, Some("latest")))
+                };
                 let mut items = Vec::new();
                 let lists = release_lists(args, sources, &mut read_from)?;
                 for (what, doc) in &lists {
@@ -186,36 +223,15 @@ impl MirrorPlan {
                         push_item(&mut items, r, Kind::Release);
                     }
                 }
-                let (what, extra) =
-                    sources.list(&crate::inputs::EMBED_IMAGES, &args.embed_images)?;
-                for r in extra {
-                    let r = mirror::source_reference(&what, r.trim())?;
+                for r in extras {
                     push_item(&mut items, r, Kind::Extra);
                 }
-                if !args.no_os_image {
-                    let name = Image::name(args.image_name.as_deref(), sources)?;
-                    let registry = Registry::resolve(&args.registry, sources, false)?;
-                    let auth = sources.value(
-                        &crate::inputs::AUTH_CONFIG,
-                        args.registry.auth_config.as_deref(),
-                    )?;
-                    os_auth = match auth {
-                        Some(p) => {
-                            let path = sources.path(&p)?;
-                            path.exists().then_some(path)
-                        }
-                        None => None,
-                    };
-                    push_item(&mut items, registry.remote(&name, Some("latest")), Kind::Os);
+                if let Some(r) = os {
+                    push_item(&mut items, r, Kind::Os);
                 }
                 items
             }
         };
-        let signing = crate::signing::Signing::resolve(
-            &args.signing,
-            sources,
-            crate::signing::Need::Enforce,
-        )?;
         if items.is_empty() {
             return Err(validate::refuse("mirror: nothing to copy (the release lists name no image, and there are no extra images or OS image)"));
         }
@@ -249,7 +265,7 @@ impl MirrorPlan {
 
     /// skopeo's global flags: podman's registries.conf (skopeo ignores the variable).
     fn skopeo(&self, id: &'static str, about: String) -> Step {
-        let mut step = Step::new(id, about, "skopeo").root(true);
+        let mut step = Step::new(id, about, "skopeo");
         if let Some(c) = &self.registries_conf {
             step = step.args(["--registries-conf", c.as_str()]);
         }
@@ -388,25 +404,11 @@ impl MirrorPlan {
         }
         if let Some(signing) = &self.signing {
             let scope = self.os_scope().unwrap_or_default();
-            let text = match (&self.mirror, &self.mode) {
-                (Some(m), Mode::Registry | Mode::FromDir(_)) => {
-                    m.copy_registries_d(signing, &scope)
-                }
-                // into a directory: only where signatures are read
-                _ => {
-                    let m = Mirror {
-                        location: "dir".to_string(),
-                        auth: None,
-                        ca: None,
-                        insecure: false,
-                        what: String::new(),
-                        lookaside_dir: signing.lookaside_dir.clone(),
-                        lookaside_url: None,
-                    };
-                    let full = m.copy_registries_d(signing, &scope);
-                    full.split("  dir:\n").next().unwrap_or(&full).to_string()
-                }
+            let into = match self.mode {
+                Mode::ToDir(_) => None,
+                _ => self.mirror.as_ref(),
             };
+            let text = mirror::copy_registries_d(signing, &scope, into);
             let file = self.registries_d.join("xtask-mirror.yaml");
             plan.push(
                 Step::new(
@@ -428,17 +430,16 @@ impl MirrorPlan {
                         format!("make the mirror's lookaside directory {}", m.lookaside_dir),
                         "mkdir",
                     )
-                    .args(["-p", "--", m.lookaside_dir.as_str()])
-                    .root(true),
+                    .args(["-p", "--", m.lookaside_dir.as_str()]),
                 );
             }
         }
         if let Mode::ToDir(dir) = &self.mode {
-            plan.push(
-                Step::new("dir", format!("make {dir}"), "mkdir")
-                    .args(["-p", "--", dir.join("images").as_str()])
-                    .root(true),
-            );
+            plan.push(Step::new("dir", format!("make {dir}"), "mkdir").args([
+                "-p",
+                "--",
+                dir.join("images").as_str(),
+            ]));
         }
         let lanes: Vec<&'static str> = (1..=self.jobs.min(total))
             .map(|j| name(format!("job{j}")))
@@ -547,7 +548,7 @@ impl MirrorPlan {
             });
             let test_signature = |id: &'static str, about: String| {
                 let (path, var, suffix) = signature.clone().expect("a signed image");
-                let step = Step::new(id, about, "test").arg("-s").root(true);
+                let step = Step::new(id, about, "test").arg("-s");
                 match var {
                     Some(v) => step.var_arg_around(&path, v, &suffix),
                     None => step.arg(path),
@@ -655,7 +656,6 @@ impl MirrorPlan {
                     .args(["-m", "0644", "/dev/stdin"])
                     .arg(dir.join(mirror::DIR_MANIFEST).as_str())
                     .stdin(Stdin::Template(text))
-                    .root(true)
                     .done(crate::plan::Done::Say(format!("ok: {total} images in {dir}; carry it to the site, then `cargo xtask mirror --from-dir DIR --to REGISTRY`"))),
             );
         }
@@ -769,6 +769,37 @@ pub fn release_lists(
         out.push((format!("{file} in {image}"), doc));
     }
     Ok(out)
+}
+
+/// Run as root, the copies are written by root: the directory (or, while it does not exist,
+/// the nearest directory above it) must be one no other user can write, or a link planted
+/// there would send root's writes elsewhere. As a user, the tool writes as that user.
+fn not_shared(what: &str, dir: &Utf8Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let me = crate::record::effective_uid();
+    let mut at = Some(dir);
+    while let Some(d) = at {
+        if let Ok(meta) = std::fs::symlink_metadata(d) {
+            if meta.file_type().is_symlink() && d == dir {
+                return Err(bad(
+                    what,
+                    dir.as_str(),
+                    "is a symbolic link: give the directory itself",
+                ));
+            }
+            let meta = std::fs::metadata(d).unwrap_or(meta);
+            if meta.mode() & 0o022 != 0 || (meta.uid() != 0 && Some(meta.uid()) != me) {
+                return Err(bad(
+                    what,
+                    dir.as_str(),
+                    format!("'{d}' can be written by other users, who could plant links there for root to follow: run `mirror` as yourself (it needs no root), or choose a directory only root can write"),
+                ));
+            }
+            return Ok(());
+        }
+        at = d.parent();
+    }
+    Ok(())
 }
 
 /// A read-only podman command run before planning (through sudo when the tool is not
