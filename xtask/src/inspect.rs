@@ -705,6 +705,18 @@ fn journal(stdout: &str, unit: &str) -> Value {
     json!({ "unit": unit, "lines": lines, "failed_checks": failed })
 }
 
+/// The bytes of an image manifest's config and layers (0 for a list).
+pub fn image_bytes(manifest: &Value) -> u64 {
+    manifest
+        .get("layers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .chain(manifest.get("config"))
+        .filter_map(|l| l.get("size").and_then(Value::as_u64))
+        .fold(0, u64::saturating_add)
+}
+
 /// A manifest as a registry served it (`skopeo inspect --raw`): its digest (the SHA-256 of
 /// the exact bytes), whether it is a list, and its size (an image's config and layers; a
 /// list's members are counted). With `want`, the digest must be that one.
@@ -718,14 +730,7 @@ fn served_manifest(stdout: &str, reference: &str, want: Option<&str>) -> anyhow:
         }
     }
     let members = doc.get("manifests").and_then(Value::as_array);
-    let size = doc
-        .get("layers")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .chain(doc.get("config"))
-        .filter_map(|l| l.get("size").and_then(Value::as_u64))
-        .fold(0u64, u64::saturating_add);
+    let size = image_bytes(&doc);
     Ok(json!({
         "reference": reference,
         "digest_path": digest.replace(':', "="),

@@ -2953,6 +2953,73 @@ fn wait_for_port(port: u16) {
     }
 }
 
+/// A test's own gpg keyring (GNUPGHOME, 0700) and lookaside directory served on loopback,
+/// under the bed's `work-<t>` directory (made anew); `pass` is the keys' passphrase.
+struct GpgBed {
+    work: camino::Utf8PathBuf,
+    gnupg: camino::Utf8PathBuf,
+    lookaside_dir: camino::Utf8PathBuf,
+    served: Lookaside,
+    pass: &'static str,
+}
+
+impl GpgBed {
+    fn new(bed: &Bed, t: &str, pass: &'static str) -> GpgBed {
+        let work = bed.dir.join(format!("work-{t}"));
+        let _ = std::fs::remove_dir_all(&work);
+        let gnupg = work.join("gnupg");
+        std::fs::create_dir_all(&gnupg).unwrap();
+        std::fs::set_permissions(&gnupg, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .unwrap();
+        let lookaside_dir = work.join("lookaside");
+        std::fs::create_dir_all(&lookaside_dir).unwrap();
+        let served = Lookaside::serve(&lookaside_dir);
+        GpgBed {
+            work,
+            gnupg,
+            lookaside_dir,
+            served,
+            pass,
+        }
+    }
+    /// The keyring and the passphrase for a command of the tool.
+    fn env(&self, c: &mut std::process::Command) {
+        c.env("GNUPGHOME", self.gnupg.as_str())
+            .env("SIGN_PASSPHRASE", self.pass);
+    }
+    /// `keygen --method gpg` into `work/<out>`: the key's fingerprint; the passphrase in no
+    /// output.
+    fn keygen(&self, bed: &Bed, t: &str, name: &str, out: &str) -> String {
+        let mut c = xtask(
+            bed,
+            t,
+            &[
+                "keygen",
+                "--method",
+                "gpg",
+                "--name",
+                name,
+                "--output",
+                self.work.join(out).as_str(),
+            ],
+        );
+        self.env(&mut c);
+        let ran = run(&mut c).ok();
+        assert!(
+            !ran.all().contains(self.pass),
+            "the passphrase leaked: {}",
+            ran.all()
+        );
+        let line = ran
+            .all()
+            .lines()
+            .find(|l| l.starts_with("ok: GPG key "))
+            .unwrap()
+            .to_string();
+        line["ok: GPG key ".len()..][..40].to_string()
+    }
+}
+
 /// A lookaside directory served over HTTP on loopback (python3 -m http.server), as a user
 /// publishes `signing.lookaside_dir`; stopped when dropped.
 struct Lookaside {
@@ -3004,48 +3071,10 @@ fn signed_release_gpg() {
         return;
     };
     const PASS: &str = "canary-sign-pass-81f3-do-not-leak";
-    let work = bed.dir.join(format!("work-{t}"));
-    let _ = std::fs::remove_dir_all(&work);
-    let gnupg = work.join("gnupg");
-    std::fs::create_dir_all(&gnupg).unwrap();
-    std::fs::set_permissions(&gnupg, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
-    let lookaside_dir = work.join("lookaside");
-    std::fs::create_dir_all(&lookaside_dir).unwrap();
-    let served = Lookaside::serve(&lookaside_dir);
-    let signed_env = |c: &mut std::process::Command| {
-        c.env("GNUPGHOME", gnupg.as_str())
-            .env("SIGN_PASSPHRASE", PASS);
-    };
-    // two keys, each by the tool
-    let keygen = |name: &str, out: &str| -> String {
-        let mut c = xtask(
-            &bed,
-            t,
-            &[
-                "keygen",
-                "--method",
-                "gpg",
-                "--name",
-                name,
-                "--output",
-                work.join(out).as_str(),
-            ],
-        );
-        signed_env(&mut c);
-        let ran = run(&mut c).ok();
-        assert!(
-            !ran.all().contains(PASS),
-            "the passphrase leaked: {}",
-            ran.all()
-        );
-        let line = ran
-            .all()
-            .lines()
-            .find(|l| l.starts_with("ok: GPG key "))
-            .unwrap()
-            .to_string();
-        line["ok: GPG key ".len()..][..40].to_string()
-    };
+    let gpg = GpgBed::new(&bed, t, PASS);
+    let (work, lookaside_dir, served) = (&gpg.work, &gpg.lookaside_dir, &gpg.served);
+    let signed_env = |c: &mut std::process::Command| gpg.env(c);
+    let keygen = |name: &str, out: &str| gpg.keygen(&bed, t, name, out);
     let fpr = keygen("xtask e2e signing", "keys");
     let _other = keygen("xtask e2e other", "other");
     let public = work.join("keys/xtask-signing.gpg");
@@ -3239,7 +3268,7 @@ fn signed_release_gpg() {
             &fpr,
             "--sign-passphrase-file",
         ])
-        .env("GNUPGHOME", gnupg.as_str());
+        .env("GNUPGHOME", gpg.gnupg.as_str());
     let pass_file = work.join("pass");
     std::fs::write(&pass_file, PASS).unwrap();
     sign_list.args([
@@ -4367,18 +4396,26 @@ fn mirror_for_a_disconnected_site() {
         let repo = xtask::validate::reference_parts(reference).0;
         format!("{}@{digest}", m.repository(repo))
     };
+    // every image of the list served by digest at a mirror location
+    let all_served = |location: &str, how: &str| {
+        let there = xtask::mirror::Mirror {
+            location: location.to_string(),
+            ..m.clone()
+        };
+        for (reference, digest) in &listed {
+            assert_eq!(
+                served_digest(&bed, &at(&there, reference, digest)).as_deref(),
+                Some(digest.as_str()),
+                "{reference} is not in {location} ({how})"
+            );
+        }
+    };
 
     // first run: every image copied, each digest equal at the mirror
     let first = xs(mirror_args(&location, &[])).ok();
     let doc: Value = serde_json::from_str(&first.stdout).unwrap();
     assert_eq!(doc["mirror"]["copied"], 5, "{}", first.stdout);
-    for (reference, digest) in &listed {
-        assert_eq!(
-            served_digest(&bed, &at(&m, reference, digest)).as_deref(),
-            Some(digest.as_str()),
-            "{reference}"
-        );
-    }
+    all_served(&location, "the first run");
     // the list and its member: --all
     let member = {
         let raw = bed.read(
@@ -4475,17 +4512,7 @@ fn mirror_for_a_disconnected_site() {
         .find(|i| i["reference"] == gone.as_str())
         .unwrap();
     assert_eq!(gone_entry["state"], "failed");
-    let mo = xtask::mirror::Mirror {
-        location: other.clone(),
-        ..m.clone()
-    };
-    for (reference, digest) in &listed {
-        assert_eq!(
-            served_digest(&bed, &at(&mo, reference, digest)).as_deref(),
-            Some(digest.as_str()),
-            "{reference} was not copied beside the failing image"
-        );
-    }
+    all_served(&other, "beside the failing image");
 
     // a directory to carry: its manifest names every image with its digest
     let carry = dir.join("carry");
@@ -4580,17 +4607,7 @@ fn mirror_for_a_disconnected_site() {
     .ok();
     let doc: Value = serde_json::from_str(&loaded.stdout).unwrap();
     assert_eq!(doc["mirror"]["copied"], 5, "{}", loaded.stdout);
-    let m3 = xtask::mirror::Mirror {
-        location: third_loc.clone(),
-        ..m.clone()
-    };
-    for (reference, digest) in &listed {
-        assert_eq!(
-            served_digest(&bed, &at(&m3, reference, digest)).as_deref(),
-            Some(digest.as_str()),
-            "{reference}"
-        );
-    }
+    all_served(&third_loc, "from the carried directory");
     // the rendered drop-in, read by skopeo: by digest through the mirror, tags of the OS
     // image's repository too, other tags not
     let conf = dir.join("mirror-registries.conf");
@@ -4657,40 +4674,9 @@ fn mirror_carries_signatures() {
         return;
     };
     const PASS: &str = "canary-sign-pass-5d0c-do-not-leak";
-    let work = bed.dir.join(format!("work-{t}"));
-    let _ = std::fs::remove_dir_all(&work);
-    let gnupg = work.join("gnupg");
-    std::fs::create_dir_all(&gnupg).unwrap();
-    std::fs::set_permissions(&gnupg, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
-    let lookaside_dir = work.join("lookaside");
-    std::fs::create_dir_all(&lookaside_dir).unwrap();
-    let served = Lookaside::serve(&lookaside_dir);
-    let signed_env = |c: &mut std::process::Command| {
-        c.env("GNUPGHOME", gnupg.as_str())
-            .env("SIGN_PASSPHRASE", PASS);
-    };
-    let mut c = xtask(
-        &bed,
-        t,
-        &[
-            "keygen",
-            "--method",
-            "gpg",
-            "--name",
-            "xtask e2e mirror",
-            "--output",
-            work.join("keys").as_str(),
-        ],
-    );
-    signed_env(&mut c);
-    let ran = run(&mut c).ok();
-    let line = ran
-        .all()
-        .lines()
-        .find(|l| l.starts_with("ok: GPG key "))
-        .unwrap()
-        .to_string();
-    let fpr = line["ok: GPG key ".len()..][..40].to_string();
+    let gpg = GpgBed::new(&bed, t, PASS);
+    let (work, lookaside_dir) = (gpg.work.clone(), gpg.lookaside_dir.clone());
+    let fpr = gpg.keygen(&bed, t, "xtask e2e mirror", "keys");
     let public = work.join("keys/xtask-signing.gpg");
     let sign_flags = [
         "--sign-method",
@@ -4698,7 +4684,7 @@ fn mirror_carries_signatures() {
         "--sign-public-key",
         public.as_str(),
         "--lookaside-url",
-        served.url.as_str(),
+        gpg.served.url.as_str(),
     ];
 
     // the OS image list, released and signed
@@ -4713,7 +4699,7 @@ fn mirror_carries_signatures() {
     ];
     args.extend(sign_flags);
     let mut c = with_login(xtask(&bed, t, &args), &bed);
-    signed_env(&mut c);
+    gpg.env(&mut c);
     c.env("XTASK_STATE_DIR", work.join("state").as_str());
     run(&mut c).ok();
     let registry = bed.var("TESTBED_AUTH_REGISTRY");
@@ -4802,7 +4788,7 @@ fn mirror_carries_signatures() {
             "dir": { "": [{ "type": "insecureAcceptAnything" }] },
         },
     }).to_string()).unwrap();
-    drop(served);
+    drop(gpg);
     let _back = RegistriesBack(&bed);
     bed.script(&["stop-registry", "auth"]);
     let pull = |to: &str| {

@@ -100,45 +100,10 @@ pub(super) fn embedding(
         "",
     )];
     // every image reachable, and its size (the sum of its layers, of every platform of a list)
-    let raw = |reference: &str| -> Result<Value, String> {
-        remote_manifest(sources, pull_secret, reference)
-            .unwrap_or_else(|| Err("skopeo is not installed".to_string()))
-    };
-    let layers = |m: &Value| -> u64 {
-        m.get("layers")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .chain(m.get("config"))
-            .filter_map(|l| l.get("size").and_then(Value::as_u64))
-            .fold(0, u64::saturating_add)
-    };
     let mut total: u64 = 0;
     let mut unreachable = Vec::new();
     for (r, _) in &refs {
-        match raw(r) {
-            Ok(m) => match m.get("manifests").and_then(Value::as_array) {
-                // a list: `--all` copies every platform
-                Some(list) => {
-                    let repo = r.split('@').next().unwrap_or(r);
-                    let repo = match repo.rsplit_once(':') {
-                        Some((head, tag)) if !tag.contains('/') => head,
-                        _ => repo,
-                    };
-                    for d in list
-                        .iter()
-                        .filter_map(|x| x.get("digest").and_then(Value::as_str))
-                    {
-                        match raw(&format!("{repo}@{d}")) {
-                            Ok(inner) => total = total.saturating_add(layers(&inner)),
-                            Err(e) => unreachable.push(format!("{repo}@{d}: {e}")),
-                        }
-                    }
-                }
-                None => total = total.saturating_add(layers(&m)),
-            },
-            Err(e) => unreachable.push(format!("{r}: {e}")),
-        }
+        total = total.saturating_add(image_bytes(sources, pull_secret, r, &mut unreachable));
     }
     // the pull secret: an entry for every registry of the list
     let registries: Vec<String> = secrets_of(pull_secret);

@@ -85,21 +85,7 @@ pub(super) fn checks(
     let mut total: u64 = 0;
     let mut unreadable = Vec::new();
     for r in &refs {
-        match remote_manifest(sources, pull_secret, r) {
-            Some(Ok(m)) => {
-                total = total.saturating_add(
-                    m.get("layers")
-                        .and_then(Value::as_array)
-                        .into_iter()
-                        .flatten()
-                        .chain(m.get("config"))
-                        .filter_map(|l| l.get("size").and_then(Value::as_u64))
-                        .fold(0, u64::saturating_add),
-                )
-            }
-            Some(Err(e)) => unreadable.push(format!("{r}: {e}")),
-            None => unreadable.push(format!("{r}: skopeo is not installed")),
-        }
+        total = total.saturating_add(image_bytes(sources, pull_secret, r, &mut unreadable));
     }
     for u in &unreadable {
         out.push(finding(
@@ -110,7 +96,15 @@ pub(super) fn checks(
         ));
     }
     if unreadable.is_empty() {
-        out.push(finding("mirror-source", Level::Ok, format!("every image is readable at its source ({} in its own layers; lists count their first level)", validate::human(total)), ""));
+        out.push(finding(
+            "mirror-source",
+            Level::Ok,
+            format!(
+                "every image is readable at its source ({}, lists with every platform)",
+                validate::human(total)
+            ),
+            "",
+        ));
     }
     if let Some(dir) = &args.to_dir {
         let path = Utf8PathBuf::from(dir);
@@ -120,7 +114,7 @@ pub(super) fn checks(
                 "mirror-space",
                 Level::Fail,
                 format!(
-                    "the images take at least {}, {} free at {at}",
+                    "the images take {}, {} free at {at}",
                     validate::human(total),
                     validate::human(b)
                 ),
@@ -130,7 +124,7 @@ pub(super) fn checks(
                 "mirror-space",
                 Level::Ok,
                 format!(
-                    "the images take at least {}; {} free at {at}",
+                    "the images take {}; {} free at {at}",
                     validate::human(total),
                     validate::human(b)
                 ),

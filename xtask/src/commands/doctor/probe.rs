@@ -30,6 +30,46 @@ pub(super) fn local_image(reference: &str) -> bool {
     output("podman", &["image", "exists", reference]).is_some_and(|o| o.status.success())
 }
 
+/// The bytes an image takes in a registry, read there: its config and layers, or, for a
+/// list (`--all` copies every platform), those of each of its images. Each reference that
+/// could not be read is said in `unreadable`.
+pub(super) fn image_bytes(
+    sources: &Sources,
+    pull_secret: Option<&Utf8PathBuf>,
+    reference: &str,
+    unreadable: &mut Vec<String>,
+) -> u64 {
+    let raw = |r: &str| -> Result<Value, String> {
+        remote_manifest(sources, pull_secret, r)
+            .unwrap_or_else(|| Err("skopeo is not installed".to_string()))
+    };
+    match raw(reference) {
+        Ok(m) => match m.get("manifests").and_then(Value::as_array) {
+            Some(list) => {
+                let repo = crate::validate::reference_parts(reference).0;
+                let mut total: u64 = 0;
+                for d in list
+                    .iter()
+                    .filter_map(|x| x.get("digest").and_then(Value::as_str))
+                {
+                    match raw(&format!("{repo}@{d}")) {
+                        Ok(inner) => {
+                            total = total.saturating_add(crate::inspect::image_bytes(&inner))
+                        }
+                        Err(e) => unreadable.push(format!("{repo}@{d}: {e}")),
+                    }
+                }
+                total
+            }
+            None => crate::inspect::image_bytes(&m),
+        },
+        Err(e) => {
+            unreadable.push(format!("{reference}: {e}"));
+            0
+        }
+    }
+}
+
 /// `skopeo inspect --raw` of an image in its registry, with the pull secret and podman's
 /// registries.conf: its manifest, or the cause of the failure. `None`: skopeo is missing.
 pub(super) fn remote_manifest(
