@@ -199,7 +199,13 @@ fn sample_processes(
                 }
                 let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
                 let environ = match skip {
-                    Some(xtask) if descends_from(pid, xtask) => {
+                    // a child between fork and exec is still xtask (its memory, its
+                    // environment): what it runs gets the environment it was given
+                    Some(xtask)
+                        if descends_from(pid, xtask)
+                            && std::fs::read_link(entry.path().join("exe")).ok()
+                                != std::fs::read_link(format!("/proc/{xtask}/exe")).ok() =>
+                    {
                         std::fs::read(entry.path().join("environ")).unwrap_or_default()
                     }
                     _ => Vec::new(),
@@ -2473,6 +2479,37 @@ fn a_stopped_lane_leaves_nothing_running() {
     assert!(secret_dirs(&tmp).is_empty(), "{:?}", secret_dirs(&tmp));
 }
 
+/// `podman login` of the bed's password registry into the bed's auth file.
+fn bed_login(bed: &Bed) {
+    use std::io::Write;
+    let mut login = bed
+        .command("podman")
+        .args([
+            "login",
+            "--authfile",
+            &bed.var("REGISTRY_AUTH_FILE"),
+            "--username",
+            "tester",
+            "--password-stdin",
+            &bed.var("TESTBED_AUTH_REGISTRY"),
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let password = std::fs::read_to_string(bed.var("TESTBED_PASSWORD_FILE")).unwrap();
+    login
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(password.trim().as_bytes())
+        .unwrap();
+    assert!(
+        login.wait().unwrap().success(),
+        "podman login to the bed failed"
+    );
+}
+
 /// A two-architecture list of small images (the bed's busybox bases, a file and a version
 /// label each), pushed to `target`; the amd64 member's digest.
 fn push_small_list(bed: &Bed, dir: &Utf8Path, version: &str, target: &str) -> String {
@@ -2710,7 +2747,9 @@ fn device_lifecycle_on_a_stand_in_device() {
         ],
     );
     std::fs::copy(dir.join("id_ed25519.pub"), ctl.join("authorized_keys")).unwrap();
-    // the device's registry credentials (the kickstart's %post writes them on a real one)
+    // the device's registry credentials (the kickstart's %post writes them on a real one):
+    // the bed's auth file, logged in here (not left to whichever test ran before)
+    bed_login(&bed);
     std::fs::copy(bed.var("REGISTRY_AUTH_FILE"), ctl.join("auth.json")).unwrap();
     std::fs::set_permissions(
         ctl.join("auth.json"),

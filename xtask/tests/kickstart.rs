@@ -650,3 +650,90 @@ fn the_device_gets_the_mirrors_credentials() {
     let joined: String = text.split_whitespace().collect();
     assert!(joined.contains(&encoded));
 }
+
+/// Issue 24: with a site mirror (and its CA), the installer pulls the OS image through it:
+/// `%pre-install` writes the drop-in the tool renders for the OS image's repository and the
+/// CA for the mirror alone; run in a busybox chroot, the files are those; ksvalidator takes it.
+#[test]
+fn the_installer_pulls_through_the_mirror() {
+    let test = "the_installer_pulls_through_the_mirror";
+    let ca = repo_root().join("tests/fixtures/mirror/ca.crt");
+    let ks = {
+        // the CA comes from the config file (mirror.ca): the repository's, with it added
+        let dir = scratch("ks-mirror-installer");
+        let mut config: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(repo_root().join(xtask::config::CONFIG_FILE)).unwrap(),
+        )
+        .unwrap();
+        config["mirror"] = serde_json::json!({ "ca": ca.as_str() });
+        let file = dir.join("config.json");
+        std::fs::write(&file, config.to_string()).unwrap();
+        let env = env(&[("MIRROR_REGISTRY", "mirror.site.example:8443/microshift")]);
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let mut sources = common::sources(true, &env);
+        sources.config = xtask::config::Config::load(&file).unwrap();
+        let cli = Cli::try_parse_from(["cargo xtask", "kickstart"]).unwrap();
+        let Command::Kickstart(cmd) = cli.command else {
+            unreachable!()
+        };
+        Kickstart::resolve(&cmd.args, &sources).unwrap()
+    };
+    let text = ks.render(false).unwrap();
+    let pre = section(&text, "%pre-install");
+    assert!(pre.contains("999-microshift-mirror.conf"), "{pre}");
+    let want_conf = xtask::mirror::Mirror {
+        location: "mirror.site.example:8443/microshift".to_string(),
+        auth: None,
+        ca: None,
+        insecure: false,
+        what: String::new(),
+        lookaside_dir: camino::Utf8PathBuf::from("/unused"),
+        lookaside_url: None,
+    }
+    .registries_conf(&[], Some("quay.io/myorg/mypath/microshift-4.16-bootc"));
+    if require_tool("ksvalidator", test) {
+        let dir = scratch("ks-mirror-validate");
+        let path = dir.join("mirror.ks");
+        std::fs::write(&path, &text).unwrap();
+        let out = std::process::Command::new("ksvalidator")
+            .args(["-v", "RHEL9", path.as_str()])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    if !require_root(test) || !require_tool("busybox", test) {
+        return;
+    }
+    let root = scratch("ks-mirror-chroot");
+    let _ = std::fs::remove_dir_all(&root);
+    busybox_root(&root);
+    let chroot = ["/usr/sbin/chroot", "/sbin/chroot", "/usr/bin/chroot"]
+        .into_iter()
+        .find(|p| Utf8Path::new(p).exists())
+        .expect("chroot");
+    std::fs::write(root.join("pre.sh"), &pre).unwrap();
+    let out = std::process::Command::new(chroot)
+        .args([root.as_str(), "/bin/sh", "-e", "/pre.sh"])
+        .env_clear()
+        .env("PATH", "/bin")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let read = |p: &str| std::fs::read_to_string(root.join(p)).unwrap();
+    assert_eq!(
+        read("etc/containers/registries.conf.d/999-microshift-mirror.conf"),
+        want_conf
+    );
+    assert_eq!(
+        read("etc/containers/certs.d/mirror.site.example:8443/ca.crt"),
+        std::fs::read_to_string(&ca).unwrap()
+    );
+}

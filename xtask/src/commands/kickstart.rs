@@ -157,6 +157,15 @@ fn with_entries(bytes: &Secret, other: &serde_json::Value, what: &str) -> anyhow
     })?))
 }
 
+/// The installer's way to the site's mirror.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InstallerMirror {
+    /// The registries.conf drop-in: the OS image's repository through the mirror.
+    pub conf: String,
+    /// The mirror's host and CA certificate, when there is one.
+    pub ca: Option<(String, Vec<u8>)>,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Kickstart {
     pub url: String,
@@ -167,6 +176,8 @@ pub struct Kickstart {
     pub volume_group: String,
     /// The registry auth file and its bytes.
     pub auth: Option<(Utf8PathBuf, Secret)>,
+    /// With a site mirror: what the installer gets to pull the OS image through it.
+    pub mirror: Option<InstallerMirror>,
     /// Lines that create users (for an installer ISO, where the builder takes no user
     /// customization next to a kickstart); empty for `vm`.
     pub users: String,
@@ -291,7 +302,24 @@ impl Kickstart {
             ));
         }
         let repository = registry.remote(&image.name, None);
+        let mirror = match &mirror {
+            Some(m) => {
+                let ca = match &m.ca {
+                    Some(path) => Some((
+                        m.host().to_string(),
+                        crate::validate::read_bounded("mirror.ca", path, 1 << 20)?,
+                    )),
+                    None => None,
+                };
+                Some(InstallerMirror {
+                    conf: m.registries_conf(&[], Some(&repository)),
+                    ca,
+                })
+            }
+            None => None,
+        };
         Ok(Kickstart {
+            mirror,
             signing: signing.map(|s| (s, repository)),
             url,
             transport,
@@ -365,8 +393,31 @@ impl Kickstart {
             ("USERS", self.users.clone()),
             ("PULL_SECRET", pull_secret),
             ("SIGNATURE_POLICY", self.signature_policy()?),
+            ("MIRROR", self.mirror_block()?),
         ];
         fill(&t.main, &values)
+    }
+
+    /// The `%pre-install` block sending the installer's pull of the OS image through the
+    /// site's mirror (and trusting its CA), or "".
+    fn mirror_block(&self) -> anyhow::Result<String> {
+        let Some(InstallerMirror { conf, ca }) = &self.mirror else {
+            return Ok(String::new());
+        };
+        let ca = match ca {
+            Some((host, bytes)) => format!(
+                "mkdir -p '/etc/containers/certs.d/{host}'\nbase64 -d > '/etc/containers/certs.d/{host}/ca.crt' <<'XTASK_BASE64_EOF'\n{}\nXTASK_BASE64_EOF",
+                base64(bytes)
+            ),
+            None => String::new(),
+        };
+        fill(
+            &self.template.mirror,
+            &[
+                ("MIRROR_CONF_BASE64", base64(conf.as_bytes())),
+                ("MIRROR_CA", ca),
+            ],
+        )
     }
 
     /// The `%pre-install` block giving the installer the image's signature policy, or "".
@@ -419,6 +470,7 @@ impl Kickstart {
         )?
         .map(|s| (s, registry.remote(&image.name, None)));
         Ok(Kickstart {
+            mirror: None,
             signing,
             url: registry.remote(&image.name, Some(&image.tag())),
             transport: Transport::Registry,
@@ -495,6 +547,7 @@ pub struct Template {
     pub insecure_registry: String,
     pub pull_secret: String,
     pub signature_policy: String,
+    pub mirror: String,
 }
 
 fn read_template(sources: &Sources) -> anyhow::Result<Template> {
@@ -517,6 +570,7 @@ fn read_template(sources: &Sources) -> anyhow::Result<Template> {
         insecure_registry: block("insecure-registry")?,
         pull_secret: block("pull-secret")?,
         signature_policy: block("signature-policy")?,
+        mirror: block("mirror")?,
     })
 }
 
