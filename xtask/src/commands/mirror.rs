@@ -803,23 +803,9 @@ fn not_shared(what: &str, dir: &Utf8Path) -> anyhow::Result<()> {
 }
 
 /// A read-only podman command run before planning (through sudo when the tool is not
-/// root: the images are root's), its output; secrets of the environment not passed on.
+/// root: the images are root's).
 fn podman(sources: &Sources, args: &[&str]) -> Option<std::process::Output> {
-    let mut cmd = if sources.as_root {
-        std::process::Command::new("podman")
-    } else {
-        let mut c = std::process::Command::new("sudo");
-        c.arg("podman");
-        c
-    };
-    for name in crate::inputs::secret_env() {
-        cmd.env_remove(name);
-    }
-    cmd.args(args)
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .output()
-        .ok()
+    crate::exec::ask("podman", args, !sources.as_root)
 }
 
 /// A `--to-dir` directory's manifest, checked: the format, each reference and digest, each

@@ -39,6 +39,27 @@ pub struct Options {
     pub stdout_to_stderr: bool,
 }
 
+/// Ask a read-only question outside any plan (doctor's probes, what `mirror` reads before
+/// it plans): the command's output, or `None` when it cannot be started. As every command
+/// the tool runs, it gets none of the secrets of the tool's environment, and no stdin; with
+/// `sudo`, it runs through sudo.
+pub fn ask(program: &str, args: &[&str], sudo: bool) -> Option<std::process::Output> {
+    let mut cmd = if sudo {
+        let mut c = std::process::Command::new("sudo");
+        c.arg(program);
+        c
+    } else {
+        std::process::Command::new(program)
+    };
+    for name in crate::inputs::secret_env() {
+        cmd.env_remove(name);
+    }
+    cmd.args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .ok()
+}
+
 /// Run every step of `plan` in order. Stops at the first failing step (unless it is a probe).
 /// The report holds every step run so far, also when one failed.
 pub fn run(sh: &Shell, plan: &Plan, opts: Options) -> (Report, anyhow::Result<()>) {

@@ -11,11 +11,11 @@ use crate::config::Sources;
 const MIN_FREE: u64 = 10 << 30;
 
 fn podman(builder: &Builder, args: &[&str]) -> Result<serde_json::Value, String> {
-    let out = std::process::Command::new("podman")
-        .args(builder.args())
-        .args(args)
-        .output()
-        .map_err(|e| format!("podman: {e}"))?;
+    let reach = builder.args();
+    let mut all: Vec<&str> = reach.iter().map(String::as_str).collect();
+    all.extend_from_slice(args);
+    let out = crate::exec::ask("podman", &all, false)
+        .ok_or_else(|| "podman: could not be started".to_string())?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
         let last = err

@@ -1,8 +1,6 @@
 //! Read-only questions to the host: run a tool and keep its answer, an image in the local
 //! storage or a registry, free space, what an auth file covers.
 
-use std::process::Command;
-
 use camino::Utf8PathBuf;
 use serde_json::Value;
 
@@ -11,14 +9,7 @@ use crate::secrets;
 
 /// Run a read-only command; `None` when it cannot be started (not installed).
 pub(super) fn output(program: &str, args: &[&str]) -> Option<std::process::Output> {
-    let mut cmd = Command::new(program);
-    for name in crate::inputs::secret_env() {
-        cmd.env_remove(name);
-    }
-    cmd.args(args)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .ok()
+    crate::exec::ask(program, args, false)
 }
 
 pub(super) fn stdout_of(o: &std::process::Output) -> String {
