@@ -7,7 +7,7 @@
 
 mod common;
 
-use camino::{Utf8Path, Utf8PathBuf};
+use camino::Utf8PathBuf;
 use common::{isolated_xtask, repo_root, scratch, Ran};
 use serde_json::{json, Value};
 
@@ -46,25 +46,6 @@ fn redacted(stdout: &str, keys: &[&str]) -> String {
     common::scrub(&serde_json::to_string_pretty(&doc).unwrap())
 }
 
-/// An executable file with this text, written by a child process: a file this (threaded)
-/// process held open for writing would be inherited by a child another test forks at that
-/// moment, and running it then fails with ETXTBSY.
-fn executable(path: &Utf8Path, text: &str) {
-    use std::io::Write;
-    let mut sh = std::process::Command::new("sh")
-        .args([
-            "-c",
-            "cat > \"$1\" && chmod 755 \"$1\"",
-            "sh",
-            path.as_str(),
-        ])
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    sh.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
-    assert!(sh.wait().unwrap().success(), "writing {path}");
-}
-
 const OLD: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
 const NEW: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
 
@@ -82,13 +63,13 @@ impl Device {
         }
         let ssh =
             std::fs::read_to_string(repo_root().join("tests/device/ssh-stub-device")).unwrap();
-        executable(&dir.join("bin/ssh"), &ssh);
+        common::write_executable(&dir.join("bin/ssh"), &ssh);
         let list = format!(
             r#"{{"schemaVersion":2,"manifests":[{{"digest":"{NEW}","platform":{{"architecture":"amd64","os":"linux"}}}},{{"digest":"sha256:3333333333333333333333333333333333333333333333333333333333333333","platform":{{"architecture":"arm64","os":"linux"}}}}]}}"#
         );
         // TEST FIXTURE, not skopeo: the list by tag; an image by digest (a real registry serves
         // the image's manifest, with its layers)
-        executable(
+        common::write_executable(
             &dir.join("bin/skopeo"),
             &format!(
                 "#!/bin/sh\ncase \"$*\" in\n  *@sha256:*) echo '{{\"schemaVersion\":2,\"config\":{{}},\"layers\":[]}}' ;;\n  *) echo '{list}' ;;\nesac\n"
@@ -151,7 +132,7 @@ fn json_mirror() {
     // TEST FIXTURE, not skopeo: every source serves `manifest`; the mirror serves what was
     // copied into it (a real mirror serves the copy's own manifest, the same bytes with
     // --preserve-digests)
-    executable(
+    common::write_executable(
         &bin.join("skopeo"),
         &format!(
             r#"#!/bin/bash
