@@ -577,9 +577,10 @@ fn bad_input_is_refused_before_anything_runs() {
             &["disk", "--output", &empty],
             &["--output", "not a directory"],
         ),
+        // a missing parent is made by the run; a file in its place is refused
         case(
-            &["disk", "--output", "/nonexistent/dir/out"],
-            &["--output", "parent directory"],
+            &["disk", "--output", &format!("{empty}/dir/out")],
+            &["--output", "empty.txt' is not a directory"],
         ),
         case(
             &["disk", "--ssh-key", &two_lines],

@@ -313,3 +313,193 @@ fn every_command_prints_one_json_document() {
         "the document holds the kickstart as printed, secrets left out"
     );
 }
+
+/// The README sentence that starts with `start`, up to its full stop, on one line.
+fn readme_sentence(start: &str) -> String {
+    let readme = std::fs::read_to_string(common::repo_root().join("README.md")).unwrap();
+    let flat = readme.split_whitespace().collect::<Vec<_>>().join(" ");
+    let from = flat
+        .find(start)
+        .unwrap_or_else(|| panic!("the README has no sentence starting {start:?}"));
+    let rest = &flat[from..];
+    rest[..rest.find(". ").unwrap_or(rest.len())].to_string()
+}
+
+/// The `code` spans of a text.
+fn code_spans(text: &str) -> Vec<String> {
+    text.split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect()
+}
+
+/// Issue 29, item 21: `doctor --for upgrade` sends the device exactly the commands the
+/// README lists, in its order (a stand-in ssh records them; it answers as a ready device
+/// does, so that every check runs), and finds it ready.
+#[test]
+fn doctor_sends_the_device_what_the_readme_lists() {
+    let dir = scratch("doctor-device-calls");
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let log = dir.join("sent.log");
+    common::write_executable(
+        &bin.join("ssh"),
+        &format!(
+            r#"#!/bin/sh
+# TEST FIXTURE, not ssh: records what a device is sent (the words after ssh's options and
+# the destination) and answers as a ready amd64 device would; a real ssh runs them there
+while [ $# -gt 0 ]; do
+  case "$1" in
+  -o | -i | -p) shift 2 ;;
+  -*) shift ;;
+  *) shift; break ;;
+  esac
+done
+echo "$*" >> {log}
+case "$*" in
+"sudo true") ;;
+"sudo bootc --version") echo "bootc 1.1.4" ;;
+"sudo bootc status --json")
+  echo '{{"apiVersion":"org.containers.bootc/v1","kind":"BootcHost","metadata":{{"name":"host"}},"spec":null,"status":{{"booted":{{"image":{{"image":{{"image":"quay.io/org/edge:v1","transport":"registry"}},"architecture":"amd64","version":"9.6","timestamp":null,"imageDigest":"sha256:1111111111111111111111111111111111111111111111111111111111111111"}},"incompatible":false,"pinned":false}},"staged":null,"rollback":null,"rollbackQueued":false,"type":"bootcHost"}}}}' ;;
+"sudo stat -c %a /etc/ostree/auth.json") echo 600 ;;
+"sudo grep -c -F -e quay.io /etc/ostree/auth.json") echo 1 ;;
+"sudo df --output=avail -B1 /sysroot") printf 'Avail\n107374182400\n' ;;
+*) exit 127 ;;
+esac"#
+        ),
+    );
+    // TEST FIXTURE, not skopeo: the registry's list (amd64 2222...) and that image
+    common::write_executable(
+        &bin.join("skopeo"),
+        r#"#!/bin/sh
+case "$*" in
+*@sha256:*) echo '{"schemaVersion":2,"config":{"size":1000},"layers":[{"size":300000000}]}' ;;
+*) echo '{"schemaVersion":2,"manifests":[{"digest":"sha256:2222222222222222222222222222222222222222222222222222222222222222","platform":{"architecture":"amd64","os":"linux"}}]}' ;;
+esac"#,
+    );
+    let auth = common::repo_root().join("tests/fixtures/registry-auth.json");
+    let ran = xtask(
+        &[
+            "--json",
+            "doctor",
+            "--for",
+            "upgrade",
+            "--host",
+            "redhat@192.0.2.10",
+            "--image",
+            "quay.io/org/edge:v2",
+        ],
+        &format!("{bin}:/usr/bin:/bin"),
+        &[("AUTH_CONFIG", auth.as_str())],
+    );
+    let doc: Value = serde_json::from_str(&ran.stdout).expect(&ran.stderr);
+    let found = checks(&doc);
+    assert!(
+        found.iter().all(|c| c.1 == "ok"),
+        "the device is ready: {found:?}"
+    );
+    let sent: Vec<String> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| l.strip_prefix("sudo ").unwrap_or(l).to_string())
+        .collect();
+    let listed: Vec<String> =
+        code_spans(&readme_sentence("the device is sent only these commands"))
+            .into_iter()
+            .filter(|c| c != "sudo")
+            .map(|c| c.replace("REGISTRY", "quay.io"))
+            .collect();
+    assert_eq!(
+        sent, listed,
+        "what the device was sent, and the README's list"
+    );
+}
+
+/// Issue 29, item 21: the `cosign-bundle` row appears for the `--for` values the README
+/// names, when signing is asked for (`--sign`, or `signing.key` in the config file) and the
+/// image's `latest` tag can be read; a sigstore bundle among the referrers under the
+/// fallback tag is a warning, none is ok. A stand-in skopeo is the registry.
+#[test]
+fn the_cosign_bundle_row_appears_as_the_readme_says() {
+    let dir = scratch("doctor-cosign-bundle");
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    const LATEST: &str = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    let repo = "quay.io/myorg/mypath/microshift-4.16-bootc";
+    // TEST FIXTURE, not skopeo: the image's `latest` (unless `no-latest`), one image, and
+    // under its fallback tag a referrer that is a cosign bundle (with `bundle`); anything
+    // else is not there. A real registry serves what was pushed and signed.
+    common::write_executable(
+        &bin.join("skopeo"),
+        &format!(
+            r#"#!/bin/sh
+case "$*" in
+--version) echo "skopeo version 1.9.3" ;;
+*"--format {{{{.Digest}}}} docker://{repo}:latest")
+  [ -e {dir}/no-latest ] && exit 1
+  echo {LATEST} ;;
+*"--raw docker://{repo}:latest") echo '{{"schemaVersion":2,"config":{{}},"layers":[]}}' ;;
+*"--raw docker://{repo}:sha256-{hex}")
+  [ -e {dir}/bundle ] || exit 1
+  echo '{{"schemaVersion":2,"manifests":[{{"digest":"sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb","artifactType":"application/vnd.dev.sigstore.bundle.v0.3+json"}}]}}' ;;
+*) exit 1 ;;
+esac"#,
+            hex = &LATEST[7..]
+        ),
+    );
+    let path = format!("{bin}:/usr/bin:/bin");
+    let row = |args: &[&str]| -> Option<String> {
+        let mut all = vec!["--json", "doctor"];
+        all.extend_from_slice(args);
+        let ran = xtask(&all, &path, &[]);
+        let doc: Value = serde_json::from_str(&ran.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", ran.stderr));
+        checks(&doc)
+            .into_iter()
+            .find(|c| c.0 == "cosign-bundle")
+            .map(|c| c.1)
+    };
+    // the `--for` values the README names, and the others
+    let sentence = readme_sentence("That `cosign-bundle` row appears with");
+    let named: Vec<String> = code_spans(sentence.split(" when ").next().unwrap())
+        .into_iter()
+        .map(|c| c.trim_start_matches("--for ").to_string())
+        .collect();
+    assert!(named.contains(&"push".to_string()), "{sentence}");
+    for purpose in [
+        "build", "push", "run", "vm", "disk", "upgrade", "release", "mirror", "all",
+    ] {
+        let listed = named.iter().any(|n| n == purpose);
+        let found = row(&["--for", purpose, "--sign"]);
+        assert_eq!(
+            found.is_some(),
+            listed,
+            "--for {purpose}: the row {} ({found:?}); the README: {sentence}",
+            if found.is_some() {
+                "appears"
+            } else {
+                "is missing"
+            }
+        );
+    }
+    // signing not asked for: no row; asked for by the config file's signing.key: the row
+    assert_eq!(row(&["--for", "push"]), None);
+    let mut config: Value = serde_json::from_str(
+        &std::fs::read_to_string(common::repo_root().join("microshift-image.json")).unwrap(),
+    )
+    .unwrap();
+    config["signing"] =
+        serde_json::json!({ "method": "gpg", "key": "A6134A4D420C5D4D2AFDBC977D8C745D2AEEEEC0" });
+    let file = dir.join("config.json");
+    std::fs::write(&file, config.to_string()).unwrap();
+    assert_eq!(
+        row(&["--config", file.as_str(), "--for", "push"]).as_deref(),
+        Some("ok")
+    );
+    // a bundle is a warning; `latest` unreadable: no row
+    std::fs::write(dir.join("bundle"), "").unwrap();
+    assert_eq!(row(&["--for", "push", "--sign"]).as_deref(), Some("warn"));
+    std::fs::write(dir.join("no-latest"), "").unwrap();
+    assert_eq!(row(&["--for", "push", "--sign"]), None);
+}

@@ -426,6 +426,8 @@ fn disk_plans() {
             &["disk", "--type", "anaconda-iso", "--ssh-key", key.as_str()]
         )
     );
+    // an --output whose parent is missing too: both are made, and given to the user
+    let output = common::scratch("disk-sudo-output").join("made/disk");
     insta::assert_snapshot!(
         "disk_custom_builder_sudo",
         dry_run(
@@ -433,6 +435,8 @@ fn disk_plans() {
             &[("SUDO_UID", "1000"), ("SUDO_GID", "1000")],
             &[
                 "disk",
+                "--output",
+                output.as_str(),
                 "--builder",
                 "quay.io/centos-bootc/bootc-image-builder:latest",
                 "--ssh-key",
@@ -444,6 +448,47 @@ fn disk_plans() {
             ]
         )
     );
+}
+
+/// Issue 29, item 14: a checkout without `target/` (a `CARGO_TARGET_DIR` elsewhere, a
+/// fresh clone) plans `disk` all the same: a preview needs no output directory; the run
+/// makes it with the parents it lacks, and under sudo gives each one it makes to the user.
+#[test]
+fn disk_plans_without_a_target_directory() {
+    let checkout = common::scratch("disk-no-target");
+    for (env, owner) in [
+        (&[][..], None),
+        (
+            &[("SUDO_UID", "1000"), ("SUDO_GID", "1000")][..],
+            Some("1000:1000"),
+        ),
+    ] {
+        let mut s = sources(true, env);
+        s.root = checkout.clone();
+        s.cwd = checkout.clone();
+        let cli = Cli::try_parse_from(["cargo xtask", "disk"]).unwrap();
+        let plan = plan_for(&cli.command, &s)
+            .unwrap_or_else(|e| panic!("disk without target/: {e:#}"))
+            .to_json();
+        let (target, out) = (checkout.join("target"), checkout.join("target/disk"));
+        assert_eq!(
+            common::argv(common::step(&plan, "output")),
+            ["mkdir", "-p", "--", out.as_str()]
+        );
+        let chown = plan["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|st| st["id"] == "output-owner");
+        match owner {
+            None => assert!(chown.is_none()),
+            Some(o) => assert_eq!(
+                common::argv(chown.unwrap()),
+                ["chown", "-h", "--", o, target.as_str(), out.as_str()]
+            ),
+        }
+        assert!(!target.exists(), "a plan made {target}");
+    }
 }
 
 /// The generated config is TOML with only the builder's documented keys, and the kickstart

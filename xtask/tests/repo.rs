@@ -502,3 +502,79 @@ fn the_mirror_script_writes_what_the_tool_renders() {
         assert!(rendered.contains("location = \"mirror.local:5000/site/example-registry.io-5000\""));
     }
 }
+
+/// Issue 29, item 21: the README's account of the device's signature policy names every
+/// entry the tool merges over the base image's policy: each transport, each scope (the
+/// image's repository, the `signing.accept_unsigned` scopes, the others by name) and each
+/// key path other than the image's own.
+#[test]
+fn the_readme_names_what_the_device_policy_sets() {
+    use clap::Parser;
+    let accepted = "quay.io/myorg/workloads";
+    let cli = xtask::Cli::try_parse_from([
+        "cargo xtask",
+        "build",
+        "--arch",
+        "amd64",
+        "--sign-method",
+        "gpg",
+        "--sign-by",
+        "A6134A4D420C5D4D2AFDBC977D8C745D2AEEEEC0",
+        "--sign-public-key",
+        "tests/fixtures/signing/xtask-signing.gpg",
+        "--lookaside-url",
+        "https://sigs.example.com/signatures",
+        "--accept-unsigned",
+        accepted,
+    ])
+    .unwrap();
+    let plan = xtask::plan_for(&cli.command, &common::sources(true, &[])).unwrap();
+    let step = plan.steps.iter().find(|s| s.id == "device-policy").unwrap();
+    let xtask::plan::Stdin::JsonOver { over, .. } = &step.stdin else {
+        panic!("the device's policy is the base's with the tool's entries over it")
+    };
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    let said = readme
+        .split("- **Enforced on the device.**")
+        .nth(1)
+        .and_then(|rest| rest.split("\n- **").next())
+        .expect("the README says how the policy is enforced on the device")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let repository = "quay.io/myorg/mypath/microshift-4.16-bootc";
+    let mut missing = Vec::new();
+    if over["default"] == serde_json::json!([{ "type": "reject" }])
+        && !said.contains("`default` becomes `reject`")
+    {
+        missing.push("default: reject".to_string());
+    }
+    for (transport, scopes) in over["transports"].as_object().unwrap() {
+        if !said.contains(&format!("`{transport}`")) {
+            missing.push(format!("the transport {transport}"));
+        }
+        for (scope, requirements) in scopes.as_object().unwrap() {
+            let name = match scope.as_str() {
+                s if s == repository => "the image's repository".to_string(),
+                s if s == accepted => "`signing.accept_unsigned`".to_string(),
+                s => format!("`{}`", if s.is_empty() { "\"\"" } else { s }),
+            };
+            if !said.contains(&name) {
+                missing.push(format!("{transport} {scope:?} ({name})"));
+            }
+            for r in requirements.as_array().unwrap() {
+                let key = r["keyPath"].as_str().unwrap_or_default();
+                if !key.is_empty() && scope != repository && !said.contains(&format!("`{key}`")) {
+                    missing.push(format!("{transport} {scope:?}: the key {key}"));
+                }
+                if r["type"] == "insecureAcceptAnything" && !said.contains("accepted as it is") {
+                    missing.push(format!("{transport} {scope:?}: accepted as it is"));
+                }
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "the README does not name: {missing:?}\n{said}"
+    );
+}

@@ -4,7 +4,7 @@
 //! and the host's container storage; the artifacts are then moved to `--output`, given to
 //! the invoking user and hashed.
 
-use camino::Utf8PathBuf;
+use camino::{Utf8Path, Utf8PathBuf};
 
 use super::kickstart::{Kickstart, KickstartArgs};
 use super::{Action, Ctx};
@@ -154,6 +154,34 @@ impl BuilderConfig {
     }
 }
 
+/// The directories a run must make for `output` (an absolute path): it and the parents it
+/// lacks, outermost first (none when it is there). A preview needs none of them; the nearest
+/// that exists must be a directory.
+fn directories_to_make(what: &str, output: &Utf8Path) -> anyhow::Result<Vec<Utf8PathBuf>> {
+    let mut made = Vec::new();
+    let mut at = Some(output);
+    while let Some(dir) = at {
+        match std::fs::metadata(dir) {
+            Ok(m) if m.is_dir() => break,
+            Ok(_) if dir == output => {
+                return Err(bad(what, output.as_str(), "exists and is not a directory"))
+            }
+            Ok(_) => {
+                return Err(bad(
+                    what,
+                    output.as_str(),
+                    format!("'{dir}' is not a directory"),
+                ))
+            }
+            // missing (or not readable: the run's mkdir says why)
+            Err(_) => made.push(dir.to_path_buf()),
+        }
+        at = dir.parent();
+    }
+    made.reverse();
+    Ok(made)
+}
+
 pub struct Disk {
     pub image: Image,
     pub types: Vec<DiskType>,
@@ -168,6 +196,9 @@ pub struct Disk {
     pub runs: Vec<BuilderRun>,
     /// The invoking user (`SUDO_UID:SUDO_GID`) who gets the artifacts, when run through sudo.
     pub owner: Option<String>,
+    /// The directories a run makes (`--output` and the parents it lacks, outermost first),
+    /// as they were when the plan was made: those given to the invoking user under sudo.
+    pub made: Vec<Utf8PathBuf>,
     /// Said before the steps (what the images will lack).
     pub note: Option<String>,
 }
@@ -277,26 +308,7 @@ impl Disk {
                 "podman -v cannot mount a path with ':'",
             ));
         }
-        match std::fs::metadata(&output) {
-            Ok(m) if !m.is_dir() => {
-                return Err(bad(
-                    &out.what,
-                    output.as_str(),
-                    "exists and is not a directory",
-                ))
-            }
-            Ok(_) => {}
-            Err(_) => {
-                let parent = output.parent().unwrap_or(camino::Utf8Path::new("/"));
-                if !parent.is_dir() {
-                    return Err(bad(
-                        &out.what,
-                        output.as_str(),
-                        format!("its parent directory '{parent}' does not exist"),
-                    ));
-                }
-            }
-        }
+        let made = directories_to_make(&out.what, &output)?;
         let builder = sources.get(&inputs::DISK_BUILDER, args.builder.as_deref())?;
         let builder = validate::image_reference(&builder.what, &builder.value)?;
         let min = sources.get(&inputs::DISK_MIN_FREE, args.min_free.as_deref())?;
@@ -439,6 +451,7 @@ impl Disk {
             target_arch,
             runs,
             owner,
+            made,
             note,
         })
     }
@@ -497,18 +510,24 @@ impl Disk {
         );
         plan.push(
             Step::new("output", format!("make {output}"), "mkdir")
-                .args(["--", output])
+                .args(["-p", "--", output])
                 .root(true)
                 .when(When::IfFailed("output-exists")),
         );
         if let Some(owner) = &self.owner {
+            // what the run makes: --output, with the parents it lacked when planned
+            let made: Vec<&str> = match self.made.as_slice() {
+                [] => vec![output],
+                made => made.iter().map(|d| d.as_str()).collect(),
+            };
             plan.push(
                 Step::new(
                     "output-owner",
-                    format!("give {output} to the invoking user"),
+                    format!("give {} to the invoking user", made.join(", ")),
                     "chown",
                 )
-                .args(["-h", "--", owner.as_str(), output])
+                .args(["-h", "--", owner.as_str()])
+                .args(made)
                 .root(true)
                 .when(When::IfFailed("output-exists")),
             );

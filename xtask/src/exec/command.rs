@@ -196,10 +196,24 @@ impl Runner<'_> {
         };
         let limit = step.time_limit.map(std::time::Duration::from_secs);
         let ended = super::child::wait(child, out, err, group, io, limit).map_err(not_started)?;
+        // what it started and we could not stop is said, not waited for
+        let left = match ended.left.as_slice() {
+            [] => String::new(),
+            left => {
+                let pids: Vec<&str> = left.iter().filter_map(|p| p.split(' ').next()).collect();
+                let note = format!(
+                    "left running, not ours to signal (another user's, e.g. root's through sudo): {}; `sudo kill {}` ends them",
+                    left.join(", "),
+                    pids.join(" ")
+                );
+                io.say(&format!("warning: `{shown}`: {note}"));
+                format!("; {note}")
+            }
+        };
         if ended.timed_out {
             return Err(Failure {
                 message: format!(
-                    "`{shown}` did not end within {}s: stopped",
+                    "`{shown}` did not end within {}s: stopped{left}",
                     step.time_limit.unwrap_or_default()
                 ),
                 answered: true,
@@ -212,7 +226,7 @@ impl Runner<'_> {
         }
         if ended.stopped {
             return Err(Failure {
-                message: format!("`{shown}` stopped: another lane failed"),
+                message: format!("`{shown}` stopped: another lane failed{left}"),
                 answered: false,
                 not_yet: None,
                 signal: None,

@@ -113,3 +113,56 @@ pub fn error_json(e: &anyhow::Error) -> Value {
     };
     json!({ "kind": kind, "message": message, "hint": hint, "exit": code })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Status;
+
+    /// Issue 29, item 19: every status a step can end with is in the README's list of the
+    /// `--json` document's step statuses, and the list names no other.
+    #[test]
+    fn every_step_status_is_documented() {
+        let all = [
+            Status::Ok,
+            Status::No,
+            Status::Skipped,
+            Status::Failed,
+            Status::TimedOut,
+            Status::Interrupted,
+        ];
+        // a new status fails to compile here until it is in `all`
+        for s in all {
+            match s {
+                Status::Ok
+                | Status::No
+                | Status::Skipped
+                | Status::Failed
+                | Status::TimedOut
+                | Status::Interrupted => {}
+            }
+        }
+        let readme =
+            std::fs::read_to_string(crate::config::project_root().join("README.md")).unwrap();
+        let (_, list) = readme
+            .split_once("`status`: ")
+            .expect("the README lists the step statuses (`status`: ...)");
+        let list = list.split_whitespace().collect::<Vec<_>>().join(" ");
+        let (list, _) = list
+            .split_once("; `ms`")
+            .expect("the README's step statuses end with `; `ms``");
+        // the words, without what a parenthesis says of them
+        let mut bare = String::new();
+        let mut depth = 0;
+        for c in list.chars() {
+            match c {
+                '(' => depth += 1,
+                ')' => depth -= 1,
+                _ if depth == 0 => bare.push(c),
+                _ => {}
+            }
+        }
+        let documented: Vec<&str> = bare.split(',').map(str::trim).collect();
+        let words: Vec<&str> = all.iter().map(|s| s.word()).collect();
+        assert_eq!(documented, words, "the README's step statuses: {list}");
+    }
+}

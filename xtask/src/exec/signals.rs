@@ -7,6 +7,8 @@ pub const SIGHUP: i32 = 1;
 pub const SIGINT: i32 = 2;
 pub const SIGKILL: i32 = 9;
 pub const SIGTERM: i32 = 15;
+/// kill(2)'s "operation not permitted".
+const EPERM: i32 = 1;
 
 static CAUGHT: AtomicI32 = AtomicI32::new(0);
 
@@ -38,12 +40,28 @@ pub fn caught() -> Option<i32> {
     }
 }
 
-pub fn send(pid: u32, sig: i32) {
-    if let Ok(pid) = i32::try_from(pid) {
-        // SAFETY: kill(2) on a child's pid
-        unsafe {
-            kill(pid, sig);
-        }
+/// What became of a signal sent to one process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sent {
+    Delivered,
+    /// There is no such process (any more).
+    Gone,
+    /// Not ours to signal (EPERM): another user's process, e.g. root's, that a command run
+    /// through sudo started.
+    Refused,
+}
+
+pub fn send(pid: u32, sig: i32) -> Sent {
+    let Ok(pid) = i32::try_from(pid) else {
+        return Sent::Gone;
+    };
+    // SAFETY: kill(2) on the pid of a process we started (or one it started)
+    if unsafe { kill(pid, sig) } == 0 {
+        return Sent::Delivered;
+    }
+    match std::io::Error::last_os_error().raw_os_error() {
+        Some(EPERM) => Sent::Refused,
+        _ => Sent::Gone,
     }
 }
 

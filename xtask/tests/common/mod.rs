@@ -351,3 +351,23 @@ pub fn step<'a>(plan: &'a serde_json::Value, id: &str) -> &'a serde_json::Value 
         .find(|s| s["id"] == id)
         .unwrap_or_else(|| panic!("no step {id} in the plan"))
 }
+
+/// An executable file with this text (a stub program), written by a child process: a file
+/// this process held open for writing is inherited by any child another test's thread forks
+/// at that moment, until that child's exec, and running the file then fails with ETXTBSY
+/// ("Text file busy").
+pub fn write_executable(path: &camino::Utf8Path, text: &str) {
+    use std::io::Write;
+    let mut sh = std::process::Command::new("sh")
+        .args([
+            "-c",
+            "cat > \"$1\" && chmod 755 \"$1\"",
+            "sh",
+            path.as_str(),
+        ])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    sh.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    assert!(sh.wait().unwrap().success(), "writing {path}");
+}

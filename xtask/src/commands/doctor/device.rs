@@ -308,7 +308,8 @@ fn credentials(
 /// Free space in /sysroot against the new image: ostree unpacks its layers (about three
 /// times their compressed size), and keeps the booted deployment for the rollback.
 fn sysroot(ask: &dyn Fn(&[&str]) -> Option<std::process::Output>, size: Option<u64>) -> Finding {
-    let need = size.map_or(MIN_FREE, |s| (s * 3).max(MIN_FREE));
+    // the sizes are the registry's word: saturated, never an overflow
+    let need = size.map_or(MIN_FREE, |s| s.saturating_mul(3).max(MIN_FREE));
     let free = ask(&["df", "--output=avail", "-B1", "/sysroot"])
         .filter(|o| o.status.success())
         .and_then(|o| crate::inspect::df_avail(&stdout_of(&o)));
@@ -339,7 +340,7 @@ fn sysroot(ask: &dyn Fn(&[&str]) -> Option<std::process::Output>, size: Option<u
     }
 }
 
-/// The layers' compressed size in a manifest (0 for a list).
+/// The layers' compressed size in a manifest (0 for a list), saturated.
 fn layers_size(manifest: &Value) -> u64 {
     manifest
         .get("layers")
@@ -347,7 +348,36 @@ fn layers_size(manifest: &Value) -> u64 {
         .map(|l| {
             l.iter()
                 .filter_map(|x| x.get("size").and_then(Value::as_u64))
-                .sum()
+                .fold(0, u64::saturating_add)
         })
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 29, item 13: the sizes a registry serves are its word, not a promise to add up:
+    /// layers that claim more than 64 bits hold, and the room wanted for them, saturate
+    /// (the dev profile `cargo xtask` runs in panics on an overflow).
+    #[test]
+    fn a_registrys_huge_sizes_do_not_overflow() {
+        let manifest = serde_json::json!({
+            "layers": [{ "size": u64::MAX }, { "size": u64::MAX / 2 }, { "size": 7 }]
+        });
+        assert_eq!(layers_size(&manifest), u64::MAX);
+        let df = |_: &[&str]| {
+            use std::os::unix::process::ExitStatusExt;
+            Some(std::process::Output {
+                status: std::process::ExitStatus::from_raw(0),
+                stdout: b"   Avail\n1073741824000\n".to_vec(),
+                stderr: Vec::new(),
+            })
+        };
+        for size in [u64::MAX / 2, u64::MAX] {
+            let found = sysroot(&df, Some(size));
+            assert_eq!(found.status, Level::Fail, "{}", found.found);
+            assert!(found.found.contains("1000.0 GiB free"), "{}", found.found);
+        }
+    }
 }

@@ -1,0 +1,258 @@
+//! The `--json` documents of `status`, `upgrade`, `rollback`, `mirror`, `keygen`,
+//! `kickstart` and `lint`, each from a real run: the device commands against the stub device
+//! (tests/device/ssh-stub-device, an `ssh` that answers from files), `mirror` against a stub
+//! skopeo, `keygen` with gpg in a throwaway GNUPGHOME. What varies from run to run is
+//! redacted: the steps' `ms`, paths ([ROOT], [TMP]), a new key's fingerprint, a reboot's boot
+//! id; a step's `result` that is its entry of `results` is said so, not repeated.
+
+mod common;
+
+use camino::Utf8PathBuf;
+use common::{isolated_xtask, repo_root, scratch, Ran};
+use serde_json::{json, Value};
+
+/// The document on stdout, for a snapshot: `ms` and the values of `keys` replaced by
+/// `[key]`, each step's `result` that equals its entry of `results` replaced by
+/// `[= results.ID]`, paths scrubbed.
+fn redacted(stdout: &str, keys: &[&str]) -> String {
+    let mut doc: Value = serde_json::from_str(stdout).expect("one JSON document on stdout");
+    let results = doc.get("results").cloned().unwrap_or(Value::Null);
+    if let Some(steps) = doc.get_mut("steps").and_then(Value::as_array_mut) {
+        for step in steps {
+            let id = step["id"].as_str().unwrap_or_default().to_string();
+            if let Some(result) = step.get_mut("result") {
+                if results.get(&id) == Some(result) {
+                    *result = json!(format!("[= results.{id}]"));
+                }
+            }
+        }
+    }
+    fn walk(v: &mut Value, keys: &[&str]) {
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m.iter_mut() {
+                    if k == "ms" || keys.contains(&k.as_str()) {
+                        *x = json!(format!("[{k}]"));
+                    } else {
+                        walk(x, keys);
+                    }
+                }
+            }
+            Value::Array(a) => a.iter_mut().for_each(|x| walk(x, keys)),
+            _ => {}
+        }
+    }
+    walk(&mut doc, keys);
+    common::scrub(&serde_json::to_string_pretty(&doc).unwrap())
+}
+
+const OLD: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+const NEW: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+
+/// A device that runs OLD (with `rollback` as its rollback deployment), reached through the
+/// stub ssh; a registry (stub skopeo) whose list's amd64 image is NEW.
+struct Device {
+    dir: Utf8PathBuf,
+}
+
+impl Device {
+    fn new(name: &str, rollback: Option<&str>) -> Device {
+        let dir = scratch(name);
+        for d in ["bin", "tmp", "state", "dev"] {
+            std::fs::create_dir_all(dir.join(d)).unwrap();
+        }
+        let ssh =
+            std::fs::read_to_string(repo_root().join("tests/device/ssh-stub-device")).unwrap();
+        common::write_executable(&dir.join("bin/ssh"), &ssh);
+        let list = format!(
+            r#"{{"schemaVersion":2,"manifests":[{{"digest":"{NEW}","platform":{{"architecture":"amd64","os":"linux"}}}},{{"digest":"sha256:3333333333333333333333333333333333333333333333333333333333333333","platform":{{"architecture":"arm64","os":"linux"}}}}]}}"#
+        );
+        // TEST FIXTURE, not skopeo: the list by tag; an image by digest (a real registry serves
+        // the image's manifest, with its layers)
+        common::write_executable(
+            &dir.join("bin/skopeo"),
+            &format!(
+                "#!/bin/sh\ncase \"$*\" in\n  *@sha256:*) echo '{{\"schemaVersion\":2,\"config\":{{}},\"layers\":[]}}' ;;\n  *) echo '{list}' ;;\nesac\n"
+            ),
+        );
+        std::fs::write(dir.join("dev/booted"), format!("{OLD}\n")).unwrap();
+        std::fs::write(dir.join("dev/boot_id"), "first-boot\n").unwrap();
+        if let Some(r) = rollback {
+            std::fs::write(dir.join("dev/rollback"), format!("{r}\n")).unwrap();
+        }
+        Device { dir }
+    }
+
+    fn xtask(&self, args: &[&str]) -> Ran {
+        let mut c = isolated_xtask(&format!("{}:/usr/bin:/bin", self.dir.join("bin")));
+        c.arg("--json")
+            .args(args)
+            .args(["--host", "redhat@192.0.2.10"])
+            .env("STUB_DIR", self.dir.as_str())
+            .env(
+                "STUB_PODS",
+                repo_root().join("tests/fixtures/pods/ready.json").as_str(),
+            )
+            .env("TMPDIR", self.dir.join("tmp").as_str())
+            .env("XTASK_STATE_DIR", self.dir.join("state").as_str());
+        Ran::of(c.output().unwrap())
+    }
+}
+
+#[test]
+fn json_status() {
+    let device = Device::new("json-status", Some(NEW));
+    let ran = device
+        .xtask(&["status", "--image", "quay.io/org/edge:v2"])
+        .ok();
+    insta::assert_snapshot!("json_status", redacted(&ran.stdout, &[]));
+}
+
+#[test]
+fn json_upgrade() {
+    let device = Device::new("json-upgrade", None);
+    let ran = device
+        .xtask(&["upgrade", "--image", "quay.io/org/edge:v2"])
+        .ok();
+    insta::assert_snapshot!("json_upgrade", redacted(&ran.stdout, &["boot_id"]));
+}
+
+#[test]
+fn json_rollback() {
+    let device = Device::new("json-rollback", Some(NEW));
+    let ran = device.xtask(&["rollback"]).ok();
+    insta::assert_snapshot!("json_rollback", redacted(&ran.stdout, &["boot_id"]));
+}
+
+/// `mirror` into an empty mirror: each image asked for, copied, read back by digest.
+#[test]
+fn json_mirror() {
+    let (dir, bin, tmp) = common::scratch_bin_tmp("json-mirror");
+    let manifest = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"size":1000},"layers":[{"size":2000000}]}"#;
+    // TEST FIXTURE, not skopeo: every source serves `manifest`; the mirror serves what was
+    // copied into it (a real mirror serves the copy's own manifest, the same bytes with
+    // --preserve-digests)
+    common::write_executable(
+        &bin.join("skopeo"),
+        &format!(
+            r#"#!/bin/bash
+last="${{@: -1}}"
+case "$last" in *@*) repo="${{last%@*}}" ;; *) repo="${{last%:*}}" ;; esac
+case "$*" in
+  *"copy "*) echo "$repo" >> "$STUB_DIR/copied" ;;
+  *"inspect --raw"*"docker://mirror.site.example"*)
+    grep -qxF "$repo" "$STUB_DIR/copied" 2>/dev/null || exit 1
+    printf '%s' '{manifest}' ;;
+  *"inspect --raw"*) printf '%s' '{manifest}' ;;
+  *) echo "stub skopeo: unexpected: $*" >&2; exit 1 ;;
+esac
+"#
+        ),
+    );
+    let digest = xtask::digest::digest(manifest.as_bytes());
+    let list = dir.join("release-x86_64.json");
+    std::fs::write(
+        &list,
+        format!(r#"{{"images":{{"a":"quay.io/xtask-json/a@{digest}"}}}}"#),
+    )
+    .unwrap();
+    let ran = Ran::of(
+        isolated_xtask(&format!("{bin}:/usr/bin:/bin"))
+            .args([
+                "--json",
+                "mirror",
+                "--to",
+                "mirror.site.example:8443/site",
+                "--release-list",
+                list.as_str(),
+                "--embed-image",
+                "quay.io/xtask-json/app:1.0",
+                "--no-os-image",
+                "--jobs",
+                "1",
+            ])
+            .env("STUB_DIR", dir.as_str())
+            .env("TMPDIR", tmp.as_str())
+            .env("XTASK_STATE_DIR", dir.join("state").as_str())
+            .output()
+            .unwrap(),
+    )
+    .ok();
+    insta::assert_snapshot!("json_mirror", redacted(&ran.stdout, &[]));
+}
+
+/// `keygen --method gpg` into a throwaway GNUPGHOME.
+#[test]
+fn json_keygen() {
+    if !common::require_tool("gpg", "json_keygen") {
+        return;
+    }
+    let dir = scratch("json-keygen");
+    let gnupg = dir.join("gnupg");
+    std::fs::create_dir_all(&gnupg).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&gnupg, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::create_dir_all(dir.join("tmp")).unwrap();
+    let ran = Ran::of(
+        isolated_xtask("/usr/bin:/bin")
+            .args([
+                "--json",
+                "keygen",
+                "--method",
+                "gpg",
+                "--output",
+                dir.join("keys").as_str(),
+            ])
+            .env("GNUPGHOME", gnupg.as_str())
+            .env("SIGN_PASSPHRASE", "json-keygen-passphrase")
+            .env("TMPDIR", dir.join("tmp").as_str())
+            .output()
+            .unwrap(),
+    );
+    // the key's agent ends with its keyring
+    let _ = std::process::Command::new("gpgconf")
+        .args(["--kill", "gpg-agent"])
+        .env("GNUPGHOME", gnupg.as_str())
+        .status();
+    let ran = ran.ok();
+    assert!(!ran.all().contains("json-keygen-passphrase"));
+    insta::assert_snapshot!("json_keygen", redacted(&ran.stdout, &["FPR"]));
+}
+
+/// `kickstart --output FILE`: the kickstart as printed (secrets left out) and the file.
+#[test]
+fn json_kickstart() {
+    let dir = scratch("json-kickstart");
+    let ran = Ran::of(
+        common::with_fixture_secrets(&mut isolated_xtask("/usr/bin:/bin"))
+            .args([
+                "--json",
+                "kickstart",
+                "--output",
+                dir.join("ks.cfg").as_str(),
+            ])
+            .output()
+            .unwrap(),
+    )
+    .ok();
+    insta::assert_snapshot!("json_kickstart", redacted(&ran.stdout, &[]));
+}
+
+/// `lint` over the repository (its linters: CI installs them).
+#[test]
+fn json_lint() {
+    for tool in ["hadolint", "shellcheck", "ksvalidator"] {
+        if !common::require_tool(tool, "json_lint") {
+            return;
+        }
+    }
+    let path = std::env::var("PATH").unwrap();
+    let ran = Ran::of(
+        isolated_xtask(&path)
+            .args(["--json", "lint"])
+            .output()
+            .unwrap(),
+    )
+    .ok();
+    insta::assert_snapshot!("json_lint", redacted(&ran.stdout, &[]));
+}
