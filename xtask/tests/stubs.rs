@@ -652,13 +652,15 @@ fn a_remote_lane_takes_only_the_image_it_built() {
     let image = r#"[{"Id":"ID","Digest":"sha256:1","Size":1,"Architecture":"ARCH","Os":"linux","RepoTags":[]}]"#
         .replace("ID", id);
     // TEST FIXTURE: podman here and on the builder (`--url` dropped); a real builder builds
-    // and pushes the image whose id it reports
+    // and pushes the image whose id it reports; as podman's remote client (4.3), a push on
+    // the builder writes no --digestfile
     stub(
         &bin,
         "podman",
         &format!(
             r#"echo "podman $*" >> {dir}/calls
-case "$1" in --url|--connection) shift 2 ;; esac
+case "$1" in --url|--connection) shift 2; remote=yes ;; esac
+[ -n "$remote" ] && [ "$1" = push ] && exit 0
 case "$*" in
   "image inspect "*linux-arm64) echo '{arm}' ;;
   "image inspect "*) echo '{amd}' ;;
@@ -673,27 +675,40 @@ exit 0"#,
         ),
     );
     // TEST FIXTURE: skopeo reading the registry: the arm64 tag serves the image pushed from
-    // the builder (config = its id), or with `foreign` someone else's; the list holds what
-    // was added
+    // the builder (config = its id), or with `foreign` someone else's (its manifest, or its
+    // digest with --format); the list holds what was added, a member added by tag being
+    // what the tag held then, as a registry's list would
     stub(
         &bin,
         "skopeo",
         &format!(
             r#"echo "skopeo $*" >> {dir}/calls
+arm() {{
+  config=sha256:{id}; [ -e {dir}/foreign ] && config=sha256:{other}
+  printf '{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":1}},"layers":[]}}' "$config"
+}}
 for a in "$@"; do last=$a; done
 case "$last" in
   *:linux-arm64)
-    config=sha256:{id}; [ -e {dir}/foreign ] && config=sha256:{other}
-    printf '{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":1}},"layers":[]}}' "$config" ;;
+    case "$*" in
+      *--format*) echo "sha256:$(arm | sha256sum | cut -c1-64)" ;;
+      *) arm ;;
+    esac ;;
   *)
     printf '{{"schemaVersion":2,"manifests":['; sep=; n=0
     for arch in amd64 arm64; do
-      n=$((n+1)); d=$(sed -n "${{n}}p" {dir}/adds); d=${{d##*@}}
+      n=$((n+1)); d=$(sed -n "${{n}}p" {dir}/adds)
+      case "$d" in
+        *@*) d=${{d##*@}} ;;
+        *:linux-amd64) d=sha256:{aaaa} ;;
+        *:linux-arm64) d=sha256:$(arm | sha256sum | cut -c1-64) ;;
+      esac
       printf '%s{{"digest":"%s","platform":{{"architecture":"%s","os":"linux"}}}}' "$sep" "$d" "$arch"; sep=,
     done
     printf ']}}' ;;
 esac"#,
             other = "f".repeat(64),
+            aaaa = "a".repeat(64),
         ),
     );
     let release = |state: &str| {
