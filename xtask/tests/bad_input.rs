@@ -894,6 +894,26 @@ fn bad_input_is_refused_before_anything_runs() {
             ),
             &[pass[0], ("XTASK_CONFIG", accept_repo_config.as_str())],
         ));
+        // the kickstart carries the device's policy too
+        let accept_tag_config = file(
+            "accept-tag.json",
+            &std::fs::read_to_string(repo_root().join("microshift-image.json"))
+                .unwrap()
+                .replacen(
+                    '{',
+                    &format!(
+                        "{{\"signing\": {{\"method\": \"gpg\", \"public_key\": \"{gpg_public}\", \"lookaside_url\": \"https://sigs.example.com\", \"accept_unsigned\": [\"{tagged}\"]}},"
+                    ),
+                    1,
+                ),
+        );
+        cases.push(with_env(
+            case(
+                &["kickstart"],
+                &["signing.accept_unsigned", &tagged, "unsigned images of"],
+            ),
+            &[("XTASK_CONFIG", accept_tag_config.as_str())],
+        ));
         cases.push(case(&["keygen", "--method", "x509"], &["--method", "x509"]));
         // mirror (issue 24)
         let list = repo_root().join("tests/fixtures/mirror/release-x86_64.json");
