@@ -21,10 +21,11 @@ use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::config::Sources;
 use crate::inputs;
-
-pub mod keys;
 use crate::plan::{Secret, Stdin, Step};
 use crate::validate::{self, bad};
+
+/// Key files, read through (`signing/keys.rs`).
+pub mod keys;
 pub use keys::{key_kind, KeyKind};
 use keys::{private_key, public_key};
 
@@ -55,8 +56,8 @@ pub fn device_key_path(method: Method) -> &'static str {
 /// The registries.d file the tool writes (on the device and in `target/signing/`).
 pub const REGISTRIES_D_FILE: &str = "xtask-signing.yaml";
 /// How long each command of signing and of the checks after it (gpg's list check too) may
-/// take: they write and read manifests, keys and signatures only, never layers. A tool that hangs (gpgme waiting on a passphrase) is
-/// stopped instead of holding the release forever.
+/// take: they write and read manifests, keys and signatures only, never layers. A tool that
+/// hangs (gpgme waiting on a passphrase) is stopped instead of holding the release forever.
 const SIGN_LIMIT_S: u64 = 600;
 /// How long giving gpg-agent the passphrase may take.
 const UNLOCK_LIMIT_S: u64 = 120;
