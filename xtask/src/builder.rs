@@ -19,7 +19,8 @@ pub struct BuilderArgs {
 /// Where a lane's podman runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Target {
-    /// `podman --url URL`: `unix:///path`, `ssh://[user@]host[:port][/socket]`, `tcp://host:port`.
+    /// `podman --url URL`: `unix:///path`, `ssh://[user@]host[:port][/socket]`, `tcp://host:port`
+    /// (loopback only).
     Url(String),
     /// `podman --connection NAME`: a connection of `podman system connection list`.
     Connection(String),
@@ -55,6 +56,21 @@ impl Builder {
             Target::Connection(n) => format!("podman connection {n}"),
         }
     }
+}
+
+/// Why `tcp://` to another host is refused.
+pub const TCP_REFUSED: &str = "podman's API over tcp:// has no TLS and no authentication: the pull secret, the password build secret and the registry credentials would cross the network in clear, and whoever reaches the port is root on the builder; use ssh://user@host/run/podman/podman.sock (podman's documented remote access), or tcp:// only to a loopback address (127.0.0.1, [::1], localhost: an ssh tunnel's end)";
+
+/// Is `host:port` (`[v6]:port`) on this machine: `localhost` or a loopback address?
+pub fn loopback(host_port: &str) -> bool {
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split_once(']').map_or("", |(h, _)| h),
+        None => host_port.rsplit_once(':').map_or(host_port, |(h, _)| h),
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// `ARCH=CONNECTION`, checked.
@@ -104,8 +120,11 @@ pub fn target(what: &str, value: &str) -> anyhow::Result<Target> {
             return Err(bad(
                 what,
                 value,
-                "not a podman URL: unix:///path/podman.sock, ssh://[user@]host[:port][/socket] or tcp://host:port",
+                "not a podman URL: unix:///path/podman.sock, ssh://[user@]host[:port][/socket] or tcp://127.0.0.1:port",
             ));
+        }
+        if scheme == "tcp" && !loopback(rest.split('/').next().unwrap_or("")) {
+            return Err(bad(what, value, TCP_REFUSED));
         }
         return Ok(Target::Url(value.to_string()));
     }
@@ -184,10 +203,25 @@ mod tests {
             target("x", "ssh://core@arm-1:2222/run/podman/podman.sock"),
             Ok(Target::Url(_))
         ));
-        assert!(matches!(
-            target("x", "tcp://10.0.0.5:8888"),
-            Ok(Target::Url(_))
-        ));
+        // podman's TCP API: no TLS, no authentication; only to this machine
+        for local in [
+            "tcp://127.0.0.1:8888",
+            "tcp://127.1.2.3:8888",
+            "tcp://[::1]:8888",
+            "tcp://localhost:8888",
+        ] {
+            assert!(matches!(target("x", local), Ok(Target::Url(_))), "{local}");
+        }
+        for far in [
+            "tcp://10.0.0.5:8888",
+            "tcp://builder.example.com:8888",
+            "tcp://[2001:db8::1]:8888",
+            "tcp://0.0.0.0:8888",
+            "tcp://127.0.0.1.example.com:8888",
+        ] {
+            let e = target("x", far).unwrap_err().to_string();
+            assert!(e.contains("no TLS") && e.contains("ssh://"), "{far}: {e}");
+        }
         assert!(matches!(
             target("x", "arm-builder"),
             Ok(Target::Connection(_))

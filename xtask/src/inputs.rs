@@ -411,14 +411,14 @@ pub const LOOKASIDE_URL: Input = input(
 pub const ACCEPT_UNSIGNED: Input = input(
     "accept_unsigned",
     "--accept-unsigned",
-    "A registry or repository the image's policy accepts unsigned images from (workload images; repeatable)",
+    "A registry or repository the image's policy accepts unsigned images from (workload images; repeatable): never the image's own repository, nor a tag or digest of it",
 )
 .key("signing.accept_unsigned")
 .kind(Kind::List);
 pub const BUILDERS: Input = input(
     "builders",
     "--builder",
-    "Run an architecture's lane on another podman: ARCH=CONNECTION, a URL (unix:///path, ssh://[user@]host[:port]/socket) or a `podman system connection` name (repeatable)",
+    "Run an architecture's lane on another podman: ARCH=CONNECTION, a URL (unix:///path, ssh://[user@]host[:port]/socket; tcp://127.0.0.1:PORT only to this machine: podman's TCP API has no TLS, no authentication) or a `podman system connection` name (repeatable)",
 )
 .kind(Kind::List);
 pub const BUILDER_AMD64: Input = input(

@@ -175,6 +175,16 @@ impl Check {
                 v["of"] = json!(of);
                 Ok(v)
             }
+            Check::Pushed {
+                reference,
+                image_id,
+            } => {
+                let id = vars
+                    .get(image_id)
+                    .filter(|d| !d.is_empty())
+                    .ok_or_else(|| anyhow!("no id of the image built to compare {reference} with (${{{image_id}}} is unset)"))?;
+                pushed(stdout, reference, id)
+            }
             Check::State { what, want, wait } => {
                 let state = stdout.lines().next().unwrap_or("").trim();
                 let state = if state.is_empty() { "unknown" } else { state };
@@ -472,6 +482,8 @@ impl Check {
                 text("active")?,
                 text("sub")?
             )),
+            // the step's own line says it
+            Check::Pushed { .. } => None,
             Check::Manifest { .. } if v["checked"] != json!(true) => None,
             Check::Manifest { .. } => Some(format!(
                 "ok: {}{} is {} ({})",
@@ -720,6 +732,30 @@ pub fn image_bytes(manifest: &Value) -> u64 {
 /// A manifest as a registry served it (`skopeo inspect --raw`): its digest (the SHA-256 of
 /// the exact bytes), whether it is a list, and its size (an image's config and layers; a
 /// list's members are counted). With `want`, the digest must be that one.
+/// What a remote builder pushed to `reference`, as the registry serves it by tag: the image
+/// whose config is `sha256:<id>`, and its digest.
+fn pushed(stdout: &str, reference: &str, id: &str) -> anyhow::Result<Value> {
+    let doc: Value = serde_json::from_str(stdout)
+        .with_context(|| format!("{reference}: the registry did not serve a manifest (JSON)"))?;
+    let built = format!("sha256:{}", id.trim_start_matches("sha256:"));
+    let moved = "someone pushed to the tag after this push, or a mirror (registries.conf) answers reads of it: nothing of it is listed or signed";
+    let config = match doc["config"]["digest"].as_str() {
+        Some(c) => c,
+        None if doc.get("manifests").is_some() => {
+            bail!("{reference} is a manifest list, not the image just built and pushed ({built}): {moved}")
+        }
+        None => bail!("{reference}: the registry served a manifest without a config digest"),
+    };
+    if config != built {
+        bail!(
+            "{reference} holds another image than the one just built and pushed: its config is {}, the image built is {built}: {moved}",
+            crate::validate::escape_controls(config)
+        );
+    }
+    let digest = crate::digest::digest(stdout.as_bytes());
+    Ok(json!({ "reference": reference, "digest": digest, "config": config }))
+}
+
 fn served_manifest(stdout: &str, reference: &str, want: Option<&str>) -> anyhow::Result<Value> {
     let doc: Value = serde_json::from_str(stdout)
         .with_context(|| format!("{reference}: the registry did not serve a manifest (JSON)"))?;

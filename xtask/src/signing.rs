@@ -24,6 +24,11 @@ use crate::inputs;
 use crate::plan::{Secret, Stdin, Step};
 use crate::validate::{self, bad};
 
+/// Key files, read through (`signing/keys.rs`).
+pub mod keys;
+pub use keys::{key_kind, KeyKind};
+use keys::{private_key, public_key};
+
 /// How images are signed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Method {
@@ -50,9 +55,9 @@ pub fn device_key_path(method: Method) -> &'static str {
 
 /// The registries.d file the tool writes (on the device and in `target/signing/`).
 pub const REGISTRIES_D_FILE: &str = "xtask-signing.yaml";
-/// How long signing (and the check after it) may take: they write and read manifests and
-/// signatures only, never layers. A tool that hangs (gpgme waiting on a passphrase) is
-/// stopped instead of holding the release forever.
+/// How long each command of signing and of the checks after it (gpg's list check too) may
+/// take: they write and read manifests, keys and signatures only, never layers. A tool that
+/// hangs (gpgme waiting on a passphrase) is stopped instead of holding the release forever.
 const SIGN_LIMIT_S: u64 = 600;
 /// How long giving gpg-agent the passphrase may take.
 const UNLOCK_LIMIT_S: u64 = 120;
@@ -106,6 +111,8 @@ pub struct Signing {
     pub lookaside_url: Option<String>,
     /// Registries or repositories the device's policy accepts without a signature.
     pub accept_unsigned: Vec<String>,
+    /// Where `accept_unsigned` came from (`--accept-unsigned`, `signing.accept_unsigned`).
+    pub accept_unsigned_from: String,
     /// Where the tool writes its registries.d and policy files (`target/signing`).
     pub dir: Utf8PathBuf,
     /// The user running the tool when not root: the lookaside directory, written by the
@@ -249,9 +256,25 @@ impl Signing {
             lookaside_dir,
             lookaside_url,
             accept_unsigned,
+            accept_unsigned_from: what,
             dir: sources.root.join("target/signing"),
             owner: crate::record::effective_uid().filter(|uid| *uid != 0),
         }))
+    }
+
+    /// Refuse an `accept_unsigned` scope that would accept unsigned images of `repository`,
+    /// the signed one (see [`covers`]).
+    pub fn refuse_covering(&self, repository: &str) -> anyhow::Result<()> {
+        match self.accept_unsigned.iter().find(|s| covers(s, repository)) {
+            Some(scope) => Err(bad(
+                &self.accept_unsigned_from,
+                scope,
+                format!(
+                    "would accept unsigned images of {repository}, whose images must be signed: the policy's entry for the repository, or for a tag or digest of it, replaces or comes before its signature requirement; accept other repositories, or a whole registry or namespace (quay.io, quay.io/org), which the repository's own requirement overrides"
+                ),
+            )),
+            None => Ok(()),
+        }
     }
 
     /// The registries.d document of the signing side: where signatures of `scope`
@@ -445,6 +468,12 @@ impl Signing {
             .stdin(Stdin::JsonOver {
                 base: var,
                 over: self.device_policy_doc(repository),
+                // the base's entries for a tag or digest of the repository would come before
+                // the tool's requirement (see `covers`)
+                drop: Some(crate::plan::DropKeys {
+                    path: vec!["transports".into(), "docker".into()],
+                    prefixes: vec![format!("{repository}:"), format!("{repository}@")],
+                }),
             }),
             write_step(
                 "device-registries-d",
@@ -590,11 +619,13 @@ impl Signing {
             .args(registry.authfile_args())
             .var_arg(&format!("docker://{repository}@"), digest_var)
             .arg(format!("dir:{fetched}"))
-            .root(true);
+            .root(true)
+            .time_limit(SIGN_LIMIT_S);
         vec![
             Step::new("list-key", format!("read the fingerprint of {key}"), "gpg")
                 .args(["--batch", "--show-keys", "--with-colons", "--", key.as_str()])
                 .read_only()
+                .time_limit(SIGN_LIMIT_S)
                 .capture(FPR, crate::plan::Extract::GpgFingerprint),
             Step::new(
                 "list-keyring",
@@ -604,7 +635,8 @@ impl Signing {
             .args(["-d", "-m", "0700", "--", home.as_str()]),
             Step::new("list-key-import", format!("import {key} into {home}"), "gpg")
                 .args(["--batch", "--quiet", "--homedir", home.as_str(), "--import", "--"])
-                .arg(key.as_str()),
+                .arg(key.as_str())
+                .time_limit(SIGN_LIMIT_S),
             Step::new(
                 "list-clear",
                 format!("remove what an earlier check fetched: {fetched}"),
@@ -624,6 +656,7 @@ impl Signing {
             .arg(fetched.join("signature-1").as_str())
             .read_only()
             .root(true)
+            .time_limit(SIGN_LIMIT_S)
             .hint_when(
                 "no such file",
                 format!(
@@ -862,6 +895,21 @@ impl Signing {
     }
 }
 
+/// Does the docker-transport policy scope `scope` decide for images of `repository` instead
+/// of `repository`'s own entry? containers/image looks an image up by its identity first
+/// (`repository:tag` or `repository@digest`), then by the repository, then by each parent
+/// namespace up to the registry (`quay.io/org`, `quay.io`), then by wildcards
+/// (`*.example.com`), and the first scope the policy has decides. So the repository itself
+/// and the repository with a tag or digest come before (or are) its own entry; a parent
+/// namespace or registry comes after it; `repository/sub` is another repository, and
+/// `repository-2` too. Scopes are compared as written, as containers/image compares them.
+pub fn covers(scope: &str, repository: &str) -> bool {
+    scope == repository
+        || scope
+            .strip_prefix(repository)
+            .is_some_and(|rest| rest.starts_with(':') || rest.starts_with('@'))
+}
+
 /// `registry/org/name` of `registry/org/name:tag`.
 pub fn repository_of(reference: &str) -> &str {
     validate::reference_parts(reference).0
@@ -909,164 +957,33 @@ pub fn lookaside_url(what: &str, value: &str) -> anyhow::Result<String> {
     }
 }
 
-/// What a key file's first bytes say it is.
-#[derive(Debug, PartialEq, Eq)]
-pub enum KeyKind {
-    SigstorePrivate,
-    SigstorePublic,
-    GpgPublic,
-    GpgPrivate,
-    /// Another PEM or unknown bytes.
-    Other,
-}
-
-pub fn key_kind(bytes: &[u8]) -> KeyKind {
-    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(4096)]);
-    if text.contains("-----BEGIN ENCRYPTED COSIGN PRIVATE KEY-----")
-        || text.contains("-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----")
-    {
-        KeyKind::SigstorePrivate
-    } else if text.contains("-----BEGIN PGP PRIVATE KEY BLOCK-----") {
-        KeyKind::GpgPrivate
-    } else if text.contains("-----BEGIN PGP PUBLIC KEY BLOCK-----") {
-        KeyKind::GpgPublic
-    } else if text.contains("-----BEGIN PUBLIC KEY-----") {
-        KeyKind::SigstorePublic
-    } else if text.contains("PRIVATE KEY-----") {
-        KeyKind::SigstorePrivate
-    } else {
-        // an OpenPGP packet: the first byte's tag (old or new format) says public key (6)
-        // or secret key (5)
-        match bytes.first() {
-            Some(b) if b & 0x80 != 0 => {
-                let tag = if b & 0x40 != 0 {
-                    b & 0x3f
-                } else {
-                    (b >> 2) & 0x0f
-                };
-                match tag {
-                    6 => KeyKind::GpgPublic,
-                    5 => KeyKind::GpgPrivate,
-                    _ => KeyKind::Other,
-                }
-            }
-            _ => KeyKind::Other,
-        }
-    }
-}
-
-/// A sigstore private key file: the user's own, readable by nobody else, and a private key.
-fn private_key(what: &str, path: &Utf8Path, sources: &Sources) -> anyhow::Result<()> {
-    use std::os::unix::fs::MetadataExt;
-    let meta = std::fs::metadata(path)
-        .map_err(|e| bad(what, path.as_str(), format!("cannot be read: {e}")))?;
-    if !meta.is_file() {
-        return Err(bad(what, path.as_str(), "not a regular file"));
-    }
-    // what it is first: a public key given here is the common mistake
-    let bytes = validate::read_bounded(what, path, 64 << 10)?;
-    match key_kind(&bytes) {
-        KeyKind::SigstorePrivate => {}
-        KeyKind::SigstorePublic | KeyKind::GpgPublic => {
-            return Err(bad(
-                what,
-                path.as_str(),
-                "is a public key: --sign-by takes the private key (the public key goes to --sign-public-key)",
-            ))
-        }
-        KeyKind::GpgPrivate => {
-            return Err(bad(
-                what,
-                path.as_str(),
-                "is a GPG key: with signing.method gpg, --sign-by takes its fingerprint",
-            ))
-        }
-        KeyKind::Other => {
-            return Err(bad(
-                what,
-                path.as_str(),
-                "is not a sigstore private key (PEM `ENCRYPTED SIGSTORE PRIVATE KEY` or `ENCRYPTED COSIGN PRIVATE KEY`)",
-            ))
-        }
-    }
-    let me = match sources.env_var("SUDO_UID")? {
-        Some(uid) if crate::record::effective_uid() == Some(0) => uid.parse().ok(),
-        _ => crate::record::effective_uid(),
-    };
-    if let Some(me) = me {
-        if meta.uid() != me && meta.uid() != 0 {
-            return Err(bad(
-                what,
-                path.as_str(),
-                format!(
-                    "belongs to another user (uid {}): a private signing key must be yours",
-                    meta.uid()
-                ),
-            ));
-        }
-    }
-    if meta.mode() & 0o077 != 0 {
-        return Err(bad(
-            what,
-            path.as_str(),
-            format!(
-                "is readable by others (mode {:o}): `chmod 600 {path}` (and treat the key as exposed)",
-                meta.mode() & 0o777
-            ),
-        ));
-    }
-    Ok(())
-}
-
-/// A public key file of the method: never a private key (it is built into the image).
-fn public_key(what: &str, path: &Utf8Path, method: Method) -> anyhow::Result<()> {
-    let bytes = validate::read_bounded(what, path, 1 << 20)?;
-    match (key_kind(&bytes), method) {
-        (KeyKind::SigstorePublic, Method::Sigstore) | (KeyKind::GpgPublic, Method::Gpg) => Ok(()),
-        (KeyKind::SigstorePrivate | KeyKind::GpgPrivate, _) => Err(bad(
-            what,
-            path.as_str(),
-            "is a private key: it would be built into the image; give the public key (`cargo xtask keygen` writes both)",
-        )),
-        (KeyKind::GpgPublic, Method::Sigstore) => Err(bad(
-            what,
-            path.as_str(),
-            "is a GPG public key, and signing.method is sigstore: set signing.method to gpg",
-        )),
-        (KeyKind::SigstorePublic, Method::Gpg) => Err(bad(
-            what,
-            path.as_str(),
-            "is a sigstore public key, and signing.method is gpg: set signing.method to sigstore",
-        )),
-        (KeyKind::Other, _) => Err(bad(
-            what,
-            path.as_str(),
-            match method {
-                Method::Gpg => "is not a GPG public key (`gpg --export FINGERPRINT > FILE` writes one)",
-                Method::Sigstore => "is not a sigstore public key (PEM `PUBLIC KEY`)",
-            },
-        )),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn key_kinds() {
-        assert_eq!(
-            key_kind(b"-----BEGIN PUBLIC KEY-----\nx"),
-            KeyKind::SigstorePublic
-        );
-        assert_eq!(
-            key_kind(b"-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\n"),
-            KeyKind::SigstorePrivate
-        );
-        assert_eq!(key_kind(&[0x99, 0x00, 0x33]), KeyKind::GpgPublic);
-        assert_eq!(key_kind(&[0x95, 0x00]), KeyKind::GpgPrivate);
-        assert_eq!(key_kind(&[0xc6, 0x33]), KeyKind::GpgPublic);
-        assert_eq!(key_kind(b"hello"), KeyKind::Other);
+    fn scopes_that_cover_the_repository() {
+        let repo = "registry.example.com:5000/org/os";
+        for scope in [
+            repo,
+            "registry.example.com:5000/org/os:latest",
+            "registry.example.com:5000/org/os:linux-arm64",
+            "registry.example.com:5000/org/os@sha256:0123",
+        ] {
+            assert!(covers(scope, repo), "{scope}");
+        }
+        for scope in [
+            "registry.example.com:5000",
+            "registry.example.com:5000/org",
+            "registry.example.com:5000/org/os/sub",
+            "registry.example.com:5000/org/os2",
+            "registry.example.com:5000/org/os-tools:latest",
+            "registry.example.com/org/os",
+            "*.example.com",
+            "quay.io",
+        ] {
+            assert!(!covers(scope, repo), "{scope}");
+        }
     }
 
     #[test]

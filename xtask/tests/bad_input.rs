@@ -828,6 +828,93 @@ fn bad_input_is_refused_before_anything_runs() {
             ],
             &["--lookaside-url", "file:///srv/sigs"],
         ));
+        // an accepted scope that covers the signed repository (issue 29): the repository,
+        // a tag or a digest of it, by flag or from the config file
+        let repo = "quay.io/myorg/mypath/microshift-4.16-bootc";
+        let tagged = format!("{repo}:latest");
+        let digested = format!("{repo}@sha256:{}", "0".repeat(64));
+        let accept_repo_config = file(
+            "accept-repo.json",
+            &std::fs::read_to_string(repo_root().join("microshift-image.json"))
+                .unwrap()
+                .replacen(
+                    '{',
+                    &format!("{{\"signing\": {{\"accept_unsigned\": [\"{repo}\"]}},"),
+                    1,
+                ),
+        );
+        for scope in [repo, tagged.as_str()] {
+            cases.push(case(
+                &[
+                    "build",
+                    "--sign-method",
+                    "gpg",
+                    "--sign-public-key",
+                    &gpg_public,
+                    "--lookaside-url",
+                    "https://sigs.example.com",
+                    "--accept-unsigned",
+                    "quay.io/myorg/workloads",
+                    "--accept-unsigned",
+                    scope,
+                ],
+                &["--accept-unsigned", scope, "unsigned images of"],
+            ));
+        }
+        cases.push(with_env(
+            case(
+                &[
+                    "release",
+                    "--sign-by",
+                    &private,
+                    "--sign-public-key",
+                    &public,
+                    "--accept-unsigned",
+                    &digested,
+                ],
+                &[
+                    "--accept-unsigned",
+                    "bootc@sha256:0000",
+                    "unsigned images of",
+                ],
+            ),
+            &pass,
+        ));
+        cases.push(with_env(
+            case(
+                &[
+                    "push",
+                    "--arch",
+                    "arm64",
+                    "--sign-by",
+                    &private,
+                    "--sign-public-key",
+                    &public,
+                ],
+                &["signing.accept_unsigned", repo, "unsigned images of"],
+            ),
+            &[pass[0], ("XTASK_CONFIG", accept_repo_config.as_str())],
+        ));
+        // the kickstart carries the device's policy too
+        let accept_tag_config = file(
+            "accept-tag.json",
+            &std::fs::read_to_string(repo_root().join("microshift-image.json"))
+                .unwrap()
+                .replacen(
+                    '{',
+                    &format!(
+                        "{{\"signing\": {{\"method\": \"gpg\", \"public_key\": \"{gpg_public}\", \"lookaside_url\": \"https://sigs.example.com\", \"accept_unsigned\": [\"{tagged}\"]}},"
+                    ),
+                    1,
+                ),
+        );
+        cases.push(with_env(
+            case(
+                &["kickstart"],
+                &["signing.accept_unsigned", &tagged, "unsigned images of"],
+            ),
+            &[("XTASK_CONFIG", accept_tag_config.as_str())],
+        ));
         cases.push(case(&["keygen", "--method", "x509"], &["--method", "x509"]));
         // mirror (issue 24)
         let list = repo_root().join("tests/fixtures/mirror/release-x86_64.json");
@@ -961,6 +1048,11 @@ fn bad_input_is_refused_before_anything_runs() {
                 "arm64=arm-builder",
             ],
             &["--builder", "arm64", "no arm64 lane"],
+        ));
+        // podman's TCP API carries the secrets in clear to whoever listens (issue 29)
+        cases.push(case(
+            &["release", "--builder", "arm64=tcp://10.0.0.5:8888"],
+            &["--builder", "tcp://10.0.0.5:8888", "no TLS", "ssh://"],
         ));
         cases.push(case(
             &["build", "--sign-public-key", &gpg_public],
@@ -1193,5 +1285,170 @@ fn an_unknown_vm_ends_at_once_naming_it() {
             "{cmd}: {stderr}"
         );
         assert!(started.elapsed().as_secs() < 20, "{cmd} waited");
+    }
+}
+
+/// Issue 29: a "public" key file is built into the image (mode 0644) and kickstarts, so one
+/// that holds a private key anywhere is refused, saying why; read through to its end —
+/// every PEM block, every OpenPGP packet, binary or armored. Real gpg output of a throwaway
+/// key (in a keyring of the test's own) and the repository's sigstore fixtures.
+#[test]
+fn a_public_key_file_holding_a_private_key_is_refused() {
+    let test = "a_public_key_file_holding_a_private_key_is_refused";
+    if !common::require_tool("gpg", test) {
+        return;
+    }
+    let dir = scratch("key-files");
+    let home = dir.join("gnupg");
+    std::fs::create_dir_all(&home).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    let gpg = |args: &[&str]| -> Vec<u8> {
+        let out = std::process::Command::new("gpg")
+            .args([
+                "--homedir",
+                home.as_str(),
+                "--batch",
+                "--pinentry-mode",
+                "loopback",
+            ])
+            .args(["--passphrase", ""])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "gpg {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    gpg(&[
+        "--quick-gen-key",
+        "xtask test <t@example.com>",
+        "ed25519",
+        "sign",
+        "never",
+    ]);
+    let listed = String::from_utf8(gpg(&["--list-secret-keys", "--with-colons"])).unwrap();
+    let fpr = listed
+        .lines()
+        .find(|l| l.starts_with("fpr:"))
+        .and_then(|l| l.split(':').nth(9))
+        .unwrap()
+        .to_string();
+    gpg(&["--quick-add-key", &fpr, "cv25519", "encr", "never"]);
+    let public = gpg(&["--export", &fpr]);
+    let public_asc = gpg(&["--armor", "--export", &fpr]);
+    let secret = gpg(&["--export-secret-keys", &fpr]);
+    let secret_asc = gpg(&["--armor", "--export-secret-keys", &fpr]);
+    let subkeys = gpg(&["--export-secret-subkeys", &fpr]);
+    let _ = std::process::Command::new("gpgconf")
+        .args(["--homedir", home.as_str(), "--kill", "all"])
+        .status();
+    let fixtures = repo_root().join("tests/fixtures/signing");
+    let sig_pub = std::fs::read(fixtures.join("sigstore.pub")).unwrap();
+    let sig_private = std::fs::read(fixtures.join("sigstore.private")).unwrap();
+    let cat = |parts: &[&[u8]]| parts.concat();
+    let text = |s: &[u8], from: &str, to: &str| {
+        String::from_utf8(s.to_vec())
+            .unwrap()
+            .replace(from, to)
+            .into_bytes()
+    };
+    let comments = "# a comment line of a key file, repeated to pass 4 KiB\n".repeat(100);
+    let cases: Vec<(&str, &str, Vec<u8>, Option<&str>)> = vec![
+        ("gpg-public.gpg", "gpg", public.clone(), None),
+        ("gpg-public.asc", "gpg", public_asc.clone(), None),
+        ("sigstore.pub", "sigstore", sig_pub.clone(), None),
+        // `gpg --export` with `gpg --export-secret-keys` appended
+        (
+            "gpg-export-then-secret.gpg",
+            "gpg",
+            cat(&[&public, &secret]),
+            Some("tag 5 (a secret key)"),
+        ),
+        // only a subkey's secret (the primary a stub)
+        (
+            "gpg-export-then-subkeys.gpg",
+            "gpg",
+            cat(&[&public, &subkeys]),
+            Some("tag 7 (a secret subkey)"),
+        ),
+        // armored public block, then the secret packets in binary
+        (
+            "gpg-armor-then-binary.asc",
+            "gpg",
+            cat(&[&public_asc, &secret]),
+            Some("cannot be read through"),
+        ),
+        // armored public block, then an armored private block after 5 KiB of comments
+        (
+            "gpg-armor-then-armor.asc",
+            "gpg",
+            cat(&[&public_asc, comments.as_bytes(), &secret_asc]),
+            Some("PGP PRIVATE KEY BLOCK"),
+        ),
+        // the secret keys under a public block's label: the packets say what it is
+        (
+            "gpg-secret-labelled-public.asc",
+            "gpg",
+            text(&secret_asc, "PRIVATE KEY BLOCK", "PUBLIC KEY BLOCK"),
+            Some("tag 5 (a secret key)"),
+        ),
+        (
+            "gpg-secret.gpg",
+            "gpg",
+            secret.clone(),
+            Some("is a private key"),
+        ),
+        // a sigstore public key, then (past 4 KiB) the private one
+        (
+            "sigstore-pair.pub",
+            "sigstore",
+            cat(&[&sig_pub, comments.as_bytes(), &sig_private]),
+            Some("ENCRYPTED SIGSTORE PRIVATE KEY"),
+        ),
+    ];
+    for (name, method, bytes, refused) in &cases {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let out = common::isolated_xtask("/usr/bin:/bin")
+            .args([
+                "--dry-run",
+                "build",
+                "--arch",
+                "amd64",
+                "--sign-method",
+                method,
+                "--sign-public-key",
+                path.as_str(),
+                "--lookaside-url",
+                "https://sigs.example.com",
+            ])
+            .env(
+                "PULL_SECRET",
+                repo_root().join("tests/fixtures/pull-secret.json").as_str(),
+            )
+            .env("USER_PASSWD", "canary-user-passwd")
+            .env("XTASK_STATE_DIR", dir.join("state").as_str())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        match refused {
+            None => assert_eq!(out.status.code(), Some(0), "{name}: {stderr}"),
+            Some(why) => {
+                assert_eq!(out.status.code(), Some(2), "{name} was accepted: {stderr}");
+                assert!(
+                    stderr.contains("--sign-public-key")
+                        && stderr.contains(name)
+                        && stderr.contains(why)
+                        && stderr.lines().count() == 1,
+                    "{name}: {stderr}"
+                );
+            }
+        }
     }
 }

@@ -503,3 +503,123 @@ esac"#,
     std::fs::write(dir.join("no-latest"), "").unwrap();
     assert_eq!(row(&["--for", "push", "--sign"]), None);
 }
+
+/// Issue 29: doctor refuses what the commands refuse, from the same inputs: a `tcp://`
+/// builder to another host (bad input, as `release` says it), a podman connection whose URL
+/// is one (a finding: podman's own list, read by doctor), an accepted scope covering the
+/// signed repository and a public key file holding a private key (findings of
+/// `--for push --sign`, where the signing configuration's other errors are findings too).
+#[test]
+fn doctor_refuses_what_the_commands_refuse() {
+    let dir = scratch("doctor-refusals");
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    // TEST FIXTURE: podman's connection list, as podman 4.3 prints it
+    let podman = bin.join("podman");
+    std::fs::write(
+        &podman,
+        r#"#!/bin/sh
+case "$*" in
+  "system connection list --format json")
+    echo '[{"Name":"far","URI":"tcp://10.0.0.5:8888","Identity":"","IsMachine":false,"Default":true}]' ;;
+  *) exit 1 ;;
+esac
+"#,
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&podman, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let base: Value = serde_json::from_str(
+        &std::fs::read_to_string(common::repo_root().join("microshift-image.json")).unwrap(),
+    )
+    .unwrap();
+    let fixtures = common::repo_root().join("tests/fixtures/signing");
+    // a `gpg --export` with a secret-key packet appended (new format, tag 5)
+    let mixed = dir.join("mixed.gpg");
+    let mut bytes = std::fs::read(fixtures.join("xtask-signing.gpg")).unwrap();
+    bytes.extend([0xc5, 0x02, 0x04, 0x00]);
+    std::fs::write(&mixed, bytes).unwrap();
+    let doctor = |name: &str, extra: Value, purpose: &[&str]| {
+        let mut config = base.clone();
+        for (k, v) in extra.as_object().unwrap() {
+            config[k] = v.clone();
+        }
+        let path = dir.join(format!("{name}.json"));
+        std::fs::write(&path, config.to_string()).unwrap();
+        let mut args = vec!["--json", "doctor", "--for"];
+        args.extend_from_slice(purpose);
+        xtask(&args, bin.as_str(), &[("XTASK_CONFIG", path.as_str())])
+    };
+    let far = doctor(
+        "tcp",
+        serde_json::json!({"builders": {"arm64": "tcp://10.0.0.5:8888"}}),
+        &["release"],
+    );
+    assert_eq!(far.code, 2, "{}", far.stdout);
+    let doc: Value = serde_json::from_str(&far.stdout).unwrap();
+    let message = doc["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("builders.arm64")
+            && message.contains("tcp://10.0.0.5:8888")
+            && message.contains("no TLS"),
+        "{message}"
+    );
+    let named = doctor(
+        "connection",
+        serde_json::json!({"builders": {"arm64": "far"}}),
+        &["release"],
+    );
+    let doc: Value = serde_json::from_str(&named.stdout).unwrap();
+    let builder = checks(&doc).into_iter().find(|c| c.0 == "builder").unwrap();
+    assert_eq!(builder.1, "fail", "{builder:?}");
+    assert!(
+        builder
+            .2
+            .contains("podman connection far is tcp://10.0.0.5:8888")
+            && builder.2.contains("no TLS"),
+        "{builder:?}"
+    );
+    let signing = |name: &str, public_key: &str, accept: &[&str]| {
+        let ran = doctor(
+            name,
+            serde_json::json!({"signing": {
+                "method": "gpg",
+                "key": "A6134A4D420C5D4D2AFDBC977D8C745D2AEEEEC0",
+                "public_key": public_key,
+                "lookaside_url": "https://sigs.example.com",
+                "accept_unsigned": accept,
+            }}),
+            &["push", "--sign"],
+        );
+        let doc: Value = serde_json::from_str(&ran.stdout).unwrap();
+        checks(&doc).into_iter().find(|c| c.0 == "signing").unwrap()
+    };
+    let public = fixtures.join("xtask-signing.gpg");
+    let fine = signing(
+        "fine",
+        public.as_str(),
+        &["quay.io/myorg/workloads", "quay.io"],
+    );
+    assert_eq!(fine.1, "ok", "{fine:?}");
+    let covering = signing(
+        "covering",
+        public.as_str(),
+        &["quay.io/myorg/mypath/microshift-4.16-bootc:latest"],
+    );
+    assert_eq!(covering.1, "fail", "{covering:?}");
+    assert!(
+        covering.2.contains("signing.accept_unsigned")
+            && covering
+                .2
+                .contains("unsigned images of quay.io/myorg/mypath/microshift-4.16-bootc"),
+        "{covering:?}"
+    );
+    let leaking = signing("leaking", mixed.as_str(), &[]);
+    assert_eq!(leaking.1, "fail", "{leaking:?}");
+    assert!(
+        leaking
+            .2
+            .contains("holds a private key besides the public one"),
+        "{leaking:?}"
+    );
+}

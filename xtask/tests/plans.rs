@@ -895,14 +895,24 @@ fn the_device_policy_rejects_unsigned_images() {
     let xtask::plan::Stdin::JsonOver { base, .. } = &step.stdin else {
         panic!("the policy is the base image's with the tool's entries over it")
     };
-    // the base image's policy as RHEL ships it, plus a registry of the base's own
+    // the base image's policy as RHEL ships it, plus a registry of the base's own, and
+    // entries for a tag and a digest of the signed repository (which containers/image would
+    // take before the repository's own entry: dropped), of the repository itself (replaced),
+    // and of other repositories next to it (kept)
+    let ours = "quay.io/myorg/mypath/microshift-4.16-bootc";
+    let anything = json!([{"type": "insecureAcceptAnything"}]);
     let rhel = json!({
         "default": [{"type": "insecureAcceptAnything"}],
         "transports": {
             "docker": {
                 "registry.access.redhat.com": [{"type": "signedBy", "keyType": "GPGKeys", "keyPath": "/etc/pki/rpm-gpg/RPM-GPG-KEY-redhat-release"}],
                 "registry.redhat.io": [{"type": "signedBy", "keyType": "GPGKeys", "keyPath": "/etc/pki/rpm-gpg/RPM-GPG-KEY-redhat-release"}],
-                "quay.io/openshift-release-dev": [{"type": "signedBy", "keyType": "GPGKeys", "keyPath": "/etc/pki/rpm-gpg/RPM-GPG-KEY-redhat-release"}]
+                "quay.io/openshift-release-dev": [{"type": "signedBy", "keyType": "GPGKeys", "keyPath": "/etc/pki/rpm-gpg/RPM-GPG-KEY-redhat-release"}],
+                format!("{ours}:latest"): anything,
+                format!("{ours}@sha256:{}", "0".repeat(64)): anything,
+                ours: anything,
+                format!("{ours}-tools"): anything,
+                format!("{ours}/sub:1"): anything
             },
             "docker-daemon": {"": [{"type": "insecureAcceptAnything"}]}
         }
@@ -938,14 +948,23 @@ fn the_device_policy_rejects_unsigned_images() {
         "insecureAcceptAnything"
     );
     // nothing else accepts anything from a registry
-    let accepting: Vec<&String> = docker
+    let mut accepting: Vec<&String> = docker
         .as_object()
         .unwrap()
         .iter()
         .filter(|(_, v)| v[0]["type"] == "insecureAcceptAnything")
         .map(|(k, _)| k)
         .collect();
-    assert_eq!(accepting, vec!["quay.io/myorg/workloads"]);
+    accepting.sort();
+    // the base's entries for other repositories kept; none for the signed one
+    assert_eq!(
+        accepting,
+        vec![
+            "quay.io/myorg/mypath/microshift-4.16-bootc-tools",
+            "quay.io/myorg/mypath/microshift-4.16-bootc/sub:1",
+            "quay.io/myorg/workloads"
+        ]
+    );
     assert_eq!(
         policy["transports"]["docker-daemon"][""][0]["type"],
         "insecureAcceptAnything"
@@ -964,6 +983,45 @@ fn the_device_policy_rejects_unsigned_images() {
         ),
         "{yaml}"
     );
+}
+
+/// Every gpg and skopeo command of signing and of the checks after it has a time limit,
+/// the gpg list check's too (a gpg waiting on an agent, a skopeo on a lookaside server that
+/// never answers, must not hold a release forever).
+#[test]
+fn signing_and_its_checks_have_a_time_limit() {
+    signing_fixtures();
+    for args in [with(&["release"], GPG), with(&["release"], SIGSTORE)] {
+        let cli = Cli::try_parse_from(std::iter::once("cargo xtask").chain(args.iter().copied()))
+            .unwrap();
+        let plan = plan_for(&cli.command, &sources(true, SIGN_PASS)).unwrap();
+        let signing: Vec<&xtask::plan::Step> = plan
+            .steps
+            .iter()
+            .filter(|s| {
+                s.id.starts_with("sign")
+                    || matches!(
+                        s.id,
+                        "list-key" | "list-key-import" | "list-fetch" | "list-sig-check"
+                    )
+            })
+            .filter(|s| matches!(s.program.as_str(), "gpg" | "skopeo"))
+            .collect();
+        let gpg = args.contains(&"gpg");
+        // gpg: unlock, sign, check, and the list's four; sigstore: sign and check
+        assert_eq!(signing.len(), if gpg { 7 } else { 2 }, "{args:?}");
+        for step in signing {
+            // giving gpg-agent the passphrase has a shorter one of its own
+            let limit = if step.id == "sign-unlock" { 120 } else { 600 };
+            assert_eq!(
+                step.time_limit,
+                Some(limit),
+                "{args:?}: {} ({}) has no time limit",
+                step.id,
+                step.about
+            );
+        }
+    }
 }
 
 /// `release` with its arm64 lane on another podman: that lane's podman commands carry
@@ -1010,6 +1068,50 @@ fn release_on_builders() {
     assert_eq!(
         common::argv(common::step(&doc, "list-push"))[..2],
         ["sudo", "podman"]
+    );
+    // issue 29: a builder lane's push writes no digest file (podman's remote client does
+    // not); what it pushed is read back by tag and taken only when it is the image built
+    // there (its config is the image's id); the list adds every member by that digest
+    let arm_push = common::argv(common::step(&doc, "arm64/push"));
+    assert!(
+        !arm_push.iter().any(|a| a == "--digestfile"),
+        "{arm_push:?}"
+    );
+    let read_back = common::step(&doc, "arm64/pushed-digest");
+    let argv = common::argv(read_back);
+    assert!(
+        argv.ends_with(&[
+            "inspect".to_string(),
+            "--raw".to_string(),
+            "docker://quay.io/myorg/mypath/microshift-4.16-bootc:linux-arm64".to_string()
+        ]),
+        "{argv:?}"
+    );
+    let read_back = plan
+        .steps
+        .iter()
+        .find(|s| s.id == "arm64/pushed-digest")
+        .unwrap();
+    assert_eq!(
+        read_back.output,
+        xtask::plan::Output::Check(xtask::plan::Check::Pushed {
+            reference: "quay.io/myorg/mypath/microshift-4.16-bootc:linux-arm64".into(),
+            image_id: "LOCAL_ID_arm64",
+        })
+    );
+    assert_eq!(read_back.result_to, Some(("arm64/push", "digest")));
+    let adds: Vec<String> = plan
+        .steps
+        .iter()
+        .filter(|s| s.id == "list-add")
+        .map(|s| s.args.last().unwrap().plain())
+        .collect();
+    assert_eq!(
+        adds,
+        [
+            "docker://quay.io/myorg/mypath/microshift-4.16-bootc@${PUSHED_DIGEST_amd64}",
+            "docker://quay.io/myorg/mypath/microshift-4.16-bootc@${PUSHED_DIGEST_arm64}"
+        ]
     );
 }
 

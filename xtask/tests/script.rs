@@ -32,25 +32,39 @@ case "$*" in
   "run --rm --network=none --entrypoint /usr/bin/microshift-copy-images "*" list")
     printf 'quay.io/a/b@sha256:5555555555555555555555555555555555555555555555555555555555555555\tsha256:5555555555555555555555555555555555555555555555555555555555555555\t1234\n' ;;
   "login "*) cat > /dev/null ;;
-  # the base image's own signature policy, as RHEL ships it
+  # the base image's own signature policy, as RHEL ships it, with an entry for a tag of the
+  # signed repository (both sides drop it) and one for another repository (both keep it)
   "run --rm --network=none --entrypoint cat "*" /etc/containers/policy.json")
-    echo '{{"default":[{{"type":"insecureAcceptAnything"}}],"transports":{{"docker":{{"registry.redhat.io":[{{"type":"signedBy","keyType":"GPGKeys","keyPath":"/etc/pki/rpm-gpg/RPM-GPG-KEY-redhat-release"}}]}},"docker-daemon":{{"":[{{"type":"insecureAcceptAnything"}}]}}}}}}' ;;
-  # a manifest list as a registry would hold it: the members added, each with the digest
-  # their push wrote
+    echo '{{"default":[{{"type":"insecureAcceptAnything"}}],"transports":{{"docker":{{"registry.redhat.io":[{{"type":"signedBy","keyType":"GPGKeys","keyPath":"/etc/pki/rpm-gpg/RPM-GPG-KEY-redhat-release"}}],"quay.io/myorg/mypath/microshift-4.16-bootc:latest":[{{"type":"insecureAcceptAnything"}}],"quay.io/myorg/mypath/microshift-4.16-bootc-tools":[{{"type":"insecureAcceptAnything"}}]}},"docker-daemon":{{"":[{{"type":"insecureAcceptAnything"}}]}}}}}}' ;;
+  # a manifest list as a registry would hold it: the members added (by tag, or by the digest
+  # a push wrote or a read of the registry gave), each with its digest and architecture
   "manifest create "*) : > "$STUB_DIR/list-members" ;;
-  "manifest add "*) echo "${{@: -1}}" >> "$STUB_DIR/list-members" ;;
+  "manifest add "*)
+    m="${{@: -1}}"
+    case "$m" in
+      *@*) d="${{m##*@}}"; a=$(awk -v d="$d" '$1 == d {{ print $2; exit }}' "$STUB_DIR/digest-arch") ;;
+      *) a="${{m##*linux-}}"; d=$(awk -v a="$a" '$2 == a {{ print $1; exit }}' "$STUB_DIR/digest-arch") ;;
+    esac
+    echo "$d $a" >> "$STUB_DIR/list-members" ;;
   "manifest push "*)
     {{ printf '{{"schemaVersion":2,"manifests":['
       sep=
-      while read -r m; do
-        printf '%s{{"digest":"sha256:4444444444444444444444444444444444444444444444444444444444444444","platform":{{"architecture":"%s","os":"linux"}}}}' "$sep" "${{m##*linux-}}"
+      while read -r d a; do
+        printf '%s{{"digest":"%s","platform":{{"architecture":"%s","os":"linux"}}}}' "$sep" "$d" "$a"
         sep=,
       done < "$STUB_DIR/list-members"
       printf ']}}\n'; }} > "$STUB_DIR/list.json" ;;
 esac
+# a push writes the digest of the image of its architecture (a list's: 4444...)
 prev=
 for a in "$@"; do
-  [ "$prev" = --digestfile ] && echo sha256:4444444444444444444444444444444444444444444444444444444444444444 > "$a"
+  if [ "$prev" = --digestfile ]; then
+    case "$*" in
+      *linux-amd64*) echo {AMD64_DIGEST} ;;
+      *linux-arm64*) echo {ARM64_DIGEST} ;;
+      *) echo sha256:4444444444444444444444444444444444444444444444444444444444444444 ;;
+    esac > "$a"
+  fi
   prev=$a
 done"#
             ),
@@ -67,6 +81,15 @@ case "$*" in
     [ -e "$STUB_DIR/mirror-full" ] || grep -qxF "$repo" "$STUB_DIR/mirror-copied" 2>/dev/null || exit 1
     printf '%s' '{MIRROR_MANIFEST}' ;;
   *"inspect --raw"*"docker://quay.io/xtask-script/"*) printf '%s' '{MIRROR_MANIFEST}' ;;
+  # what a remote lane pushed, read back by tag: the image built (config = the stub
+  # podman's image id); its digest and architecture noted for the list
+  *"inspect --raw"*":linux-"*)
+    a="${{last##*linux-}}"
+    m='{{"schemaVersion":2,"config":{{"digest":"sha256:0a1b2c3d4e5f"}},"layers":[],"annotations":{{"arch":"'"$a"'"}}}}'
+    printf '%s' "$m"
+    echo "sha256:$(printf '%s' "$m" | /usr/bin/sha256sum | cut -c1-64) $a" >> "$STUB_DIR/digest-arch" ;;
+  *"--format {{{{.Digest}}}}"*":linux-amd64") echo {AMD64_DIGEST} ;;
+  *"--format {{{{.Digest}}}}"*":linux-arm64") echo {ARM64_DIGEST} ;;
   *"--format {{{{.Digest}}}}"*) echo sha256:4444444444444444444444444444444444444444444444444444444444444444 ;;
   *) cat "$STUB_DIR/list.json" 2>/dev/null || echo '{list}' ;;
 esac"#
@@ -125,8 +148,20 @@ esac"#
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
-    let _ = dir;
+    // the architecture of each digest the stub registry gives out (more are noted as read)
+    std::fs::write(
+        dir.join("digest-arch"),
+        format!("{AMD64_DIGEST} amd64\n{ARM64_DIGEST} arm64\n"),
+    )
+    .unwrap();
 }
+
+/// The digests the stub registry gives each architecture's image (its push's digest file,
+/// a read of its tag); other than the stale list's members (2222..., 3333...).
+const AMD64_DIGEST: &str =
+    "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+const ARM64_DIGEST: &str =
+    "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
 
 /// What the stub registries serve for every image `mirror` copies.
 const MIRROR_MANIFEST: &str = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"size":1000},"layers":[{"size":2000000}]}"#;
@@ -238,6 +273,9 @@ impl Bench {
             // the script makes and removes its private directory with `mktemp` and `rm`, the
             // tool without a command
             .filter(|c| c != "mktemp -d")
+            // the script hashes what skopeo printed with sha256sum (a remote lane's push
+            // read back), the tool hashes it itself
+            .filter(|c| c != "sha256sum")
             .filter(|c| !c.starts_with("rm -rf -- SECRETS/tmp.") || c[19..].contains(' '))
             .collect();
         self.reset();

@@ -635,3 +635,152 @@ exit 0"#,
     );
     assert!(!plain.stderr.contains("\x1b["), "{}", plain.stderr);
 }
+
+/// Issue 29: a lane on a remote builder writes no digest file (podman's remote client does
+/// not), so what it pushed is read back by tag: taken only when the registry serves the
+/// image built on the builder (its config is the image's id), then the list adds every
+/// member by digest, and `--json` gives the remote push's digest under `digest` as a local
+/// push's. When someone else pushes to the tag between the push and the read, the release
+/// stops there: nothing of theirs is listed, pushed as the list, or signed.
+#[test]
+fn a_remote_lane_takes_only_the_image_it_built() {
+    if !common::require_root("a_remote_lane_takes_only_the_image_it_built") {
+        return; // the local lane's commands would go through sudo, which is not stood in for
+    }
+    let (dir, bin, tmp) = common::scratch_bin_tmp("stub-remote-lane");
+    let id = "0a1b2c3d4e5f0a1b2c3d4e5f0a1b2c3d4e5f0a1b2c3d4e5f0a1b2c3d4e5f0a1b";
+    let image = r#"[{"Id":"ID","Digest":"sha256:1","Size":1,"Architecture":"ARCH","Os":"linux","RepoTags":[]}]"#
+        .replace("ID", id);
+    // TEST FIXTURE: podman here and on the builder (`--url` dropped); a real builder builds
+    // and pushes the image whose id it reports; as podman's remote client (4.3), a push on
+    // the builder writes no --digestfile
+    stub(
+        &bin,
+        "podman",
+        &format!(
+            r#"echo "podman $*" >> {dir}/calls
+case "$1" in --url|--connection) shift 2; remote=yes ;; esac
+[ -n "$remote" ] && [ "$1" = push ] && exit 0
+case "$*" in
+  "image inspect "*linux-arm64) echo '{arm}' ;;
+  "image inspect "*) echo '{amd}' ;;
+  "manifest exists "*) exit 1 ;;
+  "manifest add "*) for a in "$@"; do last=$a; done; echo "$last" >> {dir}/adds ;;
+  "push "*|"manifest push "*) for a in "$@"; do [ "$prev" = --digestfile ] && echo sha256:{aaaa} > "$a"; prev=$a; done ;;
+esac
+exit 0"#,
+            arm = image.replace("ARCH", "arm64"),
+            amd = image.replace("ARCH", "amd64"),
+            aaaa = "a".repeat(64),
+        ),
+    );
+    // TEST FIXTURE: skopeo reading the registry: the arm64 tag serves the image pushed from
+    // the builder (config = its id), or with `foreign` someone else's (its manifest, or its
+    // digest with --format); the list holds what was added, a member added by tag being
+    // what the tag held then, as a registry's list would
+    stub(
+        &bin,
+        "skopeo",
+        &format!(
+            r#"echo "skopeo $*" >> {dir}/calls
+arm() {{
+  config=sha256:{id}; [ -e {dir}/foreign ] && config=sha256:{other}
+  printf '{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":1}},"layers":[]}}' "$config"
+}}
+for a in "$@"; do last=$a; done
+case "$last" in
+  *:linux-arm64)
+    case "$*" in
+      *--format*) echo "sha256:$(arm | sha256sum | cut -c1-64)" ;;
+      *) arm ;;
+    esac ;;
+  *)
+    printf '{{"schemaVersion":2,"manifests":['; sep=; n=0
+    for arch in amd64 arm64; do
+      n=$((n+1)); d=$(sed -n "${{n}}p" {dir}/adds)
+      case "$d" in
+        *@*) d=${{d##*@}} ;;
+        *:linux-amd64) d=sha256:{aaaa} ;;
+        *:linux-arm64) d=sha256:$(arm | sha256sum | cut -c1-64) ;;
+      esac
+      printf '%s{{"digest":"%s","platform":{{"architecture":"%s","os":"linux"}}}}' "$sep" "$d" "$arch"; sep=,
+    done
+    printf ']}}' ;;
+esac"#,
+            other = "f".repeat(64),
+            aaaa = "a".repeat(64),
+        ),
+    );
+    let release = |state: &str| {
+        let _ = std::fs::remove_file(dir.join("adds"));
+        let _ = std::fs::remove_file(dir.join("calls"));
+        run(
+            &bin,
+            &tmp,
+            &[
+                "--json",
+                "release",
+                "--registry-url",
+                "127.0.0.1:5000",
+                "--builder",
+                "arm64=ssh://core@arm-1.example.com/run/podman/podman.sock",
+            ],
+            &[
+                ("USER_PASSWD", "canary-user-passwd"),
+                ("XTASK_STATE_DIR", dir.join(state).as_str()),
+            ],
+        )
+    };
+    let ran = release("state-1");
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&ran.stdout).unwrap();
+    // the digest of what the registry serves (the image built there), under `digest` as a
+    // local lane's
+    let served = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:{id}","size":1}},"layers":[]}}"#
+    );
+    let digest = xtask::digest::digest(served.as_bytes());
+    assert_eq!(
+        doc["results"]["arm64/push"]["digest"],
+        digest.as_str(),
+        "{doc:#}"
+    );
+    assert_eq!(
+        doc["results"]["amd64/push"]["digest"],
+        format!("sha256:{}", "a".repeat(64)),
+        "{doc:#}"
+    );
+    let entry = doc["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "arm64/push")
+        .unwrap();
+    assert_eq!(entry["result"]["digest"], digest.as_str(), "{entry}");
+    // every member added by digest, never by tag
+    let adds = std::fs::read_to_string(dir.join("adds")).unwrap();
+    assert_eq!(
+        adds.lines().collect::<Vec<_>>(),
+        [
+            format!(
+                "docker://127.0.0.1:5000/myorg/mypath/microshift-4.16-bootc@sha256:{}",
+                "a".repeat(64)
+            ),
+            format!("docker://127.0.0.1:5000/myorg/mypath/microshift-4.16-bootc@{digest}"),
+        ]
+    );
+    // someone else's image under the tag after the builder's push
+    std::fs::write(dir.join("foreign"), "").unwrap();
+    let ran = release("state-2");
+    assert_eq!(ran.code, 1, "{}", ran.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&ran.stdout).unwrap();
+    let message = doc["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("holds another image than the one just built and pushed")
+            && message.contains(&format!("the image built is sha256:{id}")),
+        "{doc:#}"
+    );
+    let calls = std::fs::read_to_string(dir.join("calls")).unwrap();
+    assert!(!calls.contains("manifest push"), "{calls}");
+    assert!(!dir.join("adds").exists(), "{calls}");
+}

@@ -145,6 +145,8 @@ impl Enforce {
             sources,
             false,
         )?;
+        let repository = registry.remote(&image.name, None);
+        signing.refuse_covering(&repository)?;
         let containerfile = sources.root.join(SIGNED_CONTAINERFILE);
         if !containerfile.is_file() {
             return Err(bad(
@@ -154,7 +156,7 @@ impl Enforce {
             ));
         }
         Ok(Some(Enforce {
-            repository: registry.remote(&image.name, None),
+            repository,
             signing,
             containerfile,
         }))

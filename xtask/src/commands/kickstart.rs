@@ -302,6 +302,9 @@ impl Kickstart {
             ));
         }
         let repository = registry.remote(&image.name, None);
+        if let Some(s) = &signing {
+            s.refuse_covering(&repository)?;
+        }
         let mirror = match &mirror {
             Some(m) => {
                 let ca = match &m.ca {
@@ -463,12 +466,18 @@ impl Kickstart {
                 "{{\"auths\":{{\"{host}\":{{\"auth\":\"cGxhY2Vob2xkZXI6cGxhY2Vob2xkZXI=\"}}}}}}\n"
             ))
         };
-        let signing = crate::signing::Signing::resolve(
+        let signing = match crate::signing::Signing::resolve(
             &crate::signing::SigningArgs::default(),
             &config_only,
             crate::signing::Need::Enforce,
-        )?
-        .map(|s| (s, registry.remote(&image.name, None)));
+        )? {
+            Some(s) => {
+                let repository = registry.remote(&image.name, None);
+                s.refuse_covering(&repository)?;
+                Some((s, repository))
+            }
+            None => None,
+        };
         Ok(Kickstart {
             mirror: None,
             signing,

@@ -58,12 +58,16 @@ impl Manifest {
         if archs.is_empty() {
             return Err(bad(&what, "", "name at least one architecture"));
         }
-        Ok(Manifest {
+        let manifest = Manifest {
             name,
             archs,
             registry: Registry::resolve(&args.registry, sources, true)?,
             signing: Signing::resolve(&args.signing, sources, Need::Sign)?,
-        })
+        };
+        if let Some(signing) = &manifest.signing {
+            signing.refuse_covering(crate::signing::repository_of(&manifest.remote()))?;
+        }
+        Ok(manifest)
     }
 
     /// The local list: `localhost/<name>:manifest-list`, a name of its own (`build`
@@ -130,18 +134,29 @@ impl Manifest {
             .args(["manifest", "create", &local])
             .root(true),
         );
+        let repository = self.registry.remote(&self.name, None);
         for arch in &self.archs {
             let src = self.registry.remote(&self.name, Some(&arch.tag()));
-            plan.push(
-                Step::new("list-add", format!("add {src}"), "podman")
-                    .args(["manifest", "add"])
-                    .args(self.registry.authfile_args())
-                    .args([local.as_str(), &format!("docker://{src}")])
-                    .root(true)
-                    .hint(format!(
-                        "{src} must be in the registry first: `cargo xtask push --arch {arch}` (after `build --arch {arch}`)"
-                    )),
-            );
+            let add = Step::new("list-add", format!("add {src}"), "podman")
+                .args(["manifest", "add"])
+                .args(self.registry.authfile_args())
+                .arg(local.as_str())
+                .root(true);
+            // `release`: by the digest pushed (or the registry's, when the push was not
+            // needed), never by the tag, which anyone may have pushed to since
+            let add = match digests.iter().find(|(a, _)| a == arch) {
+                Some((_, vars)) => {
+                    let mut add = add.first_var_arg(&format!("docker://{repository}@"), vars.clone());
+                    add.about = format!("add the image pushed to {src}, by its digest");
+                    add.hint(format!(
+                        "the registry must still hold the image pushed to {src}, by its digest"
+                    ))
+                }
+                None => add.arg(format!("docker://{src}")).hint(format!(
+                    "{src} must be in the registry first: `cargo xtask push --arch {arch}` (after `build --arch {arch}`)"
+                )),
+            };
+            plan.push(add);
         }
         plan.push(
             Step::new("list-push", format!("push the list to {remote}"), "podman")

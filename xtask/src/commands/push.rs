@@ -36,11 +36,15 @@ pub struct Push {
 
 impl Push {
     pub fn resolve(args: &PushArgs, sources: &Sources) -> anyhow::Result<Push> {
-        Ok(Push {
+        let push = Push {
             image: Image::resolve(&args.image, sources)?,
             registry: Registry::resolve(&args.registry, sources, true)?,
             signing: Signing::resolve(&args.signing, sources, Need::Sign)?,
-        })
+        };
+        if let Some(signing) = &push.signing {
+            signing.refuse_covering(crate::signing::repository_of(&push.remote()))?;
+        }
+        Ok(push)
     }
 
     pub fn remote(&self) -> String {

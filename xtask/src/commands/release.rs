@@ -15,7 +15,7 @@ use crate::arch::Arch;
 use crate::config::Sources;
 use crate::image::ImageArgs;
 use crate::plan::Check;
-use crate::plan::{Entry, Extract, Plan, Recording, ResultShell, Step, When};
+use crate::plan::{Arg, Entry, Extract, Plan, Recording, ResultShell, Step, When, SHELL_DIGEST};
 use crate::registry::RegistryArgs;
 
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -292,24 +292,45 @@ impl Release {
                 .into_iter()
                 .find(|s| s.id == "push")
                 .expect("a push plan has a push step");
-            push_step.id = crate::plan::name(format!("{lane}/push"));
+            let push_id = crate::plan::name(format!("{lane}/push"));
+            push_step.id = push_id;
             if let Some(b) = builder {
                 push_step = on_builder(push_step, b);
+                // podman's remote client (4.3) writes no --digestfile: left out
+                let mut args = std::mem::take(&mut push_step.args).into_iter().peekable();
+                while let Some(arg) = args.next() {
+                    let digestfile = matches!(&arg, Arg::Lit(l) if l == "--digestfile");
+                    if digestfile && matches!(args.peek(), Some(Arg::OutFile { .. })) {
+                        args.next();
+                        continue;
+                    }
+                    push_step.args.push(arg);
+                }
             }
             let entry = Entry::new("pushed", "name", &remote)
                 .with_var("image_id", local_id)
                 .with_var("digest", digest);
-            // podman's remote client (4.3) writes no --digestfile: a builder lane's digest is
-            // asked of the registry right after its push
+            // a builder lane's digest is read by tag right after its push, and taken only
+            // when the registry serves the very image built on the builder (its config is
+            // the image's id): not another one pushed to the tag in between, or a mirror's
             let digest_after = builder.map(|b| {
                 m.registry
-                    .digest_step(crate::plan::name(format!("{lane}/pushed-digest")), &remote)
-                    .capture(digest, Extract::Trim)
+                    .inspect_raw_step(crate::plan::name(format!("{lane}/pushed-digest")), &remote)
+                    .check(Check::Pushed {
+                        reference: remote.clone(),
+                        image_id: local_id,
+                    })
+                    .result_var(digest, "digest", ResultShell::Stdout(SHELL_DIGEST.to_string()))
+                    .result_to(push_id, "digest")
                     .in_lane(lane)
                     .when(When::IfSet(pushed))
                     .record(Recording::After(entry.clone()))
+                    .hint(format!(
+                        "when the registry serves another image under {remote} than {} built and pushed: find who else pushes to that tag (or the registries.conf mirror that answers reads of it), then push again (`cargo xtask release --force`)",
+                        b.describe()
+                    ))
                     .done(crate::plan::Done::Say(format!(
-                        "ok: pushed {remote} from {} (${{{digest}}})",
+                        "ok: pushed {remote} from {} (${{{digest}}}), the image built there",
                         b.describe()
                     )))
             });

@@ -100,6 +100,21 @@ impl Runner<'_> {
                     out_files.push((*key, path.clone()));
                     path.to_string()
                 }
+                Arg::FirstVar { prefix, names } => {
+                    match names
+                        .iter()
+                        .filter_map(|n| state.vars.get(n))
+                        .find(|v| !v.is_empty())
+                    {
+                        Some(v) => format!("{prefix}{v}"),
+                        None => {
+                            return Err(Failure::internal(format!(
+                                "internal: none of {} was captured by an earlier step",
+                                names.join(", ")
+                            )))
+                        }
+                    }
+                }
                 Arg::Var {
                     prefix,
                     name,

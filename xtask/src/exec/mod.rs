@@ -345,6 +345,11 @@ impl Runner<'_> {
                     {
                         report.lines.extend(check.summary(&data));
                     }
+                    if let Some((id, key)) = step.result_to {
+                        if let Some(value) = data.get(key) {
+                            report.add_to_result(id, key, value.clone());
+                        }
+                    }
                     report.data.insert(step.id.to_string(), data.clone());
                     entry.result = Some(data);
                 }

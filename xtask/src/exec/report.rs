@@ -75,6 +75,27 @@ pub struct Report {
 }
 
 impl Report {
+    /// Put `value` under `key` into the result of the step `id` that ran earlier (in
+    /// `results` and in its entry of `steps`).
+    pub fn add_to_result(&mut self, id: &str, key: &str, value: Value) {
+        let add = |result: &mut Option<Value>| {
+            let mut object = match result.take() {
+                Some(Value::Object(o)) => o,
+                _ => serde_json::Map::new(),
+            };
+            object.insert(key.to_string(), value.clone());
+            *result = Some(Value::Object(object));
+        };
+        let mut data = self.data.remove(id);
+        add(&mut data);
+        if let Some(d) = data {
+            self.data.insert(id.to_string(), d);
+        }
+        if let Some(entry) = self.steps.iter_mut().rev().find(|s| s.id == id) {
+            add(&mut entry.result);
+        }
+    }
+
     pub fn to_json(&self, plan: &Plan, ok: bool) -> Value {
         let steps: Vec<Value> = self.steps.iter().map(StepRecord::to_json).collect();
         json!({ "plan": plan.title, "ok": ok, "facts": plan.facts, "steps": steps, "results": self.data })

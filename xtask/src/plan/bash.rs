@@ -31,6 +31,9 @@ impl Arg {
                 quote_prefix(prefix),
                 quote_prefix(suffix)
             ),
+            Arg::FirstVar { prefix, names } => {
+                format!("{}\"{}\"", quote_prefix(prefix), first_var(names))
+            }
             Arg::OutFile { file, .. } => format!("\"${OUT_DIR}\"/{}", quote(file)),
         }
     }
@@ -129,10 +132,24 @@ impl Step {
                     .collect();
                 format!("printf '%s' {words} | {line}")
             }
-            Stdin::JsonOver { base, over } => format!(
-                "{{ if [ -n \"${{{base}:-}}\" ]; then printf '%s' \"${base}\"; else echo '{{}}'; fi; }} | jq --argjson over {} 'if type == \"object\" then . else {{}} end * $over' | {line}",
-                quote(&serde_json::to_string(over).expect("a JSON value prints"))
-            ),
+            Stdin::JsonOver { base, over, drop } => {
+                // the keys `drop` names taken out of the base (when it has an object there),
+                // as `DropKeys::apply` takes them
+                let (drop_arg, drop_filter) = match drop {
+                    Some(d) => (
+                        format!(
+                            " --argjson drop {}",
+                            quote(&d.to_json().to_string())
+                        ),
+                        " | (try getpath($drop.path) catch null) as $at | if ($at | type) == \"object\" then setpath($drop.path; $at | with_entries(select(.key as $k | any($drop.prefixes[]; . as $p | $k | startswith($p)) | not))) else . end | .",
+                    ),
+                    None => (String::new(), ""),
+                };
+                format!(
+                    "{{ if [ -n \"${{{base}:-}}\" ]; then printf '%s' \"${base}\"; else echo '{{}}'; fi; }} | jq --argjson over {}{drop_arg} 'if type == \"object\" then . else {{}} end{drop_filter} * $over' | {line}",
+                    quote(&serde_json::to_string(over).expect("a JSON value prints"))
+                )
+            }
             Stdin::Inherit | Stdin::Null => line,
         }
     }
@@ -498,6 +515,20 @@ pub fn quote(word: &str) -> String {
     }
     out.push('\'');
     out
+}
+
+/// The first of `names` that is set and not empty, as bash expands it (unquoted):
+/// `${A:-${B}}`; unset all, `set -u` stops the script as the tool stops.
+pub fn first_var(names: &[&'static str]) -> String {
+    let mut text = String::new();
+    for name in names.iter().rev() {
+        text = if text.is_empty() {
+            format!("${{{name}}}")
+        } else {
+            format!("${{{name}:-{text}}}")
+        };
+    }
+    text
 }
 
 /// Quote the literal part in front of a secret reference (may be empty).

@@ -77,6 +77,14 @@ pub enum Check {
     /// A unit's journal on the boot before this one: the lines, and the checks greenboot
     /// said failed (`Script 'NAME' FAILURE`).
     Journal { unit: String },
+    /// `skopeo inspect --raw` of a tag a remote builder has just pushed to: an image (not a
+    /// list) whose config is the image built there (the id in `image_id`: podman's image id
+    /// is the digest of its config), and the digest of what the registry serves — not a
+    /// foreign image someone pushed to the tag in between, or a mirror answers with.
+    Pushed {
+        reference: String,
+        image_id: &'static str,
+    },
     /// `skopeo inspect --raw`: a manifest (or list) as a registry serves it, and its digest
     /// (the SHA-256 of those bytes). With `want`, it must be that digest: what `mirror` asked
     /// the destination for is what it serves.
@@ -87,6 +95,11 @@ pub enum Check {
         of: Option<String>,
     },
 }
+
+/// What a lane on a remote builder pushed, read back by tag (`skopeo inspect --raw`): the
+/// check of [`Check::Pushed`].
+pub const PUSHED_CONFIG_JQ: &str =
+    ".config.digest == (\"sha256:\" + ($id | ltrimstr(\"sha256:\")))";
 
 /// The digest a [`Check::Manifest`] wants.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -186,6 +199,9 @@ impl Check {
             Check::Greenboot { wait: false } => "read greenboot's verdict".to_string(),
             Check::Unit { name } => format!("read the state of {name}"),
             Check::Journal { unit } => format!("show {unit}'s lines and the checks it failed"),
+            Check::Pushed { image_id, .. } => format!(
+                "check the registry serves the image built (config sha256:${{{image_id}}}) and take its digest"
+            ),
             Check::Manifest { want: None, .. } => {
                 "take the digest of what the registry serves".to_string()
             }
@@ -290,6 +306,10 @@ impl Check {
             }
             Check::Greenboot { wait: false } | Check::Unit { .. } | Check::Journal { .. } => None,
             Check::Kernel { .. } | Check::Artifact { .. } => None,
+            Check::Pushed { image_id, .. } => jq(
+                &format!("--arg id \"${{{image_id}}}\" "),
+                PUSHED_CONFIG_JQ,
+            ),
             Check::Manifest { want: None, .. } => Some("jq -e . >/dev/null".to_string()),
             Check::Manifest { want: Some(w), .. } => {
                 Some(format!("[ \"$({SHELL_DIGEST})\" = {} ]", w.shell()))

@@ -20,6 +20,7 @@ impl Arg {
                 name,
                 suffix,
             } => format!("{prefix}${{{name}}}{suffix}"),
+            Arg::FirstVar { prefix, names } => format!("{prefix}{}", super::bash::first_var(names)),
             Arg::OutFile { file, .. } => file.to_string(),
         }
     }
@@ -49,7 +50,7 @@ impl Plan {
                         Stdin::Secret { name, .. } => json!(format!("${{{name}}}")),
                         Stdin::Text(text) => json!({ "text": text }),
                         Stdin::Template(text) => json!({ "template": text }),
-                        Stdin::JsonOver { base, over } => json!({ "json_over": { "base": format!("${{{base}}}"), "over": over } }),
+                        Stdin::JsonOver { base, over, drop } => json!({ "json_over": { "base": format!("${{{base}}}"), "drop": drop.as_ref().map(super::DropKeys::to_json), "over": over } }),
                     },
                     "read_only": s.effect == Effect::ReadOnly,
                     "probe": s.on_fail == OnFail::Record,

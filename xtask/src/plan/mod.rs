@@ -43,6 +43,12 @@ pub enum Arg {
         name: &'static str,
         suffix: String,
     },
+    /// `prefix` and the value of the first of these variables that an earlier step set (not
+    /// empty): a list member's digest, pushed now or else the one the registry holds.
+    FirstVar {
+        prefix: String,
+        names: Vec<&'static str>,
+    },
     /// A file the command writes (e.g. `--digestfile`): the executor passes a path in its
     /// private directory and puts the content into the step's result under `key`. Rendered
     /// as the bare file name.
@@ -68,12 +74,44 @@ pub enum Stdin {
     /// read), rendered as `printf '%s' "TEXT"` with the variables expanded by bash.
     Template(String),
     /// A JSON document: the one an earlier step captured into `base` (`{}` when it is unset
-    /// or not a JSON object) with `over` merged into it, objects key by key and everything
-    /// else replaced (jq's `*`): the base image's policy.json with the tool's entries.
+    /// or not a JSON object), less the keys `drop` names, with `over` merged into it, objects
+    /// key by key and everything else replaced (jq's `*`): the base image's policy.json with
+    /// the tool's entries.
     JsonOver {
         base: &'static str,
         over: serde_json::Value,
+        drop: Option<DropKeys>,
     },
+}
+
+/// Keys taken out of a [`Stdin::JsonOver`] base before the merge: in the object at `path`
+/// (when there is one), every key that starts with one of `prefixes` (the base policy's
+/// entries for a tag or a digest of the signed repository).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DropKeys {
+    pub path: Vec<String>,
+    pub prefixes: Vec<String>,
+}
+
+impl DropKeys {
+    /// As the printed plan hands it to jq (`$drop.path`, `$drop.prefixes`).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({ "path": self.path, "prefixes": self.prefixes })
+    }
+
+    /// Take the keys out of `doc`.
+    pub fn apply(&self, doc: &mut serde_json::Value) {
+        let mut at = doc;
+        for key in &self.path {
+            match at.get_mut(key.as_str()) {
+                Some(next) => at = next,
+                None => return,
+            }
+        }
+        if let Some(object) = at.as_object_mut() {
+            object.retain(|k, _| !self.prefixes.iter().any(|p| k.starts_with(p.as_str())));
+        }
+    }
 }
 
 /// `base` with `over` merged in: objects merged key by key, recursively; any other value of
@@ -105,12 +143,15 @@ impl Stdin {
             Stdin::Secret { secret, .. } => Some(secret.expose().to_vec()),
             Stdin::Text(text) => Some(text.as_bytes().to_vec()),
             Stdin::Template(text) => Some(interpolate(text, vars).into_bytes()),
-            Stdin::JsonOver { base, over } => {
-                let base = vars
+            Stdin::JsonOver { base, over, drop } => {
+                let mut base = vars
                     .get(base)
                     .and_then(|v| serde_json::from_str::<serde_json::Value>(v).ok())
                     .filter(serde_json::Value::is_object)
                     .unwrap_or_else(|| serde_json::json!({}));
+                if let Some(drop) = drop {
+                    drop.apply(&mut base);
+                }
                 let doc = json_over(&base, over);
                 Some(
                     (serde_json::to_string_pretty(&doc).expect("a JSON value prints") + "\n")
@@ -349,6 +390,9 @@ pub struct Step {
     /// Stop the command when it runs longer than this many seconds (a tool known to hang
     /// now and then): the step fails, saying so.
     pub time_limit: Option<u64>,
+    /// Also put this value of the step's result (its key) into the result of an earlier
+    /// step (its id), under the same key: what a remote lane's push wrote, read after it.
+    pub result_to: Option<(&'static str, &'static str)>,
     /// What the step is part of (one image of `mirror`'s): in a plan that keeps going
     /// ([`Plan::keep_going`]), a failing step fails its unit only: the unit's later steps are
     /// skipped, the other units go on, and the plan fails at the end naming each failed unit.
@@ -423,8 +467,14 @@ impl Step {
             retries: None,
             then_exit: None,
             time_limit: None,
+            result_to: None,
             unit: None,
         }
+    }
+    /// Also put `key` of this step's result into the result of the earlier step `id`.
+    pub fn result_to(mut self, id: &'static str, key: &'static str) -> Step {
+        self.result_to = Some((id, key));
+        self
     }
     /// Part of this unit (see [`Step::unit`]).
     pub fn unit(mut self, unit: &'static str) -> Step {
@@ -527,6 +577,14 @@ impl Step {
             prefix: prefix.to_string(),
             name: var,
             suffix: String::new(),
+        });
+        self
+    }
+    /// Literal text and the first of these captured variables that is set, as one argument.
+    pub fn first_var_arg(mut self, prefix: &str, names: Vec<&'static str>) -> Step {
+        self.args.push(Arg::FirstVar {
+            prefix: prefix.to_string(),
+            names,
         });
         self
     }

@@ -40,6 +40,28 @@ pub fn checks(builders: &[Builder]) -> Vec<Finding> {
     }
     for b in builders {
         let name = b.describe();
+        // a connection name is podman's own: its URL refused as `--builder` refuses it
+        if let crate::builder::Target::Connection(n) = &b.target {
+            let list = crate::exec::ask(
+                "podman",
+                &["system", "connection", "list", "--format", "json"],
+                false,
+            );
+            if let Some(uri) = list.and_then(|o| tcp_elsewhere(&o.stdout, n)) {
+                out.push(finding(
+                    "builder",
+                    Level::Fail,
+                    format!(
+                        "{} lane: podman connection {n} is {}: {}",
+                        b.arch,
+                        crate::validate::escape_controls(&uri),
+                        crate::builder::TCP_REFUSED
+                    ),
+                    format!("`podman system connection add {n} ssh://USER@HOST/run/podman/podman.sock` (after `podman system connection remove {n}`)"),
+                ));
+                continue;
+            }
+        }
         let version = match podman(b, &["version", "--format", "json"]) {
             Ok(v) => v,
             Err(e) => {
@@ -112,6 +134,19 @@ pub fn checks(builders: &[Builder]) -> Vec<Finding> {
     out
 }
 
+/// The URL of connection `name` in `podman system connection list --format json` output,
+/// when it is `tcp://` to another machine than this one.
+fn tcp_elsewhere(list: &[u8], name: &str) -> Option<String> {
+    let list: serde_json::Value = serde_json::from_slice(list).ok()?;
+    let uri = list
+        .as_array()?
+        .iter()
+        .find(|c| c["Name"].as_str() == Some(name))?["URI"]
+        .as_str()?;
+    let rest = uri.strip_prefix("tcp://")?;
+    (!crate::builder::loopback(rest.split('/').next().unwrap_or(""))).then(|| uri.to_string())
+}
+
 /// The builders the release would use.
 pub fn resolve(
     args: &crate::builder::BuilderArgs,
@@ -123,4 +158,25 @@ pub fn resolve(
         archs.push(crate::arch::Arch::parse(&what, a.trim())?);
     }
     crate::builder::resolve(args, sources, &archs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tcp_connections_to_other_hosts() {
+        // as podman 4.3 prints it
+        let list = br#"[{"Name":"far","URI":"tcp://10.0.0.5:8888","Identity":"","IsMachine":false,"Default":true},
+            {"Name":"tunnel","URI":"tcp://127.0.0.1:8888","Identity":"","IsMachine":false,"Default":false},
+            {"Name":"arm","URI":"ssh://core@arm-1:22/run/podman/podman.sock","Identity":"/k","IsMachine":false,"Default":false}]"#;
+        assert_eq!(
+            tcp_elsewhere(list, "far").as_deref(),
+            Some("tcp://10.0.0.5:8888")
+        );
+        assert_eq!(tcp_elsewhere(list, "tunnel"), None);
+        assert_eq!(tcp_elsewhere(list, "arm"), None);
+        assert_eq!(tcp_elsewhere(list, "none"), None);
+        assert_eq!(tcp_elsewhere(b"not json", "far"), None);
+    }
 }

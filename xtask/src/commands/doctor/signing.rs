@@ -136,6 +136,18 @@ pub fn checks(sources: &Sources) -> Vec<Finding> {
         }
         Err(e) => return vec![finding("signing", Level::Fail, e.to_string(), "")],
     };
+    // what push, manifest and release refuse: an accepted scope covering the signed repository
+    let repository = crate::image::Image::name(None, sources).and_then(|name| {
+        crate::registry::Registry::resolve(
+            &crate::registry::RegistryArgs::default(),
+            sources,
+            false,
+        )
+        .map(|r| r.remote(&name, None))
+    });
+    if let Err(e) = repository.and_then(|r| signing.refuse_covering(&r)) {
+        return vec![finding("signing", Level::Fail, e.to_string(), "")];
+    }
     let mut out = vec![finding(
         "signing",
         Level::Ok,
