@@ -14,29 +14,31 @@ const EVERY: Duration = Duration::from_millis(500);
 /// Draw the live lines of `watch` until `done` is set, then their last state.
 pub(super) fn run(watch: &Watch, done: &AtomicBool) {
     let tty = std::io::stderr().is_terminal();
-    let started = Instant::now();
-    // the waves whose line is final, and the last line shown
+    // the waves whose line is final, the last line shown, and since when its wave runs
     let mut over = 0usize;
     let mut last = String::new();
+    let mut since = Instant::now();
+    let mut live = crate::fleet::Live::default();
     loop {
         let finished = done.load(Ordering::SeqCst);
         let lines = match watch {
-            Watch::Fleet { results, plan } => crate::fleet::live(results, plan),
+            Watch::Fleet { results, plan } => live.lines(results, plan),
         };
         let Some((current, before)) = lines.split_last() else {
             return;
         };
         for line in &before[over.min(before.len())..] {
             if tty {
-                eprintln!("\r\x1b[2K{line}");
+                eprintln!("\r\x1b[2K{line} ({}s)", since.elapsed().as_secs());
             } else if *line != last {
                 eprintln!("{line}");
             }
             last = line.clone();
+            since = Instant::now();
         }
         over = before.len();
         if tty {
-            eprint!("\r\x1b[2K{current} ({}s)", started.elapsed().as_secs());
+            eprint!("\r\x1b[2K{current} ({}s)", since.elapsed().as_secs());
             if finished {
                 eprintln!();
             }

@@ -441,40 +441,64 @@ pub fn lines(report: &Value) -> Option<String> {
 
 /// The live lines while the play runs, from the result documents written so far: one for
 /// each wave up to the one that runs (the first with a device without a result), each with
-/// its devices' verdicts so far.
-pub fn live(results_dir: &camino::Utf8Path, plan: &FleetPlan) -> Vec<String> {
-    let mut text = String::new();
-    if let Ok(entries) = std::fs::read_dir(results_dir) {
-        for e in entries.flatten() {
-            let name = e.file_name();
-            if name.to_string_lossy().ends_with(".json") {
-                // a document is written whole (renamed into place), or not yet there
-                text.push_str(&std::fs::read_to_string(e.path()).unwrap_or_default());
-            }
-        }
-    }
-    let raw = results(&text).unwrap_or_default();
-    let devices: Vec<Device> = plan
-        .hosts
-        .iter()
-        .map(|h| judge_device(h, raw.get(&h.name), plan))
-        .collect();
-    let running = (1..=plan.waves)
-        .find(|w| {
-            devices
-                .iter()
-                .any(|d| d.host.wave == *w && d.verdict == Verdict::NotTouched)
-        })
-        .unwrap_or(plan.waves);
-    (1..=running)
-        .map(|w| wave_line(&devices, w, plan.waves))
-        .collect()
+/// its devices' verdicts so far. A document is read once (the playbook writes each whole,
+/// renamed into place, and never again).
+#[derive(Clone, Debug, Default)]
+pub struct Live {
+    read: std::collections::BTreeSet<std::ffi::OsString>,
+    verdicts: BTreeMap<String, Verdict>,
 }
 
-/// `wave 2/3: 1 ok, 1 rolled back, 0 gone, 0 failed, 0 running`.
-pub fn wave_line(devices: &[Device], wave: usize, waves: usize) -> String {
-    let of: Vec<&Device> = devices.iter().filter(|d| d.host.wave == wave).collect();
-    let n = |f: &dyn Fn(Verdict) -> bool| of.iter().filter(|d| f(d.verdict)).count();
+impl Live {
+    pub fn lines(&mut self, results_dir: &camino::Utf8Path, plan: &FleetPlan) -> Vec<String> {
+        if let Ok(entries) = std::fs::read_dir(results_dir) {
+            for e in entries.flatten() {
+                let name = e.file_name();
+                if !name.to_string_lossy().ends_with(".json") || self.read.contains(&name) {
+                    continue;
+                }
+                let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+                let Ok(raw) = results(&text) else {
+                    continue;
+                };
+                for h in plan.hosts.iter().filter(|h| raw.contains_key(&h.name)) {
+                    let d = judge_device(h, raw.get(&h.name), plan);
+                    self.verdicts.insert(h.name.clone(), d.verdict);
+                }
+                self.read.insert(name);
+            }
+        }
+        let verdict = |h: &FleetHost| {
+            self.verdicts
+                .get(&h.name)
+                .copied()
+                .unwrap_or(Verdict::NotTouched)
+        };
+        let running = (1..=plan.waves)
+            .find(|w| {
+                plan.hosts
+                    .iter()
+                    .any(|h| h.wave == *w && verdict(h) == Verdict::NotTouched)
+            })
+            .unwrap_or(plan.waves);
+        (1..=running)
+            .map(|w| {
+                let of: Vec<Verdict> = plan
+                    .hosts
+                    .iter()
+                    .filter(|h| h.wave == w)
+                    .map(verdict)
+                    .collect();
+                wave_line(&of, w, plan.waves)
+            })
+            .collect()
+    }
+}
+
+/// `wave 2/3: 1 ok, 1 rolled back, 0 gone, 0 failed, 0 running`, from its devices' verdicts
+/// (not touched yet: running).
+pub fn wave_line(verdicts: &[Verdict], wave: usize, waves: usize) -> String {
+    let n = |f: &dyn Fn(Verdict) -> bool| verdicts.iter().filter(|v| f(**v)).count();
     format!(
         "wave {wave}/{waves}: {} ok, {} rolled back, {} gone, {} failed, {} running",
         n(&|v| v.green()),

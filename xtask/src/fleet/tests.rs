@@ -209,8 +209,9 @@ fn the_live_line_follows_the_waves() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let p = plan(&[("a", 1), ("b", 2), ("c", 2), ("d", 3)]);
+    let mut live = Live::default();
     assert_eq!(
-        live(&dir, &p),
+        live.lines(&dir, &p),
         ["wave 1/3: 0 ok, 0 rolled back, 0 gone, 0 failed, 1 running"]
     );
     std::fs::write(
@@ -228,7 +229,7 @@ fn the_live_line_follows_the_waves() {
     )
     .unwrap();
     assert_eq!(
-        live(&dir, &p),
+        live.lines(&dir, &p),
         [
             "wave 1/3: 1 ok, 0 rolled back, 0 gone, 0 failed, 0 running",
             "wave 2/3: 1 ok, 1 rolled back, 0 gone, 0 failed, 0 running",

@@ -804,7 +804,8 @@ pub struct Plan {
     /// after a failure are skipped.
     pub keep_going: Option<&'static str>,
     /// Reports the tool writes from the steps' results when the plan has ended, however it
-    /// ended (a JUnit file for CI), as it keeps its record: the printed plan says so.
+    /// ended, when the results hold what they need (a JUnit file for CI), as it keeps its
+    /// record: the printed plan says so.
     pub report_files: Vec<ReportFile>,
 }
 
