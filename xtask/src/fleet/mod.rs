@@ -193,13 +193,16 @@ pub fn judge_device(host: &FleetHost, raw: Option<&Value>, plan: &FleetPlan) -> 
             .find(|(arch, _)| arch == a)
             .map(|(_, digest)| digest.clone())
     });
-    d.greenboot_failed = doc["results"]["greenboot-journal"]["failed_checks"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .map(crate::validate::escape_controls)
-        .collect();
+    // greenboot's failing checks, for a device that rolled back (its verdict's reason)
+    if rc == 4 {
+        d.greenboot_failed = doc["results"]["greenboot-journal"]["failed_checks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(crate::validate::escape_controls)
+            .collect();
+    }
     // what upgrade said when it failed, else the last line of its output, else Ansible's
     let said = text(&doc["error"]["message"])
         .map(|m| first_line(&m))

@@ -53,7 +53,7 @@ fn raw(rc: i64, stdout: String) -> Value {
 /// Two waves' documents: every kind of device.
 fn documents() -> String {
     let wave1 = json!({"batch": ["a-up"], "results": {
-        "a-up": raw(0, upgrade("upgraded", "amd64", AMD, None, &[])),
+        "a-up": raw(0, upgrade("upgraded", "amd64", AMD, None, &["an-earlier-boot.sh"])),
     }});
     let wave2 = json!({"batch": ["b-skip", "c-red", "d-gone", "e-fail", "f-wrong", "g-bad", "h-s390x"], "results": {
         "b-skip": raw(0, upgrade("already_current", "arm64", ARM, None, &[])),
@@ -136,6 +136,8 @@ fn every_device_gets_its_verdict() {
         .unwrap()
         .contains("no entry for its architecture (s390x)"));
     assert_eq!(verdict("a-up")["seconds"], 7.5);
+    // greenboot's checks are a rolled-back device's only
+    assert_eq!(verdict("a-up")["greenboot_failed"], json!([]));
     assert_eq!(verdict("a-up")["expected"], AMD);
     // a rolled-back device: 4, whatever else
     assert_eq!(report["exit"], "4");
