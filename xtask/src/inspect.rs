@@ -153,6 +153,8 @@ impl Check {
                 "sub": show_field(stdout, "SubState"),
             })),
             Check::Journal { unit } => Ok(journal(stdout, unit)),
+            Check::Playbook => Ok(recap(stdout)),
+            Check::Fleet { plan } => crate::fleet::judge(stdout, plan),
             Check::Manifest {
                 reference,
                 want,
@@ -476,6 +478,8 @@ impl Check {
                 }
                 Some(out)
             }
+            Check::Playbook => None,
+            Check::Fleet { .. } => crate::fleet::lines(v),
             Check::Unit { .. } => Some(format!(
                 "{}: {} ({})",
                 text("unit")?,
@@ -715,6 +719,18 @@ fn journal(stdout: &str, unit: &str) -> Value {
         }
     }
     json!({ "unit": unit, "lines": lines, "failed_checks": failed })
+}
+
+/// `ansible-playbook`'s output: its recap (a line per host), for `--json`.
+fn recap(stdout: &str) -> Value {
+    let lines: Vec<String> = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("PLAY RECAP"))
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .map(crate::validate::escape_controls)
+        .collect();
+    json!({ "recap": lines })
 }
 
 /// The bytes of an image manifest's config and layers (0 for a list).

@@ -12,7 +12,8 @@
 //!    and the resolvers (flag > environment > config > default), start-up.
 //! 4. `secrets`, `device`: secret inputs and the `Secret` type; paths on a device.
 //! 5. `plan/`: the plan model, its checks as data, its bash and JSON renderings.
-//! 6. `inspect`, `pods`, `bootc`: judging what tools print.
+//! 6. `inspect`, `pods`, `bootc`, `fleet/`: judging what tools print (`fleet/`: a
+//!    rollout's per-device results and report).
 //! 7. `exec/`: the one executor (steps, commands, lanes, report, secret files, signals).
 //! 8. `image`, `registry`, `signing`, `builder`, `mirror`, `reach`: the image, the registry,
 //!    signing, remote builders, site mirrors and the devices the commands share.
@@ -28,6 +29,7 @@ pub mod device;
 pub mod digest;
 pub mod error;
 pub(crate) mod exec;
+pub mod fleet;
 pub mod image;
 pub mod inputs;
 pub mod inspect;
@@ -46,7 +48,7 @@ pub use error::exit;
 
 use commands::{
     build, clean, completions, disk, doctor, keygen, kickstart, lint, manifest, push, release,
-    rollback, run, status, upgrade, verify, vm,
+    rollback, rollout, run, status, upgrade, verify, vm,
 };
 
 use std::ffi::OsString;
@@ -169,6 +171,16 @@ fn try_main(cli: Cli) -> anyhow::Result<()> {
             }
         }
     }
+    // the reports made from the results (a JUnit file), however the plan ended
+    let code = result.as_ref().err().map_or(0, error::exit_code);
+    for f in &plan.report_files {
+        if let Some(text) = (f.make)(&with_facts(&report.data, &plan), code).as_str() {
+            match write_report(&f.path, text) {
+                Ok(()) => eprintln!("{} written to {}", f.what, f.path),
+                Err(e) => eprintln!("warning: could not write {} to {}: {e}", f.what, f.path),
+            }
+        }
+    }
     if cli.json {
         let mut doc = report.to_json(&plan, result.is_ok());
         if let Err(e) = &result {
@@ -176,7 +188,6 @@ fn try_main(cli: Cli) -> anyhow::Result<()> {
             doc["exit"] = serde_json::json!(error::exit_code(e));
         }
         if let Some((key, summary)) = plan.summary {
-            let code = result.as_ref().err().map_or(0, error::exit_code);
             doc[key] = summary(&with_facts(&report.data, &plan), code);
         }
         exec::print_json(&doc);
@@ -192,6 +203,16 @@ fn with_facts(
     let mut all = data.clone();
     all.insert("_facts".to_string(), plan.facts.clone());
     all
+}
+
+/// A report file, written whole: into a file beside it, then renamed into place.
+fn write_report(path: &camino::Utf8Path, text: &str) -> std::io::Result<()> {
+    let name = path.file_name().unwrap_or("report");
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
 }
 
 fn report_error(e: &anyhow::Error) -> i32 {
@@ -288,6 +309,10 @@ pub enum Command {
     Upgrade(upgrade::UpgradeArgs),
     /// Boot the device's rollback deployment again (bootc rollback), with upgrade's checks
     Rollback(rollback::RollbackArgs),
+    /// One release to a fleet, in waves, through Ansible: the image pinned once, each
+    /// device handed to `upgrade`; a table, --json and --junit with every device's verdict;
+    /// exit 4 when a device rolled back, 3 when one is gone
+    Rollout(rollout::RolloutArgs),
     /// Remove exactly what `run` recorded making (containers, loop-device volume group,
     /// loop device and file), nothing made by hand
     Clean(clean::CleanArgs),
@@ -400,6 +425,7 @@ pub fn act(command: &Command, ctx: &Ctx) -> anyhow::Result<Action> {
         Command::Status(a) => status::act(a, ctx),
         Command::Upgrade(a) => upgrade::act(a, ctx),
         Command::Rollback(a) => rollback::act(a, ctx),
+        Command::Rollout(a) => rollout::act(a, ctx),
         Command::Clean(a) => clean::act(a, ctx),
         Command::Keygen(a) => keygen::act(a, ctx),
         Command::Mirror(a) => commands::mirror::act(a, ctx),

@@ -79,8 +79,12 @@ pub struct Device {
 pub const VM_ADDRESS: &str = "VMIP";
 
 /// A host name (DNS labels), an IPv4 address, or an IPv6 address in brackets; an optional
-/// port. Never anything ssh could read as an option.
-fn parse_host(what: &str, value: &str) -> anyhow::Result<(Option<String>, String, Option<u16>)> {
+/// port. Never anything ssh could read as an option. (`rollout` checks each inventory host's
+/// address with it too.)
+pub fn parse_host(
+    what: &str,
+    value: &str,
+) -> anyhow::Result<(Option<String>, String, Option<u16>)> {
     let refuse = |why: &str| bad(what, value, why);
     if value.is_empty()
         || value.starts_with('-')
@@ -140,6 +144,64 @@ fn parse_host(what: &str, value: &str) -> anyhow::Result<(Option<String>, String
     Ok((user, host, port))
 }
 
+/// A private key file ssh can log in with: a regular file, not the public key, a private key
+/// in a format ssh reads (`-----BEGIN ... PRIVATE KEY-----`), readable by its owner only
+/// (ssh refuses others' later, and in batch mode only as a failed login). `what` names where
+/// the path came from.
+pub fn private_key(what: &str, path: &camino::Utf8Path) -> anyhow::Result<()> {
+    let meta = std::fs::metadata(path)
+        .map_err(|e| bad(what, path.as_str(), format!("cannot be read: {e}")))?;
+    if !meta.is_file() {
+        return Err(bad(what, path.as_str(), "not a regular file"));
+    }
+    let head = crate::validate::read_bounded(what, path, 64 << 10)?;
+    let head = String::from_utf8_lossy(&head);
+    let first = head.trim_start().lines().next().unwrap_or("");
+    if first.starts_with("ssh-") || first.starts_with("ecdsa-") {
+        return Err(bad(
+            what,
+            path.as_str(),
+            "is a public key: ssh needs the private key (the file without .pub)",
+        ));
+    }
+    if !(first.starts_with("-----BEGIN") && first.contains("PRIVATE KEY")) {
+        return Err(bad(
+            what,
+            path.as_str(),
+            "is not a private key ssh reads (its first line is not -----BEGIN ... PRIVATE KEY-----)",
+        ));
+    }
+    use std::os::unix::fs::PermissionsExt;
+    if meta.permissions().mode() & 0o077 != 0 {
+        return Err(bad(
+            what,
+            path.as_str(),
+            format!(
+                "others can read it (mode {:o}): ssh refuses such a key; chmod 600 it",
+                meta.permissions().mode() & 0o777
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A file ssh is handed in an option (`-i`, `-o UserKnownHostsFile=`): no comma, space or
+/// `%` (ssh expands %-tokens such as %d, %u, %h in both).
+pub fn ssh_path(what: &str, path: &camino::Utf8Path) -> anyhow::Result<()> {
+    validate::no_comma(what, path.as_str(), "ssh's -o option")?;
+    if path.as_str().contains(char::is_whitespace) {
+        return Err(bad(what, path.as_str(), "ssh options cannot hold a space"));
+    }
+    if path.as_str().contains('%') {
+        return Err(bad(
+            what,
+            path.as_str(),
+            "ssh would read its '%' as a token (%d, %u, %h): rename the file",
+        ));
+    }
+    Ok(())
+}
+
 impl Device {
     /// The device the flags name; else `device.host` from the config file; else what `run`
     /// or `vm` made last (the record). `container` says whether a container will do (not
@@ -154,41 +216,7 @@ impl Device {
         let identity = match sources.value(&inputs::DEVICE_SSH_KEY, args.identity.as_deref())? {
             Some(p) => {
                 let path = sources.path(&p)?;
-                let meta = std::fs::metadata(&path)
-                    .map_err(|e| bad(&p.what, path.as_str(), format!("cannot be read: {e}")))?;
-                if !meta.is_file() {
-                    return Err(bad(&p.what, path.as_str(), "not a regular file"));
-                }
-                let head = crate::validate::read_bounded(&p.what, &path, 64 << 10)?;
-                let head = String::from_utf8_lossy(&head);
-                let first = head.trim_start().lines().next().unwrap_or("");
-                if first.starts_with("ssh-") || first.starts_with("ecdsa-") {
-                    return Err(bad(
-                        &p.what,
-                        path.as_str(),
-                        "is a public key: ssh needs the private key (the file without .pub)",
-                    ));
-                }
-                if !(first.starts_with("-----BEGIN") && first.contains("PRIVATE KEY")) {
-                    return Err(bad(
-                        &p.what,
-                        path.as_str(),
-                        "is not a private key ssh reads (its first line is not -----BEGIN ... PRIVATE KEY-----)",
-                    ));
-                }
-                // ssh itself refuses such a key ("UNPROTECTED PRIVATE KEY FILE"), later and
-                // in batch mode only as a failed login
-                use std::os::unix::fs::PermissionsExt;
-                if meta.permissions().mode() & 0o077 != 0 {
-                    return Err(bad(
-                        &p.what,
-                        path.as_str(),
-                        format!(
-                            "others can read it (mode {:o}): ssh refuses such a key; chmod 600 it",
-                            meta.permissions().mode() & 0o777
-                        ),
-                    ));
-                }
+                private_key(&p.what, &path)?;
                 Some(path)
             }
             None => None,
@@ -198,22 +226,7 @@ impl Device {
             .map(|p| sources.path(&p))
             .transpose()?;
         for p in identity.iter().chain(known_hosts.iter()) {
-            validate::no_comma("--ssh-key / --known-hosts", p.as_str(), "ssh's -o option")?;
-            if p.as_str().contains(char::is_whitespace) {
-                return Err(bad(
-                    "--ssh-key / --known-hosts",
-                    p.as_str(),
-                    "ssh options cannot hold a space",
-                ));
-            }
-            // ssh expands %-tokens (%d, %u, %h) in both
-            if p.as_str().contains('%') {
-                return Err(bad(
-                    "--ssh-key / --known-hosts",
-                    p.as_str(),
-                    "ssh would read its '%' as a token (%d, %u, %h): rename the file",
-                ));
-            }
+            ssh_path("--ssh-key / --known-hosts", p)?;
         }
         let host = sources.value(&inputs::DEVICE_HOST, args.host.as_deref())?;
         let target = match (&args.vm, &args.container, host) {

@@ -132,6 +132,11 @@ fn bad_input_is_refused_before_anything_runs() {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&open_dir, std::fs::Permissions::from_mode(0o1777)).unwrap();
     let open_loop = open_dir.join("vg.img").to_string();
+    // a wave size given as a number in the config file: waves are a list of strings
+    let fleet_waves_config = file(
+        "fleet-waves.json",
+        "{\"fleet\": {\"waves\": [1, \"100%\"]}}",
+    );
     let bad_input_dir = dir.join("a-directory.ks");
     std::fs::create_dir_all(&bad_input_dir).unwrap();
     let bad_input_dir = bad_input_dir.to_string();
@@ -737,6 +742,71 @@ fn bad_input_is_refused_before_anything_runs() {
             &["status", "--host", "edge-1", "--known-hosts", "/tmp/hosts-%u"],
             &["--known-hosts", "'/tmp/hosts-%u'", "token"],
         ),
+        // issue 30: rollout's own inputs, refused before the inventory is read
+        case(&["rollout", "--image", "quay.io/a/os:1"], &["--inventory", "missing"]),
+        case(
+            &["rollout", "--inventory", &missing_key, "--image", "quay.io/a/os:1"],
+            &["--inventory", "no-such-key", "does not exist"],
+        ),
+        case(
+            &["rollout", "--inventory", "a,b", "--image", "quay.io/a/os:1"],
+            &["--inventory", "'a,b'", "list of hosts"],
+        ),
+        case(
+            &["rollout", "--inventory", &two_lines, "--image", "quay.io/a/os:1", "--waves", "1,ten%,100%"],
+            &["--waves", "'ten%'", "not a count or a percentage"],
+        ),
+        case(
+            &["rollout", "--inventory", &two_lines, "--image", "quay.io/a/os:1", "--waves", "0"],
+            &["--waves", "'0'", "at least one host"],
+        ),
+        case(
+            &["rollout", "--inventory", &two_lines, "--image", "quay.io/a/os:1", "--waves", "1,150%"],
+            &["--waves", "'150%'", "1% to 100%"],
+        ),
+        case(
+            &["rollout", "--inventory", &two_lines, "--image", "quay.io/a/os:1", "--max-failed", "150%"],
+            &["--max-failed", "'150%'", "over 100%"],
+        ),
+        case(
+            &["rollout", "--inventory", &two_lines, "--image", "quay.io/a/os:1", "--max-failed", "some"],
+            &["--max-failed", "'some'", "not a percentage"],
+        ),
+        case(
+            &["rollout", "--inventory", &two_lines, "--image", "quay.io/a/os:1", "--parallel", "0"],
+            &["--parallel", "'0'", "between 1 and 500"],
+        ),
+        case(
+            &["rollout", "--inventory", &two_lines, "--image", "quay.io/a/os:1", "--limit=-e@x"],
+            &["--limit", "'-e@x'", "host pattern"],
+        ),
+        case(
+            &["rollout", "--inventory", &two_lines, "--image", "quay.io/a/os:1", "--timeout", "soon"],
+            &["--timeout", "'soon'"],
+        ),
+        case(
+            &["rollout", "--inventory", &two_lines, "--image", "quay.io/a/os:1", "--junit", &bad_input_dir],
+            &["--junit", "a-directory.ks", "is a directory"],
+        ),
+        case(
+            &["rollout", "--inventory", &two_lines, "--image", "quay.io/a/os:1", "--ssh-key", &public_key],
+            &["--ssh-key", "id.pub", "is a public key"],
+        ),
+        case(
+            &["rollout", "--inventory", &two_lines, "--image", "Bad Image"],
+            &["--image", "'Bad Image'"],
+        ),
+        with_env(
+            case(
+                &["rollout", "--inventory", &two_lines, "--image", "quay.io/a/os:1"],
+                &["fleet.waves", "list of strings"],
+            ),
+            &[("XTASK_CONFIG", &fleet_waves_config)],
+        ),
+        case(
+            &["doctor", "--for", "rollout", "--limit=-x"],
+            &["--limit", "'-x'"],
+        ),
     ];
     // signed pushes (issue 22)
     let mut cases = cases;
@@ -1148,6 +1218,158 @@ fn bad_input_is_refused_before_anything_runs() {
         failures.join("\n")
     );
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "not yours");
+}
+
+/// Issue 30: what only the inventory shows is bad input too, found by the one read-only
+/// question `rollout` asks before it plans (`ansible-inventory --list`, the real one):
+/// an inventory that does not parse, a `--limit` that matches no host, a host without an
+/// address, a key file that is not a private key (or is someone's public key), a templated
+/// value, a port that is not one. One `error:` line naming the host and the variable, exit
+/// 2, and nothing else asked or run (no skopeo, no ansible-playbook).
+#[test]
+fn rollout_refuses_a_bad_inventory_before_anything_runs() {
+    let test = "rollout_refuses_a_bad_inventory_before_anything_runs";
+    if !common::require_tool("ansible-inventory", test) {
+        return;
+    }
+    let dir = scratch("bad-inventory");
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let log = dir.join("calls.log");
+    stubs(&bin, &log);
+    // the real ansible-inventory (with this test's PATH and HOME, which it may need: a
+    // pyenv shim), each question logged apart
+    let asked = dir.join("asked.log");
+    std::fs::write(
+        bin.join("ansible-inventory"),
+        format!(
+            "#!/bin/sh\necho \"ansible-inventory $*\" >> {asked}\nPATH='{}' HOME='{}' exec ansible-inventory \"$@\"\n",
+            std::env::var("PATH").unwrap_or_default(),
+            std::env::var("HOME").unwrap_or_default(),
+        ),
+    )
+    .unwrap();
+    let file = |name: &str, text: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_string()
+    };
+    let key = file(
+        "id_ed25519",
+        "-----BEGIN OPENSSH PRIVATE KEY-----\ntest fixture, not a key\n-----END OPENSSH PRIVATE KEY-----\n",
+    );
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let public = file(
+        "id.pub",
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKey user@host\n",
+    );
+    let not_key = file("notes.txt", "a shopping list\n");
+    let inv = |name: &str, line: &str| {
+        file(
+            name,
+            &format!("[edge]\nedge-0 ansible_host=192.0.2.9 ansible_ssh_private_key_file={key}\n{line}\n"),
+        )
+    };
+    let cases: Vec<(Vec<String>, Vec<&str>)> = vec![
+        (
+            vec!["--inventory".into(), file("broken.yml", "all:\n  hosts: [\n")],
+            vec!["--inventory", "broken.yml", "ansible-inventory cannot read it"],
+        ),
+        (
+            vec![
+                "--inventory".into(),
+                inv("ok.ini", &format!("edge-1 ansible_host=192.0.2.10 ansible_ssh_private_key_file={key}")),
+                "--limit".into(),
+                "lab".into(),
+            ],
+            vec!["--limit", "'lab'", "matches no host"],
+        ),
+        (
+            vec!["--inventory".into(), inv("no-address.ini", "edge-1 ansible_host=")],
+            vec!["host edge-1", "ansible_host", "no address"],
+        ),
+        (
+            vec![
+                "--inventory".into(),
+                inv("public.ini", &format!("edge-1 ansible_ssh_private_key_file={public}")),
+            ],
+            vec!["host edge-1", "ansible_ssh_private_key_file", "id.pub", "is a public key"],
+        ),
+        (
+            vec![
+                "--inventory".into(),
+                inv("not-key.ini", &format!("edge-1 ansible_ssh_private_key_file={not_key}")),
+            ],
+            vec!["host edge-1", "notes.txt", "not a private key"],
+        ),
+        (
+            vec![
+                "--inventory".into(),
+                file("template.yml", &format!("all:\n  hosts:\n    edge-1:\n      ansible_host: \"{{{{ lookup('env', 'EDGE') }}}}\"\n      ansible_ssh_private_key_file: {key}\n")),
+            ],
+            vec!["host edge-1", "ansible_host", "Jinja template"],
+        ),
+        (
+            vec!["--inventory".into(), inv("port.ini", "edge-1 ansible_port=ssh")],
+            vec!["host edge-1", "ansible_port", "'ssh'"],
+        ),
+        (
+            vec!["--inventory".into(), inv("user.ini", "edge-1 ansible_user=-oProxyCommand=x")],
+            vec!["host edge-1", "ansible_user"],
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (args, expect) in &cases {
+        for dry in [false, true] {
+            let _ = std::fs::remove_file(&log);
+            let _ = std::fs::remove_file(&asked);
+            let mut cmd = common::isolated_xtask(bin.as_str());
+            if dry {
+                cmd.arg("--dry-run");
+            }
+            cmd.arg("rollout")
+                .args(args)
+                .args(["--image", "quay.io/org/os:2"])
+                .env("XTASK_STATE_DIR", dir.join("state").as_str());
+            let out = cmd.output().unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let line = stderr.trim_end();
+            let mut problems = Vec::new();
+            if out.status.code() != Some(2) {
+                problems.push(format!("exit {:?}", out.status.code()));
+            }
+            if line.lines().count() != 1 || !line.starts_with("error: ") {
+                problems.push("not one `error:` line".to_string());
+            }
+            for e in expect {
+                if !line.contains(e) {
+                    problems.push(format!("no {e:?}"));
+                }
+            }
+            if !out.stdout.is_empty() {
+                problems.push("printed on stdout".to_string());
+            }
+            let calls = std::fs::read_to_string(&log).unwrap_or_default();
+            if !calls.is_empty() {
+                problems.push(format!("ran: {calls}"));
+            }
+            let questions = std::fs::read_to_string(&asked).unwrap_or_default();
+            if questions.lines().count() != 1 || !questions.contains(" --list") {
+                problems.push(format!("asked: {questions:?}"));
+            }
+            if !problems.is_empty() {
+                failures.push(format!(
+                    "{}{args:?}: {}\n    stderr: {line}",
+                    if dry { "--dry-run " } else { "" },
+                    problems.join(", ")
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 /// Finding 4: an existing `--output` owned by another user is refused (they could read

@@ -2973,6 +2973,508 @@ fn device_lifecycle_on_a_stand_in_device() {
     device.stop();
 }
 
+/// The light stand-in devices of tests/fleet/ (TEST FIXTURES: one container of the bed's
+/// systemd image hosts them all, each its own sshd on its own port of 127.0.0.1, its own
+/// state, boots and greenboot; tests/fleet/README says what a real device does
+/// differently), with the test's key and a known-hosts file of its own.
+struct LightFleet<'a> {
+    bed: &'a Bed,
+    name: &'static str,
+    dir: camino::Utf8PathBuf,
+    /// Each device: its name, port and architecture.
+    devices: Vec<(String, u16, &'static str)>,
+}
+
+impl LightFleet<'_> {
+    /// Start the devices (`name`, architecture), installed with `installed` from the bed's
+    /// open registry; up when each one's sshd listens.
+    fn start<'a>(
+        bed: &'a Bed,
+        name: &'static str,
+        dir: &Utf8Path,
+        devices: &[(&str, &'static str)],
+        installed: &str,
+    ) -> LightFleet<'a> {
+        let _ = bed
+            .command("podman")
+            .args(["rm", "-f", "-t", "0", name])
+            .output();
+        let _ = std::fs::remove_dir_all(dir);
+        let state = dir.join("state");
+        std::fs::create_dir_all(state.join("devices")).unwrap();
+        let key = dir.join("id_ed25519");
+        bed.read(
+            "ssh-keygen",
+            &[
+                "-q",
+                "-t",
+                "ed25519",
+                "-N",
+                "",
+                "-C",
+                "e2e",
+                "-f",
+                key.as_str(),
+            ],
+        );
+        std::fs::copy(dir.join("id_ed25519.pub"), state.join("authorized_keys")).unwrap();
+        let mut all = Vec::new();
+        for (device, arch) in devices {
+            let ctl = state.join("devices").join(device).join("ctl");
+            std::fs::create_dir_all(&ctl).unwrap();
+            let port = free_port();
+            std::fs::write(ctl.join("port"), format!("{port}\n")).unwrap();
+            std::fs::write(ctl.join("arch"), format!("{arch}\n")).unwrap();
+            std::fs::write(ctl.join("installed"), format!("{installed}\n")).unwrap();
+            all.push((device.to_string(), port, *arch));
+        }
+        bed.read(
+            "podman",
+            &[
+                "run",
+                "-d",
+                "--name",
+                name,
+                "--init",
+                "--network",
+                "host",
+                "-v",
+                &format!("{}:/xtask-tests:ro", common::repo_root().join("tests")),
+                "-v",
+                &format!("{state}:/fleet-state"),
+                "-e",
+                &format!(
+                    "FLEET_INSECURE_REGISTRY={}",
+                    bed.var("TESTBED_OPEN_REGISTRY")
+                ),
+                "--entrypoint",
+                "sh",
+                "localhost/xtask-testbed/systemd:latest",
+                "/xtask-tests/fleet/fleet",
+            ],
+        );
+        let started = Instant::now();
+        while !state.join("up").exists() {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "the light devices did not come up: {}",
+                bed.read("podman", &["logs", "--tail", "20", name])
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        LightFleet {
+            bed,
+            name,
+            dir: dir.to_path_buf(),
+            devices: all,
+        }
+    }
+
+    fn device_dir(&self, device: &str) -> camino::Utf8PathBuf {
+        self.dir.join("state/devices").join(device)
+    }
+
+    /// A control file of a device (`red`, `hang`).
+    fn control(&self, device: &str, file: &str, text: &str) {
+        std::fs::write(self.device_dir(device).join("ctl").join(file), text).unwrap();
+    }
+
+    fn clear(&self, device: &str, file: &str) {
+        let _ = std::fs::remove_file(self.device_dir(device).join("ctl").join(file));
+    }
+
+    /// What the device booted, as its bootc keeps it.
+    fn booted(&self, device: &str) -> String {
+        let state: Value = serde_json::from_str(
+            &std::fs::read_to_string(self.device_dir(device).join("state.json")).unwrap(),
+        )
+        .unwrap();
+        state["booted"]["image"]["imageDigest"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// Every command the device received over ssh, in order.
+    fn commands(&self, device: &str) -> Vec<String> {
+        std::fs::read_to_string(self.device_dir(device).join("commands.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(String::from)
+            .collect()
+    }
+
+    /// A real Ansible inventory (INI) of the devices, in a group, the key and user as
+    /// group variables.
+    fn inventory(&self) -> camino::Utf8PathBuf {
+        let mut text =
+            String::from("# the light stand-in devices of tests/fleet (test fixtures)\n[edge]\n");
+        for (device, port, _) in &self.devices {
+            text.push_str(&format!(
+                "{device} ansible_host=127.0.0.1 ansible_port={port}\n"
+            ));
+        }
+        text.push_str(&format!(
+            "\n[edge:vars]\nansible_user=redhat\nansible_ssh_private_key_file={}\n",
+            self.dir.join("id_ed25519")
+        ));
+        let path = self.dir.join("hosts.ini");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+}
+
+impl Drop for LightFleet<'_> {
+    fn drop(&mut self) {
+        let _ = self
+            .bed
+            .command("podman")
+            .args(["rm", "-f", "-t", "0", self.name])
+            .output();
+    }
+}
+
+/// Issue 30: `rollout` over six light stand-in devices (amd64 and arm64) in a real Ansible
+/// inventory, with the real `ansible-playbook` and each device handed to the real `upgrade`:
+/// waves 1,2,100% all green while the tag moves to another list after the first wave (every
+/// device boots its architecture's digest of the list pinned at the start; exit 0; the table,
+/// the JSON and the JUnit file exact); a device of wave 2 whose health check fails (it rolls
+/// back, the play stops, wave 3 is never touched, exit 4, greenboot's check named); a re-run
+/// after the fix (the devices already upgraded skipped, the rest upgraded) in which a device
+/// never comes back (exit 3, counted, the others' verdicts intact).
+#[test]
+fn fleet_rollout_in_waves_on_light_devices() {
+    let Some(OnBed {
+        bed,
+        test,
+        t,
+        _lock,
+    }) = on_bed!("fleet")
+    else {
+        return;
+    };
+    for tool in ["ssh", "ssh-keygen", "ansible-playbook", "ansible-inventory"] {
+        if !common::require_tool(tool, test) {
+            return;
+        }
+    }
+    let started = Instant::now();
+    let dir = bed.dir.join(format!("e2e-{t}"));
+    let registry = bed.var("TESTBED_OPEN_REGISTRY");
+    let repo = format!("{registry}/e2e/{t}/os");
+    let _ = std::fs::create_dir_all(&dir);
+    push_small_list(&bed, &dir, "v1", &format!("{repo}:v1"));
+    push_small_list(&bed, &dir, "v2", &format!("{repo}:v2"));
+    let members =
+        |tag: &str| -> Vec<(String, String)> { remote_members(&bed, &format!("{repo}:{tag}")) };
+    let (v1, v2) = (members("v1"), members("v2"));
+    let digest_of = |list: &[(String, String)], arch: &str| {
+        list.iter().find(|(a, _)| a == arch).unwrap().1.clone()
+    };
+    let list_digest =
+        |tag: &str| xtask::digest::digest(remote_raw(&bed, &format!("{repo}:{tag}")).as_bytes());
+    // the release tag the rollout is given: v2 for now
+    let move_tag = |to: &str| {
+        bed.read(
+            "skopeo",
+            &[
+                "--registries-conf",
+                &bed.var("CONTAINERS_REGISTRIES_CONF"),
+                "copy",
+                "--all",
+                "--quiet",
+                &format!("docker://{repo}:{to}"),
+                &format!("docker://{repo}:release"),
+            ],
+        );
+    };
+    move_tag("v2");
+    let devices = [
+        ("edge-1", "amd64"),
+        ("edge-2", "arm64"),
+        ("edge-3", "amd64"),
+        ("edge-4", "arm64"),
+        ("edge-5", "amd64"),
+        ("edge-6", "arm64"),
+    ];
+    let fleet = LightFleet::start(
+        &bed,
+        "e2e-light-fleet",
+        &dir.join("fleet"),
+        &devices,
+        &format!("{repo}:v1"),
+    );
+    let inventory = fleet.inventory();
+    let known_hosts = fleet.dir.join("known_hosts");
+    let junit = fleet.dir.join("junit.xml");
+    let results = common::repo_root()
+        .join(xtask::commands::rollout::DIR)
+        .join("results");
+    let rollout = |image: &str, extra: &[&str]| {
+        let mut c = xtask(
+            &bed,
+            t,
+            &[
+                "--json",
+                "rollout",
+                "--inventory",
+                inventory.as_str(),
+                "--image",
+                image,
+                "--known-hosts",
+                known_hosts.as_str(),
+                "--junit",
+                junit.as_str(),
+            ],
+        );
+        c.args(extra);
+        c
+    };
+    let json = |ran: &Ran| -> Value {
+        serde_json::from_str(&ran.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}\n{}", ran.stdout, ran.stderr))
+    };
+    let verdicts = |doc: &Value| -> Vec<(String, String)> {
+        doc["fleet"]["devices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| {
+                (
+                    d["host"].as_str().unwrap().to_string(),
+                    d["verdict"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let pairs = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+        v.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    };
+    let arch_of = |device: &str| devices.iter().find(|(d, _)| *d == device).unwrap().1;
+    let setup = started.elapsed().as_secs();
+
+    // 1. waves 1,2,100%, all green; the tag moves to v1 once wave 1 is done: the later
+    //    waves still get v2, pinned at the start
+    let run_a = Instant::now();
+    let child = rollout(
+        &format!("{repo}:release"),
+        &["--waves", "1,2,100%", "--timeout", "2m"],
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    let waited = Instant::now();
+    while !results.join("edge-1.json").exists() {
+        assert!(
+            waited.elapsed() < Duration::from_secs(120),
+            "wave 1 never ended"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    move_tag("v1");
+    let green = Ran::of(child.wait_with_output().unwrap());
+    assert_eq!(green.code, 0, "{}", green.stderr);
+    assert_eq!(
+        list_digest("release"),
+        list_digest("v1"),
+        "the tag did not move"
+    );
+    let doc = json(&green);
+    let fleet_doc = &doc["fleet"];
+    assert_eq!(fleet_doc["image"], format!("{repo}@{}", list_digest("v2")));
+    assert_eq!(
+        fleet_doc["digests"]["amd64"],
+        json!(digest_of(&v2, "amd64"))
+    );
+    assert_eq!(
+        fleet_doc["digests"]["arm64"],
+        json!(digest_of(&v2, "arm64"))
+    );
+    assert_eq!(
+        fleet_doc["waves"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w["hosts"].clone())
+            .collect::<Vec<_>>(),
+        [
+            json!(["edge-1"]),
+            json!(["edge-2", "edge-3"]),
+            json!(["edge-4", "edge-5", "edge-6"])
+        ]
+    );
+    for d in fleet_doc["devices"].as_array().unwrap() {
+        let host = d["host"].as_str().unwrap();
+        let arch = arch_of(host);
+        assert_eq!(d["verdict"], "upgraded", "{d:#}");
+        assert_eq!(d["architecture"], arch);
+        assert_eq!(d["before"], json!(digest_of(&v1, arch)), "{host}");
+        assert_eq!(d["after"], json!(digest_of(&v2, arch)), "{host}");
+        // the device itself booted its architecture's v2, switched to by digest
+        assert_eq!(fleet.booted(host), digest_of(&v2, arch), "{host}");
+        let switch = format!("sudo bootc switch --quiet {repo}@{}", digest_of(&v2, arch));
+        assert!(
+            fleet.commands(host).contains(&switch),
+            "{host}: {:?}",
+            fleet.commands(host)
+        );
+    }
+    assert_eq!(fleet_doc["counts"]["upgraded"], 6);
+    assert_eq!(fleet_doc["exit"], 0);
+    assert!(
+        green.stderr.contains("wave 3/3: 3 ok, 0 rolled back, 0 gone, 0 failed, 0 running")
+            && green.stderr.contains(
+                "6 devices: 6 upgraded, 0 skipped (already current), 0 rolled back, 0 gone, 0 failed, 0 not touched"
+            ),
+        "{}",
+        green.stderr
+    );
+    // the table: a row per device, in wave order, before → after
+    let rows: Vec<&str> = green
+        .stderr
+        .lines()
+        .skip_while(|l| !l.starts_with("wave  host"))
+        .skip(1)
+        .take(6)
+        .collect();
+    for (row, (host, arch)) in rows.iter().zip(devices) {
+        let want = format!(
+            "{} → {}",
+            &digest_of(&v1, arch)[..19],
+            &digest_of(&v2, arch)[..19]
+        );
+        assert!(
+            row.contains(host)
+                && row.contains(arch)
+                && row.contains(&want)
+                && row.contains("upgraded"),
+            "{row}\n{}",
+            green.stderr
+        );
+    }
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains("tests=\"6\" failures=\"0\" skipped=\"0\""),
+        "{xml}"
+    );
+    assert_eq!(xml.matches("<testcase ").count(), 6, "{xml}");
+    let run_a = run_a.elapsed().as_secs();
+
+    // 2. the next release (v1, by its digest) with edge-3's health check failing on it: it
+    //    rolls back, the play stops after wave 2, wave 3 never hears a command
+    let run_b = Instant::now();
+    fleet.control("edge-3", "red", &format!("{}\n", digest_of(&v1, "amd64")));
+    let untouched: Vec<Vec<String>> = ["edge-4", "edge-5", "edge-6"]
+        .iter()
+        .map(|d| fleet.commands(d))
+        .collect();
+    let pinned_v1 = format!("{repo}@{}", list_digest("v1"));
+    let red = Ran::of(
+        rollout(&pinned_v1, &["--waves", "1,2,100%", "--timeout", "2m"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(red.code, 4, "{}", red.stderr);
+    let doc = json(&red);
+    assert_eq!(
+        verdicts(&doc),
+        pairs(&[
+            ("edge-1", "upgraded"),
+            ("edge-2", "upgraded"),
+            ("edge-3", "rolled_back"),
+            ("edge-4", "not_touched"),
+            ("edge-5", "not_touched"),
+            ("edge-6", "not_touched"),
+        ])
+    );
+    let edge3 = &doc["fleet"]["devices"][2];
+    assert_eq!(
+        edge3["greenboot_failed"],
+        json!(["40_microshift_running_check.sh"])
+    );
+    assert_eq!(edge3["after"], json!(digest_of(&v2, "amd64")));
+    assert_eq!(
+        fleet.booted("edge-3"),
+        digest_of(&v2, "amd64"),
+        "edge-3 did not roll back"
+    );
+    for (d, before) in ["edge-4", "edge-5", "edge-6"].iter().zip(&untouched) {
+        assert_eq!(&fleet.commands(d), before, "{d} was touched");
+        assert_eq!(fleet.booted(d), digest_of(&v2, arch_of(d)), "{d}");
+    }
+    assert!(
+        red.stderr.contains("edge-3 (rolled back): greenboot failed the new image (40_microshift_running_check.sh)")
+            && red
+                .stderr
+                .contains("not touched (the rollout stopped after wave 2/3): edge-4, edge-5, edge-6")
+            && red.stderr.contains("error: 6 devices: 2 upgraded, 0 skipped (already current), 1 rolled back, 0 gone, 0 failed, 3 not touched"),
+        "{}",
+        red.stderr
+    );
+    let rerun = doc["fleet"]["rerun"].as_str().unwrap().to_string();
+    assert!(red.stderr.contains(&rerun), "{}", red.stderr);
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains("failures=\"1\" skipped=\"3\"")
+            && xml.contains("<failure type=\"rolled_back\""),
+        "{xml}"
+    );
+    let run_b = run_b.elapsed().as_secs();
+
+    // 3. the cause fixed, again (the image by its pinned digest, as the command the report
+    //    names; one wave, to keep the test short): the devices on it are skipped, the rest
+    //    upgraded; and edge-6 never comes back from its reboot: exit 3, counted, the others'
+    //    verdicts intact
+    let run_c = Instant::now();
+    fleet.clear("edge-3", "red");
+    fleet.control("edge-6", "hang", "");
+    assert!(rerun.contains(&format!("--image {pinned_v1}")), "{rerun}");
+    let again = Ran::of(
+        rollout(&pinned_v1, &["--waves", "100%", "--timeout", "20s"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(again.code, 3, "{}", again.stderr);
+    let doc = json(&again);
+    assert_eq!(
+        verdicts(&doc),
+        pairs(&[
+            ("edge-1", "skipped"),
+            ("edge-2", "skipped"),
+            ("edge-3", "upgraded"),
+            ("edge-4", "upgraded"),
+            ("edge-5", "upgraded"),
+            ("edge-6", "gone"),
+        ])
+    );
+    for d in ["edge-1", "edge-2", "edge-3", "edge-4", "edge-5"] {
+        assert_eq!(fleet.booted(d), digest_of(&v1, arch_of(d)), "{d}");
+    }
+    // skipped: asked, never switched nor rebooted again
+    for d in ["edge-1", "edge-2"] {
+        let switches = fleet
+            .commands(d)
+            .iter()
+            .filter(|c| c.starts_with("sudo bootc switch"))
+            .count();
+        assert_eq!(switches, 2, "{d}: {:?}", fleet.commands(d));
+    }
+    assert!(
+        again.stderr.contains("edge-6 (gone): ")
+            && again.stderr.contains("error: 6 devices: 3 upgraded, 2 skipped (already current), 0 rolled back, 1 gone, 0 failed, 0 not touched"),
+        "{}",
+        again.stderr
+    );
+    let run_c = run_c.elapsed().as_secs();
+    eprintln!(
+        "{test}: setup {setup}s, all green {run_a}s, red {run_b}s, re-run with a gone device {run_c}s, in all {}s",
+        started.elapsed().as_secs()
+    );
+}
+
 /// A port of 127.0.0.1 that nothing listens on now.
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

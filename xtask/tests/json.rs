@@ -1,4 +1,4 @@
-//! The `--json` documents of `status`, `upgrade`, `rollback`, `mirror`, `keygen`,
+//! The `--json` documents of `status`, `upgrade`, `rollback`, `rollout`, `mirror`, `keygen`,
 //! `kickstart` and `lint`, each from a real run: the device commands against the stub device
 //! (tests/device/ssh-stub-device, an `ssh` that answers from files), `mirror` against a stub
 //! skopeo, `keygen` with gpg in a throwaway GNUPGHOME. What varies from run to run is
@@ -255,4 +255,75 @@ fn json_lint() {
     )
     .ok();
     insta::assert_snapshot!("json_lint", redacted(&ran.stdout, &[]));
+}
+
+/// Issue 30: `rollout` of two hosts, each handed to the real `upgrade` against the stub
+/// device (both inventory hosts reach the one stub device: the first upgrades it, the second
+/// finds it current and is skipped). TEST FIXTURES: `ansible-inventory` prints the inventory;
+/// `ansible-playbook` runs the play as `ansible/rollout.yml` does (from its variables file:
+/// each wave's `upgrade --json`, then the wave's results document), one wave after the
+/// other; skopeo serves the list by tag and by its digest.
+#[test]
+fn json_rollout() {
+    if !common::require_tool("jq", "json_rollout") {
+        return;
+    }
+    let device = Device::new("json-rollout", None);
+    let bin = device.dir.join("bin");
+    let list = format!(
+        r#"{{"schemaVersion":2,"manifests":[{{"digest":"{NEW}","platform":{{"architecture":"amd64","os":"linux"}}}},{{"digest":"sha256:3333333333333333333333333333333333333333333333333333333333333333","platform":{{"architecture":"arm64","os":"linux"}}}}]}}"#
+    );
+    // `echo` ends the list with a line break: its digest is of those bytes
+    let list_digest = xtask::digest::digest(format!("{list}\n").as_bytes());
+    common::write_executable(
+        &bin.join("skopeo"),
+        &format!(
+            "#!/bin/sh\ncase \"$*\" in\n  *@{list_digest}*) echo '{list}' ;;\n  *@sha256:*) echo '{{\"schemaVersion\":2,\"config\":{{}},\"layers\":[]}}' ;;\n  *) echo '{list}' ;;\nesac\n"
+        ),
+    );
+    common::write_executable(
+        &bin.join("ansible-inventory"),
+        "#!/bin/sh\necho '{\"_meta\": {\"hostvars\": {\"edge-a\": {\"ansible_host\": \"192.0.2.10\"}, \"edge-b\": {\"ansible_host\": \"192.0.2.11\"}}}, \"all\": {\"children\": [\"ungrouped\"]}, \"ungrouped\": {\"hosts\": [\"edge-a\", \"edge-b\"]}}'\n",
+    );
+    common::write_executable(
+        &bin.join("ansible-playbook"),
+        r#"#!/bin/bash
+# TEST FIXTURE, not Ansible: the play of ansible/rollout.yml, one host per wave
+set -u
+while [ $# -gt 0 ]; do case "$1" in -e) vars=${2#@}; shift ;; esac; shift; done
+results=$(jq -r .xtask_rollout.results "$vars")
+xtask=$(jq -r .xtask_rollout.xtask "$vars")
+for h in $(jq -r '.xtask_rollout.devices | keys[]' "$vars"); do
+  mapfile -t args < <(jq -r --arg h "$h" '.xtask_rollout.devices[$h][], .xtask_rollout.upgrade[]' "$vars")
+  out=$("$xtask" --json upgrade "${args[@]}" 2>/dev/null)
+  rc=$?
+  jq -n --arg h "$h" --argjson rc "$rc" --arg out "$out" \
+    '{batch: [$h], results: {($h): {rc: $rc, start: "", end: "", delta: "0:00:09.000000", stdout: $out, stderr: [], msg: ""}}}' \
+    >"$results/$h.json"
+done
+"#,
+    );
+    let inventory = device.dir.join("hosts.ini");
+    std::fs::write(&inventory, "# read through the ansible-inventory stub\n").unwrap();
+    let mut c = isolated_xtask(&format!("{bin}:/usr/bin:/bin"));
+    c.args([
+        "--json",
+        "rollout",
+        "--inventory",
+        inventory.as_str(),
+        "--image",
+        "quay.io/org/edge:v2",
+    ])
+    .env("STUB_DIR", device.dir.as_str())
+    .env(
+        "STUB_PODS",
+        repo_root().join("tests/fixtures/pods/ready.json").as_str(),
+    )
+    .env("TMPDIR", device.dir.join("tmp").as_str())
+    .env("XTASK_STATE_DIR", device.dir.join("state").as_str());
+    let ran = Ran::of(c.output().unwrap()).ok();
+    let doc: Value = serde_json::from_str(&ran.stdout).unwrap();
+    assert_eq!(doc["fleet"]["counts"]["upgraded"], 1, "{}", ran.stderr);
+    assert_eq!(doc["fleet"]["counts"]["skipped"], 1, "{}", ran.stderr);
+    insta::assert_snapshot!("json_rollout", redacted(&ran.stdout, &["boot_id"]));
 }

@@ -711,6 +711,97 @@ fn device_key() -> String {
     key.to_string()
 }
 
+/// Issue 30: `rollout`'s plan from its resolved inputs (the inventory read and the image
+/// pinned, as its resolution leaves them): the pin and the waves said first, the last
+/// rollout's files removed, the play's variables written (each device's `upgrade` arguments,
+/// the pinned list's digest for all), `ansible-playbook` with the inventory, the limit and
+/// the forks, then every device's verdict read back and the plan's end taken from it.
+#[test]
+fn rollout_plans() {
+    use xtask::commands::fleet::{FleetDevice, Pinned, Reach};
+    use xtask::commands::rollout::Rollout;
+    use xtask::fleet::inventory::WaveSize;
+    let root = common::repo_root();
+    let device = |name: &str, address: &str, key: Option<&str>| FleetDevice {
+        name: name.to_string(),
+        address: address.to_string(),
+        key: key.map(camino::Utf8PathBuf::from),
+    };
+    let list = "sha256:4727bc91578621a68e7377759c0440d06a19f9f3b70d3be15b4901652002d10a";
+    let rollout = Rollout {
+        inventory: "/srv/fleet/hosts.yml".into(),
+        limit: Some("edge:!lab".to_string()),
+        devices: vec![
+            device("edge-1", "redhat@192.0.2.10", Some("/home/ops/.ssh/edge")),
+            device("edge-2", "core@192.0.2.11:2222", None),
+            device("edge-3", "redhat@[fd00::3]", Some("/home/ops/.ssh/edge")),
+        ],
+        waves: vec![WaveSize::Count(1), WaveSize::Percent(100)],
+        wave_of: vec![1, 2, 2],
+        max_failed: 0,
+        parallel: 10,
+        timeout: "30m".to_string(),
+        pinned: Pinned {
+            given: "quay.io/myorg/microshift:v2".to_string(),
+            reference: format!("quay.io/myorg/microshift@{list}"),
+            digest: list.to_string(),
+            members: vec![
+                (
+                    "amd64".to_string(),
+                    "sha256:1111111111111111111111111111111111111111111111111111111111111111"
+                        .to_string(),
+                ),
+                (
+                    "arm64".to_string(),
+                    "sha256:2222222222222222222222222222222222222222222222222222222222222222"
+                        .to_string(),
+                ),
+            ],
+            list: true,
+        },
+        reach: Reach {
+            user: "redhat".to_string(),
+            key: Some("/home/ops/.ssh/edge".into()),
+            known_hosts: Some("/home/ops/.ssh/fleet_known_hosts".into()),
+        },
+        auth_config: Some("/home/ops/auth.json".into()),
+        config: root.join("microshift-image.json").to_string(),
+        xtask: "/usr/local/bin/cargo-xtask".into(),
+        root: root.clone(),
+        junit: Some("/tmp/rollout-junit.xml".into()),
+        rerun: format!("cargo xtask rollout --inventory /srv/fleet/hosts.yml --limit 'edge:!lab' --image quay.io/myorg/microshift@{list}"),
+    };
+    let plan = rollout.plan(false);
+    insta::assert_snapshot!("rollout_two_waves_nonroot", scrub(&plan.render()));
+    // the same plan as data: no step needs root; the play may fail (a host failed is
+    // Ansible's exit 2), the last step ends the plan with the fleet's exit code
+    let doc = plan.to_json();
+    let steps: Vec<&str> = doc["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        steps,
+        ["clear", "results-dir", "vars", "playbook", "report"]
+    );
+    assert_eq!(doc["steps"][3]["probe"], true);
+    assert_eq!(doc["steps"][4]["exit_with"]["var"], "FLEET_EXIT");
+    assert_eq!(doc["report_files"][0]["path"], "/tmp/rollout-junit.xml");
+    assert!(doc["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| s["root"] == false));
+    let vars = rollout.vars();
+    assert_eq!(
+        vars["xtask_rollout"]["devices"]["edge-2"],
+        json!(["--host", "core@192.0.2.11:2222"])
+    );
+    assert_eq!(vars["xtask_rollout"]["waves"], json!([1, "100%"]));
+}
+
 /// Issue 21: `status`, `upgrade` and `rollback`, on a host over ssh
 /// (a port, a key, a known-hosts file, root or a sudo user), a VM found through libvirt, the
 /// VM `vm` made last (the record), and a container `run` started.

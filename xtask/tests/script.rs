@@ -137,6 +137,23 @@ esac"#
   *"oc get pods"*) cat {pods} ;;
 esac"#
             ),
+            // rollout: the inventory as ansible-inventory prints it; a play that writes the
+            // wave documents the test put in $STUB_DIR/waves (its results directory is beside
+            // the variables file it is given; rm and mkdir are stubs too)
+            "ansible-inventory" => r#"cat "$STUB_DIR/inventory.json""#.to_string(),
+            "ansible-playbook" => r#"while [ $# -gt 0 ]; do
+  case "$1" in -e) vars=${2#@}; shift ;; esac
+  shift
+done
+results="${vars%/*}/results"
+/bin/rm -rf -- "$results"
+/bin/mkdir -p -- "$results"
+for w in "$STUB_DIR"/waves/*.json; do
+  [ -e "$w" ] && cp "$w" "$results/"
+done
+[ -e "$STUB_DIR/play-failed" ] && exit 2"#
+                .to_string(),
+            "find" => r#"exec /usr/bin/find "$@""#.to_string(),
             _ => String::new(),
         };
         let path = bin.join(p);
@@ -885,4 +902,182 @@ fn pasted_mirror_scripts_copy_what_the_tool_copies() {
         4,
         "{tool:#?}"
     );
+}
+
+/// Issue 30: the pasted `rollout` script and the tool make the same calls (the variables file
+/// written with the same content, the same `ansible-playbook`, the results read back) and end
+/// the same way over the same wave documents: every device green (0), one rolled back (4),
+/// one gone (3), a play that stopped before any wave (1). The tool alone asks
+/// `ansible-inventory` and skopeo before it plans (what the printed plan shows as answered).
+#[test]
+fn pasted_rollout_scripts_end_as_the_tool_does() {
+    let test = "pasted_rollout_scripts_end_as_the_tool_does";
+    if !common::require_tool("jq", test) {
+        return;
+    }
+    let dir = scratch("script-rollout");
+    let bin = dir.join("bin");
+    for d in ["bin", "tmp", "state", "work", "waves"] {
+        std::fs::create_dir_all(dir.join(d)).unwrap();
+    }
+    write_stubs(&bin, &dir);
+    let key = dir.join("id_ed25519");
+    std::fs::write(
+        &key,
+        "-----BEGIN OPENSSH PRIVATE KEY-----\ntest fixture, not a key\n-----END OPENSSH PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    std::fs::write(
+        dir.join("inventory.json"),
+        serde_json::json!({
+            "_meta": {"hostvars": {
+                "edge-a": {"ansible_host": "192.0.2.10", "ansible_user": "core", "ansible_ssh_private_key_file": key.as_str()},
+                "edge-b": {"ansible_host": "192.0.2.11", "ansible_port": 2222, "ansible_ssh_private_key_file": key.as_str()},
+            }},
+            "all": {"children": ["ungrouped", "edge"]},
+            "edge": {"hosts": ["edge-b", "edge-a"]},
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let inventory = dir.join("hosts.ini");
+    std::fs::write(&inventory, "# read through the ansible-inventory stub\n").unwrap();
+    // the registry's list (write_stubs's skopeo): amd64 2222..., arm64 3333...
+    const OLD: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    const AMD: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+    let upgrade = |verdict: &str, after: &str| {
+        serde_json::json!({"device": {
+            "verdict": verdict,
+            "before": {"booted_digest": OLD, "architecture": "amd64"},
+            "after": {"booted_digest": after, "architecture": "amd64"},
+        }})
+        .to_string()
+    };
+    let doc = |host: &str, rc: i64, stdout: String| {
+        serde_json::json!({"batch": [host], "results": {host: {
+            "rc": rc, "start": "", "end": "", "delta": "0:00:05.000000", "stdout": stdout, "stderr": [], "msg": ""
+        }}})
+        .to_string()
+    };
+    // name, each wave's document, whether the play failed, the exit code both end with
+    type Scenario = (&'static str, Vec<String>, bool, i32);
+    let scenarios: Vec<Scenario> = vec![
+        (
+            "green",
+            vec![
+                doc("edge-a", 0, upgrade("upgraded", AMD)),
+                doc("edge-b", 0, upgrade("already_current", AMD)),
+            ],
+            false,
+            0,
+        ),
+        (
+            "rolled back",
+            vec![
+                doc("edge-a", 0, upgrade("upgraded", AMD)),
+                doc("edge-b", 4, upgrade("rolled_back", OLD)),
+            ],
+            true,
+            4,
+        ),
+        (
+            "gone",
+            vec![
+                doc("edge-a", 0, upgrade("upgraded", AMD)),
+                doc("edge-b", 3, upgrade("timed_out", OLD)),
+            ],
+            true,
+            3,
+        ),
+        ("no wave ran", vec![], true, 1),
+    ];
+    let args = [
+        "rollout",
+        "--inventory",
+        inventory.as_str(),
+        "--image",
+        "quay.io/org/edge:v2",
+    ];
+    let xtask = |extra: &[&str]| {
+        let mut c = common::isolated_xtask(&format!("{bin}:/usr/bin:/bin"));
+        c.args(extra)
+            .args(args)
+            .env("STUB_DIR", dir.as_str())
+            .env("TMPDIR", dir.join("tmp").as_str())
+            .env("XTASK_STATE_DIR", dir.join("state").as_str());
+        c
+    };
+    let calls = || -> Vec<String> {
+        std::fs::read_to_string(dir.join("calls.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(String::from)
+            .collect()
+    };
+    let script = Ran::of(xtask(&["--dry-run"]).output().unwrap()).ok().stdout;
+    for (name, waves, failed, code) in scenarios {
+        let set_up = || {
+            let _ = std::fs::remove_dir_all(dir.join("waves"));
+            std::fs::create_dir_all(dir.join("waves")).unwrap();
+            for (i, w) in waves.iter().enumerate() {
+                std::fs::write(dir.join(format!("waves/{i}.json")), w).unwrap();
+            }
+            let flag = dir.join("play-failed");
+            if failed {
+                std::fs::write(&flag, "").unwrap();
+            } else {
+                let _ = std::fs::remove_file(&flag);
+            }
+            let _ = std::fs::remove_file(dir.join("calls.log"));
+        };
+        set_up();
+        let pasted = Ran::of(
+            std::process::Command::new("bash")
+                .arg("-c")
+                .arg(&script)
+                .current_dir(dir.join("work"))
+                .env_clear()
+                .env("PATH", format!("{bin}:/usr/bin:/bin"))
+                .env("STUB_DIR", dir.as_str())
+                .env("TMPDIR", dir.join("tmp").as_str())
+                .output()
+                .unwrap(),
+        );
+        let script_calls = calls();
+        set_up();
+        let tool = Ran::of(xtask(&[]).output().unwrap());
+        // what the tool asks before it plans, and the printed plan shows answered
+        let tool_calls: Vec<String> = calls()
+            .into_iter()
+            .filter(|c| !c.starts_with("ansible-inventory ") && !c.starts_with("skopeo "))
+            .collect();
+        assert_eq!(
+            (pasted.code, tool.code),
+            (code, code),
+            "{name}: the pasted script and the tool ended differently\n--- script stderr:\n{}\n--- tool stderr:\n{}\n--- script:\n{script}",
+            pasted.stderr,
+            tool.stderr
+        );
+        assert_eq!(
+            script_calls, tool_calls,
+            "{name}: the printed plan and the tool ran different commands\n--- script:\n{script}"
+        );
+        assert!(
+            tool_calls
+                .iter()
+                .any(|c| c.starts_with("ansible-playbook -i "))
+                && tool_calls.iter().any(|c| c.starts_with("install-content ")),
+            "{tool_calls:?}"
+        );
+        if code != 0 {
+            // both say the counts, as the tool's report ends
+            for out in [&pasted.stderr, &tool.stderr] {
+                assert!(out.contains("error: 2 devices: "), "{name}: {out}");
+            }
+        }
+    }
 }

@@ -137,8 +137,8 @@ impl Config {
     }
 }
 
-/// The file's keys as dotted names: the objects `vm`, `lvm`, `disk`, `embed` and `device` are opened,
-/// nothing else.
+/// The file's keys as dotted names: the objects `vm`, `lvm`, `disk`, `embed`, `device`,
+/// `signing`, `builders`, `mirror` and `fleet` are opened, nothing else.
 fn flatten(
     path: &str,
     obj: &Map<String, Value>,
@@ -152,7 +152,8 @@ fn flatten(
         }
         match (k.as_str(), v) {
             (
-                "vm" | "lvm" | "disk" | "embed" | "device" | "signing" | "builders" | "mirror",
+                "vm" | "lvm" | "disk" | "embed" | "device" | "signing" | "builders" | "mirror"
+                | "fleet",
                 Value::Object(inner),
             ) => {
                 for (ik, iv) in inner {
@@ -160,11 +161,13 @@ fn flatten(
                 }
             }
             (
-                "vm" | "lvm" | "disk" | "embed" | "device" | "signing" | "builders" | "mirror",
+                "vm" | "lvm" | "disk" | "embed" | "device" | "signing" | "builders" | "mirror"
+                | "fleet",
                 Value::Null,
             ) => {}
             (
-                "vm" | "lvm" | "disk" | "embed" | "device" | "signing" | "builders" | "mirror",
+                "vm" | "lvm" | "disk" | "embed" | "device" | "signing" | "builders" | "mirror"
+                | "fleet",
                 other,
             ) => {
                 return Err(bad(
@@ -381,6 +384,20 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("unknown key 'vm.vcpus'"), "{e}");
+        // issue 30: the fleet's keys, in their object
+        let c = Config::parse(
+            "c",
+            r#"{"fleet": {"inventory": "hosts.ini", "waves": ["1", "10%", "100%"], "max_failed": "5%", "parallel": 20}}"#,
+        )
+        .unwrap();
+        assert_eq!(c.get("fleet.parallel").unwrap().as_deref(), Some("20"));
+        assert_eq!(
+            c.get_list("fleet.waves").unwrap().unwrap(),
+            ["1", "10%", "100%"]
+        );
+        assert!(Config::parse("c", r#"{"fleet": {"parallel": "many"}}"#).is_err());
+        assert!(Config::parse("c", r#"{"fleet": {"wave": ["1"]}}"#).is_err());
+        assert!(Config::parse("c", r#"{"fleet": "hosts.ini"}"#).is_err());
         let e = Config::parse("c", "{\"image_name\": \"a\\rb\"}")
             .unwrap_err()
             .to_string();

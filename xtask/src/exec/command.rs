@@ -210,7 +210,21 @@ impl Runner<'_> {
             Read2::Show
         };
         let limit = step.time_limit.map(std::time::Duration::from_secs);
-        let ended = super::child::wait(child, out, err, group, io, limit).map_err(not_started)?;
+        let ended = match &step.watch {
+            None => super::child::wait(child, out, err, group, io, limit),
+            // a live line made from what the command writes, while it runs
+            Some(watch) => {
+                let done = std::sync::atomic::AtomicBool::new(false);
+                std::thread::scope(|scope| {
+                    let drawing = scope.spawn(|| super::watch::run(watch, &done));
+                    let ended = super::child::wait(child, out, err, group, io, limit);
+                    done.store(true, std::sync::atomic::Ordering::SeqCst);
+                    let _ = drawing.join();
+                    ended
+                })
+            }
+        }
+        .map_err(not_started)?;
         // what it started and we could not stop is said, not waited for
         let left = match ended.left.as_slice() {
             [] => String::new(),

@@ -7,7 +7,8 @@
 //! - `mod.rs`: the plan, step by step: conditions, the record, waiting, outcomes;
 //! - `command.rs`: running one command (stdin, output, signals passed on, checks);
 //! - `lanes.rs`: the steps of several lanes at the same time, and their live lines;
-//! - `report.rs`, `secret_dir.rs`, `signals.rs`: the report, the secret files, signals.
+//! - `report.rs`, `secret_dir.rs`, `signals.rs`: the report, the secret files, signals;
+//! - `watch.rs`: a step's live line while its command runs (a rollout's waves).
 
 mod child;
 mod command;
@@ -15,6 +16,7 @@ mod lanes;
 mod report;
 mod secret_dir;
 pub mod signals;
+mod watch;
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -55,6 +57,19 @@ pub fn ask(program: &str, args: &[&str], sudo: bool) -> Option<std::process::Out
         cmd.env_remove(name);
     }
     cmd.args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .ok()
+}
+
+/// [`ask`] with these environment variables set (Ansible's settings for one question).
+pub fn ask_env(program: &str, args: &[&str], env: &[(&str, &str)]) -> Option<std::process::Output> {
+    let mut cmd = std::process::Command::new(program);
+    for name in crate::inputs::secret_env() {
+        cmd.env_remove(name);
+    }
+    cmd.envs(env.iter().copied())
+        .args(args)
         .stdin(std::process::Stdio::null())
         .output()
         .ok()
@@ -309,6 +324,33 @@ impl Runner<'_> {
                             state.vars.insert(rv.var, v.to_string());
                         }
                     }
+                }
+                // a verdict made of many (a fleet's): its report, then its exit code
+                let verdict = step.exit_var.as_ref().and_then(|(var, message)| {
+                    let code = state.vars.get(var)?.trim().parse::<i32>().ok()?;
+                    (code != 0).then(|| (code, message.clone()))
+                });
+                if let Some((code, message)) = verdict {
+                    self.record(step, state, Moment::After)?;
+                    let mut entry = StepRecord::new(step, Status::Ok, ms);
+                    if let (Some(data), Output::Check(check)) = (out, &step.output) {
+                        if let Some(lines) = check.summary(&data) {
+                            for line in lines.lines() {
+                                io.say(line);
+                            }
+                        }
+                        report.data.insert(step.id.to_string(), data.clone());
+                        entry.result = Some(data);
+                    }
+                    report.steps.push(entry);
+                    return Err(anyhow::Error::new(StepFailed {
+                        message: io.tag(crate::plan::interpolate(&message, &state.vars)),
+                        hint: step
+                            .hint
+                            .as_ref()
+                            .map(|h| crate::plan::interpolate(h, &state.vars)),
+                        code,
+                    }));
                 }
                 if let Some((code, message)) = &step.then_exit {
                     self.record(step, state, Moment::After)?;

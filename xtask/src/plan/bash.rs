@@ -240,6 +240,13 @@ impl Plan {
                 lines.iter().map(|l| format!("  {l}\n")).collect::<String>()
             ));
         }
+        for f in &self.report_files {
+            out.push_str(&format!(
+                "# when the plan has ended, the tool writes {} ({}) from the steps' results; this script does not\n",
+                escape_controls(f.path.as_str()),
+                f.what
+            ));
+        }
         if let Some(path) = &self.record {
             if self.steps.iter().any(|s| !s.records.is_empty()) {
                 out.push_str(&format!(
@@ -435,6 +442,25 @@ impl Plan {
         }
         if let Some((var, value)) = &step.sets {
             body.push_str(&format!("{var}={}\n", quote(value)));
+        }
+        if let Some((var, message)) = &step.exit_var {
+            // the code the step's result holds: the script ends with it, as the tool does
+            let words = |text: &str| -> String {
+                super::split_vars(text)
+                    .into_iter()
+                    .map(|p| match p {
+                        super::Piece::Text(t) => quote(t),
+                        super::Piece::Var(v) => format!("\"${{{v}:-}}\""),
+                    })
+                    .collect()
+            };
+            let mut say = format!("echo {} >&2", words(&format!("error: {message}")));
+            if let Some(h) = &step.hint {
+                say.push_str(&format!("; echo {} >&2", words(&format!("hint: {h}"))));
+            }
+            body.push_str(&format!(
+                "if [ \"${{{var}:-0}}\" != 0 ]; then {say}; exit \"${var}\"; fi\n"
+            ));
         }
         if let Some((code, message)) = &step.then_exit {
             // `${NAME}` in the message: the variable's value, as the tool says it

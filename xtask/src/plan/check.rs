@@ -85,6 +85,13 @@ pub enum Check {
         reference: String,
         image_id: &'static str,
     },
+    /// `ansible-playbook`'s own output: kept off the terminal (its log file has it), the
+    /// play's recap kept for the report.
+    Playbook,
+    /// The result documents a rollout's playbook wrote (one per wave, each device's
+    /// `upgrade --json` and exit code): every device's verdict, the fleet's report and its
+    /// exit code.
+    Fleet { plan: FleetPlan },
     /// `skopeo inspect --raw`: a manifest (or list) as a registry serves it, and its digest
     /// (the SHA-256 of those bytes). With `want`, it must be that digest: what `mirror` asked
     /// the destination for is what it serves.
@@ -100,6 +107,35 @@ pub enum Check {
 /// check of [`Check::Pushed`].
 pub const PUSHED_CONFIG_JQ: &str =
     ".config.digest == (\"sha256:\" + ($id | ltrimstr(\"sha256:\")))";
+
+/// What `rollout` planned: enough to judge what its playbook wrote, and to show the wave
+/// that runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FleetPlan {
+    /// Every device, in the order the play takes them (inventory names, sorted), with its
+    /// wave.
+    pub hosts: Vec<FleetHost>,
+    /// How many waves there are.
+    pub waves: usize,
+    /// The image pinned at the start, by the list's digest: `REPO@sha256:...`.
+    pub image: String,
+    /// Each architecture's digest in that list (`("amd64", "sha256:...")`).
+    pub digests: Vec<(String, String)>,
+    /// The command that continues the rollout (the same inventory and limit, the image by
+    /// its pinned digest).
+    pub rerun: String,
+}
+
+/// A device of a [`FleetPlan`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FleetHost {
+    /// Its inventory name.
+    pub name: String,
+    /// Its wave, from 1.
+    pub wave: usize,
+    /// How `upgrade` reaches it: `USER@HOST[:PORT]`.
+    pub address: String,
+}
 
 /// The digest a [`Check::Manifest`] wants.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -201,6 +237,14 @@ impl Check {
             Check::Journal { unit } => format!("show {unit}'s lines and the checks it failed"),
             Check::Pushed { image_id, .. } => format!(
                 "check the registry serves the image built (config sha256:${{{image_id}}}) and take its digest"
+            ),
+            Check::Playbook => {
+                "keep Ansible's own output off the terminal (the tool shows a line per wave)"
+                    .to_string()
+            }
+            Check::Fleet { plan } => format!(
+                "judge each of the {} devices: upgraded, skipped (already on the pinned digest), rolled back, gone, failed or not touched",
+                plan.hosts.len()
             ),
             Check::Manifest { want: None, .. } => {
                 "take the digest of what the registry serves".to_string()
@@ -305,11 +349,13 @@ impl Check {
                 Some("grep -qxE 'SubState=exited|LoadState=not-found'".to_string())
             }
             Check::Greenboot { wait: false } | Check::Unit { .. } | Check::Journal { .. } => None,
-            Check::Kernel { .. } | Check::Artifact { .. } => None,
+            Check::Kernel { .. } | Check::Artifact { .. } | Check::Playbook => None,
             Check::Pushed { image_id, .. } => jq(
                 &format!("--arg id \"${{{image_id}}}\" "),
                 PUSHED_CONFIG_JQ,
             ),
+            // one JSON document per wave that ran (none when the play stopped before one)
+            Check::Fleet { .. } => jq("-s ", "all(.[]; (.results | type) == \"object\")"),
             Check::Manifest { want: None, .. } => Some("jq -e . >/dev/null".to_string()),
             Check::Manifest { want: Some(w), .. } => {
                 Some(format!("[ \"$({SHELL_DIGEST})\" = {} ]", w.shell()))

@@ -73,12 +73,25 @@ impl Plan {
                 if let Some(seconds) = s.time_limit {
                     step["time_limit_s"] = json!(seconds);
                 }
+                if let Some((var, message)) = &s.exit_var {
+                    step["exit_with"] = json!({ "var": var, "message": message });
+                }
+                if let Some(crate::plan::Watch::Fleet { results, .. }) = &s.watch {
+                    step["watch"] = json!({ "results": results.as_str() });
+                }
                 step
             })
             .collect();
         let mut doc = json!({ "plan": self.title, "as_root": self.as_root, "steps": steps });
         if let Some(note) = &self.note {
             doc["note"] = json!(note);
+        }
+        if !self.report_files.is_empty() {
+            doc["report_files"] = json!(self
+                .report_files
+                .iter()
+                .map(|f| json!({ "path": f.path.as_str(), "what": f.what }))
+                .collect::<Vec<_>>());
         }
         doc
     }

@@ -13,7 +13,7 @@ mod json;
 pub use crate::record::{Entry, Field, Recording};
 pub use crate::secrets::Secret;
 pub use bash::quote;
-pub use check::{Check, Want, SHELL_DIGEST};
+pub use check::{Check, FleetHost, FleetPlan, Want, SHELL_DIGEST};
 
 /// A name made at plan time (a lane's step id or variable, `arm64/push`) as the `'static`
 /// string ids and variables are. Plans are made once per run, so the few bytes leaked are
@@ -397,6 +397,23 @@ pub struct Step {
     /// ([`Plan::keep_going`]), a failing step fails its unit only: the unit's later steps are
     /// skipped, the other units go on, and the plan fails at the end naming each failed unit.
     pub unit: Option<&'static str>,
+    /// While the command runs, a live line made from what it writes (a rollout's waves).
+    pub watch: Option<Watch>,
+    /// When the step succeeded and this variable (set from its result) holds an exit code
+    /// other than 0: the step's report is shown, and the plan ends with that code and this
+    /// message (`${NAME}`s filled in). A verdict made of many ("a device rolled back").
+    pub exit_var: Option<(&'static str, String)>,
+}
+
+/// What a live line watches while a step's command runs.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Watch {
+    /// A rollout's results directory (one document per wave, as the playbook writes them):
+    /// the wave running and its devices' verdicts so far.
+    Fleet {
+        results: camino::Utf8PathBuf,
+        plan: FleetPlan,
+    },
 }
 
 /// A value of a step's result kept in a variable for later steps.
@@ -469,6 +486,8 @@ impl Step {
             time_limit: None,
             result_to: None,
             unit: None,
+            watch: None,
+            exit_var: None,
         }
     }
     /// Also put `key` of this step's result into the result of the earlier step `id`.
@@ -479,6 +498,17 @@ impl Step {
     /// Part of this unit (see [`Step::unit`]).
     pub fn unit(mut self, unit: &'static str) -> Step {
         self.unit = Some(unit);
+        self
+    }
+    /// Show a live line made from what the command writes, while it runs.
+    pub fn watch(mut self, watch: Watch) -> Step {
+        self.watch = Some(watch);
+        self
+    }
+    /// End the plan with the exit code in `var` (from the step's result) when it is not 0
+    /// (see [`Step::exit_var`]).
+    pub fn exit_with(mut self, var: &'static str, message: impl Into<String>) -> Step {
+        self.exit_var = Some((var, message.into()));
         self
     }
     /// Stop the command after `seconds`: the step fails, saying it did not end.
@@ -773,6 +803,28 @@ pub struct Plan {
     /// naming every failed unit; the units are called this (`images`). Steps of no unit
     /// after a failure are skipped.
     pub keep_going: Option<&'static str>,
+    /// Reports the tool writes from the steps' results when the plan has ended, however it
+    /// ended, when the results hold what they need (a JUnit file for CI), as it keeps its
+    /// record: the printed plan says so.
+    pub report_files: Vec<ReportFile>,
+}
+
+/// A report file the tool writes when the plan has ended (see [`Plan::report_files`]).
+#[derive(Clone, Debug)]
+pub struct ReportFile {
+    pub path: camino::Utf8PathBuf,
+    /// What it is, for the printed plan (`a JUnit report`).
+    pub what: &'static str,
+    /// Its text, from the steps' results and the exit code (`null`: nothing to write).
+    pub make: Summary,
+}
+
+/// Two report files are the same file of the same kind (how each is made is not compared:
+/// function addresses are not).
+impl PartialEq for ReportFile {
+    fn eq(&self, other: &ReportFile) -> bool {
+        self.path == other.path && self.what == other.what
+    }
 }
 
 /// Makes a plan's `--json` summary from the steps' results and the exit code.
@@ -811,6 +863,7 @@ impl Plan {
             cleanup: Vec::new(),
             summary: None,
             keep_going: None,
+            report_files: Vec::new(),
         }
     }
     pub fn push(&mut self, step: Step) {

@@ -77,6 +77,9 @@ pub const HOST_PROGRAMS: &[&str] = &[
     "chown",
     "install",
     "gpg",
+    "ansible-inventory",
+    "ansible-playbook",
+    "find",
 ];
 
 /// Replace the machine-specific repository path with [ROOT].

@@ -225,7 +225,7 @@ pub(super) fn upgrade(args: &DoctorArgs, sources: &Sources) -> anyhow::Result<Ve
 }
 
 /// Why ssh could not log in, in words that say what to do.
-fn unreachable(device: &Device, stderr: &str) -> Finding {
+pub(super) fn unreachable(device: &Device, stderr: &str) -> Finding {
     let last = stderr
         .lines()
         .rev()

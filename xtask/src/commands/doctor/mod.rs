@@ -16,6 +16,7 @@ mod embed;
 mod host;
 mod mirror;
 mod probe;
+mod rollout;
 mod signing;
 
 use embed::embedding;
@@ -69,6 +70,11 @@ pub struct DoctorArgs {
     /// the lookaside directory)
     #[arg(long)]
     pub sign: bool,
+    #[arg(long, value_name = "FILE")]
+    pub inventory: Option<String>,
+    /// With --for rollout: only the inventory's hosts this Ansible pattern matches
+    #[arg(long, value_name = "PATTERN")]
+    pub limit: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -124,6 +130,9 @@ pub enum Purpose {
     Release,
     /// `mirror`: the mirror registry, the images to copy, room for --to-dir
     Mirror,
+    /// `rollout`: ansible-playbook, the inventory, each host's address and key, each host
+    /// over ssh
+    Rollout,
     #[default]
     All,
 }
@@ -139,6 +148,7 @@ pub fn steps(purpose: Purpose) -> Vec<&'static str> {
         Purpose::Upgrade => vec!["upgrade"],
         Purpose::Release => vec!["build", "push", "release"],
         Purpose::Mirror => vec!["mirror"],
+        Purpose::Rollout => vec!["rollout"],
         Purpose::All => vec!["build", "push", "run", "vm", "disk"],
     }
 }
@@ -163,6 +173,10 @@ pub fn check(args: &DoctorArgs, sources: &Sources) -> anyhow::Result<Vec<Finding
     // a device, not this host: its own checks
     if has("upgrade") {
         return device::upgrade(args, sources);
+    }
+    // the control node, its inventory and the fleet's devices
+    if has("rollout") {
+        return rollout::checks(args, sources);
     }
     let pull_secret = path_of(&inputs::PULL_SECRET, args.pull_secret.as_deref())?;
     let auth = path_of(&inputs::AUTH_CONFIG, args.auth_config.as_deref())?;
@@ -272,6 +286,9 @@ pub fn act(args: &DoctorArgs, ctx: &Ctx) -> anyhow::Result<Action> {
     let steps = steps(args.purpose);
     if dry_run && args.purpose == Purpose::Upgrade {
         device::validate(args, sources)?;
+    }
+    if dry_run && args.purpose == Purpose::Rollout {
+        rollout::validate(args, sources)?;
     }
     if dry_run {
         if json {
