@@ -72,6 +72,9 @@ impl Plan {
                 if let Some(seconds) = s.time_limit {
                     step["time_limit_s"] = json!(seconds);
                 }
+                if s.starts_wait {
+                    step["starts_wait"] = json!(true);
+                }
                 step
             })
             .collect();
