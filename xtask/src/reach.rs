@@ -74,7 +74,8 @@ pub struct Device {
     pub identity: Option<Utf8PathBuf>,
     pub known_hosts: Option<Utf8PathBuf>,
     /// No command on the device runs longer than this many seconds (the plan's whole wait,
-    /// [`Device::within`]), whatever its own limit; the pull has its own.
+    /// [`Device::within`], but at least [`MIN_LIMIT_S`]), whatever its own limit; the pull
+    /// has its own.
     pub cap_s: Option<u64>,
 }
 
@@ -87,6 +88,10 @@ pub const COMMAND_LIMIT_S: u64 = 60;
 /// How long one try of a wait may run (a poll): stopped past it, the wait tries again
 /// within its deadline.
 pub const POLL_LIMIT_S: u64 = 30;
+
+/// A short wait (`verify --timeout 3s`) limits its commands to itself, but not below this:
+/// a slow answer (a loaded host's `podman exec`) still gives the wait its diagnosis.
+pub const MIN_LIMIT_S: u64 = 10;
 
 /// ssh's keepalives: a session whose device answers nothing for 3 × 10 seconds (it lost
 /// power, its link dropped) ends (exit 255), never waiting for TCP to give up (hours).
@@ -297,13 +302,13 @@ impl Device {
     }
 
     /// The device of a plan whose waits take `wait_s` seconds in all: no command on it
-    /// (but the pull, which has its own limit) runs longer than that.
+    /// (but the pull, which has its own limit) runs longer than that, or [`MIN_LIMIT_S`].
     pub fn within(mut self, wait_s: u64) -> Device {
-        self.cap_s = Some(wait_s);
+        self.cap_s = Some(wait_s.max(MIN_LIMIT_S));
         self
     }
 
-    /// `seconds`, or the plan's whole wait when that is shorter.
+    /// `seconds`, or the plan's whole wait when that is shorter (see [`Device::within`]).
     pub fn limit(&self, seconds: u64) -> u64 {
         self.cap_s.map_or(seconds, |c| seconds.min(c))
     }
@@ -528,7 +533,26 @@ fn vm_uri(vm: &str, args: &DeviceArgs, sources: &Sources) -> anyhow::Result<Stri
 
 #[cfg(test)]
 mod tests {
-    use super::parse_host;
+    use super::*;
+
+    /// A device's commands: their own limit, within the plan's wait, never below the floor.
+    #[test]
+    fn limits() {
+        let device = Device {
+            target: Target::Host {
+                host: "edge-1".into(),
+                port: None,
+            },
+            user: "redhat".into(),
+            identity: None,
+            known_hosts: None,
+            cap_s: None,
+        };
+        assert_eq!(device.limit(COMMAND_LIMIT_S), 60);
+        assert_eq!(device.clone().within(1200).limit(POLL_LIMIT_S), 30);
+        assert_eq!(device.clone().within(20).limit(COMMAND_LIMIT_S), 20);
+        assert_eq!(device.within(3).limit(COMMAND_LIMIT_S), MIN_LIMIT_S);
+    }
 
     #[test]
     fn device_addresses() {

@@ -687,8 +687,8 @@ fn stub_device(name: &str) -> (Utf8PathBuf, Utf8PathBuf) {
 /// Issue 29, item 7: a device that stops answering with the connection open (power lost
 /// mid-command, a link that dropped) never hangs the tool: a single command past its limit
 /// fails naming the step and the limit (exit 1), a wait's poll past it is a try that did
-/// not answer, and the wait ends at its deadline (exit 3). ssh's keepalives are on every
-/// connection.
+/// not answer, and the wait ends at its deadline (exit 3). With `--timeout 3s` the limits
+/// are their floor, 10 s. ssh's keepalives are on every connection.
 #[test]
 fn a_device_that_stops_answering_ends_the_command_in_bounded_time() {
     let (dir, bin) = stub_device("stub-device-hangs");
@@ -702,7 +702,7 @@ fn a_device_that_stops_answering_ends_the_command_in_bounded_time() {
         (
             "systemctl show --property=LoadState,SubState greenboot-healthcheck.service",
             3,
-            "(wait for greenboot's verdict on the booted image) timed out after 3s: ",
+            "(wait for greenboot's verdict on the booted image) timed out after 10s: ",
         ),
     ] {
         let _ = std::fs::remove_dir_all(&dev);
@@ -731,12 +731,12 @@ fn a_device_that_stops_answering_ends_the_command_in_bounded_time() {
         let ran = bounded(cmd, &dir, 60);
         assert_eq!(ran.code, code, "{hang_on}: {}", ran.stderr);
         assert!(
-            ran.stderr.contains(says) && ran.stderr.contains("did not end within 3s: stopped"),
+            ran.stderr.contains(says) && ran.stderr.contains("did not end within 10s: stopped"),
             "{hang_on}: {}",
             ran.stderr
         );
         assert!(
-            started.elapsed() < std::time::Duration::from_secs(20),
+            started.elapsed() < std::time::Duration::from_secs(30),
             "{hang_on}: took {:?}",
             started.elapsed()
         );
