@@ -222,6 +222,7 @@ impl Host {
         m.insert("staged".into(), part(&self.staged));
         m.insert("rollback".into(), part(&self.rollback));
         m.insert("rollback_queued".into(), json!(self.rollback_queued));
+        m.insert("next_boot".into(), json!(self.next_boot()));
         // the values later steps compare with
         m.insert(
             "booted_digest".into(),
@@ -241,6 +242,18 @@ impl Host {
         );
         m.insert("lines".into(), json!(self.lines()));
         Value::Object(m)
+    }
+
+    /// What boots next: `rollback` (a rollback is queued: `bootc rollback` again would
+    /// cancel it), `staged`, or `booted` (the same again).
+    pub fn next_boot(&self) -> &'static str {
+        if self.rollback_queued == Some(true) {
+            "rollback"
+        } else if self.staged.is_some() {
+            "staged"
+        } else {
+            "booted"
+        }
     }
 
     /// Lines for a person: each deployment, and what boots next.
@@ -301,6 +314,7 @@ mod tests {
         // staged
         let staged = entry("quay.io/org/edge@sha256:bb", B, "");
         let h = parse(&host(&booted, &staged, "null", "")).unwrap();
+        assert_eq!(h.next_boot(), "staged");
         assert_eq!(h.staged.unwrap().digest, B);
         // rollback, queued
         let h = parse(&host(
@@ -310,6 +324,7 @@ mod tests {
             r#", "rollbackQueued": true"#,
         ))
         .unwrap();
+        assert_eq!(h.next_boot(), "rollback");
         assert_eq!(h.rollback.unwrap().digest, B);
         assert_eq!(h.rollback_queued, Some(true));
         // pinned; an older document without type or rollbackQueued

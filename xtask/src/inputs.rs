@@ -324,7 +324,7 @@ pub const DEVICE_IMAGE: Input = input(
 pub const UPGRADE_TIMEOUT: Input = input(
     "upgrade_timeout",
     "--timeout",
-    "How long the device may take to reboot, pass greenboot and have every pod ready",
+    "How long the device may take, from the reboot, to come back, pass greenboot and have every pod ready",
 )
 .key("device.timeout")
 .default("20m");
@@ -358,6 +358,14 @@ pub const FLEET_PARALLEL: Input = input(
 .key("fleet.parallel")
 .kind(Kind::Number)
 .default("10");
+pub const PULL_TIMEOUT: Input = input(
+    "pull_timeout",
+    "--pull-timeout",
+    "How long the device may take to pull and stage the image (each `bootc switch`); one that runs out is stopped before any reboot",
+)
+.env("DEVICE_PULL_TIMEOUT")
+.key("device.pull_timeout")
+.default("1h");
 pub const DISK_TYPES: Input = input(
     "types",
     "--type",
@@ -573,6 +581,7 @@ pub const ALL: &[&Input] = &[
     &FLEET_WAVES,
     &FLEET_MAX_FAILED,
     &FLEET_PARALLEL,
+    &PULL_TIMEOUT,
     &DISK_TYPES,
     &DISK_OUTPUT,
     &DISK_SSH_KEY,

@@ -124,6 +124,7 @@ impl Check {
                     None => bail!("the device staged nothing after `bootc switch`: refusing to reboot"),
                 }
             }
+            Check::LeftStaged => Ok(crate::bootc::parse(stdout)?.to_json()),
             Check::BootChanged { from } => {
                 let before = var(vars, from)?;
                 let now = stdout.trim();
@@ -457,6 +458,16 @@ impl Check {
                 text("digest")?,
                 text("architecture")?
             )),
+            Check::LeftStaged => {
+                let staged = v.get("staged")?;
+                let what = |k: &str| staged.get(k).and_then(Value::as_str).unwrap_or("");
+                Some(crate::validate::escape_controls(&format!(
+                    "warning: the device has {} ({}) staged, {}",
+                    what("image"),
+                    what("digest"),
+                    crate::plan::LEFT_STAGED
+                )))
+            }
             Check::BootChanged { .. } => Some(format!(
                 "ok: the device rebooted (boot id {})",
                 text("boot_id")?

@@ -73,7 +73,34 @@ pub struct Device {
     pub user: String,
     pub identity: Option<Utf8PathBuf>,
     pub known_hosts: Option<Utf8PathBuf>,
+    /// No command on the device runs longer than this many seconds (the plan's whole wait,
+    /// [`Device::within`], but at least [`MIN_LIMIT_S`]), whatever its own limit; the pull
+    /// has its own.
+    pub cap_s: Option<u64>,
 }
+
+/// How long one command on a device may run, in seconds: a read of its state (deployments,
+/// boot id, greenboot's verdict, the journal, the pods), `bootc rollback`, the reboot
+/// request. Past it the command is stopped and the step fails, naming the limit; a device
+/// whose link dropped is found sooner by ssh's keepalives ([`KEEPALIVE`]).
+pub const COMMAND_LIMIT_S: u64 = 60;
+
+/// How long one try of a wait may run (a poll): stopped past it, the wait tries again
+/// within its deadline.
+pub const POLL_LIMIT_S: u64 = 30;
+
+/// A short wait (`verify --timeout 3s`) limits its commands to itself, but not below this:
+/// a slow answer (a loaded host's `podman exec`) still gives the wait its diagnosis.
+pub const MIN_LIMIT_S: u64 = 10;
+
+/// ssh's keepalives: a session whose device answers nothing for 3 × 10 seconds (it lost
+/// power, its link dropped) ends (exit 255), never waiting for TCP to give up (hours).
+pub const KEEPALIVE: [&str; 4] = [
+    "-o",
+    "ServerAliveInterval=10",
+    "-o",
+    "ServerAliveCountMax=3",
+];
 
 /// The variable holding a VM's address once libvirt reported it.
 pub const VM_ADDRESS: &str = "VMIP";
@@ -102,11 +129,12 @@ pub fn parse_host(
         validate::simple_name(what, u)
             .map_err(|_| refuse("the user before '@' must be letters, digits, '_', '.' and '-'"))?;
     }
+    // a ':' is the one port separator, or inside an IPv6 address's brackets: nowhere else
     let (host, port) = if let Some(inner) = rest.strip_prefix('[') {
         let (h, tail) = inner
             .split_once(']')
             .ok_or_else(|| refuse("an IPv6 address goes in brackets: [fd00::1]"))?;
-        if h.is_empty() || !h.chars().all(|c| c.is_ascii_hexdigit() || c == ':') {
+        if h.parse::<std::net::Ipv6Addr>().is_err() {
             return Err(refuse("not an IPv6 address in brackets"));
         }
         let port = match tail {
@@ -118,21 +146,27 @@ pub fn parse_host(
         };
         (h.to_string(), port)
     } else {
-        match rest.rsplit_once(':') {
-            Some((h, p)) => (h.to_string(), Some(p)),
-            None => (rest.to_string(), None),
+        let (h, port) = match rest.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (rest, None),
+        };
+        if port.is_some_and(|p| p.contains(':')) {
+            return Err(refuse(
+                "more than one ':': an IPv6 address goes in brackets ([fd00::1]:22); a host name has none",
+            ));
         }
+        let label_ok = |l: &str| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        };
+        if !(h.len() <= 253 && h.split('.').all(label_ok)) {
+            return Err(refuse("not a host name or address"));
+        }
+        (h.to_string(), port)
     };
-    let label_ok = |l: &str| {
-        !l.is_empty()
-            && l.len() <= 63
-            && !l.starts_with('-')
-            && !l.ends_with('-')
-            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-    };
-    if !(host.contains(':') || host.len() <= 253 && host.split('.').all(label_ok)) {
-        return Err(refuse("not a host name or address"));
-    }
     let port = port
         .map(|p| {
             p.parse::<u16>()
@@ -276,7 +310,26 @@ impl Device {
             user: user_name,
             identity,
             known_hosts,
+            cap_s: None,
         })
+    }
+
+    /// The device of a plan whose waits take `wait_s` seconds in all: no command on it
+    /// (but the pull, which has its own limit) runs longer than that, or [`MIN_LIMIT_S`].
+    pub fn within(mut self, wait_s: u64) -> Device {
+        self.cap_s = Some(wait_s.max(MIN_LIMIT_S));
+        self
+    }
+
+    /// `seconds`, or the plan's whole wait when that is shorter (see [`Device::within`]).
+    pub fn limit(&self, seconds: u64) -> u64 {
+        self.cap_s.map_or(seconds, |c| seconds.min(c))
+    }
+
+    /// A step repeated until it succeeds, within the plan's deadline (a wait): each try
+    /// limited to [`POLL_LIMIT_S`].
+    pub fn poll(&self, step: Step) -> Step {
+        step.repeat().time_limit(self.limit(POLL_LIMIT_S))
     }
 
     /// `redhat@edge-1`, `VM edge-1`, `container edge-1`, for titles.
@@ -326,10 +379,12 @@ impl Device {
                     .args(["exec", name, "true"])
                     .read_only()
                     .root(true)
+                    .time_limit(self.limit(COMMAND_LIMIT_S))
                     .diagnose(
                         Step::new("logs", "the container's last log lines", "podman")
                             .args(["logs", "--tail", "20", name])
-                            .root(true),
+                            .root(true)
+                            .time_limit(self.limit(COMMAND_LIMIT_S)),
                     )
                     .hint(format!(
                         "container {name} does not exist or is not running (`podman ps -a`); `cargo xtask run -d` starts it"
@@ -343,6 +398,7 @@ impl Device {
             .args(["--connect", uri, "domstate", "--", vm])
             .read_only()
             .root(root)
+            .time_limit(self.limit(COMMAND_LIMIT_S))
             .check(Check::State {
                 what: format!("VM {vm}"),
                 want: "running".to_string(),
@@ -360,22 +416,25 @@ impl Device {
         }
         vec![
             running,
-            Step::new("address", format!("find the address of {vm}"), "virsh")
-                .args(["--connect", uri, "domifaddr", vm])
-                .read_only()
-                .root(root)
-                .capture(VM_ADDRESS, Extract::Ipv4)
-                .repeat()
-                .hint(format!(
-                    "is {vm} running? `virsh --connect {uri} list --all`"
-                )),
+            self.poll(
+                Step::new("address", format!("find the address of {vm}"), "virsh")
+                    .args(["--connect", uri, "domifaddr", vm])
+                    .read_only()
+                    .root(root)
+                    .capture(VM_ADDRESS, Extract::Ipv4),
+            )
+            .hint(format!(
+                "is {vm} running? `virsh --connect {uri} list --all`"
+            )),
         ]
     }
 
     /// A step that runs `argv` on the device, as root: through `podman exec` for a
-    /// container; through ssh (batch mode, never host-key checking off) otherwise, with
-    /// `sudo` in front unless the ssh user is root. The words are plain tokens (commands,
-    /// flags, image references): ssh hands them to the device's shell joined by spaces.
+    /// container; through ssh (batch mode, never host-key checking off, keepalives)
+    /// otherwise, with `sudo` in front unless the ssh user is root. The words are plain
+    /// tokens (commands, flags, image references): ssh hands them to the device's shell
+    /// joined by spaces. The command may run [`COMMAND_LIMIT_S`] (a poll and the pull set
+    /// their own limits).
     pub fn run(&self, id: &'static str, about: impl Into<String>, argv: &[&str]) -> Step {
         debug_assert!(argv.iter().all(|w| crate::plan::quote(w) == *w), "{argv:?}");
         let step = match &self.target {
@@ -399,18 +458,21 @@ impl Device {
             step
         };
         step.args(argv.iter().copied())
+            .time_limit(self.limit(COMMAND_LIMIT_S))
     }
 
     /// `ssh` with its options, before the destination.
     fn ssh(&self, id: &'static str, about: impl Into<String>) -> Step {
-        let mut s = Step::new(id, about, "ssh").args([
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "StrictHostKeyChecking=accept-new",
-            "-o",
-            "ConnectTimeout=10",
-        ]);
+        let mut s = Step::new(id, about, "ssh")
+            .args([
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "StrictHostKeyChecking=accept-new",
+                "-o",
+                "ConnectTimeout=10",
+            ])
+            .args(KEEPALIVE);
         if let Some(k) = &self.known_hosts {
             s = s.args(["-o".to_string(), format!("UserKnownHostsFile={k}")]);
         }
@@ -484,7 +546,26 @@ fn vm_uri(vm: &str, args: &DeviceArgs, sources: &Sources) -> anyhow::Result<Stri
 
 #[cfg(test)]
 mod tests {
-    use super::parse_host;
+    use super::*;
+
+    /// A device's commands: their own limit, within the plan's wait, never below the floor.
+    #[test]
+    fn limits() {
+        let device = Device {
+            target: Target::Host {
+                host: "edge-1".into(),
+                port: None,
+            },
+            user: "redhat".into(),
+            identity: None,
+            known_hosts: None,
+            cap_s: None,
+        };
+        assert_eq!(device.limit(COMMAND_LIMIT_S), 60);
+        assert_eq!(device.clone().within(1200).limit(POLL_LIMIT_S), 30);
+        assert_eq!(device.clone().within(20).limit(COMMAND_LIMIT_S), 20);
+        assert_eq!(device.within(3).limit(COMMAND_LIMIT_S), MIN_LIMIT_S);
+    }
 
     #[test]
     fn device_addresses() {
@@ -498,6 +579,7 @@ mod tests {
             ok("core@[fd00::1]:22"),
             (Some("core".into()), "fd00::1".into(), Some(22))
         );
+        assert_eq!(ok("[::1]"), (None, "::1".into(), None));
         for no in [
             "",
             "-oProxyCommand=touch /tmp/x",
@@ -510,6 +592,16 @@ mod tests {
             "[::1",
             "host\u{202e}",
             "a..b",
+            // a ':' only as the one port separator or inside an IPv6 address's brackets
+            "a:b$(touch${IFS}/tmp/p):22",
+            "a:b:22",
+            "fd00::1",
+            "redhat@fd00::1:22",
+            "[fd00::1;x]:22",
+            "[::1]:22:22",
+            "[fe80::1%eth0]",
+            "host:",
+            ":22",
         ] {
             assert!(parse_host("--host", no).is_err(), "{no:?}");
         }

@@ -76,6 +76,14 @@ fn bad_input_is_refused_before_anything_runs() {
     fake_iso(&comma_iso, "RHEL-9-4-0-BaseOS-aarch64");
     let comma_iso = comma_iso.to_string();
     let victim = file("victim.txt", "not yours");
+    let host_config = file(
+        "host-config.json",
+        r#"{"device": {"host": "edge:x$(id):22"}}"#,
+    );
+    let pull_config = file(
+        "pull-config.json",
+        r#"{"device": {"pull_timeout": "2 days"}}"#,
+    );
     let missing_key = dir.join("no-such-key").to_string();
     let public_key = file(
         "id.pub",
@@ -807,6 +815,44 @@ fn bad_input_is_refused_before_anything_runs() {
             &["doctor", "--for", "rollout", "--limit=-x"],
             &["--limit", "'-x'"],
         ),
+        // issue 29, item 11: a ':' only as the one port separator or in an IPv6 address's
+        // brackets, wherever the host comes from
+        case(
+            &["upgrade", "--host", "a:b$(touch${IFS}/tmp/p):22"],
+            &["--host", "'a:b$(touch${IFS}/tmp/p):22'", "more than one ':'"],
+        ),
+        with_env(
+            case(&["rollback"], &["--host (from DEVICE_HOST)", "'a:b:22'"]),
+            &[("DEVICE_HOST", "a:b:22")],
+        ),
+        case(
+            &["--config", &host_config, "status"],
+            &["device.host", "'edge:x$(id):22'", "more than one ':'"],
+        ),
+        case(
+            &["doctor", "--for", "upgrade", "--host", "redhat@fd00::1"],
+            &["--host", "'redhat@fd00::1'", "brackets"],
+        ),
+        case(
+            &["upgrade", "--host", "[fd00::1;reboot]:22"],
+            &["--host", "'[fd00::1;reboot]:22'", "not an IPv6 address"],
+        ),
+        // item 8: the pull's own limit
+        case(
+            &["upgrade", "--host", "edge-1", "--pull-timeout", "forever"],
+            &["--pull-timeout", "'forever'"],
+        ),
+        with_env(
+            case(
+                &["upgrade", "--host", "edge-1"],
+                &["--pull-timeout (from DEVICE_PULL_TIMEOUT)", "'0s'"],
+            ),
+            &[("DEVICE_PULL_TIMEOUT", "0s")],
+        ),
+        case(
+            &["--config", &pull_config, "upgrade", "--host", "edge-1"],
+            &["device.pull_timeout", "'2 days'"],
+        ),
     ];
     // signed pushes (issue 22)
     let mut cases = cases;
@@ -1130,6 +1176,8 @@ fn bad_input_is_refused_before_anything_runs() {
         ));
     }
     assert!(cases.len() >= 30);
+    // the README's count of cases comes from here
+    eprintln!("bad_input: {} cases, each plain and with --dry-run", cases.len());
     let mut failures = Vec::new();
     for c in &cases {
         for dry in [false, true] {

@@ -2587,6 +2587,7 @@ impl StandIn<'_> {
             "hang",
             "stage-other",
             "switch-failures",
+            "switch-seconds",
             "old-format",
         ] {
             let _ = std::fs::remove_file(self.ctl.join(f));
@@ -2710,7 +2711,11 @@ impl Drop for StandIn<'_> {
 /// after, `rollback` (0), greenboot red and the device rolled back (4, the failing check
 /// named), a tag that moved while the device pulled (1, no reboot), a device without
 /// registry credentials (doctor fails; upgrade 1 with the hint), a device that never comes
-/// back (3, the stage named), and the pasted upgrade script in the red case (4).
+/// back (3, the stage named), and the pasted upgrade script in the red case (4). Issue 29:
+/// greenboot red on the image the device runs already (1 at once), a rollback queued
+/// already (only rebooted, 0), a deployment left staged (reported), a pull past
+/// `--pull-timeout` (1, no reboot), and a slow pull before a device that never comes back
+/// (the wait counts from the reboot).
 #[test]
 fn device_lifecycle_on_a_stand_in_device() {
     let Some(OnBed {
@@ -2845,13 +2850,48 @@ fn device_lifecycle_on_a_stand_in_device() {
     let again = xt(&["--json", "upgrade", "--image", &v2_ref]).ok();
     assert_eq!(json(&again)["device"]["verdict"], "already_current");
     assert_eq!(device.boot_id(), before, "an upgrade to what runs rebooted");
+    // greenboot fails the image the device runs already (its boot counter unset: nothing
+    // reboots or rolls back): said at once, the failing check named, nothing moved
+    std::fs::write(ctl.join("red"), format!("{v2}\n")).unwrap();
+    let _ = bed
+        .command("podman")
+        .args([
+            "exec",
+            device.name,
+            "systemctl",
+            "restart",
+            "greenboot-healthcheck.service",
+        ])
+        .output();
+    let started = Instant::now();
+    let unhealthy = xt(&["--json", "upgrade", "--image", &v2_ref, "--timeout", "30s"]);
+    assert_eq!(unhealthy.code, 1, "{}", unhealthy.stderr);
+    assert!(
+        unhealthy.stderr.contains("and greenboot failed it")
+            && unhealthy
+                .stderr
+                .contains("greenboot's failing checks: 40_microshift_running_check.sh"),
+        "{}",
+        unhealthy.stderr
+    );
+    assert!(started.elapsed() < Duration::from_secs(20), "it waited");
+    assert_eq!(json(&unhealthy)["device"]["verdict"], "failed");
+    assert_eq!(device.boot_id(), before, "an unhealthy device was rebooted");
     // status: v2 booted, v1 its rollback; the registry's v1 is not what it runs
     let doc = json(&xt(&["--json", "status", "--image", &v1_ref]).ok());
     assert_eq!(doc["results"]["bootc"]["rollback_digest"], json!(v1));
     assert_eq!(doc["results"]["registry"]["current"], false);
 
-    // rollback: v1 again, v2 its rollback
+    // rollback with a rollback queued already (as bootc does: the device's own `bootc
+    // rollback` swapped the boot order): only a reboot, which a second `bootc rollback`
+    // would cancel; v1 again, v2 its rollback
+    bed.read("podman", &["exec", device.name, "bootc", "rollback"]);
     let back = xt(&["--json", "rollback", "--timeout", "3m"]).ok();
+    assert!(
+        back.stderr.contains("a rollback is queued already"),
+        "{}",
+        back.stderr
+    );
     let doc = json(&back);
     assert_eq!(doc["device"]["verdict"], "rolled_back_as_asked");
     assert_eq!(doc["device"]["after"]["booted_digest"], json!(v1));
@@ -2918,6 +2958,15 @@ fn device_lifecycle_on_a_stand_in_device() {
     );
     assert_eq!(device.boot_id(), before, "rebooted into a wrong image");
     let _ = std::fs::remove_file(ctl.join("stage-other"));
+    // what the refused upgrade left staged is said by an upgrade that finds the image it
+    // asks for running already
+    let left = xt(&["upgrade", "--image", &v1_ref]).ok();
+    assert!(
+        left.stderr
+            .contains("staged, left by an upgrade that did not reboot it"),
+        "{}",
+        left.stderr
+    );
     // status of a device with a staged image, in an older bootc's document (no `type`, no
     // `rollbackQueued`)
     std::fs::write(ctl.join("old-format"), "").unwrap();
@@ -2957,19 +3006,66 @@ fn device_lifecycle_on_a_stand_in_device() {
         denied.stderr
     );
 
-    // the device never comes back: a timeout that names the stage
+    // a pull past --pull-timeout: stopped, not tried again, no reboot (exit 1)
+    std::fs::write(ctl.join("switch-seconds"), "60\n").unwrap();
+    let before = device.boot_id();
+    let started = Instant::now();
+    let slow = xt(&[
+        "--json",
+        "upgrade",
+        "--image",
+        &v2_ref,
+        "--pull-timeout",
+        "3s",
+    ]);
+    assert_eq!(slow.code, 1, "{}", slow.stderr);
+    assert!(
+        slow.stderr
+            .contains("(stage the image (bootc switch)) failed")
+            && slow.stderr.contains("did not end within 3s: stopped")
+            && !slow.stderr.contains("try 2/3"),
+        "{}",
+        slow.stderr
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "the pull was not stopped"
+    );
+    assert_eq!(json(&slow)["device"]["verdict"], "failed");
+    assert_eq!(
+        device.boot_id(),
+        before,
+        "rebooted after a pull that ran out"
+    );
+
+    // the device never comes back: a timeout that names the stage; the pull (6 s) took part
+    // of --timeout (10 s), yet the wait for the device got all of it, from the reboot on
     device.start(&v1_ref);
     std::fs::write(ctl.join("hang"), "").unwrap();
-    let lost = xt(&["--json", "upgrade", "--image", &v2_ref, "--timeout", "20s"]);
+    std::fs::write(ctl.join("switch-seconds"), "6\n").unwrap();
+    let lost = xt(&["--json", "upgrade", "--image", &v2_ref, "--timeout", "10s"]);
     assert_eq!(lost.code, 3, "{}", lost.stderr);
     assert!(
         lost.stderr
             .contains("wait until the device is back, with another boot id")
-            && lost.stderr.contains("timed out"),
+            && (lost.stderr.contains("timed out after 10s")
+                || lost.stderr.contains("timed out after 11s")),
         "{}",
         lost.stderr
     );
-    assert_eq!(json(&lost)["device"]["verdict"], "timed_out");
+    let doc = json(&lost);
+    assert_eq!(doc["device"]["verdict"], "timed_out");
+    let waited = doc["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "boot")
+        .map(|s| s["ms"].as_u64().unwrap())
+        .unwrap();
+    assert!(
+        waited >= 9_500,
+        "the wait for the device got {waited} ms of 10 s"
+    );
     device.stop();
 }
 

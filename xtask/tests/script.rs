@@ -656,7 +656,11 @@ fn printed_plans_judge_outputs_as_the_tool_does() {
 /// a healthy upgrade (0), the same to an image named by digest (0), greenboot red and the
 /// device rolled back (4), a staged digest that
 /// is not the expected one (1, no reboot), a device that never comes back (3), a rollback
-/// (0), a status (0). Each side starts from the same device.
+/// (0), a status (0). Each side starts from the same device. Issue 29: a pull past
+/// `--pull-timeout` (1, no reboot, not tried again), a pull longer than `--timeout` (0: the
+/// waits count from the reboot), a device that runs the image already with greenboot red (1
+/// at once, no wait for a rollback), one with a deployment left staged (0, reported), a
+/// rollback queued already (0: only rebooted, not cancelled).
 #[test]
 fn pasted_lifecycle_scripts_end_as_the_tool_does() {
     let test = "pasted_lifecycle_scripts_end_as_the_tool_does";
@@ -690,8 +694,9 @@ fn pasted_lifecycle_scripts_end_as_the_tool_does() {
     const NEW: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
     const OTHER: &str = "sha256:9999999999999999999999999999999999999999999999999999999999999999";
     let dev = dir.join("dev");
-    // the device as installed (old booted, `rollback` given), with a scenario's control file
-    let device = |rollback: Option<&str>, control: Option<(&str, &str)>| {
+    // the device as installed (old booted, `rollback` given), with a scenario's control
+    // files (which may name another booted image)
+    let device = |rollback: Option<&str>, control: &[(&str, &str)]| {
         let _ = std::fs::remove_dir_all(&dev);
         std::fs::create_dir_all(&dev).unwrap();
         std::fs::write(dev.join("booted"), format!("{OLD}\n")).unwrap();
@@ -699,7 +704,7 @@ fn pasted_lifecycle_scripts_end_as_the_tool_does() {
         if let Some(r) = rollback {
             std::fs::write(dev.join("rollback"), format!("{r}\n")).unwrap();
         }
-        if let Some((file, text)) = control {
+        for (file, text) in control {
             std::fs::write(dev.join(file), format!("{text}\n")).unwrap();
         }
     };
@@ -723,18 +728,18 @@ fn pasted_lifecycle_scripts_end_as_the_tool_does() {
         &'a str,
         &'a [&'a str],
         Option<&'a str>,
-        Option<(&'a str, &'a str)>,
+        &'a [(&'a str, &'a str)],
         i32,
         &'a str,
         &'a str,
     );
-    let scenarios: [Scenario; 7] = [
-        ("healthy", &["upgrade"], None, None, 0, "", NEW),
+    let scenarios: [Scenario; 12] = [
+        ("healthy", &["upgrade"], None, &[], 0, "", NEW),
         (
             "pinned",
             &["upgrade", "--image", "quay.io/org/edge@sha256:2222222222222222222222222222222222222222222222222222222222222222"],
             None,
-            None,
+            &[],
             0,
             "",
             NEW,
@@ -743,7 +748,7 @@ fn pasted_lifecycle_scripts_end_as_the_tool_does() {
             "red",
             &["upgrade"],
             None,
-            Some(("red", NEW)),
+            &[("red", NEW)],
             4,
             "40_microshift_running_check.sh",
             OLD,
@@ -752,7 +757,7 @@ fn pasted_lifecycle_scripts_end_as_the_tool_does() {
             "staged-other",
             &["upgrade"],
             None,
-            Some(("stage-other", OTHER)),
+            &[("stage-other", OTHER)],
             1,
             "the device was not rebooted",
             OLD,
@@ -761,13 +766,64 @@ fn pasted_lifecycle_scripts_end_as_the_tool_does() {
             "never-back",
             &["upgrade", "--timeout", "3s"],
             None,
-            Some(("hang", "")),
+            &[("hang", "")],
             3,
             "wait until the device is back",
             NEW,
         ),
-        ("rollback", &["rollback"], Some(NEW), None, 0, "", NEW),
-        ("status", &["status"], Some(NEW), None, 0, "", OLD),
+        // issue 29: a pull that runs out of time ends the upgrade before any reboot, tried
+        // once
+        (
+            "pull-past-its-limit",
+            &["upgrade", "--pull-timeout", "1s"],
+            None,
+            &[("switch-seconds", "30")],
+            1,
+            "(stage the image (bootc switch)) failed",
+            OLD,
+        ),
+        // a pull (2 s) longer than the whole --timeout (1 s): the waits count from the
+        // reboot, and the device answers at the second try
+        (
+            "slow-pull",
+            &["upgrade", "--timeout", "1s"],
+            None,
+            &[("switch-seconds", "2"), ("boot-tries", "1")],
+            0,
+            "",
+            NEW,
+        ),
+        // the image runs already and greenboot fails it: said at once (within --timeout)
+        (
+            "already-red",
+            &["upgrade", "--timeout", "20s"],
+            Some(OLD),
+            &[("booted", NEW), ("red", NEW)],
+            1,
+            "40_microshift_running_check.sh",
+            NEW,
+        ),
+        (
+            "left-staged",
+            &["upgrade"],
+            Some(OLD),
+            &[("booted", NEW), ("staged", OTHER)],
+            0,
+            "staged, left by an upgrade that did not reboot it",
+            NEW,
+        ),
+        ("rollback", &["rollback"], Some(NEW), &[], 0, "", NEW),
+        // a rollback queued already (by greenboot, or by hand) is rebooted into, not cancelled
+        (
+            "rollback-queued",
+            &["rollback"],
+            Some(NEW),
+            &[("queued", "")],
+            0,
+            "",
+            NEW,
+        ),
+        ("status", &["status"], Some(NEW), &[], 0, "", OLD),
     ];
     for (name, args, rollback, control, code, says, after) in scenarios {
         let mut full: Vec<&str> = args.to_vec();
@@ -784,7 +840,14 @@ fn pasted_lifecycle_scripts_end_as_the_tool_does() {
         env(&mut printed);
         let script = Ran::of(printed.output().unwrap()).ok().stdout;
 
+        // how many pulls a side asked for
+        let switches = || {
+            let calls = std::fs::read_to_string(dir.join("calls.log")).unwrap_or_default();
+            let _ = std::fs::remove_file(dir.join("calls.log"));
+            calls.matches("bootc switch").count()
+        };
         device(rollback, control);
+        switches();
         let mut bash = std::process::Command::new("bash");
         bash.arg("-c")
             .arg(&script)
@@ -794,6 +857,7 @@ fn pasted_lifecycle_scripts_end_as_the_tool_does() {
         env(&mut bash);
         let pasted = Ran::of(bash.output().unwrap());
         let pasted_after = booted();
+        let pasted_switches = switches();
 
         device(rollback, control);
         let mut tool = common::isolated_xtask(&format!("{bin}:/usr/bin:/bin"));
@@ -802,6 +866,7 @@ fn pasted_lifecycle_scripts_end_as_the_tool_does() {
         env(&mut tool);
         let tool = Ran::of(tool.output().unwrap());
         let tool_after = booted();
+        let tool_switches = switches();
 
         assert_eq!(
             (pasted.code, tool.code),
@@ -819,6 +884,23 @@ fn pasted_lifecycle_scripts_end_as_the_tool_does() {
             (after, after),
             "{name}: the device booted another image"
         );
+        if name == "pull-past-its-limit" {
+            // a pull stopped at its limit is not tried again
+            assert_eq!((pasted_switches, tool_switches), (1, 1), "{name}");
+            assert!(
+                tool.stderr.contains("did not end within 1s"),
+                "{name}: {}",
+                tool.stderr
+            );
+        }
+        if name == "rollback-queued" {
+            assert!(
+                tool.stderr.contains("a rollback is queued already")
+                    && !tool.stderr.contains("bootc rollback`"),
+                "{name}: {}",
+                tool.stderr
+            );
+        }
     }
 }
 

@@ -240,7 +240,7 @@ esac"#
         "{calls}"
     );
     assert!(
-        calls.contains("ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new -o ConnectTimeout=10 redhat@192.168.122.47 sudo systemctl is-active microshift"),
+        calls.contains("ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new -o ConnectTimeout=10 -o ServerAliveInterval=10 -o ServerAliveCountMax=3 redhat@192.168.122.47 sudo systemctl is-active microshift"),
         "{calls}"
     );
 
@@ -783,4 +783,162 @@ esac"#,
     let calls = std::fs::read_to_string(dir.join("calls")).unwrap();
     assert!(!calls.contains("manifest push"), "{calls}");
     assert!(!dir.join("adds").exists(), "{calls}");
+}
+
+/// Run `cmd` for at most `limit` seconds, its output in files (a command it left running
+/// cannot hold a pipe open): what it said, or a failure saying it hung.
+fn bounded(mut cmd: std::process::Command, dir: &Utf8Path, limit: u64) -> Ran {
+    let (out, err) = (dir.join("bounded.out"), dir.join("bounded.err"));
+    cmd.stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap());
+    let mut child = cmd.spawn().unwrap();
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > std::time::Duration::from_secs(limit) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "still running after {limit}s, a device command unbounded:\n{}",
+                std::fs::read_to_string(&err).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    Ran {
+        code: status.code().unwrap_or(-1),
+        stdout: std::fs::read_to_string(&out).unwrap(),
+        stderr: std::fs::read_to_string(&err).unwrap(),
+    }
+}
+
+/// The stub device of tests/device/ssh-stub-device as `ssh`, with a registry (`skopeo`)
+/// whose list has 2222... for amd64; the device in `dev`, booted 1111... .
+fn stub_device(name: &str) -> (Utf8PathBuf, Utf8PathBuf) {
+    let dir = scratch(name);
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::copy(
+        repo_root().join("tests/device/ssh-stub-device"),
+        bin.join("ssh"),
+    )
+    .unwrap();
+    stub(
+        &bin,
+        "skopeo",
+        r#"echo '{"schemaVersion":2,"manifests":[{"digest":"sha256:2222222222222222222222222222222222222222222222222222222222222222","platform":{"architecture":"amd64","os":"linux"}}]}'"#,
+    );
+    (dir, bin)
+}
+
+/// Issue 29, item 7: a device that stops answering with the connection open (power lost
+/// mid-command, a link that dropped) never hangs the tool: a single command past its limit
+/// fails naming the step and the limit (exit 1), a wait's poll past it is a try that did
+/// not answer, and the wait ends at its deadline (exit 3). With `--timeout 3s` the limits
+/// are their floor, 10 s. ssh's keepalives are on every connection.
+#[test]
+fn a_device_that_stops_answering_ends_the_command_in_bounded_time() {
+    let (dir, bin) = stub_device("stub-device-hangs");
+    let dev = dir.join("dev");
+    for (hang_on, code, says) in [
+        (
+            "bootc status --json",
+            1,
+            "step 1/18 (read the device's deployments) failed: ",
+        ),
+        (
+            "systemctl show --property=LoadState,SubState greenboot-healthcheck.service",
+            3,
+            "(wait for greenboot's verdict on the booted image) timed out after 10s: ",
+        ),
+    ] {
+        let _ = std::fs::remove_dir_all(&dev);
+        std::fs::create_dir_all(&dev).unwrap();
+        std::fs::write(
+            dev.join("booted"),
+            "sha256:1111111111111111111111111111111111111111111111111111111111111111\n",
+        )
+        .unwrap();
+        std::fs::write(dev.join("boot_id"), "first-boot\n").unwrap();
+        std::fs::write(dev.join("hang-on"), format!("{hang_on}\n")).unwrap();
+        let mut cmd = common::isolated_xtask(&format!("{bin}:/usr/bin:/bin"));
+        cmd.args([
+            "upgrade",
+            "--host",
+            "redhat@192.0.2.10",
+            "--image",
+            "quay.io/org/edge:v2",
+            "--timeout",
+            "3s",
+        ])
+        .env("STUB_DIR", dir.as_str())
+        .env("TMPDIR", dir.as_str())
+        .env("XTASK_STATE_DIR", dir.join("state").as_str());
+        let started = std::time::Instant::now();
+        let ran = bounded(cmd, &dir, 60);
+        assert_eq!(ran.code, code, "{hang_on}: {}", ran.stderr);
+        assert!(
+            ran.stderr.contains(says) && ran.stderr.contains("did not end within 10s: stopped"),
+            "{hang_on}: {}",
+            ran.stderr
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "{hang_on}: took {:?}",
+            started.elapsed()
+        );
+        let calls = std::fs::read_to_string(dir.join("calls.log")).unwrap();
+        assert!(
+            calls
+                .lines()
+                .all(|l| l.contains("-o ServerAliveInterval=10 -o ServerAliveCountMax=3")),
+            "{calls}"
+        );
+    }
+}
+
+/// Issue 29, item 20: a wait ends at its deadline, not a pause after it: `--timeout 2s` with
+/// tries 5 s apart is a try at 0 s, a pause of 2 s, a last try, and "timed out after 2s".
+#[test]
+fn a_wait_ends_at_its_deadline_not_a_pause_later() {
+    let dir = scratch("stub-wait-deadline");
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    stub(
+        &bin,
+        "podman",
+        r#"case "$*" in
+  "exec edge systemctl is-active microshift") echo activating; exit 3 ;;
+esac
+exit 0"#,
+    );
+    let started = std::time::Instant::now();
+    let ran = run(
+        &bin,
+        &dir,
+        &[
+            "verify",
+            "--container",
+            "edge",
+            "--timeout",
+            "2s",
+            "--interval",
+            "5s",
+        ],
+        &[],
+    );
+    let took = started.elapsed();
+    assert_eq!(ran.code, 3, "{}", ran.stderr);
+    assert!(
+        ran.stderr
+            .contains("(wait until the microshift service is active) timed out after 2s"),
+        "{}",
+        ran.stderr
+    );
+    assert!(
+        took < std::time::Duration::from_millis(4500),
+        "took {took:?}"
+    );
 }

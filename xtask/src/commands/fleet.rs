@@ -182,6 +182,7 @@ impl FleetDevice {
             user: user.unwrap_or_else(|| reach.user.clone()),
             identity: self.key.clone(),
             known_hosts: reach.known_hosts.clone(),
+            cap_s: None,
         })
     }
 }

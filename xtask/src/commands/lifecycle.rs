@@ -20,6 +20,9 @@ pub const ARCH: &str = "DEVICE_ARCH";
 pub const BOOT_ID: &str = "BOOT_ID";
 pub const EXPECTED: &str = "EXPECTED_DIGEST";
 pub const TARGET: &str = "ROLLBACK_DIGEST";
+/// What the device boots next, as `bootc status` says: `rollback` (a rollback is queued),
+/// `staged` or `booted`.
+pub const NEXT_BOOT: &str = "NEXT_BOOT";
 
 /// The flags naming the image a device should run.
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -137,7 +140,7 @@ pub fn booted(
     want: &'static str,
     other: &'static str,
 ) -> Step {
-    deployments(
+    device.poll(deployments(
         device,
         id,
         about,
@@ -146,8 +149,7 @@ pub fn booted(
             other: Some(other),
             rollback: None,
         },
-    )
-    .repeat()
+    ))
 }
 
 /// The device's deployments, read at the start or the end (`id`): a booted image needed.
@@ -163,13 +165,21 @@ pub fn read(device: &Device, id: &'static str) -> Step {
     )
 }
 
-/// The wait settings of a device plan: `--timeout`, and a try every 5 seconds.
+/// The wait settings of a device plan: `--timeout`, and a try every 5 seconds. The waits
+/// after the reboot get the whole of it ([`reboot`] starts it again).
 pub fn deadline(flag: Option<&str>, sources: &Sources) -> anyhow::Result<crate::plan::Wait> {
     let t = sources.get(&crate::inputs::UPGRADE_TIMEOUT, flag)?;
     Ok(crate::plan::Wait {
         timeout_s: validate::duration(&t.what, &t.value)?,
         interval_s: 5,
     })
+}
+
+/// How long the device may take to pull and stage the image (`--pull-timeout`), in seconds:
+/// the time limit of each `bootc switch`.
+pub fn pull_limit(flag: Option<&str>, sources: &Sources) -> anyhow::Result<u64> {
+    let t = sources.get(&crate::inputs::PULL_TIMEOUT, flag)?;
+    validate::duration(&t.what, &t.value)
 }
 
 /// The booted digest and architecture of a `bootc status` step, into variables.
@@ -199,23 +209,27 @@ pub fn boot_id(device: &Device) -> Step {
 }
 
 /// The reboot: the connection may drop before the command answers (that is no failure).
+/// The waits after it get the whole `--timeout`, counted from here.
 pub fn reboot(device: &Device) -> Step {
     device
         .run("reboot", "reboot the device", &["systemctl", "reboot"])
         .may_fail()
+        .starts_wait()
 }
 
 /// Wait until the device answers with another boot id: it rebooted.
 pub fn back(device: &Device) -> Step {
     device
-        .run(
-            "boot",
-            "wait until the device is back, with another boot id",
-            &["cat", BOOT_ID_FILE],
+        .poll(
+            device
+                .run(
+                    "boot",
+                    "wait until the device is back, with another boot id",
+                    &["cat", BOOT_ID_FILE],
+                )
+                .read_only()
+                .check(Check::BootChanged { from: BOOT_ID }),
         )
-        .read_only()
-        .repeat()
-        .check(Check::BootChanged { from: BOOT_ID })
         .hint("the device did not come back: its console shows why (a VM: `virsh console`)")
 }
 
@@ -238,13 +252,18 @@ pub fn greenboot_state(device: &Device, about: &str, wait: bool) -> Step {
 
 /// greenboot's verdict on the booted image: a question (red is a definite no).
 pub fn greenboot(device: &Device) -> Step {
-    greenboot_state(device, "wait for greenboot's verdict on the booted image", true)
-        .repeat()
+    device
+        .poll(greenboot_state(
+            device,
+            "wait for greenboot's verdict on the booted image",
+            true,
+        ))
         .hint("greenboot runs its health checks after each boot (MicroShift's waits up to 10 minutes): `journalctl -u greenboot-healthcheck` on the device shows them")
 }
 
 /// The `--json` summary of `upgrade` and `rollback`: the device before, what was staged, the
-/// device after (as the last read saw it), and the verdict.
+/// device after (as the last read saw it), the verdict, and a deployment left staged on a
+/// device that ran the image already.
 pub fn upgrade_summary(results: &Results, exit: i32) -> serde_json::Value {
     summary(results, exit, "upgraded")
 }
@@ -270,11 +289,18 @@ fn summary(results: &Results, exit: i32, moved: &str) -> serde_json::Value {
         code::TIMEOUT => "timed_out",
         _ => "failed",
     };
+    // a deployment found staged on a device that ran the image already (`upgrade`)
+    let left_staged = results
+        .get("left-staged")
+        .and_then(|v| v.get("staged"))
+        .cloned()
+        .unwrap_or(serde_json::Value::Null);
     serde_json::json!({
         "before": get("before"),
         "staged": get("staged"),
         "after": after,
         "greenboot": get("greenboot"),
         "verdict": verdict,
+        "left_staged": left_staged,
     })
 }

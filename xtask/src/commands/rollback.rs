@@ -1,14 +1,16 @@
 //! `cargo xtask rollback`: back to the device's rollback deployment (`bootc rollback`, then
 //! a reboot), with the same waits and checks as `upgrade`: the device back with another boot
-//! id, running the rollback image, greenboot's verdict, MicroShift's pods.
+//! id, running the rollback image, greenboot's verdict, MicroShift's pods. A rollback that
+//! is queued already is only rebooted into: `bootc rollback` swaps the boot order, so a
+//! second one would cancel the first.
 
 use super::lifecycle::{
     back, boot_id, booted, deadline, deployments, greenboot, keep_booted, read, reboot, BEFORE,
-    TARGET,
+    NEXT_BOOT, TARGET,
 };
 use super::{Action, Ctx};
 use crate::config::Sources;
-use crate::plan::{Check, Plan, ResultShell};
+use crate::plan::{Check, Plan, ResultShell, When};
 use crate::reach::{Device, DeviceArgs};
 
 #[derive(clap::Args, Debug, Clone, Default)]
@@ -25,11 +27,12 @@ pub fn act(args: &RollbackArgs, ctx: &Ctx) -> anyhow::Result<Action> {
 }
 
 fn plan(args: &RollbackArgs, sources: &Sources) -> anyhow::Result<Plan> {
-    let device = Device::resolve(&args.device, sources, false)?;
+    let wait = deadline(args.upgrade_timeout.as_deref(), sources)?;
+    let device = Device::resolve(&args.device, sources, false)?.within(wait.timeout_s);
     let mut plan = Plan::new(format!("roll back {}", device.describe()), sources.as_root);
     plan.facts = serde_json::json!({ "device": device.facts() });
     plan.note = device.note();
-    plan.deadline = Some(deadline(args.upgrade_timeout.as_deref(), sources)?);
+    plan.deadline = Some(wait);
     plan.summary = Some(("device", super::lifecycle::rollback_summary));
     for step in device.find_steps() {
         plan.push(step);
@@ -48,14 +51,29 @@ fn plan(args: &RollbackArgs, sources: &Sources) -> anyhow::Result<Plan> {
             TARGET,
             "rollback_digest",
             ResultShell::Stdout("jq -r '.status.rollback.image.imageDigest'".to_string()),
+        )
+        .result_var(
+            NEXT_BOOT,
+            "next_boot",
+            ResultShell::Stdout(
+                "jq -r 'if .status.rollbackQueued == true then \"rollback\" elif .status.staged.image != null then \"staged\" else \"booted\" end'"
+                    .to_string(),
+            ),
         ),
     );
     plan.push(boot_id(&device));
-    plan.push(device.run(
-        "rollback",
-        "queue the rollback deployment for the next boot (bootc rollback)",
-        &["bootc", "rollback"],
-    ));
+    plan.push(
+        device
+            .run(
+                "rollback",
+                "queue the rollback deployment for the next boot (bootc rollback)",
+                &["bootc", "rollback"],
+            )
+            .when(When::IfDiffers(vec![(NEXT_BOOT, "rollback".to_string())]))
+            .skip_note(
+                "a rollback is queued already (bootc status: rollbackQueued): not queued again, which would cancel it; the device is only rebooted",
+            ),
+    );
     plan.push(reboot(&device));
     plan.push(back(&device));
     plan.push(

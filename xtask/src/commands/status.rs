@@ -24,16 +24,17 @@ pub fn act(args: &StatusArgs, ctx: &Ctx) -> anyhow::Result<Action> {
 }
 
 fn plan(args: &StatusArgs, sources: &Sources) -> anyhow::Result<Plan> {
-    let device = Device::resolve(&args.device, sources, true)?;
+    // only a VM's address is waited for, and not long: status reads what is there
+    let wait = crate::plan::Wait {
+        timeout_s: 60,
+        interval_s: 5,
+    };
+    let device = Device::resolve(&args.device, sources, true)?.within(wait.timeout_s);
     let wanted = Wanted::resolve(&args.image, sources)?;
     let mut plan = Plan::new(format!("status of {}", device.describe()), sources.as_root);
     plan.facts = serde_json::json!({ "device": device.facts(), "image": wanted.reference });
     plan.note = device.note();
-    // only a VM's address is waited for, and not long: status reads what is there
-    plan.deadline = Some(crate::plan::Wait {
-        timeout_s: 60,
-        interval_s: 5,
-    });
+    plan.deadline = Some(wait);
     for step in device.find_steps() {
         plan.push(step);
     }

@@ -4,18 +4,25 @@
 //! the list's), staged by digest with `bootc switch` (tried three times), checked staged,
 //! a reboot, the device back with another boot id, then greenboot's verdict and MicroShift's
 //! pods (`verify`'s own steps). When greenboot fails the new image, the device rolls itself
-//! back (greenboot's fallback): the tool waits for that and says so (exit 4).
+//! back (greenboot's fallback): the tool waits for that and says so (exit 4). The pull has
+//! a limit of its own (`--pull-timeout`): one that runs out ends the upgrade before any
+//! reboot; the waits get the whole `--timeout` from the reboot on. A device that runs the
+//! image already is only checked: greenboot red there ends the upgrade at once (exit 1,
+//! nothing moved, nothing to wait for), and a deployment staged there is reported.
 
 use super::lifecycle::{
-    back, boot_id, booted, deadline, deployments, greenboot, keep_booted, read, reboot, ImageFlags,
-    Wanted, BEFORE, EXPECTED,
+    back, boot_id, booted, deadline, deployments, greenboot, keep_booted, pull_limit, read, reboot,
+    ImageFlags, Wanted, BEFORE, EXPECTED,
 };
 use super::{Action, Ctx};
 use crate::config::Sources;
 use crate::device::GREENBOOT_UNIT;
 use crate::error::exit;
-use crate::plan::{Check, Plan, When};
+use crate::plan::{Check, Plan, ResultShell, When};
 use crate::reach::{Device, DeviceArgs};
+
+/// The digest staged on the device before the upgrade, if one is.
+const STAGED_BEFORE: &str = "STAGED_BEFORE";
 
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct UpgradeArgs {
@@ -25,6 +32,8 @@ pub struct UpgradeArgs {
     pub image: ImageFlags,
     #[arg(long = "timeout", value_name = "DURATION")]
     pub upgrade_timeout: Option<String>,
+    #[arg(long, value_name = "DURATION")]
+    pub pull_timeout: Option<String>,
     /// Switch the device to the image's tag, not its digest: the device's own `bootc
     /// upgrade` follows the tag afterwards (the staged digest is still checked before the
     /// reboot)
@@ -38,7 +47,9 @@ pub fn act(args: &UpgradeArgs, ctx: &Ctx) -> anyhow::Result<Action> {
 }
 
 fn plan(args: &UpgradeArgs, sources: &Sources) -> anyhow::Result<Plan> {
-    let device = Device::resolve(&args.device, sources, false)?;
+    let wait = deadline(args.upgrade_timeout.as_deref(), sources)?;
+    let pull_s = pull_limit(args.pull_timeout.as_deref(), sources)?;
+    let device = Device::resolve(&args.device, sources, false)?.within(wait.timeout_s);
     let wanted = Wanted::resolve(&args.image, sources)?;
     if args.follow_tag && wanted.pinned.is_some() {
         return Err(crate::validate::bad(
@@ -53,17 +64,37 @@ fn plan(args: &UpgradeArgs, sources: &Sources) -> anyhow::Result<Plan> {
     );
     plan.facts = serde_json::json!({ "device": device.facts(), "image": wanted.reference });
     plan.note = device.note();
-    plan.deadline = Some(deadline(args.upgrade_timeout.as_deref(), sources)?);
+    plan.deadline = Some(wait);
     plan.summary = Some(("device", super::lifecycle::upgrade_summary));
     for step in device.find_steps() {
         plan.push(step);
     }
-    plan.push(keep_booted(read(&device, "before")));
+    plan.push(keep_booted(read(&device, "before")).result_var(
+        STAGED_BEFORE,
+        "staged_digest",
+        ResultShell::Stdout("jq -r '.status.staged.image.imageDigest // empty'".to_string()),
+    ));
     plan.push(boot_id(&device));
     plan.push(wanted.expected_step());
     // a device that runs the image already is only checked
     let moving = When::IfVarsDiffer(BEFORE, EXPECTED);
     let already = When::IfVarsSame(BEFORE, EXPECTED);
+    // ... and what an upgrade refused before its reboot left staged there is said: it boots
+    // at the next reboot
+    plan.push(
+        deployments(
+            &device,
+            "left-staged",
+            "read the deployment staged on the device",
+            Check::LeftStaged,
+        )
+        .probe()
+        .reports()
+        .when(When::AllOf(vec![
+            already.clone(),
+            When::IfSet(STAGED_BEFORE),
+        ])),
+    );
     // with a public key configured, the images carry a policy that requires signatures:
     // bootc is asked to enforce it (and refuses a device whose policy accepts anything)
     let enforce = sources
@@ -99,9 +130,12 @@ fn plan(args: &UpgradeArgs, sources: &Sources) -> anyhow::Result<Plan> {
     plan.push(
         switch
             .retries(3, 5)
+            // the pull's own limit (a try that runs out is not tried again), however short
+            // the waits after the reboot are
+            .time_limit(pull_s)
             .when(moving.clone())
             .skip_note(format!("the device runs {} already: not staged again", wanted.reference))
-            .hint("the device pulls the image itself: it needs credentials for the registry in /etc/ostree/auth.json (`cargo xtask doctor --for upgrade` checks), and room in /sysroot"),
+            .hint(format!("the device pulls the image itself: it needs credentials for the registry in /etc/ostree/auth.json (`cargo xtask doctor --for upgrade` checks), and room in /sysroot; a pull still running after --pull-timeout ({pull_s}s) is stopped, the device not rebooted: a slow link needs a longer one")),
     );
     plan.push(
         deployments(
@@ -127,7 +161,7 @@ fn plan(args: &UpgradeArgs, sources: &Sources) -> anyhow::Result<Plan> {
         .reports()
         .when(moving.clone()),
     );
-    let healthy_candidate = When::AnyOf(vec![When::IfSucceeded("booted"), already]);
+    let healthy_candidate = When::AnyOf(vec![When::IfSucceeded("booted"), already.clone()]);
     plan.push(greenboot(&device).probe().reports().when(healthy_candidate));
     // the verdict read may be of a later boot (greenboot reboots a red image, then rolls it
     // back): the device must still run the new image
@@ -146,12 +180,15 @@ fn plan(args: &UpgradeArgs, sources: &Sources) -> anyhow::Result<Plan> {
             moving.clone(),
         ])),
     );
-    // greenboot failed the image (or the device booted the old one): its fallback rolls it
-    // back; wait for that, then say so
-    let rolling_back = When::AnyOf(vec![
-        When::IfFailed("booted"),
-        When::IfFailed("greenboot"),
-        When::IfFailed("confirm"),
+    // greenboot failed the new image (or the device booted the old one): its fallback rolls
+    // it back; wait for that, then say so. Only a device that moved rolls back.
+    let rolling_back = When::AllOf(vec![
+        moving.clone(),
+        When::AnyOf(vec![
+            When::IfFailed("booted"),
+            When::IfFailed("greenboot"),
+            When::IfFailed("confirm"),
+        ]),
     ]);
     plan.push(
         deployments(
@@ -199,6 +236,41 @@ fn plan(args: &UpgradeArgs, sources: &Sources) -> anyhow::Result<Plan> {
                     wanted.reference
                 ),
             ),
+    );
+    // greenboot failed the image the device ran already: nothing moved, nothing rolls back;
+    // the image it runs is unhealthy, and greenboot's checks on this boot say why
+    plan.push(
+        device
+            .run(
+                "greenboot-now",
+                "show what greenboot's checks said on this boot",
+                &[
+                    "journalctl",
+                    "-b",
+                    "0",
+                    "-u",
+                    GREENBOOT_UNIT,
+                    "--no-pager",
+                    "-o",
+                    "cat",
+                    "-n",
+                    "40",
+                ],
+            )
+            .read_only()
+            .may_fail()
+            .check(Check::Journal {
+                unit: GREENBOOT_UNIT.to_string(),
+            })
+            .when(When::AllOf(vec![already, When::IfFailed("greenboot")]))
+            .then_exit(
+                exit::FAILED,
+                format!(
+                    "the device runs {} already (${{{BEFORE}}}), and greenboot failed it: the image it runs is unhealthy; nothing was staged or rebooted",
+                    wanted.reference
+                ),
+            )
+            .hint("`journalctl -u greenboot-healthcheck` on the device shows greenboot's checks; `cargo xtask rollback` boots the device's rollback deployment, or upgrade it to a fixed image"),
     );
     for step in super::verify::health_steps(&device) {
         plan.push(step.when(When::IfSucceeded("greenboot")));

@@ -99,7 +99,7 @@ fn plan(args: &VerifyArgs, sources: &Sources) -> anyhow::Result<Plan> {
             }
         }
     };
-    let device = Device::resolve(&device_args, sources, true)?;
+    let device = Device::resolve(&device_args, sources, true)?.within(timeout_s);
     let mut plan = Plan::new(
         format!("verify MicroShift in {}", device.describe()),
         sources.as_root,
@@ -133,14 +133,16 @@ pub fn health_steps(device: &Device) -> Vec<Step> {
     };
     vec![
         device
-            .run(
-                "service",
-                "wait until the microshift service is active",
-                &["systemctl", "is-active", "microshift"],
+            .poll(
+                device
+                    .run(
+                        "service",
+                        "wait until the microshift service is active",
+                        &["systemctl", "is-active", "microshift"],
+                    )
+                    .read_only()
+                    .check(service_active()),
             )
-            .read_only()
-            .repeat()
-            .check(service_active())
             .hint(service_hint),
         device
             .run(
@@ -152,23 +154,25 @@ pub fn health_steps(device: &Device) -> Vec<Step> {
             .may_fail()
             .capture(EMBEDDED, Extract::Trim),
         device
-            .run(
-                "pods",
-                "wait until every pod is ready",
-                &[
-                    "oc",
-                    "get",
-                    "pods",
-                    "-A",
-                    "-o",
-                    "json",
-                    "--kubeconfig",
-                    KUBECONFIG,
-                ],
+            .poll(
+                device
+                    .run(
+                        "pods",
+                        "wait until every pod is ready",
+                        &[
+                            "oc",
+                            "get",
+                            "pods",
+                            "-A",
+                            "-o",
+                            "json",
+                            "--kubeconfig",
+                            KUBECONFIG,
+                        ],
+                    )
+                    .read_only()
+                    .check(pods_ready()),
             )
-            .read_only()
-            .repeat()
-            .check(pods_ready())
             .hint("the pods' own logs: `oc logs -n NAMESPACE POD` (see the hints above)"),
     ]
 }

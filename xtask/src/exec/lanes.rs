@@ -196,6 +196,7 @@ impl Runner<'_> {
                     let vars = state.vars.clone();
                     let outcomes = state.outcomes.clone();
                     let failed = state.failed.clone();
+                    let wait_from = state.wait_from;
                     let range = range.clone();
                     let cwd = cwd.clone();
                     let stop = stop.clone();
@@ -204,6 +205,7 @@ impl Runner<'_> {
                             vars,
                             outcomes,
                             failed,
+                            wait_from,
                             ..State::default()
                         };
                         let mut rep = Report::default();

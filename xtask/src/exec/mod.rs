@@ -107,10 +107,13 @@ struct State {
     secrets: SecretDir,
     /// The units that failed in a plan that keeps going: the unit, why, and the hint.
     failed: Vec<(&'static str, String, Option<String>)>,
+    /// The start of the last step that starts the wait ([`Step::starts_wait`]: a reboot);
+    /// the deadline counts from there, else from the plan's start.
+    wait_from: Option<Instant>,
 }
 
 /// A plan being run: where, how, and since when (the deadline of waiting steps counts from
-/// the plan's start).
+/// the plan's start, or from a step that starts the wait).
 #[derive(Clone, Copy)]
 struct Runner<'a> {
     sh: &'a Shell,
@@ -232,6 +235,11 @@ impl Runner<'_> {
             io.say(&format!("    $ {}", step.render(plan.as_root)));
         }
         let step_started = Instant::now();
+        if step.starts_wait {
+            state.wait_from = Some(step_started);
+        }
+        // the waits count from the plan's start, or from the step that started them
+        let wait_from = state.wait_from.unwrap_or(self.started);
         let mut progress = Progress::new();
         let result = loop {
             let result = self.tries(step, state, io);
@@ -246,8 +254,9 @@ impl Runner<'_> {
                 // could not run at all (or stopped), or a definite no: waiting will not help
                 break result;
             }
-            let elapsed = self.started.elapsed();
-            if elapsed >= Duration::from_secs(wait.timeout_s) {
+            let elapsed = wait_from.elapsed();
+            let timeout = Duration::from_secs(wait.timeout_s);
+            if elapsed >= timeout {
                 progress.finish();
                 let mut message = format!(
                     "step {n}/{total} ({}) timed out after {}s: {}",
@@ -285,11 +294,10 @@ impl Runner<'_> {
                 elapsed.as_secs(),
                 wait.timeout_s
             ));
-            let pause = Instant::now();
-            while pause.elapsed() < Duration::from_secs(wait.interval_s)
-                && signals::caught().is_none()
-                && !io.stopped()
-            {
+            // the last pause ends at the deadline, for a last try there (never a pause past it)
+            let pause = Duration::from_secs(wait.interval_s).min(timeout - elapsed);
+            let paused = Instant::now();
+            while paused.elapsed() < pause && signals::caught().is_none() && !io.stopped() {
                 std::thread::sleep(Duration::from_millis(50));
             }
             if let Some(sig) = signals::caught() {
@@ -478,9 +486,20 @@ impl Runner<'_> {
         let (tries, pause) = step.retries.unwrap_or((1, 0));
         let mut attempt = 1;
         loop {
+            let started = Instant::now();
             let result = self.command(step, state, io);
+            // a try stopped at its time limit (a pull that ran out of time) is not tried again
+            let ran_out = step
+                .time_limit
+                .is_some_and(|l| started.elapsed() >= Duration::from_secs(l));
             match &result {
-                Err(f) if attempt < tries && f.signal.is_none() && !f.stopped && !f.definite => {
+                Err(f)
+                    if attempt < tries
+                        && f.signal.is_none()
+                        && !f.stopped
+                        && !f.definite
+                        && !ran_out =>
+                {
                     io.say(&format!(
                         "    try {attempt}/{tries} failed: {}; again in {pause}s",
                         crate::validate::escape_controls(&f.message)

@@ -337,8 +337,9 @@ impl Plan {
             format!("echo {} >&2; exit {code}", quote(&msg))
         };
         let interval = self.deadline.map_or(10, |w| w.interval_s);
+        // the last pause ends at the deadline, for a last try there, as the tool's does
         let wait_more = format!(
-            "[ \"$SECONDS\" -lt \"$deadline\" ] || {{ {}; }}\n  sleep {interval}",
+            "[ \"$SECONDS\" -lt \"$deadline\" ] || {{ {}; }}\n  sleep \"$((deadline - SECONDS < {interval} ? deadline - SECONDS : {interval}))\"",
             fail(3, "timed out")
         );
         let mut body = if step.repeat {
@@ -383,7 +384,7 @@ impl Plan {
                 (OnFail::Record, _) => format!("{line} || true\n"),
                 (OnFail::Abort, Output::Capture { var, .. }) => format!(
                     "{} || {{ {}; }}\n[ -n \"${var}\" ] || {{ {}; }}\n",
-                    retried(&line, step.retries),
+                    retried(&line, step),
                     fail(1, "failed"),
                     fail(1, &format!("printed nothing to capture into {var}"))
                 ),
@@ -399,7 +400,7 @@ impl Plan {
                     let mut body = if let Some(d) = diagnose {
                         format!(
                             "if ! {}; then\n  {d} >&2 || true\n  {}\nfi\n",
-                            retried(&line, step.retries),
+                            retried(&line, step),
                             fail(code, "failed")
                         )
                     } else if !from_stdout.is_empty() {
@@ -407,10 +408,8 @@ impl Plan {
                             Some(t) => format!("printf '%s\\n' \"$STEP_OUT\" | {t}{or_fail}\n"),
                             None => String::new(),
                         };
-                        let mut b = format!(
-                            "STEP_OUT=$({}){or_fail}\n{judged}",
-                            retried(&command, step.retries)
-                        );
+                        let mut b =
+                            format!("STEP_OUT=$({}){or_fail}\n{judged}", retried(&command, step));
                         for r in from_stdout {
                             if let ResultShell::Stdout(filter) = &r.shell {
                                 b.push_str(&format!(
@@ -421,7 +420,7 @@ impl Plan {
                         }
                         b
                     } else {
-                        format!("{}{or_fail}\n", retried(&line, step.retries))
+                        format!("{}{or_fail}\n", retried(&line, step))
                     };
                     for r in &step.result_vars {
                         if let ResultShell::File(file) = &r.shell {
@@ -462,6 +461,10 @@ impl Plan {
                 "if [ \"${{{var}:-0}}\" != 0 ]; then {say}; exit \"${var}\"; fi\n"
             ));
         }
+        if let (true, Some(w)) = (step.starts_wait, self.deadline) {
+            // the waits after this step get the whole timeout, counted from its start
+            body.insert_str(0, &format!("deadline=$((SECONDS + {}))\n", w.timeout_s));
+        }
         if let Some((code, message)) = &step.then_exit {
             // `${NAME}` in the message: the variable's value, as the tool says it
             let words: String = super::split_vars(&format!("error: {message}"))
@@ -477,13 +480,23 @@ impl Plan {
     }
 }
 
-/// A command tried `tries` times, `pause` seconds apart, as one bash command that fails
-/// when the last try fails.
-fn retried(line: &str, retries: Option<(u32, u64)>) -> String {
-    match retries {
-        Some((tries, pause)) if tries > 1 => format!(
-            "{{ for try in $(seq {tries}); do if {line}; then break; fi; [ \"$try\" -lt {tries} ] || false; sleep {pause}; done; }}"
-        ),
+/// A command tried as the step says (`tries` times, `pause` seconds apart), as one bash
+/// command that fails when the last try fails. A try stopped at the step's time limit
+/// (`timeout` exits 124) is not tried again, as the tool does not.
+fn retried(line: &str, step: &Step) -> String {
+    match step.retries {
+        Some((tries, pause)) if tries > 1 => {
+            // the loop's own status says nothing (errexit is off on the left of `||`): the
+            // group's last command says whether a try succeeded
+            let ran_out = if step.time_limit.is_some() {
+                " elif [ \"$?\" -eq 124 ]; then break;"
+            } else {
+                ""
+            };
+            format!(
+                "{{ tried=no; for try in $(seq {tries}); do if {line}; then tried=ok; break;{ran_out} fi; [ \"$try\" -lt {tries} ] || break; sleep {pause}; done; [ \"$tried\" = ok ]; }}"
+            )
+        }
         _ => line.to_string(),
     }
 }

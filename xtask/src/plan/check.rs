@@ -57,6 +57,10 @@ pub enum Check {
     },
     /// `bootc status --json`: the staged deployment is the digest in `expected`.
     Staged { expected: &'static str },
+    /// `bootc status --json` of a device that runs the wanted image already: a deployment
+    /// staged there (left by an upgrade refused before its reboot) boots at the next reboot
+    /// instead; a report that says so, and how to remove it.
+    LeftStaged,
     /// `/proc/sys/kernel/random/boot_id`: not the one in `from` any more (the device has
     /// rebooted); the same one is "not yet".
     BootChanged { from: &'static str },
@@ -156,6 +160,10 @@ impl Want {
     }
 }
 
+/// What a person must know of a deployment staged on a device that runs the wanted image
+/// already ([`Check::LeftStaged`]), after what is staged.
+pub const LEFT_STAGED: &str = "left by an upgrade that did not reboot it (refused, or stopped): it boots at the device's next reboot in place of the image it runs; remove it on the device (`sudo rpm-ostree cleanup --pending` on RHEL image mode)";
+
 /// The digest of the manifest on stdin, in bash: its SHA-256. The script gets a command's
 /// output through `$(...)` and `printf '%s\n'`, which adds a newline the registry did not
 /// send: one trailing newline is taken off first (manifests as pushed end without one; the
@@ -213,6 +221,10 @@ impl Check {
             }
             Check::Staged { expected } => {
                 format!("check the staged deployment is ${{{expected}}}")
+            }
+            Check::LeftStaged => {
+                "report the deployment staged on the device (it boots at the next reboot)"
+                    .to_string()
             }
             Check::BootChanged { from } => format!("check the boot id is no longer ${{{from}}}"),
             Check::Booted {
@@ -348,6 +360,11 @@ impl Check {
             Check::Greenboot { wait: true } => {
                 Some("grep -qxE 'SubState=exited|LoadState=not-found'".to_string())
             }
+            // a report, never a failure: the script says it as the tool does
+            Check::LeftStaged => Some(format!(
+                "jq -r --arg rest {} '.status.staged.image // empty | \"warning: the device has \\(.image.image) (\\(.imageDigest)) staged, \\($rest)\"' >&2",
+                quote(LEFT_STAGED)
+            )),
             Check::Greenboot { wait: false } | Check::Unit { .. } | Check::Journal { .. } => None,
             Check::Kernel { .. } | Check::Artifact { .. } | Check::Playbook => None,
             Check::Pushed { image_id, .. } => jq(

@@ -79,6 +79,9 @@ impl Plan {
                 if let Some(crate::plan::Watch::Fleet { results, .. }) = &s.watch {
                     step["watch"] = json!({ "results": results.as_str() });
                 }
+                if s.starts_wait {
+                    step["starts_wait"] = json!(true);
+                }
                 step
             })
             .collect();

@@ -13,7 +13,7 @@ mod json;
 pub use crate::record::{Entry, Field, Recording};
 pub use crate::secrets::Secret;
 pub use bash::quote;
-pub use check::{Check, FleetHost, FleetPlan, Want, SHELL_DIGEST};
+pub use check::{Check, FleetHost, FleetPlan, Want, LEFT_STAGED, SHELL_DIGEST};
 
 /// A name made at plan time (a lane's step id or variable, `arm64/push`) as the `'static`
 /// string ids and variables are. Plans are made once per run, so the few bytes leaked are
@@ -388,11 +388,16 @@ pub struct Step {
     /// person must know: "the device rolled back").
     pub then_exit: Option<(i32, String)>,
     /// Stop the command when it runs longer than this many seconds (a tool known to hang
-    /// now and then): the step fails, saying so.
+    /// now and then, a device that lost power): the step fails, saying so. A try of a
+    /// repeated step past it is a "not yet"; a try past it is not tried again (`retries`).
     pub time_limit: Option<u64>,
     /// Also put this value of the step's result (its key) into the result of an earlier
     /// step (its id), under the same key: what a remote lane's push wrote, read after it.
     pub result_to: Option<(&'static str, &'static str)>,
+    /// The plan's deadline ([`Plan::deadline`]) counts from this step's start: the waits
+    /// after a reboot get the whole timeout, however long the steps before it took (an image
+    /// pull has a limit of its own).
+    pub starts_wait: bool,
     /// What the step is part of (one image of `mirror`'s): in a plan that keeps going
     /// ([`Plan::keep_going`]), a failing step fails its unit only: the unit's later steps are
     /// skipped, the other units go on, and the plan fails at the end naming each failed unit.
@@ -485,6 +490,7 @@ impl Step {
             then_exit: None,
             time_limit: None,
             result_to: None,
+            starts_wait: false,
             unit: None,
             watch: None,
             exit_var: None,
@@ -514,6 +520,11 @@ impl Step {
     /// Stop the command after `seconds`: the step fails, saying it did not end.
     pub fn time_limit(mut self, seconds: u64) -> Step {
         self.time_limit = Some(seconds);
+        self
+    }
+    /// The plan's deadline counts from this step's start (see [`Step::starts_wait`]).
+    pub fn starts_wait(mut self) -> Step {
+        self.starts_wait = true;
         self
     }
     pub fn arg(mut self, arg: impl Into<String>) -> Step {
@@ -778,7 +789,9 @@ pub struct Plan {
     pub title: String,
     pub as_root: bool,
     pub steps: Vec<Step>,
-    /// How long repeated steps may take in all, and the pause between tries.
+    /// How long repeated steps may take in all, and the pause between tries: counted from
+    /// the plan's start, or from the start of the last step that [`Step::starts_wait`]. The
+    /// last pause ends at the deadline, for a last try there.
     pub deadline: Option<Wait>,
     /// What a pipeline needs to know beside the results (e.g. the pushed reference); part
     /// of the `--json` document.
