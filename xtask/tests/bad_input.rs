@@ -1177,7 +1177,10 @@ fn bad_input_is_refused_before_anything_runs() {
     }
     assert!(cases.len() >= 30);
     // the README's count of cases comes from here
-    eprintln!("bad_input: {} cases, each plain and with --dry-run", cases.len());
+    eprintln!(
+        "bad_input: {} cases, each plain and with --dry-run",
+        cases.len()
+    );
     let mut failures = Vec::new();
     for c in &cases {
         for dry in [false, true] {
