@@ -4807,7 +4807,8 @@ fn mirror_for_a_disconnected_site() {
 /// a gpg key of the test (as in `signed_release_gpg`), is mirrored with signing configured:
 /// its signatures land in the mirror's lookaside directory (a re-run copies nothing; a copy
 /// whose signature went missing is copied again; issue 29: so is one whose signature is
-/// there but not its own, as the check with the public key finds). A device-like reader —
+/// there but not its own, as the check with the public key finds, in the mirror and in a
+/// carried directory). A device-like reader —
 /// the drop-in the tool renders, the registries.d entry the image gets (the mirror's
 /// lookaside, served on loopback) and a policy requiring the key for the OS repository —
 /// pulls an image of the list with the source registry and its lookaside stopped, and is
@@ -4938,6 +4939,42 @@ fn mirror_carries_signatures() {
     let again = mirror();
     assert_eq!(again["copied"], 1, "{again}");
     assert!(std::path::Path::new(&signature(&list_digest)).is_file());
+
+    // a carried directory: the list's own signature beside its manifest, checked with the
+    // key (skopeo standalone-verify); a re-run copies nothing; another manifest's signature
+    // (its image's) in its place: copied again (issue 29)
+    let carry = work.join("carry");
+    let to_dir = || {
+        let mut args = vec![
+            "--json",
+            "mirror",
+            "--to-dir",
+            carry.as_str(),
+            "--release-list",
+            empty.as_str(),
+        ];
+        args.extend(sign_flags);
+        let ran = run(&mut xtask(&bed, t, &args)).ok();
+        let doc: Value = serde_json::from_str(&ran.stdout).unwrap();
+        doc["mirror"].clone()
+    };
+    assert_eq!(to_dir()["copied"], 1);
+    assert_eq!(to_dir()["copied"], 0);
+    let carried: Value =
+        serde_json::from_str(&std::fs::read_to_string(carry.join("mirror.json")).unwrap()).unwrap();
+    let image_dir = carry.join(carried["images"][0]["dir"].as_str().unwrap());
+    let own = std::fs::read(image_dir.join("signature-1")).unwrap();
+    std::fs::copy(
+        image_dir.join(format!(
+            "{}.signature-1",
+            member.trim_start_matches("sha256:")
+        )),
+        image_dir.join("signature-1"),
+    )
+    .unwrap();
+    let wrong = to_dir();
+    assert_eq!(wrong["copied"], 1, "a wrong signature was taken: {wrong}");
+    assert_eq!(std::fs::read(image_dir.join("signature-1")).unwrap(), own);
 
     // a device's view: the drop-in, the image's registries.d entry for the mirror, a policy
     // requiring the key; the source registry and its lookaside stopped
