@@ -188,6 +188,23 @@ impl Check {
                     .ok_or_else(|| anyhow!("no id of the image built to compare {reference} with (${{{image_id}}} is unset)"))?;
                 pushed(stdout, reference, id)
             }
+            Check::Manifests { reference } => {
+                let mut size: u64 = 0;
+                let mut images: u64 = 0;
+                for doc in serde_json::Deserializer::from_str(stdout).into_iter::<Value>() {
+                    let doc = doc.with_context(|| {
+                        format!(
+                            "{reference}: the registry did not serve its images' manifests (JSON)"
+                        )
+                    })?;
+                    size = size.saturating_add(image_bytes(&doc));
+                    images += 1;
+                }
+                if images == 0 {
+                    bail!("{reference}: no manifest of its images was read");
+                }
+                Ok(json!({ "reference": reference, "images": images, "size": size }))
+            }
             Check::State { what, want, wait } => {
                 let state = stdout.lines().next().unwrap_or("").trim();
                 let state = if state.is_empty() { "unknown" } else { state };
@@ -510,6 +527,12 @@ impl Check {
                     _ => crate::validate::human(v["size"].as_u64().unwrap_or(0)),
                 }
             )),
+            Check::Manifests { .. } => Some(format!(
+                "ok: the {} images of {} take {}",
+                v["images"].as_u64().unwrap_or(0),
+                text("reference")?,
+                crate::validate::human(v["size"].as_u64().unwrap_or(0))
+            )),
             Check::Artifact { .. } => Some(format!(
                 "ok: {} {} ({}, sha256 {})",
                 text("type")?,
@@ -794,12 +817,18 @@ fn served_manifest(stdout: &str, reference: &str, want: Option<&str>) -> anyhow:
     }
     let members = doc.get("manifests").and_then(Value::as_array);
     let size = image_bytes(&doc);
+    // a list's images, one digest a line (what `mirror` reads next for their bytes)
+    let member_digests: Vec<&str> = members
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m.get("digest").and_then(Value::as_str))
+        .collect();
     Ok(json!({
         "reference": reference,
-        "digest_path": digest.replace(':', "="),
         "digest": digest,
         "kind": if members.is_some() { "list" } else { "image" },
         "members": members.map_or(0, Vec::len),
+        "member_digests": member_digests.join("\n"),
         "size": size,
     }))
 }

@@ -3,11 +3,13 @@
 //!
 //! One mapping, used by the copy and by every device: an image `HOST/PATH` (by tag or by
 //! digest) lives at `MIRROR/<host>/PATH`, `<host>` being the source registry host as a path
-//! component (`127.0.0.1:5000` becomes `127.0.0.1-5000`), so two registries' repositories
-//! never meet. An image named by digest gets the tag `mirrored-<hex>` there (registries may
-//! garbage-collect untagged manifests); devices pull it by digest. The drop-in has one entry
-//! per source registry, `mirror-by-digest-only`, and one for the OS image's repository that
-//! also mirrors tags: `bootc upgrade` follows a tag, which digest-only entries never redirect.
+//! component ([`host_component`]: `127.0.0.1:5000` becomes `127.0.0.1_5000`), one-to-one, so
+//! two registries' repositories never meet (and `mirror` refuses sources that would). An
+//! image named by digest gets the tag `mirrored-<hex>` there (registries may garbage-collect
+//! untagged manifests); devices pull it by digest. The drop-in has one entry per source
+//! registry, `mirror-by-digest-only`, and one per repository whose images are mirrored by
+//! tag (the OS image's, workload images named by tag) that mirrors tags too: `bootc upgrade`
+//! and a pod's `image: app:v1` follow a tag, which digest-only entries never redirect.
 
 use camino::{Utf8Path, Utf8PathBuf};
 
@@ -16,6 +18,9 @@ use crate::validate::{self, bad};
 
 /// Where the drop-in goes, on a device and in the image.
 pub const DROP_IN: &str = "/etc/containers/registries.conf.d/999-microshift-mirror.conf";
+/// Where the registries.d entry of the mirror goes, in the image and the installer (with
+/// signing: signatures are read where images are pulled from).
+pub const REGISTRIES_D: &str = "/etc/containers/registries.d/xtask-mirror.yaml";
 /// Where the mirror's CA goes in the image (the trust anchors; `update-ca-trust` extracts it).
 pub const CA_ANCHOR: &str = "/etc/pki/ca-trust/source/anchors/microshift-mirror.crt";
 /// The manifest of a `--to-dir` directory: what it holds, with digests.
@@ -148,19 +153,30 @@ impl Mirror {
         }
     }
 
-    /// The drop-in that sends a device's pulls of these source registries (and of the OS
-    /// image's repository, tags too) to the mirror.
-    pub fn registries_conf(&self, hosts: &[String], os_repository: Option<&str>) -> String {
-        let mut hosts: Vec<&str> = hosts.iter().map(String::as_str).collect();
+    /// The drop-in that sends a device's pulls of these images' registries to the mirror:
+    /// by digest for each registry; tags too for the repositories of the images named by tag
+    /// (which `mirror` copies by tag) and for the OS image's repository.
+    pub fn registries_conf(&self, images: &[String], os_repository: Option<&str>) -> String {
+        let mut hosts: Vec<&str> = images.iter().map(|r| host_of(r)).collect();
         hosts.sort_unstable();
         hosts.dedup();
+        let mut by_tag: Vec<&str> = images
+            .iter()
+            .filter_map(|r| match validate::reference_parts(r) {
+                (repository, _, None) => Some(repository),
+                _ => None,
+            })
+            .chain(os_repository)
+            .collect();
+        by_tag.sort_unstable();
+        by_tag.dedup();
         let insecure = if self.insecure {
             "insecure = true\n"
         } else {
             ""
         };
         let mut out = format!(
-            "# Written by cargo xtask: pulls go to the site mirror {} first.\n# mirror-by-digest-only: only pulls by digest are sent there (MicroShift's release\n# list names every image by digest); the OS image's repository mirrors tags too.\n",
+            "# Written by cargo xtask: pulls go to the site mirror {} first.\n# mirror-by-digest-only: only pulls by digest are sent there (MicroShift's release\n# list names every image by digest); the repositories of images mirrored by tag (the OS\n# image's, workload images named by tag) mirror tags too (the longest prefix wins).\n",
             self.location
         );
         for host in hosts {
@@ -170,7 +186,7 @@ impl Mirror {
                 host_component(host)
             ));
         }
-        if let Some(repo) = os_repository {
+        for repo in by_tag {
             out.push_str(&format!(
                 "\n[[registry]]\nprefix = \"{repo}\"\nlocation = \"{repo}\"\n[[registry.mirror]]\nlocation = \"{}\"\n{insecure}",
                 self.repository(repo)
@@ -200,8 +216,8 @@ impl Mirror {
         }
     }
 
-    /// Where a gpg signature of `repository` (in the mirror) at `digest_path`
-    /// (`sha256=<hex>`) is written: containers/image's lookaside layout.
+    /// Where the gpg signatures of a repository in the mirror are kept, in containers/image's
+    /// lookaside layout: `<this>@sha256=<hex>/signature-<n>`.
     pub fn signature_path(&self, mirrored_repository: &str) -> Utf8PathBuf {
         let path = mirrored_repository
             .split_once('/')
@@ -212,9 +228,10 @@ impl Mirror {
 
 /// The registries.d of a `mirror` run with signing configured: where signatures are read
 /// (Red Hat's registries, as RHEL configures them; the signed OS image's `scope`) and, copying
-/// into a registry (`into`), where the copies' signatures go (gpg: the mirror's lookaside
-/// directory; sigstore: attachments in the mirror). skopeo then copies them with each image;
-/// a `dir:` copy keeps gpg signatures in the image's directory.
+/// into a registry (`into`), where the copies' signatures go and are read back by the check
+/// of the OS image's copy (gpg: the mirror's lookaside directory; sigstore: attachments in the
+/// mirror). skopeo then copies them with each image; a `dir:` copy keeps gpg signatures in the
+/// image's directory.
 pub fn copy_registries_d(
     signing: &crate::signing::Signing,
     scope: &str,
@@ -234,7 +251,7 @@ pub fn copy_registries_d(
         out.push_str(&format!("  {}:\n", m.location));
         if gpg {
             out.push_str(&format!(
-                "    lookaside-staging: file://{}\n",
+                "    lookaside: file://{0}\n    lookaside-staging: file://{0}\n",
                 m.lookaside_dir
             ));
         }
@@ -247,19 +264,57 @@ pub fn copy_registries_d(
 pub const REDHAT_LOOKASIDE: &str = "https://registry.redhat.io/containers/sigstore";
 pub const ACCESS_LOOKASIDE: &str = "https://access.redhat.com/webassets/docker/content/sigstore";
 
-/// A source registry host as one path component of the mirror: lower case, anything but
-/// letters, digits, '.' and '-' made '-' (`127.0.0.1:5000` is `127.0.0.1-5000`).
+/// A source registry host as one path component of the mirror, one-to-one for the hosts a
+/// reference can name: lower case (host names are case-blind), the port after `_`, which no
+/// host name has (`127.0.0.1:5000` is `127.0.0.1_5000`, while `reg.example.com-5000` stays
+/// itself), an IPv6 address as `ipv6-` and its colons as `-` (`[::1]:5000` is
+/// `ipv6---1_5000`; a trailing `::` gets its implied `0`). The image's script
+/// (`containerfiles/mirror/microshift-mirror-conf`) maps them the same way.
 pub fn host_component(host: &str) -> String {
-    let mut out = String::new();
-    for c in host.chars() {
-        let c = c.to_ascii_lowercase();
-        if c.is_ascii_alphanumeric() || c == '.' {
-            out.push(c);
-        } else if !out.ends_with('-') {
-            out.push('-');
+    let host = host.to_ascii_lowercase();
+    let (name, port) = match host.strip_prefix('[') {
+        Some(rest) => {
+            let (addr, tail) = rest.split_once(']').unwrap_or((rest, ""));
+            let addr = if addr.ends_with(':') {
+                format!("{addr}0")
+            } else {
+                addr.to_string()
+            };
+            (
+                format!("ipv6-{}", addr.replace(':', "-")),
+                tail.strip_prefix(':'),
+            )
+        }
+        None => match host.rsplit_once(':') {
+            Some((h, p)) => (h.to_string(), Some(p)),
+            None => (host.clone(), None),
+        },
+    };
+    match port {
+        Some(p) => format!("{name}_{p}"),
+        None => name,
+    }
+}
+
+/// Refuse sources whose registries would share a place in the mirror (two hosts that
+/// differ in more than case, mapped to the same component).
+pub fn distinct_hosts<'a>(hosts: impl IntoIterator<Item = &'a str>) -> anyhow::Result<()> {
+    let mut seen: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
+    for host in hosts {
+        let component = host_component(host);
+        match seen.get(&component) {
+            Some(other) if !other.eq_ignore_ascii_case(host) => {
+                return Err(validate::refuse(format!(
+                    "mirror: the registries {other} and {host} would share MIRROR/{component}: copy one of them into another mirror path (--to HOST/OTHER-PATH)"
+                )))
+            }
+            Some(_) => {}
+            None => {
+                seen.insert(component, host.to_string());
+            }
         }
     }
-    out.trim_matches(|c| c == '-' || c == '.').to_string()
+    Ok(())
 }
 
 /// The registry host of a full reference (`quay.io/a/b@sha256:...` is `quay.io`).
@@ -359,12 +414,81 @@ mod tests {
         );
         assert_eq!(
             m.destination("127.0.0.1:5000/a/b:1.2"),
-            "mirror.example.com:8443/site/127.0.0.1-5000/a/b:1.2"
+            "mirror.example.com:8443/site/127.0.0.1_5000/a/b:1.2"
         );
-        assert_eq!(host_component("[::1]:5000"), "1-5000");
         assert_eq!(
             host_component("Registry.Example.COM"),
             "registry.example.com"
+        );
+        // a port is not a host name with a dash (issue 29): the two are two repositories
+        assert_ne!(
+            m.destination("reg.example.com:5000/a/b:1"),
+            m.destination("reg.example.com-5000/a/b:1")
+        );
+        assert_eq!(
+            host_component("reg.example.com-5000"),
+            "reg.example.com-5000"
+        );
+        assert_eq!(
+            host_component("reg.example.com:5000"),
+            "reg.example.com_5000"
+        );
+        assert_eq!(host_component("[::1]:5000"), "ipv6---1_5000");
+        assert_eq!(host_component("[FE80::]"), "ipv6-fe80--0");
+        // every component is one a registry takes as a path component
+        let grammar = |c: &str| {
+            let mut prev_sep: Option<char> = None;
+            let mut run = 0;
+            for (i, ch) in c.chars().enumerate() {
+                if ch.is_ascii_lowercase() || ch.is_ascii_digit() {
+                    if let Some(s) = prev_sep {
+                        let ok = matches!((s, run), ('.', 1) | ('_', 1) | ('_', 2) | ('-', _));
+                        if !ok {
+                            return false;
+                        }
+                    }
+                    prev_sep = None;
+                    run = 0;
+                } else if i == 0 || !matches!(ch, '.' | '_' | '-') {
+                    return false;
+                } else {
+                    if prev_sep.is_some_and(|s| s != ch) {
+                        return false;
+                    }
+                    prev_sep = Some(ch);
+                    run += 1;
+                }
+            }
+            prev_sep.is_none() && !c.is_empty()
+        };
+        for host in [
+            "quay.io",
+            "127.0.0.1:5000",
+            "reg.example.com-5000",
+            "[::1]:5000",
+            "[2001:db8::]",
+            "Example-Registry.IO:5000",
+            "localhost:5000",
+        ] {
+            assert!(
+                grammar(&host_component(host)),
+                "{host}: {}",
+                host_component(host)
+            );
+        }
+    }
+
+    #[test]
+    fn sources_that_would_meet_are_refused() {
+        assert!(distinct_hosts(["reg.example.com:5000", "reg.example.com-5000"]).is_ok());
+        // the same registry spelt in two cases is one registry
+        assert!(distinct_hosts(["Quay.io", "quay.io"]).is_ok());
+        let e = distinct_hosts(["[fe80::1]:5000", "quay.io", "ipv6-fe80--1:5000"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("[fe80::1]:5000") && e.contains("ipv6-fe80--1:5000"),
+            "{e}"
         );
     }
 
@@ -386,9 +510,10 @@ mod tests {
         let m = mirror("mirror.local:5000");
         let conf = m.registries_conf(
             &[
-                "quay.io".into(),
-                "registry.redhat.io".into(),
-                "quay.io".into(),
+                "quay.io/a/b@sha256:1111111111111111111111111111111111111111111111111111111111111111".into(),
+                "registry.redhat.io/c/d@sha256:2222222222222222222222222222222222222222222222222222222222222222".into(),
+                "quay.io/org/app:v1".into(),
+                "quay.io/org/app:v2".into(),
             ],
             Some("registry.example.com/org/os"),
         );
@@ -398,5 +523,13 @@ mod tests {
             "prefix = \"registry.example.com/org/os\"\nlocation = \"registry.example.com/org/os\"\n[[registry.mirror]]\nlocation = \"mirror.local:5000/registry.example.com/org/os\""
         ));
         assert!(!conf.contains("insecure"));
+        // a workload image named by tag is pulled by tag: its repository mirrors tags
+        // (issue 29), once for both tags; a repository named by digest only does not
+        assert_eq!(
+            conf.matches("prefix = \"quay.io/org/app\"\nlocation = \"quay.io/org/app\"\n[[registry.mirror]]\nlocation = \"mirror.local:5000/quay.io/org/app\"\n").count(),
+            1,
+            "{conf}"
+        );
+        assert!(!conf.contains("prefix = \"quay.io/a/b\""), "{conf}");
     }
 }

@@ -304,7 +304,11 @@ impl Signing {
     fn requirement(&self, key: &str) -> serde_json::Value {
         // matchRepository: the device pulls the list by its tag and the instance by digest;
         // each is signed with the list's reference, and a tag may be pulled by another name
-        let identity = serde_json::json!({ "type": "matchRepository" });
+        self.requirement_for(key, serde_json::json!({ "type": "matchRepository" }))
+    }
+
+    /// The requirement with another `signedIdentity`.
+    fn requirement_for(&self, key: &str, identity: serde_json::Value) -> serde_json::Value {
         match self.method {
             Method::Gpg => serde_json::json!({
                 "type": "signedBy",
@@ -331,6 +335,35 @@ impl Signing {
         let doc = serde_json::json!({
             "default": [{ "type": "reject" }],
             "transports": { "docker": { repository: [self.requirement(&key)] } },
+        });
+        serde_json::to_string_pretty(&doc).expect("a JSON value prints") + "\n"
+    }
+
+    /// The policy of a check of copies kept elsewhere (`copies`: each copy's repository, a
+    /// mirror's, and the repository it is a copy of): signed with the public key for the
+    /// name it was signed as (`remapIdentity`: the copy's name read as the original's),
+    /// everything else rejected.
+    pub fn copy_check_policy(&self, copies: &[(String, String)]) -> String {
+        let key = self
+            .public_key
+            .as_ref()
+            .map(|p| p.to_string())
+            .unwrap_or_default();
+        let mut docker = serde_json::Map::new();
+        for (copy, original) in copies {
+            let identity = serde_json::json!({
+                "type": "remapIdentity",
+                "prefix": copy,
+                "signedPrefix": original,
+            });
+            docker.insert(
+                copy.clone(),
+                serde_json::json!([self.requirement_for(&key, identity)]),
+            );
+        }
+        let doc = serde_json::json!({
+            "default": [{ "type": "reject" }],
+            "transports": { "docker": docker },
         });
         serde_json::to_string_pretty(&doc).expect("a JSON value prints") + "\n"
     }
@@ -621,22 +654,9 @@ impl Signing {
             .arg(format!("dir:{fetched}"))
             .root(true)
             .time_limit(SIGN_LIMIT_S);
-        vec![
-            Step::new("list-key", format!("read the fingerprint of {key}"), "gpg")
-                .args(["--batch", "--show-keys", "--with-colons", "--", key.as_str()])
-                .read_only()
-                .time_limit(SIGN_LIMIT_S)
-                .capture(FPR, crate::plan::Extract::GpgFingerprint),
-            Step::new(
-                "list-keyring",
-                format!("a keyring holding only {key}: {home}"),
-                "install",
-            )
-            .args(["-d", "-m", "0700", "--", home.as_str()]),
-            Step::new("list-key-import", format!("import {key} into {home}"), "gpg")
-                .args(["--batch", "--quiet", "--homedir", home.as_str(), "--import", "--"])
-                .arg(key.as_str())
-                .time_limit(SIGN_LIMIT_S),
+        let mut steps =
+            self.keyring_steps(["list-key", "list-keyring", "list-key-import"], &home, FPR);
+        steps.extend([
             Step::new(
                 "list-clear",
                 format!("remove what an earlier check fetched: {fetched}"),
@@ -671,6 +691,52 @@ impl Signing {
             .done(crate::plan::Done::Say(format!(
                 "ok: the list {reference} itself signed with {key}"
             ))),
+        ]);
+        steps
+    }
+
+    /// gpg: the public key's fingerprint read into `fpr` and the key imported into a keyring
+    /// of its own (`home`), for `skopeo standalone-verify` (`ids`: the three steps' ids).
+    pub fn keyring_steps(
+        &self,
+        ids: [&'static str; 3],
+        home: &Utf8Path,
+        fpr: &'static str,
+    ) -> Vec<Step> {
+        let key = self
+            .public_key
+            .as_ref()
+            .map(|p| p.to_string())
+            .unwrap_or_default();
+        vec![
+            Step::new(ids[0], format!("read the fingerprint of {key}"), "gpg")
+                .args([
+                    "--batch",
+                    "--show-keys",
+                    "--with-colons",
+                    "--",
+                    key.as_str(),
+                ])
+                .read_only()
+                .time_limit(SIGN_LIMIT_S)
+                .capture(fpr, crate::plan::Extract::GpgFingerprint),
+            Step::new(
+                ids[1],
+                format!("a keyring holding only {key}: {home}"),
+                "install",
+            )
+            .args(["-d", "-m", "0700", "--", home.as_str()]),
+            Step::new(ids[2], format!("import {key} into {home}"), "gpg")
+                .args([
+                    "--batch",
+                    "--quiet",
+                    "--homedir",
+                    home.as_str(),
+                    "--import",
+                    "--",
+                ])
+                .arg(key.as_str())
+                .time_limit(SIGN_LIMIT_S),
         ]
     }
 

@@ -1108,6 +1108,40 @@ fn bad_input_is_refused_before_anything_runs() {
             ],
             &["--mirror-lookaside-url", "file:///srv/sigs"],
         ));
+        // issue 29: two registries that would share one place in the mirror
+        cases.push(case(
+            &[
+                "mirror",
+                "--to",
+                "mirror.local",
+                "--release-list",
+                list.as_str(),
+                "--embed-image",
+                "[fe80::1]:5000/a/b:1",
+                "--embed-image",
+                "ipv6-fe80--1:5000/a/c:1",
+            ],
+            &["[fe80::1]:5000", "ipv6-fe80--1:5000", "would share"],
+        ));
+        // issue 29: a gpg-signed install through a mirror reads the signatures at the
+        // mirror: its lookaside URL must be known
+        let mut signed_config: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(repo_root().join("microshift-image.json")).unwrap(),
+        )
+        .unwrap();
+        signed_config["signing"] = serde_json::json!({
+            "method": "gpg",
+            "public_key": gpg_public,
+            "lookaside_url": "https://sigs.example.com",
+        });
+        let signed_config = file("signed-config.json", &signed_config.to_string());
+        cases.push(with_env(
+            case(
+                &["--config", &signed_config, "kickstart"],
+                &["--mirror-lookaside-url", "missing", "installer"],
+            ),
+            &[("MIRROR_REGISTRY", "mirror.local")],
+        ));
         // as root, a directory others can write is refused (planted links)
         if xtask::record::effective_uid() == Some(0) {
             cases.push(case(

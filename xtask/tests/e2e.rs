@@ -4761,9 +4761,12 @@ fn served_digest(bed: &Bed, reference: &str) -> Option<String> {
 /// registry, digests kept; a second run copies nothing; an image missing at the source fails
 /// naming it while the others are copied; `--to-dir`, then `--from-dir` into a third, empty
 /// registry with the sources and the first mirror stopped. The image built with a mirror
-/// carries the drop-in the tool renders, and pulls a listed image through it offline; the
-/// rendered drop-in, read by skopeo, resolves by digest through the mirror and leaves tags
-/// alone except for the OS image's repository.
+/// carries the drop-in the tool renders, and pulls a listed image and the workload image
+/// (by its tag, issue 29) through it offline; the rendered drop-in, read by skopeo, resolves
+/// by digest through the mirror and by tag for the repositories mirrored by tag (the OS
+/// image's, the tagged images'), and leaves other tags alone. Issue 29 too: a list's bytes
+/// are its images' (the OS image's size); `doctor --for mirror` reads the OS image; a tag
+/// moved in the mirror is copied again though its digest is there.
 /// (A real site mirrors registry.redhat.io and quay.io over TLS with credentials; here the
 /// sources are the bed's plain-HTTP registries and the mirrors are open, hence
 /// --mirror-insecure.)
@@ -4897,8 +4900,18 @@ fn mirror_for_a_disconnected_site() {
         c.env("PULL_SECRET", pull.as_str());
         run(&mut c)
     };
+    // the config file: the mirror, and the workload image (embed.extra_images) the image's
+    // drop-in and `doctor` know of
+    let mut config: Value =
+        serde_json::from_str(&std::fs::read_to_string(bed.var("XTASK_CONFIG")).unwrap()).unwrap();
+    config["mirror"] = json!({ "registry": location, "insecure": true });
+    config["embed"]["extra_images"] = json!([four_ref]);
+    let config_file = dir.join("mirror-config.json");
+    std::fs::write(&config_file, config.to_string()).unwrap();
     let containerfile = ctx.join("Containerfile.microshift-stand-in");
     xt(&[
+        "--config",
+        config_file.as_str(),
         "build",
         "--containerfile",
         containerfile.as_str(),
@@ -4933,7 +4946,12 @@ fn mirror_for_a_disconnected_site() {
             lookaside_url: None,
         }
         .registries_conf(
-            &[open.clone(), auth.clone()],
+            &[
+                format!("{open}/embed-e2e/one@{one}"),
+                format!("{open}/embed-e2e/two:1"),
+                format!("{auth}/embed-e2e/three@{three}"),
+                four_ref.clone(),
+            ],
             Some(&format!("{auth}/e2e/mirror/e2e-mirror")),
         )
     };
@@ -5071,6 +5089,28 @@ fn mirror_for_a_disconnected_site() {
         served_digest(&bed, &at(&m, &os_ref, &member)).is_some(),
         "the OS list's image is not in the mirror"
     );
+    // its size: the bytes of its image (issue 29: a list counted 0)
+    let member_bytes = {
+        let raw = bed.read(
+            "skopeo",
+            &[
+                "inspect",
+                "--raw",
+                "--tls-verify=false",
+                &format!("docker://{}", at(&m, &os_ref, &member)),
+            ],
+        );
+        xtask::inspect::image_bytes(&serde_json::from_str(&raw).unwrap())
+    };
+    let os_entry = doc["mirror"]["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["reference"] == os_ref.as_str())
+        .unwrap();
+    assert!(member_bytes > 0);
+    assert_eq!(os_entry["size"].as_u64(), Some(member_bytes), "{os_entry}");
+    assert!(doc["mirror"]["bytes_copied"].as_u64().unwrap() > member_bytes);
     // the tags: a digest-named image gets mirrored-<hex>, a tag keeps its tag
     assert_eq!(
         served_digest(&bed, &m.destination(&os_ref)).as_deref(),
@@ -5082,12 +5122,8 @@ fn mirror_for_a_disconnected_site() {
     );
 
     // doctor --for mirror, with the mirror in a config file: reachable, the list read from
-    // the image, every image readable with the pull secret
-    let mut config: Value =
-        serde_json::from_str(&std::fs::read_to_string(bed.var("XTASK_CONFIG")).unwrap()).unwrap();
-    config["mirror"] = json!({ "registry": location, "insecure": true });
-    let config_file = dir.join("mirror-config.json");
-    std::fs::write(&config_file, config.to_string()).unwrap();
+    // the image, every image readable: the list's with the pull secret, the OS image with the
+    // registry's auth file (issue 29: it was left out), five as `mirror` copies five
     let doctor = xt(&[
         "--config",
         config_file.as_str(),
@@ -5096,13 +5132,18 @@ fn mirror_for_a_disconnected_site() {
         "mirror",
         "--arch",
         "amd64",
+        "--auth-config",
+        pull.as_str(),
         "--to-dir",
         dir.as_str(),
     ]);
     assert_eq!(doctor.code, 0, "{}{}", doctor.stdout, doctor.stderr);
     assert!(
         doctor.stdout.contains(&format!("{location} answers"))
-            && doctor.stdout.contains("3 images to mirror")
+            && doctor.stdout.contains("5 images to mirror (3 from")
+            && doctor
+                .stdout
+                .contains(&format!("the OS image list {os_ref}"))
             && doctor.stdout.contains("every image is readable"),
         "{}",
         doctor.stdout
@@ -5195,23 +5236,39 @@ fn mirror_for_a_disconnected_site() {
         String::from_utf8_lossy(&pulled.stderr)
     );
     assert_eq!(xtask::digest::digest(&pulled.stdout), one);
-    // a tag of a release registry is not redirected (digest-only): offline, it fails
-    let by_tag = bed
-        .command("podman")
-        .args([
-            "run",
-            "--rm",
-            "--network=host",
-            "--entrypoint",
-            "skopeo",
-            "localhost/e2e-mirror:latest",
-            "inspect",
-            "--raw",
-            &format!("docker://{open}/embed-e2e/two:1"),
-        ])
-        .output()
-        .unwrap();
-    assert!(!by_tag.status.success(), "a tag was sent to the mirror");
+    let in_image = |reference: &str| {
+        bed.command("podman")
+            .args([
+                "run",
+                "--rm",
+                "--network=host",
+                "--entrypoint",
+                "skopeo",
+                "localhost/e2e-mirror:latest",
+                "inspect",
+                "--raw",
+                &format!("docker://{reference}"),
+            ])
+            .output()
+            .unwrap()
+    };
+    // the workload image, by its tag as a pod names it, comes from the mirror (issue 29: its
+    // registry's entry is digest-only; its repository's mirrors tags)
+    let workload = in_image(&four_ref);
+    assert!(
+        workload.status.success(),
+        "the workload image's tag was not sent to the mirror: {}",
+        String::from_utf8_lossy(&workload.stderr)
+    );
+    assert_eq!(xtask::digest::digest(&workload.stdout), four);
+    // a tag of a repository mirrored by digest only (one:1 exists at the source, the list
+    // names one by digest) is not redirected: offline, it fails
+    assert!(
+        !in_image(&format!("{open}/embed-e2e/one:1"))
+            .status
+            .success(),
+        "a tag was sent to the mirror"
+    );
 
     // the first mirror stopped too: the carried directory into a third, empty registry
     site.stop();
@@ -5270,9 +5327,57 @@ fn mirror_for_a_disconnected_site() {
         String::from_utf8_lossy(&os.stderr)
     );
     assert_eq!(xtask::digest::digest(&os.stdout), os_digest);
+    for (reference, digest) in [(&listed[1].0, &two), (&four_ref, &four)] {
+        let by_tag = through(reference);
+        assert!(
+            by_tag.status.success(),
+            "{reference}: {}",
+            String::from_utf8_lossy(&by_tag.stderr)
+        );
+        assert_eq!(&xtask::digest::digest(&by_tag.stdout), digest);
+    }
     assert!(
-        !through(&listed[1].0).status.success(),
-        "a tag of a release registry went to the mirror"
+        !through(&format!("{open}/embed-e2e/one:1")).status.success(),
+        "a tag of a repository mirrored by digest went to the mirror"
+    );
+
+    // a tag moved in the mirror (here: another image pushed over four's tag) while four's
+    // digest is still there: the copy is asked for by its tag, so it is copied again
+    // (issue 29: asked by digest, it was "there already")
+    let third_m = xtask::mirror::Mirror {
+        location: third_loc.clone(),
+        ..m.clone()
+    };
+    let four_there = third_m.destination(&four_ref);
+    bed.read(
+        "skopeo",
+        &[
+            "copy",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+            &format!("docker://{}", third_m.destination(&listed[1].0)),
+            &format!("docker://{four_there}"),
+        ],
+    );
+    assert_eq!(
+        served_digest(&bed, &four_there).as_deref(),
+        Some(two.as_str())
+    );
+    let moved = xs(vec![
+        "--json".into(),
+        "mirror".into(),
+        "--from-dir".into(),
+        carry.to_string(),
+        "--to".into(),
+        third_loc.clone(),
+        "--mirror-insecure".into(),
+    ])
+    .ok();
+    let doc: Value = serde_json::from_str(&moved.stdout).unwrap();
+    assert_eq!(doc["mirror"]["copied"], 1, "{}", moved.stdout);
+    assert_eq!(
+        served_digest(&bed, &four_there).as_deref(),
+        Some(four.as_str())
     );
 
     // a carried copy that is not what the manifest says is refused before anything is copied
@@ -5299,12 +5404,17 @@ fn mirror_for_a_disconnected_site() {
 /// Issue 24: signatures travel with the images. The OS image list, released and signed with
 /// a gpg key of the test (as in `signed_release_gpg`), is mirrored with signing configured:
 /// its signatures land in the mirror's lookaside directory (a re-run copies nothing; a copy
-/// whose signature went missing is copied again). A device-like reader — the drop-in the tool
-/// renders, the registries.d entry the image gets (the mirror's lookaside, served on
-/// loopback) and a policy requiring the key for the OS repository — pulls an image of the
-/// list with the source registry and its lookaside stopped, and is refused once the mirror's
-/// lookaside is gone too. (A device reads the same three files from the image; here they are
-/// handed to skopeo on the host.)
+/// whose signature went missing is copied again; issue 29: so is one whose signature is
+/// there but not its own, as the check with the public key finds, in the mirror and in a
+/// carried directory). A device-like reader —
+/// the drop-in the tool renders, the registries.d entry the image gets (the mirror's
+/// lookaside, served on loopback) and a policy requiring the key for the OS repository —
+/// pulls an image of the list with the source registry and its lookaside stopped, and is
+/// refused once the mirror's lookaside is gone too. (A device reads the same three files
+/// from the image; here they are handed to skopeo on the host.) Issue 29: the installer, with
+/// only the files the kickstart's `%pre-install` writes (run in a chroot, then laid over the
+/// host's /etc in a mount namespace of its own, where skopeo reads them as an installer
+/// does), pulls the signed image from the mirror by its tag and refuses an unsigned one.
 #[test]
 fn mirror_carries_signatures() {
     let Some(OnBed { bed, t, _lock, .. }) = on_bed!("mirrorsig", needs "gpg") else {
@@ -5371,6 +5481,27 @@ fn mirror_carries_signatures() {
     let first = mirror();
     assert_eq!(first["copied"], 1, "{first}");
     let list_digest = first["images"][0]["digest"].as_str().unwrap().to_string();
+    // the list's size: its images' bytes (issue 29: a list counted 0)
+    let images_bytes: u64 = list["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            let raw = remote_raw(&bed, &format!("{repo}@{}", i["digest"].as_str().unwrap()));
+            xtask::inspect::image_bytes(&serde_json::from_str(&raw).unwrap())
+        })
+        .sum();
+    assert!(images_bytes > 0);
+    assert_eq!(
+        first["images"][0]["size"].as_u64(),
+        Some(images_bytes),
+        "{first}"
+    );
+    assert_eq!(
+        first["bytes_copied"].as_u64(),
+        Some(images_bytes),
+        "{first}"
+    );
     let m = xtask::mirror::Mirror {
         location: location.clone(),
         auth: None,
@@ -5393,11 +5524,55 @@ fn mirror_carries_signatures() {
         );
     }
     assert_eq!(mirror()["copied"], 0);
+    // a signature there that is not the image's (the list's own, by the same key, in the
+    // place of its image's): the check with the public key refuses it, and the image is
+    // copied again with its own (issue 29: a file being there was enough)
+    let own = std::fs::read(signature(&member)).unwrap();
+    std::fs::copy(signature(&list_digest), signature(&member)).unwrap();
+    let wrong = mirror();
+    assert_eq!(wrong["copied"], 1, "a wrong signature was taken: {wrong}");
+    assert_eq!(std::fs::read(signature(&member)).unwrap(), own);
     // a signature gone from the mirror's lookaside: the image is copied again, with it
     std::fs::remove_dir_all(&mirror_sigs).unwrap();
     let again = mirror();
     assert_eq!(again["copied"], 1, "{again}");
     assert!(std::path::Path::new(&signature(&list_digest)).is_file());
+
+    // a carried directory: the list's own signature beside its manifest, checked with the
+    // key (skopeo standalone-verify); a re-run copies nothing; another manifest's signature
+    // (its image's) in its place: copied again (issue 29)
+    let carry = work.join("carry");
+    let to_dir = || {
+        let mut args = vec![
+            "--json",
+            "mirror",
+            "--to-dir",
+            carry.as_str(),
+            "--release-list",
+            empty.as_str(),
+        ];
+        args.extend(sign_flags);
+        let ran = run(&mut xtask(&bed, t, &args)).ok();
+        let doc: Value = serde_json::from_str(&ran.stdout).unwrap();
+        doc["mirror"].clone()
+    };
+    assert_eq!(to_dir()["copied"], 1);
+    assert_eq!(to_dir()["copied"], 0);
+    let carried: Value =
+        serde_json::from_str(&std::fs::read_to_string(carry.join("mirror.json")).unwrap()).unwrap();
+    let image_dir = carry.join(carried["images"][0]["dir"].as_str().unwrap());
+    let own = std::fs::read(image_dir.join("signature-1")).unwrap();
+    std::fs::copy(
+        image_dir.join(format!(
+            "{}.signature-1",
+            member.trim_start_matches("sha256:")
+        )),
+        image_dir.join("signature-1"),
+    )
+    .unwrap();
+    let wrong = to_dir();
+    assert_eq!(wrong["copied"], 1, "a wrong signature was taken: {wrong}");
+    assert_eq!(std::fs::read(image_dir.join("signature-1")).unwrap(), own);
 
     // a device's view: the drop-in, the image's registries.d entry for the mirror, a policy
     // requiring the key; the source registry and its lookaside stopped
@@ -5425,9 +5600,122 @@ fn mirror_carries_signatures() {
             "dir": { "": [{ "type": "insecureAcceptAnything" }] },
         },
     }).to_string()).unwrap();
+
+    // the installer: the kickstart with signing and this mirror (its lookaside served), its
+    // %pre-install run in a chroot as the installer runs it
+    let ks_files = (common::require_root("mirror_carries_signatures")
+        && common::require_tool("busybox", "mirror_carries_signatures"))
+    .then(|| {
+        let mut config: Value =
+            serde_json::from_str(&std::fs::read_to_string(bed.var("XTASK_CONFIG")).unwrap())
+                .unwrap();
+        config["signing"] = json!({
+            "method": "gpg",
+            "public_key": public.as_str(),
+            "lookaside_url": gpg.served.url,
+        });
+        config["mirror"] = json!({
+            "registry": location,
+            "insecure": true,
+            "lookaside_url": site_sigs.url,
+        });
+        let config_file = work.join("ks-config.json");
+        std::fs::write(&config_file, config.to_string()).unwrap();
+        let ks = work.join("install.ks");
+        let mut c = xtask(
+            &bed,
+            t,
+            &[
+                "--config",
+                config_file.as_str(),
+                "kickstart",
+                "--public-image",
+                "--output",
+                ks.as_str(),
+            ],
+        );
+        c.env(
+            "PULL_SECRET",
+            common::repo_root()
+                .join("tests/fixtures/pull-secret.json")
+                .as_str(),
+        );
+        run(&mut c).ok();
+        let root = work.join("installer");
+        let ran = common::run_pre_install(&root, &std::fs::read_to_string(&ks).unwrap());
+        assert!(
+            ran.status.success(),
+            "{}",
+            String::from_utf8_lossy(&ran.stderr)
+        );
+        root
+    });
+    // an unsigned image in the OS image's repository in the mirror: its image re-encoded
+    // (another digest, no signature)
+    let unsigned_tag = format!("{}:unsigned", m.repository(&repo));
+    let member_raw: Value = serde_json::from_str(&bed.read(
+        "skopeo",
+        &[
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{}@{member}", m.repository(&repo)),
+        ],
+    ))
+    .unwrap();
+    let other_format = match member_raw["mediaType"].as_str() {
+        Some("application/vnd.oci.image.manifest.v1+json") => "v2s2",
+        _ => "oci",
+    };
+    bed.read(
+        "skopeo",
+        &[
+            "copy",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+            "--remove-signatures",
+            "--format",
+            other_format,
+            &format!("docker://{}@{member}", m.repository(&repo)),
+            &format!("docker://{unsigned_tag}"),
+        ],
+    );
     drop(gpg);
     let _back = RegistriesBack(&bed);
     bed.script(&["stop-registry", "auth"]);
+    if let Some(root) = &ks_files {
+        // skopeo with the installer's files alone: laid over the host's /etc in a mount
+        // namespace of its own (the policy names the key by its path there), no user
+        // configuration (HOME empty); the source registry and its lookaside stopped
+        let home = work.join("installer-home");
+        std::fs::create_dir_all(&home).unwrap();
+        let installer = |reference: &str, to: &str| {
+            let script = format!(
+                "mount -t overlay overlay -o lowerdir={root}/etc:/etc /etc && exec skopeo copy docker://{reference} dir:{}",
+                work.join(to)
+            );
+            std::process::Command::new("unshare")
+                .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+                .env_clear()
+                .env("PATH", std::env::var("PATH").unwrap_or_default())
+                .env("HOME", home.as_str())
+                .env("TMPDIR", bed.var("TMPDIR"))
+                .output()
+                .unwrap()
+        };
+        let signed = installer(&format!("{repo}:latest"), "installer-pulled");
+        assert!(
+            signed.status.success(),
+            "the installer could not pull the signed image from the mirror: {}",
+            String::from_utf8_lossy(&signed.stderr)
+        );
+        let unsigned = installer(&format!("{repo}:unsigned"), "installer-unsigned");
+        let said = String::from_utf8_lossy(&unsigned.stderr);
+        assert!(
+            !unsigned.status.success() && said.contains("signature"),
+            "the installer took an unsigned image: {said}"
+        );
+    }
     let pull = |to: &str| {
         bed.command("skopeo")
             .args([

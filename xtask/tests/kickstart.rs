@@ -5,7 +5,10 @@ mod common;
 
 use camino::{Utf8Path, Utf8PathBuf};
 use clap::Parser;
-use common::{fake_iso, repo_root, require_root, require_tool, scratch, scrub, sources};
+use common::{
+    busybox_root, chroot, fake_iso, repo_root, require_root, require_tool, scratch, scrub, section,
+    sources,
+};
 use xtask::commands::kickstart::Kickstart;
 use xtask::{plan_for, Cli, Command};
 
@@ -166,43 +169,6 @@ fn rendered_kickstarts_pass_ksvalidator() {
     }
 }
 
-/// The body of a `%section` of a kickstart (up to its `%end`).
-fn section(ks: &str, header: &str) -> String {
-    let start = ks
-        .lines()
-        .position(|l| l.starts_with(header))
-        .unwrap_or_else(|| panic!("no {header}"));
-    ks.lines()
-        .skip(start + 1)
-        .take_while(|l| *l != "%end")
-        .collect::<Vec<_>>()
-        .join("\n")
-        + "\n"
-}
-
-/// A minimal root with busybox's shell, base64, mkdir, chmod.
-///
-/// The copy of busybox is written by `cp`, never by this process: a file this process
-/// holds open for writing is inherited by every child another test's thread forks at that
-/// moment (until that child's exec closes it), and exec'ing the copy while such a child
-/// still holds it fails with ETXTBSY ("chroot: failed to run command '/bin/sh': Text file
-/// busy"), now and then, the more often the busier the machine.
-fn busybox_root(dir: &Utf8Path) {
-    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
-        .into_iter()
-        .find(|p| Utf8Path::new(p).exists())
-        .expect("busybox");
-    std::fs::create_dir_all(dir.join("bin")).unwrap();
-    let copied = std::process::Command::new("cp")
-        .args(["--", busybox, dir.join("bin/busybox").as_str()])
-        .status()
-        .unwrap();
-    assert!(copied.success(), "cp {busybox} into {dir}: {copied}");
-    for applet in ["sh", "base64", "mkdir", "chmod", "cat", "printf"] {
-        std::os::unix::fs::symlink("busybox", dir.join("bin").join(applet)).unwrap();
-    }
-}
-
 /// The busybox roots run while other threads of the test binary start processes (as
 /// ksvalidator, xorriso and the other chroots of this file's tests do): not one run fails
 /// with ETXTBSY. (With the copy written by this process, 4 to 17 of 300 runs failed here.)
@@ -245,14 +211,6 @@ fn busybox_roots_run_while_other_threads_spawn() {
         failed.len(),
         failed.first()
     );
-}
-
-/// The chroot program (found on our PATH: the chrooted shell gets PATH=/bin only).
-fn chroot() -> &'static str {
-    ["/usr/sbin/chroot", "/sbin/chroot", "/usr/bin/chroot"]
-        .into_iter()
-        .find(|p| Utf8Path::new(p).exists())
-        .expect("chroot")
 }
 
 #[test]
@@ -709,6 +667,113 @@ fn the_device_gets_the_mirrors_credentials() {
     assert!(joined.contains(&encoded));
 }
 
+/// The kickstart of the repository's config file with `patch` merged into it (the mirror's
+/// settings that have no environment variable) and `env`.
+fn ks_with_config(
+    name: &str,
+    patch: serde_json::Value,
+    env_: &[(&str, &str)],
+) -> anyhow::Result<Kickstart> {
+    let dir = scratch(name);
+    let mut config: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_root().join(xtask::config::CONFIG_FILE)).unwrap(),
+    )
+    .unwrap();
+    for (k, v) in patch.as_object().unwrap() {
+        config[k] = v.clone();
+    }
+    let file = dir.join("config.json");
+    std::fs::write(&file, config.to_string()).unwrap();
+    let env = env(env_);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut sources = common::sources(true, &env);
+    sources.config = xtask::config::Config::load(&file).unwrap();
+    let cli = Cli::try_parse_from(["cargo xtask", "kickstart"]).unwrap();
+    let Command::Kickstart(cmd) = cli.command else {
+        unreachable!()
+    };
+    Kickstart::resolve(&cmd.args, &sources)
+}
+
+/// Issue 29: a signed install through a mirror. containers/image reads signatures where it
+/// pulls from (the mirror), so the installer gets the mirror's registries.d entry, the one
+/// the image carries, beside the policy and the image repository's entry; without the
+/// mirror's lookaside URL, a gpg-signed install through a mirror is refused.
+#[test]
+fn a_signed_install_reads_signatures_at_the_mirror() {
+    let test = "a_signed_install_reads_signatures_at_the_mirror";
+    let key = repo_root().join("tests/fixtures/signing/xtask-signing.gpg");
+    let signing = serde_json::json!({
+        "method": "gpg",
+        "public_key": key.as_str(),
+        "lookaside_url": "https://sigs.example.com",
+    });
+    let env = [("MIRROR_REGISTRY", "mirror.site.example:8443/microshift")];
+    let ks = ks_with_config(
+        "ks-mirror-signed",
+        serde_json::json!({
+            "signing": signing,
+            "mirror": { "lookaside_url": "https://mirror-sigs.site.example" },
+        }),
+        &env,
+    )
+    .unwrap();
+    let want = xtask::mirror::Mirror {
+        location: "mirror.site.example:8443/microshift".to_string(),
+        auth: None,
+        ca: None,
+        insecure: false,
+        what: String::new(),
+        lookaside_dir: camino::Utf8PathBuf::from("/unused"),
+        lookaside_url: Some("https://mirror-sigs.site.example".to_string()),
+    }
+    .device_registries_d(xtask::signing::Method::Gpg)
+    .unwrap();
+    let text = ks.render(false).unwrap();
+    if require_tool("ksvalidator", test) {
+        let path = scratch("ks-mirror-signed-validate").join("signed.ks");
+        std::fs::write(&path, &text).unwrap();
+        let out = std::process::Command::new("ksvalidator")
+            .args(["-v", "RHEL9", path.as_str()])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    if require_root(test) && require_tool("busybox", test) {
+        let root = scratch("ks-mirror-signed-chroot");
+        let ran = common::run_pre_install(&root, &text);
+        assert!(
+            ran.status.success(),
+            "{}",
+            String::from_utf8_lossy(&ran.stderr)
+        );
+        let read = |p: &str| {
+            std::fs::read_to_string(root.join(p))
+                .unwrap_or_else(|e| panic!("%pre-install did not write /{p}: {e}"))
+        };
+        assert_eq!(read("etc/containers/registries.d/xtask-mirror.yaml"), want);
+        // the image repository's own entry and the policy are there as before
+        assert!(read("etc/containers/registries.d/xtask-signing.yaml")
+            .contains("lookaside: https://sigs.example.com"));
+        assert!(read("etc/containers/policy.json").contains("xtask-signing.gpg"));
+    }
+    let refused = ks_with_config(
+        "ks-mirror-signed-no-url",
+        serde_json::json!({ "signing": signing }),
+        &env,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        refused.contains("--mirror-lookaside-url: missing"),
+        "{refused}"
+    );
+}
+
 /// Issue 24: with a site mirror (and its CA), the installer pulls the OS image through it:
 /// `%pre-install` writes the drop-in the tool renders for the OS image's repository and the
 /// CA for the mirror alone; run in a busybox chroot, the files are those; ksvalidator takes it.
@@ -716,29 +781,18 @@ fn the_device_gets_the_mirrors_credentials() {
 fn the_installer_pulls_through_the_mirror() {
     let test = "the_installer_pulls_through_the_mirror";
     let ca = repo_root().join("tests/fixtures/mirror/ca.crt");
-    let ks = {
-        // the CA comes from the config file (mirror.ca): the repository's, with it added
-        let dir = scratch("ks-mirror-installer");
-        let mut config: serde_json::Value = serde_json::from_str(
-            &std::fs::read_to_string(repo_root().join(xtask::config::CONFIG_FILE)).unwrap(),
-        )
-        .unwrap();
-        config["mirror"] = serde_json::json!({ "ca": ca.as_str() });
-        let file = dir.join("config.json");
-        std::fs::write(&file, config.to_string()).unwrap();
-        let env = env(&[("MIRROR_REGISTRY", "mirror.site.example:8443/microshift")]);
-        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let mut sources = common::sources(true, &env);
-        sources.config = xtask::config::Config::load(&file).unwrap();
-        let cli = Cli::try_parse_from(["cargo xtask", "kickstart"]).unwrap();
-        let Command::Kickstart(cmd) = cli.command else {
-            unreachable!()
-        };
-        Kickstart::resolve(&cmd.args, &sources).unwrap()
-    };
+    // the CA comes from the config file (mirror.ca): the repository's, with it added
+    let ks = ks_with_config(
+        "ks-mirror-installer",
+        serde_json::json!({ "mirror": { "ca": ca.as_str() } }),
+        &[("MIRROR_REGISTRY", "mirror.site.example:8443/microshift")],
+    )
+    .unwrap();
     let text = ks.render(false).unwrap();
     let pre = section(&text, "%pre-install");
     assert!(pre.contains("999-microshift-mirror.conf"), "{pre}");
+    // no signing configured: no registries.d entry
+    assert!(!pre.contains("xtask-mirror.yaml"), "{pre}");
     let want_conf = xtask::mirror::Mirror {
         location: "mirror.site.example:8443/microshift".to_string(),
         auth: None,
@@ -767,20 +821,11 @@ fn the_installer_pulls_through_the_mirror() {
         return;
     }
     let root = scratch("ks-mirror-chroot");
-    let _ = std::fs::remove_dir_all(&root);
-    busybox_root(&root);
-    let chroot = chroot();
-    std::fs::write(root.join("pre.sh"), &pre).unwrap();
-    let out = std::process::Command::new(chroot)
-        .args([root.as_str(), "/bin/sh", "-e", "/pre.sh"])
-        .env_clear()
-        .env("PATH", "/bin")
-        .output()
-        .unwrap();
+    let ran = common::run_pre_install(&root, &text);
     assert!(
-        out.status.success(),
+        ran.status.success(),
         "{}",
-        String::from_utf8_lossy(&out.stderr)
+        String::from_utf8_lossy(&ran.stderr)
     );
     let read = |p: &str| std::fs::read_to_string(root.join(p)).unwrap();
     assert_eq!(

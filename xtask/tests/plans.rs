@@ -1207,7 +1207,8 @@ fn release_on_builders() {
 }
 
 /// Issue 24: `mirror`, registry to registry (with the mirror's credentials and CA), into a
-/// directory, and the build's mirror layer.
+/// directory, and the build's mirror layer. Issue 29: the mirror asked by tag, a list's
+/// images read for their bytes, the OS image's copy checked with the public key.
 #[test]
 fn mirror_plans() {
     let list = common::repo_root().join("tests/fixtures/mirror/release-x86_64.json");
@@ -1270,6 +1271,28 @@ fn mirror_plans() {
                 "https://sigs.example.com",
                 "--mirror-lookaside-dir",
                 "/srv/mirror-signatures",
+            ]
+        )
+    );
+    // issue 29: a carried directory's OS image checked with the public key (its list's own
+    // signature, `standalone-verify`), not for a file being there
+    insta::assert_snapshot!(
+        "mirror_to_dir_signed_gpg",
+        dry_run(
+            true,
+            &[],
+            &[
+                "mirror",
+                "--to-dir",
+                "/media/carry",
+                "--release-list",
+                list.as_str(),
+                "--sign-method",
+                "gpg",
+                "--sign-public-key",
+                gpg_public.as_str(),
+                "--lookaside-url",
+                "https://sigs.example.com",
             ]
         )
     );

@@ -440,7 +440,9 @@ fn modules_import_only_from_the_layers_below() {
 }
 
 /// The mirror layer's script (run inside the image at build time) writes the very drop-in
-/// the tool renders for the same release lists, extra images and OS repository.
+/// the tool renders for the same release lists, extra images and OS repository: the same
+/// host components (a port is not a dash, issue 29), and the repositories of images named by
+/// tag mirrored by tag too (issue 29). Registries that would share a place are refused.
 #[test]
 fn the_mirror_script_writes_what_the_tool_renders() {
     let test = "the_mirror_script_writes_what_the_tool_renders";
@@ -454,23 +456,48 @@ fn the_mirror_script_writes_what_the_tool_renders() {
         dir.join("release-x86_64.json"),
     )
     .unwrap();
+    let aarch64 = [
+        "Example-Registry.IO:5000/team/a@sha256:4444444444444444444444444444444444444444444444444444444444444444",
+        "reg.example.com-5000/team/b:2",
+        "[fe80::1]:5000/team/c@sha256:5555555555555555555555555555555555555555555555555555555555555555",
+    ];
     std::fs::write(
         dir.join("release-aarch64.json"),
-        r#"{"images":{"a":"Example-Registry.IO:5000/team/a@sha256:4444444444444444444444444444444444444444444444444444444444444444"}}"#,
+        serde_json::json!({ "images": { "a": aarch64[0], "b": aarch64[1], "c": aarch64[2] } })
+            .to_string(),
     )
     .unwrap();
+    let extra = [
+        "docker.example.com/a/b:1",
+        "quay.io/x/y:2",
+        "reg.example.com:5000/team/b:2",
+        "quay.io/x/y@sha256:6666666666666666666666666666666666666666666666666666666666666666",
+    ];
+    let list: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("release-x86_64.json")).unwrap())
+            .unwrap();
+    let mut images: Vec<String> = list["images"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    images.extend(aarch64.iter().chain(&extra).map(|s| s.to_string()));
     let out = dir.join("999-microshift-mirror.conf");
-    for insecure in [false, true] {
-        let ran = std::process::Command::new("sh")
+    let script = |insecure: bool, extra: &str| {
+        std::process::Command::new("sh")
             .arg(root.join(xtask::commands::build::MIRROR_SCRIPT))
             .env("MIRROR", "mirror.local:5000/site")
             .env("MIRROR_INSECURE", insecure.to_string())
             .env("OS_REPOSITORY", "registry.example.com:5000/org/os")
-            .env("EXTRA_IMAGES", "docker.example.com/a/b:1 quay.io/x/y:2")
+            .env("EXTRA_IMAGES", extra)
             .env("RELEASE_DIR", dir.as_str())
             .env("OUT", out.as_str())
             .output()
-            .unwrap();
+            .unwrap()
+    };
+    for insecure in [false, true] {
+        let ran = script(insecure, &extra.join(" "));
         assert!(
             ran.status.success(),
             "{}",
@@ -485,22 +512,33 @@ fn the_mirror_script_writes_what_the_tool_renders() {
             lookaside_dir: camino::Utf8PathBuf::from("/unused"),
             lookaside_url: None,
         }
-        .registries_conf(
-            &[
-                "quay.io".into(),
-                "registry.redhat.io".into(),
-                "Example-Registry.IO:5000".into(),
-                "docker.example.com".into(),
-            ],
-            Some("registry.example.com:5000/org/os"),
-        );
+        .registries_conf(&images, Some("registry.example.com:5000/org/os"));
         assert_eq!(
             std::fs::read_to_string(&out).unwrap(),
             rendered,
             "insecure={insecure}"
         );
-        assert!(rendered.contains("location = \"mirror.local:5000/site/example-registry.io-5000\""));
+        for want in [
+            "location = \"mirror.local:5000/site/example-registry.io_5000\"",
+            "location = \"mirror.local:5000/site/reg.example.com_5000\"",
+            "location = \"mirror.local:5000/site/reg.example.com-5000\"",
+            "location = \"mirror.local:5000/site/ipv6-fe80--1_5000\"",
+            "prefix = \"quay.io/x/y\"",
+            "prefix = \"reg.example.com-5000/team/b\"",
+            "location = \"mirror.local:5000/site/reg.example.com_5000/team/b\"",
+        ] {
+            assert!(rendered.contains(want), "{want}:\n{rendered}");
+        }
     }
+    // two registries that would share MIRROR/<host>: the build fails, naming both
+    let ran = script(false, "ipv6-fe80--1:5000/team/d:1");
+    let err = String::from_utf8_lossy(&ran.stderr);
+    assert!(
+        !ran.status.success()
+            && err.contains("ipv6-fe80--1:5000")
+            && err.contains("[fe80::1]:5000"),
+        "{err}"
+    );
 }
 
 /// Issue 29, item 21: the README's account of the device's signature policy names every

@@ -71,15 +71,18 @@ done"#
             // the registry's list: what the last `manifest push` wrote, else one whose
             // members are other images (stale)
             // a site mirror (mirror.site.example): a repository is there once copied to (or
-            // always, with mirror-full); every source serves MIRROR_MANIFEST
+            // always, with mirror-full); every source serves MIRROR_MANIFEST, but the app's
+            // repository MIRROR_LIST, whose image (MIRROR_MEMBER) is MIRROR_MANIFEST
             "skopeo" => format!(
                 r#"last="${{@: -1}}"
 case "$last" in *@*) repo="${{last%@*}}" ;; *) repo="${{last%:*}}" ;; esac
 case "$*" in
+  *"inspect --raw"*"@{MIRROR_MEMBER}") printf '%s' '{MIRROR_MANIFEST}' ;;
   *"copy "*"docker://mirror.site.example"*) echo "$repo" >> "$STUB_DIR/mirror-copied" ;;
   *"inspect --raw"*"docker://mirror.site.example"*)
     [ -e "$STUB_DIR/mirror-full" ] || grep -qxF "$repo" "$STUB_DIR/mirror-copied" 2>/dev/null || exit 1
-    printf '%s' '{MIRROR_MANIFEST}' ;;
+    case "$repo" in */app) printf '%s' '{MIRROR_LIST}' ;; *) printf '%s' '{MIRROR_MANIFEST}' ;; esac ;;
+  *"inspect --raw"*"docker://quay.io/xtask-script/app:"*) printf '%s' '{MIRROR_LIST}' ;;
   *"inspect --raw"*"docker://quay.io/xtask-script/"*) printf '%s' '{MIRROR_MANIFEST}' ;;
   # what a remote lane pushed, read back by tag: the image built (config = the stub
   # podman's image id); its digest and architecture noted for the list
@@ -182,6 +185,10 @@ const ARM64_DIGEST: &str =
 
 /// What the stub registries serve for every image `mirror` copies.
 const MIRROR_MANIFEST: &str = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"size":1000},"layers":[{"size":2000000}]}"#;
+/// A list the stub registries serve for the workload image `mirror` copies, and its image.
+const MIRROR_LIST: &str = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:abababababababababababababababababababababababababababababababab","size":150}]}"#;
+const MIRROR_MEMBER: &str =
+    "sha256:abababababababababababababababababababababababababababababababab";
 
 struct Bench {
     dir: Utf8PathBuf,
@@ -963,9 +970,23 @@ fn pasted_mirror_scripts_copy_what_the_tool_copies() {
         .filter(|c| c.starts_with("skopeo copy "))
         .count();
     assert_eq!(copies, 3, "{tool:#?}");
-    // the tag is copied by the digest read at the source
+    // the tag is copied by the digest read at the source (a list's)
+    let app = xtask::digest::digest(MIRROR_LIST.as_bytes());
     assert!(
-        tool.iter().any(|c| c.starts_with("skopeo copy ") && c.contains(&format!("docker://quay.io/xtask-script/app@{d} docker://mirror.site.example:8443/site/quay.io/xtask-script/app:1.0"))),
+        tool.iter().any(|c| c.starts_with("skopeo copy ") && c.contains(&format!("docker://quay.io/xtask-script/app@{app} docker://mirror.site.example:8443/site/quay.io/xtask-script/app:1.0"))),
+        "{tool:#?}"
+    );
+    // asked for and read back by its tag (issue 29), and its image read for its bytes
+    assert_eq!(
+        tool.iter()
+            .filter(|c| c.starts_with("skopeo inspect --raw docker://mirror.site.example:8443/site/quay.io/xtask-script/app:1.0"))
+            .count(),
+        2,
+        "{tool:#?}"
+    );
+    assert!(
+        tool.iter().any(|c| c
+            == &format!("skopeo inspect --raw docker://mirror.site.example:8443/site/quay.io/xtask-script/app@{MIRROR_MEMBER}")),
         "{tool:#?}"
     );
     std::fs::write(dir.join("mirror-full"), "").unwrap();

@@ -164,6 +164,11 @@ pub struct InstallerMirror {
     pub conf: String,
     /// The mirror's host and CA certificate, when there is one.
     pub ca: Option<(String, Vec<u8>)>,
+    /// With signing: the registries.d entry of the mirror the image carries. containers/image
+    /// reads signatures where it pulls from, the mirror (the entry of the image's own
+    /// repository, `signing.lookaside_url`, is never asked), and checks them against the name
+    /// asked for.
+    pub registries_d: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -307,6 +312,16 @@ impl Kickstart {
         }
         let mirror = match &mirror {
             Some(m) => {
+                let registries_d = match &signing {
+                    Some(s) => Some(m.device_registries_d(s.method).ok_or_else(|| {
+                        crate::validate::refuse(format!(
+                            "{}: missing; the installer checks the image's gpg signatures, which it reads where it pulls from, the mirror: serve {} at the site and give its URL (mirror.lookaside_url)",
+                            crate::inputs::MIRROR_LOOKASIDE_URL.flag,
+                            m.lookaside_dir
+                        ))
+                    })?),
+                    None => None,
+                };
                 let ca = match &m.ca {
                     Some(path) => Some((
                         m.host().to_string(),
@@ -317,6 +332,7 @@ impl Kickstart {
                 Some(InstallerMirror {
                     conf: m.registries_conf(&[], Some(&repository)),
                     ca,
+                    registries_d,
                 })
             }
             None => None,
@@ -402,9 +418,14 @@ impl Kickstart {
     }
 
     /// The `%pre-install` block sending the installer's pull of the OS image through the
-    /// site's mirror (and trusting its CA), or "".
+    /// site's mirror (trusting its CA, reading signatures there), or "".
     fn mirror_block(&self) -> anyhow::Result<String> {
-        let Some(InstallerMirror { conf, ca }) = &self.mirror else {
+        let Some(InstallerMirror {
+            conf,
+            ca,
+            registries_d,
+        }) = &self.mirror
+        else {
             return Ok(String::new());
         };
         let ca = match ca {
@@ -414,11 +435,20 @@ impl Kickstart {
             ),
             None => String::new(),
         };
+        let registries_d = match registries_d {
+            Some(text) => format!(
+                "mkdir -p /etc/containers/registries.d\nbase64 -d > {} <<'XTASK_BASE64_EOF'\n{}\nXTASK_BASE64_EOF",
+                crate::mirror::REGISTRIES_D,
+                payload(text.as_bytes(), false, "")
+            ),
+            None => String::new(),
+        };
         fill(
             &self.template.mirror,
             &[
                 ("MIRROR_CONF_BASE64", base64(conf.as_bytes())),
                 ("MIRROR_CA", ca),
+                ("MIRROR_REGISTRIES_D", registries_d),
             ],
         )
     }

@@ -105,6 +105,9 @@ pub enum Check {
         /// The image this is a copy of (for the report).
         of: Option<String>,
     },
+    /// The manifests of a list's images one after the other (`skopeo inspect --raw` of each):
+    /// the bytes of their configs and layers, added up (what copying the list moved).
+    Manifests { reference: String },
 }
 
 /// What a lane on a remote builder pushed, read back by tag (`skopeo inspect --raw`): the
@@ -261,6 +264,7 @@ impl Check {
             Check::Manifest { want: None, .. } => {
                 "take the digest of what the registry serves".to_string()
             }
+            Check::Manifests { .. } => "add up the bytes of the list's images".to_string(),
             Check::Manifest { want: Some(w), .. } => format!(
                 "check the registry serves {}",
                 match w {
@@ -374,6 +378,7 @@ impl Check {
             // one JSON document per wave that ran (none when the play stopped before one)
             Check::Fleet { .. } => jq("-s ", "all(.[]; (.results | type) == \"object\")"),
             Check::Manifest { want: None, .. } => Some("jq -e . >/dev/null".to_string()),
+            Check::Manifests { .. } => Some("jq -s -e 'length > 0' >/dev/null".to_string()),
             Check::Manifest { want: Some(w), .. } => {
                 Some(format!("[ \"$({SHELL_DIGEST})\" = {} ]", w.shell()))
             }

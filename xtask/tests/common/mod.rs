@@ -251,6 +251,64 @@ pub fn require_root(test: &str) -> bool {
     root
 }
 
+/// The body of a `%section` of a kickstart (up to its `%end`).
+pub fn section(ks: &str, header: &str) -> String {
+    let start = ks
+        .lines()
+        .position(|l| l.starts_with(header))
+        .unwrap_or_else(|| panic!("no {header}"));
+    ks.lines()
+        .skip(start + 1)
+        .take_while(|l| *l != "%end")
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
+}
+
+/// A minimal root with busybox's shell, base64, mkdir, chmod.
+pub fn busybox_root(dir: &camino::Utf8Path) {
+    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+        .into_iter()
+        .find(|p| camino::Utf8Path::new(p).exists())
+        .expect("busybox");
+    std::fs::create_dir_all(dir.join("bin")).unwrap();
+    // written by `cp`, never by this process: a file this process holds open for writing is
+    // inherited by every child another test's thread forks at that moment (until that
+    // child's exec closes it), and exec'ing the copy while such a child still holds it fails
+    // with ETXTBSY ("chroot: failed to run command '/bin/sh': Text file busy"), now and then,
+    // the more often the busier the machine
+    let copied = std::process::Command::new("cp")
+        .args(["--", busybox, dir.join("bin/busybox").as_str()])
+        .status()
+        .unwrap();
+    assert!(copied.success(), "cp {busybox} into {dir}: {copied}");
+    for applet in ["sh", "base64", "mkdir", "chmod", "cat", "printf"] {
+        std::os::unix::fs::symlink("busybox", dir.join("bin").join(applet)).unwrap();
+    }
+}
+
+/// The chroot program (found on our PATH: the chrooted shell gets PATH=/bin only).
+pub fn chroot() -> &'static str {
+    ["/usr/sbin/chroot", "/sbin/chroot", "/usr/bin/chroot"]
+        .into_iter()
+        .find(|p| camino::Utf8Path::new(p).exists())
+        .expect("chroot")
+}
+
+/// A kickstart's `%pre-install` run as the installer runs it, in a fresh busybox chroot at
+/// `root` (needs root and busybox: check with [`require_root`] and [`require_tool`]).
+pub fn run_pre_install(root: &camino::Utf8Path, kickstart: &str) -> std::process::Output {
+    let _ = std::fs::remove_dir_all(root);
+    busybox_root(root);
+    std::fs::write(root.join("pre.sh"), section(kickstart, "%pre-install")).unwrap();
+    std::process::Command::new(chroot())
+        .args([root.as_str(), "/bin/sh", "-e", "/pre.sh"])
+        .env_clear()
+        .env("PATH", "/bin")
+        .output()
+        .unwrap()
+}
+
 /// A file that reads as an ISO 9660 image with this volume label (the primary volume
 /// descriptor is all that `vm` looks at).
 pub fn fake_iso(path: &camino::Utf8Path, label: &str) {

@@ -1,6 +1,7 @@
 //! `doctor --for mirror`: the mirror registry reachable with its credentials (and CA), the
-//! release lists readable from the built image, every image readable at its source, and free
-//! space for `mirror --to-dir`.
+//! release lists readable from the built image, every image `mirror` copies readable at its
+//! source (the release lists', the extra images and the OS image list), and free space for
+//! `mirror --to-dir`.
 
 use camino::Utf8PathBuf;
 use serde_json::Value;
@@ -72,13 +73,35 @@ pub(super) fn checks(
     }
     refs.sort();
     refs.dedup();
+    // the OS image list, as `mirror` copies it: read with the registry's auth file
+    let registry = crate::registry::RegistryArgs {
+        auth_config: args.auth_config.clone(),
+        ..Default::default()
+    };
+    let os = match crate::commands::mirror::os_image(args.image_name.as_deref(), &registry, sources)
+    {
+        Ok(os) => Some(os),
+        Err(e) => {
+            out.push(finding(
+                "mirror-list",
+                Level::Fail,
+                format!("the OS image: {e:#}"),
+                "fix the image's name and registry (image_name, registry_url, registry_org)",
+            ));
+            None
+        }
+    };
+    refs.retain(|r| os.as_ref().is_none_or(|(o, _)| o != r));
     out.push(finding(
         "mirror-list",
         Level::Ok,
         format!(
-            "{} images to mirror ({from_lists} from {})",
-            refs.len(),
-            read_from.join(", ")
+            "{} images to mirror ({from_lists} from {}{})",
+            refs.len() + usize::from(os.is_some()),
+            read_from.join(", "),
+            os.as_ref()
+                .map(|(o, _)| format!("; the OS image list {o}"))
+                .unwrap_or_default()
         ),
         "",
     ));
@@ -87,12 +110,15 @@ pub(super) fn checks(
     for r in &refs {
         total = total.saturating_add(image_bytes(sources, pull_secret, r, &mut unreadable));
     }
+    if let Some((o, auth)) = &os {
+        total = total.saturating_add(image_bytes(sources, auth.as_ref(), o, &mut unreadable));
+    }
     for u in &unreadable {
         out.push(finding(
             "mirror-source",
             Level::Fail,
             format!("cannot read {u}"),
-            "`mirror` would fail on it: check the reference, the registry and the pull secret (PULL_SECRET)",
+            "`mirror` would fail on it: check the reference, the registry and the credentials (the pull secret, PULL_SECRET; for the OS image, the registry's auth file, AUTH_CONFIG)",
         ));
     }
     if unreadable.is_empty() {
