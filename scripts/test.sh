@@ -36,7 +36,29 @@ cargo clippy --locked --all-targets -- -D warnings
 cargo run --quiet --locked -p xtask -- lint
 # a changed or missing snapshot fails instead of being written
 rm -f target/tmp/SKIPPED.txt
-INSTA_UPDATE=no cargo test --locked --workspace
+export INSTA_UPDATE=no
+cargo test --locked --workspace --no-run
+# The end-to-end tests spend most of their time waiting on the test bed (boots, registries,
+# emulated builds): every other test binary runs beside them, and their output follows.
+e2e_log=$(mktemp)
+cargo test --locked --workspace --test e2e >"$e2e_log" 2>&1 &
+e2e=$!
+others=(--lib --bins)
+for t in xtask/tests/*.rs; do
+  name=$(basename "$t" .rs)
+  [ "$name" = e2e ] || others+=(--test "$name")
+done
+status=0
+cargo test --locked --workspace "${others[@]}" || status=$?
+cargo test --locked --workspace --doc || status=$?
+wait "$e2e" || status=$?
+echo "test.sh: the end-to-end tests (xtask/tests/e2e.rs), run beside the others:"
+cat "$e2e_log"
+rm -f "$e2e_log"
+if [ "$status" -ne 0 ]; then
+  echo "test.sh: tests failed (exit $status)" >&2
+  exit "$status"
+fi
 # tests that could not run here say why (their own output is kept by cargo test)
 if [ -s target/tmp/SKIPPED.txt ]; then
   echo "test.sh: skipped, with the reason:" >&2

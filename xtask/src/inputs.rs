@@ -328,6 +328,13 @@ pub const UPGRADE_TIMEOUT: Input = input(
 )
 .key("device.timeout")
 .default("20m");
+pub const DEVICE_INTERVAL: Input = input(
+    "poll_interval",
+    "--interval",
+    "Pause between two looks at the device while waiting for it (back after the reboot, greenboot's verdict, a rollback, the pods)",
+)
+.key("device.interval")
+.default("5s");
 pub const FLEET_INVENTORY: Input = input(
     "inventory",
     "--inventory",
@@ -577,6 +584,7 @@ pub const ALL: &[&Input] = &[
     &KNOWN_HOSTS,
     &DEVICE_IMAGE,
     &UPGRADE_TIMEOUT,
+    &DEVICE_INTERVAL,
     &FLEET_INVENTORY,
     &FLEET_WAVES,
     &FLEET_MAX_FAILED,

@@ -2520,7 +2520,10 @@ fn push_small_list(bed: &Bed, dir: &Utf8Path, version: &str, target: &str) -> St
         format!("{version} {:?}\n", std::time::SystemTime::now()),
     )
     .unwrap();
-    let list = format!("localhost/e2e-device-list:{version}");
+    // local names of this test's own (its directory's): tests that run at the same time
+    // never share them
+    let own = dir.file_name().unwrap_or("e2e");
+    let list = format!("localhost/{own}-device-list:{version}");
     let _ = bed
         .command("podman")
         .args(["manifest", "rm", &list])
@@ -2532,7 +2535,7 @@ fn push_small_list(bed: &Bed, dir: &Utf8Path, version: &str, target: &str) -> St
             format!("FROM localhost/xtask-testbed/base:linux-{arch}\nCOPY version /version\nLABEL org.opencontainers.image.version={version}\n"),
         )
         .unwrap();
-        let local = format!("localhost/e2e-device-{arch}:{version}");
+        let local = format!("localhost/{own}-device-{arch}:{version}");
         bed.read(
             "podman",
             &["build", "-q", "--arch", arch, "-t", &local, ctx.as_str()],
@@ -2704,6 +2707,27 @@ impl Drop for StandIn<'_> {
     }
 }
 
+/// The device tests: the stand-in device's lifecycle and a rollout over the light devices.
+/// Both wait on their devices most of the time (boots, greenboot, the waves), and neither
+/// stops the bed's registries or changes its login: they run at the same time, on the bed's
+/// lock taken once (the suite's time in CI drops by the shorter one's).
+#[test]
+fn devices_on_the_bed() {
+    let Some(OnBed {
+        bed, test, _lock, ..
+    }) = on_bed!("devices")
+    else {
+        return;
+    };
+    std::thread::scope(|s| {
+        let fleet = s.spawn(|| fleet_rollout_in_waves_on_light_devices(&bed, test));
+        device_lifecycle_on_a_stand_in_device(&bed, test);
+        if let Err(panic) = fleet.join() {
+            std::panic::resume_unwind(panic);
+        }
+    });
+}
+
 /// Issue 21: `status`, `upgrade`, `rollback` and `doctor --for upgrade` against a stand-in
 /// device on the bed, over real ssh (a key, a known-hosts file, the `redhat` user with
 /// sudo), reading real registries: a healthy upgrade through a flaky pull (0, the expected
@@ -2716,17 +2740,8 @@ impl Drop for StandIn<'_> {
 /// already (only rebooted, 0), a deployment left staged (reported), a pull past
 /// `--pull-timeout` (1, no reboot), and a slow pull before a device that never comes back
 /// (the wait counts from the reboot).
-#[test]
-fn device_lifecycle_on_a_stand_in_device() {
-    let Some(OnBed {
-        bed,
-        test,
-        t,
-        _lock,
-    }) = on_bed!("life")
-    else {
-        return;
-    };
+fn device_lifecycle_on_a_stand_in_device(bed: &Bed, test: &str) {
+    let t = "life";
     if !common::require_tool("ssh", test) || !common::require_tool("ssh-keygen", test) {
         return;
     }
@@ -2793,9 +2808,15 @@ fn device_lifecycle_on_a_stand_in_device() {
         image,
         registry: registry.clone(),
     };
+    // the waits look at the device every second (5 s by default): the stand-in's boots
+    // take seconds, and this test waits for many of them
     let xt = |args: &[&str]| {
         let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
         all.extend(device.flags());
+        let command = args.iter().find(|a| !a.starts_with("--"));
+        if matches!(command, Some(&"upgrade" | &"rollback")) {
+            all.extend(["--interval".to_string(), "1s".to_string()]);
+        }
         let refs: Vec<&str> = all.iter().map(String::as_str).collect();
         Ran::of(xtask(&bed, t, &refs).output().unwrap())
     };
@@ -2925,6 +2946,8 @@ fn device_lifecycle_on_a_stand_in_device() {
         &v2_ref,
         "--timeout",
         "3m",
+        "--interval",
+        "1s",
     ]
     .map(String::from)
     .to_vec();
@@ -3238,17 +3261,8 @@ impl Drop for LightFleet<'_> {
 /// back, the play stops, wave 3 is never touched, exit 4, greenboot's check named); a re-run
 /// after the fix (the devices already upgraded skipped, the rest upgraded) in which a device
 /// never comes back (exit 3, counted, the others' verdicts intact).
-#[test]
-fn fleet_rollout_in_waves_on_light_devices() {
-    let Some(OnBed {
-        bed,
-        test,
-        t,
-        _lock,
-    }) = on_bed!("fleet")
-    else {
-        return;
-    };
+fn fleet_rollout_in_waves_on_light_devices(bed: &Bed, test: &str) {
+    let t = "fleet";
     for tool in ["ssh", "ssh-keygen", "ansible-playbook", "ansible-inventory"] {
         if !common::require_tool(tool, test) {
             return;
@@ -3321,6 +3335,10 @@ fn fleet_rollout_in_waves_on_light_devices() {
                 known_hosts.as_str(),
                 "--junit",
                 junit.as_str(),
+                // a look at each device every second (5 s by default): a light device's
+                // reboot takes two
+                "--interval",
+                "1s",
             ],
         );
         c.args(extra);
@@ -3354,6 +3372,8 @@ fn fleet_rollout_in_waves_on_light_devices() {
     // 1. waves 1,2,100%, all green; the tag moves to v1 once wave 1 is done: the later
     //    waves still get v2, pinned at the start
     let run_a = Instant::now();
+    // wave 1's results are what the tag waits for: none of an earlier run's may be there
+    let _ = std::fs::remove_dir_all(&results);
     let child = rollout(
         &format!("{repo}:release"),
         &["--waves", "1,2,100%", "--timeout", "2m"],

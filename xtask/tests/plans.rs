@@ -741,6 +741,7 @@ fn rollout_plans() {
         max_failed: 0,
         parallel: 10,
         timeout: "30m".to_string(),
+        interval: "5s".to_string(),
         pinned: Pinned {
             given: "quay.io/myorg/microshift:v2".to_string(),
             reference: format!("quay.io/myorg/microshift@{list}"),

@@ -165,13 +165,21 @@ pub fn read(device: &Device, id: &'static str) -> Step {
     )
 }
 
-/// The wait settings of a device plan: `--timeout`, and a try every 5 seconds. The waits
+/// The wait settings of a device plan: `--timeout`, and a look every `--interval` (5s). The waits
 /// after the reboot get the whole of it ([`reboot`] starts it again).
-pub fn deadline(flag: Option<&str>, sources: &Sources) -> anyhow::Result<crate::plan::Wait> {
+pub fn deadline(
+    flag: Option<&str>,
+    interval: Option<&str>,
+    sources: &Sources,
+) -> anyhow::Result<crate::plan::Wait> {
     let t = sources.get(&crate::inputs::UPGRADE_TIMEOUT, flag)?;
+    let timeout_s = validate::duration(&t.what, &t.value)?;
+    let i = sources.get(&crate::inputs::DEVICE_INTERVAL, interval)?;
+    // a pause never runs past the deadline: a look comes at the deadline at the latest
+    let interval_s = validate::duration(&i.what, &i.value)?;
     Ok(crate::plan::Wait {
-        timeout_s: validate::duration(&t.what, &t.value)?,
-        interval_s: 5,
+        timeout_s,
+        interval_s,
     })
 }
 

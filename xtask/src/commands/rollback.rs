@@ -19,6 +19,8 @@ pub struct RollbackArgs {
     pub device: DeviceArgs,
     #[arg(long = "timeout", value_name = "DURATION")]
     pub upgrade_timeout: Option<String>,
+    #[arg(long = "interval", value_name = "DURATION")]
+    pub poll_interval: Option<String>,
 }
 
 /// `cargo xtask rollback`
@@ -27,7 +29,11 @@ pub fn act(args: &RollbackArgs, ctx: &Ctx) -> anyhow::Result<Action> {
 }
 
 fn plan(args: &RollbackArgs, sources: &Sources) -> anyhow::Result<Plan> {
-    let wait = deadline(args.upgrade_timeout.as_deref(), sources)?;
+    let wait = deadline(
+        args.upgrade_timeout.as_deref(),
+        args.poll_interval.as_deref(),
+        sources,
+    )?;
     let device = Device::resolve(&args.device, sources, false)?.within(wait.timeout_s);
     let mut plan = Plan::new(format!("roll back {}", device.describe()), sources.as_root);
     plan.facts = serde_json::json!({ "device": device.facts() });

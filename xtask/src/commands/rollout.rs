@@ -46,6 +46,8 @@ pub struct RolloutArgs {
     pub parallel: Option<String>,
     #[arg(long = "timeout", value_name = "DURATION")]
     pub upgrade_timeout: Option<String>,
+    #[arg(long = "interval", value_name = "DURATION")]
+    pub poll_interval: Option<String>,
     #[arg(long)]
     pub ssh_user: Option<String>,
     #[arg(long = "ssh-key", value_name = "FILE")]
@@ -81,6 +83,8 @@ pub struct Rollout {
     pub parallel: u64,
     /// Each device's `upgrade --timeout`.
     pub timeout: String,
+    /// Each device's `upgrade --interval`.
+    pub interval: String,
     pub pinned: Pinned,
     pub reach: Reach,
     pub auth_config: Option<Utf8PathBuf>,
@@ -119,7 +123,13 @@ impl Rollout {
         let p = sources.get(&inputs::FLEET_PARALLEL, args.parallel.as_deref())?;
         let parallel = validate::count(&p.what, &p.value, 1, 500)?;
         let t = sources.get(&inputs::UPGRADE_TIMEOUT, args.upgrade_timeout.as_deref())?;
-        validate::duration(&t.what, &t.value)?;
+        let i = sources.get(&inputs::DEVICE_INTERVAL, args.poll_interval.as_deref())?;
+        // checked as each device's `upgrade` checks them
+        super::lifecycle::deadline(
+            args.upgrade_timeout.as_deref(),
+            args.poll_interval.as_deref(),
+            sources,
+        )?;
         let reach = Reach::resolve(
             args.ssh_user.as_deref(),
             args.identity.as_deref(),
@@ -166,7 +176,12 @@ impl Rollout {
         }
         rerun.extend(["--image".to_string(), pinned.reference.clone()]);
         // what a flag said is said again; the rest comes from the same places again
-        for (flag, picked) in [("--max-failed", &m), ("--parallel", &p), ("--timeout", &t)] {
+        for (flag, picked) in [
+            ("--max-failed", &m),
+            ("--parallel", &p),
+            ("--timeout", &t),
+            ("--interval", &i),
+        ] {
             if picked.origin == Origin::Flag {
                 rerun.extend([flag.to_string(), picked.value.clone()]);
             }
@@ -186,6 +201,7 @@ impl Rollout {
             max_failed,
             parallel,
             timeout: t.value,
+            interval: i.value,
             pinned,
             reach,
             auth_config: wanted.authfile.clone(),
@@ -228,6 +244,8 @@ impl Rollout {
             self.pinned.reference.clone(),
             "--timeout".to_string(),
             self.timeout.clone(),
+            "--interval".to_string(),
+            self.interval.clone(),
             "--config".to_string(),
             self.config.clone(),
         ];
@@ -350,6 +368,7 @@ impl Rollout {
             "max_failed": self.max_failed,
             "parallel": self.parallel,
             "timeout": self.timeout,
+            "interval": self.interval,
             "playbook": self.root.join(PLAYBOOK).as_str(),
             "results": results.as_str(),
             "log": log.as_str(),

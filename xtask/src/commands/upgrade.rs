@@ -32,6 +32,8 @@ pub struct UpgradeArgs {
     pub image: ImageFlags,
     #[arg(long = "timeout", value_name = "DURATION")]
     pub upgrade_timeout: Option<String>,
+    #[arg(long = "interval", value_name = "DURATION")]
+    pub poll_interval: Option<String>,
     #[arg(long, value_name = "DURATION")]
     pub pull_timeout: Option<String>,
     /// Switch the device to the image's tag, not its digest: the device's own `bootc
@@ -47,7 +49,11 @@ pub fn act(args: &UpgradeArgs, ctx: &Ctx) -> anyhow::Result<Action> {
 }
 
 fn plan(args: &UpgradeArgs, sources: &Sources) -> anyhow::Result<Plan> {
-    let wait = deadline(args.upgrade_timeout.as_deref(), sources)?;
+    let wait = deadline(
+        args.upgrade_timeout.as_deref(),
+        args.poll_interval.as_deref(),
+        sources,
+    )?;
     let pull_s = pull_limit(args.pull_timeout.as_deref(), sources)?;
     let device = Device::resolve(&args.device, sources, false)?.within(wait.timeout_s);
     let wanted = Wanted::resolve(&args.image, sources)?;
