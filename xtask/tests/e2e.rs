@@ -2769,7 +2769,7 @@ fn device_lifecycle_on_a_stand_in_device(bed: &Bed, test: &str) {
     std::fs::copy(dir.join("id_ed25519.pub"), ctl.join("authorized_keys")).unwrap();
     // the device's registry credentials (the kickstart's %post writes them on a real one):
     // the bed's auth file, logged in here (not left to whichever test ran before)
-    bed_login(&bed);
+    bed_login(bed);
     std::fs::copy(bed.var("REGISTRY_AUTH_FILE"), ctl.join("auth.json")).unwrap();
     std::fs::set_permissions(
         ctl.join("auth.json"),
@@ -2779,8 +2779,8 @@ fn device_lifecycle_on_a_stand_in_device(bed: &Bed, test: &str) {
 
     let registry = bed.var("TESTBED_AUTH_REGISTRY");
     let repo = format!("{registry}/e2e/{t}/device");
-    let v1 = push_small_list(&bed, &dir, "v1", &format!("{repo}:v1"));
-    let v2 = push_small_list(&bed, &dir, "v2", &format!("{repo}:v2"));
+    let v1 = push_small_list(bed, &dir, "v1", &format!("{repo}:v1"));
+    let v2 = push_small_list(bed, &dir, "v2", &format!("{repo}:v2"));
     let image = "localhost/e2e-device-stand-in:latest";
     bed.read(
         "podman",
@@ -2801,7 +2801,7 @@ fn device_lifecycle_on_a_stand_in_device(bed: &Bed, test: &str) {
         l.local_addr().unwrap().port()
     };
     let device = StandIn {
-        bed: &bed,
+        bed,
         name: "e2e-device-stand-in",
         ctl: ctl.clone(),
         port,
@@ -2818,7 +2818,7 @@ fn device_lifecycle_on_a_stand_in_device(bed: &Bed, test: &str) {
             all.extend(["--interval".to_string(), "1s".to_string()]);
         }
         let refs: Vec<&str> = all.iter().map(String::as_str).collect();
-        Ran::of(xtask(&bed, t, &refs).output().unwrap())
+        Ran::of(xtask(bed, t, &refs).output().unwrap())
     };
     let json = |ran: &Ran| -> Value {
         serde_json::from_str(&ran.stdout)
@@ -2953,7 +2953,7 @@ fn device_lifecycle_on_a_stand_in_device(bed: &Bed, test: &str) {
     .to_vec();
     args.extend(device.flags());
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    let script = Ran::of(xtask(&bed, t, &refs).output().unwrap()).ok().stdout;
+    let script = Ran::of(xtask(bed, t, &refs).output().unwrap()).ok().stdout;
     let pasted = Ran::of(bed.command("bash").args(["-c", &script]).output().unwrap());
     assert_eq!(pasted.code, 4, "{}\n{script}", pasted.all());
     assert!(
@@ -3273,16 +3273,16 @@ fn fleet_rollout_in_waves_on_light_devices(bed: &Bed, test: &str) {
     let registry = bed.var("TESTBED_OPEN_REGISTRY");
     let repo = format!("{registry}/e2e/{t}/os");
     let _ = std::fs::create_dir_all(&dir);
-    push_small_list(&bed, &dir, "v1", &format!("{repo}:v1"));
-    push_small_list(&bed, &dir, "v2", &format!("{repo}:v2"));
+    push_small_list(bed, &dir, "v1", &format!("{repo}:v1"));
+    push_small_list(bed, &dir, "v2", &format!("{repo}:v2"));
     let members =
-        |tag: &str| -> Vec<(String, String)> { remote_members(&bed, &format!("{repo}:{tag}")) };
+        |tag: &str| -> Vec<(String, String)> { remote_members(bed, &format!("{repo}:{tag}")) };
     let (v1, v2) = (members("v1"), members("v2"));
     let digest_of = |list: &[(String, String)], arch: &str| {
         list.iter().find(|(a, _)| a == arch).unwrap().1.clone()
     };
     let list_digest =
-        |tag: &str| xtask::digest::digest(remote_raw(&bed, &format!("{repo}:{tag}")).as_bytes());
+        |tag: &str| xtask::digest::digest(remote_raw(bed, &format!("{repo}:{tag}")).as_bytes());
     // the release tag the rollout is given: v2 for now
     let move_tag = |to: &str| {
         bed.read(
@@ -3308,7 +3308,7 @@ fn fleet_rollout_in_waves_on_light_devices(bed: &Bed, test: &str) {
         ("edge-6", "arm64"),
     ];
     let fleet = LightFleet::start(
-        &bed,
+        bed,
         "e2e-light-fleet",
         &dir.join("fleet"),
         &devices,
@@ -3322,7 +3322,7 @@ fn fleet_rollout_in_waves_on_light_devices(bed: &Bed, test: &str) {
         .join("results");
     let rollout = |image: &str, extra: &[&str]| {
         let mut c = xtask(
-            &bed,
+            bed,
             t,
             &[
                 "--json",
