@@ -47,8 +47,8 @@ pub use commands::{Action, Ctx};
 pub use error::exit;
 
 use commands::{
-    build, clean, completions, disk, doctor, keygen, kickstart, lint, manifest, push, release,
-    rollback, rollout, run, status, upgrade, verify, vm,
+    build, clean, completions, disk, docs, doctor, keygen, kickstart, lint, manifest, push,
+    release, rollback, rollout, run, status, upgrade, verify, vm,
 };
 
 use std::ffi::OsString;
@@ -331,6 +331,9 @@ pub enum Command {
     Lint,
     /// Print a shell completion script
     Completions(completions::CompletionsArgs),
+    /// Write the command reference (docs/src/reference/) from this command line's own model;
+    /// --check fails when the checked-in pages differ
+    Docs(docs::DocsArgs),
 }
 
 /// The command line: the derived [`Cli`], with each declared input's help, environment
@@ -432,6 +435,7 @@ pub fn act(command: &Command, ctx: &Ctx) -> anyhow::Result<Action> {
         Command::Doctor(a) => doctor::act(a, ctx),
         Command::Lint => lint::act(ctx),
         Command::Completions(a) => completions::act(a, ctx, cli()),
+        Command::Docs(a) => docs::act(a, ctx, cli()),
     }
 }
 

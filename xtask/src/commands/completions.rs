@@ -5,6 +5,7 @@ use super::{Action, Ctx};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct CompletionsArgs {
+    /// The shell the script is for
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
 }

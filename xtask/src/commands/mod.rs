@@ -1,13 +1,14 @@
 //! The subcommands, one file each, with what only they use. Every one has the same shape:
 //! its clap arguments and one entry point `act(args, ctx) -> Action`. Most return a
-//! [`Action::Plan`] for the one executor (or `--dry-run`); five act directly and return
+//! [`Action::Plan`] for the one executor (or `--dry-run`); six act directly and return
 //! [`Action::Done`]: `kickstart` (prints or writes the file), `doctor` and `lint` (reports),
-//! `completions`, and `verify --pods-file` (judges a saved file).
+//! `completions`, `docs` (the reference pages) and `verify --pods-file` (judges a saved file).
 
 pub mod build;
 pub mod clean;
 pub mod completions;
 pub mod disk;
+pub mod docs;
 pub mod doctor;
 pub mod fleet;
 pub mod keygen;
