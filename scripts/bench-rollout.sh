@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmark of `cargo xtask rollout` (README, "Fleet rollout"): N light stand-in devices
+# Benchmark of `cargo xtask rollout` (docs/src/fleet-rollout.md): N light stand-in devices
 # (tests/fleet: TEST FIXTURES, one container of the test bed's systemd image, each device
 # its own sshd on 127.0.0.1; half amd64, half arm64) rolled from one small two-architecture
 # release to another, in the default waves (1,10%,100%), with --parallel 1, 5 and N; then the

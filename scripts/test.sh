@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The project's one test command (README, "Tests"); CI runs it through .ci/run.
+# The project's one test command (README, "On a fresh machine"; docs/src/test-bed.md); CI runs it through .ci/run.
 #
 # As root it installs every package the tests need (scripts/testbed.sh install, plus the
 # PyPI linters and ansible-core), starts the test bed, runs formatting, clippy and the whole

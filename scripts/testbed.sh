@@ -366,7 +366,7 @@ up() {
   import_base "$d" arm64
   import_systemd_base "$d"
   write_env "$d"
-  say "up in $d: . $d/env, then cargo xtask build --arch arm64 (see README)"
+  say "up in $d: . $d/env, then cargo xtask build --arch arm64 (see docs/src/test-bed.md)"
 }
 
 down() {

@@ -1,4 +1,4 @@
-//! The errors that end a command, and the exit code each one gives (the README's table).
+//! The errors that end a command, and the exit code each one gives (docs/src/exit-codes-and-json.md).
 //!
 //! - [`BadInput`]: a flag, environment variable, config value or input file is wrong;
 //!   nothing ran (exit 2).
@@ -11,7 +11,7 @@
 
 use std::fmt;
 
-/// Exit codes (documented in the README).
+/// Exit codes (documented in docs/src/exit-codes-and-json.md).
 pub mod exit {
     /// Everything ran and every check passed.
     pub const OK: i32 = 0;

@@ -2,9 +2,10 @@
 //! environment variable of the documented procedure, the config-file key (and its type), the
 //! built-in default and the help text. The resolvers in `config.rs` read these declarations
 //! (flag > environment > config file > default), `--help` shows them (`cli()` fills each
-//! flag's help from here), the config file's keys are checked against them, and a test
-//! checks the README's input table against them. Adding an input is one entry here plus its
-//! use: a field in a command's arguments and a `sources.value(&INPUT, ...)` call.
+//! flag's help from here), the config file's keys are checked against them, and `cargo
+//! xtask docs` writes the command reference from them (docs/src/reference/; a test fails when
+//! it is stale). Adding an input is one entry here plus its use: a field in a command's
+//! arguments and a `sources.value(&INPUT, ...)` call.
 
 /// What type a config key's value has.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

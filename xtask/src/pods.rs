@@ -196,7 +196,7 @@ pub fn pod(item: &Value) -> Pod {
     }
 }
 
-/// Hints for the causes seen in real life (README, "Where it goes wrong"): a pull secret
+/// Hints for the causes seen in real life (docs/src/procedure.md, "Where it goes wrong"): a pull secret
 /// missing or unreadable, no volume group for the storage driver, no openvswitch module on
 /// the host, a VPN route over the pod network.
 fn hints(pods: &[Pod], embedded: Option<&[String]>) -> Vec<String> {

@@ -1210,7 +1210,7 @@ fn bad_input_is_refused_before_anything_runs() {
         ));
     }
     assert!(cases.len() >= 30);
-    // the README's count of cases comes from here
+    // the book's count (docs/src/test-bed.md) of cases comes from here
     eprintln!(
         "bad_input: {} cases, each plain and with --dry-run",
         cases.len()

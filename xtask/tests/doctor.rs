@@ -314,13 +314,20 @@ fn every_command_prints_one_json_document() {
     );
 }
 
-/// The README sentence that starts with `start`, up to its full stop, on one line.
+/// The sentence of the book (docs/src) that starts with `start`, up to its full stop, on
+/// one line.
 fn readme_sentence(start: &str) -> String {
-    let readme = std::fs::read_to_string(common::repo_root().join("README.md")).unwrap();
-    let flat = readme.split_whitespace().collect::<Vec<_>>().join(" ");
+    let pattern = common::repo_root().join("docs/src/*.md");
+    let book: String = glob::glob(pattern.as_str())
+        .unwrap()
+        .flatten()
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect::<Vec<_>>()
+        .join("\n");
+    let flat = book.split_whitespace().collect::<Vec<_>>().join(" ");
     let from = flat
         .find(start)
-        .unwrap_or_else(|| panic!("the README has no sentence starting {start:?}"));
+        .unwrap_or_else(|| panic!("the book has no sentence starting {start:?}"));
     let rest = &flat[from..];
     rest[..rest.find(". ").unwrap_or(rest.len())].to_string()
 }
@@ -335,7 +342,7 @@ fn code_spans(text: &str) -> Vec<String> {
 }
 
 /// Issue 29, item 21: `doctor --for upgrade` sends the device exactly the commands the
-/// README lists, in its order (a stand-in ssh records them; it answers as a ready device
+/// book lists, in its order (a stand-in ssh records them; it answers as a ready device
 /// does, so that every check runs), and finds it ready.
 #[test]
 fn doctor_sends_the_device_what_the_readme_lists() {
@@ -412,11 +419,11 @@ esac"#,
             .collect();
     assert_eq!(
         sent, listed,
-        "what the device was sent, and the README's list"
+        "what the device was sent, and the book's list"
     );
 }
 
-/// Issue 29, item 21: the `cosign-bundle` row appears for the `--for` values the README
+/// Issue 29, item 21: the `cosign-bundle` row appears for the `--for` values the book
 /// names, when signing is asked for (`--sign`, or `signing.key` in the config file) and the
 /// image's `latest` tag can be read; a sigstore bundle among the referrers under the
 /// fallback tag is a warning, none is ok. A stand-in skopeo is the registry.
@@ -460,7 +467,7 @@ esac"#,
             .find(|c| c.0 == "cosign-bundle")
             .map(|c| c.1)
     };
-    // the `--for` values the README names, and the others
+    // the `--for` values the book names, and the others
     let sentence = readme_sentence("That `cosign-bundle` row appears with");
     let named: Vec<String> = code_spans(sentence.split(" when ").next().unwrap())
         .into_iter()
@@ -475,7 +482,7 @@ esac"#,
         assert_eq!(
             found.is_some(),
             listed,
-            "--for {purpose}: the row {} ({found:?}); the README: {sentence}",
+            "--for {purpose}: the row {} ({found:?}); the book: {sentence}",
             if found.is_some() {
                 "appears"
             } else {

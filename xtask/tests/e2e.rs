@@ -380,7 +380,7 @@ fn build_push_manifest_both_arches_without_leaking_secrets() {
         serde_json::json!(["amd64", "arm64"])
     );
     insta::assert_snapshot!("json_manifest", common::shape_text(&listed.stdout));
-    // the documents a pipeline reads after each step (the schema, README "JSON output")
+    // the documents a pipeline reads after each step (the schema, docs/src/exit-codes-and-json.md)
     let built = run(xtask(&bed, test, &["--json", "build", "--arch", "arm64"])
         .env("PULL_SECRET", pull.as_str()))
     .ok();

@@ -233,10 +233,11 @@ fn no_stale_snapshots() {
     }
 }
 
-/// The exit codes in the README are the ones the tool uses.
+/// The exit codes the book lists are the ones the tool uses.
 #[test]
 fn exit_codes_are_documented() {
-    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    let readme =
+        std::fs::read_to_string(repo_root().join("docs/src/exit-codes-and-json.md")).unwrap();
     for (code, words) in [
         (xtask::exit::OK, "everything ran"),
         (xtask::exit::FAILED, "a step failed"),
@@ -247,196 +248,9 @@ fn exit_codes_are_documented() {
         let line = readme
             .lines()
             .find(|l| l.starts_with(&row))
-            .unwrap_or_else(|| panic!("README has no exit code {code}"));
+            .unwrap_or_else(|| panic!("docs/src/exit-codes-and-json.md has no exit code {code}"));
         assert!(line.contains(words), "{line}");
     }
-}
-
-/// The README's input table and the declarations in `inputs.rs` say the same: every
-/// declared input with an environment variable or a config key has a row naming its flag,
-/// variable and key, and every variable or key the table names is declared.
-#[test]
-fn the_readme_input_table_matches_the_declarations() {
-    let readme = std::fs::read_to_string(common::repo_root().join("README.md")).unwrap();
-    let table: Vec<Vec<String>> = readme
-        .split("### Inputs")
-        .nth(1)
-        .expect("README has an Inputs section")
-        .lines()
-        .skip_while(|l| !l.starts_with("| flag"))
-        .skip(2)
-        .take_while(|l| l.starts_with('|'))
-        .map(|l| {
-            l.trim_matches('|')
-                .split(" | ")
-                .map(|c| c.trim().to_string())
-                .collect()
-        })
-        .collect();
-    assert!(table.len() > 15, "{table:?}");
-    let mut problems = Vec::new();
-    for input in xtask::inputs::ALL {
-        if input.env.is_none() && input.key.is_none() {
-            continue;
-        }
-        let quoted = |s: &str| format!("`{s}");
-        let row = table.iter().find(|r| {
-            (input.flag.is_empty() || r[0].contains(&quoted(input.flag)))
-                && input.env.is_none_or(|e| r[1].contains(&quoted(e)))
-                && input.key.is_none_or(|k| r[2].contains(&quoted(k)))
-        });
-        if row.is_none() {
-            problems.push(format!(
-                "no row for {} / {:?} / {:?}",
-                input.flag, input.env, input.key
-            ));
-        }
-    }
-    let names = |cell: &str| -> Vec<String> {
-        cell.split('`')
-            .skip(1)
-            .step_by(2)
-            .map(|w| w.split('[').next().unwrap_or("").to_string())
-            .collect()
-    };
-    for row in &table {
-        for env in names(&row[1]) {
-            if !xtask::inputs::ALL
-                .iter()
-                .any(|i| i.env == Some(env.as_str()))
-            {
-                problems.push(format!("the table names {env}, which no input declares"));
-            }
-        }
-        for key in names(&row[2]) {
-            if !xtask::inputs::ALL
-                .iter()
-                .any(|i| i.key == Some(key.as_str()))
-            {
-                problems.push(format!(
-                    "the table names key {key}, which no input declares"
-                ));
-            }
-        }
-    }
-    assert!(problems.is_empty(), "{}", problems.join("\n"));
-}
-
-/// The code's layers, as the map at the top of `lib.rs` names them: no module imports from
-/// a layer above its own (only `lib.rs`, the dispatch, sees them all), and the imports have
-/// no circle — neither between modules nor between the subcommands' files.
-#[test]
-fn modules_import_only_from_the_layers_below() {
-    let src = repo_root().join("xtask/src");
-    let lib = std::fs::read_to_string(src.join("lib.rs")).unwrap();
-    // `//! 3. `record`, `config/`: ...` -> record: 3, config: 3
-    let mut layer: std::collections::BTreeMap<String, usize> = Default::default();
-    for line in lib.lines().filter_map(|l| l.strip_prefix("//! ")) {
-        let Some((n, rest)) = line.split_once(". ") else {
-            continue;
-        };
-        let Ok(n) = n.trim().parse::<usize>() else {
-            continue;
-        };
-        let names = rest.split(':').next().unwrap_or("");
-        for name in names.split('`').skip(1).step_by(2) {
-            layer.insert(name.trim_end_matches('/').to_string(), n);
-        }
-    }
-    assert!(layer.len() >= 15, "the layer map in lib.rs: {layer:?}");
-    // every module file belongs to a layer
-    let mut edges: Vec<(String, String, String)> = Vec::new();
-    for path in files("xtask/src/**/*.rs") {
-        let rel = path.strip_prefix(&src).unwrap().to_string();
-        let top = rel.split('/').next().unwrap().trim_end_matches(".rs");
-        if top == "lib" || top == "main" {
-            continue;
-        }
-        assert!(
-            layer.contains_key(top),
-            "{rel} is in no layer of lib.rs's map"
-        );
-        let text = std::fs::read_to_string(&path).unwrap();
-        let code = text.split("#[cfg(test)]").next().unwrap();
-        // within commands/, a file is its own node (release uses build, never the reverse)
-        let node = if top == "commands" {
-            rel.trim_end_matches(".rs").to_string()
-        } else {
-            top.to_string()
-        };
-        for (i, _) in code.match_indices("crate::") {
-            let used: String = code[i + 7..]
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                .collect();
-            let target = if used == "commands" {
-                let sub: String = code[i + 7 + 10..]
-                    .chars()
-                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                    .collect();
-                format!("commands/{sub}")
-            } else {
-                used.clone()
-            };
-            assert!(
-                layer.contains_key(&used),
-                "{rel}: crate::{used} is not a module of lib.rs's layer map"
-            );
-            if target != node {
-                edges.push((node.clone(), target, rel.clone()));
-            }
-        }
-        if top == "commands" {
-            for (i, _) in code.match_indices("super::") {
-                let sub: String = code[i + 7..]
-                    .chars()
-                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                    .collect();
-                let dir = rel.rsplit_once('/').map_or("", |(d, _)| d);
-                let target = format!("{dir}/{sub}");
-                if !sub.is_empty()
-                    && path.parent().unwrap().join(format!("{sub}.rs")).exists()
-                    && target != node
-                {
-                    edges.push((node.clone(), target, rel.clone()));
-                }
-            }
-        }
-    }
-    let layer_of = |node: &str| layer[node.split('/').next().unwrap()];
-    let upward: Vec<String> = edges
-        .iter()
-        .filter(|(from, to, _)| layer_of(to) > layer_of(from))
-        .map(|(from, to, file)| {
-            format!(
-                "{file}: {from} (layer {}) imports {to} (layer {})",
-                layer_of(from),
-                layer_of(to)
-            )
-        })
-        .collect();
-    assert!(
-        upward.is_empty(),
-        "imports from a layer above:\n{}",
-        upward.join("\n")
-    );
-    // no circle: repeatedly drop the nodes nothing left imports from
-    let mut left: std::collections::BTreeSet<(String, String)> = edges
-        .iter()
-        .map(|(a, b, _)| (a.clone(), b.clone()))
-        .collect();
-    loop {
-        let sinks: Vec<String> = left
-            .iter()
-            .map(|(_, to)| to.clone())
-            .filter(|to| !left.iter().any(|(from, _)| from == to))
-            .collect();
-        if sinks.is_empty() {
-            break;
-        }
-        left.retain(|(_, to)| !sinks.contains(to));
-    }
-    assert!(left.is_empty(), "the imports have a circle among: {left:?}");
 }
 
 /// The mirror layer's script (run inside the image at build time) writes the very drop-in
@@ -541,12 +355,12 @@ fn the_mirror_script_writes_what_the_tool_renders() {
     );
 }
 
-/// Issue 29, item 21: the README's account of the device's signature policy names every
+/// Issue 29, item 21: the book's account (docs/src/signing.md) of the device's signature policy names every
 /// entry the tool merges over the base image's policy: each transport, each scope (the
 /// image's repository, the `signing.accept_unsigned` scopes, the others by name) and each
 /// key path other than the image's own.
 #[test]
-fn the_readme_names_what_the_device_policy_sets() {
+fn the_book_names_what_the_device_policy_sets() {
     use clap::Parser;
     let accepted = "quay.io/myorg/workloads";
     let cli = xtask::Cli::try_parse_from([
@@ -571,12 +385,12 @@ fn the_readme_names_what_the_device_policy_sets() {
     let xtask::plan::Stdin::JsonOver { over, .. } = &step.stdin else {
         panic!("the device's policy is the base's with the tool's entries over it")
     };
-    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    let readme = std::fs::read_to_string(repo_root().join("docs/src/signing.md")).unwrap();
     let said = readme
         .split("- **Enforced on the device.**")
         .nth(1)
         .and_then(|rest| rest.split("\n- **").next())
-        .expect("the README says how the policy is enforced on the device")
+        .expect("the book says how the policy is enforced on the device")
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ");
@@ -613,6 +427,6 @@ fn the_readme_names_what_the_device_policy_sets() {
     }
     assert!(
         missing.is_empty(),
-        "the README does not name: {missing:?}\n{said}"
+        "the book does not name: {missing:?}\n{said}"
     );
 }

@@ -107,11 +107,16 @@ pub fn reference(cli: &clap::Command) -> Vec<(String, String)> {
     cli.build();
     let cli = &cli;
     let mut pages = vec![("README.md".to_string(), index(cli))];
-    for sub in cli.get_subcommands() {
+    for sub in commands(cli) {
         pages.push((format!("{}.md", sub.get_name()), command_page(cli, sub)));
     }
     pages.push(("inputs.md".to_string(), inputs_page()));
     pages
+}
+
+/// The subcommands, without the `help` clap adds when it builds the command line.
+pub fn commands(cli: &clap::Command) -> impl Iterator<Item = &clap::Command> {
+    cli.get_subcommands().filter(|c| c.get_name() != "help")
 }
 
 const GENERATED: &str =
@@ -122,7 +127,7 @@ fn index(cli: &clap::Command) -> String {
     out.push_str("\n# Command reference\n\n");
     out.push_str(&format!("{}.\n\n", one_line(cli.get_about())));
     out.push_str("| command | what it does |\n|---|---|\n");
-    for sub in cli.get_subcommands() {
+    for sub in commands(cli) {
         out.push_str(&format!(
             "| [`{}`]({}.md) | {} |\n",
             sub.get_name(),

@@ -139,7 +139,7 @@ pub fn error_json(e: &anyhow::Error) -> Value {
 mod tests {
     use super::Status;
 
-    /// Issue 29, item 19: every status a step can end with is in the README's list of the
+    /// Issue 29, item 19: every status a step can end with is in the list of the
     /// `--json` document's step statuses, and the list names no other.
     #[test]
     fn every_step_status_is_documented() {
@@ -162,15 +162,17 @@ mod tests {
                 | Status::Interrupted => {}
             }
         }
-        let readme =
-            std::fs::read_to_string(crate::config::project_root().join("README.md")).unwrap();
+        let readme = std::fs::read_to_string(
+            crate::config::project_root().join("docs/src/exit-codes-and-json.md"),
+        )
+        .unwrap();
         let (_, list) = readme
             .split_once("`status`: ")
-            .expect("the README lists the step statuses (`status`: ...)");
+            .expect("docs/src/exit-codes-and-json.md lists the step statuses (`status`: ...)");
         let list = list.split_whitespace().collect::<Vec<_>>().join(" ");
         let (list, _) = list
             .split_once("; `ms`")
-            .expect("the README's step statuses end with `; `ms``");
+            .expect("the page's step statuses end with `; `ms``");
         // the words, without what a parenthesis says of them
         let mut bare = String::new();
         let mut depth = 0;
@@ -184,6 +186,6 @@ mod tests {
         }
         let documented: Vec<&str> = bare.split(',').map(str::trim).collect();
         let words: Vec<&str> = all.iter().map(|s| s.word()).collect();
-        assert_eq!(documented, words, "the README's step statuses: {list}");
+        assert_eq!(documented, words, "the documented step statuses: {list}");
     }
 }
