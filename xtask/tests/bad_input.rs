@@ -1595,6 +1595,101 @@ fn an_unknown_vm_ends_at_once_naming_it() {
     }
 }
 
+/// Review of issue 29: a file the tool reads (a public key, the mirror's CA, a release
+/// list) that is a FIFO, itself or through a link, is refused before it is opened: opening
+/// one waits for a writer, and the command would hang before its first step.
+#[test]
+fn a_fifo_given_as_a_file_is_refused_unopened() {
+    let dir = scratch("bad-input-fifo");
+    let fifo = dir.join("key.pub");
+    let made = std::process::Command::new("mkfifo")
+        .arg(fifo.as_str())
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let link = dir.join("link.pub");
+    std::os::unix::fs::symlink(&fifo, &link).unwrap();
+    let list = repo_root().join("tests/fixtures/mirror/release-x86_64.json");
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec![
+                "build",
+                "--sign-method",
+                "sigstore",
+                "--sign-public-key",
+                fifo.as_str(),
+            ],
+            "--sign-public-key",
+        ),
+        (
+            vec![
+                "build",
+                "--sign-method",
+                "sigstore",
+                "--sign-public-key",
+                link.as_str(),
+            ],
+            "--sign-public-key",
+        ),
+        (
+            vec![
+                "mirror",
+                "--to",
+                "mirror.local",
+                "--mirror-ca",
+                fifo.as_str(),
+                "--release-list",
+                list.as_str(),
+            ],
+            "--mirror-ca",
+        ),
+        (
+            vec![
+                "mirror",
+                "--to",
+                "mirror.local",
+                "--no-os-image",
+                "--release-list",
+                fifo.as_str(),
+            ],
+            "--release-list",
+        ),
+    ];
+    for (args, flag) in cases {
+        let mut child = common::isolated_xtask("/usr/bin:/bin")
+            .arg("--dry-run")
+            .args(&args)
+            .env("XTASK_STATE_DIR", dir.join("state").as_str())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let started = std::time::Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if started.elapsed() > std::time::Duration::from_secs(10) {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "{args:?}: still running after 10 s (opened the FIFO, waiting for a writer)"
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+        assert_eq!(status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(flag)
+                && stderr.contains("not a regular file")
+                && stderr.lines().count() == 1,
+            "{args:?}: {stderr}"
+        );
+    }
+}
+
 /// Issue 29: a "public" key file is built into the image (mode 0644) and kickstarts, so one
 /// that holds a private key anywhere is refused, saying why; read through to its end —
 /// every PEM block, every OpenPGP packet, binary or armored. Real gpg output of a throwaway
