@@ -128,6 +128,16 @@ pub fn registry_url(what: &str, value: &str) -> anyhow::Result<String> {
     if !is_host_port(value) {
         return Err(bad(what, value, "not a valid registry host[:port]"));
     }
+    // containers/image reads `index.docker.io/...` as `docker.io/...`: a device's signature
+    // policy, registries.conf and mirror entries written under the name given would never
+    // apply (and a policy entry accepting docker.io would take the image unsigned)
+    if value == "index.docker.io" {
+        return Err(bad(
+            what,
+            value,
+            "podman and containers/image name this registry docker.io (policy, registries.conf and mirror entries for index.docker.io never apply): give docker.io",
+        ));
+    }
     Ok(value.to_string())
 }
 

@@ -1031,6 +1031,26 @@ fn bad_input_is_refused_before_anything_runs() {
             ),
             &[("XTASK_CONFIG", accept_tag_config.as_str())],
         ));
+        // review of issue 29: containers/image names index.docker.io's images docker.io/...:
+        // the repository's entry would never apply, and `docker.io` (a registry, which the
+        // refusal above lets through) would accept the image unsigned
+        cases.push(with_env(
+            case(
+                &[
+                    "build",
+                    "--sign-method",
+                    "gpg",
+                    "--sign-public-key",
+                    &gpg_public,
+                    "--lookaside-url",
+                    "https://sigs.example.com",
+                    "--accept-unsigned",
+                    "docker.io",
+                ],
+                &["REGISTRY_URL", "'index.docker.io'", "give docker.io"],
+            ),
+            &[("REGISTRY_URL", "index.docker.io")],
+        ));
         cases.push(case(&["keygen", "--method", "x509"], &["--method", "x509"]));
         // mirror (issue 24)
         let list = repo_root().join("tests/fixtures/mirror/release-x86_64.json");
