@@ -1833,6 +1833,35 @@ fn a_public_key_file_holding_a_private_key_is_refused() {
             cat(&[&sig_pub, comments.as_bytes(), &sig_private]),
             Some("ENCRYPTED SIGSTORE PRIVATE KEY"),
         ),
+        // review of issue 29: the secret keys' armor after the public block's checksum line
+        // (inside its block), and an SSH2 private key (RFC 4716, no PEM dashes)
+        (
+            "gpg-secret-after-checksum.asc",
+            "gpg",
+            {
+                let public = String::from_utf8(public_asc.clone()).unwrap();
+                let secret = String::from_utf8(secret_asc.clone()).unwrap();
+                let body: String = secret
+                    .lines()
+                    .skip_while(|l| !l.is_empty())
+                    .take_while(|l| !l.starts_with('='))
+                    .map(|l| format!("{l}\n"))
+                    .collect();
+                public
+                    .replace("-----END PGP PUBLIC KEY BLOCK-----", &format!("{body}-----END PGP PUBLIC KEY BLOCK-----"))
+                    .into_bytes()
+            },
+            Some("after its checksum line"),
+        ),
+        (
+            "sigstore-then-ssh2.pub",
+            "sigstore",
+            cat(&[
+                &sig_pub,
+                b"---- BEGIN SSH2 ENCRYPTED PRIVATE KEY ----\nComment: test fixture, not a key\nP2/56wAAAA==\n---- END SSH2 ENCRYPTED PRIVATE KEY ----\n",
+            ]),
+            Some("SSH2 ENCRYPTED PRIVATE KEY"),
+        ),
     ];
     for (name, method, bytes, refused) in &cases {
         let path = dir.join(name);
