@@ -250,8 +250,15 @@ pub fn copy_registries_d(
     if let Some(m) = into {
         out.push_str(&format!("  {}:\n", m.location));
         if gpg {
+            // written into the directory; read back (the check of the OS image's copy) where
+            // devices read them, when the site's URL is known: a lookaside server that is
+            // down, or serves another directory, fails the check instead of the devices
+            let read = match &m.lookaside_url {
+                Some(url) => url.clone(),
+                None => format!("file://{}", m.lookaside_dir),
+            };
             out.push_str(&format!(
-                "    lookaside: file://{0}\n    lookaside-staging: file://{0}\n",
+                "    lookaside: {read}\n    lookaside-staging: file://{}\n",
                 m.lookaside_dir
             ));
         }
