@@ -1188,6 +1188,16 @@ fn bad_input_is_refused_before_anything_runs() {
             ],
             &["--from-dir", "not-carried"],
         ));
+        // review of issue 29: podman goes remote when CONTAINER_HOST is set, every local
+        // lane's build, secret and login with it: tcp:// to another machine refused as
+        // `--builder` refuses it
+        cases.push(with_env(
+            case(
+                &["build"],
+                &["CONTAINER_HOST", "tcp://10.0.0.5:8888", "no TLS"],
+            ),
+            &[("CONTAINER_HOST", "tcp://10.0.0.5:8888")],
+        ));
         // remote builders (issue 23)
         cases.push(case(
             &[
