@@ -188,6 +188,9 @@ impl Check {
                     .ok_or_else(|| anyhow!("no id of the image built to compare {reference} with (${{{image_id}}} is unset)"))?;
                 pushed(stdout, reference, id)
             }
+            Check::Connection { name } => crate::builder::connection_uri(stdout, name)
+                .map(|uri| json!({ "connection": name, "uri": uri }))
+                .map_err(|why| anyhow!(why)),
             Check::Manifests { reference } => {
                 let mut size: u64 = 0;
                 let mut images: u64 = 0;
@@ -516,6 +519,7 @@ impl Check {
             )),
             // the step's own line says it
             Check::Pushed { .. } => None,
+            Check::Connection { .. } => None,
             Check::Manifest { .. } if v["checked"] != json!(true) => None,
             Check::Manifest { .. } => Some(format!(
                 "ok: {}{} is {} ({})",

@@ -125,6 +125,7 @@ fn try_main(cli: Cli) -> anyhow::Result<()> {
         Action::Done => return Ok(()),
     };
     check_secret_dir(&plan)?;
+    check_podman_host(&plan, &sources)?;
     if cli.dry_run {
         let mut plan = plan;
         let wanted = sources.wanted.borrow();
@@ -248,6 +249,26 @@ fn check_secret_dir(plan: &Plan) -> anyhow::Result<()> {
     };
     validate::no_control("TMPDIR", tmp)?;
     validate::no_comma("TMPDIR", tmp, "podman's --secret id=...,src=PATH")
+}
+
+/// podman (4.x) goes remote when `CONTAINER_HOST` is set: every podman command of the plan
+/// would go there, the local lanes' builds, their secrets and logins too. `tcp://` to
+/// another machine is refused as `--builder` refuses it.
+fn check_podman_host(plan: &Plan, sources: &Sources) -> anyhow::Result<()> {
+    if !plan.steps.iter().any(|s| s.program == "podman") {
+        return Ok(());
+    }
+    match sources.env_var("CONTAINER_HOST")? {
+        Some(host) if builder::tcp_elsewhere(&host) => Err(validate::bad(
+            "CONTAINER_HOST",
+            &host,
+            format!(
+                "podman sends every command there when it is set: {}; unset it to run podman here",
+                builder::TCP_REFUSED
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 #[derive(Parser, Debug)]

@@ -250,8 +250,15 @@ pub fn copy_registries_d(
     if let Some(m) = into {
         out.push_str(&format!("  {}:\n", m.location));
         if gpg {
+            // written into the directory; read back (the check of the OS image's copy) where
+            // devices read them, when the site's URL is known: a lookaside server that is
+            // down, or serves another directory, fails the check instead of the devices
+            let read = match &m.lookaside_url {
+                Some(url) => url.clone(),
+                None => format!("file://{}", m.lookaside_dir),
+            };
             out.push_str(&format!(
-                "    lookaside: file://{0}\n    lookaside-staging: file://{0}\n",
+                "    lookaside: {read}\n    lookaside-staging: file://{}\n",
                 m.lookaside_dir
             ));
         }
@@ -367,17 +374,18 @@ pub fn source_reference(what: &str, value: &str) -> anyhow::Result<String> {
     Ok(value)
 }
 
-/// A PEM file holding at least one certificate (and no private key).
+/// A PEM file holding at least one certificate (and no private key, of any form the public
+/// key files are read for: it is built into the image and kickstarts too).
 pub fn certificate(what: &str, path: &Utf8Path) -> anyhow::Result<()> {
     let bytes = validate::read_bounded(what, path, 1 << 20)?;
-    let text = String::from_utf8_lossy(&bytes);
-    if text.contains("PRIVATE KEY-----") {
+    if let Some(private) = crate::signing::keys::KeyFile::scan(&bytes).private() {
         return Err(bad(
             what,
             path.as_str(),
-            "holds a private key: give the CA's certificate only",
+            format!("holds a private key ({private}): give the CA's certificate only"),
         ));
     }
+    let text = String::from_utf8_lossy(&bytes);
     if !text.contains("-----BEGIN CERTIFICATE-----") || !text.contains("-----END CERTIFICATE-----")
     {
         return Err(bad(
@@ -503,6 +511,44 @@ mod tests {
         assert!(source_reference("x", "busybox:1").is_err());
         assert!(source_reference("x", "localhost/a:1").is_err());
         assert!(source_reference("x", "quay.io/a/b:1").is_ok());
+    }
+
+    /// Review of issue 29: the CA is built into the image and kickstarts; a private key
+    /// beside it is refused in the forms a public key file is read for.
+    #[test]
+    fn a_ca_with_a_private_key_is_refused() {
+        let dir = Utf8PathBuf::from_path_buf(std::env::temp_dir())
+            .unwrap()
+            .join(format!("xtask-mirror-ca-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let cert = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+        for (name, extra, refused) in [
+            ("ca.crt", "", false),
+            (
+                "pem.crt",
+                "-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n",
+                true,
+            ),
+            (
+                "spaced.crt",
+                "-----BEGIN EC  PRIVATE  KEY-----\nAAAA\n-----END EC  PRIVATE  KEY-----\n",
+                true,
+            ),
+            (
+                "putty.crt",
+                "PuTTY-User-Key-File-3: ssh-ed25519\nPrivate-Lines: 1\nAAAA\n",
+                true,
+            ),
+        ] {
+            let path = dir.join(name);
+            std::fs::write(&path, format!("{cert}{extra}")).unwrap();
+            let got = certificate("--mirror-ca", &path);
+            assert_eq!(got.is_err(), refused, "{name}: {got:?}");
+            if refused {
+                assert!(got.unwrap_err().to_string().contains("holds a private key"));
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -1031,6 +1031,26 @@ fn bad_input_is_refused_before_anything_runs() {
             ),
             &[("XTASK_CONFIG", accept_tag_config.as_str())],
         ));
+        // review of issue 29: containers/image names index.docker.io's images docker.io/...:
+        // the repository's entry would never apply, and `docker.io` (a registry, which the
+        // refusal above lets through) would accept the image unsigned
+        cases.push(with_env(
+            case(
+                &[
+                    "build",
+                    "--sign-method",
+                    "gpg",
+                    "--sign-public-key",
+                    &gpg_public,
+                    "--lookaside-url",
+                    "https://sigs.example.com",
+                    "--accept-unsigned",
+                    "docker.io",
+                ],
+                &["REGISTRY_URL", "'index.docker.io'", "give docker.io"],
+            ),
+            &[("REGISTRY_URL", "index.docker.io")],
+        ));
         cases.push(case(&["keygen", "--method", "x509"], &["--method", "x509"]));
         // mirror (issue 24)
         let list = repo_root().join("tests/fixtures/mirror/release-x86_64.json");
@@ -1167,6 +1187,16 @@ fn bad_input_is_refused_before_anything_runs() {
                 "mirror.local",
             ],
             &["--from-dir", "not-carried"],
+        ));
+        // review of issue 29: podman goes remote when CONTAINER_HOST is set, every local
+        // lane's build, secret and login with it: tcp:// to another machine refused as
+        // `--builder` refuses it
+        cases.push(with_env(
+            case(
+                &["build"],
+                &["CONTAINER_HOST", "tcp://10.0.0.5:8888", "no TLS"],
+            ),
+            &[("CONTAINER_HOST", "tcp://10.0.0.5:8888")],
         ));
         // remote builders (issue 23)
         cases.push(case(
@@ -1595,6 +1625,101 @@ fn an_unknown_vm_ends_at_once_naming_it() {
     }
 }
 
+/// Review of issue 29: a file the tool reads (a public key, the mirror's CA, a release
+/// list) that is a FIFO, itself or through a link, is refused before it is opened: opening
+/// one waits for a writer, and the command would hang before its first step.
+#[test]
+fn a_fifo_given_as_a_file_is_refused_unopened() {
+    let dir = scratch("bad-input-fifo");
+    let fifo = dir.join("key.pub");
+    let made = std::process::Command::new("mkfifo")
+        .arg(fifo.as_str())
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let link = dir.join("link.pub");
+    std::os::unix::fs::symlink(&fifo, &link).unwrap();
+    let list = repo_root().join("tests/fixtures/mirror/release-x86_64.json");
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec![
+                "build",
+                "--sign-method",
+                "sigstore",
+                "--sign-public-key",
+                fifo.as_str(),
+            ],
+            "--sign-public-key",
+        ),
+        (
+            vec![
+                "build",
+                "--sign-method",
+                "sigstore",
+                "--sign-public-key",
+                link.as_str(),
+            ],
+            "--sign-public-key",
+        ),
+        (
+            vec![
+                "mirror",
+                "--to",
+                "mirror.local",
+                "--mirror-ca",
+                fifo.as_str(),
+                "--release-list",
+                list.as_str(),
+            ],
+            "--mirror-ca",
+        ),
+        (
+            vec![
+                "mirror",
+                "--to",
+                "mirror.local",
+                "--no-os-image",
+                "--release-list",
+                fifo.as_str(),
+            ],
+            "--release-list",
+        ),
+    ];
+    for (args, flag) in cases {
+        let mut child = common::isolated_xtask("/usr/bin:/bin")
+            .arg("--dry-run")
+            .args(&args)
+            .env("XTASK_STATE_DIR", dir.join("state").as_str())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let started = std::time::Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if started.elapsed() > std::time::Duration::from_secs(10) {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "{args:?}: still running after 10 s (opened the FIFO, waiting for a writer)"
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+        assert_eq!(status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(flag)
+                && stderr.contains("not a regular file")
+                && stderr.lines().count() == 1,
+            "{args:?}: {stderr}"
+        );
+    }
+}
+
 /// Issue 29: a "public" key file is built into the image (mode 0644) and kickstarts, so one
 /// that holds a private key anywhere is refused, saying why; read through to its end —
 /// every PEM block, every OpenPGP packet, binary or armored. Real gpg output of a throwaway
@@ -1717,6 +1842,35 @@ fn a_public_key_file_holding_a_private_key_is_refused() {
             "sigstore",
             cat(&[&sig_pub, comments.as_bytes(), &sig_private]),
             Some("ENCRYPTED SIGSTORE PRIVATE KEY"),
+        ),
+        // review of issue 29: the secret keys' armor after the public block's checksum line
+        // (inside its block), and an SSH2 private key (RFC 4716, no PEM dashes)
+        (
+            "gpg-secret-after-checksum.asc",
+            "gpg",
+            {
+                let public = String::from_utf8(public_asc.clone()).unwrap();
+                let secret = String::from_utf8(secret_asc.clone()).unwrap();
+                let body: String = secret
+                    .lines()
+                    .skip_while(|l| !l.is_empty())
+                    .take_while(|l| !l.starts_with('='))
+                    .map(|l| format!("{l}\n"))
+                    .collect();
+                public
+                    .replace("-----END PGP PUBLIC KEY BLOCK-----", &format!("{body}-----END PGP PUBLIC KEY BLOCK-----"))
+                    .into_bytes()
+            },
+            Some("after its checksum line"),
+        ),
+        (
+            "sigstore-then-ssh2.pub",
+            "sigstore",
+            cat(&[
+                &sig_pub,
+                b"---- BEGIN SSH2 ENCRYPTED PRIVATE KEY ----\nComment: test fixture, not a key\nP2/56wAAAA==\n---- END SSH2 ENCRYPTED PRIVATE KEY ----\n",
+            ]),
+            Some("SSH2 ENCRYPTED PRIVATE KEY"),
         ),
     ];
     for (name, method, bytes, refused) in &cases {

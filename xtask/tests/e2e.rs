@@ -5597,6 +5597,37 @@ fn mirror_carries_signatures() {
     // a device's view: the drop-in, the image's registries.d entry for the mirror, a policy
     // requiring the key; the source registry and its lookaside stopped
     let site_sigs = Lookaside::serve(&mirror_sigs);
+    // review of issue 29: with the site's lookaside URL known, the check of the OS image's
+    // copy reads its signatures there, as devices do: served, nothing to copy; a lookaside
+    // that does not answer fails the image (on main: "ok", and every device refused it)
+    let with_url = |url: &str| {
+        let mut args = vec![
+            "--json",
+            "mirror",
+            "--to",
+            location.as_str(),
+            "--mirror-insecure",
+            "--release-list",
+            empty.as_str(),
+            "--mirror-lookaside-dir",
+            mirror_sigs.as_str(),
+            "--mirror-lookaside-url",
+            url,
+        ];
+        args.extend(sign_flags);
+        run(&mut xtask(&bed, t, &args))
+    };
+    let served = with_url(&site_sigs.url).ok();
+    let doc: Value = serde_json::from_str(&served.stdout).unwrap();
+    assert_eq!(doc["mirror"]["copied"], 0, "{}", served.stdout);
+    let down = with_url(&format!("http://127.0.0.1:{}", free_port()));
+    assert_eq!(down.code, 1, "{}", down.all());
+    assert!(
+        down.stderr
+            .contains("(mirror.lookaside_url), where devices read the signatures, did not answer"),
+        "{}",
+        down.stderr
+    );
     let device = work.join("device");
     std::fs::create_dir_all(device.join("registries.d")).unwrap();
     let conf = device.join("registries.conf");

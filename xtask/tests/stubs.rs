@@ -785,6 +785,95 @@ esac"#,
     assert!(!dir.join("adds").exists(), "{calls}");
 }
 
+/// Review of issue 29: a builder named by podman connection hides its URL from `--builder`'s
+/// check; the release reads podman's list first, and a `tcp://` connection to another
+/// machine stops it there — the tool and the pasted plan alike — before any lane builds or
+/// sends a secret. A tunnel's end (`tcp://127.0.0.1`) goes on to the lanes.
+#[test]
+fn a_release_refuses_a_connection_over_tcp_to_another_machine() {
+    let (dir, bin, tmp) = common::scratch_bin_tmp("stub-connection");
+    // TEST FIXTURE: podman's connection list as podman 4.3 prints it (from a file); every
+    // other podman command only recorded (a real builder would build and push)
+    stub(
+        &bin,
+        "podman",
+        &format!(
+            r#"echo "podman $*" >> {dir}/calls
+case "$*" in
+  "system connection list --format json") cat {dir}/connections ;;
+esac
+exit 0"#
+        ),
+    );
+    let secrets = dir.join("user-passwd");
+    std::fs::write(&secrets, "canary-user-passwd").unwrap();
+    let args = [
+        "release",
+        "--builder",
+        "arm64=far",
+        "--registry-url",
+        "127.0.0.1:5000",
+    ];
+    let state = dir.join("state");
+    let env = [
+        ("USER_PASSWD", "canary-user-passwd"),
+        ("XTASK_STATE_DIR", state.as_str()),
+    ];
+    let connections = |uri: &str| {
+        std::fs::write(
+            dir.join("connections"),
+            format!(
+                r#"[{{"Name":"far","URI":"{uri}","Identity":"","IsMachine":false,"Default":true}}]"#
+            ),
+        )
+        .unwrap();
+        let _ = std::fs::remove_file(dir.join("calls"));
+    };
+    let calls = || std::fs::read_to_string(dir.join("calls")).unwrap_or_default();
+    connections("tcp://10.0.0.5:8888");
+    let ran = run(&bin, &tmp, &args, &env);
+    assert_eq!(ran.code, 1, "{}", ran.stderr);
+    assert!(
+        ran.stderr
+            .contains("podman connection far is tcp://10.0.0.5:8888")
+            && ran.stderr.contains("no TLS"),
+        "{}",
+        ran.stderr
+    );
+    assert_eq!(calls(), "podman system connection list --format json\n");
+    // the pasted plan stops at the same step
+    let mut dry = vec!["--dry-run"];
+    dry.extend_from_slice(&args);
+    let script = run(&bin, &tmp, &dry, &env).ok().stdout;
+    connections("tcp://10.0.0.5:8888");
+    let pasted = Ran::of(
+        std::process::Command::new("bash")
+            .arg("-c")
+            .arg(&script)
+            .env_clear()
+            .env("PATH", format!("{bin}:/usr/bin:/bin"))
+            .env("TMPDIR", tmp.as_str())
+            .env("USER_PASSWD_FILE", secrets.as_str())
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(pasted.code, 1, "{}", pasted.stderr);
+    assert!(
+        pasted.stderr.contains("read what podman connection far is"),
+        "{}",
+        pasted.stderr
+    );
+    assert_eq!(calls(), "podman system connection list --format json\n");
+    // an ssh tunnel's end on this machine: the lanes run
+    connections("tcp://127.0.0.1:8888");
+    run(&bin, &tmp, &args, &env);
+    assert!(
+        calls().contains("podman --connection far build "),
+        "{}",
+        calls()
+    );
+}
+
 /// Run `cmd` for at most `limit` seconds, its output in files (a command it left running
 /// cannot hold a pipe open): what it said, or a failure saying it hung.
 fn bounded(mut cmd: std::process::Command, dir: &Utf8Path, limit: u64) -> Ran {

@@ -89,6 +89,10 @@ pub enum Check {
         reference: String,
         image_id: &'static str,
     },
+    /// `podman system connection list --format json`: podman's connection `name`, which a
+    /// release lane is sent to, exists and is no `tcp://` to another machine (as `--builder`
+    /// refuses that URL given itself).
+    Connection { name: String },
     /// `ansible-playbook`'s own output: kept off the terminal (its log file has it), the
     /// play's recap kept for the report.
     Playbook,
@@ -253,6 +257,9 @@ impl Check {
             Check::Pushed { image_id, .. } => format!(
                 "check the registry serves the image built (config sha256:${{{image_id}}}) and take its digest"
             ),
+            Check::Connection { name } => format!(
+                "check podman connection {name} exists and is no tcp:// to another machine"
+            ),
             Check::Playbook => {
                 "keep Ansible's own output off the terminal (the tool shows a line per wave)"
                     .to_string()
@@ -374,6 +381,10 @@ impl Check {
             Check::Pushed { image_id, .. } => jq(
                 &format!("--arg id \"${{{image_id}}}\" "),
                 PUSHED_CONFIG_JQ,
+            ),
+            Check::Connection { name } => jq(
+                &format!("--arg n {} ", quote(name)),
+                crate::builder::CONNECTION_JQ,
             ),
             // one JSON document per wave that ran (none when the play stopped before one)
             Check::Fleet { .. } => jq("-s ", "all(.[]; (.results | type) == \"object\")"),
