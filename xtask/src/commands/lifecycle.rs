@@ -225,6 +225,14 @@ pub fn reboot(device: &Device) -> Step {
         .starts_wait()
 }
 
+/// What a plan interrupted once it asked the device to reboot into `what` leaves (the
+/// note of [`crate::plan::Step::leaves`]).
+pub fn reboot_left(what: &str) -> String {
+    format!(
+        "the device was asked to reboot into {what} (it may be rebooting now), and the run did not see it through: `cargo xtask status` shows what the device runs and greenboot's verdict"
+    )
+}
+
 /// Wait until the device answers with another boot id: it rebooted.
 pub fn back(device: &Device) -> Step {
     device

@@ -5,8 +5,8 @@
 //! second one would cancel the first.
 
 use super::lifecycle::{
-    back, boot_id, booted, deadline, deployments, greenboot, keep_booted, read, reboot, BEFORE,
-    NEXT_BOOT, TARGET,
+    back, boot_id, booted, deadline, deployments, greenboot, keep_booted, read, reboot,
+    reboot_left, BEFORE, NEXT_BOOT, TARGET,
 };
 use super::{Action, Ctx};
 use crate::config::Sources;
@@ -40,6 +40,11 @@ fn plan(args: &RollbackArgs, sources: &Sources) -> anyhow::Result<Plan> {
     plan.note = device.note();
     plan.deadline = Some(wait);
     plan.summary = Some(("device", super::lifecycle::rollback_summary));
+    // what an interruption leaves on the device, step by step (said with the signal)
+    plan.leaves = Some(
+        "nothing on the device was changed by this run: it had not queued the rollback yet"
+            .to_string(),
+    );
     for step in device.find_steps() {
         plan.push(step);
     }
@@ -78,9 +83,13 @@ fn plan(args: &RollbackArgs, sources: &Sources) -> anyhow::Result<Plan> {
             .when(When::IfDiffers(vec![(NEXT_BOOT, "rollback".to_string())]))
             .skip_note(
                 "a rollback is queued already (bootc status: rollbackQueued): not queued again, which would cancel it; the device is only rebooted",
-            ),
+            )
+            .leaves("a rollback may be queued on the device: it boots its rollback deployment at its next reboot. `cargo xtask rollback` again reboots into it (a rollback queued already is not queued twice); `sudo bootc rollback` on the device cancels it"),
     );
-    plan.push(reboot(&device));
+    plan.push(reboot(&device).leaves(format!(
+        "{}; had it not rebooted, the rollback stays queued for its next boot",
+        reboot_left("its rollback deployment")
+    )));
     plan.push(back(&device));
     plan.push(
         booted(

@@ -12,7 +12,7 @@
 
 use super::lifecycle::{
     back, boot_id, booted, deadline, deployments, greenboot, keep_booted, pull_limit, read, reboot,
-    ImageFlags, Wanted, BEFORE, EXPECTED,
+    reboot_left, ImageFlags, Wanted, BEFORE, EXPECTED,
 };
 use super::{Action, Ctx};
 use crate::config::Sources;
@@ -23,6 +23,11 @@ use crate::reach::{Device, DeviceArgs};
 
 /// The digest staged on the device before the upgrade, if one is.
 const STAGED_BEFORE: &str = "STAGED_BEFORE";
+
+/// What an upgrade interrupted once the pull started leaves (up to the reboot): the image
+/// staged, or soon: ssh's end of `bootc switch` is stopped, not the pull on the device
+/// (sshd does not stop a command whose client went away).
+const PULL_LEFT: &str = "the image may be staged on the device, or be once the pull finishes there (a stop ends the ssh session, not `bootc switch` on the device): it then boots at the device's next reboot. `cargo xtask status` shows what is staged; run the upgrade again to see it through, or remove what was staged on the device (`sudo rpm-ostree cleanup --pending` on RHEL image mode)";
 
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct UpgradeArgs {
@@ -72,6 +77,11 @@ fn plan(args: &UpgradeArgs, sources: &Sources) -> anyhow::Result<Plan> {
     plan.note = device.note();
     plan.deadline = Some(wait);
     plan.summary = Some(("device", super::lifecycle::upgrade_summary));
+    // what an interruption leaves on the device, step by step (said with the signal)
+    plan.leaves = Some(
+        "nothing on the device was changed by this run: it had not staged anything there yet"
+            .to_string(),
+    );
     for step in device.find_steps() {
         plan.push(step);
     }
@@ -141,7 +151,8 @@ fn plan(args: &UpgradeArgs, sources: &Sources) -> anyhow::Result<Plan> {
             .time_limit(pull_s)
             .when(moving.clone())
             .skip_note(format!("the device runs {} already: not staged again", wanted.reference))
-            .hint(format!("the device pulls the image itself: it needs credentials for the registry in /etc/ostree/auth.json (`cargo xtask doctor --for upgrade` checks), and room in /sysroot; a pull still running after --pull-timeout ({pull_s}s) is stopped, the device not rebooted: a slow link needs a longer one")),
+            .leaves(PULL_LEFT)
+            .hint(format!("the device pulls the image itself: it needs credentials for the registry in /etc/ostree/auth.json (`cargo xtask doctor --for upgrade` checks), and room in /sysroot. A pull past --pull-timeout ({pull_s}s) ends the upgrade before any reboot, but only its ssh session is stopped: the device may still finish the pull and stage the image, which boots at its next reboot (`cargo xtask status` shows it); a slow link needs a longer --pull-timeout")),
     );
     plan.push(
         deployments(
@@ -153,7 +164,11 @@ fn plan(args: &UpgradeArgs, sources: &Sources) -> anyhow::Result<Plan> {
         .when(moving.clone())
         .hint("the device was not rebooted; the image it staged boots at its next reboot: run the upgrade again (it stages the expected digest in its place), or remove it on the device (`sudo rpm-ostree cleanup --pending` on RHEL image mode)"),
     );
-    plan.push(reboot(&device).when(moving.clone()));
+    plan.push(
+        reboot(&device)
+            .when(moving.clone())
+            .leaves(reboot_left("the new image")),
+    );
     plan.push(back(&device).when(moving.clone()));
     plan.push(
         booted(
