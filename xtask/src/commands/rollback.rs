@@ -5,8 +5,8 @@
 //! second one would cancel the first.
 
 use super::lifecycle::{
-    back, boot_id, booted, deadline, deployments, greenboot, keep_booted, read, reboot,
-    reboot_left, BEFORE, NEXT_BOOT, TARGET,
+    back, boot_id, booted, deadline, deployments, greenboot, keep_booted, keep_next_boot, read,
+    reboot, reboot_left, BEFORE, NEXT_BOOT, TARGET,
 };
 use super::{Action, Ctx};
 use crate::config::Sources;
@@ -48,7 +48,7 @@ fn plan(args: &RollbackArgs, sources: &Sources) -> anyhow::Result<Plan> {
     for step in device.find_steps() {
         plan.push(step);
     }
-    plan.push(
+    plan.push(keep_next_boot(
         keep_booted(deployments(
             &device,
             "before",
@@ -62,16 +62,8 @@ fn plan(args: &RollbackArgs, sources: &Sources) -> anyhow::Result<Plan> {
             TARGET,
             "rollback_digest",
             ResultShell::Stdout("jq -r '.status.rollback.image.imageDigest'".to_string()),
-        )
-        .result_var(
-            NEXT_BOOT,
-            "next_boot",
-            ResultShell::Stdout(
-                "jq -r 'if .status.rollbackQueued == true then \"rollback\" elif .status.staged.image != null then \"staged\" else \"booted\" end'"
-                    .to_string(),
-            ),
         ),
-    );
+    ));
     plan.push(boot_id(&device));
     plan.push(
         device

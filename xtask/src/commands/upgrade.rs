@@ -11,18 +11,15 @@
 //! nothing moved, nothing to wait for), and a deployment staged there is reported.
 
 use super::lifecycle::{
-    back, boot_id, booted, deadline, deployments, greenboot, keep_booted, pull_limit, read, reboot,
-    reboot_left, ImageFlags, Wanted, BEFORE, EXPECTED,
+    back, boot_id, booted, deadline, deployments, greenboot, keep_booted, keep_next_boot,
+    pull_limit, read, reboot, reboot_left, ImageFlags, Wanted, BEFORE, EXPECTED, NEXT_BOOT,
 };
 use super::{Action, Ctx};
 use crate::config::Sources;
 use crate::device::GREENBOOT_UNIT;
 use crate::error::exit;
-use crate::plan::{Check, Plan, ResultShell, When};
+use crate::plan::{Check, Plan, When};
 use crate::reach::{Device, DeviceArgs};
-
-/// The digest staged on the device before the upgrade, if one is.
-const STAGED_BEFORE: &str = "STAGED_BEFORE";
 
 /// What an upgrade interrupted once the pull started leaves (up to the reboot): the image
 /// staged, or soon: ssh's end of `bootc switch` is stopped, not the pull on the device
@@ -85,30 +82,26 @@ fn plan(args: &UpgradeArgs, sources: &Sources) -> anyhow::Result<Plan> {
     for step in device.find_steps() {
         plan.push(step);
     }
-    plan.push(keep_booted(read(&device, "before")).result_var(
-        STAGED_BEFORE,
-        "staged_digest",
-        ResultShell::Stdout("jq -r '.status.staged.image.imageDigest // empty'".to_string()),
-    ));
+    plan.push(keep_next_boot(keep_booted(read(&device, "before"))));
     plan.push(boot_id(&device));
     plan.push(wanted.expected_step());
     // a device that runs the image already is only checked
     let moving = When::IfVarsDiffer(BEFORE, EXPECTED);
     let already = When::IfVarsSame(BEFORE, EXPECTED);
-    // ... and what an upgrade refused before its reboot left staged there is said: it boots
-    // at the next reboot
+    // ... and what boots there at the next reboot instead is said: a deployment an upgrade
+    // refused before its reboot left staged, a rollback queued by one that did not reboot
     plan.push(
         deployments(
             &device,
             "left-staged",
-            "read the deployment staged on the device",
+            "read what the device boots next (a deployment staged, a rollback queued)",
             Check::LeftStaged,
         )
         .probe()
         .reports()
         .when(When::AllOf(vec![
             already.clone(),
-            When::IfSet(STAGED_BEFORE),
+            When::IfDiffers(vec![(NEXT_BOOT, "booted".to_string())]),
         ])),
     );
     // with a public key configured, the images carry a policy that requires signatures:
