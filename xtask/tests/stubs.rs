@@ -992,6 +992,48 @@ fn an_interrupted_device_plan_says_what_it_leaves_on_the_device() {
     }
 }
 
+/// What a device says reaches the terminal in a check's error with its hidden characters
+/// escaped: a staged reference holding an escape sequence (here one that retitles the
+/// terminal), an 8-bit CSI and a right-to-left override cannot act on the terminal or hide
+/// what follows.
+#[test]
+fn a_devices_words_in_an_error_cannot_drive_the_terminal() {
+    let (dir, bin) = stub_device("stub-device-escapes");
+    // a device whose staged deployment's reference is not what was asked for, and holds
+    // hidden characters (JSON escapes: real characters once read)
+    stub(
+        &bin,
+        "ssh",
+        r#"case "$*" in
+*"bootc status --json") printf '%s\n' '{"kind":"BootcHost","status":{"booted":{"image":{"image":{"image":"q.io/a/b:1","transport":"registry"},"imageDigest":"sha256:1111111111111111111111111111111111111111111111111111111111111111","architecture":"amd64"}},"staged":{"image":{"image":{"image":"x\u001b]0;TITLE\u0007y\u009b2J\u202ez","transport":"registry"},"imageDigest":"sha256:9999999999999999999999999999999999999999999999999999999999999999","architecture":"amd64"}}}}' ;;
+*"cat /proc/sys/kernel/random/boot_id") echo first-boot ;;
+esac
+exit 0"#,
+    );
+    let mut cmd = common::isolated_xtask(&format!("{bin}:/usr/bin:/bin"));
+    cmd.args([
+        "upgrade",
+        "--host",
+        "redhat@192.0.2.10",
+        "--image",
+        "quay.io/org/edge:v2",
+    ])
+    .env("TMPDIR", dir.as_str())
+    .env("XTASK_STATE_DIR", dir.join("state").as_str());
+    let ran = Ran::of(cmd.output().unwrap());
+    assert_eq!(ran.code, 1, "{}", ran.stderr);
+    let error = &ran.stderr[ran.stderr.find("error: ").expect(&ran.stderr)..];
+    assert!(
+        error.contains("the device staged sha256:9999")
+            && error.contains("x\\u{1b}]0;TITLE\\u{7}y\\u{9b}2J\\u{202e}z"),
+        "{error:?}"
+    );
+    assert!(
+        !error.contains(['\u{1b}', '\u{7}', '\u{9b}', '\u{202e}']),
+        "{error:?}"
+    );
+}
+
 /// Issue 29, item 20: a wait ends at its deadline, not a pause after it: `--timeout 2s` with
 /// tries 5 s apart is a try at 0 s, a pause of 2 s, a last try, and "timed out after 2s".
 #[test]
