@@ -219,8 +219,10 @@ pub fn private_key(what: &str, path: &camino::Utf8Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A file ssh is handed in an option (`-i`, `-o UserKnownHostsFile=`): no comma, space or
-/// `%` (ssh expands %-tokens such as %d, %u, %h in both).
+/// A file ssh is handed in an option (`-i`, `-o UserKnownHostsFile=`): no comma, space,
+/// `%` or `$` (ssh expands %-tokens such as %d, %u, %h and `${NAME}` variables in both), no
+/// quote or backslash (ssh takes them out of an option's value): ssh reads the very file the
+/// tool checked and names.
 pub fn ssh_path(what: &str, path: &camino::Utf8Path) -> anyhow::Result<()> {
     validate::no_comma(what, path.as_str(), "ssh's -o option")?;
     if path.as_str().contains(char::is_whitespace) {
@@ -231,6 +233,20 @@ pub fn ssh_path(what: &str, path: &camino::Utf8Path) -> anyhow::Result<()> {
             what,
             path.as_str(),
             "ssh would read its '%' as a token (%d, %u, %h): rename the file",
+        ));
+    }
+    if path.as_str().contains('$') {
+        return Err(bad(
+            what,
+            path.as_str(),
+            "ssh would read its '$' as a variable (${HOME}): rename the file",
+        ));
+    }
+    if path.as_str().contains(['"', '\'', '\\']) {
+        return Err(bad(
+            what,
+            path.as_str(),
+            "ssh takes quotes and backslashes out of an option's value: rename the file",
         ));
     }
     Ok(())
@@ -251,17 +267,19 @@ impl Device {
             Some(p) => {
                 let path = sources.path(&p)?;
                 private_key(&p.what, &path)?;
+                ssh_path(&p.what, &path)?;
                 Some(path)
             }
             None => None,
         };
-        let known_hosts = sources
-            .value(&inputs::KNOWN_HOSTS, args.known_hosts.as_deref())?
-            .map(|p| sources.path(&p))
-            .transpose()?;
-        for p in identity.iter().chain(known_hosts.iter()) {
-            ssh_path("--ssh-key / --known-hosts", p)?;
-        }
+        let known_hosts = match sources.value(&inputs::KNOWN_HOSTS, args.known_hosts.as_deref())? {
+            Some(p) => {
+                let path = sources.path(&p)?;
+                ssh_path(&p.what, &path)?;
+                Some(path)
+            }
+            None => None,
+        };
         let host = sources.value(&inputs::DEVICE_HOST, args.host.as_deref())?;
         let target = match (&args.vm, &args.container, host) {
             (Some(vm), _, _) => Target::Vm {

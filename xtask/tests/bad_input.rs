@@ -750,6 +750,16 @@ fn bad_input_is_refused_before_anything_runs() {
             &["status", "--host", "edge-1", "--known-hosts", "/tmp/hosts-%u"],
             &["--known-hosts", "'/tmp/hosts-%u'", "token"],
         ),
+        // ssh expands ${NAME} in the file names it is given, and takes quotes out of -o
+        // values: it would use another file than the one checked and named
+        case(
+            &["status", "--host", "edge-1", "--known-hosts", "/tmp/${HOME}/known"],
+            &["error: --known-hosts: '/tmp/${HOME}/known'", "as a variable"],
+        ),
+        case(
+            &["upgrade", "--host", "edge-1", "--known-hosts", "/tmp/my\"hosts\""],
+            &["error: --known-hosts: ", "quotes and backslashes"],
+        ),
         // issue 30: rollout's own inputs, refused before the inventory is read
         case(&["rollout", "--image", "quay.io/a/os:1"], &["--inventory", "missing"]),
         case(
