@@ -750,6 +750,16 @@ fn bad_input_is_refused_before_anything_runs() {
             &["status", "--host", "edge-1", "--known-hosts", "/tmp/hosts-%u"],
             &["--known-hosts", "'/tmp/hosts-%u'", "token"],
         ),
+        // what the resolver reads as another address (127.0.0.1) than the one shown; an
+        // international name, in its ASCII form
+        case(
+            &["upgrade", "--host", "redhat@2130706433"],
+            &["error: --host: 'redhat@2130706433'", "not an IPv4 address"],
+        ),
+        case(
+            &["status", "--host", "bücher.example"],
+            &["error: --host: 'bücher.example'", "xn-- form"],
+        ),
         // ssh expands ${NAME} in the file names it is given, and takes quotes out of -o
         // values: it would use another file than the one checked and named
         case(
