@@ -462,6 +462,63 @@ mod tests {
         result.unwrap();
     }
 
+    /// A signal in the pause between two tries of a step (`retries`: a pull that failed)
+    /// ends the run there, as the signal: no other try is started. The command ignores
+    /// SIGTERM, so a try started after the signal would run. In a process of its own.
+    #[test]
+    fn a_signal_between_tries_starts_no_other_try() {
+        let dir = scratch("signal-between-tries");
+        let out = run_alone(
+            "signal_between_tries",
+            &[],
+            &[("XTASK_TEST_DIR", dir.to_str().unwrap())],
+        );
+        let tries = std::fs::read_to_string(dir.join("tries")).unwrap_or_default();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(tries.lines().count(), 1, "tries started: {tries:?}");
+    }
+
+    #[test]
+    #[ignore = "run in a process of its own by a_signal_between_tries_starts_no_other_try"]
+    fn signal_between_tries() {
+        if !alone("signal_between_tries") {
+            return;
+        }
+        let dir = PathBuf::from(std::env::var("XTASK_TEST_DIR").unwrap());
+        let tries = dir.join("tries");
+        let mut plan = Plan::new("a signal between tries", true);
+        plan.push(
+            Step::new("flaky", "a command that fails, tried again", "env")
+                .arg("--ignore-signal=TERM")
+                .arg("bash")
+                .arg("-c")
+                .arg(format!("echo try >> {}; exit 1", tries.display()))
+                .retries(3, 5),
+        );
+        // SIGTERM to this process once the first try failed (in the pause before the next)
+        let watched = tries.clone();
+        std::thread::spawn(move || {
+            let since = std::time::Instant::now();
+            while !watched.exists() && since.elapsed() < std::time::Duration::from_secs(30) {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            crate::exec::signals::send(std::process::id(), crate::exec::signals::SIGTERM);
+        });
+        let started = std::time::Instant::now();
+        let (report, result) = run(&Shell::new().unwrap(), &plan, Options::default());
+        let error = result.unwrap_err();
+        assert_eq!(crate::error::exit_code(&error), 143, "{error:#}");
+        assert_eq!(report.steps[0].status, Status::Interrupted);
+        assert!(started.elapsed() < std::time::Duration::from_secs(4));
+    }
+
     /// Issue 29, item 12: a signal that comes while a command stopped at its time limit
     /// still runs (it took the stop's SIGTERM, not the signal's) ends the run as that
     /// signal: 128 + the signal, the step interrupted, not timed out.

@@ -520,6 +520,27 @@ impl Runner<'_> {
                     {
                         std::thread::sleep(Duration::from_millis(50));
                     }
+                    // a signal (or another lane's failure) in the pause ends the step there:
+                    // no other try is started (a pull on a device would run on after it)
+                    if let Some(sig) = signals::caught() {
+                        return Err(command::Failure {
+                            signal: Some(sig),
+                            ..command::Failure::internal(format!(
+                                "stopped by {} before try {}/{tries}",
+                                signals::name(sig),
+                                attempt + 1
+                            ))
+                        });
+                    }
+                    if io.stopped() {
+                        return Err(command::Failure {
+                            stopped: true,
+                            ..command::Failure::internal(format!(
+                                "stopped before try {}/{tries}: another lane failed",
+                                attempt + 1
+                            ))
+                        });
+                    }
                     attempt += 1;
                 }
                 _ => return result,
