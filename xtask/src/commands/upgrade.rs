@@ -205,18 +205,18 @@ fn plan(args: &UpgradeArgs, sources: &Sources) -> anyhow::Result<Plan> {
         ]),
     ]);
     plan.push(
-        deployments(
-            &device,
-            "rolled-back",
-            "wait until the device has rolled back to the image it ran before",
-            Check::Booted {
-                want: BEFORE,
-                other: None,
-                rollback: Some(EXPECTED),
-            },
-        )
-        .repeat()
-        .when(rolling_back.clone())
+        device
+            .poll(deployments(
+                &device,
+                "rolled-back",
+                "wait until the device has rolled back to the image it ran before",
+                Check::Booted {
+                    want: BEFORE,
+                    other: None,
+                    rollback: Some(EXPECTED),
+                },
+            ))
+            .when(rolling_back.clone())
         .hint("greenboot reboots into the new image up to its boot-attempt limit (3), then rolls back; a device without greenboot's fallback stays on the red image"),
     );
     plan.push(
