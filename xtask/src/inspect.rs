@@ -479,14 +479,36 @@ impl Check {
                 text("architecture")?
             )),
             Check::LeftStaged => {
-                let staged = v.get("staged")?;
-                let what = |k: &str| staged.get(k).and_then(Value::as_str).unwrap_or("");
-                Some(crate::validate::escape_controls(&format!(
-                    "warning: the device has {} ({}) staged, {}",
-                    what("image"),
-                    what("digest"),
-                    crate::plan::LEFT_STAGED
-                )))
+                let of =
+                    |d: &Value, k: &str| d.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+                let mut lines = Vec::new();
+                if let Some(staged) = v.get("staged").filter(|s| s.is_object()) {
+                    lines.push(format!(
+                        "warning: the device has {} ({}) staged, {}",
+                        of(staged, "image"),
+                        of(staged, "digest"),
+                        crate::plan::LEFT_STAGED
+                    ));
+                }
+                if let (Some(true), Some(rollback)) = (
+                    v.get("rollback_queued").and_then(Value::as_bool),
+                    v.get("rollback").filter(|r| r.is_object()),
+                ) {
+                    lines.push(format!(
+                        "warning: the device has a rollback queued: it boots {} ({}) {}",
+                        of(rollback, "image"),
+                        of(rollback, "digest"),
+                        crate::plan::LEFT_QUEUED
+                    ));
+                }
+                // what the device said, its hidden characters escaped: a line each
+                (!lines.is_empty()).then(|| {
+                    lines
+                        .iter()
+                        .map(|l| crate::validate::escape_controls(l))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                })
             }
             Check::BootChanged { .. } => Some(format!(
                 "ok: the device rebooted (boot id {})",

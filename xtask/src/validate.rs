@@ -590,6 +590,16 @@ pub fn escape_controls(text: &str) -> String {
         .collect()
 }
 
+/// [`escape_controls`] line by line: a message of several lines keeps its lines, and what a
+/// command said inside them (a device's words) cannot move the cursor, recolour the
+/// terminal or hide what follows.
+pub fn escape_lines(text: &str) -> String {
+    text.split('\n')
+        .map(escape_controls)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 pub fn human(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut v = bytes as f64;

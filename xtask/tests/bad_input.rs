@@ -750,6 +750,26 @@ fn bad_input_is_refused_before_anything_runs() {
             &["status", "--host", "edge-1", "--known-hosts", "/tmp/hosts-%u"],
             &["--known-hosts", "'/tmp/hosts-%u'", "token"],
         ),
+        // what the resolver reads as another address (127.0.0.1) than the one shown; an
+        // international name, in its ASCII form
+        case(
+            &["upgrade", "--host", "redhat@2130706433"],
+            &["error: --host: 'redhat@2130706433'", "not an IPv4 address"],
+        ),
+        case(
+            &["status", "--host", "bücher.example"],
+            &["error: --host: 'bücher.example'", "xn-- form"],
+        ),
+        // ssh expands ${NAME} in the file names it is given, and takes quotes out of -o
+        // values: it would use another file than the one checked and named
+        case(
+            &["status", "--host", "edge-1", "--known-hosts", "/tmp/${HOME}/known"],
+            &["error: --known-hosts: '/tmp/${HOME}/known'", "as a variable"],
+        ),
+        case(
+            &["upgrade", "--host", "edge-1", "--known-hosts", "/tmp/my\"hosts\""],
+            &["error: --known-hosts: ", "quotes and backslashes"],
+        ),
         // issue 30: rollout's own inputs, refused before the inventory is read
         case(&["rollout", "--image", "quay.io/a/os:1"], &["--inventory", "missing"]),
         case(

@@ -1077,6 +1077,42 @@ fn the_device_policy_rejects_unsigned_images() {
     );
 }
 
+/// Every command on a device has its limit: each try of a wait 30 s (then the wait tries
+/// again within its deadline), the pull `--pull-timeout`, any other command 60 s.
+#[test]
+fn device_commands_have_their_limits() {
+    for args in [
+        &[
+            "upgrade",
+            "--host",
+            "edge-1",
+            "--image",
+            "quay.io/a/b:1",
+            "--pull-timeout",
+            "15m",
+        ][..],
+        &["rollback", "--host", "edge-1"][..],
+    ] {
+        let cli = Cli::try_parse_from(std::iter::once("cargo xtask").chain(args.iter().copied()))
+            .unwrap();
+        let plan = plan_for(&cli.command, &sources(true, &[])).unwrap();
+        for step in plan.steps.iter().filter(|s| s.program == "ssh") {
+            let want = match (step.repeat, step.id) {
+                (true, _) => 30,
+                (false, "switch") => 900,
+                (false, _) => 60,
+            };
+            assert_eq!(
+                step.time_limit,
+                Some(want),
+                "{args:?}: {} ({})",
+                step.id,
+                step.about
+            );
+        }
+    }
+}
+
 /// Every gpg and skopeo command of signing and of the checks after it has a time limit,
 /// the gpg list check's too (a gpg waiting on an agent, a skopeo on a lookaside server that
 /// never answers, must not hold a release forever).

@@ -667,7 +667,8 @@ fn printed_plans_judge_outputs_as_the_tool_does() {
 /// `--pull-timeout` (1, no reboot, not tried again), a pull longer than `--timeout` (0: the
 /// waits count from the reboot), a device that runs the image already with greenboot red (1
 /// at once, no wait for a rollback), one with a deployment left staged (0, reported), a
-/// rollback queued already (0: only rebooted, not cancelled).
+/// rollback queued already (0: only rebooted, not cancelled), one that runs the image already
+/// with a rollback queued (0, reported: it would boot the old image at its next reboot).
 #[test]
 fn pasted_lifecycle_scripts_end_as_the_tool_does() {
     let test = "pasted_lifecycle_scripts_end_as_the_tool_does";
@@ -740,7 +741,7 @@ fn pasted_lifecycle_scripts_end_as_the_tool_does() {
         &'a str,
         &'a str,
     );
-    let scenarios: [Scenario; 12] = [
+    let scenarios: [Scenario; 13] = [
         ("healthy", &["upgrade"], None, &[], 0, "", NEW),
         (
             "pinned",
@@ -817,6 +818,17 @@ fn pasted_lifecycle_scripts_end_as_the_tool_does() {
             &[("booted", NEW), ("staged", OTHER)],
             0,
             "staged, left by an upgrade that did not reboot it",
+            NEW,
+        ),
+        // the image runs already, and a rollback is queued (a rollback that did not reboot):
+        // the device would boot the old image at its next reboot; said
+        (
+            "left-queued",
+            &["upgrade"],
+            Some(OLD),
+            &[("booted", NEW), ("queued", "")],
+            0,
+            "warning: the device has a rollback queued: it boots quay.io/org/edge@sha256:1111",
             NEW,
         ),
         ("rollback", &["rollback"], Some(NEW), &[], 0, "", NEW),

@@ -988,6 +988,141 @@ fn a_device_that_stops_answering_ends_the_command_in_bounded_time() {
     }
 }
 
+/// Ctrl-C at each stage of `upgrade` and `rollback` says what is left on the device, not
+/// that `cargo xtask clean` undoes it (these plans keep no record): before anything changed,
+/// nothing; during the pull, that only ssh was stopped and the device may still stage the
+/// image; after the reboot was asked for (mid-pause of the wait for the device), that the
+/// device may be rebooting; after `bootc rollback`, that a rollback may be queued.
+#[test]
+fn an_interrupted_device_plan_says_what_it_leaves_on_the_device() {
+    let (dir, bin) = stub_device("stub-device-interrupted");
+    let dev = dir.join("dev");
+    const NEW: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+    let upgrade: &[&str] = &["upgrade", "--image", "quay.io/org/edge:v2"];
+    // the command, the device's control files, what shows the stage is running (the stub's
+    // calls), what the error says
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str, &'a str);
+    let cases: [Case; 4] = [
+        (
+            upgrade,
+            &[("hang-on", "bootc status --json")],
+            "bootc status",
+            "nothing on the device was changed by this run",
+        ),
+        (
+            upgrade,
+            &[("switch-seconds", "30")],
+            "bootc switch",
+            "the image may be staged on the device, or be once the pull finishes there (a stop ends the ssh session, not `bootc switch` on the device): it then boots at the device's next reboot",
+        ),
+        (
+            upgrade,
+            &[("boot-tries", "1000")],
+            "systemctl reboot",
+            "the device was asked to reboot into the new image (it may be rebooting now)",
+        ),
+        (
+            &["rollback"],
+            &[("rollback", NEW), ("hang-on", "bootc rollback")],
+            "bootc rollback",
+            "a rollback may be queued on the device: it boots its rollback deployment at its next reboot",
+        ),
+    ];
+    for (args, control, running, says) in cases {
+        let _ = std::fs::remove_dir_all(&dev);
+        let _ = std::fs::remove_file(dir.join("calls.log"));
+        std::fs::create_dir_all(&dev).unwrap();
+        std::fs::write(
+            dev.join("booted"),
+            "sha256:1111111111111111111111111111111111111111111111111111111111111111\n",
+        )
+        .unwrap();
+        std::fs::write(dev.join("boot_id"), "first-boot\n").unwrap();
+        for (file, text) in control {
+            std::fs::write(dev.join(file), format!("{text}\n")).unwrap();
+        }
+        let mut cmd = common::isolated_xtask(&format!("{bin}:/usr/bin:/bin"));
+        let child = cmd
+            .args(args)
+            .args(["--host", "redhat@192.0.2.10"])
+            .env("STUB_DIR", dir.as_str())
+            .env("TMPDIR", dir.as_str())
+            .env("XTASK_STATE_DIR", dir.join("state").as_str())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !std::fs::read_to_string(dir.join("calls.log")).is_ok_and(|c| c.contains(running)) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{args:?}: `{running}` never ran"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let status = std::process::Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let ran = Ran::of(child.wait_with_output().unwrap());
+        assert_eq!(ran.code, 130, "{args:?}, {running}: {}", ran.stderr);
+        assert!(
+            ran.stderr.contains("interrupted by SIGINT") && ran.stderr.contains(says),
+            "{args:?}, {running}: no {says:?} in\n{}",
+            ran.stderr
+        );
+        assert!(
+            !ran.stderr.contains("cargo xtask clean"),
+            "{args:?}, {running}: a device plan keeps no record:\n{}",
+            ran.stderr
+        );
+    }
+}
+
+/// What a device says reaches the terminal in a check's error with its hidden characters
+/// escaped: a staged reference holding an escape sequence (here one that retitles the
+/// terminal), an 8-bit CSI and a right-to-left override cannot act on the terminal or hide
+/// what follows.
+#[test]
+fn a_devices_words_in_an_error_cannot_drive_the_terminal() {
+    let (dir, bin) = stub_device("stub-device-escapes");
+    // a device whose staged deployment's reference is not what was asked for, and holds
+    // hidden characters (JSON escapes: real characters once read)
+    stub(
+        &bin,
+        "ssh",
+        r#"case "$*" in
+*"bootc status --json") printf '%s\n' '{"kind":"BootcHost","status":{"booted":{"image":{"image":{"image":"q.io/a/b:1","transport":"registry"},"imageDigest":"sha256:1111111111111111111111111111111111111111111111111111111111111111","architecture":"amd64"}},"staged":{"image":{"image":{"image":"x\u001b]0;TITLE\u0007y\u009b2J\u202ez","transport":"registry"},"imageDigest":"sha256:9999999999999999999999999999999999999999999999999999999999999999","architecture":"amd64"}}}}' ;;
+*"cat /proc/sys/kernel/random/boot_id") echo first-boot ;;
+esac
+exit 0"#,
+    );
+    let mut cmd = common::isolated_xtask(&format!("{bin}:/usr/bin:/bin"));
+    cmd.args([
+        "upgrade",
+        "--host",
+        "redhat@192.0.2.10",
+        "--image",
+        "quay.io/org/edge:v2",
+    ])
+    .env("TMPDIR", dir.as_str())
+    .env("XTASK_STATE_DIR", dir.join("state").as_str());
+    let ran = Ran::of(cmd.output().unwrap());
+    assert_eq!(ran.code, 1, "{}", ran.stderr);
+    let error = &ran.stderr[ran.stderr.find("error: ").expect(&ran.stderr)..];
+    assert!(
+        error.contains("the device staged sha256:9999")
+            && error.contains("x\\u{1b}]0;TITLE\\u{7}y\\u{9b}2J\\u{202e}z"),
+        "{error:?}"
+    );
+    assert!(
+        !error.contains(['\u{1b}', '\u{7}', '\u{9b}', '\u{202e}']),
+        "{error:?}"
+    );
+}
+
 /// Issue 29, item 20: a wait ends at its deadline, not a pause after it: `--timeout 2s` with
 /// tries 5 s apart is a try at 0 s, a pause of 2 s, a last try, and "timed out after 2s".
 #[test]

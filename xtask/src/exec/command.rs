@@ -303,7 +303,7 @@ impl Runner<'_> {
                         check.judge_with(&String::from_utf8_lossy(&result.stdout), &state.vars)
                     {
                         if let Ok(not_yet) = e.downcast::<NotYet>() {
-                            failure.not_yet = Some(Box::new(not_yet));
+                            failure.not_yet = Some(Box::new(escaped(not_yet)));
                         }
                     }
                 }
@@ -344,7 +344,9 @@ impl Runner<'_> {
                 Ok(Some(json!({ (*var): value })))
             }
             Output::Check(check) => check.judge_with(&text, &state.vars).map(Some).map_err(|e| {
-                match e.downcast::<NotYet>() {
+                // a check's words hold what the command printed (a device's, a registry's):
+                // shown with its hidden characters escaped
+                match e.downcast::<NotYet>().map(escaped) {
                     Ok(not_yet) => Failure {
                         message: not_yet.diagnosis.clone(),
                         answered: false,
@@ -356,7 +358,7 @@ impl Runner<'_> {
                     },
                     Err(e) => Failure {
                         definite: e.is::<crate::error::Definite>(),
-                        message: format!("{e:#}"),
+                        message: crate::validate::escape_lines(&format!("{e:#}")),
                         answered: true,
                         not_yet: None,
                         signal: None,
@@ -366,6 +368,16 @@ impl Runner<'_> {
                 }
             }),
         }
+    }
+}
+
+/// A check's "not yet", its words (which hold what the command printed) with their hidden
+/// characters escaped, line by line.
+fn escaped(not_yet: NotYet) -> NotYet {
+    NotYet {
+        progress: crate::validate::escape_lines(&not_yet.progress),
+        diagnosis: crate::validate::escape_lines(&not_yet.diagnosis),
+        ..not_yet
     }
 }
 

@@ -110,6 +110,9 @@ struct State {
     /// The start of the last step that starts the wait ([`Step::starts_wait`]: a reboot);
     /// the deadline counts from there, else from the plan's start.
     wait_from: Option<Instant>,
+    /// What is left where the plan works should it be interrupted now: the note of the last
+    /// step started that [`Step::leaves`] one, else the plan's.
+    leaves: Option<String>,
 }
 
 /// A plan being run: where, how, and since when (the deadline of waiting steps counts from
@@ -124,7 +127,10 @@ struct Runner<'a> {
 
 impl Runner<'_> {
     fn all(&self, report: &mut Report) -> anyhow::Result<()> {
-        let mut state = State::default();
+        let mut state = State {
+            leaves: self.plan.leaves.clone(),
+            ..State::default()
+        };
         let result = self
             .steps(&mut state, report)
             .and_then(|()| self.failed_units(&state));
@@ -222,12 +228,15 @@ impl Runner<'_> {
             return Ok(());
         }
         if let Some(sig) = signals::caught() {
-            return Err(interrupted(sig, n, total, step, report, 0));
+            return Err(self.interrupted(sig, n, step, state, report, 0));
         }
         if io.stopped() {
             // another lane failed: start nothing more
             report.steps.push(StepRecord::new(step, Status::Skipped, 0));
             return Err(anyhow::Error::new(Stopped));
+        }
+        if step.leaves.is_some() {
+            state.leaves.clone_from(&step.leaves);
         }
         self.record(step, state, Moment::Before)?;
         io.say(&format!("==> [{n}/{total}] {}", step.about));
@@ -303,7 +312,7 @@ impl Runner<'_> {
             if let Some(sig) = signals::caught() {
                 progress.finish();
                 let ms = step_started.elapsed().as_millis() as u64;
-                return Err(interrupted(sig, n, total, step, report, ms));
+                return Err(self.interrupted(sig, n, step, state, report, ms));
             }
         };
         progress.finish();
@@ -312,7 +321,7 @@ impl Runner<'_> {
             signal: Some(sig), ..
         }) = &result
         {
-            return Err(interrupted(*sig, n, total, step, report, ms));
+            return Err(self.interrupted(*sig, n, step, state, report, ms));
         }
         if let Err(command::Failure { stopped: true, .. }) = &result {
             report
@@ -511,11 +520,67 @@ impl Runner<'_> {
                     {
                         std::thread::sleep(Duration::from_millis(50));
                     }
+                    // a signal (or another lane's failure) in the pause ends the step there:
+                    // no other try is started (a pull on a device would run on after it)
+                    if let Some(sig) = signals::caught() {
+                        return Err(command::Failure {
+                            signal: Some(sig),
+                            ..command::Failure::internal(format!(
+                                "stopped by {} before try {}/{tries}",
+                                signals::name(sig),
+                                attempt + 1
+                            ))
+                        });
+                    }
+                    if io.stopped() {
+                        return Err(command::Failure {
+                            stopped: true,
+                            ..command::Failure::internal(format!(
+                                "stopped before try {}/{tries}: another lane failed",
+                                attempt + 1
+                            ))
+                        });
+                    }
                     attempt += 1;
                 }
                 _ => return result,
             }
         }
+    }
+
+    /// The error of a signal caught at step `n`: what was stopped, what the record holds
+    /// (a plan that keeps one), and what is left where the plan works ([`Step::leaves`]).
+    fn interrupted(
+        &self,
+        sig: i32,
+        n: usize,
+        step: &Step,
+        state: &State,
+        report: &mut Report,
+        ms: u64,
+    ) -> anyhow::Error {
+        report
+            .steps
+            .push(StepRecord::new(step, Status::Interrupted, ms));
+        let mut message = format!(
+            "interrupted by {} at step {n}/{} ({}): the command was stopped and the secret files removed",
+            signals::name(sig),
+            self.plan.steps.len(),
+            step.about
+        );
+        if self.plan.record.is_some() {
+            message.push_str(
+                "; what was made so far is in the record (`cargo xtask clean` undoes it)",
+            );
+        }
+        if let Some(left) = &state.leaves {
+            message.push('\n');
+            message.push_str(left);
+        }
+        anyhow::Error::new(Interrupted {
+            signal: sig,
+            message,
+        })
     }
 
     /// Write the step's recordings of this moment into the record file.
@@ -535,27 +600,6 @@ impl Runner<'_> {
             .collect();
         crate::record::apply(path, &due, &state.vars)
     }
-}
-
-fn interrupted(
-    sig: i32,
-    n: usize,
-    total: usize,
-    step: &Step,
-    report: &mut Report,
-    ms: u64,
-) -> anyhow::Error {
-    report
-        .steps
-        .push(StepRecord::new(step, Status::Interrupted, ms));
-    anyhow::Error::new(Interrupted {
-        signal: sig,
-        message: format!(
-            "interrupted by {} at step {n}/{total} ({}): the command was stopped and the secret files removed; what was made so far is in the record (`cargo xtask clean` undoes it)",
-            signals::name(sig),
-            step.about
-        ),
-    })
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -58,8 +58,9 @@ pub enum Check {
     /// `bootc status --json`: the staged deployment is the digest in `expected`.
     Staged { expected: &'static str },
     /// `bootc status --json` of a device that runs the wanted image already: a deployment
-    /// staged there (left by an upgrade refused before its reboot) boots at the next reboot
-    /// instead; a report that says so, and how to remove it.
+    /// staged there (left by an upgrade refused before its reboot), or a rollback queued
+    /// there (left by a rollback that did not reboot), boots at the next reboot instead; a
+    /// report that says so, and how to undo it.
     LeftStaged,
     /// `/proc/sys/kernel/random/boot_id`: not the one in `from` any more (the device has
     /// rebooted); the same one is "not yet".
@@ -171,6 +172,10 @@ impl Want {
 /// already ([`Check::LeftStaged`]), after what is staged.
 pub const LEFT_STAGED: &str = "left by an upgrade that did not reboot it (refused, or stopped): it boots at the device's next reboot in place of the image it runs; remove it on the device (`sudo rpm-ostree cleanup --pending` on RHEL image mode)";
 
+/// What a person must know of a rollback queued on a device that runs the wanted image
+/// already ([`Check::LeftStaged`]), after the rollback deployment.
+pub const LEFT_QUEUED: &str = "at the device's next reboot, in place of the image it runs (left by a rollback that did not reboot it, or queued by hand); cancel it on the device (`sudo bootc rollback`)";
+
 /// The digest of the manifest on stdin, in bash: its SHA-256. The script gets a command's
 /// output through `$(...)` and `printf '%s\n'`, which adds a newline the registry did not
 /// send: one trailing newline is taken off first (manifests as pushed end without one; the
@@ -230,7 +235,7 @@ impl Check {
                 format!("check the staged deployment is ${{{expected}}}")
             }
             Check::LeftStaged => {
-                "report the deployment staged on the device (it boots at the next reboot)"
+                "report a deployment staged or a rollback queued on the device (it boots at the next reboot)"
                     .to_string()
             }
             Check::BootChanged { from } => format!("check the boot id is no longer ${{{from}}}"),
@@ -373,8 +378,9 @@ impl Check {
             }
             // a report, never a failure: the script says it as the tool does
             Check::LeftStaged => Some(format!(
-                "jq -r --arg rest {} '.status.staged.image // empty | \"warning: the device has \\(.image.image) (\\(.imageDigest)) staged, \\($rest)\"' >&2",
-                quote(LEFT_STAGED)
+                "jq -r --arg rest {} --arg queued {} '(.status.staged.image // empty | \"warning: the device has \\(.image.image) (\\(.imageDigest)) staged, \\($rest)\"), (select(.status.rollbackQueued == true) | .status.rollback.image // empty | \"warning: the device has a rollback queued: it boots \\(.image.image) (\\(.imageDigest)) \\($queued)\")' >&2",
+                quote(LEFT_STAGED),
+                quote(LEFT_QUEUED)
             )),
             Check::Greenboot { wait: false } | Check::Unit { .. } | Check::Journal { .. } => None,
             Check::Kernel { .. } | Check::Artifact { .. } | Check::Playbook => None,

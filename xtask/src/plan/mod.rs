@@ -13,7 +13,7 @@ mod json;
 pub use crate::record::{Entry, Field, Recording};
 pub use crate::secrets::Secret;
 pub use bash::quote;
-pub use check::{Check, FleetHost, FleetPlan, Want, LEFT_STAGED, SHELL_DIGEST};
+pub use check::{Check, FleetHost, FleetPlan, Want, LEFT_QUEUED, LEFT_STAGED, SHELL_DIGEST};
 
 /// A name made at plan time (a lane's step id or variable, `arm64/push`) as the `'static`
 /// string ids and variables are. Plans are made once per run, so the few bytes leaked are
@@ -408,6 +408,10 @@ pub struct Step {
     /// other than 0: the step's report is shown, and the plan ends with that code and this
     /// message (`${NAME}`s filled in). A verdict made of many ("a device rolled back").
     pub exit_var: Option<(&'static str, String)>,
+    /// What is left where the plan works (a device) once this step has started, should the
+    /// run be interrupted at it or at a later step (until another step says otherwise): a
+    /// pull the device may still finish, a reboot asked for. The error of a signal says it.
+    pub leaves: Option<String>,
 }
 
 /// What a live line watches while a step's command runs.
@@ -494,6 +498,7 @@ impl Step {
             unit: None,
             watch: None,
             exit_var: None,
+            leaves: None,
         }
     }
     /// Also put `key` of this step's result into the result of the earlier step `id`.
@@ -520,6 +525,12 @@ impl Step {
     /// Stop the command after `seconds`: the step fails, saying it did not end.
     pub fn time_limit(mut self, seconds: u64) -> Step {
         self.time_limit = Some(seconds);
+        self
+    }
+    /// What is left once this step has started, should the run be interrupted (see
+    /// [`Step::leaves`]).
+    pub fn leaves(mut self, note: impl Into<String>) -> Step {
+        self.leaves = Some(note.into());
         self
     }
     /// The plan's deadline counts from this step's start (see [`Step::starts_wait`]).
@@ -820,6 +831,9 @@ pub struct Plan {
     /// ended, when the results hold what they need (a JUnit file for CI), as it keeps its
     /// record: the printed plan says so.
     pub report_files: Vec<ReportFile>,
+    /// What is left where the plan works when it is interrupted before any step that
+    /// [`Step::leaves`] something has started ("nothing on the device was changed").
+    pub leaves: Option<String>,
 }
 
 /// A report file the tool writes when the plan has ended (see [`Plan::report_files`]).
@@ -877,6 +891,7 @@ impl Plan {
             summary: None,
             keep_going: None,
             report_files: Vec::new(),
+            leaves: None,
         }
     }
     pub fn push(&mut self, step: Step) {
