@@ -513,16 +513,23 @@ pub const MIRROR_INSECURE: Input = input(
 pub const MIRROR_LOOKASIDE_DIR: Input = input(
     "mirror_lookaside_dir",
     "--mirror-lookaside-dir",
-    "gpg signing: where `mirror` writes the signatures of what it copies; serve it at the mirror's lookaside URL",
+    "Where `mirror` writes the signatures of what it copies that are kept at a lookaside (gpg signing; Red Hat's images); serve it at the mirror's lookaside URL",
 )
 .key("mirror.lookaside_dir")
 .default("target/mirror-signatures");
 pub const MIRROR_LOOKASIDE_URL: Input = input(
     "mirror_lookaside_url",
     "--mirror-lookaside-url",
-    "gpg signing: the http(s) URL where the site serves the mirror's signatures (devices read them there)",
+    "The http(s) URL where the site serves the mirror's lookaside directory: devices read there the signatures of what they pull through the mirror (needed with gpg signing, and for images of a registry that signs at a lookaside, as Red Hat's do)",
 )
 .key("mirror.lookaside_url");
+pub const MIRROR_SOURCE_LOOKASIDES: Input = input(
+    "source_lookasides",
+    "--source-lookaside",
+    "A source registry (or namespace) that keeps its images' signatures at a lookaside, SCOPE=URL (repeatable): `mirror` reads them there and writes them into the mirror's lookaside, which devices read; Red Hat's registries are known already",
+)
+.key("mirror.source_lookasides")
+.kind(Kind::List);
 pub const RELEASE_LIST: Input = input(
     "release_lists",
     "--release-list",
@@ -614,6 +621,7 @@ pub const ALL: &[&Input] = &[
     &MIRROR_INSECURE,
     &MIRROR_LOOKASIDE_DIR,
     &MIRROR_LOOKASIDE_URL,
+    &MIRROR_SOURCE_LOOKASIDES,
     &RELEASE_LIST,
     &CONFIG,
     &STATE_DIR,

@@ -1148,6 +1148,79 @@ fn bad_input_is_refused_before_anything_runs() {
             ],
             &["--mirror-lookaside-url", "file:///srv/sigs"],
         ));
+        // the reviewer's finding: devices read the signatures of Red Hat's images pulled
+        // through the mirror at the mirror's lookaside only, whatever the signing method
+        cases.push(case(
+            &[
+                "mirror",
+                "--to",
+                "mirror.local",
+                "--release-list",
+                list.as_str(),
+            ],
+            &[
+                "--mirror-lookaside-url: missing",
+                "registry.redhat.io/lvms4/lvms-rhel9-operator@sha256:",
+                "mirror.lookaside_url",
+            ],
+        ));
+        cases.push(with_env(
+            case(
+                &[
+                    "build",
+                    "--embed",
+                    "--embed-image",
+                    "registry.access.redhat.com/ubi9/ubi:9.4",
+                ],
+                &[
+                    "--mirror-lookaside-url: missing",
+                    "registry.access.redhat.com/ubi9/ubi:9.4",
+                ],
+            ),
+            &[("MIRROR_REGISTRY", "mirror.local")],
+        ));
+        cases.push(case(
+            &[
+                "mirror",
+                "--to",
+                "mirror.local",
+                "--release-list",
+                list.as_str(),
+                "--mirror-lookaside-url",
+                "https://sigs.mirror.local",
+                "--source-lookaside",
+                "quay.io/org",
+            ],
+            &["--source-lookaside", "quay.io/org", "SCOPE=URL"],
+        ));
+        cases.push(case(
+            &[
+                "mirror",
+                "--to",
+                "mirror.local",
+                "--release-list",
+                list.as_str(),
+                "--mirror-lookaside-url",
+                "https://sigs.mirror.local",
+                "--source-lookaside",
+                "quay.io/org=file:///srv/sigs",
+            ],
+            &["--source-lookaside", "file:///srv/sigs", "http"],
+        ));
+        cases.push(case(
+            &[
+                "mirror",
+                "--to",
+                "mirror.local",
+                "--release-list",
+                list.as_str(),
+                "--mirror-lookaside-url",
+                "https://sigs.mirror.local",
+                "--source-lookaside",
+                "https://quay.io/org=https://sigs.example.com",
+            ],
+            &["--source-lookaside", "not a registry host"],
+        ));
         // issue 29: two registries that would share one place in the mirror
         cases.push(case(
             &[

@@ -866,11 +866,12 @@ exit 0"#
     assert_eq!(calls(), "podman system connection list --format json\n");
     // an ssh tunnel's end on this machine: the lanes run
     connections("tcp://127.0.0.1:8888");
-    run(&bin, &tmp, &args, &env);
+    let tunnel = run(&bin, &tmp, &args, &env);
     assert!(
         calls().contains("podman --connection far build "),
-        "{}",
-        calls()
+        "{}\n{}",
+        calls(),
+        tunnel.stderr
     );
 }
 

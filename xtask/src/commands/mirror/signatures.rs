@@ -135,8 +135,9 @@ impl MirrorPlan {
                 };
 
                 let mut step = at(at(step)).read_only();
-                if let (Method::Gpg, Some(url)) = (signing.method, &m.lookaside_url) {
-                    // skopeo names the signature's URL when it cannot be read
+                if let Some(url) = &m.lookaside_url {
+                    // skopeo names the signature's URL when it cannot be read (either method:
+                    // the mirror's entry reads lookaside signatures there, as devices do)
                     step = step.hint_when(
                         crate::plan::name(url.clone()),
                         format!("the mirror's lookaside {url} (mirror.lookaside_url), where devices read the signatures, did not answer: serve {} there", m.lookaside_dir),
