@@ -30,6 +30,26 @@ use crate::validate::{self, bad};
 
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct RolloutArgs {
+    /// Hand the release to this flightctl fleet instead of Ansible: the fleet's template
+    /// names the pinned image, flightctl's agents move the devices batch by batch under the
+    /// fleet's rollout policy, and the tool watches its API and reports
+    #[arg(
+        long,
+        value_name = "FLEET",
+        conflicts_with_all = ["inventory", "limit", "parallel", "ssh_user", "identity", "known_hosts"]
+    )]
+    pub flightctl: Option<String>,
+    #[arg(long, value_name = "URL", requires = "flightctl")]
+    pub api: Option<String>,
+    #[arg(long, value_name = "FILE", requires = "flightctl")]
+    pub api_ca: Option<String>,
+    #[arg(long, value_name = "FILE", requires = "flightctl")]
+    pub token_file: Option<String>,
+    /// With --flightctl: let the batch that waits for approval go on (flightctl stopped the
+    /// rollout before it: the batch before did not reach the success threshold); the tool
+    /// never does on its own
+    #[arg(long, requires = "flightctl")]
+    pub approve: bool,
     #[arg(long, value_name = "FILE")]
     pub inventory: Option<String>,
     /// Only the inventory's hosts this Ansible pattern matches (a host, a group, `edge:!lab`),
@@ -100,6 +120,10 @@ pub struct Rollout {
 
 /// `cargo xtask rollout`
 pub fn act(args: &RolloutArgs, ctx: &Ctx) -> anyhow::Result<Action> {
+    if let Some(fleet) = &args.flightctl {
+        let rollout = super::flightctl::FlightctlRollout::resolve(args, fleet, ctx.sources)?;
+        return Ok(Action::plan(rollout.plan(ctx.sources.as_root)));
+    }
     let rollout = Rollout::resolve(args, ctx.sources)?;
     Ok(Action::plan(rollout.plan(ctx.sources.as_root)))
 }
@@ -474,7 +498,7 @@ impl Rollout {
 }
 
 /// `--junit FILE`: in a directory that exists, not a directory itself.
-fn junit_path(sources: &Sources, value: &str) -> anyhow::Result<Utf8PathBuf> {
+pub(super) fn junit_path(sources: &Sources, value: &str) -> anyhow::Result<Utf8PathBuf> {
     let path = sources.flag_path("--junit", value)?;
     if path.is_dir() {
         return Err(bad("--junit", value, "is a directory: give a file name"));
