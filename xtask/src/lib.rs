@@ -316,9 +316,10 @@ pub enum Command {
     Upgrade(upgrade::UpgradeArgs),
     /// Boot the device's rollback deployment again (bootc rollback), with upgrade's checks
     Rollback(rollback::RollbackArgs),
-    /// One release to a fleet, in waves, through Ansible: the image pinned once, each
-    /// device handed to `upgrade`; a table, --json and --junit with every device's verdict;
-    /// exit 4 when a device rolled back, 3 when one is gone
+    /// One release to a fleet, in waves, through Ansible (each device handed to `upgrade`)
+    /// or a flightctl fleet (--flightctl: its agents move the devices, batch by batch): the
+    /// image pinned once; a table, --json and --junit with every device's verdict; exit 4
+    /// when a device rolled back, 3 when one is gone
     Rollout(rollout::RolloutArgs),
     /// Remove exactly what `run` recorded making (containers, loop-device volume group,
     /// loop device and file), nothing made by hand

@@ -39,16 +39,16 @@ pub struct RolloutArgs {
         conflicts_with_all = ["inventory", "limit", "parallel", "ssh_user", "identity", "known_hosts"]
     )]
     pub flightctl: Option<String>,
-    #[arg(long, value_name = "URL", requires = "flightctl")]
+    #[arg(long, value_name = "URL")]
     pub api: Option<String>,
-    #[arg(long, value_name = "FILE", requires = "flightctl")]
+    #[arg(long, value_name = "FILE")]
     pub api_ca: Option<String>,
-    #[arg(long, value_name = "FILE", requires = "flightctl")]
+    #[arg(long, value_name = "FILE")]
     pub token_file: Option<String>,
     /// With --flightctl: let the batch that waits for approval go on (flightctl stopped the
     /// rollout before it: the batch before did not reach the success threshold); the tool
     /// never does on its own
-    #[arg(long, requires = "flightctl")]
+    #[arg(long)]
     pub approve: bool,
     #[arg(long, value_name = "FILE")]
     pub inventory: Option<String>,
@@ -64,7 +64,11 @@ pub struct RolloutArgs {
     pub max_failed: Option<String>,
     #[arg(long, value_name = "N")]
     pub parallel: Option<String>,
-    #[arg(long = "timeout", value_name = "DURATION")]
+    /// Ansible: how long each device may take, from the reboot, to come back, pass greenboot
+    /// and have every pod ready (config device.timeout, default 20m); with --flightctl: how
+    /// long the whole rollout may take, from the patch to its last device (config
+    /// fleet.flightctl.timeout, default 1h)
+    #[arg(long = "timeout", id = "rollout_timeout", value_name = "DURATION")]
     pub upgrade_timeout: Option<String>,
     #[arg(long = "interval", value_name = "DURATION")]
     pub poll_interval: Option<String>,
@@ -132,6 +136,7 @@ impl Rollout {
     /// Every input checked, then the two read-only questions (the inventory, the image's
     /// list); bad input is one line naming it, and nothing has run.
     pub fn resolve(args: &RolloutArgs, sources: &Sources) -> anyhow::Result<Rollout> {
+        only_with_flightctl(args)?;
         let (inv_what, inventory) = fleet::inventory_path(args.inventory.as_deref(), sources)?;
         let limit = fleet::limit(args.limit.as_deref())?;
         let (waves_what, raw) = sources.list(&inputs::FLEET_WAVES, &args.waves)?;
@@ -495,6 +500,25 @@ impl Rollout {
         );
         plan
     }
+}
+
+/// The flags of `--flightctl` are refused without it, rather than ignored.
+fn only_with_flightctl(args: &RolloutArgs) -> anyhow::Result<()> {
+    for (flag, given) in [
+        ("--api", args.api.as_deref()),
+        ("--api-ca", args.api_ca.as_deref()),
+        ("--token-file", args.token_file.as_deref()),
+        ("--approve", args.approve.then_some("")),
+    ] {
+        if let Some(v) = given {
+            return Err(bad(
+                flag,
+                v,
+                "is for a flightctl fleet: give --flightctl FLEET (the Ansible path has no API)",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `--junit FILE`: in a directory that exists, not a directory itself.

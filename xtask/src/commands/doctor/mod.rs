@@ -80,11 +80,11 @@ pub struct DoctorArgs {
     /// the API answers, the token is accepted, the fleet exists, its devices are image-mode)
     #[arg(long, value_name = "FLEET", conflicts_with_all = ["inventory", "limit"])]
     pub flightctl: Option<String>,
-    #[arg(long, value_name = "URL", requires = "flightctl")]
+    #[arg(long, value_name = "URL")]
     pub api: Option<String>,
-    #[arg(long, value_name = "FILE", requires = "flightctl")]
+    #[arg(long, value_name = "FILE")]
     pub api_ca: Option<String>,
-    #[arg(long, value_name = "FILE", requires = "flightctl")]
+    #[arg(long, value_name = "FILE")]
     pub token_file: Option<String>,
 }
 
