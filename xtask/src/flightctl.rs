@@ -202,9 +202,10 @@ pub fn url(what: &str, value: &str) -> anyhow::Result<String> {
     }
 }
 
-/// A fleet's name as flightctl takes it (`metadata.name`: a DNS-1123 subdomain, at most 253
-/// characters: lowercase letters, digits, '-' and '.', each part starting and ending with a
-/// letter or digit).
+/// A fleet's name as flightctl takes it. Its OpenAPI document says of `metadata.name` only
+/// `maxLength: 253`; the server's validation (`Fleet.Validate`, `ValidateResourceName`:
+/// Kubernetes' `NameIsDNSSubdomain`) wants a DNS-1123 subdomain: lowercase letters, digits,
+/// '-' and '.', each part starting and ending with a letter or digit.
 pub fn fleet_name(what: &str, value: &str) -> anyhow::Result<String> {
     let part_ok = |p: &str| {
         !p.is_empty()

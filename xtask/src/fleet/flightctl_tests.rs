@@ -419,3 +419,57 @@ fn the_printed_plans_jq_judges_as_the_tool_does() {
         }
     }
 }
+
+/// A fleet of 1200 devices: the printed plan's jq still runs (the plan goes through a file,
+/// not an argument past the kernel's 128 KiB), and says what the tool says.
+#[test]
+fn the_printed_plans_jq_takes_a_large_fleet() {
+    if std::process::Command::new("jq")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
+        assert!(!ci, "jq is not installed, and CI must run this test");
+        eprintln!("SKIPPED the_printed_plans_jq_takes_a_large_fleet: jq is not installed");
+        return;
+    }
+    let names: Vec<String> = (0..1200)
+        .map(|i| format!("edge-site-with-a-rather-long-device-name-{i:04}"))
+        .collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let p = plan(&refs);
+    let devices = names
+        .iter()
+        .map(|n| dev(n, "amd64", true, AMD, "UpToDate", "Online"))
+        .collect();
+    let text = look(fleet("edge-2", Some(2), Some("Inactive")), devices);
+    let report = judge(&text, &p, None).unwrap();
+    assert_eq!(report["exit"], "0");
+    use std::io::Write;
+    // the script as a user has it: a file (as `bash -c` would, it is larger than one argument)
+    let file =
+        std::env::temp_dir().join(format!("xtask-flightctl-large-{}.sh", std::process::id()));
+    std::fs::write(&file, shell_exit(&p)).unwrap();
+    let mut child = std::process::Command::new("bash")
+        .arg(&file)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let _ = std::fs::remove_file(&file);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "0",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

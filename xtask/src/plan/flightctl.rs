@@ -68,14 +68,17 @@ fn plan_json(plan: &FlightctlPlan) -> serde_json::Value {
     })
 }
 
-/// `jq -s ... --argjson plan ...`, with a program after the definitions.
+/// `jq -s ...` with the plan as `$plan`, and a program after the definitions. The plan (a
+/// fleet's every device) goes through a file that bash's own `printf` writes: no argument
+/// of a command holds it, and a thousand devices stay under the kernel's limit of 128 KiB
+/// for one argument.
 fn jq(plan: &FlightctlPlan, flags: &str, program: &str) -> String {
     format!(
-        "jq -s{flags} --argjson plan {} {}",
+        "jq -s{flags} --slurpfile plan <(printf '%s' {}) {}",
         quote(&plan_json(plan).to_string()),
         // one line: the script stays readable (`quote` would escape line breaks)
         quote(&format!(
-            "{} {program}",
+            "{} $plan[0] as $plan | {program}",
             STATES.split_whitespace().collect::<Vec<_>>().join(" ")
         ))
     )
