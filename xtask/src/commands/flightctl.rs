@@ -383,7 +383,10 @@ impl FlightctlRollout {
                         fleet: p.fleet.clone(),
                         image: p.image.clone(),
                     })
-                    .hint("flightctl said why above; `flightctl get fleet/NAME -o yaml` shows the fleet as it is"),
+                    .hint(format!(
+                        "`flightctl get fleet/{} -o yaml` shows the fleet as it is now; a template changed since it was read fails the patch's test: run the same again",
+                        p.fleet
+                    )),
             );
         }
         plan.push(
