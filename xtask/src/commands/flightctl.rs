@@ -44,6 +44,8 @@ pub struct FlightctlRollout {
     pub patch: Vec<Value>,
     /// What the patch does, in words, for the printed plan.
     pub changes: Vec<String>,
+    /// What else the printed plan says first (nothing to approve).
+    pub remarks: Vec<String>,
     pub timeout_s: u64,
     pub interval_s: u64,
     pub junit: Option<camino::Utf8PathBuf>,
@@ -207,6 +209,7 @@ impl FlightctlRollout {
         // the patch: the template's image, the policy asked for, the approval asked for
         let mut patch = Vec::new();
         let mut changes = Vec::new();
+        let mut remarks = Vec::new();
         let image_now = text(&fleet, "/spec/template/spec/os/image");
         let changes_template = image_now != Some(pinned.reference.as_str());
         if changes_template {
@@ -297,8 +300,8 @@ impl FlightctlRollout {
                     ));
                     plan.approved_batch = Some(batch);
                 }
-                None => changes.push(
-                    "nothing to approve: no batch of this image's rollout waits for approval"
+                None => remarks.push(
+                    "--approve: nothing to approve: no batch of this image's rollout waits for approval"
                         .to_string(),
                 ),
             }
@@ -310,6 +313,7 @@ impl FlightctlRollout {
             plan,
             patch,
             changes,
+            remarks,
             timeout_s,
             interval_s,
             junit,
@@ -460,6 +464,9 @@ impl FlightctlRollout {
         ));
         if let Some(r) = waiting_now(&self.fleet) {
             note.push_str(&format!("\nflightctl's rollout waits now: {r}"));
+        }
+        for r in &self.remarks {
+            note.push_str(&format!("\n{r}"));
         }
         if self.changes.is_empty() {
             note.push_str("\nnothing to patch: the fleet's template names the pinned image already; the rollout is watched");
