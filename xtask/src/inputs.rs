@@ -366,6 +366,33 @@ pub const FLEET_PARALLEL: Input = input(
 .key("fleet.parallel")
 .kind(Kind::Number)
 .default("10");
+pub const FLIGHTCTL_API: Input = input(
+    "api",
+    "--api",
+    "With --flightctl: flightctl's API, https://HOST[:PORT] (http:// only to this machine), the URL `flightctl login` takes",
+)
+.key("fleet.flightctl.api");
+pub const FLIGHTCTL_CA: Input = input(
+    "api_ca",
+    "--api-ca",
+    "With --flightctl: the CA certificate (PEM) the API's certificate is checked with (default: the host's trust store)",
+)
+.key("fleet.flightctl.ca");
+pub const FLIGHTCTL_TOKEN_FILE: Input = input(
+    "token_file",
+    "--token-file",
+    "With --flightctl: file holding the API's bearer token (FLIGHTCTL_TOKEN holds the token itself)",
+)
+.env("FLIGHTCTL_TOKEN")
+.key("fleet.flightctl.token_file")
+.secret();
+pub const FLIGHTCTL_TIMEOUT: Input = input(
+    "",
+    "--timeout",
+    "With --flightctl: how long the whole rollout may take, from the patch to its last batch's last device (a device still updating or lost then is gone)",
+)
+.key("fleet.flightctl.timeout")
+.default("1h");
 pub const PULL_TIMEOUT: Input = input(
     "pull_timeout",
     "--pull-timeout",
@@ -597,6 +624,10 @@ pub const ALL: &[&Input] = &[
     &FLEET_WAVES,
     &FLEET_MAX_FAILED,
     &FLEET_PARALLEL,
+    &FLIGHTCTL_API,
+    &FLIGHTCTL_CA,
+    &FLIGHTCTL_TOKEN_FILE,
+    &FLIGHTCTL_TIMEOUT,
     &PULL_TIMEOUT,
     &DISK_TYPES,
     &DISK_OUTPUT,

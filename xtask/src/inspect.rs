@@ -156,6 +156,14 @@ impl Check {
             Check::Journal { unit } => Ok(journal(stdout, unit)),
             Check::Playbook => Ok(recap(stdout)),
             Check::Fleet { plan } => crate::fleet::judge(stdout, plan),
+            Check::Flightctl { plan } => crate::fleet::flightctl::judge(
+                stdout,
+                plan,
+                vars.get(crate::fleet::flightctl::CARRY).map(String::as_str),
+            ),
+            Check::FlightctlPatched { fleet, image } => {
+                crate::fleet::flightctl::patched(stdout, fleet, image)
+            }
             Check::Manifest {
                 reference,
                 want,
@@ -532,7 +540,13 @@ impl Check {
                 Some(out)
             }
             Check::Playbook => None,
-            Check::Fleet { .. } => crate::fleet::lines(v),
+            Check::Fleet { .. } | Check::Flightctl { .. } => crate::fleet::lines(v),
+            Check::FlightctlPatched { .. } => Some(format!(
+                "ok: fleet {}'s template names {} (template version {}): flightctl rolls it out under the fleet's policy",
+                text("fleet")?,
+                text("image")?,
+                text("template_version").unwrap_or("not made yet")
+            )),
             Check::Unit { .. } => Some(format!(
                 "{}: {} ({})",
                 text("unit")?,

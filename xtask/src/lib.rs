@@ -15,8 +15,9 @@
 //! 6. `inspect`, `pods`, `bootc`, `fleet/`: judging what tools print (`fleet/`: a
 //!    rollout's per-device results and report).
 //! 7. `exec/`: the one executor (steps, commands, lanes, report, secret files, signals).
-//! 8. `image`, `registry`, `signing`, `builder`, `mirror`, `reach`: the image, the registry,
-//!    signing, remote builders, site mirrors and the devices the commands share.
+//! 8. `image`, `registry`, `signing`, `builder`, `mirror`, `reach`, `flightctl`: the image,
+//!    the registry, signing, remote builders, site mirrors, the devices the commands share,
+//!    and flightctl's API.
 //! 9. `commands/`: one file per subcommand.
 //! 10. this file: the command line, parsing, the dispatch, exit codes.
 
@@ -30,6 +31,7 @@ pub mod digest;
 pub mod error;
 pub(crate) mod exec;
 pub mod fleet;
+pub mod flightctl;
 pub mod image;
 pub mod inputs;
 pub mod inspect;
@@ -232,9 +234,14 @@ fn report_error(e: &anyhow::Error) -> i32 {
 /// break them. Checked before anything runs.
 fn check_secret_dir(plan: &Plan) -> anyhow::Result<()> {
     let uses_files = plan.steps.iter().any(|s| {
-        s.args
-            .iter()
-            .any(|a| matches!(a, plan::Arg::SecretFile { .. } | plan::Arg::OutFile { .. }))
+        s.args.iter().any(|a| {
+            matches!(
+                a,
+                plan::Arg::SecretFile { .. }
+                    | plan::Arg::SecretHeader { .. }
+                    | plan::Arg::OutFile { .. }
+            )
+        })
     });
     if !uses_files {
         return Ok(());
@@ -330,9 +337,10 @@ pub enum Command {
     Upgrade(upgrade::UpgradeArgs),
     /// Boot the device's rollback deployment again (bootc rollback), with upgrade's checks
     Rollback(rollback::RollbackArgs),
-    /// One release to a fleet, in waves, through Ansible: the image pinned once, each
-    /// device handed to `upgrade`; a table, --json and --junit with every device's verdict;
-    /// exit 4 when a device rolled back, 3 when one is gone
+    /// One release to a fleet, in waves, through Ansible (each device handed to `upgrade`)
+    /// or a flightctl fleet (--flightctl: its agents move the devices, batch by batch): the
+    /// image pinned once; a table, --json and --junit with every device's verdict; exit 4
+    /// when a device rolled back, 3 when one is gone
     Rollout(rollout::RolloutArgs),
     /// Remove exactly what `run` recorded making (containers, loop-device volume group,
     /// loop device and file), nothing made by hand

@@ -145,6 +145,10 @@ fn bad_input_is_refused_before_anything_runs() {
         "fleet-waves.json",
         "{\"fleet\": {\"waves\": [1, \"100%\"]}}",
     );
+    let flightctl_http_config = file(
+        "flightctl-http.json",
+        r#"{"fleet": {"flightctl": {"api": "http://api.example.com"}}}"#,
+    );
     let bad_input_dir = dir.join("a-directory.ks");
     std::fs::create_dir_all(&bad_input_dir).unwrap();
     let bad_input_dir = bad_input_dir.to_string();
@@ -834,6 +838,104 @@ fn bad_input_is_refused_before_anything_runs() {
         case(
             &["doctor", "--for", "rollout", "--limit=-x"],
             &["--limit", "'-x'"],
+        ),
+        // issue 31: rollout --flightctl's inputs, refused before the image or the fleet is
+        // read: a URL that is not https (http only to this machine), a fleet name flightctl
+        // refuses, no token, and the rest
+        with_env(
+            case(
+                &["rollout", "--flightctl", "edge", "--api", "ftp://api.example.com", "--image", "quay.io/a/os:1"],
+                &["--api", "'ftp://api.example.com'", "https://"],
+            ),
+            &[("FLIGHTCTL_TOKEN", "topsecretvalue")],
+        ),
+        with_env(
+            case(
+                &["rollout", "--flightctl", "edge", "--api", "http://api.example.com", "--image", "quay.io/a/os:1"],
+                &["--api", "'http://api.example.com'", "in clear"],
+            ),
+            &[("FLIGHTCTL_TOKEN", "topsecretvalue")],
+        ),
+        with_env(
+            case(
+                &["rollout", "--flightctl", "edge", "--image", "quay.io/a/os:1"],
+                &["fleet.flightctl.api", "'http://api.example.com'", "in clear"],
+            ),
+            &[("FLIGHTCTL_TOKEN", "topsecretvalue"), ("XTASK_CONFIG", &flightctl_http_config)],
+        ),
+        with_env(
+            case(
+                &["rollout", "--flightctl", "Edge_Sites", "--api", "https://api.example.com", "--image", "quay.io/a/os:1"],
+                &["--flightctl", "'Edge_Sites'", "fleet name"],
+            ),
+            &[("FLIGHTCTL_TOKEN", "topsecretvalue")],
+        ),
+        case(
+            &["rollout", "--flightctl", "edge", "--api", "https://api.example.com", "--image", "quay.io/a/os:1"],
+            &["--token-file", "no token", "FLIGHTCTL_TOKEN"],
+        ),
+        case(
+            &["rollout", "--flightctl", "edge", "--api", "https://api.example.com", "--token-file", &empty, "--image", "quay.io/a/os:1"],
+            &["--token-file", "the token is empty"],
+        ),
+        case(
+            &["rollout", "--flightctl", "edge", "--api", "https://api.example.com", "--token-file", &two_lines, "--image", "quay.io/a/os:1"],
+            &["--token-file", "line break"],
+        ),
+        with_env(
+            case(
+                &["rollout", "--flightctl", "edge", "--api", "http://127.0.0.1:1", "--api-ca", &two_lines, "--image", "quay.io/a/os:1"],
+                &["--api-ca", "two-lines.txt", "plain http"],
+            ),
+            &[("FLIGHTCTL_TOKEN", "topsecretvalue")],
+        ),
+        with_env(
+            case(
+                &["rollout", "--flightctl", "edge", "--api", "https://api.example.com", "--api-ca", &two_lines, "--image", "quay.io/a/os:1"],
+                &["--api-ca", "two-lines.txt", "PEM certificate"],
+            ),
+            &[("FLIGHTCTL_TOKEN", "topsecretvalue")],
+        ),
+        with_env(
+            case(
+                &["rollout", "--flightctl", "edge", "--api", "https://api.example.com", "--image", "quay.io/a/os:1", "--waves", "1,0"],
+                &["--waves", "'0'"],
+            ),
+            &[("FLIGHTCTL_TOKEN", "topsecretvalue")],
+        ),
+        with_env(
+            case(
+                &["rollout", "--flightctl", "edge", "--api", "https://api.example.com", "--image", "quay.io/a/os:1", "--approve", "--max-failed", "10%"],
+                &["--approve", "--max-failed"],
+            ),
+            &[("FLIGHTCTL_TOKEN", "topsecretvalue")],
+        ),
+        with_env(
+            case(
+                &["rollout", "--flightctl", "edge", "--api", "https://api.example.com", "--image", "quay.io/a/os:1", "--timeout", "soon"],
+                &["--timeout", "'soon'"],
+            ),
+            &[("FLIGHTCTL_TOKEN", "topsecretvalue")],
+        ),
+        case(
+            &["rollout", "--flightctl", "edge", "--inventory", &two_lines],
+            &["--flightctl", "--inventory"],
+        ),
+        case(
+            &["rollout", "--inventory", &two_lines, "--image", "quay.io/a/os:1", "--approve"],
+            &["--approve", "--flightctl FLEET"],
+        ),
+        case(
+            &["doctor", "--for", "rollout", "--flightctl", "Edge"],
+            &["--flightctl", "'Edge'", "fleet name"],
+        ),
+        case(
+            &["doctor", "--for", "rollout", "--flightctl", "edge", "--api", "http://api.example.com"],
+            &["--api", "'http://api.example.com'", "in clear"],
+        ),
+        case(
+            &["doctor", "--for", "rollout", "--api", "https://api.example.com"],
+            &["--api", "--flightctl FLEET"],
         ),
         // issue 29, item 11: a ':' only as the one port separator or in an IPv6 address's
         // brackets, wherever the host comes from

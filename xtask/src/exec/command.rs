@@ -91,6 +91,22 @@ impl Runner<'_> {
                         .map_err(|e| Failure::internal(format!("{e:#}")))?;
                     format!("{prefix}{path}{suffix}")
                 }
+                Arg::SecretHeader {
+                    prefix,
+                    file,
+                    header,
+                    secret,
+                    ..
+                } => {
+                    let mut line = header.as_bytes().to_vec();
+                    line.extend_from_slice(secret.expose());
+                    line.push(b'\n');
+                    let path = state
+                        .secrets
+                        .write(file, &line)
+                        .map_err(|e| Failure::internal(format!("{e:#}")))?;
+                    format!("{prefix}{path}")
+                }
                 Arg::OutFile { file, key } => {
                     let dir = &mut state.secrets;
                     let path = dir

@@ -75,6 +75,33 @@ pub fn ask_env(program: &str, args: &[&str], env: &[(&str, &str)]) -> Option<std
         .ok()
 }
 
+/// [`ask`], with a secret in a private 0600 file (removed when the command has ended): each
+/// argument equal to `placeholder` becomes `prefix` and the file's path (`-H @FILE`).
+/// `Ok(None)` when the command cannot be started.
+pub fn ask_with_secret_file(
+    program: &str,
+    args: &[String],
+    placeholder: &str,
+    prefix: &str,
+    file: &str,
+    content: &[u8],
+) -> anyhow::Result<Option<std::process::Output>> {
+    let mut dir = SecretDir::default();
+    let path = dir.write(file, content)?;
+    let args: Vec<String> = args
+        .iter()
+        .map(|a| {
+            if a == placeholder {
+                format!("{prefix}{path}")
+            } else {
+                a.clone()
+            }
+        })
+        .collect();
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    Ok(ask(program, &refs, false))
+}
+
 /// Run every step of `plan` in order. Stops at the first failing step (unless it is a probe).
 /// The report holds every step run so far, also when one failed.
 pub fn run(sh: &Shell, plan: &Plan, opts: Options) -> (Report, anyhow::Result<()>) {
@@ -252,6 +279,14 @@ impl Runner<'_> {
         let mut progress = Progress::new();
         let result = loop {
             let result = self.tries(step, state, io);
+            // what the check saw this time, for its next try (a watch's memory)
+            if let (Some(var), Err(f)) = (step.carry, &result) {
+                if let Some(detail) = f.not_yet.as_ref().map(|n| &n.detail) {
+                    if !detail.is_null() {
+                        state.vars.insert(var, detail.to_string());
+                    }
+                }
+            }
             let (Some(wait), true, Err(failure)) = (plan.deadline, step.repeat, &result) else {
                 break result;
             };
@@ -265,6 +300,18 @@ impl Runner<'_> {
             }
             let elapsed = wait_from.elapsed();
             let timeout = Duration::from_secs(wait.timeout_s);
+            if elapsed >= timeout && step.ends_at_deadline {
+                // the last look that could be judged (this one, else the one carried), as final
+                let last = step
+                    .carry
+                    .and_then(|v| state.vars.get(v))
+                    .and_then(|text| serde_json::from_str::<Value>(text).ok())
+                    .and_then(|d| d.get("final").cloned());
+                if let Some(last) = last {
+                    progress.finish();
+                    break Ok(Some(last));
+                }
+            }
             if elapsed >= timeout {
                 progress.finish();
                 let mut message = format!(

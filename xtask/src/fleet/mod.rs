@@ -4,10 +4,13 @@
 //! while the play runs, and the JUnit file for CI.
 //!
 //! - `mod.rs`: the verdicts and the report;
+//! - `flightctl.rs`: the same verdicts and report from what flightctl's API says of a fleet
+//!   (`rollout --flightctl`), whose batches take the waves' place;
 //! - `inventory.rs`: `ansible-inventory --list` read as data, and Ansible's waves;
 //! - `shell.rs`: the same verdicts as jq, for the printed plan;
 //! - `junit.rs`: the JUnit report.
 
+pub mod flightctl;
 pub mod inventory;
 mod junit;
 mod shell;
@@ -361,9 +364,11 @@ fn short(digest: Option<&str>) -> String {
 pub fn lines(report: &Value) -> Option<String> {
     let devices = report.get("devices")?.as_array()?;
     let waves = report.get("wave_count")?.as_u64()?;
+    // flightctl's batches take the place of Ansible's waves
+    let unit = report.get("unit").and_then(Value::as_str).unwrap_or("wave");
     let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
     let mut rows: Vec<[String; 7]> = vec![[
-        "wave".into(),
+        unit.into(),
         "host".into(),
         "arch".into(),
         "before → after".into(),
@@ -385,7 +390,11 @@ pub fn lines(report: &Value) -> Option<String> {
             .filter_map(Value::as_str)
             .collect();
         rows.push([
-            format!("{}/{waves}", d["wave"]),
+            // a flightctl batch of an earlier run (one that stopped before this one)
+            match d["wave"].as_u64() {
+                Some(0) => "earlier".to_string(),
+                _ => format!("{}/{waves}", d["wave"]),
+            },
             text(d, "host").unwrap_or_default(),
             text(d, "architecture").unwrap_or_else(|| "-".into()),
             format!(
@@ -432,11 +441,18 @@ pub fn lines(report: &Value) -> Option<String> {
     if !not_touched.is_empty() {
         let last = report["last_wave_run"].as_u64().unwrap_or(0);
         let when = if last == 0 {
-            "no wave ran".to_string()
+            format!("no {unit} ran")
         } else {
-            format!("the rollout stopped after wave {last}/{waves}")
+            format!("the rollout stopped after {unit} {last}/{waves}")
         };
         out.push(format!("not touched ({when}): {}", not_touched.join(", ")));
+    }
+    // a flightctl batch that waits for approval, and the command that gives it
+    if let Some(line) = report
+        .pointer("/flightctl/waiting/line")
+        .and_then(Value::as_str)
+    {
+        out.push(line.to_string());
     }
     out.push(text(report, "said")?);
     Some(out.join("\n"))

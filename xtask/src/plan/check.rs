@@ -113,6 +113,54 @@ pub enum Check {
     /// The manifests of a list's images one after the other (`skopeo inspect --raw` of each):
     /// the bytes of their configs and layers, added up (what copying the list moved).
     Manifests { reference: String },
+    /// flightctl's API on a fleet and its devices (`GET /api/v1/fleets/NAME` and
+    /// `GET /api/v1/devices?fieldSelector=metadata.owner=Fleet/NAME`, one after the other):
+    /// each device's verdict so far; done when every device given the image has one and the
+    /// rollout has nothing more to do (or stopped for an approval); the fleet's report then
+    /// (`fleet/flightctl.rs`). A token refused or the fleet gone is a definite no.
+    Flightctl { plan: FlightctlPlan },
+    /// flightctl's answer to a `PATCH` of a fleet: the fleet, its template naming `image`
+    /// (flightctl's own message when it refused the patch).
+    FlightctlPatched { fleet: String, image: String },
+}
+
+/// What `rollout --flightctl` planned: enough to judge, look after look, what flightctl's
+/// API says of the fleet and its devices.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FlightctlPlan {
+    pub fleet: String,
+    /// The API's base URL (`https://HOST[:PORT]`).
+    pub api: String,
+    /// The image pinned at the start, by the list's digest: what the fleet's template names.
+    pub image: String,
+    /// Each architecture's digest in that list (`("amd64", "sha256:...")`).
+    pub digests: Vec<(String, String)>,
+    /// The fleet's devices when the rollout began, sorted by name.
+    pub devices: Vec<FlightctlDevice>,
+    /// The fleet's template version (`fleet-controller/templateVersion`) when it was read.
+    pub template_before: Option<String>,
+    /// The patch changes the fleet's template: until flightctl has made the new template
+    /// version, what the fleet says of its rollout is the last one's.
+    pub changes_template: bool,
+    /// The batch waiting for approval that this run approved (flightctl counts from 0): its
+    /// stop is not this run's end.
+    pub approved_batch: Option<i64>,
+    /// The command that continues the rollout.
+    pub rerun: String,
+    /// The command that approves a batch that waits.
+    pub approve: String,
+}
+
+/// A device of a [`FlightctlPlan`], as flightctl reported it before the rollout.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FlightctlDevice {
+    pub name: String,
+    pub architecture: Option<String>,
+    /// The digest it ran (`status.os.imageDigest`).
+    pub before: Option<String>,
+    /// flightctl had given it the pinned image already (a run after one that stopped): its
+    /// batch was an earlier run's.
+    pub given: bool,
 }
 
 /// What a lane on a remote builder pushed, read back by tag (`skopeo inspect --raw`): the
@@ -276,6 +324,14 @@ impl Check {
             Check::Manifest { want: None, .. } => {
                 "take the digest of what the registry serves".to_string()
             }
+            Check::Flightctl { plan } => format!(
+                "judge each of the {} devices of fleet {}: upgraded, skipped (already on the pinned digest), rolled back, gone, failed or not touched; done when flightctl has nothing more to do or a batch waits for approval",
+                plan.devices.len(),
+                plan.fleet
+            ),
+            Check::FlightctlPatched { fleet, image } => {
+                format!("check flightctl took the patch: fleet {fleet}'s template names {image}")
+            }
             Check::Manifests { .. } => "add up the bytes of the list's images".to_string(),
             Check::Manifest { want: Some(w), .. } => format!(
                 "check the registry serves {}",
@@ -399,6 +455,20 @@ impl Check {
             Check::Manifest { want: Some(w), .. } => {
                 Some(format!("[ \"$({SHELL_DIGEST})\" = {} ]", w.shell()))
             }
+            Check::Flightctl { plan } => Some(super::flightctl::shell_done(plan)),
+            Check::FlightctlPatched { image, .. } => jq(
+                &format!("--arg i {} ", quote(image)),
+                ".kind == \"Fleet\" and .spec.template.spec.os.image == $i",
+            ),
+        }
+    }
+
+    /// That the output can be judged at all, as a bash test (a watch keeps the last such
+    /// output: what it judges as final at the deadline).
+    pub fn shell_seen(&self) -> Option<String> {
+        match self {
+            Check::Flightctl { .. } => Some(super::flightctl::SHELL_SEEN.to_string()),
+            _ => None,
         }
     }
 
@@ -412,6 +482,7 @@ impl Check {
                 "jq -e --arg o \"${{{other}}}\" '.status.booted.image.imageDigest == $o' >/dev/null"
             )),
             Check::Greenboot { wait: true } => Some("grep -qx 'SubState=failed'".to_string()),
+            Check::Flightctl { .. } => Some(super::flightctl::SHELL_REFUSED.to_string()),
             _ => None,
         }
     }
