@@ -180,12 +180,27 @@ pub fn url(what: &str, value: &str) -> anyhow::Result<String> {
         Some((s, r)) => (s, r),
         None => ("", v),
     };
-    let host = rest.split('/').next().unwrap_or("");
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
     let clean = !rest.is_empty()
         && !host.is_empty()
         && !v.chars().any(|c| {
-            c.is_whitespace() || c.is_control() || matches!(c, '"' | '\'' | '\\' | '?' | '#' | '@')
+            c.is_whitespace()
+                || c.is_control()
+                || matches!(c, '"' | '\'' | '\\' | '?' | '#' | '@' | '%')
         });
+    if clean && matches!(scheme, "https" | "http") {
+        // HOST[:PORT] as a device's address is checked (a name, four numbers, [IPv6], a port
+        // 1 to 65535), and a path of plain segments: curl would squash `.` and `..`, and
+        // the URL the token is sent to must be the one given
+        let host_ok = crate::reach::parse_host(what, host).is_ok();
+        if !host_ok || path.split('/').any(|s| s == "." || s == "..") {
+            return Err(bad(
+                what,
+                value,
+                "not flightctl's API URL: give https://HOST[:PORT][/PREFIX], a host name, an IPv4 address or an [IPv6] address, a port 1 to 65535, no '.' or '..' in the path",
+            ));
+        }
+    }
     match scheme {
         "https" if clean => Ok(v.to_string()),
         "http" if clean && crate::builder::loopback(host) => Ok(v.to_string()),
@@ -280,6 +295,16 @@ pub fn token(flag: Option<&str>, sources: &Sources) -> anyhow::Result<(Secret, S
 fn read_token_file(picked: &Picked, sources: &Sources) -> anyhow::Result<(String, String)> {
     let path = sources.path(picked)?;
     let bytes = validate::read_bounded(&picked.what, &path, 64 << 10)?;
+    // a bearer token is as good as a password to whoever reads it, as a private key is
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&path).map_or(0, |m| m.permissions().mode() & 0o777);
+    if mode & 0o077 != 0 {
+        return Err(bad(
+            &picked.what,
+            path.as_str(),
+            format!("others can read it (mode {mode:o}): `chmod 600 {path}` (and treat the token as exposed: `flightctl login` makes another)"),
+        ));
+    }
     let text = String::from_utf8(bytes)
         .map_err(|_| bad(&picked.what, path.as_str(), "is not UTF-8 text"))?;
     Ok((picked.what.clone(), text))
@@ -301,6 +326,8 @@ mod tests {
             ("http://127.0.0.1:8080", "http://127.0.0.1:8080"),
             ("http://[::1]:8080", "http://[::1]:8080"),
             ("http://localhost:8080/edge", "http://localhost:8080/edge"),
+            ("https://[fd00::1]:3443", "https://[fd00::1]:3443"),
+            ("https://192.0.2.10", "https://192.0.2.10"),
         ] {
             assert_eq!(url("--api", given).unwrap(), want, "{given}");
         }
@@ -313,6 +340,13 @@ mod tests {
             "https://user@api.example.com",
             "https://api.example.com/?x=1",
             "https://api example.com",
+            // a port that is none, a host curl would refuse, a path curl would squash
+            "https://api.example.com:99999",
+            "https://api.example.com:0",
+            "https://api.exa$(id)mple.com",
+            "https://api.example.com/edge/../other",
+            "https://api.example.com/%2e%2e/other",
+            "https://api.example.com:3443:1",
         ] {
             assert!(url("--api", bad).is_err(), "{bad}");
         }

@@ -381,7 +381,7 @@ pub const FLIGHTCTL_CA: Input = input(
 pub const FLIGHTCTL_TOKEN_FILE: Input = input(
     "token_file",
     "--token-file",
-    "With --flightctl: file holding the API's bearer token (FLIGHTCTL_TOKEN holds the token itself)",
+    "With --flightctl: file holding the API's bearer token, mode 600 (FLIGHTCTL_TOKEN holds the token itself)",
 )
 .env("FLIGHTCTL_TOKEN")
 .key("fleet.flightctl.token_file")

@@ -64,6 +64,16 @@ fn bad_input_is_refused_before_anything_runs() {
     let broken_json = file("broken.json", "{\"auths\": {");
     let no_auths = file("noauths.json", "{\"credHelpers\": {}}");
     let two_lines = file("two-lines.txt", "first\nsecond\n");
+    // token files as they should be kept (0600), and one others can read
+    let private = |name: &str, text: &str| {
+        use std::os::unix::fs::PermissionsExt;
+        let p = file(name, text);
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+        p
+    };
+    let empty_token = private("empty-token", "");
+    let two_line_token = private("two-line-token", "first\nsecond\n");
+    let shared_token = file("shared-token", "a-token\n");
     let empty = file("empty.txt", "");
     let bad_config = file(
         "bad-config.json",
@@ -875,12 +885,33 @@ fn bad_input_is_refused_before_anything_runs() {
             &["--token-file", "no token", "FLIGHTCTL_TOKEN"],
         ),
         case(
-            &["rollout", "--flightctl", "edge", "--api", "https://api.example.com", "--token-file", &empty, "--image", "quay.io/a/os:1"],
+            &["rollout", "--flightctl", "edge", "--api", "https://api.example.com", "--token-file", &empty_token, "--image", "quay.io/a/os:1"],
             &["--token-file", "the token is empty"],
         ),
         case(
-            &["rollout", "--flightctl", "edge", "--api", "https://api.example.com", "--token-file", &two_lines, "--image", "quay.io/a/os:1"],
+            &["rollout", "--flightctl", "edge", "--api", "https://api.example.com", "--token-file", &two_line_token, "--image", "quay.io/a/os:1"],
             &["--token-file", "line break"],
+        ),
+        // a token file others can read is refused, as a private key is
+        case(
+            &["rollout", "--flightctl", "edge", "--api", "https://api.example.com", "--token-file", &shared_token, "--image", "quay.io/a/os:1"],
+            &["--token-file", "shared-token", "others can read it (mode 644)", "chmod 600"],
+        ),
+        // --api's host and port checked before curl is asked: no port 99999, no '$(...)',
+        // no '..' curl would squash
+        with_env(
+            case(
+                &["rollout", "--flightctl", "edge", "--api", "https://api.example.com:99999", "--image", "quay.io/a/os:1"],
+                &["--api", "'https://api.example.com:99999'", "port 1 to 65535"],
+            ),
+            &[("FLIGHTCTL_TOKEN", "topsecretvalue")],
+        ),
+        with_env(
+            case(
+                &["rollout", "--flightctl", "edge", "--api", "https://api$(id).example.com/edge/..", "--image", "quay.io/a/os:1"],
+                &["--api", "'https://api$(id).example.com/edge/..'", "host name"],
+            ),
+            &[("FLIGHTCTL_TOKEN", "topsecretvalue")],
         ),
         with_env(
             case(
