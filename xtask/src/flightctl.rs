@@ -23,6 +23,9 @@ const AUTHORIZATION: &str = "Authorization: Bearer ";
 pub const PAGE: usize = 1000;
 /// How long one request may take.
 const MAX_TIME_S: u64 = 30;
+/// The most the questions asked before planning may answer (a fleet of a thousand devices
+/// is a few MiB): more is not flightctl's API, and is not gathered in memory.
+const MAX_ANSWER: u64 = 64 << 20;
 
 /// flightctl's API: where, the CA it is checked with, the token.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -146,12 +149,28 @@ impl Api {
         let mut line = AUTHORIZATION.as_bytes().to_vec();
         line.extend_from_slice(self.token.expose());
         line.push(b'\n');
-        let out = crate::exec::ask_with_secret_file("curl", &args, PLACE, "@", HEADER_FILE, &line)?
-            .ok_or_else(|| {
+        let out = crate::exec::ask_with_secret_file(
+            "curl",
+            &args,
+            PLACE,
+            "@",
+            HEADER_FILE,
+            &line,
+            MAX_ANSWER,
+        )?
+        .ok_or_else(|| {
                 validate::refuse(
                     "curl is not installed: rollout --flightctl speaks to flightctl's API with it (`sudo apt-get install curl`, `sudo dnf install curl`)",
                 )
             })?;
+        if out.stdout.len() as u64 > MAX_ANSWER {
+            return Err(crate::error::StepFailed::error(format!(
+                "flightctl's API at {} ({}) answered more than {} MiB: not flightctl's API (is the URL the one `flightctl login` takes?); nothing was changed",
+                self.url,
+                self.what,
+                MAX_ANSWER >> 20
+            )));
+        }
         if !out.status.success() {
             // curl says it once per URL: the first time is enough
             let said = String::from_utf8_lossy(&out.stderr);

@@ -442,3 +442,59 @@ fn a_refused_token_or_an_unknown_fleet_changes_nothing() {
         "flightctl's OpenAPI document was broken"
     );
 }
+
+/// A URL that is not flightctl's API and answers without end (a file server, a proxy's
+/// stream): the questions before planning read at most 64 MiB of it, then stop curl and say
+/// so, exit 1, the memory of the tool bounded, nothing sent but the two GETs. The server is
+/// a TEST FIXTURE thread (a real API answers a fleet of a thousand devices in a few MiB).
+#[test]
+fn an_answer_without_end_is_cut_before_planning() {
+    let test = "an_answer_without_end_is_cut_before_planning";
+    if !common::require_tool("curl", test) {
+        return;
+    }
+    use std::io::{Read, Write};
+    let dir = scratch("flightctl-endless");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            std::thread::spawn(move || {
+                let mut head = [0u8; 4096];
+                let _ = conn.read(&mut head);
+                let _ =
+                    conn.write_all(b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n");
+                // 200 MiB of blanks (bounded, so that the tool before the fix ends too)
+                let chunk = vec![b' '; 1 << 20];
+                for _ in 0..200 {
+                    if conn.write_all(&chunk).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let started = std::time::Instant::now();
+    let ran = xtask(
+        &dir,
+        &[
+            "--dry-run",
+            "rollout",
+            "--flightctl",
+            "edge",
+            "--api",
+            &format!("http://127.0.0.1:{port}"),
+            "--image",
+            &format!("{REPO}:v2"),
+        ],
+    );
+    assert_eq!(ran.code, 1, "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("answered more than 64 MiB"),
+        "{}",
+        ran.stderr
+    );
+    assert!(!ran.stderr.contains(TOKEN) && !ran.stdout.contains(TOKEN));
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+}
