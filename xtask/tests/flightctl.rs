@@ -304,7 +304,8 @@ fn a_rollback_in_batch_two_waits_for_approval() {
 
 /// A device flightctl loses (Unknown) while the others update, the fleet without batches:
 /// at the timeout the tool ends with what it saw last, the lost device gone (exit 3), the
-/// others judged, the report printed.
+/// others judged, the report printed. Run again and interrupted while it watches: exit 130,
+/// the error saying that flightctl's rollout goes on, and how to watch it again.
 #[test]
 fn a_lost_device_is_gone_at_the_timeout() {
     let test = "a_lost_device_is_gone_at_the_timeout";
@@ -359,6 +360,60 @@ fn a_lost_device_is_gone_at_the_timeout() {
             {"op": "replace", "path": "/spec/template/spec/os/image", "value": pinned()},
         ])]
     );
+    // interrupted while it watches (the template names the image now: nothing to patch):
+    // exit 130, and the error says that flightctl's rollout goes on without the tool, with
+    // the command that watches it again
+    api.forget();
+    let bin = bin(&dir);
+    let mut c = common::isolated_xtask(&format!("{bin}:/usr/bin:/bin"));
+    let err = dir.join("interrupted.err");
+    let child = common::with_fixture_secrets(&mut c)
+        .args([
+            "rollout",
+            "--flightctl",
+            "edge",
+            "--api",
+            &api.url,
+            "--image",
+            &format!("{REPO}:v2"),
+            "--interval",
+            "1s",
+            "--timeout",
+            "60s",
+        ])
+        .env("FLIGHTCTL_TOKEN", TOKEN)
+        .env("XTASK_STATE_DIR", dir.join("state").as_str())
+        .env("TMPDIR", std::env::temp_dir())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while !std::fs::read_to_string(&err)
+        .unwrap_or_default()
+        .contains("==> [1/1] watch")
+    {
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let pid = child.id().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let ran = Ran::of(child.wait_with_output().unwrap());
+    let said = std::fs::read_to_string(&err).unwrap();
+    assert_eq!(ran.code, 130, "{said}");
+    for want in [
+        "interrupted by SIGINT",
+        "flightctl goes on rolling fleet edge out on its own",
+        &format!("`cargo xtask rollout --flightctl edge --image {}", pinned()),
+        "watches the rollout again",
+    ] {
+        assert!(said.contains(want), "{want}: {said}");
+    }
+    assert!(api.patches().is_empty(), "{:?}", api.patches());
     assert_eq!(
         api.violations(),
         "",
