@@ -19,6 +19,11 @@
 # is kept in a temporary directory until the end; a failing step prints its last lines.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# before anything is installed or started: sudo leaves rustup's ~/.cargo/bin off root's PATH
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "demo: cargo is not on the PATH ($PATH): sudo leaves out ~/.cargo/bin, where rustup puts it; install the Rust toolchain for root (rustup, as root) and run this again; nothing was installed or started" >&2
+  exit 1
+fi
 if [ "$(id -u)" -ne 0 ]; then
   echo "demo: run it as root (sudo scripts/demo.sh): the test bed's registries, loop devices and podman storage need it" >&2
   exit 1
