@@ -435,6 +435,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         content_type = (self.headers.get("Content-Type") or "application/json").split(";")[0].strip()
         srv.log_request(method, url.path, query, content_type, body, self.headers)
+        if method == "get" and srv.hangs():
+            # a server that stopped answering: the request is held until the stand-in stops
+            while not os.path.exists(os.path.join(srv.state, "stop")):
+                time.sleep(0.1)
+            return
         req = MockRequest(srv.host_url, method, url.path, args=query,
                           headers={k: v for k, v in self.headers.items()}, data=body,
                           content_type=content_type)
@@ -511,6 +516,22 @@ class Server(http.server.ThreadingHTTPServer):
                                                             "application/json-patch+json": json.loads}))
         self.io = threading.Lock()
         self.host_url = ""
+
+    def hangs(self):
+        """STATE/hang holds N: N more GETs are answered, then none (a server that stopped
+        answering mid-rollout)."""
+        path = os.path.join(self.state, "hang")
+        with self.io:
+            try:
+                with open(path) as f:
+                    left = int(f.read().strip() or "0")
+            except FileNotFoundError:
+                return False
+            if left <= 0:
+                return True
+            with open(path, "w") as f:
+                f.write(str(left - 1))
+            return False
 
     def note(self, text):
         with self.io, open(os.path.join(self.state, "violations.txt"), "a") as f:

@@ -305,7 +305,8 @@ fn a_rollback_in_batch_two_waits_for_approval() {
 /// A device flightctl loses (Unknown) while the others update, the fleet without batches:
 /// at the timeout the tool ends with what it saw last, the lost device gone (exit 3), the
 /// others judged, the report printed. Run again and interrupted while it watches: exit 130,
-/// the error saying that flightctl's rollout goes on, and how to watch it again.
+/// the error saying that flightctl's rollout goes on, and how to watch it again. Run again
+/// with an API that stops answering during the watch: it ends at the timeout all the same.
 #[test]
 fn a_lost_device_is_gone_at_the_timeout() {
     let test = "a_lost_device_is_gone_at_the_timeout";
@@ -414,6 +415,34 @@ fn a_lost_device_is_gone_at_the_timeout() {
         assert!(said.contains(want), "{want}: {said}");
     }
     assert!(api.patches().is_empty(), "{:?}", api.patches());
+    // the API stops answering once the fleet is read (its two GETs): the watch's look hangs,
+    // and the watch still ends at its timeout (and a moment), not at curl's 30 s per request
+    std::fs::write(api.dir.join("hang"), "2").unwrap();
+    let started = std::time::Instant::now();
+    let ran = xtask(
+        &dir,
+        &[
+            "rollout",
+            "--flightctl",
+            "edge",
+            "--api",
+            &api.url,
+            "--image",
+            &format!("{REPO}:v2"),
+            "--interval",
+            "1s",
+            "--timeout",
+            "1s",
+        ],
+    );
+    let took = started.elapsed();
+    assert_eq!(ran.code, 3, "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("did not end within 3s"),
+        "{}",
+        ran.stderr
+    );
+    assert!(took < std::time::Duration::from_secs(10), "{took:?}");
     assert_eq!(
         api.violations(),
         "",

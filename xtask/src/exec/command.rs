@@ -12,6 +12,10 @@ use super::{signals, Runner, State};
 use crate::error::NotYet;
 use crate::plan::{Arg, Output, Stdin, Step};
 
+/// How long a watch's look may run past the plan's deadline ([`Step::ends_at_deadline`]): the
+/// last look, taken at the deadline, gets this long to answer.
+const LOOK_PAST_DEADLINE: std::time::Duration = std::time::Duration::from_secs(2);
+
 pub(super) struct Failure {
     pub(super) message: String,
     /// The command ran and said no: it exited non-zero (or zero, for a step that must
@@ -225,7 +229,17 @@ impl Runner<'_> {
         } else {
             Read2::Show
         };
-        let limit = step.time_limit.map(std::time::Duration::from_secs);
+        let mut limit = step.time_limit.map(std::time::Duration::from_secs);
+        if let (Some(wait), true) = (self.plan.deadline, step.repeat && step.ends_at_deadline) {
+            // a watch that ends at the plan's deadline ends there also while a look hangs (an
+            // API that stopped answering): the command gets what is left of the wait and a
+            // moment more, then what the check saw last is final
+            let from = state.wait_from.unwrap_or(self.started);
+            let left = std::time::Duration::from_secs(wait.timeout_s)
+                .saturating_sub(from.elapsed())
+                + LOOK_PAST_DEADLINE;
+            limit = Some(limit.map_or(left, |l| l.min(left)));
+        }
         let ended = match &step.watch {
             None => super::child::wait(child, out, err, group, io, limit),
             // a live line made from what the command writes, while it runs
@@ -259,7 +273,7 @@ impl Runner<'_> {
             return Err(Failure {
                 message: format!(
                     "`{shown}` did not end within {}s: stopped{left}",
-                    step.time_limit.unwrap_or_default()
+                    limit.map_or(0.0, |l| l.as_secs_f64().round())
                 ),
                 answered: true,
                 not_yet: None,
