@@ -308,6 +308,15 @@ pub fn token(flag: Option<&str>, sources: &Sources) -> anyhow::Result<(Secret, S
             "{what}: the token holds a space, a line break or a control character: give the token alone"
         )));
     }
+    // a bearer token is RFC 6750's b64token (a JWT is one): a quote pasted with it, or the
+    // byte-order mark an editor writes first, would only make the API refuse it
+    let b64token =
+        |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~' | '+' | '/');
+    if !t.trim_end_matches('=').chars().all(b64token) {
+        return Err(validate::refuse(format!(
+            "{what}: the token holds a character no bearer token has (a quote, a byte-order mark, a non-ASCII letter...): give the token alone, as `flightctl login` got it"
+        )));
+    }
     Ok((Secret::new(t.as_bytes().to_vec()), what))
 }
 

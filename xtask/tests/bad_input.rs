@@ -74,6 +74,8 @@ fn bad_input_is_refused_before_anything_runs() {
     let empty_token = private("empty-token", "");
     let two_line_token = private("two-line-token", "first\nsecond\n");
     let shared_token = file("shared-token", "a-token\n");
+    // as an editor may save it: a byte-order mark first, CRLF last
+    let bom_token = private("bom-token", "\u{feff}eyJhbGciOiJSUzI1NiJ9.e30.c2ln\r\n");
     let empty = file("empty.txt", "");
     let bad_config = file(
         "bad-config.json",
@@ -896,6 +898,18 @@ fn bad_input_is_refused_before_anything_runs() {
         case(
             &["rollout", "--flightctl", "edge", "--api", "https://api.example.com", "--token-file", &shared_token, "--image", "quay.io/a/os:1"],
             &["--token-file", "shared-token", "others can read it (mode 644)", "chmod 600"],
+        ),
+        // a byte-order mark, or quotes pasted with the token (FLIGHTCTL_TOKEN): refused
+        case(
+            &["rollout", "--flightctl", "edge", "--api", "https://api.example.com", "--token-file", &bom_token, "--image", "quay.io/a/os:1"],
+            &["--token-file", "byte-order mark"],
+        ),
+        with_env(
+            case(
+                &["rollout", "--flightctl", "edge", "--api", "https://api.example.com", "--image", "quay.io/a/os:1"],
+                &["FLIGHTCTL_TOKEN", "a quote"],
+            ),
+            &[("FLIGHTCTL_TOKEN", "\"eyJhbGciOiJSUzI1NiJ9.e30.c2ln\"")],
         ),
         // --api's host and port checked before curl is asked: no port 99999, no '$(...)',
         // no '..' curl would squash
