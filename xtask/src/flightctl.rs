@@ -171,9 +171,20 @@ impl Api {
                 MAX_ANSWER >> 20
             )));
         }
+        // the token said back (a server or proxy that quotes the token it refused) is not
+        // repeated in an error: `${FLIGHTCTL_TOKEN}` stands in its place
+        let token = String::from_utf8_lossy(self.token.expose()).into_owned();
+        let clean = |bytes: &[u8]| {
+            let text = String::from_utf8_lossy(bytes).into_owned();
+            if token.len() < 8 {
+                text
+            } else {
+                text.replace(&token, &format!("${{{TOKEN}}}"))
+            }
+        };
         if !out.status.success() {
             // curl says it once per URL: the first time is enough
-            let said = String::from_utf8_lossy(&out.stderr);
+            let said = clean(&out.stderr);
             let first = said.lines().map(str::trim).find(|l| !l.is_empty());
             return Err(anyhow::Error::new(crate::error::StepFailed {
                 message: format!(
@@ -186,7 +197,7 @@ impl Api {
                 code: crate::error::exit::FAILED,
             }));
         }
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        Ok(clean(&out.stdout))
     }
 }
 

@@ -307,6 +307,7 @@ fn a_rollback_in_batch_two_waits_for_approval() {
 /// others judged, the report printed. Run again and interrupted while it watches: exit 130,
 /// the error saying that flightctl's rollout goes on, and how to watch it again. Run again
 /// with an API that stops answering during the watch: it ends at the timeout all the same.
+/// Then the token revoked, quoted back by what answers: never repeated.
 #[test]
 fn a_lost_device_is_gone_at_the_timeout() {
     let test = "a_lost_device_is_gone_at_the_timeout";
@@ -443,6 +444,37 @@ fn a_lost_device_is_gone_at_the_timeout() {
         ran.stderr
     );
     assert!(took < std::time::Duration::from_secs(10), "{took:?}");
+    // the token revoked and quoted back by what answers (a careless proxy): never repeated,
+    // whether the fleet's read before planning (exit 2) or the watch (exit 1) is refused
+    std::fs::remove_file(api.dir.join("hang")).unwrap();
+    for (left, code) in [("0", 2), ("2", 1)] {
+        std::fs::write(api.dir.join("revoke"), left).unwrap();
+        let ran = xtask(
+            &dir,
+            &[
+                "--json",
+                "rollout",
+                "--flightctl",
+                "edge",
+                "--api",
+                &api.url,
+                "--image",
+                &format!("{REPO}:v2"),
+                "--interval",
+                "1s",
+                "--timeout",
+                "30s",
+            ],
+        );
+        assert_eq!(ran.code, code, "{}", ran.stderr);
+        assert!(
+            ran.stderr.contains("refused the token")
+                && ran.stderr.contains("token ${FLIGHTCTL_TOKEN} was revoked"),
+            "{}",
+            ran.stderr
+        );
+        assert!(!ran.all().contains(TOKEN), "{}", ran.all());
+    }
     assert_eq!(
         api.violations(),
         "",

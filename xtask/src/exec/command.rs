@@ -12,6 +12,26 @@ use super::{signals, Runner, State};
 use crate::error::NotYet;
 use crate::plan::{Arg, Output, Stdin, Step};
 
+/// Every occurrence of `secret` in `text` replaced by `${NAME}`. A secret shorter than 8
+/// bytes is not looked for: it would match ordinary words.
+pub(super) fn redact(text: &mut Vec<u8>, secret: &[u8], name: &str) {
+    if secret.len() < 8 || text.len() < secret.len() {
+        return;
+    }
+    let mut out = Vec::with_capacity(text.len());
+    let mut i = 0;
+    while i < text.len() {
+        if text[i..].starts_with(secret) {
+            out.extend_from_slice(format!("${{{name}}}").as_bytes());
+            i += secret.len();
+        } else {
+            out.push(text[i]);
+            i += 1;
+        }
+    }
+    *text = out;
+}
+
 /// How long a watch's look may run past the plan's deadline ([`Step::ends_at_deadline`]): the
 /// last look, taken at the deadline, gets this long to answer.
 const LOOK_PAST_DEADLINE: std::time::Duration = std::time::Duration::from_secs(2);
@@ -305,7 +325,17 @@ impl Runner<'_> {
                 definite: false,
             });
         }
-        let result = ended;
+        let mut result = ended;
+        // a secret of the step said back by what it asked (a server that quotes the token it
+        // refused) reaches no check's message, log or report: `${NAME}` stands in its place
+        for arg in &args {
+            if let Arg::SecretFile { name, secret, .. } | Arg::SecretHeader { name, secret, .. } =
+                arg
+            {
+                redact(&mut result.stdout, secret.expose(), name);
+                redact(&mut result.stderr, secret.expose(), name);
+            }
+        }
         if result.status.success() == step.expect_failure {
             let said = format!(
                 "{}{}",
