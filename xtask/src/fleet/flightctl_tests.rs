@@ -510,3 +510,34 @@ fn the_printed_plans_jq_takes_a_large_fleet() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Names come from flightctl's API: one with an escape sequence or a line break (a server
+/// that does not validate them, or a proxy) is shown escaped in the report, never acted on by
+/// the terminal, in the table, the reasons and the devices not touched alike.
+#[test]
+fn names_from_the_api_are_shown_escaped() {
+    let (up, left, later) = (
+        "edge-\u{1b}[2J",
+        "gone-\u{1b}]0;x\u{7}",
+        "new\r\nok: all green",
+    );
+    let p = plan(&[up, left]);
+    let text = look(
+        fleet("edge-2", Some(1), Some("Suspended")),
+        vec![
+            dev(up, "amd64", true, AMD, "UpToDate", "Online"),
+            dev(later, "amd64", false, OLD, "OutOfDate", "Online"),
+        ],
+    );
+    let (_, report) = judged(&text, &p);
+    let shown = crate::fleet::lines(&report).unwrap();
+    assert!(
+        !shown
+            .chars()
+            .any(|c| c == '\u{1b}' || c == '\r' || c == '\u{7}'),
+        "{shown:?}"
+    );
+    assert!(shown.contains("edge-\\u{1b}[2J"), "{shown}");
+    assert!(shown.contains("gone-\\u{1b}]0;x\\u{7}"), "{shown}");
+    assert!(shown.contains("new\\r\\nok: all green"), "{shown}");
+}
