@@ -13,7 +13,7 @@ mod json;
 pub use crate::record::{Entry, Field, Recording};
 pub use crate::secrets::Secret;
 pub use bash::quote;
-pub use check::{Check, FleetHost, FleetPlan, Want, LEFT_STAGED, SHELL_DIGEST};
+pub use check::{missing_batch_jq, Check, FleetHost, FleetPlan, Want, LEFT_STAGED, SHELL_DIGEST};
 
 /// A name made at plan time (a lane's step id or variable, `arm64/push`) as the `'static`
 /// string ids and variables are. Plans are made once per run, so the few bytes leaked are
