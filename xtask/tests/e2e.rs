@@ -3607,8 +3607,9 @@ fn fleet_rollout_in_waves_on_light_devices(bed: &Bed, test: &str) {
 /// SHA-256 and size is the manifest's (checked here too). The device's verifier, run in the
 /// bed's systemd image with a directory as the "stick" (a real device's udev rule mounts the
 /// stick read-only and starts it): the bundle is staged; a flipped byte in one blob, a
-/// manifest signed by another key, an unsigned one and a missing blob are each refused with
-/// their reason, nothing staged, bootc never called. Then `upgrade --from-bundle` on two
+/// manifest signed by another key, an unsigned one, a missing blob and a bundle older than
+/// the image the device runs (a replayed one: a downgrade) are each refused with their
+/// reason, nothing staged, bootc never called. Then `upgrade --from-bundle` on two
 /// light devices: one whose image lacks the verifier (1, nothing copied); green (0: copied
 /// over sftp, the blobs an interrupted upload left whole not sent again, verified on the
 /// device, staged from its verified copy with `bootc switch --transport oci`, rebooted,
@@ -3749,18 +3750,27 @@ fn carried_updates_on_light_devices(bed: &Bed, test: &str) {
     .unwrap();
     std::fs::copy(&public, cases.join("key.gpg")).unwrap();
     // TEST FIXTURE: the device's bootc, as far as the verifier asks it (the booted image,
-    // v1 amd64; `switch` recorded, never run)
+    // v1 amd64, built when $BUILT says; `switch` recorded, never run)
     std::fs::write(
         cases.join("bootc"),
         format!(
-            "#!/bin/sh\ncase \"$1\" in\nstatus) echo '{{\"status\":{{\"booted\":{{\"image\":{{\"architecture\":\"amd64\",\"imageDigest\":\"{}\"}}}}}}}}' ;;\n*) echo \"$*\" >>\"$STATE/bootc.log\" ;;\nesac\n",
+            "#!/bin/sh\ncase \"$1\" in\nstatus) echo '{{\"status\":{{\"booted\":{{\"image\":{{\"architecture\":\"amd64\",\"imageDigest\":\"{}\",\"timestamp\":\"'\"$BUILT\"'\"}}}}}}}}' ;;\n*) echo \"$*\" >>\"$STATE/bootc.log\" ;;\nesac\n",
             digest_of(&v1, "amd64")
         ),
     )
     .unwrap();
-    let names = ["good", "flipped", "other-key", "unsigned", "missing-blob"];
+    // the good bundle again, on a device that runs an image built after it: a downgrade
+    copy("downgrade");
+    let names = [
+        "good",
+        "flipped",
+        "other-key",
+        "unsigned",
+        "missing-blob",
+        "downgrade",
+    ];
     let script = format!(
-        "for c in {}; do export STATE=/out/$c; mkdir -p $STATE; printf 'METHOD=gpg\\nKEY=/cases/key.gpg\\nSTATE=%s\\n' $STATE >/out/$c.conf; MICROSHIFT_USB_UPDATE_CONFIG=/out/$c.conf PATH=/bin:/usr/bin:/out/bin sh /xtask-usb/microshift-usb-update stage /cases/$c/microshift-bundle >/out/$c.stdout 2>/out/$c.stderr; echo $? >/out/$c.rc; done",
+        "for c in {}; do export STATE=/out/$c BUILT=; [ $c = downgrade ] && BUILT=2999-01-01T00:00:00Z; mkdir -p $STATE; printf 'METHOD=gpg\\nKEY=/cases/key.gpg\\nSTATE=%s\\n' $STATE >/out/$c.conf; MICROSHIFT_USB_UPDATE_CONFIG=/out/$c.conf PATH=/bin:/usr/bin:/out/bin sh /xtask-usb/microshift-usb-update stage /cases/$c/microshift-bundle >/out/$c.stdout 2>/out/$c.stderr; echo $? >/out/$c.rc; done",
         names.join(" ")
     );
     let out = dir.join("verified");
@@ -3817,6 +3827,7 @@ fn carried_updates_on_light_devices(bed: &Bed, test: &str) {
         ("other-key", "signed by another key"),
         ("unsigned", "bundle.json.sig is missing"),
         ("missing-blob", "is missing"),
+        ("downgrade", "a downgrade is refused"),
     ] {
         assert_eq!(
             read(format!("{case}.rc")).trim(),

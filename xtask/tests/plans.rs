@@ -1435,7 +1435,7 @@ fn bundle_plans() {
     let bundle = Bundle {
         to: "/run/media/tech/MS-UPDATE/microshift-bundle".into(),
         replaces: true,
-        room_at: "/run/media/tech/MS-UPDATE/microshift-bundle".into(),
+        room_at: "/run/media/tech/MS-UPDATE".into(),
         pinned,
         members: vec![
             Member {

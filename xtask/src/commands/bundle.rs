@@ -44,8 +44,16 @@ pub struct BundleArgs {
     pub image: ImageFlags,
     #[arg(long)]
     pub microshift_version: Option<String>,
-    #[command(flatten)]
-    pub signing: SigningArgs,
+    // the release key's flags (signing's, less the lookaside and policy ones: the manifest's
+    // signature travels in the bundle)
+    #[arg(long, value_name = "KEY")]
+    pub sign_by: Option<String>,
+    #[arg(long, value_name = "METHOD")]
+    pub sign_method: Option<String>,
+    #[arg(long, value_name = "FILE")]
+    pub sign_passphrase_file: Option<Utf8PathBuf>,
+    #[arg(long, value_name = "FILE")]
+    pub sign_public_key: Option<String>,
 }
 
 /// One architecture's image in the bundle.
@@ -64,7 +72,8 @@ pub struct Bundle {
     pub to: Utf8PathBuf,
     /// It exists (empty, or an earlier bundle): replaced at the end.
     pub replaces: bool,
-    /// Where `df` looks for room: `to`, or the nearest directory above it that exists.
+    /// Where `df` looks for room: the directory `to` is in (the bundle is written beside it
+    /// first), or the nearest one above it that exists.
     pub room_at: Utf8PathBuf,
     pub pinned: Pinned,
     pub members: Vec<Member>,
@@ -209,7 +218,14 @@ impl Bundle {
             args.microshift_version.as_deref(),
         )?;
         let microshift_version = validate::microshift_version(&v.what, &v.value)?;
-        let signing = match Signing::resolve(&args.signing, sources, Need::Bundle)? {
+        let flags = SigningArgs {
+            sign_by: args.sign_by.clone(),
+            sign_method: args.sign_method.clone(),
+            sign_passphrase_file: args.sign_passphrase_file.clone(),
+            sign_public_key: args.sign_public_key.clone(),
+            ..SigningArgs::default()
+        };
+        let signing = match Signing::resolve(&flags, sources, Need::Bundle)? {
             Some(s) if s.signer.is_some() => s,
             _ => {
                 return Err(validate::refuse(format!(
@@ -225,8 +241,11 @@ impl Bundle {
                 "bundle: {script} is missing: it comes with the repository (restore it from git)"
             )));
         }
+        // the bundle is written beside `to` first: room where that is
         let room_at = to
-            .ancestors()
+            .parent()
+            .into_iter()
+            .flat_map(Utf8Path::ancestors)
             .find(|d| d.is_dir())
             .unwrap_or(Utf8Path::new("/"))
             .to_path_buf();
