@@ -3613,7 +3613,9 @@ fn fleet_rollout_in_waves_on_light_devices(bed: &Bed, test: &str) {
 /// light devices: one whose image lacks the verifier (1, nothing copied); green (0: copied
 /// over sftp, the blobs an interrupted upload left whole not sent again, verified on the
 /// device, staged from its verified copy with `bootc switch --transport oci`, rebooted,
-/// greenboot passed); and one where greenboot fails the new image (4, rolled back).
+/// greenboot passed); `doctor --for bundle` with the device (the bundle verifies, the
+/// device's verifier has its key and room); and one where greenboot fails the new image (4,
+/// rolled back).
 fn carried_updates_on_light_devices(bed: &Bed, test: &str) {
     let t = "carry";
     for tool in ["ssh", "ssh-keygen", "sftp", "gpg"] {
@@ -4006,8 +4008,52 @@ fn carried_updates_on_light_devices(bed: &Bed, test: &str) {
             .exists(),
         "the upload was not removed"
     );
-    // greenboot fails the new image on edge-2: rolled back
+    // doctor --for bundle: the bundle verifies here, edge-2's verifier has its key and room
     built_with_usb_updates("edge-2");
+    let mut config: Value =
+        serde_json::from_str(&std::fs::read_to_string(bed.var("XTASK_CONFIG")).unwrap()).unwrap();
+    config["signing"] = json!({"method": "gpg", "public_key": public.as_str()});
+    let config_file = dir.join("config.json");
+    std::fs::write(&config_file, config.to_string()).unwrap();
+    let port = fleet
+        .devices
+        .iter()
+        .find(|(d, _, _)| d == "edge-2")
+        .unwrap()
+        .1;
+    let checked = run(&mut xtask(
+        bed,
+        t,
+        &[
+            "--json",
+            "--config",
+            config_file.as_str(),
+            "doctor",
+            "--for",
+            "bundle",
+            "--bundle",
+            bundle_dir.as_str(),
+            "--host",
+            &format!("redhat@127.0.0.1:{port}"),
+            "--ssh-key",
+            fleet.dir.join("id_ed25519").as_str(),
+            "--known-hosts",
+            known_hosts.as_str(),
+        ],
+    ));
+    let report: Value = serde_json::from_str(&checked.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", checked.stdout, checked.stderr));
+    for check in ["public-key", "bundle", "stick-space", "device"] {
+        assert!(
+            report["checks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c["check"] == check && c["status"] == "ok"),
+            "{check}: {report:#}"
+        );
+    }
+    // greenboot fails the new image on edge-2: rolled back
     fleet.control("edge-2", "red", &format!("{}\n", digest_of(&v2, "arm64")));
     let red = upgrade("edge-2");
     assert_eq!(red.code, 4, "{}", red.stderr);

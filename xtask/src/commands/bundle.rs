@@ -122,7 +122,7 @@ pub fn target(what: &str, dir: &Utf8Path, root: &Utf8Path) -> anyhow::Result<boo
             return Err(bad(
                 what,
                 dir.as_str(),
-                "is inside the repository's tracked files: a bundle there would be committed with them, or overwrite them; give a directory outside them (one under target/)",
+                "is inside the repository's tracked files, where git does not ignore it: a bundle there would be committed with them, or overwrite them; give a directory outside the repository, or under target/",
             ));
         }
     }
@@ -150,18 +150,27 @@ pub fn target(what: &str, dir: &Utf8Path, root: &Utf8Path) -> anyhow::Result<boo
     }
 }
 
-/// Does the repository track `rel` or anything under it? `git ls-files` says; without git
-/// (a copy of the repository), anything but `target/` counts as tracked.
+/// Would a bundle at `rel` (in the repository) go with its tracked files? Everywhere git
+/// does not ignore (`git check-ignore`: `target/` is ignored, a new directory in `docs/`
+/// would be committed with the rest); without git (a copy of the repository), everywhere
+/// but `target/`.
 fn tracked(root: &Utf8Path, rel: &Utf8Path) -> bool {
     if rel.as_str().is_empty() {
         return true;
     }
     match crate::exec::ask(
         "git",
-        &["-C", root.as_str(), "ls-files", "--", rel.as_str()],
+        &[
+            "-C",
+            root.as_str(),
+            "check-ignore",
+            "-q",
+            "--",
+            rel.as_str(),
+        ],
         false,
     ) {
-        Some(out) if out.status.success() => !out.stdout.is_empty(),
+        Some(out) if matches!(out.status.code(), Some(0) | Some(1)) => !out.status.success(),
         _ => !rel.starts_with("target"),
     }
 }
@@ -536,5 +545,30 @@ impl Bundle {
             None => {}
         }
         steps
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `--to` in the repository: refused in its tracked files (git says which), taken under
+    /// `target/`; never the repository itself or a directory above it.
+    #[test]
+    fn bundle_directories() {
+        let root = crate::config::project_root();
+        let refused = |dir: Utf8PathBuf, why: &str| {
+            let e = target("--to", &dir, &root).unwrap_err().to_string();
+            assert!(e.contains(why), "{dir}: {e}");
+        };
+        refused(root.join("containerfiles/usb"), "tracked files");
+        refused(root.join("docs/src/new-bundle"), "tracked files");
+        refused(root.clone(), "is the repository");
+        refused(root.parent().unwrap().to_path_buf(), "is the repository");
+        refused(Utf8PathBuf::from("/tmp/a\"b"), "'\"'");
+        assert_eq!(
+            target("--to", &root.join("target/no-such-bundle"), &root).unwrap(),
+            false
+        );
     }
 }
