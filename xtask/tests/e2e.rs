@@ -4719,24 +4719,29 @@ fn bundle_sigstore() {
             .success()
     };
     assert!(verify_blob(&out.join("bundle.json.sig")));
+    let verifier = || {
+        Ran::of(
+            std::process::Command::new("sh")
+                .arg(
+                    common::repo_root()
+                        .join(xtask::commands::build::USB_SCRIPT)
+                        .as_str(),
+                )
+                .args(["verify", "--key"])
+                .arg(work.join("cosign.pub").as_str())
+                .args(["--method", "sigstore"])
+                .arg(out.as_str())
+                .output()
+                .unwrap(),
+        )
+    };
+    verifier().ok();
     let mut text = std::fs::read_to_string(out.join("bundle.json")).unwrap();
     text.push(' ');
     std::fs::write(out.join("bundle.json"), text).unwrap();
-    let refused = Ran::of(
-        std::process::Command::new("sh")
-            .arg(
-                common::repo_root()
-                    .join(xtask::commands::build::USB_SCRIPT)
-                    .as_str(),
-            )
-            .args(["verify", "--key"])
-            .arg(work.join("cosign.pub").as_str())
-            .args(["--method", "sigstore"])
-            .arg(out.as_str())
-            .output()
-            .unwrap(),
-    );
+    let refused = verifier();
     assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(!verify_blob(&out.join("bundle.json.sig")));
 }
 
 /// doctor names a cosign "new bundle" signature on the registry as unreadable: an image of
