@@ -790,13 +790,13 @@ fn pasted_lifecycle_scripts_end_as_the_tool_does() {
             "(stage the image (bootc switch)) failed",
             OLD,
         ),
-        // a pull (2 s) longer than the whole --timeout (1 s): the waits count from the
-        // reboot, and the device answers at the second try
+        // a pull (5 s) longer than the whole --timeout (4 s): the waits count from the
+        // reboot, and the device answers at the second try (room for a loaded machine)
         (
             "slow-pull",
-            &["upgrade", "--timeout", "1s"],
+            &["upgrade", "--timeout", "4s"],
             None,
-            &[("switch-seconds", "2"), ("boot-tries", "1")],
+            &[("switch-seconds", "5"), ("boot-tries", "1")],
             0,
             "",
             NEW,
