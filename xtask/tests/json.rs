@@ -305,6 +305,100 @@ done
     );
     let inventory = device.dir.join("hosts.ini");
     std::fs::write(&inventory, "# read through the ansible-inventory stub\n").unwrap();
+    let rollout = || {
+        let mut c = isolated_xtask(&format!("{bin}:/usr/bin:/bin"));
+        c.args([
+            "--json",
+            "rollout",
+            "--inventory",
+            inventory.as_str(),
+            "--image",
+            "quay.io/org/edge:v2",
+        ])
+        .env("STUB_DIR", device.dir.as_str())
+        .env(
+            "STUB_PODS",
+            repo_root().join("tests/fixtures/pods/ready.json").as_str(),
+        )
+        .env("TMPDIR", device.dir.join("tmp").as_str())
+        .env("XTASK_STATE_DIR", device.dir.join("state").as_str());
+        c
+    };
+    let ran = Ran::of(rollout().output().unwrap()).ok();
+    let doc: Value = serde_json::from_str(&ran.stdout).unwrap();
+    assert_eq!(doc["fleet"]["counts"]["upgraded"], 1, "{}", ran.stderr);
+    assert_eq!(doc["fleet"]["counts"]["skipped"], 1, "{}", ran.stderr);
+    insta::assert_snapshot!("json_rollout", redacted(&ran.stdout, &["boot_id"]));
+
+    // its files are in its state directory (XTASK_STATE_DIR), not in the checkout shared
+    // by every rollout (and every test) run from it
+    let files = device.dir.join("state/rollout");
+    let kept = files.join("results/edge-a.json");
+    assert!(kept.is_file(), "no {kept}: {}", ran.stderr);
+    // while a rollout holds them (its lock), another is refused before anything runs:
+    // it would remove the first one's results, and move the same devices
+    let lock = std::fs::OpenOptions::new()
+        .write(true)
+        .open(files.join("lock"))
+        .unwrap_or_else(|e| panic!("no lock in {files}: {e}"));
+    lock.try_lock().unwrap();
+    std::fs::write(files.join("lock"), "4242\n").unwrap();
+    let second = Ran::of(rollout().output().unwrap());
+    assert_eq!(second.code, 1, "{}", second.stderr);
+    assert!(
+        second.stderr.contains(&format!(
+            "another rollout (pid 4242) is running from {files}"
+        )) && second.stderr.contains("nothing was run"),
+        "{}",
+        second.stderr
+    );
+    assert!(kept.is_file(), "the first rollout's results were removed");
+    drop(lock);
+}
+
+/// Issue 30 (review): a rollout stopped (Ctrl-C) while its play runs still reports: the
+/// waves that wrote their results keep their verdicts, the devices of the wave that ran are
+/// `interrupted` (their upgrade stopped wherever it was: their state is unknown, not "not
+/// touched"), the later waves not touched; the table, `--json`'s `fleet`, the JUnit file,
+/// the command that continues; exit 130. TEST FIXTURES: `ansible-inventory` prints three
+/// hosts; `ansible-playbook` writes wave 1's results (edge-a upgraded), then waits in
+/// wave 2 as a play waits on its devices, until the tool passes the signal on.
+#[test]
+fn json_rollout_interrupted() {
+    let device = Device::new("json-rollout-interrupted", None);
+    let bin = device.dir.join("bin");
+    common::write_executable(
+        &bin.join("ansible-inventory"),
+        "#!/bin/sh\necho '{\"_meta\": {\"hostvars\": {\"edge-a\": {\"ansible_host\": \"192.0.2.10\"}, \"edge-b\": {\"ansible_host\": \"192.0.2.11\"}, \"edge-c\": {\"ansible_host\": \"192.0.2.12\"}}}, \"all\": {\"children\": [\"ungrouped\"]}, \"ungrouped\": {\"hosts\": [\"edge-a\", \"edge-b\", \"edge-c\"]}}'\n",
+    );
+    let upgraded = json!({"device": {
+        "verdict": "upgraded",
+        "before": {"booted_digest": OLD, "architecture": "amd64"},
+        "after": {"booted_digest": NEW, "architecture": "amd64"},
+    }});
+    let wave1 = device.dir.join("wave1.json");
+    std::fs::write(
+        &wave1,
+        json!({"batch": ["edge-a"], "results": {"edge-a": {
+            "rc": 0, "delta": "0:00:09.000000", "stdout": upgraded.to_string(), "stderr": [], "msg": ""
+        }}})
+        .to_string(),
+    )
+    .unwrap();
+    common::write_executable(
+        &bin.join("ansible-playbook"),
+        &format!(
+            r#"#!/bin/sh
+# TEST FIXTURE, not Ansible: wave 1 done, wave 2 running (a real play waits on its devices)
+while [ $# -gt 0 ]; do case "$1" in -e) vars=${{2#@}}; shift ;; esac; shift; done
+cp {wave1} "${{vars%/*}}/results/.edge-a.tmp" && mv "${{vars%/*}}/results/.edge-a.tmp" "${{vars%/*}}/results/edge-a.json"
+exec sleep 60
+"#
+        ),
+    );
+    let inventory = device.dir.join("hosts.ini");
+    std::fs::write(&inventory, "# read through the ansible-inventory stub\n").unwrap();
+    let junit = device.dir.join("junit.xml");
     let mut c = isolated_xtask(&format!("{bin}:/usr/bin:/bin"));
     c.args([
         "--json",
@@ -313,17 +407,68 @@ done
         inventory.as_str(),
         "--image",
         "quay.io/org/edge:v2",
+        "--waves",
+        "1",
+        "--junit",
+        junit.as_str(),
     ])
-    .env("STUB_DIR", device.dir.as_str())
-    .env(
-        "STUB_PODS",
-        repo_root().join("tests/fixtures/pods/ready.json").as_str(),
-    )
     .env("TMPDIR", device.dir.join("tmp").as_str())
-    .env("XTASK_STATE_DIR", device.dir.join("state").as_str());
-    let ran = Ran::of(c.output().unwrap()).ok();
+    .env("XTASK_STATE_DIR", device.dir.join("state").as_str())
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped());
+    let child = c.spawn().unwrap();
+    let written = device.dir.join("state/rollout/results/edge-a.json");
+    let started = std::time::Instant::now();
+    while !written.exists() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "wave 1's results never came"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // the live line reads it: then Ctrl-C
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let ran = Ran::of(child.wait_with_output().unwrap());
+    assert_eq!(ran.code, 130, "{}", ran.stderr);
     let doc: Value = serde_json::from_str(&ran.stdout).unwrap();
-    assert_eq!(doc["fleet"]["counts"]["upgraded"], 1, "{}", ran.stderr);
-    assert_eq!(doc["fleet"]["counts"]["skipped"], 1, "{}", ran.stderr);
-    insta::assert_snapshot!("json_rollout", redacted(&ran.stdout, &["boot_id"]));
+    let fleet = &doc["fleet"];
+    let verdicts: Vec<(&str, &str)> = fleet["devices"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no devices: {fleet}"))
+        .iter()
+        .map(|d| (d["host"].as_str().unwrap(), d["verdict"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        verdicts,
+        [
+            ("edge-a", "upgraded"),
+            ("edge-b", "interrupted"),
+            ("edge-c", "not_touched")
+        ]
+    );
+    assert_eq!(fleet["exit"], 130);
+    assert_eq!(doc["exit"], 130);
+    for line in [
+        "1/3   edge-a  amd64  sha256:111111111111 → sha256:222222222222  upgraded",
+        "edge-b (interrupted): the rollout was stopped while its wave ran",
+        "not touched (the rollout was interrupted in wave 2/3): edge-c",
+        "3 devices: 1 upgraded, 0 skipped (already current), 0 rolled back, 0 gone, 0 failed, 1 not touched, 1 interrupted (state unknown)",
+        "to continue: cargo xtask rollout --inventory ",
+        "error: interrupted by SIGINT at step 4/5",
+    ] {
+        assert!(ran.stderr.contains(line), "no {line:?}:\n{}", ran.stderr);
+    }
+    // nothing to undo in a record: a rollout keeps none
+    assert!(!ran.stderr.contains("cargo xtask clean"), "{}", ran.stderr);
+    let xml = std::fs::read_to_string(&junit).unwrap_or_else(|e| panic!("no JUnit file: {e}"));
+    assert!(
+        xml.contains("tests=\"3\" failures=\"0\" errors=\"1\" skipped=\"1\"")
+            && xml.contains("name=\"edge-b\">\n      <error type=\"interrupted\""),
+        "{xml}"
+    );
 }

@@ -222,7 +222,7 @@ impl Runner<'_> {
             return Ok(());
         }
         if let Some(sig) = signals::caught() {
-            return Err(interrupted(sig, n, total, step, report, 0));
+            return Err(interrupted(sig, (n, total), step, plan, report, 0));
         }
         if io.stopped() {
             // another lane failed: start nothing more
@@ -303,7 +303,7 @@ impl Runner<'_> {
             if let Some(sig) = signals::caught() {
                 progress.finish();
                 let ms = step_started.elapsed().as_millis() as u64;
-                return Err(interrupted(sig, n, total, step, report, ms));
+                return Err(interrupted(sig, (n, total), step, plan, report, ms));
             }
         };
         progress.finish();
@@ -312,7 +312,7 @@ impl Runner<'_> {
             signal: Some(sig), ..
         }) = &result
         {
-            return Err(interrupted(*sig, n, total, step, report, ms));
+            return Err(interrupted(*sig, (n, total), step, plan, report, ms));
         }
         if let Err(command::Failure { stopped: true, .. }) = &result {
             report
@@ -539,9 +539,9 @@ impl Runner<'_> {
 
 fn interrupted(
     sig: i32,
-    n: usize,
-    total: usize,
+    (n, total): (usize, usize),
     step: &Step,
+    plan: &Plan,
     report: &mut Report,
     ms: u64,
 ) -> anyhow::Error {
@@ -551,9 +551,15 @@ fn interrupted(
     anyhow::Error::new(Interrupted {
         signal: sig,
         message: format!(
-            "interrupted by {} at step {n}/{total} ({}): the command was stopped and the secret files removed; what was made so far is in the record (`cargo xtask clean` undoes it)",
+            "interrupted by {} at step {n}/{total} ({}): the command was stopped and the secret files removed{}",
             signals::name(sig),
-            step.about
+            step.about,
+            // only a plan that keeps a record has something there to undo
+            if plan.record.is_some() {
+                "; what was made so far is in the record (`cargo xtask clean` undoes it)"
+            } else {
+                ""
+            }
         ),
     })
 }
