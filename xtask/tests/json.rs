@@ -356,6 +356,124 @@ done
     drop(lock);
 }
 
+/// Issue 30 (review): the repository's playbook, run by the real `ansible-playbook` (its task
+/// `ansible/action_plugins/xtask_upgrade.py`): each device's command gets its arguments as
+/// they are (no shell: quotes, `$(...)`, spaces reach it untouched), each device's result is
+/// kept as soon as that device is done (not when its wave ends: the live line counts
+/// devices; here a device of wave 2 waits for its wave-mate's result, which the old
+/// per-wave results task wrote only after both ended), a failing device is failed with the
+/// reason of its exit code, and the wave after it is never touched. TEST FIXTURE: the
+/// command stands for `cargo xtask --json upgrade`; it records its arguments and ends as
+/// its `--host` says.
+#[test]
+fn the_playbook_keeps_each_device_as_it_ends() {
+    let test = "the_playbook_keeps_each_device_as_it_ends";
+    if !common::require_tool("ansible-playbook", test) {
+        return;
+    }
+    let dir = scratch("rollout-playbook");
+    let results = dir.join("results");
+    std::fs::create_dir_all(&results).unwrap();
+    let fixture = dir.join("upgrade");
+    common::write_executable(
+        &fixture,
+        &format!(
+            r#"#!/bin/sh
+# TEST FIXTURE, not cargo xtask: `xtask --json upgrade --host ADDRESS ...` records its
+# arguments and ends as ADDRESS says (a real upgrade moves the device and says how it went)
+printf '%s\n' "$@" > {dir}/argv.$4
+case $4 in
+  wait-for-c)
+    i=0
+    while [ ! -e {results}/c.json ]; do
+      i=$((i + 1)); [ $i -gt 150 ] && {{ echo "c's result was not kept while b ran" >&2; exit 1; }}
+      sleep 0.1
+    done ;;
+  red) echo '{{"device": {{"verdict": "rolled_back"}}}}'; exit 4 ;;
+esac
+echo '{{"device": {{"verdict": "upgraded"}}}}'
+"#
+        ),
+    );
+    let inventory = dir.join("hosts.ini");
+    std::fs::write(&inventory, "a\nb\nc\nd\ne\n").unwrap();
+    let odd = ["it's", "$(touch pwned)", "a b", "\"q\";|&`x`", "*"];
+    let device = |address: &str| json!(["--host", address]);
+    let reasons = json!({"4": "rolled back: greenboot failed the new image"});
+    let vars = json!({"xtask_rollout": {
+        "xtask": fixture.as_str(),
+        "upgrade": odd,
+        "devices": {
+            "a": device("ok-a"), "b": device("wait-for-c"), "c": device("ok-c"),
+            "d": device("red"), "e": device("ok-e"),
+        },
+        "waves": [1, 2, 1, 1],
+        "max_failed": 0,
+        "results": results.as_str(),
+        "reasons": reasons,
+    }});
+    let vars_file = dir.join("vars.json");
+    std::fs::write(&vars_file, vars.to_string()).unwrap();
+    let out = std::process::Command::new("ansible-playbook")
+        .args(["-i", inventory.as_str(), "--forks", "5", "-e"])
+        .arg(format!("@{vars_file}"))
+        .arg(repo_root().join("ansible/rollout.yml").as_str())
+        .current_dir(&dir)
+        .env("ANSIBLE_LOCAL_TEMP", dir.join("tmp").as_str())
+        .output()
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // a host failed: Ansible's 2
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    let result = |h: &str| -> Value {
+        let text = std::fs::read_to_string(results.join(format!("{h}.json")))
+            .unwrap_or_else(|e| panic!("no result of {h}: {e}\n{said}"));
+        let doc: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(doc["batch"], json!([h]), "{doc}");
+        doc["results"][h].clone()
+    };
+    for h in ["a", "b", "c"] {
+        let r = result(h);
+        assert_eq!(r["rc"], 0, "{h}: {r}\n{said}");
+        assert_eq!(
+            r["stdout"], "{\"device\": {\"verdict\": \"upgraded\"}}",
+            "{h}"
+        );
+        assert!(r["delta"].as_str().unwrap().starts_with("0:00:"), "{r}");
+    }
+    let d = result("d");
+    assert_eq!(d["rc"], 4, "{d}");
+    assert_eq!(d["msg"], reasons["4"]);
+    assert!(
+        said.contains("rolled back: greenboot failed the new image"),
+        "{said}"
+    );
+    // the wave after the failure: never touched
+    assert!(
+        !results.join("e.json").exists() && !dir.join("argv.ok-e").exists(),
+        "{said}"
+    );
+    let argv: Vec<String> = std::fs::read_to_string(dir.join("argv.red"))
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    let mut want = vec!["--json", "upgrade", "--host", "red"];
+    want.extend(odd);
+    assert_eq!(argv, want);
+    assert!(!dir.join("pwned").exists());
+    // no half-written document left beside them
+    let names: Vec<String> = std::fs::read_dir(&results)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| !n.starts_with('.')), "{names:?}");
+}
+
 /// Issue 30 (review): a rollout stopped (Ctrl-C) while its play runs still reports: the
 /// waves that wrote their results keep their verdicts, the devices of the wave that ran are
 /// `interrupted` (their upgrade stopped wherever it was: their state is unknown, not "not

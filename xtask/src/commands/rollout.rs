@@ -3,7 +3,7 @@
 //! (`ansible/rollout.yml`, data a fork reads and changes) does, with `serial` from
 //! `--waves`, `max_fail_percentage` from `--max-failed` and forks from `--parallel`; its
 //! task hands each device to `cargo xtask upgrade` (this very binary, `--json`) on this
-//! control node, and writes each wave's results. The verdict of each device stays where it
+//! control node, and writes each device's result. The verdict of each device stays where it
 //! is made: in `upgrade`.
 //!
 //! Before planning, the inventory is read with `ansible-inventory --list` and every host's
@@ -63,7 +63,7 @@ pub struct RolloutArgs {
 /// The playbook, in the repository (data: a fork reads it and changes it).
 pub const PLAYBOOK: &str = "ansible/rollout.yml";
 /// Where a rollout keeps its files, in the tool's state directory (`.xtask`, or
-/// `XTASK_STATE_DIR`): the play's variables, each wave's results, Ansible's log (the last
+/// `XTASK_STATE_DIR`): the play's variables, each device's result, Ansible's log (the last
 /// rollout's, replaced by the next), and the lock that keeps a second rollout from them
 /// while one runs.
 pub const DIR: &str = "rollout";
@@ -337,7 +337,7 @@ impl Rollout {
                     "4": "rolled back: greenboot failed the new image and the device runs its previous image again (cargo xtask upgrade exited 4)",
                     "3": "gone: the device did not come back, or did not answer, in time (cargo xtask upgrade exited 3)",
                     "2": "bad input: cargo xtask upgrade refused its arguments (exit 2)",
-                    "1": "failed: cargo xtask upgrade exited 1 (its JSON, in the wave's results, says why)",
+                    "1": "failed: cargo xtask upgrade exited 1 (its JSON, in its result document, says why)",
                 },
             }
         })
@@ -451,7 +451,7 @@ impl Rollout {
         plan.push(
             Step::new(
                 "results-dir",
-                format!("make {results} (each wave's results go there)"),
+                format!("make {results} (each device's result goes there)"),
                 "mkdir",
             )
             .args(["-p", "--", results.as_str()]),
@@ -498,7 +498,7 @@ impl Rollout {
         plan.push(
             Step::new(
                 "report",
-                "read each wave's results: every device's verdict",
+                "read each device's result: every device's verdict",
                 "find",
             )
             .args([
