@@ -30,6 +30,26 @@ use crate::validate::{self, bad};
 
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct RolloutArgs {
+    /// Hand the release to this flightctl fleet instead of Ansible: the fleet's template
+    /// names the pinned image, flightctl's agents move the devices batch by batch under the
+    /// fleet's rollout policy, and the tool watches its API and reports
+    #[arg(
+        long,
+        value_name = "FLEET",
+        conflicts_with_all = ["inventory", "limit", "parallel", "ssh_user", "identity", "known_hosts"]
+    )]
+    pub flightctl: Option<String>,
+    #[arg(long, value_name = "URL")]
+    pub api: Option<String>,
+    #[arg(long, value_name = "FILE")]
+    pub api_ca: Option<String>,
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<String>,
+    /// With --flightctl: let the batch that waits for approval go on (flightctl stopped the
+    /// rollout before it: the batch before did not reach the success threshold); the tool
+    /// never does on its own
+    #[arg(long)]
+    pub approve: bool,
     #[arg(long, value_name = "FILE")]
     pub inventory: Option<String>,
     /// Only the inventory's hosts this Ansible pattern matches (a host, a group, `edge:!lab`),
@@ -44,7 +64,11 @@ pub struct RolloutArgs {
     pub max_failed: Option<String>,
     #[arg(long, value_name = "N")]
     pub parallel: Option<String>,
-    #[arg(long = "timeout", value_name = "DURATION")]
+    /// Ansible: how long each device may take, from the reboot, to come back, pass greenboot
+    /// and have every pod ready (config device.timeout, default 20m); with --flightctl: how
+    /// long the whole rollout may take, from the patch to its last device (config
+    /// fleet.flightctl.timeout, default 1h)
+    #[arg(long = "timeout", id = "rollout_timeout", value_name = "DURATION")]
     pub upgrade_timeout: Option<String>,
     #[arg(long = "interval", value_name = "DURATION")]
     pub poll_interval: Option<String>,
@@ -104,6 +128,10 @@ pub struct Rollout {
 
 /// `cargo xtask rollout`
 pub fn act(args: &RolloutArgs, ctx: &Ctx) -> anyhow::Result<Action> {
+    if let Some(fleet) = &args.flightctl {
+        let rollout = super::flightctl::FlightctlRollout::resolve(args, fleet, ctx.sources)?;
+        return Ok(Action::plan(rollout.plan(ctx.sources.as_root)));
+    }
     let rollout = Rollout::resolve(args, ctx.sources)?;
     if !ctx.dry_run {
         lock(&rollout.dir)?;
@@ -166,6 +194,7 @@ impl Rollout {
     /// Every input checked, then the two read-only questions (the inventory, the image's
     /// list); bad input is one line naming it, and nothing has run.
     pub fn resolve(args: &RolloutArgs, sources: &Sources) -> anyhow::Result<Rollout> {
+        only_with_flightctl(args)?;
         let (inv_what, inventory) = fleet::inventory_path(args.inventory.as_deref(), sources)?;
         let limit = fleet::limit(args.limit.as_deref())?;
         let (waves_what, raw) = sources.list(&inputs::FLEET_WAVES, &args.waves)?;
@@ -549,8 +578,27 @@ pub fn rollout_dir(sources: &Sources) -> Utf8PathBuf {
         .join(DIR)
 }
 
+/// The flags of `--flightctl` are refused without it, rather than ignored.
+fn only_with_flightctl(args: &RolloutArgs) -> anyhow::Result<()> {
+    for (flag, given) in [
+        ("--api", args.api.as_deref()),
+        ("--api-ca", args.api_ca.as_deref()),
+        ("--token-file", args.token_file.as_deref()),
+        ("--approve", args.approve.then_some("")),
+    ] {
+        if let Some(v) = given {
+            return Err(bad(
+                flag,
+                v,
+                "is for a flightctl fleet: give --flightctl FLEET (the Ansible path has no API)",
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// `--junit FILE`: in a directory that exists, not a directory itself.
-fn junit_path(sources: &Sources, value: &str) -> anyhow::Result<Utf8PathBuf> {
+pub(super) fn junit_path(sources: &Sources, value: &str) -> anyhow::Result<Utf8PathBuf> {
     let path = sources.flag_path("--junit", value)?;
     if path.is_dir() {
         return Err(bad("--junit", value, "is a directory: give a file name"));

@@ -38,8 +38,15 @@ pub fn junit(report: &Value) -> Option<String> {
     let failures = count(&|v| matches!(v, "rolled_back" | "gone" | "failed"));
     let skipped = count(&|v| v == "not_touched");
     let errors = count(&|v| v == "interrupted");
-    let time: f64 = devices.iter().filter_map(|d| d["seconds"].as_f64()).sum();
+    // (a sum of no time is -0.0: 0.0 added makes it 0)
+    let time: f64 = devices
+        .iter()
+        .filter_map(|d| d["seconds"].as_f64())
+        .sum::<f64>()
+        + 0.0;
     let waves = report["wave_count"].as_u64().unwrap_or(0);
+    // flightctl's batches take the place of Ansible's waves
+    let unit = report["unit"].as_str().unwrap_or("wave");
     let last = report["last_wave_run"].as_u64().unwrap_or(0);
     let suite = format!("rollout of {}", text(report, "image"));
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
@@ -55,7 +62,7 @@ pub fn junit(report: &Value) -> Option<String> {
     for d in devices {
         let verdict = text(d, "verdict");
         let mut case = format!(
-            "    <testcase classname=\"rollout.wave-{}\" name=\"{}\"",
+            "    <testcase classname=\"rollout.{unit}-{}\" name=\"{}\"",
             d["wave"],
             escape(&text(d, "host"))
         );
@@ -82,9 +89,9 @@ pub fn junit(report: &Value) -> Option<String> {
             }
             "not_touched" => {
                 let why = if last == 0 {
-                    "not touched: no wave ran".to_string()
+                    format!("not touched: no {unit} ran")
                 } else {
-                    format!("not touched: the rollout stopped after wave {last}/{waves}")
+                    format!("not touched: the rollout stopped after {unit} {last}/{waves}")
                 };
                 case.push_str(&format!(
                     ">\n      <skipped message=\"{}\"/>\n    </testcase>\n",

@@ -4,10 +4,13 @@
 //! while the play runs, and the JUnit file for CI.
 //!
 //! - `mod.rs`: the verdicts and the report;
+//! - `flightctl.rs`: the same verdicts and report from what flightctl's API says of a fleet
+//!   (`rollout --flightctl`), whose batches take the waves' place;
 //! - `inventory.rs`: `ansible-inventory --list` read as data, and Ansible's waves;
 //! - `shell.rs`: the same verdicts as jq, for the printed plan;
 //! - `junit.rs`: the JUnit report.
 
+pub mod flightctl;
 pub mod inventory;
 mod junit;
 mod shell;
@@ -434,6 +437,8 @@ fn short(digest: Option<&str>) -> String {
 pub fn lines(report: &Value) -> Option<String> {
     let devices = report.get("devices")?.as_array()?;
     let waves = report.get("wave_count")?.as_u64()?;
+    // flightctl's batches take the place of Ansible's waves
+    let unit = report.get("unit").and_then(Value::as_str).unwrap_or("wave");
     // what a device said (its architecture) goes to a terminal: its hidden characters
     // escaped
     let text = |v: &Value, k: &str| {
@@ -442,7 +447,7 @@ pub fn lines(report: &Value) -> Option<String> {
             .map(crate::validate::escape_controls)
     };
     let mut rows: Vec<[String; 7]> = vec![[
-        "wave".into(),
+        unit.into(),
         "host".into(),
         "arch".into(),
         "before → after".into(),
@@ -464,7 +469,11 @@ pub fn lines(report: &Value) -> Option<String> {
             .filter_map(Value::as_str)
             .collect();
         rows.push([
-            format!("{}/{waves}", d["wave"]),
+            // a flightctl batch of an earlier run (one that stopped before this one)
+            match d["wave"].as_u64() {
+                Some(0) => "earlier".to_string(),
+                _ => format!("{}/{waves}", d["wave"]),
+            },
             text(d, "host").unwrap_or_default(),
             text(d, "architecture").unwrap_or_else(|| "-".into()),
             format!(
@@ -511,11 +520,18 @@ pub fn lines(report: &Value) -> Option<String> {
     if !not_touched.is_empty() {
         let last = report["last_wave_run"].as_u64().unwrap_or(0);
         let when = match report["interrupted_in_wave"].as_u64() {
-            Some(w) => format!("the rollout was interrupted in wave {w}/{waves}"),
-            None if last == 0 => "no wave ran".to_string(),
-            None => format!("the rollout stopped after wave {last}/{waves}"),
+            Some(w) => format!("the rollout was interrupted in {unit} {w}/{waves}"),
+            None if last == 0 => format!("no {unit} ran"),
+            None => format!("the rollout stopped after {unit} {last}/{waves}"),
         };
         out.push(format!("not touched ({when}): {}", not_touched.join(", ")));
+    }
+    // a flightctl batch that waits for approval, and the command that gives it
+    if let Some(line) = report
+        .pointer("/flightctl/waiting/line")
+        .and_then(Value::as_str)
+    {
+        out.push(line.to_string());
     }
     out.push(text(report, "said")?);
     Some(out.join("\n"))

@@ -194,6 +194,11 @@ fn junit_has_a_case_per_device() {
         "{xml}"
     );
     assert!(xml.contains("classname=\"rollout.wave-3\" name=\"i-later\">\n      <skipped message=\"not touched: the rollout stopped after wave 2/3\"/>"), "{xml}");
+    // a rollout that stopped before any device ran took no time: 0, not -0 (a sum of no
+    // f64 is -0.0)
+    let none = judge("", &plan(&[("a", 1), ("b", 2)])).unwrap();
+    let xml = junit(&none).unwrap();
+    assert!(xml.contains("skipped=\"2\" time=\"0.000\""), "{xml}");
     // what a device said is escaped
     let mut odd = report.clone();
     odd["devices"][4]["reason"] = json!("a <b> & \"c\" 'd'\u{1b}");

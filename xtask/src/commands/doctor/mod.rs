@@ -13,6 +13,7 @@ use crate::inputs;
 mod builders;
 mod device;
 mod embed;
+mod flightctl;
 mod host;
 mod mirror;
 mod probe;
@@ -75,6 +76,16 @@ pub struct DoctorArgs {
     /// With --for rollout: only the inventory's hosts this Ansible pattern matches
     #[arg(long, value_name = "PATTERN")]
     pub limit: Option<String>,
+    /// With --for rollout: check for `rollout --flightctl FLEET` instead of Ansible (curl,
+    /// the API answers, the token is accepted, the fleet exists, its devices are image-mode)
+    #[arg(long, value_name = "FLEET", conflicts_with_all = ["inventory", "limit"])]
+    pub flightctl: Option<String>,
+    #[arg(long, value_name = "URL")]
+    pub api: Option<String>,
+    #[arg(long, value_name = "FILE")]
+    pub api_ca: Option<String>,
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -131,7 +142,8 @@ pub enum Purpose {
     /// `mirror`: the mirror registry, the images to copy, room for --to-dir
     Mirror,
     /// `rollout`: ansible-playbook, the inventory, each host's address and key, each host
-    /// over ssh
+    /// over ssh; with --flightctl FLEET: curl, flightctl's API, the token, the fleet, its
+    /// devices image-mode
     Rollout,
     #[default]
     All,
@@ -176,6 +188,9 @@ pub fn check(args: &DoctorArgs, sources: &Sources) -> anyhow::Result<Vec<Finding
     }
     // the control node, its inventory and the fleet's devices
     if has("rollout") {
+        if let Some(fleet) = &args.flightctl {
+            return flightctl::checks(args, fleet, sources);
+        }
         return rollout::checks(args, sources);
     }
     let pull_secret = path_of(&inputs::PULL_SECRET, args.pull_secret.as_deref())?;
@@ -288,7 +303,14 @@ pub fn act(args: &DoctorArgs, ctx: &Ctx) -> anyhow::Result<Action> {
         device::validate(args, sources)?;
     }
     if dry_run && args.purpose == Purpose::Rollout {
-        rollout::validate(args, sources)?;
+        match &args.flightctl {
+            Some(fleet) => {
+                let (_fleet, _api) = flightctl::validate(args, fleet, sources)?;
+            }
+            None => {
+                rollout::validate(args, sources)?;
+            }
+        }
     }
     if dry_run {
         if json {
