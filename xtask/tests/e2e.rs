@@ -3317,7 +3317,10 @@ fn fleet_rollout_in_waves_on_light_devices(bed: &Bed, test: &str) {
     let inventory = fleet.inventory();
     let known_hosts = fleet.dir.join("known_hosts");
     let junit = fleet.dir.join("junit.xml");
-    let results = common::repo_root()
+    // the rollout's files, in its state directory (`xtask` gives each test its own)
+    let results = bed
+        .dir
+        .join(format!("state-{t}"))
         .join(xtask::commands::rollout::DIR)
         .join("results");
     let rollout = |image: &str, extra: &[&str]| {

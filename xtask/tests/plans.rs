@@ -769,6 +769,7 @@ fn rollout_plans() {
         config: root.join("microshift-image.json").to_string(),
         xtask: "/usr/local/bin/cargo-xtask".into(),
         root: root.clone(),
+        dir: root.join(".xtask/rollout"),
         junit: Some("/tmp/rollout-junit.xml".into()),
         rerun: format!("cargo xtask rollout --inventory /srv/fleet/hosts.yml --limit 'edge:!lab' --image quay.io/myorg/microshift@{list}"),
     };

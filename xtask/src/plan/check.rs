@@ -97,7 +97,7 @@ pub enum Check {
     /// `ansible-playbook`'s own output: kept off the terminal (its log file has it), the
     /// play's recap kept for the report.
     Playbook,
-    /// The result documents a rollout's playbook wrote (one per wave, each device's
+    /// The result documents a rollout's playbook wrote (one per device: its
     /// `upgrade --json` and exit code): every device's verdict, the fleet's report and its
     /// exit code.
     Fleet { plan: FleetPlan },
@@ -448,7 +448,7 @@ impl Check {
                 &format!("--arg n {} ", quote(name)),
                 crate::builder::CONNECTION_JQ,
             ),
-            // one JSON document per wave that ran (none when the play stopped before one)
+            // one JSON document per device that ran (none when the play stopped before one)
             Check::Fleet { .. } => jq("-s ", "all(.[]; (.results | type) == \"object\")"),
             Check::Manifest { want: None, .. } => Some("jq -e . >/dev/null".to_string()),
             Check::Manifests { .. } => Some("jq -s -e 'length > 0' >/dev/null".to_string()),

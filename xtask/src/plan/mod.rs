@@ -440,7 +440,7 @@ pub struct Step {
 /// What a live line watches while a step's command runs.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Watch {
-    /// A rollout's results directory (one document per wave, as the playbook writes them):
+    /// A rollout's results directory (one document per device, as the playbook writes them):
     /// the wave running and its devices' verdicts so far.
     Fleet {
         results: camino::Utf8PathBuf,
