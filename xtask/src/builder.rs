@@ -73,6 +73,45 @@ pub fn loopback(host_port: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
+/// Is `uri` podman's API over `tcp://` to another machine than this one (any case of the
+/// scheme: podman reads it as `tcp`)?
+pub fn tcp_elsewhere(uri: &str) -> bool {
+    uri.get(..6)
+        .is_some_and(|s| s.eq_ignore_ascii_case("tcp://"))
+        && !loopback(uri[6..].split('/').next().unwrap_or(""))
+}
+
+/// The URI of podman's connection `name` in `podman system connection list --format json`
+/// output, when a lane may use it; why not otherwise: podman has no such connection, or it
+/// is `tcp://` to another machine (a name hides the URL `--builder` refuses).
+pub fn connection_uri(list: &str, name: &str) -> Result<String, String> {
+    let list: serde_json::Value = serde_json::from_str(list)
+        .map_err(|_| "podman printed no connection list (JSON)".to_string())?;
+    let uri = list
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["Name"].as_str() == Some(name))
+        .map(|c| c["URI"].as_str().unwrap_or_default())
+        .ok_or_else(|| {
+            format!(
+                "podman has no connection {name} (`podman system connection list` names them, as the user the tool runs as): `podman system connection add {name} ssh://USER@HOST/run/podman/podman.sock` adds one"
+            )
+        })?;
+    if tcp_elsewhere(uri) {
+        return Err(format!(
+            "podman connection {name} is {}: {TCP_REFUSED}",
+            crate::validate::escape_controls(uri)
+        ));
+    }
+    Ok(uri.to_string())
+}
+
+/// [`connection_uri`]'s verdict as jq over the same list (`$n`: the name), for the printed
+/// plan: the connection exists, and its URI is no `tcp://` to another machine than
+/// `localhost`, 127.0.0.0/8 or `[::1]`.
+pub const CONNECTION_JQ: &str = r#"[.[]? | select(.Name == $n) | .URI // ""] | length > 0 and all(.[]; (ascii_downcase | startswith("tcp://") | not) or (.[6:] | split("/")[0] | ascii_downcase | if startswith("[") then (.[1:] | split("]")[0] | test("^[0:]*:[0:]*1$")) else (sub(":[^:]*$"; "") | . == "localhost" or test("^127[.][0-9]{1,3}[.][0-9]{1,3}[.][0-9]{1,3}$")) end))"#;
+
 /// `ARCH=CONNECTION`, checked.
 pub fn parse(what: &str, raw: &str) -> anyhow::Result<Builder> {
     let Some((arch, connection)) = raw.split_once('=') else {
@@ -123,7 +162,7 @@ pub fn target(what: &str, value: &str) -> anyhow::Result<Target> {
                 "not a podman URL: unix:///path/podman.sock, ssh://[user@]host[:port][/socket] or tcp://127.0.0.1:port",
             ));
         }
-        if scheme == "tcp" && !loopback(rest.split('/').next().unwrap_or("")) {
+        if tcp_elsewhere(value) {
             return Err(bad(what, value, TCP_REFUSED));
         }
         return Ok(Target::Url(value.to_string()));
@@ -239,8 +278,92 @@ mod tests {
         ] {
             assert!(target("x", bad).is_err(), "{bad}");
         }
+        for odd in [
+            "TCP://10.0.0.5:8888",
+            "tcp://0x7f000001:8888",
+            "tcp://[::ffff:1.2.3.4]:8888",
+            "tcp://localhost.evil.com:8888",
+            "tcp://127.0.0.1:80@evil.com:80",
+        ] {
+            assert!(target("x", odd).is_err(), "{odd}");
+        }
         assert!(parse("x", "riscv=unix:///s").is_err());
         assert!(parse("x", "arm64").is_err());
         assert_eq!(parse("x", "aarch64=b1").unwrap().arch, Arch::Arm64);
+    }
+
+    /// Review of issue 29: a connection name hides its URL from `--builder`'s check; the
+    /// release reads podman's list and judges the URL the same way, and the printed plan's
+    /// jq gives the same verdicts.
+    #[test]
+    fn a_connection_name_is_judged_by_its_url() {
+        let list = |uri: &str| {
+            format!(
+                r#"[{{"Name":"other","URI":"tcp://10.9.9.9:1","Identity":"","IsMachine":false,"Default":true}},{{"Name":"b","URI":"{uri}","Identity":"","IsMachine":false,"Default":false}}]"#
+            )
+        };
+        let cases = [
+            ("tcp://10.0.0.5:8888", false),
+            ("TCP://10.0.0.5:8888", false),
+            ("tcp://builder.example.com:8888", false),
+            ("tcp://127.0.0.1.evil.com:8888", false),
+            ("tcp://localhost.evil.com:8888", false),
+            ("tcp://[::ffff:1.2.3.4]:8888", false),
+            ("tcp://[2001:db8::1]:8888", false),
+            ("tcp://0x7f000001:8888", false),
+            ("tcp://127.0.0.1:8888", true),
+            ("tcp://127.3.2.1:8888/", true),
+            ("tcp://LOCALHOST:8888", true),
+            ("tcp://[::1]:8888", true),
+            ("ssh://core@arm-1:22/run/podman/podman.sock", true),
+            ("unix:///run/podman/podman.sock", true),
+        ];
+        let jq = std::process::Command::new("jq")
+            .arg("--version")
+            .output()
+            .is_ok();
+        if !jq {
+            let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
+            assert!(!ci, "jq is not installed, and CI must run this test");
+            eprintln!("SKIPPED the jq half of a_connection_name_is_judged_by_its_url: jq is not installed");
+        }
+        let by_jq = |text: &str, name: &str| {
+            use std::io::Write;
+            let mut child = std::process::Command::new("jq")
+                .args(["-e", "--arg", "n", name, CONNECTION_JQ])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(text.as_bytes())
+                .unwrap();
+            child.wait().unwrap().success()
+        };
+        for (uri, ok) in cases {
+            let text = list(uri);
+            let verdict = connection_uri(&text, "b");
+            assert_eq!(verdict.is_ok(), ok, "{uri}: {verdict:?}");
+            if !ok {
+                let e = verdict.unwrap_err();
+                assert!(
+                    e.contains("podman connection b is") && e.contains("no TLS"),
+                    "{e}"
+                );
+            }
+            if jq {
+                assert_eq!(by_jq(&text, "b"), ok, "jq on {uri}");
+            }
+        }
+        let e = connection_uri(&list("ssh://x/y"), "missing").unwrap_err();
+        assert!(e.contains("podman has no connection missing"), "{e}");
+        assert!(connection_uri("not json", "b").is_err());
+        if jq {
+            assert!(!by_jq(&list("ssh://x/y"), "missing"));
+            assert!(!by_jq("[]", "b"));
+        }
     }
 }

@@ -366,6 +366,33 @@ pub const FLEET_PARALLEL: Input = input(
 .key("fleet.parallel")
 .kind(Kind::Number)
 .default("10");
+pub const FLIGHTCTL_API: Input = input(
+    "api",
+    "--api",
+    "With --flightctl: flightctl's API, https://HOST[:PORT] (http:// only to this machine), the URL `flightctl login` takes",
+)
+.key("fleet.flightctl.api");
+pub const FLIGHTCTL_CA: Input = input(
+    "api_ca",
+    "--api-ca",
+    "With --flightctl: the CA certificate (PEM) the API's certificate is checked with (default: the host's trust store)",
+)
+.key("fleet.flightctl.ca");
+pub const FLIGHTCTL_TOKEN_FILE: Input = input(
+    "token_file",
+    "--token-file",
+    "With --flightctl: file holding the API's bearer token (FLIGHTCTL_TOKEN holds the token itself)",
+)
+.env("FLIGHTCTL_TOKEN")
+.key("fleet.flightctl.token_file")
+.secret();
+pub const FLIGHTCTL_TIMEOUT: Input = input(
+    "",
+    "--timeout",
+    "With --flightctl: how long the whole rollout may take, from the patch to its last batch's last device (a device still updating or lost then is gone)",
+)
+.key("fleet.flightctl.timeout")
+.default("1h");
 pub const PULL_TIMEOUT: Input = input(
     "pull_timeout",
     "--pull-timeout",
@@ -513,16 +540,23 @@ pub const MIRROR_INSECURE: Input = input(
 pub const MIRROR_LOOKASIDE_DIR: Input = input(
     "mirror_lookaside_dir",
     "--mirror-lookaside-dir",
-    "gpg signing: where `mirror` writes the signatures of what it copies; serve it at the mirror's lookaside URL",
+    "Where `mirror` writes the signatures of what it copies that are kept at a lookaside (gpg signing; Red Hat's images); serve it at the mirror's lookaside URL",
 )
 .key("mirror.lookaside_dir")
 .default("target/mirror-signatures");
 pub const MIRROR_LOOKASIDE_URL: Input = input(
     "mirror_lookaside_url",
     "--mirror-lookaside-url",
-    "gpg signing: the http(s) URL where the site serves the mirror's signatures (devices read them there)",
+    "The http(s) URL where the site serves the mirror's lookaside directory: devices read there the signatures of what they pull through the mirror (needed with gpg signing, and for images of a registry that signs at a lookaside, as Red Hat's do)",
 )
 .key("mirror.lookaside_url");
+pub const MIRROR_SOURCE_LOOKASIDES: Input = input(
+    "source_lookasides",
+    "--source-lookaside",
+    "A source registry (or namespace) that keeps its images' signatures at a lookaside, SCOPE=URL (repeatable): `mirror` reads them there and writes them into the mirror's lookaside, which devices read; Red Hat's registries are known already",
+)
+.key("mirror.source_lookasides")
+.kind(Kind::List);
 pub const RELEASE_LIST: Input = input(
     "release_lists",
     "--release-list",
@@ -618,6 +652,10 @@ pub const ALL: &[&Input] = &[
     &FLEET_WAVES,
     &FLEET_MAX_FAILED,
     &FLEET_PARALLEL,
+    &FLIGHTCTL_API,
+    &FLIGHTCTL_CA,
+    &FLIGHTCTL_TOKEN_FILE,
+    &FLIGHTCTL_TIMEOUT,
     &PULL_TIMEOUT,
     &DISK_TYPES,
     &DISK_OUTPUT,
@@ -642,6 +680,7 @@ pub const ALL: &[&Input] = &[
     &MIRROR_INSECURE,
     &MIRROR_LOOKASIDE_DIR,
     &MIRROR_LOOKASIDE_URL,
+    &MIRROR_SOURCE_LOOKASIDES,
     &RELEASE_LIST,
     &BUNDLE_TO,
     &USB_UPDATES,

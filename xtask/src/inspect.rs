@@ -170,6 +170,14 @@ impl Check {
             Check::Journal { unit } => Ok(journal(stdout, unit)),
             Check::Playbook => Ok(recap(stdout)),
             Check::Fleet { plan } => crate::fleet::judge(stdout, plan),
+            Check::Flightctl { plan } => crate::fleet::flightctl::judge(
+                stdout,
+                plan,
+                vars.get(crate::fleet::flightctl::CARRY).map(String::as_str),
+            ),
+            Check::FlightctlPatched { fleet, image } => {
+                crate::fleet::flightctl::patched(stdout, fleet, image)
+            }
             Check::Manifest {
                 reference,
                 want,
@@ -202,6 +210,9 @@ impl Check {
                     .ok_or_else(|| anyhow!("no id of the image built to compare {reference} with (${{{image_id}}} is unset)"))?;
                 pushed(stdout, reference, id)
             }
+            Check::Connection { name } => crate::builder::connection_uri(stdout, name)
+                .map(|uri| json!({ "connection": name, "uri": uri }))
+                .map_err(|why| anyhow!(why)),
             Check::Manifests { reference } => {
                 let mut size: u64 = 0;
                 let mut images: u64 = 0;
@@ -517,14 +528,36 @@ impl Check {
                 text("architecture")?
             )),
             Check::LeftStaged => {
-                let staged = v.get("staged")?;
-                let what = |k: &str| staged.get(k).and_then(Value::as_str).unwrap_or("");
-                Some(crate::validate::escape_controls(&format!(
-                    "warning: the device has {} ({}) staged, {}",
-                    what("image"),
-                    what("digest"),
-                    crate::plan::LEFT_STAGED
-                )))
+                let of =
+                    |d: &Value, k: &str| d.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+                let mut lines = Vec::new();
+                if let Some(staged) = v.get("staged").filter(|s| s.is_object()) {
+                    lines.push(format!(
+                        "warning: the device has {} ({}) staged, {}",
+                        of(staged, "image"),
+                        of(staged, "digest"),
+                        crate::plan::LEFT_STAGED
+                    ));
+                }
+                if let (Some(true), Some(rollback)) = (
+                    v.get("rollback_queued").and_then(Value::as_bool),
+                    v.get("rollback").filter(|r| r.is_object()),
+                ) {
+                    lines.push(format!(
+                        "warning: the device has a rollback queued: it boots {} ({}) {}",
+                        of(rollback, "image"),
+                        of(rollback, "digest"),
+                        crate::plan::LEFT_QUEUED
+                    ));
+                }
+                // what the device said, its hidden characters escaped: a line each
+                (!lines.is_empty()).then(|| {
+                    lines
+                        .iter()
+                        .map(|l| crate::validate::escape_controls(l))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                })
             }
             Check::BootChanged { .. } => Some(format!(
                 "ok: the device rebooted (boot id {})",
@@ -548,7 +581,13 @@ impl Check {
                 Some(out)
             }
             Check::Playbook => None,
-            Check::Fleet { .. } => crate::fleet::lines(v),
+            Check::Fleet { .. } | Check::Flightctl { .. } => crate::fleet::lines(v),
+            Check::FlightctlPatched { .. } => Some(format!(
+                "ok: fleet {}'s template names {} (template version {}): flightctl rolls it out under the fleet's policy",
+                text("fleet")?,
+                text("image")?,
+                text("template_version").unwrap_or("not made yet")
+            )),
             Check::Unit { .. } => Some(format!(
                 "{}: {} ({})",
                 text("unit")?,
@@ -557,6 +596,7 @@ impl Check {
             )),
             // the step's own line says it
             Check::Pushed { .. } => None,
+            Check::Connection { .. } => None,
             Check::Manifest { .. } if v["checked"] != json!(true) => None,
             Check::Manifest { .. } => Some(format!(
                 "ok: {}{} is {} ({})",

@@ -15,8 +15,9 @@
 //! 6. `inspect`, `pods`, `bootc`, `fleet/`: judging what tools print (`fleet/`: a
 //!    rollout's per-device results and report).
 //! 7. `exec/`: the one executor (steps, commands, lanes, report, secret files, signals).
-//! 8. `image`, `registry`, `signing`, `builder`, `mirror`, `reach`: the image, the registry,
-//!    signing, remote builders, site mirrors and the devices the commands share.
+//! 8. `image`, `registry`, `signing`, `builder`, `mirror`, `reach`, `flightctl`: the image,
+//!    the registry, signing, remote builders, site mirrors, the devices the commands share,
+//!    and flightctl's API.
 //! 9. `commands/`: one file per subcommand.
 //! 10. this file: the command line, parsing, the dispatch, exit codes.
 
@@ -30,6 +31,7 @@ pub mod digest;
 pub mod error;
 pub(crate) mod exec;
 pub mod fleet;
+pub mod flightctl;
 pub mod image;
 pub mod inputs;
 pub mod inspect;
@@ -125,6 +127,7 @@ fn try_main(cli: Cli) -> anyhow::Result<()> {
         Action::Done => return Ok(()),
     };
     check_secret_dir(&plan)?;
+    check_podman_host(&plan, &sources)?;
     if cli.dry_run {
         let mut plan = plan;
         let wanted = sources.wanted.borrow();
@@ -163,7 +166,7 @@ fn try_main(cli: Cli) -> anyhow::Result<()> {
         }
         // a summary may end with a line for people (mirror's totals)
         if let Some((_, summary)) = plan.summary {
-            if let Some(line) = summary(&with_facts(&report.data, &plan), 0)
+            if let Some(line) = summary(&with_facts(&report, &plan), 0)
                 .get("line")
                 .and_then(|l| l.as_str())
             {
@@ -173,8 +176,20 @@ fn try_main(cli: Cli) -> anyhow::Result<()> {
     }
     // the reports made from the results (a JUnit file), however the plan ended
     let code = result.as_ref().err().map_or(0, error::exit_code);
+    // a plan that ended early: what its summary could still make of it, for people (a
+    // rollout stopped while its play ran: the devices judged so far)
+    if result.is_err() {
+        if let Some((_, summary)) = plan.summary {
+            if let Some(lines) = summary(&with_facts(&report, &plan), code)
+                .get("lines")
+                .and_then(|l| l.as_str())
+            {
+                eprintln!("{lines}");
+            }
+        }
+    }
     for f in &plan.report_files {
-        if let Some(text) = (f.make)(&with_facts(&report.data, &plan), code).as_str() {
+        if let Some(text) = (f.make)(&with_facts(&report, &plan), code).as_str() {
             match write_report(&f.path, text) {
                 Ok(()) => eprintln!("{} written to {}", f.what, f.path),
                 Err(e) => eprintln!("warning: could not write {} to {}: {e}", f.what, f.path),
@@ -188,20 +203,27 @@ fn try_main(cli: Cli) -> anyhow::Result<()> {
             doc["exit"] = serde_json::json!(error::exit_code(e));
         }
         if let Some((key, summary)) = plan.summary {
-            doc[key] = summary(&with_facts(&report.data, &plan), code);
+            doc[key] = summary(&with_facts(&report, &plan), code);
         }
         exec::print_json(&doc);
     }
     result
 }
 
-/// The steps' results, and the plan's facts under `_facts`: what a summary is made of.
+/// The steps' results, the plan's facts under `_facts`, and how each step that was reached
+/// ended under `_steps` (`{"playbook": "interrupted"}`): what a summary is made of.
 fn with_facts(
-    data: &std::collections::BTreeMap<String, serde_json::Value>,
+    report: &exec::Report,
     plan: &Plan,
 ) -> std::collections::BTreeMap<String, serde_json::Value> {
-    let mut all = data.clone();
+    let mut all = report.data.clone();
     all.insert("_facts".to_string(), plan.facts.clone());
+    let steps: serde_json::Map<String, serde_json::Value> = report
+        .steps
+        .iter()
+        .map(|s| (s.id.to_string(), serde_json::json!(s.status.word())))
+        .collect();
+    all.insert("_steps".to_string(), serde_json::Value::Object(steps));
     all
 }
 
@@ -231,9 +253,14 @@ fn report_error(e: &anyhow::Error) -> i32 {
 /// break them. Checked before anything runs.
 fn check_secret_dir(plan: &Plan) -> anyhow::Result<()> {
     let uses_files = plan.steps.iter().any(|s| {
-        s.args
-            .iter()
-            .any(|a| matches!(a, plan::Arg::SecretFile { .. } | plan::Arg::OutFile { .. }))
+        s.args.iter().any(|a| {
+            matches!(
+                a,
+                plan::Arg::SecretFile { .. }
+                    | plan::Arg::SecretHeader { .. }
+                    | plan::Arg::OutFile { .. }
+            )
+        })
     });
     if !uses_files {
         return Ok(());
@@ -248,6 +275,26 @@ fn check_secret_dir(plan: &Plan) -> anyhow::Result<()> {
     };
     validate::no_control("TMPDIR", tmp)?;
     validate::no_comma("TMPDIR", tmp, "podman's --secret id=...,src=PATH")
+}
+
+/// podman (4.x) goes remote when `CONTAINER_HOST` is set: every podman command of the plan
+/// would go there, the local lanes' builds, their secrets and logins too. `tcp://` to
+/// another machine is refused as `--builder` refuses it.
+fn check_podman_host(plan: &Plan, sources: &Sources) -> anyhow::Result<()> {
+    if !plan.steps.iter().any(|s| s.program == "podman") {
+        return Ok(());
+    }
+    match sources.env_var("CONTAINER_HOST")? {
+        Some(host) if builder::tcp_elsewhere(&host) => Err(validate::bad(
+            "CONTAINER_HOST",
+            &host,
+            format!(
+                "podman sends every command there when it is set: {}; unset it to run podman here",
+                builder::TCP_REFUSED
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 #[derive(Parser, Debug)]
@@ -309,9 +356,10 @@ pub enum Command {
     Upgrade(upgrade::UpgradeArgs),
     /// Boot the device's rollback deployment again (bootc rollback), with upgrade's checks
     Rollback(rollback::RollbackArgs),
-    /// One release to a fleet, in waves, through Ansible: the image pinned once, each
-    /// device handed to `upgrade`; a table, --json and --junit with every device's verdict;
-    /// exit 4 when a device rolled back, 3 when one is gone
+    /// One release to a fleet, in waves, through Ansible (each device handed to `upgrade`)
+    /// or a flightctl fleet (--flightctl: its agents move the devices, batch by batch): the
+    /// image pinned once; a table, --json and --junit with every device's verdict; exit 4
+    /// when a device rolled back, 3 when one is gone
     Rollout(rollout::RolloutArgs),
     /// Remove exactly what `run` recorded making (containers, loop-device volume group,
     /// loop device and file), nothing made by hand

@@ -16,10 +16,16 @@ use camino::{Utf8Path, Utf8PathBuf};
 use crate::config::Sources;
 use crate::validate::{self, bad};
 
+pub mod lookaside;
+pub use lookaside::{
+    copy_registries_d, source_lookasides, source_of, SourceLookaside, ACCESS_LOOKASIDE,
+    REDHAT_LOOKASIDE,
+};
+
 /// Where the drop-in goes, on a device and in the image.
 pub const DROP_IN: &str = "/etc/containers/registries.conf.d/999-microshift-mirror.conf";
-/// Where the registries.d entry of the mirror goes, in the image and the installer (with
-/// signing: signatures are read where images are pulled from).
+/// Where the registries.d entry of the mirror goes, in the image and the installer:
+/// signatures are read where images are pulled from ([`lookaside`]).
 pub const REGISTRIES_D: &str = "/etc/containers/registries.d/xtask-mirror.yaml";
 /// Where the mirror's CA goes in the image (the trust anchors; `update-ca-trust` extracts it).
 pub const CA_ANCHOR: &str = "/etc/pki/ca-trust/source/anchors/microshift-mirror.crt";
@@ -43,6 +49,8 @@ pub struct MirrorArgs {
     pub mirror_lookaside_dir: Option<String>,
     #[arg(long, value_name = "URL")]
     pub mirror_lookaside_url: Option<String>,
+    #[arg(long = "source-lookaside", value_name = "SCOPE=URL")]
+    pub source_lookasides: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -55,9 +63,10 @@ pub struct Mirror {
     pub ca: Option<Utf8PathBuf>,
     /// Plain HTTP, or no TLS check.
     pub insecure: bool,
-    /// gpg signing: where the signatures of what is copied are written (lookaside staging).
+    /// Where the lookaside signatures of what is copied (gpg's, Red Hat's) are written
+    /// (lookaside staging).
     pub lookaside_dir: Utf8PathBuf,
-    /// gpg signing: where the site serves them.
+    /// Where the site serves them: devices read them there.
     pub lookaside_url: Option<String>,
     /// Said where it matters: where the value came from (`--to (from ...: mirror.registry)`).
     pub what: String,
@@ -196,74 +205,6 @@ impl Mirror {
     }
 }
 
-impl Mirror {
-    /// The device's registries.d entry for images pulled through the mirror: containers/image
-    /// reads signatures where it pulls from (the mirror), and checks them against the name
-    /// asked for. `None` for gpg without the mirror's lookaside URL.
-    pub fn device_registries_d(&self, method: crate::signing::Method) -> Option<String> {
-        let head = format!(
-            "# Written by cargo xtask: signatures of images pulled through the mirror {}\ndocker:\n  {}:\n",
-            self.location, self.location
-        );
-        match method {
-            crate::signing::Method::Gpg => Some(format!(
-                "{head}    lookaside: {}\n    use-sigstore-attachments: true\n",
-                self.lookaside_url.as_ref()?
-            )),
-            crate::signing::Method::Sigstore => {
-                Some(format!("{head}    use-sigstore-attachments: true\n"))
-            }
-        }
-    }
-
-    /// Where the gpg signatures of a repository in the mirror are kept, in containers/image's
-    /// lookaside layout: `<this>@sha256=<hex>/signature-<n>`.
-    pub fn signature_path(&self, mirrored_repository: &str) -> Utf8PathBuf {
-        let path = mirrored_repository
-            .split_once('/')
-            .map_or(mirrored_repository, |(_, p)| p);
-        self.lookaside_dir.join(path)
-    }
-}
-
-/// The registries.d of a `mirror` run with signing configured: where signatures are read
-/// (Red Hat's registries, as RHEL configures them; the signed OS image's `scope`) and, copying
-/// into a registry (`into`), where the copies' signatures go and are read back by the check
-/// of the OS image's copy (gpg: the mirror's lookaside directory; sigstore: attachments in the
-/// mirror). skopeo then copies them with each image; a `dir:` copy keeps gpg signatures in the
-/// image's directory.
-pub fn copy_registries_d(
-    signing: &crate::signing::Signing,
-    scope: &str,
-    into: Option<&Mirror>,
-) -> String {
-    let gpg = signing.method == crate::signing::Method::Gpg;
-    let mut out = format!(
-        "# Written by cargo xtask mirror: where the signatures of the images it copies are read{}\ndocker:\n  registry.redhat.io:\n    lookaside: {REDHAT_LOOKASIDE}\n  registry.access.redhat.com:\n    lookaside: {ACCESS_LOOKASIDE}\n",
-        if into.is_some() { " and written" } else { "" }
-    );
-    match (gpg, &signing.lookaside_url) {
-        (true, Some(url)) => out.push_str(&format!("  {scope}:\n    lookaside: {url}\n")),
-        (true, None) => {}
-        (false, _) => out.push_str(&format!("  {scope}:\n    use-sigstore-attachments: true\n")),
-    }
-    if let Some(m) = into {
-        out.push_str(&format!("  {}:\n", m.location));
-        if gpg {
-            out.push_str(&format!(
-                "    lookaside: file://{0}\n    lookaside-staging: file://{0}\n",
-                m.lookaside_dir
-            ));
-        }
-        out.push_str("    use-sigstore-attachments: true\n");
-    }
-    out
-}
-
-/// Where RHEL reads Red Hat's signatures (its /etc/containers/registries.d defaults).
-pub const REDHAT_LOOKASIDE: &str = "https://registry.redhat.io/containers/sigstore";
-pub const ACCESS_LOOKASIDE: &str = "https://access.redhat.com/webassets/docker/content/sigstore";
-
 /// A source registry host as one path component of the mirror, one-to-one for the hosts a
 /// reference can name: lower case (host names are case-blind), the port after `_`, which no
 /// host name has (`127.0.0.1:5000` is `127.0.0.1_5000`, while `reg.example.com-5000` stays
@@ -367,17 +308,18 @@ pub fn source_reference(what: &str, value: &str) -> anyhow::Result<String> {
     Ok(value)
 }
 
-/// A PEM file holding at least one certificate (and no private key).
+/// A PEM file holding at least one certificate (and no private key, of any form the public
+/// key files are read for: it is built into the image and kickstarts too).
 pub fn certificate(what: &str, path: &Utf8Path) -> anyhow::Result<()> {
     let bytes = validate::read_bounded(what, path, 1 << 20)?;
-    let text = String::from_utf8_lossy(&bytes);
-    if text.contains("PRIVATE KEY-----") {
+    if let Some(private) = crate::signing::keys::KeyFile::scan(&bytes).private() {
         return Err(bad(
             what,
             path.as_str(),
-            "holds a private key: give the CA's certificate only",
+            format!("holds a private key ({private}): give the CA's certificate only"),
         ));
     }
+    let text = String::from_utf8_lossy(&bytes);
     if !text.contains("-----BEGIN CERTIFICATE-----") || !text.contains("-----END CERTIFICATE-----")
     {
         return Err(bad(
@@ -503,6 +445,44 @@ mod tests {
         assert!(source_reference("x", "busybox:1").is_err());
         assert!(source_reference("x", "localhost/a:1").is_err());
         assert!(source_reference("x", "quay.io/a/b:1").is_ok());
+    }
+
+    /// Review of issue 29: the CA is built into the image and kickstarts; a private key
+    /// beside it is refused in the forms a public key file is read for.
+    #[test]
+    fn a_ca_with_a_private_key_is_refused() {
+        let dir = Utf8PathBuf::from_path_buf(std::env::temp_dir())
+            .unwrap()
+            .join(format!("xtask-mirror-ca-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let cert = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+        for (name, extra, refused) in [
+            ("ca.crt", "", false),
+            (
+                "pem.crt",
+                "-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n",
+                true,
+            ),
+            (
+                "spaced.crt",
+                "-----BEGIN EC  PRIVATE  KEY-----\nAAAA\n-----END EC  PRIVATE  KEY-----\n",
+                true,
+            ),
+            (
+                "putty.crt",
+                "PuTTY-User-Key-File-3: ssh-ed25519\nPrivate-Lines: 1\nAAAA\n",
+                true,
+            ),
+        ] {
+            let path = dir.join(name);
+            std::fs::write(&path, format!("{cert}{extra}")).unwrap();
+            let got = certificate("--mirror-ca", &path);
+            assert_eq!(got.is_err(), refused, "{name}: {got:?}");
+            if refused {
+                assert!(got.unwrap_err().to_string().contains("holds a private key"));
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -130,10 +130,20 @@ pub fn parse_host(
             .map_err(|_| refuse("the user before '@' must be letters, digits, '_', '.' and '-'"))?;
     }
     // a ':' is the one port separator, or inside an IPv6 address's brackets: nowhere else
+    if !rest.is_ascii() {
+        return Err(refuse(
+            "a host name goes in ASCII: an international name in its xn-- form (punycode)",
+        ));
+    }
     let (host, port) = if let Some(inner) = rest.strip_prefix('[') {
         let (h, tail) = inner
             .split_once(']')
             .ok_or_else(|| refuse("an IPv6 address goes in brackets: [fd00::1]"))?;
+        if h.contains('%') {
+            return Err(refuse(
+                "an IPv6 address with a scope (%eth0) is not taken: give the device a routable address, or a name",
+            ));
+        }
         if h.parse::<std::net::Ipv6Addr>().is_err() {
             return Err(refuse("not an IPv6 address in brackets"));
         }
@@ -164,6 +174,22 @@ pub fn parse_host(
         };
         if !(h.len() <= 253 && h.split('.').all(label_ok)) {
             return Err(refuse("not a host name or address"));
+        }
+        // numbers are an IPv4 address, written as four of them: the resolver reads other
+        // forms too (2130706433, 0x7f.1, 010.0.0.1 are 127.0.0.1, 8.0.0.1), and a host
+        // name's last label is never a number
+        let numeric = |l: &str| {
+            l.chars().all(|c| c.is_ascii_digit())
+                || l.get(..2).is_some_and(|x| x.eq_ignore_ascii_case("0x"))
+                    && l[2..].chars().all(|c| c.is_ascii_hexdigit())
+        };
+        let last = h.rsplit('.').next().unwrap_or(h);
+        if (h.split('.').all(numeric) || last.chars().all(|c| c.is_ascii_digit()))
+            && h.parse::<std::net::Ipv4Addr>().is_err()
+        {
+            return Err(refuse(
+                "not an IPv4 address (four numbers 0 to 255, e.g. 192.0.2.10) nor a host name (its last label is not a number)",
+            ));
         }
         (h.to_string(), port)
     };
@@ -219,8 +245,10 @@ pub fn private_key(what: &str, path: &camino::Utf8Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A file ssh is handed in an option (`-i`, `-o UserKnownHostsFile=`): no comma, space or
-/// `%` (ssh expands %-tokens such as %d, %u, %h in both).
+/// A file ssh is handed in an option (`-i`, `-o UserKnownHostsFile=`): no comma, space,
+/// `%` or `$` (ssh expands %-tokens such as %d, %u, %h and `${NAME}` variables in both), no
+/// quote or backslash (ssh takes them out of an option's value): ssh reads the very file the
+/// tool checked and names.
 pub fn ssh_path(what: &str, path: &camino::Utf8Path) -> anyhow::Result<()> {
     validate::no_comma(what, path.as_str(), "ssh's -o option")?;
     if path.as_str().contains(char::is_whitespace) {
@@ -231,6 +259,20 @@ pub fn ssh_path(what: &str, path: &camino::Utf8Path) -> anyhow::Result<()> {
             what,
             path.as_str(),
             "ssh would read its '%' as a token (%d, %u, %h): rename the file",
+        ));
+    }
+    if path.as_str().contains('$') {
+        return Err(bad(
+            what,
+            path.as_str(),
+            "ssh would read its '$' as a variable (${HOME}): rename the file",
+        ));
+    }
+    if path.as_str().contains(['"', '\'', '\\']) {
+        return Err(bad(
+            what,
+            path.as_str(),
+            "ssh takes quotes and backslashes out of an option's value: rename the file",
         ));
     }
     Ok(())
@@ -251,17 +293,19 @@ impl Device {
             Some(p) => {
                 let path = sources.path(&p)?;
                 private_key(&p.what, &path)?;
+                ssh_path(&p.what, &path)?;
                 Some(path)
             }
             None => None,
         };
-        let known_hosts = sources
-            .value(&inputs::KNOWN_HOSTS, args.known_hosts.as_deref())?
-            .map(|p| sources.path(&p))
-            .transpose()?;
-        for p in identity.iter().chain(known_hosts.iter()) {
-            ssh_path("--ssh-key / --known-hosts", p)?;
-        }
+        let known_hosts = match sources.value(&inputs::KNOWN_HOSTS, args.known_hosts.as_deref())? {
+            Some(p) => {
+                let path = sources.path(&p)?;
+                ssh_path(&p.what, &path)?;
+                Some(path)
+            }
+            None => None,
+        };
         let host = sources.value(&inputs::DEVICE_HOST, args.host.as_deref())?;
         let target = match (&args.vm, &args.container, host) {
             (Some(vm), _, _) => Target::Vm {
@@ -612,6 +656,14 @@ mod tests {
             (Some("core".into()), "fd00::1".into(), Some(22))
         );
         assert_eq!(ok("[::1]"), (None, "::1".into(), None));
+        // numbers in a name, a name that ends in letters
+        assert_eq!(ok("10.0.0.1"), (None, "10.0.0.1".into(), None));
+        assert_eq!(ok("7.edge-1"), (None, "7.edge-1".into(), None));
+        assert_eq!(ok("1-2.example"), (None, "1-2.example".into(), None));
+        assert_eq!(
+            ok("xn--bcher-kva.example"),
+            (None, "xn--bcher-kva.example".into(), None)
+        );
         for no in [
             "",
             "-oProxyCommand=touch /tmp/x",
@@ -634,6 +686,15 @@ mod tests {
             "[fe80::1%eth0]",
             "host:",
             ":22",
+            // what the resolver would read as another address than it shows, or as none
+            "999.1.1.1",
+            "1.2.3.4.5",
+            "2130706433",
+            "0x7f.1",
+            "0x7f",
+            "010.0.0.1",
+            "redhat@10.0.0.256:22",
+            "bücher.example",
         ] {
             assert!(parse_host("--host", no).is_err(), "{no:?}");
         }

@@ -128,6 +128,16 @@ pub fn registry_url(what: &str, value: &str) -> anyhow::Result<String> {
     if !is_host_port(value) {
         return Err(bad(what, value, "not a valid registry host[:port]"));
     }
+    // containers/image reads `index.docker.io/...` as `docker.io/...`: a device's signature
+    // policy, registries.conf and mirror entries written under the name given would never
+    // apply (and a policy entry accepting docker.io would take the image unsigned)
+    if value == "index.docker.io" {
+        return Err(bad(
+            what,
+            value,
+            "podman and containers/image name this registry docker.io (policy, registries.conf and mirror entries for index.docker.io never apply): give docker.io",
+        ));
+    }
     Ok(value.to_string())
 }
 
@@ -415,16 +425,26 @@ pub fn simple_name(what: &str, value: &str) -> anyhow::Result<String> {
 }
 
 /// Read a regular file of at most `max` bytes (a device such as /dev/zero, or a file that
-/// keeps growing, is refused instead of filling memory).
+/// keeps growing, is refused instead of filling memory). What the path names is looked at
+/// before it is opened: opening a FIFO waits for a writer, forever (and a device's open may
+/// act), so anything but a regular file (through its links) is refused unopened; the file
+/// opened must be the one looked at.
 pub fn read_bounded(what: &str, path: &camino::Utf8Path, max: u64) -> anyhow::Result<Vec<u8>> {
     use std::io::Read;
-    let f = std::fs::File::open(path)
-        .map_err(|e| bad(what, path.as_str(), format!("cannot read: {e}")))?;
-    let meta = f
-        .metadata()
-        .map_err(|e| bad(what, path.as_str(), format!("cannot read: {e}")))?;
-    if !meta.is_file() {
+    use std::os::unix::fs::MetadataExt;
+    let cannot = |e: std::io::Error| bad(what, path.as_str(), format!("cannot read: {e}"));
+    let before = std::fs::metadata(path).map_err(cannot)?;
+    if !before.is_file() {
         return Err(bad(what, path.as_str(), "not a regular file"));
+    }
+    let f = std::fs::File::open(path).map_err(cannot)?;
+    let meta = f.metadata().map_err(cannot)?;
+    if !meta.is_file() || (meta.dev(), meta.ino()) != (before.dev(), before.ino()) {
+        return Err(bad(
+            what,
+            path.as_str(),
+            "changed while it was read (another file took its place)",
+        ));
     }
     let mut bytes = Vec::new();
     f.take(max + 1)
@@ -568,6 +588,16 @@ pub fn escape_controls(text: &str) -> String {
             }
         })
         .collect()
+}
+
+/// [`escape_controls`] line by line: a message of several lines keeps its lines, and what a
+/// command said inside them (a device's words) cannot move the cursor, recolour the
+/// terminal or hide what follows.
+pub fn escape_lines(text: &str) -> String {
+    text.split('\n')
+        .map(escape_controls)
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 pub fn human(bytes: u64) -> String {

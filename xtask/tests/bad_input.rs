@@ -145,6 +145,10 @@ fn bad_input_is_refused_before_anything_runs() {
         "fleet-waves.json",
         "{\"fleet\": {\"waves\": [1, \"100%\"]}}",
     );
+    let flightctl_http_config = file(
+        "flightctl-http.json",
+        r#"{"fleet": {"flightctl": {"api": "http://api.example.com"}}}"#,
+    );
     let bad_input_dir = dir.join("a-directory.ks");
     std::fs::create_dir_all(&bad_input_dir).unwrap();
     let bad_input_dir = bad_input_dir.to_string();
@@ -750,6 +754,26 @@ fn bad_input_is_refused_before_anything_runs() {
             &["status", "--host", "edge-1", "--known-hosts", "/tmp/hosts-%u"],
             &["--known-hosts", "'/tmp/hosts-%u'", "token"],
         ),
+        // what the resolver reads as another address (127.0.0.1) than the one shown; an
+        // international name, in its ASCII form
+        case(
+            &["upgrade", "--host", "redhat@2130706433"],
+            &["error: --host: 'redhat@2130706433'", "not an IPv4 address"],
+        ),
+        case(
+            &["status", "--host", "bücher.example"],
+            &["error: --host: 'bücher.example'", "xn-- form"],
+        ),
+        // ssh expands ${NAME} in the file names it is given, and takes quotes out of -o
+        // values: it would use another file than the one checked and named
+        case(
+            &["status", "--host", "edge-1", "--known-hosts", "/tmp/${HOME}/known"],
+            &["error: --known-hosts: '/tmp/${HOME}/known'", "as a variable"],
+        ),
+        case(
+            &["upgrade", "--host", "edge-1", "--known-hosts", "/tmp/my\"hosts\""],
+            &["error: --known-hosts: ", "quotes and backslashes"],
+        ),
         // issue 30: rollout's own inputs, refused before the inventory is read
         case(&["rollout", "--image", "quay.io/a/os:1"], &["--inventory", "missing"]),
         case(
@@ -814,6 +838,104 @@ fn bad_input_is_refused_before_anything_runs() {
         case(
             &["doctor", "--for", "rollout", "--limit=-x"],
             &["--limit", "'-x'"],
+        ),
+        // issue 31: rollout --flightctl's inputs, refused before the image or the fleet is
+        // read: a URL that is not https (http only to this machine), a fleet name flightctl
+        // refuses, no token, and the rest
+        with_env(
+            case(
+                &["rollout", "--flightctl", "edge", "--api", "ftp://api.example.com", "--image", "quay.io/a/os:1"],
+                &["--api", "'ftp://api.example.com'", "https://"],
+            ),
+            &[("FLIGHTCTL_TOKEN", "topsecretvalue")],
+        ),
+        with_env(
+            case(
+                &["rollout", "--flightctl", "edge", "--api", "http://api.example.com", "--image", "quay.io/a/os:1"],
+                &["--api", "'http://api.example.com'", "in clear"],
+            ),
+            &[("FLIGHTCTL_TOKEN", "topsecretvalue")],
+        ),
+        with_env(
+            case(
+                &["rollout", "--flightctl", "edge", "--image", "quay.io/a/os:1"],
+                &["fleet.flightctl.api", "'http://api.example.com'", "in clear"],
+            ),
+            &[("FLIGHTCTL_TOKEN", "topsecretvalue"), ("XTASK_CONFIG", &flightctl_http_config)],
+        ),
+        with_env(
+            case(
+                &["rollout", "--flightctl", "Edge_Sites", "--api", "https://api.example.com", "--image", "quay.io/a/os:1"],
+                &["--flightctl", "'Edge_Sites'", "fleet name"],
+            ),
+            &[("FLIGHTCTL_TOKEN", "topsecretvalue")],
+        ),
+        case(
+            &["rollout", "--flightctl", "edge", "--api", "https://api.example.com", "--image", "quay.io/a/os:1"],
+            &["--token-file", "no token", "FLIGHTCTL_TOKEN"],
+        ),
+        case(
+            &["rollout", "--flightctl", "edge", "--api", "https://api.example.com", "--token-file", &empty, "--image", "quay.io/a/os:1"],
+            &["--token-file", "the token is empty"],
+        ),
+        case(
+            &["rollout", "--flightctl", "edge", "--api", "https://api.example.com", "--token-file", &two_lines, "--image", "quay.io/a/os:1"],
+            &["--token-file", "line break"],
+        ),
+        with_env(
+            case(
+                &["rollout", "--flightctl", "edge", "--api", "http://127.0.0.1:1", "--api-ca", &two_lines, "--image", "quay.io/a/os:1"],
+                &["--api-ca", "two-lines.txt", "plain http"],
+            ),
+            &[("FLIGHTCTL_TOKEN", "topsecretvalue")],
+        ),
+        with_env(
+            case(
+                &["rollout", "--flightctl", "edge", "--api", "https://api.example.com", "--api-ca", &two_lines, "--image", "quay.io/a/os:1"],
+                &["--api-ca", "two-lines.txt", "PEM certificate"],
+            ),
+            &[("FLIGHTCTL_TOKEN", "topsecretvalue")],
+        ),
+        with_env(
+            case(
+                &["rollout", "--flightctl", "edge", "--api", "https://api.example.com", "--image", "quay.io/a/os:1", "--waves", "1,0"],
+                &["--waves", "'0'"],
+            ),
+            &[("FLIGHTCTL_TOKEN", "topsecretvalue")],
+        ),
+        with_env(
+            case(
+                &["rollout", "--flightctl", "edge", "--api", "https://api.example.com", "--image", "quay.io/a/os:1", "--approve", "--max-failed", "10%"],
+                &["--approve", "--max-failed"],
+            ),
+            &[("FLIGHTCTL_TOKEN", "topsecretvalue")],
+        ),
+        with_env(
+            case(
+                &["rollout", "--flightctl", "edge", "--api", "https://api.example.com", "--image", "quay.io/a/os:1", "--timeout", "soon"],
+                &["--timeout", "'soon'"],
+            ),
+            &[("FLIGHTCTL_TOKEN", "topsecretvalue")],
+        ),
+        case(
+            &["rollout", "--flightctl", "edge", "--inventory", &two_lines],
+            &["--flightctl", "--inventory"],
+        ),
+        case(
+            &["rollout", "--inventory", &two_lines, "--image", "quay.io/a/os:1", "--approve"],
+            &["--approve", "--flightctl FLEET"],
+        ),
+        case(
+            &["doctor", "--for", "rollout", "--flightctl", "Edge"],
+            &["--flightctl", "'Edge'", "fleet name"],
+        ),
+        case(
+            &["doctor", "--for", "rollout", "--flightctl", "edge", "--api", "http://api.example.com"],
+            &["--api", "'http://api.example.com'", "in clear"],
+        ),
+        case(
+            &["doctor", "--for", "rollout", "--api", "https://api.example.com"],
+            &["--api", "--flightctl FLEET"],
         ),
         // issue 29, item 11: a ':' only as the one port separator or in an IPv6 address's
         // brackets, wherever the host comes from
@@ -1031,6 +1153,26 @@ fn bad_input_is_refused_before_anything_runs() {
             ),
             &[("XTASK_CONFIG", accept_tag_config.as_str())],
         ));
+        // review of issue 29: containers/image names index.docker.io's images docker.io/...:
+        // the repository's entry would never apply, and `docker.io` (a registry, which the
+        // refusal above lets through) would accept the image unsigned
+        cases.push(with_env(
+            case(
+                &[
+                    "build",
+                    "--sign-method",
+                    "gpg",
+                    "--sign-public-key",
+                    &gpg_public,
+                    "--lookaside-url",
+                    "https://sigs.example.com",
+                    "--accept-unsigned",
+                    "docker.io",
+                ],
+                &["REGISTRY_URL", "'index.docker.io'", "give docker.io"],
+            ),
+            &[("REGISTRY_URL", "index.docker.io")],
+        ));
         cases.push(case(&["keygen", "--method", "x509"], &["--method", "x509"]));
         // mirror (issue 24)
         let list = repo_root().join("tests/fixtures/mirror/release-x86_64.json");
@@ -1108,6 +1250,79 @@ fn bad_input_is_refused_before_anything_runs() {
             ],
             &["--mirror-lookaside-url", "file:///srv/sigs"],
         ));
+        // the reviewer's finding: devices read the signatures of Red Hat's images pulled
+        // through the mirror at the mirror's lookaside only, whatever the signing method
+        cases.push(case(
+            &[
+                "mirror",
+                "--to",
+                "mirror.local",
+                "--release-list",
+                list.as_str(),
+            ],
+            &[
+                "--mirror-lookaside-url: missing",
+                "registry.redhat.io/lvms4/lvms-rhel9-operator@sha256:",
+                "mirror.lookaside_url",
+            ],
+        ));
+        cases.push(with_env(
+            case(
+                &[
+                    "build",
+                    "--embed",
+                    "--embed-image",
+                    "registry.access.redhat.com/ubi9/ubi:9.4",
+                ],
+                &[
+                    "--mirror-lookaside-url: missing",
+                    "registry.access.redhat.com/ubi9/ubi:9.4",
+                ],
+            ),
+            &[("MIRROR_REGISTRY", "mirror.local")],
+        ));
+        cases.push(case(
+            &[
+                "mirror",
+                "--to",
+                "mirror.local",
+                "--release-list",
+                list.as_str(),
+                "--mirror-lookaside-url",
+                "https://sigs.mirror.local",
+                "--source-lookaside",
+                "quay.io/org",
+            ],
+            &["--source-lookaside", "quay.io/org", "SCOPE=URL"],
+        ));
+        cases.push(case(
+            &[
+                "mirror",
+                "--to",
+                "mirror.local",
+                "--release-list",
+                list.as_str(),
+                "--mirror-lookaside-url",
+                "https://sigs.mirror.local",
+                "--source-lookaside",
+                "quay.io/org=file:///srv/sigs",
+            ],
+            &["--source-lookaside", "file:///srv/sigs", "http"],
+        ));
+        cases.push(case(
+            &[
+                "mirror",
+                "--to",
+                "mirror.local",
+                "--release-list",
+                list.as_str(),
+                "--mirror-lookaside-url",
+                "https://sigs.mirror.local",
+                "--source-lookaside",
+                "https://quay.io/org=https://sigs.example.com",
+            ],
+            &["--source-lookaside", "not a registry host"],
+        ));
         // issue 29: two registries that would share one place in the mirror
         cases.push(case(
             &[
@@ -1167,6 +1382,16 @@ fn bad_input_is_refused_before_anything_runs() {
                 "mirror.local",
             ],
             &["--from-dir", "not-carried"],
+        ));
+        // review of issue 29: podman goes remote when CONTAINER_HOST is set, every local
+        // lane's build, secret and login with it: tcp:// to another machine refused as
+        // `--builder` refuses it
+        cases.push(with_env(
+            case(
+                &["build"],
+                &["CONTAINER_HOST", "tcp://10.0.0.5:8888", "no TLS"],
+            ),
+            &[("CONTAINER_HOST", "tcp://10.0.0.5:8888")],
         ));
         // remote builders (issue 23)
         cases.push(case(
@@ -1598,6 +1823,110 @@ fn rollout_refuses_a_bad_inventory_before_anything_runs() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// Issue 30 (review): without `ansible-playbook` (ansible-inventory alone, or a PATH that
+/// lost it), `rollout` refuses before anything is asked or removed: one `error:` line naming
+/// it, exit 2 (on main, the last rollout's files were removed and the play then could not
+/// start: exit 1, no report). A preview says what a real run needs, and prints the plan.
+#[test]
+fn rollout_refuses_without_ansible_playbook() {
+    let dir = scratch("rollout-no-playbook");
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let log = dir.join("calls.log");
+    stubs(&bin, &log);
+    std::fs::remove_file(bin.join("ansible-playbook")).unwrap();
+    let inventory = dir.join("hosts.ini");
+    std::fs::write(&inventory, "edge-1 ansible_host=192.0.2.10\n").unwrap();
+    let rollout = |dry: bool| {
+        let _ = std::fs::remove_file(&log);
+        let mut cmd = common::isolated_xtask(bin.as_str());
+        if dry {
+            cmd.arg("--dry-run");
+        }
+        cmd.args(["rollout", "--inventory", inventory.as_str()])
+            .args(["--image", "quay.io/org/os:2"])
+            .env("XTASK_STATE_DIR", dir.join("state").as_str());
+        let out = cmd.output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).trim_end().to_string(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            std::fs::read_to_string(&log).unwrap_or_default(),
+        )
+    };
+    let (code, stderr, stdout, calls) = rollout(false);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.lines().count() == 1
+            && stderr.starts_with("error: rollout: ansible-playbook is not installed"),
+        "{stderr}"
+    );
+    assert!(stdout.is_empty() && calls.is_empty(), "ran: {calls}");
+    assert!(!dir.join("state/rollout").exists());
+    // a preview goes on (the stubs answer nothing: the pin is refused after the note)
+    let (_, stderr, stdout, _) = rollout(true);
+    assert!(
+        !stderr.contains("ansible-playbook is not installed"),
+        "{stderr}{stdout}"
+    );
+}
+
+/// Issue 30 (review): `--image` naming one image (not a manifest list), by tag or by digest,
+/// is refused before anything runs: `upgrade` takes a single image as it is, and every
+/// device of another architecture would have been switched to it and rebooted (on main:
+/// exit 0 for them with the stand-in devices, and a report of "failed" only once they ran
+/// it). TEST FIXTURES: skopeo serves one amd64 image; ansible-inventory one host.
+#[test]
+fn rollout_refuses_a_single_image() {
+    let dir = scratch("rollout-single-image");
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let log = dir.join("calls.log");
+    stubs(&bin, &log);
+    let manifest = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:1111111111111111111111111111111111111111111111111111111111111111","size":2},"layers":[]}"#;
+    let digest = xtask::digest::digest(format!("{manifest}\n").as_bytes());
+    common::write_executable(
+        &bin.join("skopeo"),
+        &format!(
+            "#!/bin/sh\n# TEST FIXTURE, not skopeo: a registry that holds one amd64 image\ncase \"$*\" in\n  *--config*) echo '{{\"architecture\":\"amd64\",\"os\":\"linux\"}}' ;;\n  *) echo '{manifest}' ;;\nesac\n"
+        ),
+    );
+    common::write_executable(
+        &bin.join("ansible-inventory"),
+        "#!/bin/sh\necho '{\"_meta\": {\"hostvars\": {\"edge-1\": {\"ansible_host\": \"192.0.2.10\"}}}, \"ungrouped\": {\"hosts\": [\"edge-1\"]}}'\n",
+    );
+    let inventory = dir.join("hosts.ini");
+    std::fs::write(&inventory, "# read through the ansible-inventory stub\n").unwrap();
+    for image in [
+        "quay.io/org/os:1".to_string(),
+        format!("quay.io/org/os@{digest}"),
+    ] {
+        let _ = std::fs::remove_file(&log);
+        let out = common::isolated_xtask(bin.as_str())
+            .args([
+                "rollout",
+                "--inventory",
+                inventory.as_str(),
+                "--image",
+                &image,
+            ])
+            .env("XTASK_STATE_DIR", dir.join("state").as_str())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let line = stderr.trim_end();
+        assert_eq!(out.status.code(), Some(2), "{image}: {line}");
+        assert!(
+            line.lines().count() == 1
+                && line.starts_with("error: --image: 'quay.io/org/os")
+                && line.contains("': names one image (amd64), not a manifest list"),
+            "{image}: {line}"
+        );
+        let calls = std::fs::read_to_string(&log).unwrap_or_default();
+        assert!(calls.is_empty(), "{image}: ran {calls}");
+    }
+}
+
 /// Finding 4: an existing `--output` owned by another user is refused (they could read
 /// the secrets); finding 14: a non-UTF-8 secret is an error, not "missing".
 #[test]
@@ -1736,6 +2065,101 @@ fn an_unknown_vm_ends_at_once_naming_it() {
     }
 }
 
+/// Review of issue 29: a file the tool reads (a public key, the mirror's CA, a release
+/// list) that is a FIFO, itself or through a link, is refused before it is opened: opening
+/// one waits for a writer, and the command would hang before its first step.
+#[test]
+fn a_fifo_given_as_a_file_is_refused_unopened() {
+    let dir = scratch("bad-input-fifo");
+    let fifo = dir.join("key.pub");
+    let made = std::process::Command::new("mkfifo")
+        .arg(fifo.as_str())
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let link = dir.join("link.pub");
+    std::os::unix::fs::symlink(&fifo, &link).unwrap();
+    let list = repo_root().join("tests/fixtures/mirror/release-x86_64.json");
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec![
+                "build",
+                "--sign-method",
+                "sigstore",
+                "--sign-public-key",
+                fifo.as_str(),
+            ],
+            "--sign-public-key",
+        ),
+        (
+            vec![
+                "build",
+                "--sign-method",
+                "sigstore",
+                "--sign-public-key",
+                link.as_str(),
+            ],
+            "--sign-public-key",
+        ),
+        (
+            vec![
+                "mirror",
+                "--to",
+                "mirror.local",
+                "--mirror-ca",
+                fifo.as_str(),
+                "--release-list",
+                list.as_str(),
+            ],
+            "--mirror-ca",
+        ),
+        (
+            vec![
+                "mirror",
+                "--to",
+                "mirror.local",
+                "--no-os-image",
+                "--release-list",
+                fifo.as_str(),
+            ],
+            "--release-list",
+        ),
+    ];
+    for (args, flag) in cases {
+        let mut child = common::isolated_xtask("/usr/bin:/bin")
+            .arg("--dry-run")
+            .args(&args)
+            .env("XTASK_STATE_DIR", dir.join("state").as_str())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let started = std::time::Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if started.elapsed() > std::time::Duration::from_secs(10) {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "{args:?}: still running after 10 s (opened the FIFO, waiting for a writer)"
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+        assert_eq!(status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(flag)
+                && stderr.contains("not a regular file")
+                && stderr.lines().count() == 1,
+            "{args:?}: {stderr}"
+        );
+    }
+}
+
 /// Issue 29: a "public" key file is built into the image (mode 0644) and kickstarts, so one
 /// that holds a private key anywhere is refused, saying why; read through to its end —
 /// every PEM block, every OpenPGP packet, binary or armored. Real gpg output of a throwaway
@@ -1858,6 +2282,35 @@ fn a_public_key_file_holding_a_private_key_is_refused() {
             "sigstore",
             cat(&[&sig_pub, comments.as_bytes(), &sig_private]),
             Some("ENCRYPTED SIGSTORE PRIVATE KEY"),
+        ),
+        // review of issue 29: the secret keys' armor after the public block's checksum line
+        // (inside its block), and an SSH2 private key (RFC 4716, no PEM dashes)
+        (
+            "gpg-secret-after-checksum.asc",
+            "gpg",
+            {
+                let public = String::from_utf8(public_asc.clone()).unwrap();
+                let secret = String::from_utf8(secret_asc.clone()).unwrap();
+                let body: String = secret
+                    .lines()
+                    .skip_while(|l| !l.is_empty())
+                    .take_while(|l| !l.starts_with('='))
+                    .map(|l| format!("{l}\n"))
+                    .collect();
+                public
+                    .replace("-----END PGP PUBLIC KEY BLOCK-----", &format!("{body}-----END PGP PUBLIC KEY BLOCK-----"))
+                    .into_bytes()
+            },
+            Some("after its checksum line"),
+        ),
+        (
+            "sigstore-then-ssh2.pub",
+            "sigstore",
+            cat(&[
+                &sig_pub,
+                b"---- BEGIN SSH2 ENCRYPTED PRIVATE KEY ----\nComment: test fixture, not a key\nP2/56wAAAA==\n---- END SSH2 ENCRYPTED PRIVATE KEY ----\n",
+            ]),
+            Some("SSH2 ENCRYPTED PRIVATE KEY"),
         ),
     ];
     for (name, method, bytes, refused) in &cases {

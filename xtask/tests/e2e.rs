@@ -3327,7 +3327,10 @@ fn fleet_rollout_in_waves_on_light_devices(bed: &Bed, test: &str) {
     let inventory = fleet.inventory();
     let known_hosts = fleet.dir.join("known_hosts");
     let junit = fleet.dir.join("junit.xml");
-    let results = common::repo_root()
+    // the rollout's files, in its state directory (`xtask` gives each test its own)
+    let results = bed
+        .dir
+        .join(format!("state-{t}"))
         .join(xtask::commands::rollout::DIR)
         .join("results");
     let rollout = |image: &str, extra: &[&str]| {
@@ -6020,6 +6023,12 @@ fn mirror_for_a_disconnected_site() {
 /// only the files the kickstart's `%pre-install` writes (run in a chroot, then laid over the
 /// host's /etc in a mount namespace of its own, where skopeo reads them as an installer
 /// does), pulls the signed image from the mirror by its tag and refuses an unsigned one.
+/// The reviewer's finding (Red Hat's signatures through the mirror): an image of a source
+/// that keeps its signatures at a lookaside (the bed's registry playing one through
+/// `--source-lookaside`, as Red Hat's registries are built in), mirrored with no signing
+/// configured, has its signature in the mirror's lookaside; a device's files alone (the
+/// drop-in, the image's entry for the mirror, a policy requiring the key as RHEL's requires
+/// Red Hat's) verify it with the source registry and its lookaside stopped.
 #[test]
 fn mirror_carries_signatures() {
     let Some(OnBed { bed, t, _lock, .. }) = on_bed!("mirrorsig", needs "gpg") else {
@@ -6182,6 +6191,111 @@ fn mirror_carries_signatures() {
     // a device's view: the drop-in, the image's registries.d entry for the mirror, a policy
     // requiring the key; the source registry and its lookaside stopped
     let site_sigs = Lookaside::serve(&mirror_sigs);
+    // review of issue 29: with the site's lookaside URL known, the check of the OS image's
+    // copy reads its signatures there, as devices do: served, nothing to copy; a lookaside
+    // that does not answer fails the image (on main: "ok", and every device refused it)
+    let with_url = |url: &str| {
+        let mut args = vec![
+            "--json",
+            "mirror",
+            "--to",
+            location.as_str(),
+            "--mirror-insecure",
+            "--release-list",
+            empty.as_str(),
+            "--mirror-lookaside-dir",
+            mirror_sigs.as_str(),
+            "--mirror-lookaside-url",
+            url,
+        ];
+        args.extend(sign_flags);
+        run(&mut xtask(&bed, t, &args))
+    };
+    let served = with_url(&site_sigs.url).ok();
+    let doc: Value = serde_json::from_str(&served.stdout).unwrap();
+    assert_eq!(doc["mirror"]["copied"], 0, "{}", served.stdout);
+    let down = with_url(&format!("http://127.0.0.1:{}", free_port()));
+    assert_eq!(down.code, 1, "{}", down.all());
+    assert!(
+        down.stderr
+            .contains("(mirror.lookaside_url), where devices read the signatures, did not answer"),
+        "{}",
+        down.stderr
+    );
+    // the reviewer's finding: images of a source that keeps its signatures at a lookaside, as
+    // Red Hat's registries do (RHEL's policy requires those signatures whatever the site
+    // signs itself). The bed's registry cannot be named registry.redhat.io: it plays such a
+    // source through the tool's mapping of them (`--source-lookaside SCOPE=URL`; Red Hat's two
+    // are built in), the released list's signed image — by digest, as a release list names
+    // Red Hat's images — standing in for one of Red Hat's, its signature at the source's
+    // lookaside (served on loopback). Mirrored with no signing configured, its signature lands
+    // in the mirror's lookaside directory (on main skopeo got no registries.d: none did).
+    let rh_ref = format!("{repo}@{member}");
+    let rh_list = work.join("release-rh.json");
+    std::fs::write(
+        &rh_list,
+        json!({ "images": { "lvms_operator": rh_ref } }).to_string(),
+    )
+    .unwrap();
+    let rh_sigs = work.join("rh-mirror-signatures");
+    std::fs::create_dir_all(&rh_sigs).unwrap();
+    let rh_served = Lookaside::serve(&rh_sigs);
+    let rh_m = xtask::mirror::Mirror {
+        location: format!("{}/rh", site.addr()),
+        lookaside_dir: rh_sigs.clone(),
+        lookaside_url: Some(rh_served.url.clone()),
+        ..m.clone()
+    };
+    let source = format!("{}={}", xtask::signing::scope_of(&repo), gpg.served.url);
+    let mut c = xtask(
+        &bed,
+        t,
+        &[
+            "--json",
+            "mirror",
+            "--to",
+            &rh_m.location,
+            "--mirror-insecure",
+            "--no-os-image",
+            "--release-list",
+            rh_list.as_str(),
+            "--mirror-lookaside-dir",
+            rh_sigs.as_str(),
+            "--mirror-lookaside-url",
+            &rh_served.url,
+            "--source-lookaside",
+            &source,
+        ],
+    );
+    c.env("PULL_SECRET", bed.var("REGISTRY_AUTH_FILE"));
+    let ran = run(&mut c).ok();
+    let doc: Value = serde_json::from_str(&ran.stdout).unwrap();
+    assert_eq!(doc["mirror"]["copied"], 1, "{}", ran.stdout);
+    let at = |dir: camino::Utf8PathBuf| {
+        dir.to_string() + &format!("@{}/signature-1", member.replace(':', "="))
+    };
+    let source_signature =
+        std::fs::read(at(lookaside_dir.join(repo.split_once('/').unwrap().1))).unwrap();
+    assert_eq!(
+        std::fs::read(at(rh_m.signature_path(&rh_m.repository(&repo)))).ok(),
+        Some(source_signature),
+        "the source's signature is not in the mirror's lookaside"
+    );
+    // a device's files for it: the drop-in the image's script writes for such a release
+    // list, the image's entry for the mirror with no signing configured (its lookaside)
+    let rh_device = work.join("rh-device");
+    std::fs::create_dir_all(rh_device.join("registries.d")).unwrap();
+    std::fs::write(
+        rh_device.join("registries.conf"),
+        rh_m.registries_conf(std::slice::from_ref(&rh_ref), None),
+    )
+    .unwrap();
+    std::fs::write(
+        rh_device.join("registries.d/xtask-mirror.yaml"),
+        rh_m.device_registries_d(None).unwrap(),
+    )
+    .unwrap();
+
     let device = work.join("device");
     std::fs::create_dir_all(device.join("registries.d")).unwrap();
     let conf = device.join("registries.conf");
@@ -6193,7 +6307,7 @@ fn mirror_carries_signatures() {
     std::fs::write(
         device.join("registries.d/xtask-mirror.yaml"),
         with_url
-            .device_registries_d(xtask::signing::Method::Gpg)
+            .device_registries_d(Some(xtask::signing::Method::Gpg))
             .unwrap(),
     )
     .unwrap();
@@ -6321,7 +6435,7 @@ fn mirror_carries_signatures() {
             "the installer took an unsigned image: {said}"
         );
     }
-    let pull = |to: &str| {
+    let pull_with = |device: &camino::Utf8Path, conf: &camino::Utf8Path, to: &str| {
         bed.command("skopeo")
             .args([
                 "--registries-conf",
@@ -6337,6 +6451,25 @@ fn mirror_carries_signatures() {
             .output()
             .unwrap()
     };
+    let pull = |to: &str| pull_with(&device, &conf, to);
+    // the Red-Hat-like image with a device's files alone (the policy requiring the key for
+    // its repository stands in for RHEL's entry for registry.redhat.io): the source registry
+    // and its lookaside stopped, the image and its signature come from the mirror; refused
+    // once the mirror's lookaside is gone too
+    let rh_pull = |to: &str| pull_with(&rh_device, &rh_device.join("registries.conf"), to);
+    let rh_pulled = rh_pull("pulled");
+    assert!(
+        rh_pulled.status.success(),
+        "the source-signed image could not be verified through the mirror: {}",
+        String::from_utf8_lossy(&rh_pulled.stderr)
+    );
+    drop(rh_served);
+    let refused = rh_pull("refused");
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && said.contains("signature"),
+        "pulled without a readable signature: {said}"
+    );
     let pulled = pull("pulled");
     assert!(
         pulled.status.success(),

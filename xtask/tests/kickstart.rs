@@ -727,7 +727,7 @@ fn a_signed_install_reads_signatures_at_the_mirror() {
         lookaside_dir: camino::Utf8PathBuf::from("/unused"),
         lookaside_url: Some("https://mirror-sigs.site.example".to_string()),
     }
-    .device_registries_d(xtask::signing::Method::Gpg)
+    .device_registries_d(Some(xtask::signing::Method::Gpg))
     .unwrap();
     let text = ks.render(false).unwrap();
     if require_tool("ksvalidator", test) {
@@ -772,6 +772,74 @@ fn a_signed_install_reads_signatures_at_the_mirror() {
         refused.contains("--mirror-lookaside-url: missing"),
         "{refused}"
     );
+}
+
+/// The reviewer's finding (signatures through the mirror): the installer gets the image's
+/// own entry for the mirror, for every method — the mirror's lookaside whenever
+/// `mirror.lookaside_url` is set (on main: none without signing, and none of the lookaside
+/// with sigstore), and sigstore attachments there with signing (the sigstore-signed OS
+/// image, read at the mirror's location, the physical reference).
+#[test]
+fn the_installer_gets_the_images_entry_for_the_mirror() {
+    let url = "https://mirror-sigs.site.example";
+    let env = [("MIRROR_REGISTRY", "mirror.site.example:8443/microshift")];
+    let m = |url: Option<&str>| xtask::mirror::Mirror {
+        location: "mirror.site.example:8443/microshift".to_string(),
+        auth: None,
+        ca: None,
+        insecure: false,
+        what: String::new(),
+        lookaside_dir: camino::Utf8PathBuf::from("/unused"),
+        lookaside_url: url.map(str::to_string),
+    };
+    let gpg = repo_root().join("tests/fixtures/signing/xtask-signing.gpg");
+    let sigstore = repo_root().join("tests/fixtures/signing/sigstore.pub");
+    for (name, signing, method) in [
+        ("none", serde_json::Value::Null, None),
+        (
+            "gpg",
+            serde_json::json!({"method": "gpg", "public_key": gpg.as_str(), "lookaside_url": "https://sigs.example.com"}),
+            Some(xtask::signing::Method::Gpg),
+        ),
+        (
+            "sigstore",
+            serde_json::json!({"method": "sigstore", "public_key": sigstore.as_str()}),
+            Some(xtask::signing::Method::Sigstore),
+        ),
+    ] {
+        for with_url in [true, false] {
+            if method == Some(xtask::signing::Method::Gpg) && !with_url {
+                continue; // refused: a_signed_install_reads_signatures_at_the_mirror
+            }
+            let url = with_url.then_some(url);
+            let ks = ks_with_config(
+                &format!("ks-mirror-entry-{name}-{with_url}"),
+                serde_json::json!({ "signing": signing, "mirror": { "lookaside_url": url } }),
+                &env,
+            )
+            .unwrap();
+            let got = ks.mirror.as_ref().unwrap().registries_d.clone();
+            assert_eq!(got, m(url).device_registries_d(method), "{name} {url:?}");
+            let got = got.unwrap_or_default();
+            assert_eq!(
+                got.contains(&format!("    lookaside: {}\n", url.unwrap_or("-"))),
+                with_url,
+                "{name}: {got}"
+            );
+            assert_eq!(
+                got.contains("    use-sigstore-attachments: true\n"),
+                method.is_some(),
+                "{name}: {got}"
+            );
+            // the %pre-install block writes it, as the image carries it
+            let text = ks.render(false).unwrap();
+            assert_eq!(
+                section(&text, "%pre-install").contains(xtask::mirror::REGISTRIES_D),
+                method.is_some() || with_url,
+                "{name} {url:?}"
+            );
+        }
+    }
 }
 
 /// Issue 24: with a site mirror (and its CA), the installer pulls the OS image through it:

@@ -769,6 +769,7 @@ fn rollout_plans() {
         config: root.join("microshift-image.json").to_string(),
         xtask: "/usr/local/bin/cargo-xtask".into(),
         root: root.clone(),
+        dir: root.join(".xtask/rollout"),
         junit: Some("/tmp/rollout-junit.xml".into()),
         rerun: format!("cargo xtask rollout --inventory /srv/fleet/hosts.yml --limit 'edge:!lab' --image quay.io/myorg/microshift@{list}"),
     };
@@ -1077,6 +1078,233 @@ fn the_device_policy_rejects_unsigned_images() {
     );
 }
 
+/// Every command on a device has its limit: each try of a wait 30 s (then the wait tries
+/// again within its deadline), the pull `--pull-timeout`, any other command 60 s.
+#[test]
+fn device_commands_have_their_limits() {
+    for args in [
+        &[
+            "upgrade",
+            "--host",
+            "edge-1",
+            "--image",
+            "quay.io/a/b:1",
+            "--pull-timeout",
+            "15m",
+        ][..],
+        &["rollback", "--host", "edge-1"][..],
+    ] {
+        let cli = Cli::try_parse_from(std::iter::once("cargo xtask").chain(args.iter().copied()))
+            .unwrap();
+        let plan = plan_for(&cli.command, &sources(true, &[])).unwrap();
+        for step in plan.steps.iter().filter(|s| s.program == "ssh") {
+            let want = match (step.repeat, step.id) {
+                (true, _) => 30,
+                (false, "switch") => 900,
+                (false, _) => 60,
+            };
+            assert_eq!(
+                step.time_limit,
+                Some(want),
+                "{args:?}: {} ({})",
+                step.id,
+                step.about
+            );
+        }
+    }
+}
+
+/// The reviewer's finding (Red Hat's signatures through the mirror): whatever the signing
+/// method — none, gpg, sigstore — `mirror` reads the signatures of Red Hat's images (and of
+/// a `--source-lookaside` source) at their source's lookaside and writes them into the
+/// mirror's lookaside directory (the tool's registries.d for every skopeo call; on main:
+/// none without signing, the host's default directory with sigstore), and the image's entry
+/// for the mirror reads them at `mirror.lookaside_url` (on main: no entry without signing,
+/// none of the lookaside with sigstore). Without the URL, Red Hat's images are refused.
+#[test]
+fn signatures_through_the_mirror_for_every_method() {
+    let list = common::repo_root().join("tests/fixtures/mirror/release-x86_64.json");
+    let gpg = common::repo_root().join("tests/fixtures/signing/xtask-signing.gpg");
+    let sigstore = common::repo_root().join("tests/fixtures/signing/sigstore.pub");
+    let url = "https://mirror-sigs.site.example";
+    let methods: [(&str, Vec<&str>); 3] = [
+        ("none", vec![]),
+        (
+            "gpg",
+            vec![
+                "--sign-method",
+                "gpg",
+                "--sign-public-key",
+                gpg.as_str(),
+                "--lookaside-url",
+                "https://sigs.example.com",
+            ],
+        ),
+        (
+            "sigstore",
+            vec![
+                "--sign-method",
+                "sigstore",
+                "--sign-public-key",
+                sigstore.as_str(),
+            ],
+        ),
+    ];
+    let plan = |args: &[&str]| {
+        let cli = Cli::try_parse_from(std::iter::once("cargo xtask").chain(args.iter().copied()))
+            .unwrap();
+        plan_for(&cli.command, &sources(true, &[]))
+    };
+    let text_of = |plan: &xtask::plan::Plan, id: &str| -> String {
+        let step = plan
+            .steps
+            .iter()
+            .find(|s| s.id == id)
+            .unwrap_or_else(|| panic!("no step {id}: {}", plan.render()));
+        match &step.stdin {
+            xtask::plan::Stdin::Text(t) => t.clone(),
+            _ => panic!("{id} is written from stdin"),
+        }
+    };
+    for (name, signing) in &methods {
+        let mut args = vec![
+            "mirror",
+            "--to",
+            "mirror.site.example:8443/microshift",
+            "--release-list",
+            list.as_str(),
+            "--no-os-image",
+            "--mirror-lookaside-dir",
+            "/srv/mirror-signatures",
+            "--mirror-lookaside-url",
+            url,
+            "--source-lookaside",
+            "quay.io/openshift-release-dev=https://sigs.quay.example",
+        ];
+        args.extend(signing);
+        let p = plan(&args).unwrap();
+        let yaml = text_of(&p, "signatures-config");
+        for want in [
+            "  \"registry.redhat.io\":\n    lookaside: https://registry.redhat.io/containers/sigstore\n    sigstore: https://registry.redhat.io/containers/sigstore\n".to_string(),
+            "  \"quay.io/openshift-release-dev\":\n    lookaside: https://sigs.quay.example\n".to_string(),
+            format!("  \"mirror.site.example:8443/microshift\":\n    lookaside: {url}\n    sigstore: {url}\n    lookaside-staging: file:///srv/mirror-signatures\n    sigstore-staging: file:///srv/mirror-signatures\n"),
+        ] {
+            assert!(yaml.contains(&want), "{name}: {want}\n{yaml}");
+        }
+        // every skopeo call reads the tool's registries.d, never the host's
+        for step in p.steps.iter().filter(|s| s.program == "skopeo") {
+            let args: Vec<String> = step.args.iter().map(|a| a.plain()).collect();
+            assert!(
+                args.iter().any(|a| a == "--registries.d"),
+                "{name}: {args:?}"
+            );
+        }
+        assert!(p.steps.iter().any(|s| s.id == "signatures-dir"), "{name}");
+        // without the mirror's lookaside URL: refused, naming Red Hat's image and the fix
+        let without: Vec<&str> = args
+            .iter()
+            .copied()
+            .filter(|a| *a != "--mirror-lookaside-url" && *a != url)
+            .collect();
+        let e = plan(&without).unwrap_err().to_string();
+        assert!(
+            e.starts_with("--mirror-lookaside-url: missing; ")
+                && e.contains("@sha256:")
+                && e.contains("serve /srv/mirror-signatures at the site"),
+            "{name}: {e}"
+        );
+        // into a carried directory: Red Hat's signatures come along (inside each image's
+        // directory), no URL needed there
+        let mut to_dir = vec![
+            "mirror",
+            "--to-dir",
+            "/media/carry",
+            "--release-list",
+            list.as_str(),
+            "--no-os-image",
+        ];
+        to_dir.extend(signing);
+        let p = plan(&to_dir).unwrap();
+        let yaml = text_of(&p, "signatures-config");
+        assert!(
+            yaml.contains("registry.redhat.io") && !yaml.contains("staging"),
+            "{name}: {yaml}"
+        );
+
+        // the image's entry for the mirror, for this method
+        let mut build = vec![
+            "build",
+            "--to",
+            "mirror.site.example:8443/microshift",
+            "--mirror-lookaside-url",
+            url,
+        ];
+        build.extend(signing);
+        let p = plan(&build).unwrap();
+        let method = match *name {
+            "gpg" => Some(xtask::signing::Method::Gpg),
+            "sigstore" => Some(xtask::signing::Method::Sigstore),
+            _ => None,
+        };
+        let want = xtask::mirror::Mirror {
+            location: "mirror.site.example:8443/microshift".to_string(),
+            auth: None,
+            ca: None,
+            insecure: false,
+            what: String::new(),
+            lookaside_dir: camino::Utf8PathBuf::from("/unused"),
+            lookaside_url: Some(url.to_string()),
+        }
+        .device_registries_d(method)
+        .unwrap();
+        let entry = text_of(&p, "mirror-signatures");
+        assert_eq!(entry, want, "{name}");
+        assert!(
+            entry.contains(&format!("    lookaside: {url}\n")),
+            "{name}: {entry}"
+        );
+        // the sigstore-signed OS image through the mirror: attachments read there
+        assert_eq!(
+            entry.contains("    use-sigstore-attachments: true\n"),
+            method.is_some(),
+            "{name}: {entry}"
+        );
+        let layer = p.steps.iter().find(|s| s.id == "mirror-layer").unwrap();
+        let args: Vec<String> = layer.args.iter().map(|a| a.plain()).collect();
+        assert!(
+            args.contains(&format!("MIRROR_LOOKASIDE_URL={url}"))
+                && args.contains(
+                    &"LOOKASIDE_SOURCES=registry.redhat.io registry.access.redhat.com".to_string()
+                ),
+            "{name}: {args:?}"
+        );
+    }
+    // a build without the URL: the image's script refuses a release list naming Red Hat's
+    // images (it knows the lists); a workload image of Red Hat's is refused here already
+    let p = plan(&["build", "--to", "mirror.site.example:8443/microshift"]).unwrap();
+    let layer = p.steps.iter().find(|s| s.id == "mirror-layer").unwrap();
+    let args: Vec<String> = layer.args.iter().map(|a| a.plain()).collect();
+    assert!(
+        !args.iter().any(|a| a.starts_with("MIRROR_LOOKASIDE_URL=")),
+        "{args:?}"
+    );
+    assert!(!p.steps.iter().any(|s| s.id == "mirror-signatures"));
+    let e = plan(&[
+        "build",
+        "--embed",
+        "--embed-image",
+        "registry.redhat.io/ubi9/ubi@sha256:1111111111111111111111111111111111111111111111111111111111111111",
+        "--to",
+        "mirror.site.example:8443/microshift",
+    ])
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.starts_with("--mirror-lookaside-url: missing; registry.redhat.io/ubi9/ubi@"),
+        "{e}"
+    );
+}
+
 /// Every gpg and skopeo command of signing and of the checks after it has a time limit,
 /// the gpg list check's too (a gpg waiting on an agent, a skopeo on a lookaside server that
 /// never answers, must not hold a release forever).
@@ -1234,6 +1462,8 @@ fn mirror_plans() {
                 "quay.io/example/app:1.0",
                 "--jobs",
                 "2",
+                "--mirror-lookaside-url",
+                "https://mirror-sigs.site.example",
             ]
         )
     );
@@ -1272,6 +1502,8 @@ fn mirror_plans() {
                 "https://sigs.example.com",
                 "--mirror-lookaside-dir",
                 "/srv/mirror-signatures",
+                "--mirror-lookaside-url",
+                "https://mirror-sigs.site.example",
             ]
         )
     );

@@ -286,7 +286,8 @@ fn exit_codes_are_documented() {
 /// The mirror layer's script (run inside the image at build time) writes the very drop-in
 /// the tool renders for the same release lists, extra images and OS repository: the same
 /// host components (a port is not a dash, issue 29), and the repositories of images named by
-/// tag mirrored by tag too (issue 29). Registries that would share a place are refused.
+/// tag mirrored by tag too (issue 29). Registries that would share a place are refused, and
+/// so are Red Hat's images without the mirror's lookaside URL.
 #[test]
 fn the_mirror_script_writes_what_the_tool_renders() {
     let test = "the_mirror_script_writes_what_the_tool_renders";
@@ -328,7 +329,7 @@ fn the_mirror_script_writes_what_the_tool_renders() {
         .collect();
     images.extend(aarch64.iter().chain(&extra).map(|s| s.to_string()));
     let out = dir.join("999-microshift-mirror.conf");
-    let script = |insecure: bool, extra: &str| {
+    let script_with = |insecure: bool, extra: &str, env: &[(&str, &str)]| {
         std::process::Command::new("sh")
             .arg(root.join(xtask::commands::build::MIRROR_SCRIPT))
             .env("MIRROR", "mirror.local:5000/site")
@@ -337,9 +338,12 @@ fn the_mirror_script_writes_what_the_tool_renders() {
             .env("EXTRA_IMAGES", extra)
             .env("RELEASE_DIR", dir.as_str())
             .env("OUT", out.as_str())
+            .envs(env.iter().copied())
             .output()
             .unwrap()
     };
+    let url = [("MIRROR_LOOKASIDE_URL", "https://mirror-sigs.local")];
+    let script = |insecure: bool, extra: &str| script_with(insecure, extra, &url);
     for insecure in [false, true] {
         let ran = script(insecure, &extra.join(" "));
         assert!(
@@ -373,6 +377,44 @@ fn the_mirror_script_writes_what_the_tool_renders() {
         ] {
             assert!(rendered.contains(want), "{want}:\n{rendered}");
         }
+    }
+    // the reviewer's finding: without the mirror's lookaside URL, an image of a source that
+    // keeps its signatures at a lookaside (Red Hat's registries by default; the tool passes
+    // LOOKASIDE_SOURCES) fails the build, named: devices would read none of its signatures
+    let _ = std::fs::remove_file(&out);
+    let ran = script_with(false, &extra.join(" "), &[]);
+    let err = String::from_utf8_lossy(&ran.stderr);
+    assert!(
+        !ran.status.success()
+            && err.contains("registry.redhat.io/lvms4/lvms-rhel9-operator@sha256:2222")
+            && err.contains("set mirror.lookaside_url"),
+        "{err}"
+    );
+    assert!(!out.exists(), "a drop-in was written");
+    // a configured scope covers a repository named by tag (quay.io/x/y:2)
+    let ran = script_with(
+        false,
+        &extra.join(" "),
+        &[("LOOKASIDE_SOURCES", "quay.io/x")],
+    );
+    let err = String::from_utf8_lossy(&ran.stderr);
+    assert!(
+        !ran.status.success() && err.contains("quay.io/x/y"),
+        "{err}"
+    );
+    for env in [
+        &[("LOOKASIDE_SOURCES", "")][..],
+        &[(
+            "LOOKASIDE_SOURCES",
+            "quay.io/x/y-other registry.redhat.io.example",
+        )][..],
+    ] {
+        let ran = script_with(false, &extra.join(" "), env);
+        assert!(
+            ran.status.success(),
+            "{env:?}: {}",
+            String::from_utf8_lossy(&ran.stderr)
+        );
     }
     // two registries that would share MIRROR/<host>: the build fails, naming both
     let ran = script(false, "ipv6-fe80--1:5000/team/d:1");

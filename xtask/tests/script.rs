@@ -667,7 +667,8 @@ fn printed_plans_judge_outputs_as_the_tool_does() {
 /// `--pull-timeout` (1, no reboot, not tried again), a pull longer than `--timeout` (0: the
 /// waits count from the reboot), a device that runs the image already with greenboot red (1
 /// at once, no wait for a rollback), one with a deployment left staged (0, reported), a
-/// rollback queued already (0: only rebooted, not cancelled).
+/// rollback queued already (0: only rebooted, not cancelled), one that runs the image already
+/// with a rollback queued (0, reported: it would boot the old image at its next reboot).
 #[test]
 fn pasted_lifecycle_scripts_end_as_the_tool_does() {
     let test = "pasted_lifecycle_scripts_end_as_the_tool_does";
@@ -740,7 +741,7 @@ fn pasted_lifecycle_scripts_end_as_the_tool_does() {
         &'a str,
         &'a str,
     );
-    let scenarios: [Scenario; 12] = [
+    let scenarios: [Scenario; 13] = [
         ("healthy", &["upgrade"], None, &[], 0, "", NEW),
         (
             "pinned",
@@ -789,13 +790,13 @@ fn pasted_lifecycle_scripts_end_as_the_tool_does() {
             "(stage the image (bootc switch)) failed",
             OLD,
         ),
-        // a pull (2 s) longer than the whole --timeout (1 s): the waits count from the
-        // reboot, and the device answers at the second try
+        // a pull (5 s) longer than the whole --timeout (4 s): the waits count from the
+        // reboot, and the device answers at the second try (room for a loaded machine)
         (
             "slow-pull",
-            &["upgrade", "--timeout", "1s"],
+            &["upgrade", "--timeout", "4s"],
             None,
-            &[("switch-seconds", "2"), ("boot-tries", "1")],
+            &[("switch-seconds", "5"), ("boot-tries", "1")],
             0,
             "",
             NEW,
@@ -817,6 +818,17 @@ fn pasted_lifecycle_scripts_end_as_the_tool_does() {
             &[("booted", NEW), ("staged", OTHER)],
             0,
             "staged, left by an upgrade that did not reboot it",
+            NEW,
+        ),
+        // the image runs already, and a rollback is queued (a rollback that did not reboot):
+        // the device would boot the old image at its next reboot; said
+        (
+            "left-queued",
+            &["upgrade"],
+            Some(OLD),
+            &[("booted", NEW), ("queued", "")],
+            0,
+            "warning: the device has a rollback queued: it boots quay.io/org/edge@sha256:1111",
             NEW,
         ),
         ("rollback", &["rollback"], Some(NEW), &[], 0, "", NEW),
@@ -1481,4 +1493,128 @@ fn a_captured_probe_keeps_its_outcome_in_the_script() {
     assert_eq!(ran.code, 0, "{}\n{script}", ran.stderr);
     assert!(ran.stdout.contains("ran-when-here"), "{script}");
     assert!(ran.stdout.contains("ran-when-gone"), "{script}");
+}
+
+/// Issue 31: the pasted `rollout --flightctl` script (curl, the token as `${FLIGHTCTL_TOKEN}`
+/// in a header file, jq judging each look) and the tool, each against a fresh stand-in
+/// flightctl API (tests/flightctl/, a TEST FIXTURE that validates every request and
+/// response against flightctl's OpenAPI document), send the same patches and end the same
+/// way: every batch green (0), a device rolled back and the next batch waiting for approval
+/// (4), a device lost until the timeout (3). The printed plan itself patches nothing.
+#[test]
+fn pasted_flightctl_scripts_end_as_the_tool_does() {
+    use common::flightctl::{
+        available, bin, device, scenario, Standin, OLD_AMD64, OLD_ARM64, REPO, TOKEN,
+    };
+    let test = "pasted_flightctl_scripts_end_as_the_tool_does";
+    if !available(test) || !common::require_tool("jq", test) {
+        return;
+    }
+    let batches = serde_json::json!({
+        "deviceSelection": {"strategy": "BatchSequence", "sequence": [{"limit": 1}, {"limit": 1}]},
+        "successThreshold": "100%",
+    });
+    let scenarios = vec![
+        (
+            "green",
+            scenario(
+                vec![
+                    device("edge-1", "amd64", OLD_AMD64, "ok"),
+                    device("edge-2", "arm64", OLD_ARM64, "ok"),
+                ],
+                None,
+            ),
+            vec!["--waves", "1,100%", "--max-failed", "0%"],
+            0,
+        ),
+        (
+            "rolled-back",
+            scenario(
+                vec![
+                    device("edge-1", "amd64", OLD_AMD64, "ok"),
+                    device("edge-2", "arm64", OLD_ARM64, "rollback"),
+                    device("edge-3", "amd64", OLD_AMD64, "ok"),
+                ],
+                Some(batches),
+            ),
+            vec![],
+            4,
+        ),
+        (
+            "lost",
+            scenario(
+                vec![
+                    device("edge-1", "amd64", OLD_AMD64, "ok"),
+                    device("edge-2", "arm64", OLD_ARM64, "unknown"),
+                ],
+                None,
+            ),
+            vec!["--timeout", "3s"],
+            3,
+        ),
+    ];
+    std::thread::scope(|scope| {
+        for (name, sc, extra, code) in &scenarios {
+            scope.spawn(move || {
+                let dir = scratch(&format!("script-flightctl-{name}"));
+                let bin = bin(&dir);
+                let xtask = |url: &str, dry: bool| {
+                    let mut c = common::isolated_xtask(&format!("{bin}:/usr/bin:/bin"));
+                    if dry {
+                        c.arg("--dry-run");
+                    }
+                    c.args(["rollout", "--flightctl", "edge", "--api", url, "--image"])
+                        .arg(format!("{REPO}:v2"))
+                        .args(["--interval", "1s"])
+                        .args(extra.iter().copied())
+                        .env("FLIGHTCTL_TOKEN", TOKEN)
+                        .env("XTASK_STATE_DIR", dir.join("state").as_str());
+                    common::with_fixture_secrets(&mut c);
+                    Ran::of(c.output().unwrap())
+                };
+                let api = Standin::start(&dir.join("api-script"), sc, None);
+                let script = xtask(&api.url, true).ok().stdout;
+                assert!(
+                    api.patches().is_empty(),
+                    "{name}: the printed plan patched the fleet"
+                );
+                assert!(!script.contains(TOKEN), "{name}: the token is in the plan");
+                let pasted = Ran::of(
+                    std::process::Command::new("bash")
+                        .arg("-c")
+                        .arg(&script)
+                        .env_clear()
+                        .env("PATH", "/usr/bin:/bin")
+                        .env("FLIGHTCTL_TOKEN", TOKEN)
+                        .output()
+                        .unwrap(),
+                );
+                let script_patches = api.patches();
+                assert_eq!(api.violations(), "", "{name}: the script broke the OpenAPI document");
+                drop(api);
+                let api = Standin::start(&dir.join("api-tool"), sc, None);
+                let tool = xtask(&api.url, false);
+                assert_eq!(
+                    (pasted.code, tool.code),
+                    (*code, *code),
+                    "{name}: the pasted script and the tool ended differently\n--- script stderr:\n{}\n--- tool stderr:\n{}\n--- script:\n{script}",
+                    pasted.stderr,
+                    tool.stderr
+                );
+                assert_eq!(
+                    script_patches,
+                    api.patches(),
+                    "{name}: the printed plan and the tool patched differently"
+                );
+                assert_eq!(script_patches.len(), 1, "{name}");
+                assert_eq!(api.violations(), "", "{name}: the tool broke the OpenAPI document");
+                if *code != 0 {
+                    // both say the counts, as the tool's report ends
+                    for out in [&pasted.stderr, &tool.stderr] {
+                        assert!(out.contains(" devices: "), "{name}: {out}");
+                    }
+                }
+            });
+        }
+    });
 }

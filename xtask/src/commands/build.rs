@@ -115,9 +115,14 @@ pub struct MirrorLayer {
     pub extra_images: Vec<String>,
     /// Where the tool writes the layer's build context.
     pub context: Utf8PathBuf,
-    /// With signing enforced: the device's registries.d entry for the mirror (where it reads
-    /// the signatures of what it pulls through the mirror).
+    /// The device's registries.d entry for the mirror (where it reads the signatures of
+    /// what it pulls through the mirror: at the mirror's lookaside URL when it is known,
+    /// sigstore attachments with signing enforced), when there is one.
     pub registries_d: Option<String>,
+    /// The scopes of the sources that keep their signatures at a lookaside (Red Hat's
+    /// registries, `mirror.source_lookasides`): without the mirror's lookaside URL, the
+    /// layer's script refuses a release list naming an image of one.
+    pub lookaside_sources: Vec<String>,
     /// The layer's Containerfile and script (at the repository root).
     pub containerfile: Utf8PathBuf,
     pub script: Utf8PathBuf,
@@ -374,18 +379,28 @@ impl Build {
                     false,
                 )?;
                 let (_, extra_images) = sources.list(&inputs::EMBED_IMAGES, &flags.embed_images)?;
-                let registries_d = match &enforce {
-                    Some(e) => Some(mirror.device_registries_d(e.signing.method).ok_or_else(|| {
-                        crate::validate::refuse(format!(
-                            "{}: missing; the image enforces gpg signatures, which devices read where they pull from: serve {} at the site and give its URL (mirror.lookaside_url)",
-                            inputs::MIRROR_LOOKASIDE_URL.flag,
-                            mirror.lookaside_dir
-                        ))
-                    })?),
-                    None => None,
-                };
+                let method = enforce.as_ref().map(|e| e.signing.method);
+                if method == Some(crate::signing::Method::Gpg) && mirror.lookaside_url.is_none() {
+                    return Err(crate::validate::refuse(format!(
+                        "{}: missing; the image enforces gpg signatures, which devices read where they pull from: serve {} at the site and give its URL (mirror.lookaside_url)",
+                        inputs::MIRROR_LOOKASIDE_URL.flag,
+                        mirror.lookaside_dir
+                    )));
+                }
+                // the workload images are known now; the release lists' images only in the
+                // image: its script refuses those (`LOOKASIDE_SOURCES`)
+                let source_lookasides = crate::mirror::source_lookasides(&args.mirror, sources)?;
+                let unverifiable: Vec<(&str, &crate::mirror::SourceLookaside)> = extra_images
+                    .iter()
+                    .filter_map(|r| {
+                        crate::mirror::source_of(&source_lookasides, r.trim())
+                            .map(|s| (r.trim(), s))
+                    })
+                    .collect();
+                mirror.refuse_without_lookaside(&unverifiable)?;
                 Some(MirrorLayer {
-                    registries_d,
+                    registries_d: mirror.device_registries_d(method),
+                    lookaside_sources: source_lookasides.into_iter().map(|s| s.scope).collect(),
                     mirror,
                     os_repository: registry.remote(&image.name, None),
                     extra_images,
@@ -493,6 +508,16 @@ impl Build {
             for step in self.mirror_steps(layer, &before_mirror, &before_usb) {
                 plan.push(step);
             }
+            if layer.mirror.lookaside_url.is_none() {
+                let note = format!(
+                    "note: the mirror has no lookaside URL (mirror.lookaside_url): the mirror layer fails if the image's release list names an image of {}, whose signatures devices read at the mirror's lookaside",
+                    layer.lookaside_sources.join(" or ")
+                );
+                plan.note = Some(match plan.note.take() {
+                    Some(n) => format!("{n}\n{note}"),
+                    None => note,
+                });
+            }
             plan.facts["mirror"] = serde_json::json!({
                 "registry": layer.mirror.location,
                 "drop_in": crate::mirror::DROP_IN,
@@ -583,6 +608,13 @@ impl Build {
         .arg("build")
         .root(true)
         .hint("see the build's message above: the layer runs microshift-mirror-conf, which needs jq and the image's release lists")
+        .hint_when(
+            "has its signatures at a lookaside",
+            format!(
+                "serve {} at the site, give its URL (mirror.lookaside_url or --mirror-lookaside-url), and build again",
+                layer.mirror.lookaside_dir
+            ),
+        )
         .hint_when("jq: not found", "the image has no jq, which the mirror layer's script needs (a RHEL bootc image with MicroShift has it)");
         let mut build = self
             .shared_flags(build)
@@ -605,6 +637,16 @@ impl Build {
             build = build.args([
                 "--build-arg".to_string(),
                 format!("EXTRA_IMAGES={}", layer.extra_images.join(" ")),
+            ]);
+        }
+        build = build.args([
+            "--build-arg".to_string(),
+            format!("LOOKASIDE_SOURCES={}", layer.lookaside_sources.join(" ")),
+        ]);
+        if let Some(url) = &layer.mirror.lookaside_url {
+            build = build.args([
+                "--build-arg".to_string(),
+                format!("MIRROR_LOOKASIDE_URL={url}"),
             ]);
         }
         steps.push(

@@ -164,10 +164,10 @@ pub struct InstallerMirror {
     pub conf: String,
     /// The mirror's host and CA certificate, when there is one.
     pub ca: Option<(String, Vec<u8>)>,
-    /// With signing: the registries.d entry of the mirror the image carries. containers/image
-    /// reads signatures where it pulls from, the mirror (the entry of the image's own
-    /// repository, `signing.lookaside_url`, is never asked), and checks them against the name
-    /// asked for.
+    /// The registries.d entry of the mirror the image carries, when it has one (signing, or
+    /// the mirror's lookaside URL). containers/image reads signatures where it pulls from, the
+    /// mirror (the entry of the image's own repository, `signing.lookaside_url`, is never
+    /// asked), and checks them against the name asked for.
     pub registries_d: Option<String>,
 }
 
@@ -312,16 +312,16 @@ impl Kickstart {
         }
         let mirror = match &mirror {
             Some(m) => {
-                let registries_d = match &signing {
-                    Some(s) => Some(m.device_registries_d(s.method).ok_or_else(|| {
-                        crate::validate::refuse(format!(
-                            "{}: missing; the installer checks the image's gpg signatures, which it reads where it pulls from, the mirror: serve {} at the site and give its URL (mirror.lookaside_url)",
-                            crate::inputs::MIRROR_LOOKASIDE_URL.flag,
-                            m.lookaside_dir
-                        ))
-                    })?),
-                    None => None,
-                };
+                let method = signing.as_ref().map(|s| s.method);
+                if method == Some(crate::signing::Method::Gpg) && m.lookaside_url.is_none() {
+                    return Err(crate::validate::refuse(format!(
+                        "{}: missing; the installer checks the image's gpg signatures, which it reads where it pulls from, the mirror: serve {} at the site and give its URL (mirror.lookaside_url)",
+                        crate::inputs::MIRROR_LOOKASIDE_URL.flag,
+                        m.lookaside_dir
+                    )));
+                }
+                // the image's own entry for the mirror
+                let registries_d = m.device_registries_d(method);
                 let ca = match &m.ca {
                     Some(path) => Some((
                         m.host().to_string(),

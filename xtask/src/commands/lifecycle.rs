@@ -204,6 +204,19 @@ pub fn keep_booted(step: Step) -> Step {
     )
 }
 
+/// What the device boots next, from a `bootc status` step, into `NEXT_BOOT`: `rollback` (a
+/// rollback is queued), `staged` or `booted`.
+pub fn keep_next_boot(step: Step) -> Step {
+    step.result_var(
+        NEXT_BOOT,
+        "next_boot",
+        ResultShell::Stdout(
+            "jq -r 'if .status.rollbackQueued == true then \"rollback\" elif .status.staged.image != null then \"staged\" else \"booted\" end'"
+                .to_string(),
+        ),
+    )
+}
+
 /// The device's boot id now: `BOOT_ID`.
 pub fn boot_id(device: &Device) -> Step {
     device
@@ -223,6 +236,14 @@ pub fn reboot(device: &Device) -> Step {
         .run("reboot", "reboot the device", &["systemctl", "reboot"])
         .may_fail()
         .starts_wait()
+}
+
+/// What a plan interrupted once it asked the device to reboot into `what` leaves (the
+/// note of [`crate::plan::Step::leaves`]).
+pub fn reboot_left(what: &str) -> String {
+    format!(
+        "the device was asked to reboot into {what} (it may be rebooting now), and the run did not see it through: `cargo xtask status` shows what the device runs and greenboot's verdict"
+    )
 }
 
 /// Wait until the device answers with another boot id: it rebooted.
@@ -270,8 +291,8 @@ pub fn greenboot(device: &Device) -> Step {
 }
 
 /// The `--json` summary of `upgrade` and `rollback`: the device before, what was staged, the
-/// device after (as the last read saw it), the verdict, and a deployment left staged on a
-/// device that ran the image already.
+/// device after (as the last read saw it), the verdict, and a deployment left staged or a
+/// rollback queued on a device that ran the image already.
 pub fn upgrade_summary(results: &Results, exit: i32) -> serde_json::Value {
     summary(results, exit, "upgraded")
 }
@@ -297,10 +318,16 @@ fn summary(results: &Results, exit: i32, moved: &str) -> serde_json::Value {
         code::TIMEOUT => "timed_out",
         _ => "failed",
     };
-    // a deployment found staged on a device that ran the image already (`upgrade`)
-    let left_staged = results
-        .get("left-staged")
+    // a deployment found staged, a rollback found queued, on a device that ran the image
+    // already (`upgrade`): each boots at its next reboot in place of the image it runs
+    let left = results.get("left-staged");
+    let left_staged = left
         .and_then(|v| v.get("staged"))
+        .cloned()
+        .unwrap_or(serde_json::Value::Null);
+    let queued_rollback = left
+        .filter(|v| v.get("rollback_queued") == Some(&serde_json::Value::Bool(true)))
+        .and_then(|v| v.get("rollback"))
         .cloned()
         .unwrap_or(serde_json::Value::Null);
     serde_json::json!({
@@ -310,5 +337,6 @@ fn summary(results: &Results, exit: i32, moved: &str) -> serde_json::Value {
         "greenboot": get("greenboot"),
         "verdict": verdict,
         "left_staged": left_staged,
+        "queued_rollback": queued_rollback,
     })
 }

@@ -134,6 +134,9 @@ pub struct MirrorPlan {
     /// With signing configured: signatures travel with the images (the tool's registries.d
     /// says where they are read and written), and the OS image's are checked.
     pub signing: Option<crate::signing::Signing>,
+    /// The sources that keep their images' signatures at a lookaside (Red Hat's registries,
+    /// `mirror.source_lookasides`): those signatures travel with their images too.
+    pub source_lookasides: Vec<mirror::SourceLookaside>,
     /// The registries.d directory the tool writes for the copies.
     pub registries_d: Utf8PathBuf,
 }
@@ -237,6 +240,19 @@ impl MirrorPlan {
             return Err(validate::refuse("mirror: nothing to copy (the release lists name no image, and there are no extra images or OS image)"));
         }
         mirror::distinct_hosts(items.iter().map(|i| mirror::host_of(&i.reference)))?;
+        // devices read the signatures of what they pull through the mirror at the mirror's
+        // lookaside only: images whose source keeps theirs at a lookaside need its URL
+        let source_lookasides = mirror::source_lookasides(&args.site, sources)?;
+        if let (Some(m), false) = (&mirror, matches!(mode, Mode::ToDir(_))) {
+            let unverifiable: Vec<(&str, &mirror::SourceLookaside)> = items
+                .iter()
+                .filter_map(|i| {
+                    mirror::source_of(&source_lookasides, &i.reference)
+                        .map(|s| (i.reference.as_str(), s))
+                })
+                .collect();
+            m.refuse_without_lookaside(&unverifiable)?;
+        }
         Ok(MirrorPlan {
             mode,
             mirror,
@@ -248,6 +264,7 @@ impl MirrorPlan {
             cert_dir: sources.root.join("target/mirror/certs"),
             read_from,
             signing,
+            source_lookasides,
             registries_d: sources.root.join("target/mirror/registries.d"),
         })
     }
@@ -265,14 +282,24 @@ impl MirrorPlan {
         }
     }
 
+    /// Do signatures travel with the images: signing configured, or an image of a source
+    /// that keeps its signatures at a lookaside?
+    fn signatures_travel(&self) -> bool {
+        self.signing.is_some()
+            || self
+                .items
+                .iter()
+                .any(|i| mirror::source_of(&self.source_lookasides, &i.reference).is_some())
+    }
+
     /// skopeo's global flags: podman's registries.conf (skopeo ignores the variable), and
-    /// with signing the tool's registries.d.
+    /// when signatures travel the tool's registries.d (never the host's).
     fn skopeo_globals(&self) -> Vec<String> {
         let mut out = Vec::new();
         if let Some(c) = &self.registries_conf {
             out.extend(["--registries-conf".to_string(), c.to_string()]);
         }
-        if self.signing.is_some() {
+        if self.signatures_travel() {
             out.extend(["--registries.d".to_string(), self.registries_d.to_string()]);
         }
         out
@@ -327,13 +354,18 @@ impl MirrorPlan {
                 );
             }
         }
-        if let Some(signing) = &self.signing {
+        if self.signatures_travel() {
             let scope = self.os_scope().unwrap_or_default();
             let into = match self.mode {
                 Mode::ToDir(_) => None,
                 _ => self.mirror.as_ref(),
             };
-            let text = mirror::copy_registries_d(signing, &scope, into);
+            let text = mirror::copy_registries_d(
+                self.signing.as_ref(),
+                &scope,
+                &self.source_lookasides,
+                into,
+            );
             let file = self.registries_d.join("xtask-mirror.yaml");
             plan.push(
                 Step::new(
@@ -344,11 +376,7 @@ impl MirrorPlan {
                 .args(["-D", "-m", "0644", "/dev/stdin", file.as_str()])
                 .stdin(Stdin::Text(text)),
             );
-            if let (crate::signing::Method::Gpg, Some(m), false) = (
-                signing.method,
-                &self.mirror,
-                matches!(self.mode, Mode::ToDir(_)),
-            ) {
+            if let Some(m) = into {
                 plan.push(
                     Step::new(
                         "signatures-dir",

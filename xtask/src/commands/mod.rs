@@ -12,6 +12,7 @@ pub mod disk;
 pub mod docs;
 pub mod doctor;
 pub mod fleet;
+pub mod flightctl;
 pub mod keygen;
 pub mod kickstart;
 pub mod lifecycle;

@@ -389,7 +389,27 @@ impl Release {
             .iter()
             .position(|s| s.lane.is_some())
             .unwrap_or(plan.steps.len());
-        for (i, step) in config.into_iter().enumerate() {
+        // a builder named by podman connection: its URL, which the name hides, checked as
+        // `--builder` checks a URL (no tcp:// to another machine), before any lane sends a
+        // secret or a build context there
+        let connections: Vec<Step> = self
+            .builders
+            .iter()
+            .filter_map(|b| match &b.target {
+                crate::builder::Target::Connection(n) => Some(
+                    Step::new(
+                        crate::plan::name(format!("{}/connection", b.arch.oci())),
+                        format!("read what podman connection {n} is"),
+                        "podman",
+                    )
+                    .args(["system", "connection", "list", "--format", "json"])
+                    .read_only()
+                    .check(Check::Connection { name: n.clone() }),
+                ),
+                crate::builder::Target::Url(_) => None,
+            })
+            .collect();
+        for (i, step) in connections.into_iter().chain(config).enumerate() {
             plan.steps.insert(at + i, step);
         }
         // the local list is made anew while the architectures build (its own lane): local

@@ -5,8 +5,8 @@
 //! second one would cancel the first.
 
 use super::lifecycle::{
-    back, boot_id, booted, deadline, deployments, greenboot, keep_booted, read, reboot, BEFORE,
-    NEXT_BOOT, TARGET,
+    back, boot_id, booted, deadline, deployments, greenboot, keep_booted, keep_next_boot, read,
+    reboot, reboot_left, BEFORE, NEXT_BOOT, TARGET,
 };
 use super::{Action, Ctx};
 use crate::config::Sources;
@@ -40,10 +40,15 @@ fn plan(args: &RollbackArgs, sources: &Sources) -> anyhow::Result<Plan> {
     plan.note = device.note();
     plan.deadline = Some(wait);
     plan.summary = Some(("device", super::lifecycle::rollback_summary));
+    // what an interruption leaves on the device, step by step (said with the signal)
+    plan.leaves = Some(
+        "nothing on the device was changed by this run: it had not queued the rollback yet"
+            .to_string(),
+    );
     for step in device.find_steps() {
         plan.push(step);
     }
-    plan.push(
+    plan.push(keep_next_boot(
         keep_booted(deployments(
             &device,
             "before",
@@ -57,16 +62,8 @@ fn plan(args: &RollbackArgs, sources: &Sources) -> anyhow::Result<Plan> {
             TARGET,
             "rollback_digest",
             ResultShell::Stdout("jq -r '.status.rollback.image.imageDigest'".to_string()),
-        )
-        .result_var(
-            NEXT_BOOT,
-            "next_boot",
-            ResultShell::Stdout(
-                "jq -r 'if .status.rollbackQueued == true then \"rollback\" elif .status.staged.image != null then \"staged\" else \"booted\" end'"
-                    .to_string(),
-            ),
         ),
-    );
+    ));
     plan.push(boot_id(&device));
     plan.push(
         device
@@ -78,9 +75,13 @@ fn plan(args: &RollbackArgs, sources: &Sources) -> anyhow::Result<Plan> {
             .when(When::IfDiffers(vec![(NEXT_BOOT, "rollback".to_string())]))
             .skip_note(
                 "a rollback is queued already (bootc status: rollbackQueued): not queued again, which would cancel it; the device is only rebooted",
-            ),
+            )
+            .leaves("a rollback may be queued on the device: it boots its rollback deployment at its next reboot. `cargo xtask rollback` again reboots into it (a rollback queued already is not queued twice); `sudo bootc rollback` on the device cancels it"),
     );
-    plan.push(reboot(&device));
+    plan.push(reboot(&device).leaves(format!(
+        "{}; had it not rebooted, the rollback stays queued for its next boot",
+        reboot_left("its rollback deployment")
+    )));
     plan.push(back(&device));
     plan.push(
         booted(

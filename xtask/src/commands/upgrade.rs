@@ -16,21 +16,23 @@
 //! steps after it and the verdict are the same.
 
 use super::lifecycle::{
-    back, boot_id, booted, deadline, deployments, greenboot, keep_booted, pull_limit, read, reboot,
-    ImageFlags, Wanted, BEFORE, EXPECTED,
+    back, boot_id, booted, deadline, deployments, greenboot, keep_booted, keep_next_boot,
+    pull_limit, read, reboot, reboot_left, ImageFlags, Wanted, BEFORE, EXPECTED, NEXT_BOOT,
 };
 use super::{Action, Ctx};
 use crate::config::Sources;
 use crate::device::GREENBOOT_UNIT;
 use crate::error::exit;
-use crate::plan::{Check, Plan, ResultShell, When};
+use crate::plan::{Check, Plan, When};
 use crate::reach::{Device, DeviceArgs};
 
 /// The bundle's copy to a device, its check there and its staging.
 mod carried;
 
-/// The digest staged on the device before the upgrade, if one is.
-const STAGED_BEFORE: &str = "STAGED_BEFORE";
+/// What an upgrade interrupted once the pull started leaves (up to the reboot): the image
+/// staged, or soon: ssh's end of `bootc switch` is stopped, not the pull on the device
+/// (sshd does not stop a command whose client went away).
+const PULL_LEFT: &str = "the image may be staged on the device, or be once the pull finishes there (a stop ends the ssh session, not `bootc switch` on the device): it then boots at the device's next reboot. `cargo xtask status` shows what is staged; run the upgrade again to see it through, or remove what was staged on the device (`sudo rpm-ostree cleanup --pending` on RHEL image mode)";
 
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct UpgradeArgs {
@@ -131,7 +133,8 @@ fn plan(args: &UpgradeArgs, sources: &Sources) -> anyhow::Result<Plan> {
             .time_limit(pull_s)
             .when(moving.clone())
             .skip_note(format!("the device runs {} already: not staged again", wanted.reference))
-            .hint(format!("the device pulls the image itself: it needs credentials for the registry in /etc/ostree/auth.json (`cargo xtask doctor --for upgrade` checks), and room in /sysroot; a pull still running after --pull-timeout ({pull_s}s) is stopped, the device not rebooted: a slow link needs a longer one")),
+            .leaves(PULL_LEFT)
+            .hint(format!("the device pulls the image itself: it needs credentials for the registry in /etc/ostree/auth.json (`cargo xtask doctor --for upgrade` checks), and room in /sysroot. A pull past --pull-timeout ({pull_s}s) ends the upgrade before any reboot, but only its ssh session is stopped: the device may still finish the pull and stage the image, which boots at its next reboot (`cargo xtask status` shows it); a slow link needs a longer --pull-timeout")),
     );
     see_through(&mut plan, &device, &wanted.reference, moving, already);
     Ok(plan)
@@ -140,14 +143,15 @@ fn plan(args: &UpgradeArgs, sources: &Sources) -> anyhow::Result<Plan> {
 /// The first steps on the device: found, its deployments read (the booted digest and
 /// architecture, a staged one), its boot id.
 fn opening(plan: &mut Plan, device: &Device) {
+    // what an interruption leaves on the device, step by step (said with the signal)
+    plan.leaves = Some(
+        "nothing on the device was changed by this run: it had not staged anything there yet"
+            .to_string(),
+    );
     for step in device.find_steps() {
         plan.push(step);
     }
-    plan.push(keep_booted(read(device, "before")).result_var(
-        STAGED_BEFORE,
-        "staged_digest",
-        ResultShell::Stdout("jq -r '.status.staged.image.imageDigest // empty'".to_string()),
-    ));
+    plan.push(keep_next_boot(keep_booted(read(device, "before"))));
     plan.push(boot_id(device));
 }
 
@@ -161,14 +165,14 @@ fn left_staged(plan: &mut Plan, device: &Device) -> (When, When) {
         deployments(
             device,
             "left-staged",
-            "read the deployment staged on the device",
+            "read what the device boots next (a deployment staged, a rollback queued)",
             Check::LeftStaged,
         )
         .probe()
         .reports()
         .when(When::AllOf(vec![
             already.clone(),
-            When::IfSet(STAGED_BEFORE),
+            When::IfDiffers(vec![(NEXT_BOOT, "booted".to_string())]),
         ])),
     );
     (moving, already)
@@ -187,7 +191,11 @@ fn see_through(plan: &mut Plan, device: &Device, what: &str, moving: When, alrea
         .when(moving.clone())
         .hint("the device was not rebooted; the image it staged boots at its next reboot: run the upgrade again (it stages the expected digest in its place), or remove it on the device (`sudo rpm-ostree cleanup --pending` on RHEL image mode)"),
     );
-    plan.push(reboot(device).when(moving.clone()));
+    plan.push(
+        reboot(device)
+            .when(moving.clone())
+            .leaves(reboot_left("the new image")),
+    );
     plan.push(back(device).when(moving.clone()));
     plan.push(
         booted(
@@ -231,18 +239,18 @@ fn see_through(plan: &mut Plan, device: &Device, what: &str, moving: When, alrea
         ]),
     ]);
     plan.push(
-        deployments(
-            device,
-            "rolled-back",
-            "wait until the device has rolled back to the image it ran before",
-            Check::Booted {
-                want: BEFORE,
-                other: None,
-                rollback: Some(EXPECTED),
-            },
-        )
-        .repeat()
-        .when(rolling_back.clone())
+        device
+            .poll(deployments(
+                device,
+                "rolled-back",
+                "wait until the device has rolled back to the image it ran before",
+                Check::Booted {
+                    want: BEFORE,
+                    other: None,
+                    rollback: Some(EXPECTED),
+                },
+            ))
+            .when(rolling_back.clone())
         .hint("greenboot reboots into the new image up to its boot-attempt limit (3), then rolls back; a device without greenboot's fallback stays on the red image"),
     );
     plan.push(

@@ -138,7 +138,8 @@ impl Config {
 }
 
 /// The file's keys as dotted names: the objects `vm`, `lvm`, `disk`, `embed`, `device`,
-/// `signing`, `builders`, `mirror`, `fleet`, `bundle` and `usb_updates` are opened, nothing
+/// `signing`, `builders`, `mirror`, `fleet`, `bundle` and `usb_updates` are opened, and
+/// `fleet`'s `flightctl`, nothing
 /// else.
 fn flatten(
     path: &str,
@@ -158,7 +159,25 @@ fn flatten(
                 Value::Object(inner),
             ) => {
                 for (ik, iv) in inner {
-                    out.insert(format!("{k}.{ik}"), iv.clone());
+                    // the fleet's flightctl keys, in their own object
+                    match (k.as_str(), ik.as_str(), iv) {
+                        ("fleet", "flightctl", Value::Object(deeper)) => {
+                            for (dk, dv) in deeper {
+                                out.insert(format!("fleet.flightctl.{dk}"), dv.clone());
+                            }
+                        }
+                        ("fleet", "flightctl", Value::Null) => {}
+                        ("fleet", "flightctl", other) => {
+                            return Err(bad(
+                                &format!("{path}: fleet.flightctl"),
+                                &other.to_string(),
+                                "must be an object",
+                            ))
+                        }
+                        _ => {
+                            out.insert(format!("{k}.{ik}"), iv.clone());
+                        }
+                    }
                 }
             }
             (
@@ -399,6 +418,35 @@ mod tests {
         assert!(Config::parse("c", r#"{"fleet": {"parallel": "many"}}"#).is_err());
         assert!(Config::parse("c", r#"{"fleet": {"wave": ["1"]}}"#).is_err());
         assert!(Config::parse("c", r#"{"fleet": "hosts.ini"}"#).is_err());
+        // issue 31: flightctl's keys, in the fleet's object
+        let c = Config::parse(
+            "c",
+            r#"{"fleet": {"inventory": "hosts.ini", "flightctl": {"api": "https://api.example.com", "ca": "ca.pem", "token_file": "token", "timeout": "2h"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            c.get("fleet.flightctl.api").unwrap().as_deref(),
+            Some("https://api.example.com")
+        );
+        assert_eq!(
+            c.get("fleet.flightctl.timeout").unwrap().as_deref(),
+            Some("2h")
+        );
+        assert_eq!(
+            c.get("fleet.inventory").unwrap().as_deref(),
+            Some("hosts.ini")
+        );
+        let e = Config::parse("c", r#"{"fleet": {"flightctl": {"url": "x"}}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown key 'fleet.flightctl.url'"), "{e}");
+        let e = Config::parse("c", r#"{"fleet": {"flightctl": "https://x"}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("fleet.flightctl") && e.contains("must be an object"),
+            "{e}"
+        );
         let e = Config::parse("c", "{\"image_name\": \"a\\rb\"}")
             .unwrap_err()
             .to_string();

@@ -20,6 +20,9 @@ pub(super) const GRACE: Duration = Duration::from_secs(10);
 const DRAIN: Duration = Duration::from_secs(2);
 /// The most of a stream kept (its end, when it is longer).
 const KEEP: usize = 64 << 20;
+/// The longest line shown as one: a longer one (a device that prints without end, never a
+/// newline) is shown in pieces of this size, never gathered whole in memory.
+const LINE: usize = 64 << 10;
 
 /// What becomes of a piped stream.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -101,13 +104,26 @@ fn reader(stream: Option<impl Read + Send + 'static>, how: Read2, io: &Io) -> Op
             }
             if how == Read2::Show {
                 let mut rest = &chunk[..n];
-                while let Some(end) = rest.iter().position(|b| *b == b'\n') {
-                    line.extend_from_slice(&rest[..=end]);
+                loop {
+                    let room = LINE.saturating_sub(line.len()).max(1);
+                    match rest.iter().take(room).position(|b| *b == b'\n') {
+                        Some(end) => {
+                            line.extend_from_slice(&rest[..=end]);
+                            rest = &rest[end + 1..];
+                        }
+                        None if rest.len() >= room => {
+                            // a line this long is shown in pieces
+                            line.extend_from_slice(&rest[..room]);
+                            rest = &rest[room..];
+                        }
+                        None => {
+                            line.extend_from_slice(rest);
+                            break;
+                        }
+                    }
                     show(&line);
                     line.clear();
-                    rest = &rest[end + 1..];
                 }
-                line.extend_from_slice(rest);
             }
         }
         if !line.is_empty() {
@@ -404,6 +420,103 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         result.unwrap();
         assert_eq!(report.data["held"]["HELD"], "the-value\nmore");
+    }
+
+    /// A shown stream's line without end (a device that prints and never a newline) is
+    /// shown in pieces of at most [`super::LINE`] bytes, never gathered whole: all of it shown,
+    /// no piece longer. Run in a process of its own (what it shows is its stderr).
+    #[test]
+    fn a_line_without_end_is_shown_in_pieces() {
+        let out = run_alone("line_without_end", &[], &[]);
+        let shown = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success(),
+            "{}",
+            &shown[shown.len().saturating_sub(2000)..]
+        );
+        let pieces: Vec<&str> = shown.lines().filter(|l| l.starts_with('a')).collect();
+        let longest = pieces.iter().map(|l| l.len()).max().unwrap_or(0);
+        assert!(
+            longest <= super::LINE,
+            "a line of {longest} bytes shown whole"
+        );
+        let total: usize = pieces.iter().map(|l| l.len()).sum();
+        assert_eq!(total, 1 << 20, "not all of it was shown");
+    }
+
+    #[test]
+    #[ignore = "run in a process of its own by a_line_without_end_is_shown_in_pieces"]
+    fn line_without_end() {
+        if !alone("line_without_end") {
+            return;
+        }
+        let mut plan = Plan::new("a line without end", true);
+        // a hint that depends on what it says: its stderr is read and shown as it comes
+        plan.push(
+            Step::new("endless", "a command that never ends its line", "bash")
+                .arg("-c")
+                .arg("head -c 1048576 /dev/zero | tr '\\0' a >&2")
+                .hint_when("never said", "a hint"),
+        );
+        let (_, result) = run(&Shell::new().unwrap(), &plan, Options::default());
+        result.unwrap();
+    }
+
+    /// A signal in the pause between two tries of a step (`retries`: a pull that failed)
+    /// ends the run there, as the signal: no other try is started. The command ignores
+    /// SIGTERM, so a try started after the signal would run. In a process of its own.
+    #[test]
+    fn a_signal_between_tries_starts_no_other_try() {
+        let dir = scratch("signal-between-tries");
+        let out = run_alone(
+            "signal_between_tries",
+            &[],
+            &[("XTASK_TEST_DIR", dir.to_str().unwrap())],
+        );
+        let tries = std::fs::read_to_string(dir.join("tries")).unwrap_or_default();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(tries.lines().count(), 1, "tries started: {tries:?}");
+    }
+
+    #[test]
+    #[ignore = "run in a process of its own by a_signal_between_tries_starts_no_other_try"]
+    fn signal_between_tries() {
+        if !alone("signal_between_tries") {
+            return;
+        }
+        let dir = PathBuf::from(std::env::var("XTASK_TEST_DIR").unwrap());
+        let tries = dir.join("tries");
+        let mut plan = Plan::new("a signal between tries", true);
+        plan.push(
+            Step::new("flaky", "a command that fails, tried again", "env")
+                .arg("--ignore-signal=TERM")
+                .arg("bash")
+                .arg("-c")
+                .arg(format!("echo try >> {}; exit 1", tries.display()))
+                .retries(3, 5),
+        );
+        // SIGTERM to this process once the first try failed (in the pause before the next)
+        let watched = tries.clone();
+        std::thread::spawn(move || {
+            let since = std::time::Instant::now();
+            while !watched.exists() && since.elapsed() < std::time::Duration::from_secs(30) {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            crate::exec::signals::send(std::process::id(), crate::exec::signals::SIGTERM);
+        });
+        let started = std::time::Instant::now();
+        let (report, result) = run(&Shell::new().unwrap(), &plan, Options::default());
+        let error = result.unwrap_err();
+        assert_eq!(crate::error::exit_code(&error), 143, "{error:#}");
+        assert_eq!(report.steps[0].status, Status::Interrupted);
+        assert!(started.elapsed() < std::time::Duration::from_secs(4));
     }
 
     /// Issue 29, item 12: a signal that comes while a command stopped at its time limit

@@ -91,6 +91,22 @@ impl Runner<'_> {
                         .map_err(|e| Failure::internal(format!("{e:#}")))?;
                     format!("{prefix}{path}{suffix}")
                 }
+                Arg::SecretHeader {
+                    prefix,
+                    file,
+                    header,
+                    secret,
+                    ..
+                } => {
+                    let mut line = header.as_bytes().to_vec();
+                    line.extend_from_slice(secret.expose());
+                    line.push(b'\n');
+                    let path = state
+                        .secrets
+                        .write(file, &line)
+                        .map_err(|e| Failure::internal(format!("{e:#}")))?;
+                    format!("{prefix}{path}")
+                }
                 Arg::OutFile { file, key } => {
                     let dir = &mut state.secrets;
                     let path = dir
@@ -303,7 +319,7 @@ impl Runner<'_> {
                         check.judge_with(&String::from_utf8_lossy(&result.stdout), &state.vars)
                     {
                         if let Ok(not_yet) = e.downcast::<NotYet>() {
-                            failure.not_yet = Some(Box::new(not_yet));
+                            failure.not_yet = Some(Box::new(escaped(not_yet)));
                         }
                     }
                 }
@@ -344,7 +360,9 @@ impl Runner<'_> {
                 Ok(Some(json!({ (*var): value })))
             }
             Output::Check(check) => check.judge_with(&text, &state.vars).map(Some).map_err(|e| {
-                match e.downcast::<NotYet>() {
+                // a check's words hold what the command printed (a device's, a registry's):
+                // shown with its hidden characters escaped
+                match e.downcast::<NotYet>().map(escaped) {
                     Ok(not_yet) => Failure {
                         message: not_yet.diagnosis.clone(),
                         answered: false,
@@ -356,7 +374,7 @@ impl Runner<'_> {
                     },
                     Err(e) => Failure {
                         definite: e.is::<crate::error::Definite>(),
-                        message: format!("{e:#}"),
+                        message: crate::validate::escape_lines(&format!("{e:#}")),
                         answered: true,
                         not_yet: None,
                         signal: None,
@@ -366,6 +384,16 @@ impl Runner<'_> {
                 }
             }),
         }
+    }
+}
+
+/// A check's "not yet", its words (which hold what the command printed) with their hidden
+/// characters escaped, line by line.
+fn escaped(not_yet: NotYet) -> NotYet {
+    NotYet {
+        progress: crate::validate::escape_lines(&not_yet.progress),
+        diagnosis: crate::validate::escape_lines(&not_yet.diagnosis),
+        ..not_yet
     }
 }
 

@@ -197,6 +197,7 @@ impl Runner<'_> {
                     let outcomes = state.outcomes.clone();
                     let failed = state.failed.clone();
                     let wait_from = state.wait_from;
+                    let leaves = state.leaves.clone();
                     let range = range.clone();
                     let cwd = cwd.clone();
                     let stop = stop.clone();
@@ -206,6 +207,7 @@ impl Runner<'_> {
                             outcomes,
                             failed,
                             wait_from,
+                            leaves,
                             ..State::default()
                         };
                         let mut rep = Report::default();

@@ -75,6 +75,33 @@ pub fn ask_env(program: &str, args: &[&str], env: &[(&str, &str)]) -> Option<std
         .ok()
 }
 
+/// [`ask`], with a secret in a private 0600 file (removed when the command has ended): each
+/// argument equal to `placeholder` becomes `prefix` and the file's path (`-H @FILE`).
+/// `Ok(None)` when the command cannot be started.
+pub fn ask_with_secret_file(
+    program: &str,
+    args: &[String],
+    placeholder: &str,
+    prefix: &str,
+    file: &str,
+    content: &[u8],
+) -> anyhow::Result<Option<std::process::Output>> {
+    let mut dir = SecretDir::default();
+    let path = dir.write(file, content)?;
+    let args: Vec<String> = args
+        .iter()
+        .map(|a| {
+            if a == placeholder {
+                format!("{prefix}{path}")
+            } else {
+                a.clone()
+            }
+        })
+        .collect();
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    Ok(ask(program, &refs, false))
+}
+
 /// Run every step of `plan` in order. Stops at the first failing step (unless it is a probe).
 /// The report holds every step run so far, also when one failed.
 pub fn run(sh: &Shell, plan: &Plan, opts: Options) -> (Report, anyhow::Result<()>) {
@@ -110,6 +137,9 @@ struct State {
     /// The start of the last step that starts the wait ([`Step::starts_wait`]: a reboot);
     /// the deadline counts from there, else from the plan's start.
     wait_from: Option<Instant>,
+    /// What is left where the plan works should it be interrupted now: the note of the last
+    /// step started that [`Step::leaves`] one, else the plan's.
+    leaves: Option<String>,
 }
 
 /// A plan being run: where, how, and since when (the deadline of waiting steps counts from
@@ -124,7 +154,10 @@ struct Runner<'a> {
 
 impl Runner<'_> {
     fn all(&self, report: &mut Report) -> anyhow::Result<()> {
-        let mut state = State::default();
+        let mut state = State {
+            leaves: self.plan.leaves.clone(),
+            ..State::default()
+        };
         let result = self
             .steps(&mut state, report)
             .and_then(|()| self.failed_units(&state));
@@ -222,12 +255,15 @@ impl Runner<'_> {
             return Ok(());
         }
         if let Some(sig) = signals::caught() {
-            return Err(interrupted(sig, n, total, step, report, 0));
+            return Err(self.interrupted(sig, n, step, state, report, 0));
         }
         if io.stopped() {
             // another lane failed: start nothing more
             report.steps.push(StepRecord::new(step, Status::Skipped, 0));
             return Err(anyhow::Error::new(Stopped));
+        }
+        if step.leaves.is_some() {
+            state.leaves.clone_from(&step.leaves);
         }
         self.record(step, state, Moment::Before)?;
         io.say(&format!("==> [{n}/{total}] {}", step.about));
@@ -243,6 +279,14 @@ impl Runner<'_> {
         let mut progress = Progress::new();
         let result = loop {
             let result = self.tries(step, state, io);
+            // what the check saw this time, for its next try (a watch's memory)
+            if let (Some(var), Err(f)) = (step.carry, &result) {
+                if let Some(detail) = f.not_yet.as_ref().map(|n| &n.detail) {
+                    if !detail.is_null() {
+                        state.vars.insert(var, detail.to_string());
+                    }
+                }
+            }
             let (Some(wait), true, Err(failure)) = (plan.deadline, step.repeat, &result) else {
                 break result;
             };
@@ -256,6 +300,18 @@ impl Runner<'_> {
             }
             let elapsed = wait_from.elapsed();
             let timeout = Duration::from_secs(wait.timeout_s);
+            if elapsed >= timeout && step.ends_at_deadline {
+                // the last look that could be judged (this one, else the one carried), as final
+                let last = step
+                    .carry
+                    .and_then(|v| state.vars.get(v))
+                    .and_then(|text| serde_json::from_str::<Value>(text).ok())
+                    .and_then(|d| d.get("final").cloned());
+                if let Some(last) = last {
+                    progress.finish();
+                    break Ok(Some(last));
+                }
+            }
             if elapsed >= timeout {
                 progress.finish();
                 let mut message = format!(
@@ -303,7 +359,7 @@ impl Runner<'_> {
             if let Some(sig) = signals::caught() {
                 progress.finish();
                 let ms = step_started.elapsed().as_millis() as u64;
-                return Err(interrupted(sig, n, total, step, report, ms));
+                return Err(self.interrupted(sig, n, step, state, report, ms));
             }
         };
         progress.finish();
@@ -312,7 +368,7 @@ impl Runner<'_> {
             signal: Some(sig), ..
         }) = &result
         {
-            return Err(interrupted(*sig, n, total, step, report, ms));
+            return Err(self.interrupted(*sig, n, step, state, report, ms));
         }
         if let Err(command::Failure { stopped: true, .. }) = &result {
             report
@@ -511,11 +567,67 @@ impl Runner<'_> {
                     {
                         std::thread::sleep(Duration::from_millis(50));
                     }
+                    // a signal (or another lane's failure) in the pause ends the step there:
+                    // no other try is started (a pull on a device would run on after it)
+                    if let Some(sig) = signals::caught() {
+                        return Err(command::Failure {
+                            signal: Some(sig),
+                            ..command::Failure::internal(format!(
+                                "stopped by {} before try {}/{tries}",
+                                signals::name(sig),
+                                attempt + 1
+                            ))
+                        });
+                    }
+                    if io.stopped() {
+                        return Err(command::Failure {
+                            stopped: true,
+                            ..command::Failure::internal(format!(
+                                "stopped before try {}/{tries}: another lane failed",
+                                attempt + 1
+                            ))
+                        });
+                    }
                     attempt += 1;
                 }
                 _ => return result,
             }
         }
+    }
+
+    /// The error of a signal caught at step `n`: what was stopped, what the record holds
+    /// (a plan that keeps one), and what is left where the plan works ([`Step::leaves`]).
+    fn interrupted(
+        &self,
+        sig: i32,
+        n: usize,
+        step: &Step,
+        state: &State,
+        report: &mut Report,
+        ms: u64,
+    ) -> anyhow::Error {
+        report
+            .steps
+            .push(StepRecord::new(step, Status::Interrupted, ms));
+        let mut message = format!(
+            "interrupted by {} at step {n}/{} ({}): the command was stopped and the secret files removed",
+            signals::name(sig),
+            self.plan.steps.len(),
+            step.about
+        );
+        if self.plan.record.is_some() {
+            message.push_str(
+                "; what was made so far is in the record (`cargo xtask clean` undoes it)",
+            );
+        }
+        if let Some(left) = &state.leaves {
+            message.push('\n');
+            message.push_str(left);
+        }
+        anyhow::Error::new(Interrupted {
+            signal: sig,
+            message,
+        })
     }
 
     /// Write the step's recordings of this moment into the record file.
@@ -535,27 +647,6 @@ impl Runner<'_> {
             .collect();
         crate::record::apply(path, &due, &state.vars)
     }
-}
-
-fn interrupted(
-    sig: i32,
-    n: usize,
-    total: usize,
-    step: &Step,
-    report: &mut Report,
-    ms: u64,
-) -> anyhow::Error {
-    report
-        .steps
-        .push(StepRecord::new(step, Status::Interrupted, ms));
-    anyhow::Error::new(Interrupted {
-        signal: sig,
-        message: format!(
-            "interrupted by {} at step {n}/{total} ({}): the command was stopped and the secret files removed; what was made so far is in the record (`cargo xtask clean` undoes it)",
-            signals::name(sig),
-            step.about
-        ),
-    })
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -49,6 +49,9 @@ pub fn sweep_stale_secret_dirs() {
 #[derive(Default)]
 pub(super) struct SecretDir {
     path: Option<Utf8PathBuf>,
+    /// The files written so far, and what each holds: a step that runs again (a watch's
+    /// every look) finds its file there, the same secret in it.
+    written: std::collections::BTreeMap<String, Vec<u8>>,
 }
 
 impl SecretDir {
@@ -72,6 +75,13 @@ impl SecretDir {
 
     pub(super) fn write(&mut self, name: &str, value: &[u8]) -> anyhow::Result<Utf8PathBuf> {
         let file = self.dir()?.join(name);
+        if self
+            .written
+            .get(name)
+            .is_some_and(|v| v.as_slice() == value)
+        {
+            return Ok(file);
+        }
         let mut f = fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -80,6 +90,7 @@ impl SecretDir {
             .with_context(|| format!("creating {file}"))?;
         f.write_all(value)
             .with_context(|| format!("writing {file}"))?;
+        self.written.insert(name.to_string(), value.to_vec());
         Ok(file)
     }
 }

@@ -22,6 +22,12 @@ impl Arg {
                 quote_prefix(prefix),
                 quote_prefix(suffix)
             ),
+            Arg::SecretHeader {
+                prefix,
+                name,
+                header,
+                ..
+            } => format!("{}{}", quote_prefix(prefix), header_line(header, name)),
             Arg::Var {
                 prefix,
                 name,
@@ -162,6 +168,15 @@ impl Step {
             _ => line,
         }
     }
+}
+
+/// A header file made from a secret's variable as bash makes it, never on a command line
+/// (`printf` is bash's own): `<(printf 'Authorization: Bearer %s\n' "${FLIGHTCTL_TOKEN}")`.
+pub fn header_line(header: &str, name: &str) -> String {
+    format!(
+        "<(printf {} \"${{{name}}}\")",
+        quote(&format!("{}%s\\n", header.replace('%', "%%")))
+    )
 }
 
 /// The private directory the printed plan gives commands' output files (`--digestfile`).
@@ -342,7 +357,37 @@ impl Plan {
             "[ \"$SECONDS\" -lt \"$deadline\" ] || {{ {}; }}\n  sleep \"$((deadline - SECONDS < {interval} ? deadline - SECONDS : {interval}))\"",
             fail(3, "timed out")
         );
-        let mut body = if step.repeat {
+        let mut body = if step.repeat && step.ends_at_deadline {
+            // looks until the check says done, or the deadline: then the last look that could
+            // be judged is judged as final (the tool does the same); a definite no stops it
+            let ok = test.clone().unwrap_or_else(|| "true".to_string());
+            let mut b = format!("STEP_OUT=\nwhile :; do\n  if try_out=$({command}); then\n");
+            if let Some(no) = step.shell_no() {
+                b.push_str(&format!(
+                    "    if printf '%s\\n' \"$try_out\" | {no}; then {}; fi\n",
+                    fail(step.fail_code(), "failed")
+                ));
+            }
+            b.push_str(&match step.shell_seen() {
+                Some(seen) => format!(
+                    "    if printf '%s\\n' \"$try_out\" | {seen}; then STEP_OUT=$try_out; fi\n"
+                ),
+                None => "    STEP_OUT=$try_out\n".to_string(),
+            });
+            b.push_str(&format!(
+                "    if printf '%s\\n' \"$try_out\" | {ok}; then break; fi\n  fi\n  [ \"$SECONDS\" -lt \"$deadline\" ] || break\n  sleep \"$((deadline - SECONDS < {interval} ? deadline - SECONDS : {interval}))\"\ndone\n[ -n \"$STEP_OUT\" ] || {{ {}; }}\n",
+                fail(3, "timed out")
+            ));
+            for r in &step.result_vars {
+                if let ResultShell::Stdout(filter) = &r.shell {
+                    b.push_str(&format!(
+                        "{}=$(printf '%s\\n' \"$STEP_OUT\" | {filter})\n",
+                        r.var
+                    ));
+                }
+            }
+            b
+        } else if step.repeat {
             match (step.shell_no(), step.on_fail) {
                 // a question with three answers (yes, no, not yet): until yes or no
                 (Some(no), OnFail::Record) => {
@@ -518,6 +563,14 @@ impl Step {
     fn shell_no(&self) -> Option<String> {
         match &self.output {
             Output::Check(check) => check.shell_no(),
+            _ => None,
+        }
+    }
+
+    /// The bash test that this step's output can be judged at all, if its check has one.
+    fn shell_seen(&self) -> Option<String> {
+        match &self.output {
+            Output::Check(check) => check.shell_seen(),
             _ => None,
         }
     }

@@ -63,8 +63,9 @@ pub enum Check {
     /// `bootc status --json`: the staged deployment is the digest in `expected`.
     Staged { expected: &'static str },
     /// `bootc status --json` of a device that runs the wanted image already: a deployment
-    /// staged there (left by an upgrade refused before its reboot) boots at the next reboot
-    /// instead; a report that says so, and how to remove it.
+    /// staged there (left by an upgrade refused before its reboot), or a rollback queued
+    /// there (left by a rollback that did not reboot), boots at the next reboot instead; a
+    /// report that says so, and how to undo it.
     LeftStaged,
     /// `/proc/sys/kernel/random/boot_id`: not the one in `from` any more (the device has
     /// rebooted); the same one is "not yet".
@@ -94,10 +95,14 @@ pub enum Check {
         reference: String,
         image_id: &'static str,
     },
+    /// `podman system connection list --format json`: podman's connection `name`, which a
+    /// release lane is sent to, exists and is no `tcp://` to another machine (as `--builder`
+    /// refuses that URL given itself).
+    Connection { name: String },
     /// `ansible-playbook`'s own output: kept off the terminal (its log file has it), the
     /// play's recap kept for the report.
     Playbook,
-    /// The result documents a rollout's playbook wrote (one per wave, each device's
+    /// The result documents a rollout's playbook wrote (one per device: its
     /// `upgrade --json` and exit code): every device's verdict, the fleet's report and its
     /// exit code.
     Fleet { plan: FleetPlan },
@@ -128,6 +133,54 @@ pub enum Check {
     /// The verifier's result (`microshift-usb-update stage`): the bundle verified, and its
     /// image staged, or the one the device runs already.
     Carried,
+    /// flightctl's API on a fleet and its devices (`GET /api/v1/fleets/NAME` and
+    /// `GET /api/v1/devices?fieldSelector=metadata.owner=Fleet/NAME`, one after the other):
+    /// each device's verdict so far; done when every device given the image has one and the
+    /// rollout has nothing more to do (or stopped for an approval); the fleet's report then
+    /// (`fleet/flightctl.rs`). A token refused or the fleet gone is a definite no.
+    Flightctl { plan: FlightctlPlan },
+    /// flightctl's answer to a `PATCH` of a fleet: the fleet, its template naming `image`
+    /// (flightctl's own message when it refused the patch).
+    FlightctlPatched { fleet: String, image: String },
+}
+
+/// What `rollout --flightctl` planned: enough to judge, look after look, what flightctl's
+/// API says of the fleet and its devices.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FlightctlPlan {
+    pub fleet: String,
+    /// The API's base URL (`https://HOST[:PORT]`).
+    pub api: String,
+    /// The image pinned at the start, by the list's digest: what the fleet's template names.
+    pub image: String,
+    /// Each architecture's digest in that list (`("amd64", "sha256:...")`).
+    pub digests: Vec<(String, String)>,
+    /// The fleet's devices when the rollout began, sorted by name.
+    pub devices: Vec<FlightctlDevice>,
+    /// The fleet's template version (`fleet-controller/templateVersion`) when it was read.
+    pub template_before: Option<String>,
+    /// The patch changes the fleet's template: until flightctl has made the new template
+    /// version, what the fleet says of its rollout is the last one's.
+    pub changes_template: bool,
+    /// The batch waiting for approval that this run approved (flightctl counts from 0): its
+    /// stop is not this run's end.
+    pub approved_batch: Option<i64>,
+    /// The command that continues the rollout.
+    pub rerun: String,
+    /// The command that approves a batch that waits.
+    pub approve: String,
+}
+
+/// A device of a [`FlightctlPlan`], as flightctl reported it before the rollout.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FlightctlDevice {
+    pub name: String,
+    pub architecture: Option<String>,
+    /// The digest it ran (`status.os.imageDigest`).
+    pub before: Option<String>,
+    /// flightctl had given it the pinned image already (a run after one that stopped): its
+    /// batch was an earlier run's.
+    pub given: bool,
 }
 
 /// The sftp batch of what a device lacks of a bundle (the lines of `microshift-usb-update
@@ -206,6 +259,10 @@ impl Want {
 /// already ([`Check::LeftStaged`]), after what is staged.
 pub const LEFT_STAGED: &str = "left by an upgrade that did not reboot it (refused, or stopped): it boots at the device's next reboot in place of the image it runs; remove it on the device (`sudo rpm-ostree cleanup --pending` on RHEL image mode)";
 
+/// What a person must know of a rollback queued on a device that runs the wanted image
+/// already ([`Check::LeftStaged`]), after the rollback deployment.
+pub const LEFT_QUEUED: &str = "at the device's next reboot, in place of the image it runs (left by a rollback that did not reboot it, or queued by hand); cancel it on the device (`sudo bootc rollback`)";
+
 /// The digest of the manifest on stdin, in bash: its SHA-256. The script gets a command's
 /// output through `$(...)` and `printf '%s\n'`, which adds a newline the registry did not
 /// send: one trailing newline is taken off first (manifests as pushed end without one; the
@@ -267,7 +324,7 @@ impl Check {
                 format!("check the staged deployment is ${{{expected}}}")
             }
             Check::LeftStaged => {
-                "report the deployment staged on the device (it boots at the next reboot)"
+                "report a deployment staged or a rollback queued on the device (it boots at the next reboot)"
                     .to_string()
             }
             Check::BootChanged { from } => format!("check the boot id is no longer ${{{from}}}"),
@@ -294,6 +351,9 @@ impl Check {
             Check::Pushed { image_id, .. } => format!(
                 "check the registry serves the image built (config sha256:${{{image_id}}}) and take its digest"
             ),
+            Check::Connection { name } => format!(
+                "check podman connection {name} exists and is no tcp:// to another machine"
+            ),
             Check::Playbook => {
                 "keep Ansible's own output off the terminal (the tool shows a line per wave)"
                     .to_string()
@@ -304,6 +364,14 @@ impl Check {
             ),
             Check::Manifest { want: None, .. } => {
                 "take the digest of what the registry serves".to_string()
+            }
+            Check::Flightctl { plan } => format!(
+                "judge each of the {} devices of fleet {}: upgraded, skipped (already on the pinned digest), rolled back, gone, failed or not touched; done when flightctl has nothing more to do or a batch waits for approval",
+                plan.devices.len(),
+                plan.fleet
+            ),
+            Check::FlightctlPatched { fleet, image } => {
+                format!("check flightctl took the patch: fleet {fleet}'s template names {image}")
             }
             Check::Manifests { .. } => "add up the bytes of the list's images".to_string(),
             Check::BundleMember { arch } => {
@@ -418,8 +486,9 @@ impl Check {
             }
             // a report, never a failure: the script says it as the tool does
             Check::LeftStaged => Some(format!(
-                "jq -r --arg rest {} '.status.staged.image // empty | \"warning: the device has \\(.image.image) (\\(.imageDigest)) staged, \\($rest)\"' >&2",
-                quote(LEFT_STAGED)
+                "jq -r --arg rest {} --arg queued {} '(.status.staged.image // empty | \"warning: the device has \\(.image.image) (\\(.imageDigest)) staged, \\($rest)\"), (select(.status.rollbackQueued == true) | .status.rollback.image // empty | \"warning: the device has a rollback queued: it boots \\(.image.image) (\\(.imageDigest)) \\($queued)\")' >&2",
+                quote(LEFT_STAGED),
+                quote(LEFT_QUEUED)
             )),
             Check::Greenboot { wait: false } | Check::Unit { .. } | Check::Journal { .. } => None,
             Check::Kernel { .. } | Check::Artifact { .. } | Check::Playbook => None,
@@ -427,7 +496,11 @@ impl Check {
                 &format!("--arg id \"${{{image_id}}}\" "),
                 PUSHED_CONFIG_JQ,
             ),
-            // one JSON document per wave that ran (none when the play stopped before one)
+            Check::Connection { name } => jq(
+                &format!("--arg n {} ", quote(name)),
+                crate::builder::CONNECTION_JQ,
+            ),
+            // one JSON document per device that ran (none when the play stopped before one)
             Check::Fleet { .. } => jq("-s ", "all(.[]; (.results | type) == \"object\")"),
             Check::Manifest { want: None, .. } => Some("jq -e . >/dev/null".to_string()),
             Check::Manifests { .. } => Some("jq -s -e 'length > 0' >/dev/null".to_string()),
@@ -446,6 +519,20 @@ impl Check {
             Check::Manifest { want: Some(w), .. } => {
                 Some(format!("[ \"$({SHELL_DIGEST})\" = {} ]", w.shell()))
             }
+            Check::Flightctl { plan } => Some(super::flightctl::shell_done(plan)),
+            Check::FlightctlPatched { image, .. } => jq(
+                &format!("--arg i {} ", quote(image)),
+                ".kind == \"Fleet\" and .spec.template.spec.os.image == $i",
+            ),
+        }
+    }
+
+    /// That the output can be judged at all, as a bash test (a watch keeps the last such
+    /// output: what it judges as final at the deadline).
+    pub fn shell_seen(&self) -> Option<String> {
+        match self {
+            Check::Flightctl { .. } => Some(super::flightctl::SHELL_SEEN.to_string()),
+            _ => None,
         }
     }
 
@@ -459,6 +546,7 @@ impl Check {
                 "jq -e --arg o \"${{{other}}}\" '.status.booted.image.imageDigest == $o' >/dev/null"
             )),
             Check::Greenboot { wait: true } => Some("grep -qx 'SubState=failed'".to_string()),
+            Check::Flightctl { .. } => Some(super::flightctl::SHELL_REFUSED.to_string()),
             _ => None,
         }
     }

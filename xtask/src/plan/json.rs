@@ -15,6 +15,12 @@ impl Arg {
                 suffix,
                 ..
             } => format!("{prefix}${{{name}_FILE}}{suffix}"),
+            Arg::SecretHeader {
+                prefix,
+                name,
+                header,
+                ..
+            } => format!("{prefix}{}", super::bash::header_line(header, name)),
             Arg::Var {
                 prefix,
                 name,

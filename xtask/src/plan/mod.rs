@@ -8,12 +8,16 @@
 
 mod bash;
 mod check;
+pub mod flightctl;
 mod json;
 
 pub use crate::record::{Entry, Field, Recording};
 pub use crate::secrets::Secret;
 pub use bash::quote;
-pub use check::{missing_batch_jq, Check, FleetHost, FleetPlan, Want, LEFT_STAGED, SHELL_DIGEST};
+pub use check::{
+    missing_batch_jq, Check, FleetHost, FleetPlan, FlightctlDevice, FlightctlPlan, Want,
+    LEFT_QUEUED, LEFT_STAGED, SHELL_DIGEST,
+};
 
 /// A name made at plan time (a lane's step id or variable, `arm64/push`) as the `'static`
 /// string ids and variables are. Plans are made once per run, so the few bytes leaked are
@@ -36,6 +40,17 @@ pub enum Arg {
         secret: Secret,
         /// Literal text after the path (`:/config.toml:ro` for a bind mount).
         suffix: String,
+    },
+    /// `prefix` and the path of a private 0600 file, named `file`, holding one HTTP header
+    /// line: `header` and the secret (curl's `-H @FILE`: a bearer token never on a command
+    /// line). The executor writes the file; the rendering makes the same line from the
+    /// secret's variable with bash's own `printf`, `prefix<(printf 'HEADER%s\n' "${NAME}")`.
+    SecretHeader {
+        prefix: String,
+        name: &'static str,
+        file: &'static str,
+        header: String,
+        secret: Secret,
     },
     /// `prefix` and the value of a variable captured by an earlier step (`Output::Capture`).
     Var {
@@ -404,16 +419,28 @@ pub struct Step {
     pub unit: Option<&'static str>,
     /// While the command runs, a live line made from what it writes (a rollout's waves).
     pub watch: Option<Watch>,
+    /// A repeated step whose check remembers across its tries: the detail of its last "not
+    /// yet" is in this variable (JSON) at its next try (which batch each device of a
+    /// flightctl rollout was seen in).
+    pub carry: Option<&'static str>,
+    /// A repeated step that, when the deadline passes, ends with what its check last saw,
+    /// judged as final (its last "not yet" detail's `final`), instead of failing the plan:
+    /// a rollout watched until its end or the timeout, reported either way.
+    pub ends_at_deadline: bool,
     /// When the step succeeded and this variable (set from its result) holds an exit code
     /// other than 0: the step's report is shown, and the plan ends with that code and this
     /// message (`${NAME}`s filled in). A verdict made of many ("a device rolled back").
     pub exit_var: Option<(&'static str, String)>,
+    /// What is left where the plan works (a device) once this step has started, should the
+    /// run be interrupted at it or at a later step (until another step says otherwise): a
+    /// pull the device may still finish, a reboot asked for. The error of a signal says it.
+    pub leaves: Option<String>,
 }
 
 /// What a live line watches while a step's command runs.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Watch {
-    /// A rollout's results directory (one document per wave, as the playbook writes them):
+    /// A rollout's results directory (one document per device, as the playbook writes them):
     /// the wave running and its devices' verdicts so far.
     Fleet {
         results: camino::Utf8PathBuf,
@@ -493,8 +520,22 @@ impl Step {
             starts_wait: false,
             unit: None,
             watch: None,
+            carry: None,
+            ends_at_deadline: false,
             exit_var: None,
+            leaves: None,
         }
+    }
+    /// Remember the last "not yet" detail in `var` for the next try (see [`Step::carry`]).
+    pub fn carry(mut self, var: &'static str) -> Step {
+        self.carry = Some(var);
+        self
+    }
+    /// At the deadline, end with the last look judged as final (see
+    /// [`Step::ends_at_deadline`]).
+    pub fn ends_at_deadline(mut self) -> Step {
+        self.ends_at_deadline = true;
+        self
     }
     /// Also put `key` of this step's result into the result of the earlier step `id`.
     pub fn result_to(mut self, id: &'static str, key: &'static str) -> Step {
@@ -520,6 +561,12 @@ impl Step {
     /// Stop the command after `seconds`: the step fails, saying it did not end.
     pub fn time_limit(mut self, seconds: u64) -> Step {
         self.time_limit = Some(seconds);
+        self
+    }
+    /// What is left once this step has started, should the run be interrupted (see
+    /// [`Step::leaves`]).
+    pub fn leaves(mut self, note: impl Into<String>) -> Step {
+        self.leaves = Some(note.into());
         self
     }
     /// The plan's deadline counts from this step's start (see [`Step::starts_wait`]).
@@ -553,6 +600,25 @@ impl Step {
             file,
             secret: secret.clone(),
             suffix: String::new(),
+        });
+        self
+    }
+    /// `prefix` and a private file holding the header line `header` + the secret (see
+    /// [`Arg::SecretHeader`]).
+    pub fn secret_header_arg(
+        mut self,
+        prefix: &str,
+        name: &'static str,
+        file: &'static str,
+        header: &str,
+        secret: &Secret,
+    ) -> Step {
+        self.args.push(Arg::SecretHeader {
+            prefix: prefix.to_string(),
+            name,
+            file,
+            header: header.to_string(),
+            secret: secret.clone(),
         });
         self
     }
@@ -772,8 +838,10 @@ impl Step {
     pub fn secret_names(&self) -> Vec<String> {
         let mut names = Vec::new();
         for arg in &self.args {
-            if let Arg::SecretFile { name, .. } = arg {
-                names.push(format!("{name}_FILE"));
+            match arg {
+                Arg::SecretFile { name, .. } => names.push(format!("{name}_FILE")),
+                Arg::SecretHeader { name, .. } => names.push(name.to_string()),
+                _ => {}
             }
         }
         if let Stdin::Secret { name, .. } = &self.stdin {
@@ -820,6 +888,9 @@ pub struct Plan {
     /// ended, when the results hold what they need (a JUnit file for CI), as it keeps its
     /// record: the printed plan says so.
     pub report_files: Vec<ReportFile>,
+    /// What is left where the plan works when it is interrupted before any step that
+    /// [`Step::leaves`] something has started ("nothing on the device was changed").
+    pub leaves: Option<String>,
 }
 
 /// A report file the tool writes when the plan has ended (see [`Plan::report_files`]).
@@ -877,6 +948,7 @@ impl Plan {
             summary: None,
             keep_going: None,
             report_files: Vec::new(),
+            leaves: None,
         }
     }
     pub fn push(&mut self, step: Step) {

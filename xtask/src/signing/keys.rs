@@ -39,12 +39,38 @@ pub struct KeyFile {
     /// Why part of it could not be read through (a cut packet, armor that is not base64,
     /// binary bytes outside any block, a compressed packet): what it hides is unknown.
     pub unreadable: Option<String>,
+    /// Private keys of formats without a BEGIN line, in words (see [`PRIVATE_MARKERS`]).
+    pub markers: Vec<String>,
 }
+
+/// How private keys of other formats than PEM and OpenPGP begin, wherever they are in the
+/// file: PuTTY's `.ppk`, and gpg-agent's own key files (`private-keys-v1.d/*.key`, the
+/// S-expression of libgcrypt, in its extended format after `Key:`).
+const PRIVATE_MARKERS: &[(&str, &str)] = &[
+    (
+        "PuTTY-User-Key-File-",
+        "a PuTTY private key (`PuTTY-User-Key-File-`)",
+    ),
+    ("(private-key", "a gpg-agent private key (`(private-key`)"),
+    (
+        "(protected-private-key",
+        "a gpg-agent private key (`(protected-private-key`)",
+    ),
+    (
+        "(shadowed-private-key",
+        "a gpg-agent private key stub (`(shadowed-private-key`)",
+    ),
+];
 
 impl KeyFile {
     pub fn scan(bytes: &[u8]) -> KeyFile {
         let mut file = KeyFile {
             pem: pem_labels(bytes),
+            markers: PRIVATE_MARKERS
+                .iter()
+                .filter(|(m, _)| find(bytes, m.as_bytes()).is_some())
+                .map(|(_, said)| said.to_string())
+                .collect(),
             ..KeyFile::default()
         };
         let start = bytes
@@ -71,10 +97,11 @@ impl KeyFile {
         let mut found: Vec<String> = self
             .pem
             .iter()
-            .filter(|l| l.contains("PRIVATE KEY"))
-            .map(|l| format!("a PEM block `-----BEGIN {l}-----`"))
+            .filter(|l| l.to_ascii_uppercase().contains("PRIVATE"))
+            .map(|l| format!("a block `BEGIN {l}`"))
             .collect();
         found.dedup();
+        found.extend(self.markers.iter().cloned());
         let secret: Vec<String> = [SECRET_KEY, SECRET_SUBKEY]
             .iter()
             .filter(|t| self.packets.contains(t))
@@ -136,18 +163,22 @@ pub fn key_kind(bytes: &[u8]) -> KeyKind {
     KeyFile::scan(bytes).kind()
 }
 
-/// The label of every `-----BEGIN LABEL-----` in the bytes, wherever it is.
+/// The label of every `-----BEGIN LABEL-----` in the bytes, wherever it is, and of every
+/// `---- BEGIN LABEL ----` (RFC 4716: SSH2 keys, as ssh.com and PuTTY export them).
 fn pem_labels(bytes: &[u8]) -> Vec<String> {
-    const BEGIN: &[u8] = b"-----BEGIN ";
+    const BEGIN: &[u8] = b"----BEGIN ";
+    const SSH2: &[u8] = b"---- BEGIN ";
     let mut labels = Vec::new();
-    let mut at = 0;
-    while let Some(i) = find(&bytes[at..], BEGIN) {
-        let from = at + i + BEGIN.len();
-        let rest = &bytes[from..bytes.len().min(from + 80)];
-        if let Some(end) = find(rest, b"-----") {
-            labels.push(String::from_utf8_lossy(&rest[..end]).into_owned());
+    for begin in [BEGIN, SSH2] {
+        let mut at = 0;
+        while let Some(i) = find(&bytes[at..], begin) {
+            let from = at + i + begin.len();
+            let rest = &bytes[from..bytes.len().min(from + 80)];
+            if let Some(end) = find(rest, b"----") {
+                labels.push(String::from_utf8_lossy(&rest[..end]).trim().to_string());
+            }
+            at = from;
         }
-        at = from;
     }
     labels
 }
@@ -169,10 +200,12 @@ fn text(bytes: &[u8], tags: &mut Vec<u8>) -> Result<(), String> {
     }
     let mut lines = text.lines().map(|l| l.trim_end_matches('\r'));
     while let Some(line) = lines.next() {
+        // a BEGIN line wherever it starts (text before it, `> ` quoting): its block is read
+        // as any other, and armor that is not base64 then is not read through
         let Some(label) = line
-            .trim()
-            .strip_prefix("-----BEGIN ")
-            .and_then(|l| l.strip_suffix("-----"))
+            .split_once("-----BEGIN ")
+            .and_then(|(_, l)| l.split_once("-----"))
+            .map(|(l, _)| l)
         else {
             continue;
         };
@@ -180,7 +213,7 @@ fn text(bytes: &[u8], tags: &mut Vec<u8>) -> Result<(), String> {
         let mut body = Vec::new();
         let mut ended = false;
         for l in lines.by_ref() {
-            if l.trim() == end {
+            if l.contains(&end) {
                 ended = true;
                 break;
             }
@@ -200,11 +233,12 @@ fn text(bytes: &[u8], tags: &mut Vec<u8>) -> Result<(), String> {
 }
 
 /// The bytes of an ASCII-armored block's lines (RFC 4880, section 6.2): its header lines
-/// (`Key: value`) and blank lines left out, base64 up to the checksum line (`=XXXX`).
+/// (`Key: value`) and blank lines left out, base64 up to the checksum line (`=XXXX`), after
+/// which only the END line may come.
 fn dearmor(lines: &[&str]) -> Result<Vec<u8>, String> {
     let mut data = String::new();
-    for line in lines {
-        let line = line.trim();
+    let mut lines = lines.iter().map(|l| l.trim());
+    for line in lines.by_ref() {
         if line.is_empty() || line.contains(": ") || line.ends_with(':') {
             continue;
         }
@@ -212,6 +246,9 @@ fn dearmor(lines: &[&str]) -> Result<Vec<u8>, String> {
             break;
         }
         data.push_str(line);
+    }
+    if lines.any(|l| !l.is_empty()) {
+        return Err("armor with more after its checksum line".into());
     }
     base64(&data)
 }
@@ -560,6 +597,95 @@ mod tests {
         let mut compressed = public.clone();
         compressed.extend(new(8, &[1, 2, 3]));
         assert!(KeyFile::scan(&compressed).unreadable.is_some());
+    }
+
+    /// Review of issue 29: private material the first scanner let through beside a public
+    /// key — other formats' private keys, odd spellings of a BEGIN line, armor with more
+    /// after its checksum, a BEGIN line with text before it.
+    #[test]
+    fn private_keys_of_every_form_beside_a_public_one() {
+        let pem = "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n";
+        let public = new(6, &[4; 8]);
+        let mut with_secret = public.clone();
+        with_secret.extend(new(5, &[4; 8]));
+        let armor = |label: &str, data: &[u8], after_checksum: &str| {
+            format!(
+                "-----BEGIN {label}-----\r\n\r\n{}\r\n=abcd\r\n{after_checksum}-----END {label}-----\r\n",
+                encode(data)
+            )
+        };
+        let cases = [
+            // RFC 4716 (ssh.com, PuTTY's export), PuTTY's own, gpg-agent's key files
+            (
+                format!("{pem}---- BEGIN SSH2 ENCRYPTED PRIVATE KEY ----\nP2/56w==\n---- END SSH2 ENCRYPTED PRIVATE KEY ----\n"),
+                "SSH2 ENCRYPTED PRIVATE KEY",
+            ),
+            (
+                format!("{pem}PuTTY-User-Key-File-3: ssh-ed25519\nEncryption: none\nPrivate-Lines: 1\nAAAA\n"),
+                "PuTTY",
+            ),
+            (
+                format!("{pem}Created: 20240101T000000\nKey: (private-key (ecc (curve Ed25519)(q #40#)(d #00#)))\n"),
+                "gpg-agent",
+            ),
+            (
+                format!("{pem}(protected-private-key (rsa (n #00#)))\n"),
+                "gpg-agent",
+            ),
+            // a BEGIN line spelt with odd spaces, or lower case
+            (
+                format!("{pem}-----BEGIN EC  PRIVATE  KEY-----\nAAAA\n-----END EC  PRIVATE  KEY-----\n"),
+                "EC  PRIVATE  KEY",
+            ),
+            (
+                format!("{pem}-----BEGIN private key-----\nAAAA\n-----END private key-----\n"),
+                "private key",
+            ),
+        ];
+        for (text, said) in &cases {
+            let f = KeyFile::scan(text.as_bytes());
+            let private = f.private();
+            assert!(
+                private.as_deref().is_some_and(|p| p.contains(said)),
+                "{text:?}: {f:?}"
+            );
+        }
+        // the secret packets after the armor's checksum line (CRLF lines)
+        let mut after = armor(
+            "PGP PUBLIC KEY BLOCK",
+            &public,
+            &format!("{}\r\n", encode(&with_secret)),
+        );
+        assert!(
+            KeyFile::scan(after.as_bytes()).unreadable.is_some(),
+            "{after}"
+        );
+        after = armor("PGP PUBLIC KEY BLOCK", &public, "\r\n");
+        assert_eq!(KeyFile::scan(after.as_bytes()).unreadable, None, "{after}");
+        assert_eq!(KeyFile::scan(after.as_bytes()).private(), None, "{after}");
+        // a block whose BEGIN line has text before it: its packets are read all the same
+        let quoted = format!(
+            "see: -----BEGIN PGP PUBLIC KEY BLOCK-----\n\n{}\n-----END PGP PUBLIC KEY BLOCK-----\n",
+            encode(&with_secret)
+        );
+        let f = KeyFile::scan(quoted.as_bytes());
+        assert!(f.private().is_some_and(|p| p.contains("tag 5")), "{f:?}");
+        // quoted whole, it is not armor gpg reads, nor one this reads through
+        let mailed = armor("PGP PUBLIC KEY BLOCK", &with_secret, "")
+            .lines()
+            .map(|l| format!("> {l}\n"))
+            .collect::<String>();
+        assert!(
+            KeyFile::scan(mailed.as_bytes()).unreadable.is_some(),
+            "{mailed}"
+        );
+        // a comment that speaks of private keys is no private key
+        let commented = format!("# the private key stays with the release team\n{pem}");
+        assert_eq!(KeyFile::scan(commented.as_bytes()).private(), None);
+        assert_eq!(
+            KeyFile::scan(commented.as_bytes()).kind(),
+            KeyKind::SigstorePublic
+        );
     }
 
     /// Standard base64, for the tests.

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod flightctl;
+
 use camino::Utf8PathBuf;
 use xtask::config::{Config, Sources};
 
@@ -80,6 +82,7 @@ pub const HOST_PROGRAMS: &[&str] = &[
     "ansible-inventory",
     "ansible-playbook",
     "find",
+    "curl",
 ];
 
 /// Replace the machine-specific repository path with [ROOT].

@@ -143,8 +143,7 @@ fn tcp_elsewhere(list: &[u8], name: &str) -> Option<String> {
         .iter()
         .find(|c| c["Name"].as_str() == Some(name))?["URI"]
         .as_str()?;
-    let rest = uri.strip_prefix("tcp://")?;
-    (!crate::builder::loopback(rest.split('/').next().unwrap_or(""))).then(|| uri.to_string())
+    crate::builder::tcp_elsewhere(uri).then(|| uri.to_string())
 }
 
 /// The builders the release would use.

@@ -23,8 +23,12 @@ pub(super) fn checks(
     pull_secret: Option<&Utf8PathBuf>,
 ) -> Vec<Finding> {
     let mut out = Vec::new();
+    let mut site = None;
     match Mirror::resolve(&MirrorArgs::default(), sources) {
-        Ok(Some(m)) => out.push(reach(sources, &m)),
+        Ok(Some(m)) => {
+            out.push(reach(sources, &m));
+            site = Some(m);
+        }
         Ok(None) if args.to_dir.is_some() => {}
         Ok(None) => out.push(finding(
             "mirror",
@@ -105,6 +109,9 @@ pub(super) fn checks(
         ),
         "",
     ));
+    if let Some(m) = &site {
+        out.extend(signatures(sources, m, &refs));
+    }
     let mut total: u64 = 0;
     let mut unreadable = Vec::new();
     for r in &refs {
@@ -165,6 +172,67 @@ pub(super) fn checks(
         });
     }
     out
+}
+
+/// The images of sources that keep their signatures at a lookaside (Red Hat's registries,
+/// `mirror.source_lookasides`): devices read those signatures at the mirror's lookaside, so
+/// `mirror` refuses to copy them without its URL. No row when there are none.
+fn signatures(sources: &Sources, m: &Mirror, refs: &[String]) -> Option<Finding> {
+    match crate::mirror::source_lookasides(&MirrorArgs::default(), sources) {
+        Ok(l) => signatures_row(&l, m, refs),
+        Err(e) => Some(finding(
+            "mirror-signatures",
+            Level::Fail,
+            format!("{e:#}"),
+            "fix mirror.source_lookasides (SCOPE=URL entries)",
+        )),
+    }
+}
+
+fn signatures_row(
+    lookasides: &[crate::mirror::SourceLookaside],
+    m: &Mirror,
+    refs: &[String],
+) -> Option<Finding> {
+    let mut scopes: Vec<&str> = Vec::new();
+    let mut count = 0;
+    for r in refs {
+        if let Some(s) = crate::mirror::source_of(lookasides, r) {
+            count += 1;
+            if !scopes.contains(&s.scope.as_str()) {
+                scopes.push(&s.scope);
+            }
+        }
+    }
+    if count == 0 {
+        return None;
+    }
+    let what = format!(
+        "{count} {} of {} {} signatures at a lookaside",
+        if count == 1 { "image" } else { "images" },
+        scopes.join(", "),
+        if count == 1 { "has its" } else { "have their" }
+    );
+    Some(match &m.lookaside_url {
+        Some(url) => finding(
+            "mirror-signatures",
+            Level::Ok,
+            format!(
+                "{what}: `mirror` copies them into {}, which devices read at {url}",
+                m.lookaside_dir
+            ),
+            "",
+        ),
+        None => finding(
+            "mirror-signatures",
+            Level::Fail,
+            format!("{what}, which devices pulling them through the mirror read at the mirror's lookaside only: it has no URL (mirror.lookaside_url), and `mirror` refuses to copy them"),
+            format!(
+                "serve {} at the site and set mirror.lookaside_url to its URL",
+                m.lookaside_dir
+            ),
+        ),
+    })
 }
 
 /// Is the mirror reachable, and does it take the credentials? A repository it cannot have is
@@ -236,5 +304,42 @@ fn reach(sources: &Sources, m: &Mirror) -> Finding {
         )
     } else {
         finding("mirror", Level::Fail, format!("{} cannot be reached: {}", m.location, tool_error(String::from_utf8_lossy(&o.stderr).lines().last().unwrap_or(""))), "is the registry running, and its host and port right? A plain-HTTP lab registry needs mirror.insecure")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The reviewer's finding, in doctor: Red Hat's images to mirror and no lookaside URL
+    /// for the mirror fail, with the fix; with the URL they are ok; none, no row.
+    #[test]
+    fn red_hats_images_need_the_mirrors_lookaside() {
+        let mut m = Mirror {
+            location: "mirror.local/site".into(),
+            auth: None,
+            ca: None,
+            insecure: false,
+            lookaside_dir: "/srv/mirror-signatures".into(),
+            lookaside_url: None,
+            what: String::new(),
+        };
+        let l = crate::mirror::lookaside::redhat();
+        let refs = [
+            "registry.redhat.io/lvms4/op@sha256:22".to_string(),
+            "quay.io/openshift-release-dev/x@sha256:11".to_string(),
+        ];
+        let row = signatures_row(&l, &m, &refs).unwrap();
+        assert_eq!(row.status, Level::Fail);
+        assert!(
+            row.found
+                .starts_with("1 image of registry.redhat.io has its signatures at a lookaside")
+                && row.fix.contains("serve /srv/mirror-signatures at the site"),
+            "{row:?}"
+        );
+        m.lookaside_url = Some("https://sigs.site.example".into());
+        let row = signatures_row(&l, &m, &refs).unwrap();
+        assert_eq!(row.status, Level::Ok, "{row:?}");
+        assert!(signatures_row(&l, &m, &refs[1..]).is_none());
     }
 }

@@ -14,6 +14,7 @@ mod builders;
 mod bundle;
 mod device;
 mod embed;
+mod flightctl;
 mod host;
 mod mirror;
 mod probe;
@@ -76,6 +77,16 @@ pub struct DoctorArgs {
     /// With --for rollout: only the inventory's hosts this Ansible pattern matches
     #[arg(long, value_name = "PATTERN")]
     pub limit: Option<String>,
+    /// With --for rollout: check for `rollout --flightctl FLEET` instead of Ansible (curl,
+    /// the API answers, the token is accepted, the fleet exists, its devices are image-mode)
+    #[arg(long, value_name = "FLEET", conflicts_with_all = ["inventory", "limit"])]
+    pub flightctl: Option<String>,
+    #[arg(long, value_name = "URL")]
+    pub api: Option<String>,
+    #[arg(long, value_name = "FILE")]
+    pub api_ca: Option<String>,
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<String>,
     /// With --for bundle: a bundle to check as a device checks it (its signature, every
     /// checksum), and the room on its file system
     #[arg(long, value_name = "DIR")]
@@ -136,7 +147,8 @@ pub enum Purpose {
     /// `mirror`: the mirror registry, the images to copy, room for --to-dir
     Mirror,
     /// `rollout`: ansible-playbook, the inventory, each host's address and key, each host
-    /// over ssh
+    /// over ssh; with --flightctl FLEET: curl, flightctl's API, the token, the fleet, its
+    /// devices image-mode
     Rollout,
     /// `bundle` and carried updates: the public key and the signing key, the verifier's
     /// tools, a bundle verified (--bundle), room on the stick and on the device (--host)
@@ -185,6 +197,9 @@ pub fn check(args: &DoctorArgs, sources: &Sources) -> anyhow::Result<Vec<Finding
     }
     // the control node, its inventory and the fleet's devices
     if has("rollout") {
+        if let Some(fleet) = &args.flightctl {
+            return flightctl::checks(args, fleet, sources);
+        }
         return rollout::checks(args, sources);
     }
     // carried updates: the keys, a bundle, the stick, a device
@@ -301,7 +316,14 @@ pub fn act(args: &DoctorArgs, ctx: &Ctx) -> anyhow::Result<Action> {
         device::validate(args, sources)?;
     }
     if dry_run && args.purpose == Purpose::Rollout {
-        rollout::validate(args, sources)?;
+        match &args.flightctl {
+            Some(fleet) => {
+                let (_fleet, _api) = flightctl::validate(args, fleet, sources)?;
+            }
+            None => {
+                rollout::validate(args, sources)?;
+            }
+        }
     }
     if dry_run {
         if json {

@@ -18,6 +18,20 @@ pub(super) fn validate(
     args: &DoctorArgs,
     sources: &Sources,
 ) -> anyhow::Result<(Option<String>, Reach)> {
+    // flightctl's flags without --flightctl: refused, rather than ignored
+    for (flag, given) in [
+        ("--api", &args.api),
+        ("--api-ca", &args.api_ca),
+        ("--token-file", &args.token_file),
+    ] {
+        if let Some(v) = given {
+            return Err(crate::validate::bad(
+                flag,
+                v,
+                "is for a flightctl fleet: give --flightctl FLEET",
+            ));
+        }
+    }
     let limit = fleet::limit(args.limit.as_deref())?;
     let reach = Reach::resolve(
         args.ssh_user.as_deref(),

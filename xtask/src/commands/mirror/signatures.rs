@@ -5,8 +5,9 @@
 //! image of the list; the mirror holds every blob, so nothing is downloaded) through a policy
 //! requiring the key for the name the images were signed as, the mirror's name read as the
 //! original's (`remapIdentity`); the signatures are read where the mirror keeps them (gpg:
-//! `mirror.lookaside_dir`, through the run's registries.d; sigstore: attachments in the
-//! mirror), as a device reads them through the mirror. In a `--to-dir` directory (gpg): the
+//! at `mirror.lookaside_url` when it is known, else in `mirror.lookaside_dir`, through the
+//! run's registries.d; sigstore: attachments in the mirror), as a device reads them through
+//! the mirror. In a `--to-dir` directory (gpg): the
 //! list's own signature beside its manifest, with `skopeo standalone-verify` and a keyring
 //! holding only the public key (sigstore attachments travel unchecked there; `--from-dir`
 //! checks them in the mirror).
@@ -119,17 +120,30 @@ impl MirrorPlan {
                     Want::Digest(d) => s.arg(format!("docker://{repo}@{d}")),
                     Want::Var(v) => s.var_arg(&format!("docker://{repo}@"), v),
                 };
-                let unsigned = match signing.method {
-                    Method::Gpg => format!(
+                let unsigned = match (signing.method, &m.lookaside_url) {
+                    (Method::Gpg, None) => format!(
                         "its signatures are read from {} (mirror.lookaside_dir), where skopeo copied those of {reference}: is it signed, and are its signatures served at signing.lookaside_url?",
                         m.lookaside_dir
                     ),
-                    Method::Sigstore => format!(
+                    (Method::Gpg, Some(url)) => format!(
+                        "its signatures are read from {url} (mirror.lookaside_url), as devices read them, where skopeo copied those of {reference} into {} (mirror.lookaside_dir): does {url} serve that directory, and is {reference} signed (are its signatures served at signing.lookaside_url)?",
+                        m.lookaside_dir
+                    ),
+                    (Method::Sigstore, _) => format!(
                         "skopeo copies sigstore attachments with the image: is {reference} signed?"
                     ),
                 };
-                at(at(step))
-                    .read_only()
+
+                let mut step = at(at(step)).read_only();
+                if let Some(url) = &m.lookaside_url {
+                    // skopeo names the signature's URL when it cannot be read (either method:
+                    // the mirror's entry reads lookaside signatures there, as devices do)
+                    step = step.hint_when(
+                        crate::plan::name(url.clone()),
+                        format!("the mirror's lookaside {url} (mirror.lookaside_url), where devices read the signatures, did not answer: serve {} there", m.lookaside_dir),
+                    );
+                }
+                step
                     .hint_when(
                         "no signature exists",
                         format!("the copy of {reference} in {} is not signed: {unsigned}", m.location),

@@ -203,6 +203,7 @@ pub(super) fn plan(
             .check(Check::Carried)
             .time_limit(pull_s)
             .when(moving.clone())
+            .leaves("the bundle's image may be staged on the device, or be once its verifier finishes there (a stop ends the ssh session, not the verifier on the device): it then boots at the device's next reboot. `cargo xtask status` shows what is staged; run the upgrade again to see it through, or remove what was staged on the device (`sudo rpm-ostree cleanup --pending` on RHEL image mode)")
             .skip_note(format!("the device runs {what} already: nothing copied or staged"))
             .hint(format!("the device's verifier refused the bundle or could not stage it (the reason above; on the device: {}); nothing was staged", crate::device::USB_RESULT)),
     );
