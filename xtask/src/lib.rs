@@ -49,7 +49,7 @@ pub use commands::{Action, Ctx};
 pub use error::exit;
 
 use commands::{
-    build, clean, completions, disk, docs, doctor, keygen, kickstart, lint, manifest, push,
+    build, bundle, clean, completions, disk, docs, doctor, keygen, kickstart, lint, manifest, push,
     release, rollback, rollout, run, status, upgrade, verify, vm,
 };
 
@@ -372,6 +372,11 @@ pub enum Command {
     /// the registries (`--to-dir`, then `--from-dir DIR --to REGISTRY`); digests kept, each
     /// image read back by digest, what the mirror holds already not copied again
     Mirror(commands::mirror::MirrorCmd),
+    /// The release for devices with no network at all: each architecture's image as an OCI
+    /// layout (by the digest the registry holds) and a manifest of every blob's SHA-256,
+    /// signed with the release key; a device built with usb_updates verifies it with the key
+    /// its image carries (a USB stick, or `upgrade --from-bundle` from a laptop)
+    Bundle(bundle::BundleArgs),
     /// Check the host for a step: prints check, status, what it found and how to fix it
     Doctor(doctor::DoctorArgs),
     /// hadolint, shellcheck, GitHub's workflow schema, ksvalidator and our own Containerfile
@@ -480,6 +485,7 @@ pub fn act(command: &Command, ctx: &Ctx) -> anyhow::Result<Action> {
         Command::Clean(a) => clean::act(a, ctx),
         Command::Keygen(a) => keygen::act(a, ctx),
         Command::Mirror(a) => commands::mirror::act(a, ctx),
+        Command::Bundle(a) => bundle::act(a, ctx),
         Command::Doctor(a) => doctor::act(a, ctx),
         Command::Lint => lint::act(ctx),
         Command::Completions(a) => completions::act(a, ctx, cli()),

@@ -1433,7 +1433,148 @@ fn bad_input_is_refused_before_anything_runs() {
             &["build", "--sign-public-key", &gpg_public],
             &["--sign-public-key", "GPG public key", "signing.method"],
         ));
+        // issue 33: carried updates. A stick's label: what udev matches unchanged, nothing
+        // odd (a space, an escape sequence, a letter outside ASCII, too long)
+        let usb = |extra: &[&str]| -> Vec<String> {
+            let mut a: Vec<String> = [
+                "build",
+                "--usb-updates",
+                "--sign-method",
+                "gpg",
+                "--sign-public-key",
+                gpg_public.as_str(),
+                "--lookaside-url",
+                "https://sigs.example.com",
+            ]
+            .map(String::from)
+            .to_vec();
+            a.extend(extra.iter().map(|s| s.to_string()));
+            a
+        };
+        for (label, shown) in [
+            ("MS UPDATE", "'MS UPDATE'"),
+            ("ÄPFEL", "ÄPFEL"),
+            ("ABCDEFGHIJKLMNOPQ", "ABCDEFGHIJKLMNOPQ"),
+            ("x\u{1b}[2J", "--usb-label"),
+        ] {
+            let args = usb(&["--usb-label", label]);
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            cases.push(case(&refs, &["--usb-label", shown]));
+        }
+        let args = usb(&["--usb-apply", "sometime"]);
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        cases.push(case(&refs, &["--usb-apply", "'sometime'", "next-boot"]));
+        cases.push(case(
+            &["build", "--usb-updates"],
+            &["--sign-public-key", "missing", "usb_updates"],
+        ));
+        cases.push(case(
+            &["build", "--usb-label", "MS-UPDATE"],
+            &["--usb-label", "only with --usb-updates"],
+        ));
     }
+    // issue 33: the bundle's directory, and a bundle given to `upgrade`
+    let label_config = {
+        let mut doc: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(repo_root().join("microshift-image.json")).unwrap(),
+        )
+        .unwrap();
+        doc["usb_updates"] = serde_json::json!({"enabled": true, "label": "A/B"});
+        file("usb-label.json", &doc.to_string())
+    };
+    cases.push(with_env(
+        case(
+            &[
+                "--config",
+                &label_config,
+                "build",
+                "--sign-public-key",
+                repo_root()
+                    .join("tests/fixtures/signing/sigstore.pub")
+                    .as_str(),
+            ],
+            &["usb_updates.label", "'A/B'"],
+        ),
+        &[],
+    ));
+    let tracked = repo_root().join("containerfiles/usb").to_string();
+    let not_a_dir = file("a-file", "x");
+    let other_files = dir.join("other-files");
+    std::fs::create_dir_all(&other_files).unwrap();
+    std::fs::write(other_files.join("notes.txt"), "mine").unwrap();
+    let other_files = other_files.to_string();
+    let not_a_bundle = dir.join("not-a-bundle");
+    std::fs::create_dir_all(&not_a_bundle).unwrap();
+    std::fs::write(
+        not_a_bundle.join("bundle.json"),
+        r#"{"format": "something/else"}"#,
+    )
+    .unwrap();
+    std::fs::write(not_a_bundle.join("bundle.json.sig"), "x").unwrap();
+    let not_a_bundle = not_a_bundle.to_string();
+    let fresh = dir.join("fresh-bundle").to_string();
+    cases.extend([
+        case(&["bundle"], &["--to", "missing"]),
+        case(
+            &["bundle", "--to", &tracked],
+            &["--to", "containerfiles/usb", "tracked files"],
+        ),
+        case(
+            &["bundle", "--to", repo_root().as_str()],
+            &["--to", "is the repository"],
+        ),
+        case(
+            &["bundle", "--to", &not_a_dir],
+            &["--to", "a-file", "not a directory"],
+        ),
+        case(
+            &["bundle", "--to", &other_files],
+            &["--to", "other-files", "holds other files"],
+        ),
+        case(
+            &["bundle", "--to", &fresh, "--arch", "sparc"],
+            &["--arch", "'sparc'"],
+        ),
+        case(
+            &["bundle", "--to", &fresh],
+            &["--sign-by", "missing", "signs its manifest"],
+        ),
+        case(
+            &["bundle", "--to", &fresh, "--microshift-version", "latest"],
+            &["--microshift-version", "'latest'"],
+        ),
+        case(
+            &[
+                "upgrade",
+                "--host",
+                "edge-1",
+                "--from-bundle",
+                &not_a_bundle,
+            ],
+            &["--from-bundle", "not-a-bundle", "is not a bundle", "format"],
+        ),
+        case(
+            &[
+                "upgrade",
+                "--host",
+                "edge-1",
+                "--from-bundle",
+                dir.join("nowhere").as_str(),
+            ],
+            &["--from-bundle", "nowhere", "no such directory"],
+        ),
+        case(
+            &[
+                "upgrade",
+                "--host",
+                "edge-1",
+                "--from-bundle",
+                &not_a_bundle,
+                "--follow-tag",
+            ],
+            &["--from-bundle", "--follow-tag"],
+        ),
+    ]);
     assert!(cases.len() >= 30);
     // the book's count (docs/src/test-bed.md) of cases comes from here
     eprintln!(

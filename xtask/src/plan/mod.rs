@@ -15,8 +15,8 @@ pub use crate::record::{Entry, Field, Recording};
 pub use crate::secrets::Secret;
 pub use bash::quote;
 pub use check::{
-    Check, FleetHost, FleetPlan, FlightctlDevice, FlightctlPlan, Want, LEFT_QUEUED, LEFT_STAGED,
-    SHELL_DIGEST,
+    missing_batch_jq, Check, FleetHost, FleetPlan, FlightctlDevice, FlightctlPlan, Want,
+    LEFT_QUEUED, LEFT_STAGED, SHELL_DIGEST,
 };
 
 /// A name made at plan time (a lane's step id or variable, `arm64/push`) as the `'static`
