@@ -19,3 +19,18 @@ pub const OSTREE_AUTH: &str = "/etc/ostree/auth.json";
 pub const BOOT_ID_FILE: &str = "/proc/sys/kernel/random/boot_id";
 /// greenboot's health-check unit: its state is the verdict on the booted image.
 pub const GREENBOOT_UNIT: &str = "greenboot-healthcheck.service";
+
+/// The verifier of carried updates (`build` with usb_updates): a bundle of `cargo xtask
+/// bundle` checked against the image's public key, then staged (`microshift-usb-update`).
+pub const USB_VERIFIER: &str = "/usr/libexec/microshift-usb-update";
+/// Its settings in the image (label, when to apply, signing method and key).
+pub const USB_CONFIG: &str = "/usr/lib/microshift-usb-update/config";
+/// Where it keeps verified copies, its lock and `result.json`: only root reads it.
+pub const USB_STATE: &str = "/var/lib/microshift-usb-update";
+/// The verified copies bootc is switched to: the one place the image's policy accepts
+/// images of the `oci` transport from.
+pub const USB_IMAGES: &str = "/var/lib/microshift-usb-update/images";
+/// What a carried update did last (staged, current or refused, and why).
+pub const USB_RESULT: &str = "/var/lib/microshift-usb-update/result.json";
+/// The directory of a bundle on an update stick.
+pub const STICK_BUNDLE: &str = "microshift-bundle";

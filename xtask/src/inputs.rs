@@ -563,6 +563,34 @@ pub const RELEASE_LIST: Input = input(
     "A MicroShift release list (release-<arch>.json) to mirror instead of the one in the built image (repeatable)",
 )
 .kind(Kind::List);
+pub const BUNDLE_TO: Input = input(
+    "bundle_to",
+    "--to",
+    "The bundle directory `bundle` writes (outside the repository's tracked files): on an update stick, its microshift-bundle/ directory",
+)
+.key("bundle.to");
+pub const USB_UPDATES: Input = input(
+    "usb_updates",
+    "--usb-updates",
+    "Build the verifier of carried updates into the image: a stick with usb_updates.label, or `upgrade --from-bundle`, stages a bundle whose manifest the image's public key (signing.public_key) verifies",
+)
+.key("usb_updates.enabled")
+.kind(Kind::Bool)
+.default("false");
+pub const USB_LABEL: Input = input(
+    "usb_label",
+    "--usb-label",
+    "The file system label of an update stick (1 to 16 letters, digits, '_' or '-')",
+)
+.key("usb_updates.label")
+.default("MS-UPDATE");
+pub const USB_APPLY: Input = input(
+    "usb_apply",
+    "--usb-apply",
+    "When a verified stick's update is applied: next-boot (staged, booted at the next reboot) or now (the device reboots into it at once)",
+)
+.key("usb_updates.apply")
+.default("next-boot");
 pub const CONFIG: Input = input(
     "config",
     "--config",
@@ -654,6 +682,10 @@ pub const ALL: &[&Input] = &[
     &MIRROR_LOOKASIDE_URL,
     &MIRROR_SOURCE_LOOKASIDES,
     &RELEASE_LIST,
+    &BUNDLE_TO,
+    &USB_UPDATES,
+    &USB_LABEL,
+    &USB_APPLY,
     &CONFIG,
     &STATE_DIR,
 ];

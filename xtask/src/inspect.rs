@@ -8,6 +8,9 @@ use crate::arch::Arch;
 use crate::error::NotYet;
 use crate::plan::Check;
 
+/// A carried update's checks: a bundle's manifest, a device's upload, the verifier's result.
+pub mod carried;
+
 impl Check {
     pub fn judge(&self, stdout: &str) -> anyhow::Result<Value> {
         self.judge_with(stdout, &std::collections::BTreeMap::new())
@@ -51,9 +54,20 @@ impl Check {
             }
             Check::VolumeGroup { name, hint } => volume_group(stdout, name, hint),
             Check::Kernel { host } => kernel(stdout, host),
-            Check::FreeSpace { path, min_bytes } => {
+            Check::FreeSpace {
+                path,
+                min_bytes,
+                needs,
+            } => {
                 let free = df_avail(stdout)
                     .ok_or_else(|| anyhow!("df printed no free space for {path}"))?;
+                if let (Some(needs), true) = (needs, free < *min_bytes) {
+                    bail!(
+                        "{path} has {} free, and {needs} needs {}",
+                        crate::validate::human(free),
+                        crate::validate::human(*min_bytes)
+                    );
+                }
                 if free < *min_bytes {
                     bail!(
                         "{path} has {} free, the build needs {} (these builds need several times the image size); free some space, choose --output elsewhere, or lower --min-free",
@@ -216,6 +230,13 @@ impl Check {
                 }
                 Ok(json!({ "reference": reference, "images": images, "size": size }))
             }
+            Check::BundleMember { arch } => carried::bundle_member(stdout, &var(vars, arch)?),
+            Check::Missing {
+                local,
+                upload,
+                files,
+            } => carried::missing(stdout, local, upload, files),
+            Check::Carried => carried::carried(stdout),
             Check::State { what, want, wait } => {
                 let state = stdout.lines().next().unwrap_or("").trim();
                 let state = if state.is_empty() { "unknown" } else { state };
@@ -461,6 +482,26 @@ impl Check {
                 texts("architectures")?.join(", ")
             )),
             Check::State { .. } | Check::FreeSpace { .. } => None,
+            Check::BundleMember { .. } => Some(format!(
+                "ok: the bundle holds {} for {} ({})",
+                text("digest")?,
+                text("architecture")?,
+                crate::validate::human(v.get("bytes").and_then(Value::as_u64)?)
+            )),
+            Check::Missing { .. } => Some(match v.get("count").and_then(Value::as_u64)? {
+                0 => "ok: the device holds every file of the bundle already (an earlier upload): nothing to send".to_string(),
+                n => format!("the device lacks {n} of the bundle's files: sending them"),
+            }),
+            Check::Carried => Some(match text("result")? {
+                "current" => format!(
+                    "ok: the device verified the bundle with the key in its image; it runs {} already",
+                    text("digest")?
+                ),
+                _ => format!(
+                    "ok: the device verified the bundle with the key in its image and staged {}",
+                    text("digest")?
+                ),
+            }),
             Check::BootcHost { .. } | Check::Staged { .. } => Some(texts("lines")?.join("\n")),
             Check::ListMember {
                 booted: Some(_), ..

@@ -49,7 +49,7 @@ pub use commands::{Action, Ctx};
 pub use error::exit;
 
 use commands::{
-    build, clean, completions, disk, docs, doctor, keygen, kickstart, lint, manifest, push,
+    build, bundle, clean, completions, disk, docs, doctor, keygen, kickstart, lint, manifest, push,
     release, rollback, rollout, run, status, upgrade, verify, vm,
 };
 
@@ -166,7 +166,7 @@ fn try_main(cli: Cli) -> anyhow::Result<()> {
         }
         // a summary may end with a line for people (mirror's totals)
         if let Some((_, summary)) = plan.summary {
-            if let Some(line) = summary(&with_facts(&report.data, &plan), 0)
+            if let Some(line) = summary(&with_facts(&report, &plan), 0)
                 .get("line")
                 .and_then(|l| l.as_str())
             {
@@ -176,8 +176,20 @@ fn try_main(cli: Cli) -> anyhow::Result<()> {
     }
     // the reports made from the results (a JUnit file), however the plan ended
     let code = result.as_ref().err().map_or(0, error::exit_code);
+    // a plan that ended early: what its summary could still make of it, for people (a
+    // rollout stopped while its play ran: the devices judged so far)
+    if result.is_err() {
+        if let Some((_, summary)) = plan.summary {
+            if let Some(lines) = summary(&with_facts(&report, &plan), code)
+                .get("lines")
+                .and_then(|l| l.as_str())
+            {
+                eprintln!("{lines}");
+            }
+        }
+    }
     for f in &plan.report_files {
-        if let Some(text) = (f.make)(&with_facts(&report.data, &plan), code).as_str() {
+        if let Some(text) = (f.make)(&with_facts(&report, &plan), code).as_str() {
             match write_report(&f.path, text) {
                 Ok(()) => eprintln!("{} written to {}", f.what, f.path),
                 Err(e) => eprintln!("warning: could not write {} to {}: {e}", f.what, f.path),
@@ -191,20 +203,27 @@ fn try_main(cli: Cli) -> anyhow::Result<()> {
             doc["exit"] = serde_json::json!(error::exit_code(e));
         }
         if let Some((key, summary)) = plan.summary {
-            doc[key] = summary(&with_facts(&report.data, &plan), code);
+            doc[key] = summary(&with_facts(&report, &plan), code);
         }
         exec::print_json(&doc);
     }
     result
 }
 
-/// The steps' results, and the plan's facts under `_facts`: what a summary is made of.
+/// The steps' results, the plan's facts under `_facts`, and how each step that was reached
+/// ended under `_steps` (`{"playbook": "interrupted"}`): what a summary is made of.
 fn with_facts(
-    data: &std::collections::BTreeMap<String, serde_json::Value>,
+    report: &exec::Report,
     plan: &Plan,
 ) -> std::collections::BTreeMap<String, serde_json::Value> {
-    let mut all = data.clone();
+    let mut all = report.data.clone();
     all.insert("_facts".to_string(), plan.facts.clone());
+    let steps: serde_json::Map<String, serde_json::Value> = report
+        .steps
+        .iter()
+        .map(|s| (s.id.to_string(), serde_json::json!(s.status.word())))
+        .collect();
+    all.insert("_steps".to_string(), serde_json::Value::Object(steps));
     all
 }
 
@@ -353,6 +372,11 @@ pub enum Command {
     /// the registries (`--to-dir`, then `--from-dir DIR --to REGISTRY`); digests kept, each
     /// image read back by digest, what the mirror holds already not copied again
     Mirror(commands::mirror::MirrorCmd),
+    /// The release for devices with no network at all: each architecture's image as an OCI
+    /// layout (by the digest the registry holds) and a manifest of every blob's SHA-256,
+    /// signed with the release key; a device built with usb_updates verifies it with the key
+    /// its image carries (a USB stick, or `upgrade --from-bundle` from a laptop)
+    Bundle(bundle::BundleArgs),
     /// Check the host for a step: prints check, status, what it found and how to fix it
     Doctor(doctor::DoctorArgs),
     /// hadolint, shellcheck, GitHub's workflow schema, ksvalidator and our own Containerfile
@@ -461,6 +485,7 @@ pub fn act(command: &Command, ctx: &Ctx) -> anyhow::Result<Action> {
         Command::Clean(a) => clean::act(a, ctx),
         Command::Keygen(a) => keygen::act(a, ctx),
         Command::Mirror(a) => commands::mirror::act(a, ctx),
+        Command::Bundle(a) => bundle::act(a, ctx),
         Command::Doctor(a) => doctor::act(a, ctx),
         Command::Lint => lint::act(ctx),
         Command::Completions(a) => completions::act(a, ctx, cli()),

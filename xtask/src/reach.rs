@@ -507,28 +507,60 @@ impl Device {
 
     /// `ssh` with its options, before the destination.
     fn ssh(&self, id: &'static str, about: impl Into<String>) -> Step {
-        let mut s = Step::new(id, about, "ssh")
-            .args([
-                "-o",
-                "BatchMode=yes",
-                "-o",
-                "StrictHostKeyChecking=accept-new",
-                "-o",
-                "ConnectTimeout=10",
-            ])
-            .args(KEEPALIVE);
+        Step::new(id, about, "ssh").args(self.ssh_options())
+    }
+
+    /// ssh's options (batch mode, host keys, keepalives, the key): [`Device::run`]'s, and
+    /// those of the tools that speak ssh themselves (sftp, rsync's `-e`).
+    pub fn ssh_options(&self) -> Vec<String> {
+        let mut o: Vec<String> = [
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=accept-new",
+            "-o",
+            "ConnectTimeout=10",
+        ]
+        .iter()
+        .chain(KEEPALIVE.iter())
+        .map(|s| s.to_string())
+        .collect();
         if let Some(k) = &self.known_hosts {
-            s = s.args(["-o".to_string(), format!("UserKnownHostsFile={k}")]);
+            o.extend(["-o".to_string(), format!("UserKnownHostsFile={k}")]);
         }
         if let Some(i) = &self.identity {
-            s = s.args([
+            o.extend([
                 "-o".to_string(),
                 "IdentitiesOnly=yes".to_string(),
                 "-i".to_string(),
                 i.to_string(),
             ]);
         }
-        s
+        o
+    }
+
+    /// The device's port, when not ssh's own (sftp takes it as `-P`, ssh as `-p`).
+    pub fn port(&self) -> Option<u16> {
+        match &self.target {
+            Target::Host { port, .. } => *port,
+            _ => None,
+        }
+    }
+
+    /// `USER@HOST` and `suffix` (`:path` for rsync) as one argument of `step`, as sftp and
+    /// rsync take it (an IPv6 address in brackets); for a VM, its address as libvirt reported
+    /// it. Not for a container (nothing speaks ssh to it).
+    pub fn destination(&self, step: Step, suffix: &str) -> Step {
+        match &self.target {
+            Target::Host { host, .. } if host.contains(':') => {
+                step.arg(format!("{}@[{host}]{suffix}", self.user))
+            }
+            Target::Host { host, .. } => step.arg(format!("{}@{host}{suffix}", self.user)),
+            Target::Vm { .. } => {
+                step.var_arg_around(&format!("{}@", self.user), VM_ADDRESS, suffix)
+            }
+            Target::Container { name } => step.arg(format!("{name}{suffix}")),
+        }
     }
 
     /// The program and arguments of [`Device::run`], for a read-only question asked now

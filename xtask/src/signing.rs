@@ -127,6 +127,9 @@ pub enum Need {
     Sign,
     /// Builds the public key and policy into the image: `build`.
     Enforce,
+    /// Signs a bundle's manifest (`bundle`): a signer and the public key, no lookaside (the
+    /// signature travels in the bundle).
+    Bundle,
 }
 
 impl Signing {
@@ -138,7 +141,8 @@ impl Signing {
     ) -> anyhow::Result<Option<Signing>> {
         let sign_by = sources.value(&inputs::SIGN_BY, args.sign_by.as_deref())?;
         let public = sources.value(&inputs::SIGN_PUBLIC_KEY, args.sign_public_key.as_deref())?;
-        let signer_wanted = need == Need::Sign && sign_by.is_some();
+        let signs = matches!(need, Need::Sign | Need::Bundle);
+        let signer_wanted = signs && sign_by.is_some();
         // nothing to sign with and nothing to enforce
         if !signer_wanted && public.is_none() {
             return Ok(None);
@@ -149,8 +153,8 @@ impl Signing {
                 "gpg" => Method::Gpg,
                 _ => Method::Sigstore,
             };
-        let signer = match (&sign_by, need) {
-            (Some(picked), Need::Sign) => Some(match method {
+        let signer = match &sign_by {
+            Some(picked) if signs => Some(match method {
                 Method::Gpg => {
                     let fpr: String = picked
                         .value
@@ -210,7 +214,7 @@ impl Signing {
             }
             None => None,
         };
-        if need == Need::Sign && public_key.is_none() {
+        if signs && public_key.is_none() {
             return Err(validate::refuse(format!(
                 "{}: missing; signing checks what it pushed with the public key: give --sign-public-key or signing.public_key (`cargo xtask keygen` writes one)",
                 inputs::SIGN_PUBLIC_KEY.flag
@@ -223,7 +227,7 @@ impl Signing {
                 Some(p) => Some(lookaside_url(&p.what, &p.value)?),
                 None => None,
             };
-        if method == Method::Gpg && lookaside_url.is_none() {
+        if method == Method::Gpg && lookaside_url.is_none() && need != Need::Bundle {
             return Err(validate::refuse(format!(
                 "{}: missing; gpg signatures are read from a web server (devices, and the check after each push): publish {} there and give its URL (signing.lookaside_url)",
                 inputs::LOOKASIDE_URL.flag,
@@ -743,7 +747,7 @@ impl Signing {
     /// gpg with a passphrase: gpg signs nothing once with it (loopback, from its private
     /// file), so that gpg-agent holds it for the signing that follows (its cache lasts ten
     /// minutes by default).
-    fn unlock_step(&self) -> Option<Step> {
+    pub fn unlock_step(&self) -> Option<Step> {
         let (
             Some(Signer::Gpg {
                 fingerprint,

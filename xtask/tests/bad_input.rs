@@ -1478,7 +1478,148 @@ fn bad_input_is_refused_before_anything_runs() {
             &["build", "--sign-public-key", &gpg_public],
             &["--sign-public-key", "GPG public key", "signing.method"],
         ));
+        // issue 33: carried updates. A stick's label: what udev matches unchanged, nothing
+        // odd (a space, an escape sequence, a letter outside ASCII, too long)
+        let usb = |extra: &[&str]| -> Vec<String> {
+            let mut a: Vec<String> = [
+                "build",
+                "--usb-updates",
+                "--sign-method",
+                "gpg",
+                "--sign-public-key",
+                gpg_public.as_str(),
+                "--lookaside-url",
+                "https://sigs.example.com",
+            ]
+            .map(String::from)
+            .to_vec();
+            a.extend(extra.iter().map(|s| s.to_string()));
+            a
+        };
+        for (label, shown) in [
+            ("MS UPDATE", "'MS UPDATE'"),
+            ("ÄPFEL", "ÄPFEL"),
+            ("ABCDEFGHIJKLMNOPQ", "ABCDEFGHIJKLMNOPQ"),
+            ("x\u{1b}[2J", "--usb-label"),
+        ] {
+            let args = usb(&["--usb-label", label]);
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            cases.push(case(&refs, &["--usb-label", shown]));
+        }
+        let args = usb(&["--usb-apply", "sometime"]);
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        cases.push(case(&refs, &["--usb-apply", "'sometime'", "next-boot"]));
+        cases.push(case(
+            &["build", "--usb-updates"],
+            &["--sign-public-key", "missing", "usb_updates"],
+        ));
+        cases.push(case(
+            &["build", "--usb-label", "MS-UPDATE"],
+            &["--usb-label", "only with --usb-updates"],
+        ));
     }
+    // issue 33: the bundle's directory, and a bundle given to `upgrade`
+    let label_config = {
+        let mut doc: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(repo_root().join("microshift-image.json")).unwrap(),
+        )
+        .unwrap();
+        doc["usb_updates"] = serde_json::json!({"enabled": true, "label": "A/B"});
+        file("usb-label.json", &doc.to_string())
+    };
+    cases.push(with_env(
+        case(
+            &[
+                "--config",
+                &label_config,
+                "build",
+                "--sign-public-key",
+                repo_root()
+                    .join("tests/fixtures/signing/sigstore.pub")
+                    .as_str(),
+            ],
+            &["usb_updates.label", "'A/B'"],
+        ),
+        &[],
+    ));
+    let tracked = repo_root().join("containerfiles/usb").to_string();
+    let not_a_dir = file("a-file", "x");
+    let other_files = dir.join("other-files");
+    std::fs::create_dir_all(&other_files).unwrap();
+    std::fs::write(other_files.join("notes.txt"), "mine").unwrap();
+    let other_files = other_files.to_string();
+    let not_a_bundle = dir.join("not-a-bundle");
+    std::fs::create_dir_all(&not_a_bundle).unwrap();
+    std::fs::write(
+        not_a_bundle.join("bundle.json"),
+        r#"{"format": "something/else"}"#,
+    )
+    .unwrap();
+    std::fs::write(not_a_bundle.join("bundle.json.sig"), "x").unwrap();
+    let not_a_bundle = not_a_bundle.to_string();
+    let fresh = dir.join("fresh-bundle").to_string();
+    cases.extend([
+        case(&["bundle"], &["--to", "missing"]),
+        case(
+            &["bundle", "--to", &tracked],
+            &["--to", "containerfiles/usb", "tracked files"],
+        ),
+        case(
+            &["bundle", "--to", repo_root().as_str()],
+            &["--to", "is the repository"],
+        ),
+        case(
+            &["bundle", "--to", &not_a_dir],
+            &["--to", "a-file", "not a directory"],
+        ),
+        case(
+            &["bundle", "--to", &other_files],
+            &["--to", "other-files", "holds other files"],
+        ),
+        case(
+            &["bundle", "--to", &fresh, "--arch", "sparc"],
+            &["--arch", "'sparc'"],
+        ),
+        case(
+            &["bundle", "--to", &fresh],
+            &["--sign-by", "missing", "signs its manifest"],
+        ),
+        case(
+            &["bundle", "--to", &fresh, "--microshift-version", "latest"],
+            &["--microshift-version", "'latest'"],
+        ),
+        case(
+            &[
+                "upgrade",
+                "--host",
+                "edge-1",
+                "--from-bundle",
+                &not_a_bundle,
+            ],
+            &["--from-bundle", "not-a-bundle", "is not a bundle", "format"],
+        ),
+        case(
+            &[
+                "upgrade",
+                "--host",
+                "edge-1",
+                "--from-bundle",
+                dir.join("nowhere").as_str(),
+            ],
+            &["--from-bundle", "nowhere", "no such directory"],
+        ),
+        case(
+            &[
+                "upgrade",
+                "--host",
+                "edge-1",
+                "--from-bundle",
+                &not_a_bundle,
+                "--follow-tag",
+            ],
+            &["--from-bundle", "--follow-tag"],
+        ),
+    ]);
     assert!(cases.len() >= 30);
     // the book's count (docs/src/test-bed.md) of cases comes from here
     eprintln!(
@@ -1725,6 +1866,110 @@ fn rollout_refuses_a_bad_inventory_before_anything_runs() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Issue 30 (review): without `ansible-playbook` (ansible-inventory alone, or a PATH that
+/// lost it), `rollout` refuses before anything is asked or removed: one `error:` line naming
+/// it, exit 2 (on main, the last rollout's files were removed and the play then could not
+/// start: exit 1, no report). A preview says what a real run needs, and prints the plan.
+#[test]
+fn rollout_refuses_without_ansible_playbook() {
+    let dir = scratch("rollout-no-playbook");
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let log = dir.join("calls.log");
+    stubs(&bin, &log);
+    std::fs::remove_file(bin.join("ansible-playbook")).unwrap();
+    let inventory = dir.join("hosts.ini");
+    std::fs::write(&inventory, "edge-1 ansible_host=192.0.2.10\n").unwrap();
+    let rollout = |dry: bool| {
+        let _ = std::fs::remove_file(&log);
+        let mut cmd = common::isolated_xtask(bin.as_str());
+        if dry {
+            cmd.arg("--dry-run");
+        }
+        cmd.args(["rollout", "--inventory", inventory.as_str()])
+            .args(["--image", "quay.io/org/os:2"])
+            .env("XTASK_STATE_DIR", dir.join("state").as_str());
+        let out = cmd.output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).trim_end().to_string(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            std::fs::read_to_string(&log).unwrap_or_default(),
+        )
+    };
+    let (code, stderr, stdout, calls) = rollout(false);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.lines().count() == 1
+            && stderr.starts_with("error: rollout: ansible-playbook is not installed"),
+        "{stderr}"
+    );
+    assert!(stdout.is_empty() && calls.is_empty(), "ran: {calls}");
+    assert!(!dir.join("state/rollout").exists());
+    // a preview goes on (the stubs answer nothing: the pin is refused after the note)
+    let (_, stderr, stdout, _) = rollout(true);
+    assert!(
+        !stderr.contains("ansible-playbook is not installed"),
+        "{stderr}{stdout}"
+    );
+}
+
+/// Issue 30 (review): `--image` naming one image (not a manifest list), by tag or by digest,
+/// is refused before anything runs: `upgrade` takes a single image as it is, and every
+/// device of another architecture would have been switched to it and rebooted (on main:
+/// exit 0 for them with the stand-in devices, and a report of "failed" only once they ran
+/// it). TEST FIXTURES: skopeo serves one amd64 image; ansible-inventory one host.
+#[test]
+fn rollout_refuses_a_single_image() {
+    let dir = scratch("rollout-single-image");
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let log = dir.join("calls.log");
+    stubs(&bin, &log);
+    let manifest = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:1111111111111111111111111111111111111111111111111111111111111111","size":2},"layers":[]}"#;
+    let digest = xtask::digest::digest(format!("{manifest}\n").as_bytes());
+    common::write_executable(
+        &bin.join("skopeo"),
+        &format!(
+            "#!/bin/sh\n# TEST FIXTURE, not skopeo: a registry that holds one amd64 image\ncase \"$*\" in\n  *--config*) echo '{{\"architecture\":\"amd64\",\"os\":\"linux\"}}' ;;\n  *) echo '{manifest}' ;;\nesac\n"
+        ),
+    );
+    common::write_executable(
+        &bin.join("ansible-inventory"),
+        "#!/bin/sh\necho '{\"_meta\": {\"hostvars\": {\"edge-1\": {\"ansible_host\": \"192.0.2.10\"}}}, \"ungrouped\": {\"hosts\": [\"edge-1\"]}}'\n",
+    );
+    let inventory = dir.join("hosts.ini");
+    std::fs::write(&inventory, "# read through the ansible-inventory stub\n").unwrap();
+    for image in [
+        "quay.io/org/os:1".to_string(),
+        format!("quay.io/org/os@{digest}"),
+    ] {
+        let _ = std::fs::remove_file(&log);
+        let out = common::isolated_xtask(bin.as_str())
+            .args([
+                "rollout",
+                "--inventory",
+                inventory.as_str(),
+                "--image",
+                &image,
+            ])
+            .env("XTASK_STATE_DIR", dir.join("state").as_str())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let line = stderr.trim_end();
+        assert_eq!(out.status.code(), Some(2), "{image}: {line}");
+        assert!(
+            line.lines().count() == 1
+                && line.starts_with("error: --image: 'quay.io/org/os")
+                && line.contains("': names one image (amd64), not a manifest list"),
+            "{image}: {line}"
+        );
+        let calls = std::fs::read_to_string(&log).unwrap_or_default();
+        assert!(calls.is_empty(), "{image}: ran {calls}");
+    }
 }
 
 /// Finding 4: an existing `--output` owned by another user is refused (they could read

@@ -630,3 +630,132 @@ esac
         "{leaking:?}"
     );
 }
+
+/// Issue 33: `doctor --for bundle`: the public key and the signing key found, the verifier's
+/// tools, a bundle checked as a device checks it (ok; then a flipped byte in one blob: the
+/// check fails, naming the blob), the room on its file system; a host with no public key
+/// configured fails the check.
+#[test]
+fn doctor_checks_a_bundle_as_a_device_does() {
+    let test = "doctor_checks_a_bundle_as_a_device_does";
+    for tool in ["jq", "gpg", "gpgv", "sha256sum"] {
+        if !common::require_tool(tool, test) {
+            return;
+        }
+    }
+    let dir = scratch("doctor-bundle");
+    let (home, fpr, public) = common::gpg_key(&dir.join("gnupg"), "doctor test").unwrap();
+    let bundle = dir.join("stick/microshift-bundle");
+    let (_, digest) = common::oci_layout(&bundle.join("amd64"), "amd64", "v1");
+    let script = common::repo_root().join(xtask::commands::build::USB_SCRIPT);
+    let made = Ran::of(
+        std::process::Command::new("sh")
+            .arg(script.as_str())
+            .args([
+                "manifest",
+                bundle.as_str(),
+                &format!("quay.io/x/os@{digest}"),
+                &digest,
+                "4.16",
+                &format!("amd64={digest}"),
+            ])
+            .output()
+            .unwrap(),
+    );
+    made.ok();
+    let signed = std::process::Command::new("gpg")
+        .env("GNUPGHOME", home.as_str())
+        .args([
+            "--batch",
+            "--yes",
+            "--local-user",
+            &fpr,
+            "--detach-sign",
+            "--output",
+        ])
+        .arg(bundle.join("bundle.json.sig").as_str())
+        .arg(bundle.join("bundle.json").as_str())
+        .status()
+        .unwrap();
+    assert!(signed.success());
+    let mut config: Value = serde_json::from_str(
+        &std::fs::read_to_string(common::repo_root().join("microshift-image.json")).unwrap(),
+    )
+    .unwrap();
+    config["signing"] =
+        serde_json::json!({"method": "gpg", "key": fpr, "public_key": public.as_str()});
+    let config_file = dir.join("config.json");
+    std::fs::write(&config_file, config.to_string()).unwrap();
+    let path = std::env::var("PATH").unwrap_or_default();
+    let doctor = |config: &str| {
+        xtask(
+            &[
+                "--json",
+                "--config",
+                config,
+                "doctor",
+                "--for",
+                "bundle",
+                "--bundle",
+                bundle.as_str(),
+            ],
+            &path,
+            &[("GNUPGHOME", home.as_str())],
+        )
+    };
+    let ran = doctor(config_file.as_str());
+    assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
+    let found = checks(&serde_json::from_str(&ran.stdout).unwrap());
+    for check in [
+        "public-key",
+        "signing-key",
+        "tools",
+        "bundle",
+        "stick-space",
+    ] {
+        assert!(
+            found.iter().any(|(c, s, _)| c == check && s == "ok"),
+            "{check}: {found:#?}"
+        );
+    }
+    // a flipped byte in a blob: refused, the blob named
+    let layer = std::fs::read_dir(bundle.join("amd64/blobs/sha256"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| std::fs::read(p).unwrap().starts_with(b"test fixture layer"))
+        .unwrap();
+    let mut bytes = std::fs::read(&layer).unwrap();
+    bytes[0] ^= 0x20;
+    std::fs::write(&layer, bytes).unwrap();
+    let ran = doctor(config_file.as_str());
+    assert_eq!(ran.code, 1, "{}", ran.stderr);
+    let found = checks(&serde_json::from_str(&ran.stdout).unwrap());
+    let (_, status, said) = found.iter().find(|(c, _, _)| c == "bundle").unwrap();
+    assert_eq!(status, "fail");
+    assert!(said.contains("its SHA-256 is not the manifest's"), "{said}");
+    // no public key: nothing to check a bundle with
+    let ran = xtask(
+        &[
+            "--json",
+            "doctor",
+            "--for",
+            "bundle",
+            "--bundle",
+            bundle.as_str(),
+        ],
+        &path,
+        &[],
+    );
+    assert_eq!(ran.code, 1);
+    let found = checks(&serde_json::from_str(&ran.stdout).unwrap());
+    assert!(
+        found
+            .iter()
+            .any(|(c, s, _)| c == "public-key" && s == "fail"),
+        "{found:#?}"
+    );
+    let _ = std::process::Command::new("gpgconf")
+        .env("GNUPGHOME", home.as_str())
+        .args(["--kill", "gpg-agent"])
+        .output();
+}

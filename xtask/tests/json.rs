@@ -305,6 +305,218 @@ done
     );
     let inventory = device.dir.join("hosts.ini");
     std::fs::write(&inventory, "# read through the ansible-inventory stub\n").unwrap();
+    let rollout = || {
+        let mut c = isolated_xtask(&format!("{bin}:/usr/bin:/bin"));
+        c.args([
+            "--json",
+            "rollout",
+            "--inventory",
+            inventory.as_str(),
+            "--image",
+            "quay.io/org/edge:v2",
+        ])
+        .env("STUB_DIR", device.dir.as_str())
+        .env(
+            "STUB_PODS",
+            repo_root().join("tests/fixtures/pods/ready.json").as_str(),
+        )
+        .env("TMPDIR", device.dir.join("tmp").as_str())
+        .env("XTASK_STATE_DIR", device.dir.join("state").as_str());
+        c
+    };
+    let ran = Ran::of(rollout().output().unwrap()).ok();
+    let doc: Value = serde_json::from_str(&ran.stdout).unwrap();
+    assert_eq!(doc["fleet"]["counts"]["upgraded"], 1, "{}", ran.stderr);
+    assert_eq!(doc["fleet"]["counts"]["skipped"], 1, "{}", ran.stderr);
+    insta::assert_snapshot!("json_rollout", redacted(&ran.stdout, &["boot_id"]));
+
+    // its files are in its state directory (XTASK_STATE_DIR), not in the checkout shared
+    // by every rollout (and every test) run from it
+    let files = device.dir.join("state/rollout");
+    let kept = files.join("results/edge-a.json");
+    assert!(kept.is_file(), "no {kept}: {}", ran.stderr);
+    // while a rollout holds them (its lock), another is refused before anything runs:
+    // it would remove the first one's results, and move the same devices
+    let lock = std::fs::OpenOptions::new()
+        .write(true)
+        .open(files.join("lock"))
+        .unwrap_or_else(|e| panic!("no lock in {files}: {e}"));
+    lock.try_lock().unwrap();
+    std::fs::write(files.join("lock"), "4242\n").unwrap();
+    let second = Ran::of(rollout().output().unwrap());
+    assert_eq!(second.code, 1, "{}", second.stderr);
+    assert!(
+        second.stderr.contains(&format!(
+            "another rollout (pid 4242) is running from {files}"
+        )) && second.stderr.contains("nothing was run"),
+        "{}",
+        second.stderr
+    );
+    assert!(kept.is_file(), "the first rollout's results were removed");
+    drop(lock);
+}
+
+/// Issue 30 (review): the repository's playbook, run by the real `ansible-playbook` (its task
+/// `ansible/action_plugins/xtask_upgrade.py`): each device's command gets its arguments as
+/// they are (no shell: quotes, `$(...)`, spaces reach it untouched), each device's result is
+/// kept as soon as that device is done (not when its wave ends: the live line counts
+/// devices; here a device of wave 2 waits for its wave-mate's result, which the old
+/// per-wave results task wrote only after both ended), a failing device is failed with the
+/// reason of its exit code, and the wave after it is never touched. TEST FIXTURE: the
+/// command stands for `cargo xtask --json upgrade`; it records its arguments and ends as
+/// its `--host` says.
+#[test]
+fn the_playbook_keeps_each_device_as_it_ends() {
+    let test = "the_playbook_keeps_each_device_as_it_ends";
+    if !common::require_tool("ansible-playbook", test) {
+        return;
+    }
+    let dir = scratch("rollout-playbook");
+    let results = dir.join("results");
+    std::fs::create_dir_all(&results).unwrap();
+    let fixture = dir.join("upgrade");
+    common::write_executable(
+        &fixture,
+        &format!(
+            r#"#!/bin/sh
+# TEST FIXTURE, not cargo xtask: `xtask --json upgrade --host ADDRESS ...` records its
+# arguments and ends as ADDRESS says (a real upgrade moves the device and says how it went)
+printf '%s\n' "$@" > {dir}/argv.$4
+case $4 in
+  wait-for-c)
+    i=0
+    while [ ! -e {results}/c.json ]; do
+      i=$((i + 1)); [ $i -gt 150 ] && {{ echo "c's result was not kept while b ran" >&2; exit 1; }}
+      sleep 0.1
+    done ;;
+  red) echo '{{"device": {{"verdict": "rolled_back"}}}}'; exit 4 ;;
+esac
+echo '{{"device": {{"verdict": "upgraded"}}}}'
+"#
+        ),
+    );
+    let inventory = dir.join("hosts.ini");
+    std::fs::write(&inventory, "a\nb\nc\nd\ne\n").unwrap();
+    let odd = ["it's", "$(touch pwned)", "a b", "\"q\";|&`x`", "*"];
+    let device = |address: &str| json!(["--host", address]);
+    let reasons = json!({"4": "rolled back: greenboot failed the new image"});
+    let vars = json!({"xtask_rollout": {
+        "xtask": fixture.as_str(),
+        "upgrade": odd,
+        "devices": {
+            "a": device("ok-a"), "b": device("wait-for-c"), "c": device("ok-c"),
+            "d": device("red"), "e": device("ok-e"),
+        },
+        "waves": [1, 2, 1, 1],
+        "max_failed": 0,
+        "results": results.as_str(),
+        "reasons": reasons,
+    }});
+    let vars_file = dir.join("vars.json");
+    std::fs::write(&vars_file, vars.to_string()).unwrap();
+    let out = std::process::Command::new("ansible-playbook")
+        .args(["-i", inventory.as_str(), "--forks", "5", "-e"])
+        .arg(format!("@{vars_file}"))
+        .arg(repo_root().join("ansible/rollout.yml").as_str())
+        .current_dir(&dir)
+        .env("ANSIBLE_LOCAL_TEMP", dir.join("tmp").as_str())
+        .output()
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // a host failed: Ansible's 2
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    let result = |h: &str| -> Value {
+        let text = std::fs::read_to_string(results.join(format!("{h}.json")))
+            .unwrap_or_else(|e| panic!("no result of {h}: {e}\n{said}"));
+        let doc: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(doc["batch"], json!([h]), "{doc}");
+        doc["results"][h].clone()
+    };
+    for h in ["a", "b", "c"] {
+        let r = result(h);
+        assert_eq!(r["rc"], 0, "{h}: {r}\n{said}");
+        assert_eq!(
+            r["stdout"], "{\"device\": {\"verdict\": \"upgraded\"}}",
+            "{h}"
+        );
+        assert!(r["delta"].as_str().unwrap().starts_with("0:00:"), "{r}");
+    }
+    let d = result("d");
+    assert_eq!(d["rc"], 4, "{d}");
+    assert_eq!(d["msg"], reasons["4"]);
+    assert!(
+        said.contains("rolled back: greenboot failed the new image"),
+        "{said}"
+    );
+    // the wave after the failure: never touched
+    assert!(
+        !results.join("e.json").exists() && !dir.join("argv.ok-e").exists(),
+        "{said}"
+    );
+    let argv: Vec<String> = std::fs::read_to_string(dir.join("argv.red"))
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    let mut want = vec!["--json", "upgrade", "--host", "red"];
+    want.extend(odd);
+    assert_eq!(argv, want);
+    assert!(!dir.join("pwned").exists());
+    // no half-written document left beside them
+    let names: Vec<String> = std::fs::read_dir(&results)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| !n.starts_with('.')), "{names:?}");
+}
+
+/// Issue 30 (review): a rollout stopped (Ctrl-C) while its play runs still reports: the
+/// waves that wrote their results keep their verdicts, the devices of the wave that ran are
+/// `interrupted` (their upgrade stopped wherever it was: their state is unknown, not "not
+/// touched"), the later waves not touched; the table, `--json`'s `fleet`, the JUnit file,
+/// the command that continues; exit 130. TEST FIXTURES: `ansible-inventory` prints three
+/// hosts; `ansible-playbook` writes wave 1's results (edge-a upgraded), then waits in
+/// wave 2 as a play waits on its devices, until the tool passes the signal on.
+#[test]
+fn json_rollout_interrupted() {
+    let device = Device::new("json-rollout-interrupted", None);
+    let bin = device.dir.join("bin");
+    common::write_executable(
+        &bin.join("ansible-inventory"),
+        "#!/bin/sh\necho '{\"_meta\": {\"hostvars\": {\"edge-a\": {\"ansible_host\": \"192.0.2.10\"}, \"edge-b\": {\"ansible_host\": \"192.0.2.11\"}, \"edge-c\": {\"ansible_host\": \"192.0.2.12\"}}}, \"all\": {\"children\": [\"ungrouped\"]}, \"ungrouped\": {\"hosts\": [\"edge-a\", \"edge-b\", \"edge-c\"]}}'\n",
+    );
+    let upgraded = json!({"device": {
+        "verdict": "upgraded",
+        "before": {"booted_digest": OLD, "architecture": "amd64"},
+        "after": {"booted_digest": NEW, "architecture": "amd64"},
+    }});
+    let wave1 = device.dir.join("wave1.json");
+    std::fs::write(
+        &wave1,
+        json!({"batch": ["edge-a"], "results": {"edge-a": {
+            "rc": 0, "delta": "0:00:09.000000", "stdout": upgraded.to_string(), "stderr": [], "msg": ""
+        }}})
+        .to_string(),
+    )
+    .unwrap();
+    common::write_executable(
+        &bin.join("ansible-playbook"),
+        &format!(
+            r#"#!/bin/sh
+# TEST FIXTURE, not Ansible: wave 1 done, wave 2 running (a real play waits on its devices)
+while [ $# -gt 0 ]; do case "$1" in -e) vars=${{2#@}}; shift ;; esac; shift; done
+cp {wave1} "${{vars%/*}}/results/.edge-a.tmp" && mv "${{vars%/*}}/results/.edge-a.tmp" "${{vars%/*}}/results/edge-a.json"
+exec sleep 60
+"#
+        ),
+    );
+    let inventory = device.dir.join("hosts.ini");
+    std::fs::write(&inventory, "# read through the ansible-inventory stub\n").unwrap();
+    let junit = device.dir.join("junit.xml");
     let mut c = isolated_xtask(&format!("{bin}:/usr/bin:/bin"));
     c.args([
         "--json",
@@ -313,17 +525,68 @@ done
         inventory.as_str(),
         "--image",
         "quay.io/org/edge:v2",
+        "--waves",
+        "1",
+        "--junit",
+        junit.as_str(),
     ])
-    .env("STUB_DIR", device.dir.as_str())
-    .env(
-        "STUB_PODS",
-        repo_root().join("tests/fixtures/pods/ready.json").as_str(),
-    )
     .env("TMPDIR", device.dir.join("tmp").as_str())
-    .env("XTASK_STATE_DIR", device.dir.join("state").as_str());
-    let ran = Ran::of(c.output().unwrap()).ok();
+    .env("XTASK_STATE_DIR", device.dir.join("state").as_str())
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped());
+    let child = c.spawn().unwrap();
+    let written = device.dir.join("state/rollout/results/edge-a.json");
+    let started = std::time::Instant::now();
+    while !written.exists() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "wave 1's results never came"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // the live line reads it: then Ctrl-C
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let ran = Ran::of(child.wait_with_output().unwrap());
+    assert_eq!(ran.code, 130, "{}", ran.stderr);
     let doc: Value = serde_json::from_str(&ran.stdout).unwrap();
-    assert_eq!(doc["fleet"]["counts"]["upgraded"], 1, "{}", ran.stderr);
-    assert_eq!(doc["fleet"]["counts"]["skipped"], 1, "{}", ran.stderr);
-    insta::assert_snapshot!("json_rollout", redacted(&ran.stdout, &["boot_id"]));
+    let fleet = &doc["fleet"];
+    let verdicts: Vec<(&str, &str)> = fleet["devices"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no devices: {fleet}"))
+        .iter()
+        .map(|d| (d["host"].as_str().unwrap(), d["verdict"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        verdicts,
+        [
+            ("edge-a", "upgraded"),
+            ("edge-b", "interrupted"),
+            ("edge-c", "not_touched")
+        ]
+    );
+    assert_eq!(fleet["exit"], 130);
+    assert_eq!(doc["exit"], 130);
+    for line in [
+        "1/3   edge-a  amd64  sha256:111111111111 → sha256:222222222222  upgraded",
+        "edge-b (interrupted): the rollout was stopped while its wave ran",
+        "not touched (the rollout was interrupted in wave 2/3): edge-c",
+        "3 devices: 1 upgraded, 0 skipped (already current), 0 rolled back, 0 gone, 0 failed, 1 not touched, 1 interrupted (state unknown)",
+        "to continue: cargo xtask rollout --inventory ",
+        "error: interrupted by SIGINT at step 4/5",
+    ] {
+        assert!(ran.stderr.contains(line), "no {line:?}:\n{}", ran.stderr);
+    }
+    // nothing to undo in a record: a rollout keeps none
+    assert!(!ran.stderr.contains("cargo xtask clean"), "{}", ran.stderr);
+    let xml = std::fs::read_to_string(&junit).unwrap_or_else(|e| panic!("no JUnit file: {e}"));
+    assert!(
+        xml.contains("tests=\"3\" failures=\"0\" errors=\"1\" skipped=\"1\"")
+            && xml.contains("name=\"edge-b\">\n      <error type=\"interrupted\""),
+        "{xml}"
+    );
 }

@@ -769,6 +769,7 @@ fn rollout_plans() {
         config: root.join("microshift-image.json").to_string(),
         xtask: "/usr/local/bin/cargo-xtask".into(),
         root: root.clone(),
+        dir: root.join(".xtask/rollout"),
         junit: Some("/tmp/rollout-junit.xml".into()),
         rerun: format!("cargo xtask rollout --inventory /srv/fleet/hosts.yml --limit 'edge:!lab' --image quay.io/myorg/microshift@{list}"),
     };
@@ -1554,4 +1555,202 @@ fn mirror_plans() {
             &["build", "--mirror-ca", ca.as_str()]
         )
     );
+}
+
+/// A small bundle of `cargo xtask bundle` on disk (its manifest's shape, not real blobs):
+/// what `upgrade --from-bundle` reads before it plans.
+fn bundle_fixture(name: &str) -> camino::Utf8PathBuf {
+    let dir = common::scratch(name).join("microshift-bundle");
+    let hex = |c: char| c.to_string().repeat(64);
+    let image = |arch: &str, d: char| {
+        json!({
+            "architecture": arch,
+            "digest": format!("sha256:{}", hex(d)),
+            "dir": arch,
+            "files": [
+                {"path": "oci-layout", "sha256": hex('a'), "size": 31},
+                {"path": "index.json", "sha256": hex('b'), "size": 245},
+            ],
+            "blobs": [
+                {"digest": format!("sha256:{}", hex(d)), "size": 769},
+                {"digest": format!("sha256:{}", hex('c')), "size": 1_900_000_000u64},
+            ],
+        })
+    };
+    let manifest = json!({
+        "format": "xtask-bundle/1",
+        "image": format!("quay.io/myorg/microshift@sha256:{}", hex('4')),
+        "list_digest": format!("sha256:{}", hex('4')),
+        "microshift_version": "4.16",
+        "created": "2026-01-01T00:00:00Z",
+        "images": [image("amd64", '1'), image("arm64", '2')],
+    });
+    for arch in ["amd64", "arm64"] {
+        std::fs::create_dir_all(dir.join(arch)).unwrap();
+        std::fs::write(dir.join(arch).join("index.json"), "{}").unwrap();
+    }
+    std::fs::write(
+        dir.join("bundle.json"),
+        serde_json::to_string_pretty(&manifest).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(dir.join("bundle.json.sig"), "signature").unwrap();
+    dir
+}
+
+/// Issue 33: carried updates. `build --usb-updates`: the verifier's layer (its context
+/// written: the script, unit, the udev rule with the label, the settings, the base's policy
+/// with the `oci` entry for the verified copies) built between the image and the signature
+/// policy layer. `bundle`, from its resolved inputs (the list pinned, each image sized):
+/// room first, the layouts into a partial directory by digest, the manifest, the signature
+/// (gpg: the passphrase to gpg-agent first; sigstore: cosign, the passphrase on its stdin),
+/// the device's own check, then the partial directory put in place (an earlier bundle
+/// replaced), the partial one removed however the run ends. `upgrade --from-bundle`: the
+/// bundle's digest for the device's architecture, the verifier asked, rsync when both ends
+/// have it, else sftp (the manifest, then what the device says it lacks), the verified
+/// staging, then `upgrade`'s own steps.
+#[test]
+fn bundle_plans() {
+    use xtask::commands::bundle::{Bundle, Member};
+    use xtask::commands::fleet::Pinned;
+    use xtask::signing::{Need, Signing, SigningArgs};
+    signing_fixtures();
+    let usb = with(
+        &[
+            "build",
+            "--arch",
+            "amd64",
+            "--usb-updates",
+            "--usb-label",
+            "SITE-7",
+            "--usb-apply",
+            "now",
+        ],
+        GPG,
+    );
+    let text = dry_run(true, SIGN_PASS, &usb);
+    insta::assert_snapshot!("build_usb_updates_gpg", text);
+    let root = common::repo_root();
+    let hex = |c: char| c.to_string().repeat(64);
+    let pinned = Pinned {
+        given: "quay.io/myorg/microshift:v2".to_string(),
+        reference: format!("quay.io/myorg/microshift@sha256:{}", hex('4')),
+        digest: format!("sha256:{}", hex('4')),
+        members: vec![
+            ("amd64".to_string(), format!("sha256:{}", hex('1'))),
+            ("arm64".to_string(), format!("sha256:{}", hex('2'))),
+        ],
+        list: true,
+    };
+    let signing = |args: &[&str]| -> Signing {
+        let flags = SigningArgs {
+            sign_method: args.first().map(|s| s.to_string()),
+            sign_by: Some(args[1].to_string()),
+            sign_public_key: Some(root.join(args[2]).to_string()),
+            ..Default::default()
+        };
+        Signing::resolve(&flags, &common::sources(false, SIGN_PASS), Need::Bundle)
+            .unwrap()
+            .unwrap()
+    };
+    let gpg = signing(&[
+        "gpg",
+        "A6134A4D420C5D4D2AFDBC977D8C745D2AEEEEC0",
+        "tests/fixtures/signing/xtask-signing.gpg",
+    ]);
+    let sigstore = signing(&[
+        "sigstore",
+        root.join("tests/fixtures/signing/sigstore.private")
+            .as_str(),
+        "tests/fixtures/signing/sigstore.pub",
+    ]);
+    let bundle = Bundle {
+        to: "/run/media/tech/MS-UPDATE/microshift-bundle".into(),
+        replaces: true,
+        room_at: "/run/media/tech/MS-UPDATE".into(),
+        pinned,
+        members: vec![
+            Member {
+                arch: xtask::arch::Arch::Amd64,
+                digest: format!("sha256:{}", hex('1')),
+                bytes: 2_100_000_000,
+            },
+            Member {
+                arch: xtask::arch::Arch::Arm64,
+                digest: format!("sha256:{}", hex('2')),
+                bytes: 2_000_000_000,
+            },
+        ],
+        microshift_version: "4.16".to_string(),
+        signing: gpg,
+        registries_conf: None,
+        authfile: Some("/home/ops/.quay-auth.json".into()),
+        script: root.join(xtask::commands::build::USB_SCRIPT),
+    };
+    let plan = bundle.plan(false);
+    let text = scrub(&plan.render());
+    assert!(
+        !text.contains("canary-sign-pass-5b7e"),
+        "the passphrase leaked"
+    );
+    insta::assert_snapshot!("bundle_gpg_stick_nonroot", text);
+    let doc = plan.to_json();
+    let ids: Vec<&str> = doc["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "room",
+            "clear",
+            "dir",
+            "copy-amd64",
+            "copy-arm64",
+            "manifest",
+            "sign-unlock",
+            "sign",
+            "verify",
+            "replace",
+            "publish"
+        ]
+    );
+    // nothing of a bundle needs root: the user's own keyring and registry credentials
+    assert!(doc["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| s["root"] == false));
+    let cleanup: Vec<&str> = plan.cleanup.iter().map(|s| s.id).collect();
+    assert_eq!(cleanup, ["clear-part"]);
+    assert_eq!(plan.facts["bytes"], 4_100_000_000u64);
+    let sigstore_bundle = Bundle {
+        to: root.join("target/bundle"),
+        replaces: false,
+        room_at: root.join("target"),
+        signing: sigstore,
+        members: bundle.members[..1].to_vec(),
+        ..bundle.clone()
+    };
+    let text = scrub(&sigstore_bundle.plan(true).render());
+    assert!(
+        !text.contains("canary-sign-pass-5b7e"),
+        "the passphrase leaked"
+    );
+    insta::assert_snapshot!("bundle_sigstore_target_root", text);
+    let dir = bundle_fixture("plans-bundle");
+    let text = dry_run(
+        false,
+        &[],
+        &[
+            "upgrade",
+            "--host",
+            "redhat@192.0.2.10:2222",
+            "--from-bundle",
+            dir.as_str(),
+        ],
+    );
+    insta::assert_snapshot!("upgrade_from_bundle_host", text);
 }

@@ -28,9 +28,11 @@ fn containerfiles() -> Vec<Utf8PathBuf> {
 fn containerfiles_follow_our_rules() {
     for cf in containerfiles() {
         let text = std::fs::read_to_string(&cf).unwrap();
-        // the signature policy layer's context is written by the tool for each build
+        // the signature policy, mirror and update layers' contexts are written by the tool
+        // for each build
         let context = match cf.ends_with(xtask::commands::build::SIGNED_CONTAINERFILE)
             || cf.ends_with(xtask::commands::build::MIRROR_CONTAINERFILE)
+            || cf.ends_with(xtask::commands::build::USB_CONTAINERFILE)
         {
             true => None,
             false => cf.parent(),
@@ -187,6 +189,34 @@ fn shellcheck_finds_nothing() {
             String::from_utf8_lossy(&out.stdout)
         );
     }
+    // the verifier of carried updates runs on devices as POSIX sh: checked as such (its
+    // shebang), and `cargo xtask lint` covers it
+    let verifier = repo_root().join(xtask::commands::build::USB_SCRIPT);
+    let out = std::process::Command::new("shellcheck")
+        .arg(verifier.as_str())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "shellcheck {verifier}:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let path = std::env::var("PATH").unwrap_or_default();
+    let lint = xtask::commands::lint::prepare(&common::sources(true, &[("PATH", &path)])).unwrap();
+    let shellcheck = lint
+        .plan
+        .steps
+        .iter()
+        .find(|s| s.id == "shellcheck")
+        .expect("lint runs shellcheck");
+    assert!(
+        shellcheck
+            .args
+            .iter()
+            .any(|a| a.plain() == xtask::commands::build::USB_SCRIPT),
+        "lint does not cover {}",
+        xtask::commands::build::USB_SCRIPT
+    );
 }
 
 /// The config file is the one a fork edits: it must parse and name every key we document.

@@ -790,13 +790,13 @@ fn pasted_lifecycle_scripts_end_as_the_tool_does() {
             "(stage the image (bootc switch)) failed",
             OLD,
         ),
-        // a pull (2 s) longer than the whole --timeout (1 s): the waits count from the
-        // reboot, and the device answers at the second try
+        // a pull (5 s) longer than the whole --timeout (4 s): the waits count from the
+        // reboot, and the device answers at the second try (room for a loaded machine)
         (
             "slow-pull",
-            &["upgrade", "--timeout", "1s"],
+            &["upgrade", "--timeout", "4s"],
             None,
-            &[("switch-seconds", "2"), ("boot-tries", "1")],
+            &[("switch-seconds", "5"), ("boot-tries", "1")],
             0,
             "",
             NEW,
@@ -1195,6 +1195,304 @@ fn pasted_rollout_scripts_end_as_the_tool_does() {
             }
         }
     }
+}
+
+/// Issue 33: the pasted `bundle` script makes what the tool makes. A registry of stubs
+/// (skopeo answers with a two-architecture list of small images built here byte by byte,
+/// and copies an image by writing its OCI layout; df says there is room), and everything
+/// else real: sh and the verifier making the manifest, gpg signing it with a throwaway key,
+/// the verifier checking the whole. Both runs copy the same images by digest, and leave the
+/// same bundle (its manifest the same but for when it was made), signed and verified; a
+/// re-run replaces the bundle. The verifier's sigstore branch (a device whose image carries a
+/// sigstore key: openssl over cosign's base64 signature) is checked here too with an ECDSA
+/// key openssl makes, since Debian has no cosign to make one.
+#[test]
+fn pasted_bundle_scripts_make_what_the_tool_makes() {
+    let test = "pasted_bundle_scripts_make_what_the_tool_makes";
+    for tool in ["jq", "gpg", "gpgv", "sha256sum"] {
+        if !common::require_tool(tool, test) {
+            return;
+        }
+    }
+    let dir = scratch("script-bundle");
+    let bin = dir.join("bin");
+    let reg = dir.join("registry");
+    for d in ["bin", "tmp", "work", "registry"] {
+        std::fs::create_dir_all(dir.join(d)).unwrap();
+    }
+    let (home, fpr, public) = common::gpg_key(&dir.join("gnupg"), "xtask bundle test").unwrap();
+    let (amd, amd_digest) = common::oci_layout(&reg.join("amd64"), "amd64", "v2");
+    let (arm, arm_digest) = common::oci_layout(&reg.join("arm64"), "arm64", "v2");
+    let list = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": amd_digest, "size": amd.len(), "platform": {"architecture": "amd64", "os": "linux"}},
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": arm_digest, "size": arm.len(), "platform": {"architecture": "arm64", "os": "linux"}},
+        ],
+    })
+    .to_string();
+    let list_digest = xtask::digest::digest(list.as_bytes());
+    std::fs::write(reg.join("list.json"), &list).unwrap();
+    std::fs::write(reg.join(&amd_digest), &amd).unwrap();
+    std::fs::write(reg.join(&arm_digest), &arm).unwrap();
+    // TEST FIXTURE: a registry as skopeo reaches it, and a disk with room
+    common::write_executable(
+        &bin.join("skopeo"),
+        &format!(
+            r#"#!/bin/sh
+echo "skopeo $*" >>"{dir}/calls.log"
+last=$(eval echo \${{$#}})
+case "$*" in
+  *"inspect --raw"*"@sha256:"*) printf '%s' "$(cat "{reg}/${{last##*@}}")" ;;
+  *"inspect --raw"*) printf '%s' "$(cat "{reg}/list.json")" ;;
+  *"copy "*)
+    src=$(eval echo \${{$(($# - 1))}})
+    d=${{src##*@}}
+    if [ "$d" = "{amd_digest}" ]; then a=amd64; else a=arm64; fi
+    cp -r "{reg}/$a" "${{last#oci:}}" ;;
+  *) exit 1 ;;
+esac
+"#,
+            dir = dir,
+            reg = reg,
+        ),
+    );
+    common::write_executable(
+        &bin.join("df"),
+        &format!(
+            "#!/bin/sh\necho \"df $*\" >>\"{dir}/calls.log\"\necho Avail; echo 999999999999\n"
+        ),
+    );
+    // the stick, mounted
+    std::fs::create_dir_all(dir.join("work/stick")).unwrap();
+    let to = dir.join("work/stick/microshift-bundle");
+    let args = [
+        "bundle",
+        "--to",
+        to.as_str(),
+        "--image",
+        "quay.io/xtask-script/os:v2",
+        "--microshift-version",
+        "4.17",
+        "--sign-method",
+        "gpg",
+        "--sign-by",
+        fpr.as_str(),
+        "--sign-public-key",
+        public.as_str(),
+    ];
+    let path = format!("{bin}:/usr/bin:/bin");
+    let xtask = |extra: &[&str]| {
+        let mut c = common::isolated_xtask(&path);
+        c.args(extra)
+            .args(args)
+            .env("GNUPGHOME", home.as_str())
+            .env("TMPDIR", dir.join("tmp").as_str());
+        common::with_fixture_secrets(&mut c);
+        Ran::of(c.output().unwrap())
+    };
+    let calls = || -> Vec<String> {
+        std::fs::read_to_string(dir.join("calls.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(String::from)
+            .collect()
+    };
+    let manifest = || -> serde_json::Value {
+        let mut m: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(to.join("bundle.json")).unwrap())
+                .unwrap();
+        m["created"] = serde_json::json!("[created]");
+        m
+    };
+    let verify = || {
+        Ran::of(
+            std::process::Command::new("sh")
+                .arg(
+                    repo_root()
+                        .join(xtask::commands::build::USB_SCRIPT)
+                        .as_str(),
+                )
+                .args([
+                    "verify",
+                    "--key",
+                    public.as_str(),
+                    "--method",
+                    "gpg",
+                    to.as_str(),
+                ])
+                .output()
+                .unwrap(),
+        )
+    };
+    let script = xtask(&["--dry-run"]).ok().stdout;
+    // the tool read the list and each image's manifest before it planned; the script does not
+    let _ = std::fs::remove_file(dir.join("calls.log"));
+    let pasted = Ran::of(
+        std::process::Command::new("bash")
+            .arg("-c")
+            .arg(&script)
+            .current_dir(dir.join("work"))
+            .env_clear()
+            .env("PATH", &path)
+            .env("GNUPGHOME", home.as_str())
+            .env("TMPDIR", dir.join("tmp").as_str())
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(
+        pasted.code, 0,
+        "the pasted script failed:\n{}\n--- script:\n{script}",
+        pasted.stderr
+    );
+    let script_calls = calls();
+    let script_manifest = manifest();
+    verify().ok();
+    let _ = std::fs::remove_file(dir.join("calls.log"));
+    // the tool, over the pasted script's bundle: replaced
+    let tool = xtask(&[]).ok();
+    let tool_calls: Vec<String> = calls()
+        .into_iter()
+        .filter(|c| !c.starts_with("skopeo inspect "))
+        .collect();
+    assert_eq!(script_calls, tool_calls, "--- script:\n{script}");
+    assert_eq!(script_manifest, manifest());
+    verify().ok();
+    assert!(tool.stderr.contains("ok: bundle "), "{}", tool.stderr);
+    let m = manifest();
+    assert_eq!(m["format"], "xtask-bundle/1");
+    assert_eq!(m["image"], format!("quay.io/xtask-script/os@{list_digest}"));
+    assert_eq!(m["microshift_version"], "4.17");
+    assert_eq!(m["images"][0]["digest"], amd_digest);
+    assert_eq!(m["images"][1]["digest"], arm_digest);
+    assert!(
+        tool_calls.iter().any(|c| c == &format!("skopeo copy --preserve-digests --remove-signatures --retry-times 3 --authfile {} docker://quay.io/xtask-script/os@{amd_digest} oci:{}/amd64", repo_root().join("tests/fixtures/registry-auth.json"), dir.join("work/stick/.microshift-bundle.part"))),
+        "{tool_calls:#?}"
+    );
+    // no partial directory is left
+    assert!(!dir.join("work/stick/.microshift-bundle.part").exists());
+
+    // the sigstore branch of the verifier: cosign's signature is a base64 ECDSA P-256
+    // signature over the manifest's SHA-256
+    if common::require_tool("openssl", test) {
+        let key = dir.join("ec.key");
+        let pem = dir.join("ec.pub");
+        let openssl = |args: &[&str]| {
+            Ran::of(
+                std::process::Command::new("openssl")
+                    .args(args)
+                    .output()
+                    .unwrap(),
+            )
+            .ok()
+        };
+        openssl(&[
+            "ecparam",
+            "-name",
+            "prime256v1",
+            "-genkey",
+            "-noout",
+            "-out",
+            key.as_str(),
+        ]);
+        openssl(&["ec", "-in", key.as_str(), "-pubout", "-out", pem.as_str()]);
+        let der = std::process::Command::new("openssl")
+            .args([
+                "dgst",
+                "-sha256",
+                "-sign",
+                key.as_str(),
+                to.join("bundle.json").as_str(),
+            ])
+            .output()
+            .unwrap()
+            .stdout;
+        let b64 = Ran::of({
+            use std::io::Write;
+            let mut c = std::process::Command::new("base64")
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            c.stdin.take().unwrap().write_all(&der).unwrap();
+            c.wait_with_output().unwrap()
+        })
+        .ok()
+        .stdout;
+        std::fs::write(to.join("bundle.json.sig"), b64).unwrap();
+        let sigstore = |key: &str| {
+            Ran::of(
+                std::process::Command::new("sh")
+                    .arg(
+                        repo_root()
+                            .join(xtask::commands::build::USB_SCRIPT)
+                            .as_str(),
+                    )
+                    .args(["verify", "--key", key, "--method", "sigstore", to.as_str()])
+                    .output()
+                    .unwrap(),
+            )
+        };
+        sigstore(pem.as_str()).ok();
+        // the gpg key is no sigstore key; and a changed manifest has no good signature
+        assert_eq!(sigstore(public.as_str()).code, 1);
+        let mut text = std::fs::read_to_string(to.join("bundle.json")).unwrap();
+        text = text.replace("4.17", "4.18");
+        std::fs::write(to.join("bundle.json"), text).unwrap();
+        let refused = sigstore(pem.as_str());
+        assert_eq!(refused.code, 1);
+        assert!(
+            refused.stderr.contains("no good signature"),
+            "{}",
+            refused.stderr
+        );
+    }
+    let _ = std::process::Command::new("gpgconf")
+        .env("GNUPGHOME", home.as_str())
+        .args(["--kill", "gpg-agent"])
+        .output();
+}
+
+/// A probe whose output is kept in a variable (`VAR=$(command)`) and whose outcome a later
+/// step asks about (`upgrade --from-bundle`'s "is rsync here?"): the printed script keeps
+/// its outcome too, as the tool does. (Before: the script never set it, and the step that
+/// asked never ran.)
+#[test]
+fn a_captured_probe_keeps_its_outcome_in_the_script() {
+    use xtask::plan::{Extract, Plan, Step, When};
+    let mut plan = Plan::new("probe", true);
+    plan.push(
+        Step::new("here", "is it here?", "true")
+            .probe()
+            .capture("HERE", Extract::Trim),
+    );
+    plan.push(
+        Step::new("gone", "is it gone?", "false")
+            .probe()
+            .capture("GONE", Extract::Trim),
+    );
+    plan.push(
+        Step::new("yes", "when here", "echo")
+            .arg("ran-when-here")
+            .when(When::IfSucceeded("here")),
+    );
+    plan.push(
+        Step::new("no", "when gone", "echo")
+            .arg("ran-when-gone")
+            .when(When::IfFailed("gone")),
+    );
+    let script = plan.render();
+    let ran = Ran::of(
+        std::process::Command::new("bash")
+            .arg("-c")
+            .arg(&script)
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(ran.code, 0, "{}\n{script}", ran.stderr);
+    assert!(ran.stdout.contains("ran-when-here"), "{script}");
+    assert!(ran.stdout.contains("ran-when-gone"), "{script}");
 }
 
 /// Issue 31: the pasted `rollout --flightctl` script (curl, the token as `${FLIGHTCTL_TOKEN}`

@@ -12,6 +12,9 @@ use crate::plan::{Plan, Step};
 use crate::secrets::{self, Secret};
 use crate::validate::{self, bad};
 
+mod usb;
+pub use usb::{label as usb_label, UsbLayer, USB_CONTAINERFILE, USB_DIR, USB_SCRIPT};
+
 /// The build secret id the Containerfile mounts (`RUN --mount=type=secret,id=user-passwd`).
 pub const PASSWD_SECRET_ID: &str = "user-passwd";
 /// The build secret id the embedding Containerfile mounts the pull secret as.
@@ -63,6 +66,12 @@ pub struct BuildFlags {
     pub embed_containerfile: Option<String>,
     #[arg(long, value_name = "MODE")]
     pub build_network: Option<String>,
+    #[arg(long)]
+    pub usb_updates: bool,
+    #[arg(long, value_name = "LABEL")]
+    pub usb_label: Option<String>,
+    #[arg(long, value_name = "WHEN")]
+    pub usb_apply: Option<String>,
 }
 
 /// `cargo xtask build`
@@ -91,6 +100,8 @@ pub struct Build {
     pub enforce: Option<Enforce>,
     /// The mirror layer (registries.conf drop-in, CA), when a mirror registry is configured.
     pub mirror: Option<MirrorLayer>,
+    /// The layer of carried updates (the verifier, its udev rule and unit), with usb_updates.
+    pub usb: Option<UsbLayer>,
 }
 
 /// The layer that sends the device's pulls to the site's mirror
@@ -359,6 +370,7 @@ impl Build {
             None
         };
         let enforce = Enforce::resolve(&args.signing, &image, sources)?;
+        let usb = UsbLayer::resolve(flags, enforce.as_ref(), &image.tag(), sources)?;
         let mirror = match crate::mirror::Mirror::resolve(&args.mirror, sources)? {
             Some(mirror) => {
                 let registry = crate::registry::Registry::resolve(
@@ -403,6 +415,7 @@ impl Build {
         };
         Ok(Build {
             mirror,
+            usb,
             enforce,
             image,
             pull_secret,
@@ -443,9 +456,14 @@ impl Build {
             Some(_) => format!("{local}-nopolicy"),
             None => local.clone(),
         };
+        // the layer of carried updates comes before the policy layer, which keeps its entry
+        let before_usb = match &self.usb {
+            Some(_) => format!("{local}-nousb"),
+            None => before_policy.clone(),
+        };
         let before_mirror = match &self.mirror {
             Some(_) => format!("{local}-nomirror"),
-            None => before_policy.clone(),
+            None => before_usb.clone(),
         };
         let built = match &self.embed {
             Some(_) => unembedded(&self.image),
@@ -487,7 +505,7 @@ impl Build {
             plan.push(self.embed_step(embed, &built, &before_mirror));
         }
         if let Some(layer) = &self.mirror {
-            for step in self.mirror_steps(layer, &before_mirror, &before_policy) {
+            for step in self.mirror_steps(layer, &before_mirror, &before_usb) {
                 plan.push(step);
             }
             if layer.mirror.lookaside_url.is_none() {
@@ -506,6 +524,12 @@ impl Build {
                 "os_repository": layer.os_repository,
                 "ca": layer.mirror.ca.as_ref().map(|_| crate::mirror::CA_ANCHOR),
             });
+        }
+        if let Some(layer) = &self.usb {
+            for step in self.usb_steps(layer, &before_usb, &before_policy) {
+                plan.push(step);
+            }
+            plan.facts["usb_updates"] = layer.facts();
         }
         if let Some(enforce) = &self.enforce {
             let repository = enforce.repository.as_str();

@@ -543,6 +543,7 @@ impl Disk {
             .check(Check::FreeSpace {
                 path: self.output.to_string(),
                 min_bytes: self.min_free,
+                needs: None,
             }),
         );
         let stem = self.artifact_stem();

@@ -303,7 +303,7 @@ fn last_line(out: &std::process::Output) -> String {
 
 /// Read the image's list from its registry now (`skopeo inspect --raw`, as `upgrade` does)
 /// and pin it: its digest is the SHA-256 of the bytes served, each architecture's digest
-/// its entry (a single image: its own, and its config's architecture).
+/// its entry. A single image (not a list) is refused.
 pub fn pin(wanted: &Wanted) -> anyhow::Result<Pinned> {
     let skopeo = |extra: &[&str], reference: &str| -> anyhow::Result<std::process::Output> {
         let mut a: Vec<String> = Vec::new();
@@ -368,17 +368,27 @@ pub fn pin(wanted: &Wanted) -> anyhow::Result<Pinned> {
             }
             (members, true)
         }
+        // One image, of one architecture: `upgrade` takes a single image as it is given, and
+        // a device of another architecture would be switched to it (and rebooted into an
+        // image that cannot boot there). Which architectures the fleet has is known only as
+        // each wave runs: refused before anything runs.
         None => {
-            let config = skopeo(&["--config"], &reference)?;
-            let arch = serde_json::from_slice::<Value>(&config.stdout)
+            let arch = skopeo(&["--config"], &reference)
                 .ok()
+                .and_then(|c| serde_json::from_slice::<Value>(&c.stdout).ok())
                 .and_then(|c| {
                     c.get("architecture")
                         .and_then(Value::as_str)
-                        .map(str::to_string)
+                        .map(crate::validate::escape_controls)
                 })
-                .unwrap_or_default();
-            (vec![(arch, digest.clone())], false)
+                .unwrap_or_else(|| "its architecture unread".to_string());
+            return Err(bad(
+                "--image",
+                &wanted.reference,
+                format!(
+                    "names one image ({arch}), not a manifest list: every device is given the list's entry for its own architecture, and a device of another architecture would be switched to this image; give the release's list (`cargo xtask release` pushes one, also for a single architecture)"
+                ),
+            ));
         }
     };
     if members.is_empty() || members.iter().any(|(a, _)| a.is_empty()) {

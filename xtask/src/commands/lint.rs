@@ -253,13 +253,17 @@ pub fn prepare(sources: &crate::config::Sources) -> anyhow::Result<Prepared> {
         "containerfiles/embedded/microshift-copy-images",
     ));
     scripts.extend(repo_files(root, super::build::MIRROR_SCRIPT));
+    // the verifier of carried updates: a POSIX sh script on devices and workstations
+    scripts.extend(repo_files(root, super::build::USB_SCRIPT));
     let mut problems = Vec::new();
     for cf in &containerfiles {
         let text = std::fs::read_to_string(cf)?;
-        // the signature policy and mirror layers are built from a directory the tool writes
-        // for each build (target/signing/image-TAG, target/mirror/image-TAG), not their own
+        // the signature policy, mirror and update layers are built from a directory the tool
+        // writes for each build (target/signing/image-TAG, target/mirror/image-TAG,
+        // target/usb/image-TAG), not their own
         let context = match cf.ends_with(super::build::SIGNED_CONTAINERFILE)
             || cf.ends_with(super::build::MIRROR_CONTAINERFILE)
+            || cf.ends_with(super::build::USB_CONTAINERFILE)
         {
             true => None,
             false => cf.parent(),
@@ -314,7 +318,7 @@ pub fn prepare(sources: &crate::config::Sources) -> anyhow::Result<Prepared> {
         "`sudo apt-get install shellcheck` or `sudo dnf install ShellCheck`",
         Step::new(
             "shellcheck",
-            "shellcheck over scripts/ and containerfiles/embedded/",
+            "shellcheck over scripts/ and the scripts of containerfiles/",
             "shellcheck",
         )
         .args(["-s", "bash"])

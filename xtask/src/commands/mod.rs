@@ -5,6 +5,7 @@
 //! `completions`, `docs` (the reference pages) and `verify --pods-file` (judges a saved file).
 
 pub mod build;
+pub mod bundle;
 pub mod clean;
 pub mod completions;
 pub mod disk;

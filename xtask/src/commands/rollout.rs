@@ -3,7 +3,7 @@
 //! (`ansible/rollout.yml`, data a fork reads and changes) does, with `serial` from
 //! `--waves`, `max_fail_percentage` from `--max-failed` and forks from `--parallel`; its
 //! task hands each device to `cargo xtask upgrade` (this very binary, `--json`) on this
-//! control node, and writes each wave's results. The verdict of each device stays where it
+//! control node, and writes each device's result. The verdict of each device stays where it
 //! is made: in `upgrade`.
 //!
 //! Before planning, the inventory is read with `ansible-inventory --list` and every host's
@@ -14,7 +14,7 @@
 //! report (`fleet/`): a table, the devices not touched, `--json`, `--junit`, and the exit
 //! code (0 all green, 4 a device rolled back, 3 one is gone, 1 otherwise).
 
-use camino::Utf8PathBuf;
+use camino::{Utf8Path, Utf8PathBuf};
 use serde_json::{json, Value};
 
 use super::fleet::{self, FleetDevice, Pinned, Reach};
@@ -86,9 +86,11 @@ pub struct RolloutArgs {
 
 /// The playbook, in the repository (data: a fork reads it and changes it).
 pub const PLAYBOOK: &str = "ansible/rollout.yml";
-/// Where a rollout keeps its files: the play's variables, each wave's results, Ansible's log
-/// (the last rollout's, replaced by the next).
-pub const DIR: &str = "target/rollout";
+/// Where a rollout keeps its files, in the tool's state directory (`.xtask`, or
+/// `XTASK_STATE_DIR`): the play's variables, each device's result, Ansible's log (the last
+/// rollout's, replaced by the next), and the lock that keeps a second rollout from them
+/// while one runs.
+pub const DIR: &str = "rollout";
 /// The variables the last step sets: the fleet's exit code and its counts line.
 const FLEET_EXIT: &str = "FLEET_EXIT";
 const FLEET_SAID: &str = "FLEET_SAID";
@@ -117,6 +119,8 @@ pub struct Rollout {
     /// This binary: each device's `cargo xtask upgrade`.
     pub xtask: Utf8PathBuf,
     pub root: Utf8PathBuf,
+    /// The rollout's files ([`DIR`] in the state directory).
+    pub dir: Utf8PathBuf,
     pub junit: Option<Utf8PathBuf>,
     /// The command that continues the rollout.
     pub rerun: String,
@@ -129,7 +133,61 @@ pub fn act(args: &RolloutArgs, ctx: &Ctx) -> anyhow::Result<Action> {
         return Ok(Action::plan(rollout.plan(ctx.sources.as_root)));
     }
     let rollout = Rollout::resolve(args, ctx.sources)?;
+    if !ctx.dry_run {
+        lock(&rollout.dir)?;
+    }
     Ok(Action::plan(rollout.plan(ctx.sources.as_root)))
+}
+
+/// The lock of the rollout's files, held until this process ends (its descriptor is closed
+/// on exec: the commands it runs do not hold it).
+static HELD: std::sync::OnceLock<std::fs::File> = std::sync::OnceLock::new();
+
+/// One rollout at a time from these files: a second one would remove the first's results
+/// while its play writes them, and both would move the same devices. The lock (`flock`) is
+/// the kernel's: it goes with the process that holds it, however that ends.
+fn lock(dir: &Utf8Path) -> anyhow::Result<()> {
+    use std::io::{Seek, Write};
+    let path = dir.join("lock");
+    let failed = |e: std::io::Error| {
+        crate::error::StepFailed::error(format!(
+            "rollout: cannot take the lock {path}: {e} (set XTASK_STATE_DIR to a directory you can write)"
+        ))
+    };
+    std::fs::create_dir_all(dir).map_err(failed)?;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .map_err(failed)?;
+    match file.try_lock() {
+        Ok(()) => {
+            // who holds it, for the one refused
+            let _ = file.set_len(0);
+            let _ = file.rewind();
+            let _ = writeln!(file, "{}", std::process::id());
+            let _ = HELD.set(file);
+            Ok(())
+        }
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let pid = std::fs::read_to_string(&path).unwrap_or_default();
+            let pid = validate::escape_controls(pid.trim());
+            Err(anyhow::Error::new(crate::error::StepFailed {
+                message: format!(
+                    "rollout: another rollout (pid {}) is running from {dir}: its play writes its results there; nothing was run",
+                    if pid.is_empty() { "unknown" } else { &pid }
+                ),
+                hint: Some(
+                    "wait for it to end (its report names what is left), or give this one its own state directory: XTASK_STATE_DIR=DIR cargo xtask rollout ... (never two rollouts over the same devices)"
+                        .to_string(),
+                ),
+                code: crate::error::exit::FAILED,
+            }))
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(failed(e)),
+    }
 }
 
 impl Rollout {
@@ -180,6 +238,16 @@ impl Rollout {
             .ok()
             .and_then(|p| Utf8PathBuf::from_path_buf(p).ok())
             .ok_or_else(|| validate::refuse("rollout: the path of this program is not UTF-8"))?;
+        // the play's engine, there before anything is asked or removed (a preview only
+        // notes it: the printed plan may run where it is)
+        if !super::lint::on_path(&sources.env, "ansible-playbook")
+            && !sources
+                .preview_without("ansible-playbook on PATH (install ansible-core)".to_string())
+        {
+            return Err(validate::refuse(
+                "rollout: ansible-playbook is not installed: rollout hands the waves to it; install ansible-core (`pip install ansible-core`, or `sudo dnf install ansible-core`); `cargo xtask doctor --for rollout` checks",
+            ));
+        }
         // the two questions, read-only: the inventory, then the image's list
         let hosts = fleet::read_inventory(&inv_what, &inventory, limit.as_deref())?;
         let devices = hosts
@@ -237,13 +305,10 @@ impl Rollout {
             config: sources.config.path.clone(),
             xtask,
             root: sources.root.clone(),
+            dir: rollout_dir(sources),
             junit,
             rerun: rerun.iter().map(|w| quote(w)).collect::<Vec<_>>().join(" "),
         })
-    }
-
-    fn dir(&self) -> Utf8PathBuf {
-        self.root.join(DIR)
     }
 
     /// What the judging needs: the devices and their waves, the pinned digests.
@@ -296,12 +361,12 @@ impl Rollout {
                 "devices": devices,
                 "waves": self.waves.iter().map(|w| w.to_json()).collect::<Vec<_>>(),
                 "max_failed": self.max_failed,
-                "results": self.dir().join("results").as_str(),
+                "results": self.dir.join("results").as_str(),
                 "reasons": {
                     "4": "rolled back: greenboot failed the new image and the device runs its previous image again (cargo xtask upgrade exited 4)",
                     "3": "gone: the device did not come back, or did not answer, in time (cargo xtask upgrade exited 3)",
                     "2": "bad input: cargo xtask upgrade refused its arguments (exit 2)",
-                    "1": "failed: cargo xtask upgrade exited 1 (its JSON, in the wave's results, says why)",
+                    "1": "failed: cargo xtask upgrade exited 1 (its JSON, in its result document, says why)",
                 },
             }
         })
@@ -352,14 +417,14 @@ impl Rollout {
             self.max_failed,
             self.parallel,
             self.xtask,
-            self.dir().join("ansible.log")
+            self.dir.join("ansible.log")
         ));
         note
     }
 
     pub fn plan(&self, as_root: bool) -> Plan {
         let fleet = self.fleet_plan();
-        let dir = self.dir();
+        let dir = self.dir.clone();
         let (results, vars, log) = (
             dir.join("results"),
             dir.join("vars.json"),
@@ -394,6 +459,7 @@ impl Rollout {
                 "digests": self.pinned.members.iter().map(|(a, d)| (a.clone(), json!(d))).collect::<serde_json::Map<_, _>>(),
             },
             "waves": (1..=fleet.waves).map(|w| fleet.hosts.iter().filter(|h| h.wave == w).map(|h| h.name.clone()).collect::<Vec<_>>()).collect::<Vec<_>>(),
+            "addresses": fleet.hosts.iter().map(|h| (h.name.clone(), json!(h.address))).collect::<serde_json::Map<_, _>>(),
             "max_failed": self.max_failed,
             "parallel": self.parallel,
             "timeout": self.timeout,
@@ -414,7 +480,7 @@ impl Rollout {
         plan.push(
             Step::new(
                 "results-dir",
-                format!("make {results} (each wave's results go there)"),
+                format!("make {results} (each device's result goes there)"),
                 "mkdir",
             )
             .args(["-p", "--", results.as_str()]),
@@ -461,7 +527,7 @@ impl Rollout {
         plan.push(
             Step::new(
                 "report",
-                "read each wave's results: every device's verdict",
+                "read each device's result: every device's verdict",
                 "find",
             )
             .args([
@@ -502,6 +568,16 @@ impl Rollout {
     }
 }
 
+/// The rollout's files: [`DIR`] in the state directory (where the record is).
+pub fn rollout_dir(sources: &Sources) -> Utf8PathBuf {
+    sources
+        .record
+        .path
+        .parent()
+        .map_or_else(|| sources.root.join(".xtask"), Utf8Path::to_path_buf)
+        .join(DIR)
+}
+
 /// The flags of `--flightctl` are refused without it, rather than ignored.
 fn only_with_flightctl(args: &RolloutArgs) -> anyhow::Result<()> {
     for (flag, given) in [
@@ -537,26 +613,96 @@ pub(super) fn junit_path(sources: &Sources, value: &str) -> anyhow::Result<Utf8P
     }
 }
 
-/// The `--json` document's `fleet`: every device and wave, as the last step judged them.
+/// The `--json` document's `fleet`: every device and wave, as the last step judged them;
+/// when it did not run (the rollout was stopped, the play could not start), as the results
+/// directory holds them now, with the lines for people that the last step did not show.
 fn summary(results: &std::collections::BTreeMap<String, Value>, code: i32) -> Value {
-    match results.get("report") {
-        Some(r) => {
-            let mut r = r.clone();
+    if let Some(r) = results.get("report") {
+        let mut r = r.clone();
+        r["exit"] = json!(code);
+        return r;
+    }
+    match after_the_fact(results) {
+        Some(mut r) => {
             r["exit"] = json!(code);
+            if let Some(lines) = crate::fleet::lines(&r) {
+                r["lines"] = json!(format!(
+                    "{lines}\nto continue: {}",
+                    r["rerun"].as_str().unwrap_or_default()
+                ));
+            }
             r
         }
         None => json!({
             "devices": null,
             "exit": code,
-            "note": "the rollout ended before its results were read: target/rollout/results holds what the playbook wrote",
+            "note": "the rollout ended before its results were read: the results directory holds what the playbook wrote",
         }),
     }
 }
 
-/// The JUnit report, from the last step's judgement (nothing when it did not run).
+/// The JUnit report, from the last step's judgement, or from the results as they are when
+/// it did not run.
 fn junit_report(results: &std::collections::BTreeMap<String, Value>, _code: i32) -> Value {
     results
         .get("report")
+        .cloned()
+        .or_else(|| after_the_fact(results))
+        .as_ref()
         .and_then(crate::fleet::junit)
         .map_or(Value::Null, Value::String)
+}
+
+/// Every device judged from what the play wrote, when the plan's last step did not judge
+/// them: the play never reached (every device not touched: the results directory is not
+/// this rollout's), stopped by a signal (the wave that ran: interrupted), or ended without
+/// its results being read.
+fn after_the_fact(results: &std::collections::BTreeMap<String, Value>) -> Option<Value> {
+    let facts = results.get("_facts")?;
+    let plan = fleet_of(facts)?;
+    let dir = Utf8PathBuf::from(facts.get("results")?.as_str()?);
+    match results
+        .get("_steps")
+        .and_then(|s| s.get("playbook"))
+        .and_then(Value::as_str)
+    {
+        None | Some("skipped") => Some(crate::fleet::judge_results(
+            &Default::default(),
+            &plan,
+            false,
+        )),
+        Some(status) => crate::fleet::judge_dir(&dir, &plan, status == "interrupted").ok(),
+    }
+}
+
+/// The devices, their waves and the pin, from the plan's facts (what a summary is given).
+fn fleet_of(facts: &Value) -> Option<FleetPlan> {
+    let mut hosts = Vec::new();
+    for (i, wave) in facts.get("waves")?.as_array()?.iter().enumerate() {
+        for name in wave.as_array()? {
+            let name = name.as_str()?.to_string();
+            let address = facts
+                .pointer(&format!("/addresses/{name}"))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            hosts.push(FleetHost {
+                name,
+                wave: i + 1,
+                address,
+            });
+        }
+    }
+    Some(FleetPlan {
+        waves: hosts.iter().map(|h| h.wave).max().unwrap_or(0),
+        hosts,
+        image: facts.pointer("/image/pinned")?.as_str()?.to_string(),
+        digests: facts
+            .pointer("/image/digests")?
+            .as_object()?
+            .iter()
+            .filter_map(|(a, d)| Some((a.clone(), d.as_str()?.to_string())))
+            .collect(),
+        rerun: facts.get("rerun")?.as_str()?.to_string(),
+    })
 }

@@ -9,6 +9,11 @@
 //! reboot; the waits get the whole `--timeout` from the reboot on. A device that runs the
 //! image already is only checked: greenboot red there ends the upgrade at once (exit 1,
 //! nothing moved, nothing to wait for), and a deployment staged there is reported.
+//!
+//! `--from-bundle DIR` (a bundle of `cargo xtask bundle`, for a device with no network):
+//! the image comes from the bundle instead of a registry, copied to the device over ssh and
+//! verified there by the image's own verifier before bootc sees it (`carried.rs`); the
+//! steps after it and the verdict are the same.
 
 use super::lifecycle::{
     back, boot_id, booted, deadline, deployments, greenboot, keep_booted, keep_next_boot,
@@ -20,6 +25,9 @@ use crate::device::GREENBOOT_UNIT;
 use crate::error::exit;
 use crate::plan::{Check, Plan, When};
 use crate::reach::{Device, DeviceArgs};
+
+/// The bundle's copy to a device, its check there and its staging.
+mod carried;
 
 /// What an upgrade interrupted once the pull started leaves (up to the reboot): the image
 /// staged, or soon: ssh's end of `bootc switch` is stopped, not the pull on the device
@@ -43,6 +51,11 @@ pub struct UpgradeArgs {
     /// reboot)
     #[arg(long)]
     pub follow_tag: bool,
+    /// The image from a bundle of `cargo xtask bundle` instead of a registry (a device with no
+    /// network): copied to the device over ssh (resumable), verified there with the key its
+    /// image carries (an image built with usb_updates), then staged
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["follow_tag", "device_image"])]
+    pub from_bundle: Option<String>,
 }
 
 /// `cargo xtask upgrade`
@@ -58,6 +71,9 @@ fn plan(args: &UpgradeArgs, sources: &Sources) -> anyhow::Result<Plan> {
     )?;
     let pull_s = pull_limit(args.pull_timeout.as_deref(), sources)?;
     let device = Device::resolve(&args.device, sources, false)?.within(wait.timeout_s);
+    if let Some(dir) = &args.from_bundle {
+        return carried::plan(dir, &device, wait, pull_s, sources);
+    }
     let wanted = Wanted::resolve(&args.image, sources)?;
     if args.follow_tag && wanted.pinned.is_some() {
         return Err(crate::validate::bad(
@@ -74,36 +90,9 @@ fn plan(args: &UpgradeArgs, sources: &Sources) -> anyhow::Result<Plan> {
     plan.note = device.note();
     plan.deadline = Some(wait);
     plan.summary = Some(("device", super::lifecycle::upgrade_summary));
-    // what an interruption leaves on the device, step by step (said with the signal)
-    plan.leaves = Some(
-        "nothing on the device was changed by this run: it had not staged anything there yet"
-            .to_string(),
-    );
-    for step in device.find_steps() {
-        plan.push(step);
-    }
-    plan.push(keep_next_boot(keep_booted(read(&device, "before"))));
-    plan.push(boot_id(&device));
+    opening(&mut plan, &device);
     plan.push(wanted.expected_step());
-    // a device that runs the image already is only checked
-    let moving = When::IfVarsDiffer(BEFORE, EXPECTED);
-    let already = When::IfVarsSame(BEFORE, EXPECTED);
-    // ... and what boots there at the next reboot instead is said: a deployment an upgrade
-    // refused before its reboot left staged, a rollback queued by one that did not reboot
-    plan.push(
-        deployments(
-            &device,
-            "left-staged",
-            "read what the device boots next (a deployment staged, a rollback queued)",
-            Check::LeftStaged,
-        )
-        .probe()
-        .reports()
-        .when(When::AllOf(vec![
-            already.clone(),
-            When::IfDiffers(vec![(NEXT_BOOT, "booted".to_string())]),
-        ])),
-    );
+    let (moving, already) = left_staged(&mut plan, &device);
     // with a public key configured, the images carry a policy that requires signatures:
     // bootc is asked to enforce it (and refuses a device whose policy accepts anything)
     let enforce = sources
@@ -147,9 +136,54 @@ fn plan(args: &UpgradeArgs, sources: &Sources) -> anyhow::Result<Plan> {
             .leaves(PULL_LEFT)
             .hint(format!("the device pulls the image itself: it needs credentials for the registry in /etc/ostree/auth.json (`cargo xtask doctor --for upgrade` checks), and room in /sysroot. A pull past --pull-timeout ({pull_s}s) ends the upgrade before any reboot, but only its ssh session is stopped: the device may still finish the pull and stage the image, which boots at its next reboot (`cargo xtask status` shows it); a slow link needs a longer --pull-timeout")),
     );
+    see_through(&mut plan, &device, &wanted.reference, moving, already);
+    Ok(plan)
+}
+
+/// The first steps on the device: found, its deployments read (the booted digest and
+/// architecture, a staged one), its boot id.
+fn opening(plan: &mut Plan, device: &Device) {
+    // what an interruption leaves on the device, step by step (said with the signal)
+    plan.leaves = Some(
+        "nothing on the device was changed by this run: it had not staged anything there yet"
+            .to_string(),
+    );
+    for step in device.find_steps() {
+        plan.push(step);
+    }
+    plan.push(keep_next_boot(keep_booted(read(device, "before"))));
+    plan.push(boot_id(device));
+}
+
+/// Whether the device moves (it runs another digest than the expected one) or runs it
+/// already (then it is only checked, and a deployment an upgrade refused before its reboot
+/// left staged there is said: it boots at the next reboot).
+fn left_staged(plan: &mut Plan, device: &Device) -> (When, When) {
+    let moving = When::IfVarsDiffer(BEFORE, EXPECTED);
+    let already = When::IfVarsSame(BEFORE, EXPECTED);
     plan.push(
         deployments(
-            &device,
+            device,
+            "left-staged",
+            "read what the device boots next (a deployment staged, a rollback queued)",
+            Check::LeftStaged,
+        )
+        .probe()
+        .reports()
+        .when(When::AllOf(vec![
+            already.clone(),
+            When::IfDiffers(vec![(NEXT_BOOT, "booted".to_string())]),
+        ])),
+    );
+    (moving, already)
+}
+
+/// From the staged deployment checked on: the reboot, the device back, greenboot's verdict
+/// and the pods, or the rollback waited for and said (exit 4); `what` names the image.
+fn see_through(plan: &mut Plan, device: &Device, what: &str, moving: When, already: When) {
+    plan.push(
+        deployments(
+            device,
             "staged",
             "check the staged image is the one expected",
             Check::Staged { expected: EXPECTED },
@@ -158,14 +192,14 @@ fn plan(args: &UpgradeArgs, sources: &Sources) -> anyhow::Result<Plan> {
         .hint("the device was not rebooted; the image it staged boots at its next reboot: run the upgrade again (it stages the expected digest in its place), or remove it on the device (`sudo rpm-ostree cleanup --pending` on RHEL image mode)"),
     );
     plan.push(
-        reboot(&device)
+        reboot(device)
             .when(moving.clone())
             .leaves(reboot_left("the new image")),
     );
-    plan.push(back(&device).when(moving.clone()));
+    plan.push(back(device).when(moving.clone()));
     plan.push(
         booted(
-            &device,
+            device,
             "booted",
             "wait until the device reports the image it booted",
             EXPECTED,
@@ -176,12 +210,12 @@ fn plan(args: &UpgradeArgs, sources: &Sources) -> anyhow::Result<Plan> {
         .when(moving.clone()),
     );
     let healthy_candidate = When::AnyOf(vec![When::IfSucceeded("booted"), already.clone()]);
-    plan.push(greenboot(&device).probe().reports().when(healthy_candidate));
+    plan.push(greenboot(device).probe().reports().when(healthy_candidate));
     // the verdict read may be of a later boot (greenboot reboots a red image, then rolls it
     // back): the device must still run the new image
     plan.push(
         booted(
-            &device,
+            device,
             "confirm",
             "check the device still runs the image greenboot passed",
             EXPECTED,
@@ -207,7 +241,7 @@ fn plan(args: &UpgradeArgs, sources: &Sources) -> anyhow::Result<Plan> {
     plan.push(
         device
             .poll(deployments(
-                &device,
+                device,
                 "rolled-back",
                 "wait until the device has rolled back to the image it ran before",
                 Check::Booted {
@@ -247,7 +281,7 @@ fn plan(args: &UpgradeArgs, sources: &Sources) -> anyhow::Result<Plan> {
                 exit::ROLLED_BACK,
                 format!(
                     "the device rolled back: greenboot failed {}; the device runs the image it ran before again (${{{BEFORE}}}), and the new one is its rollback deployment",
-                    wanted.reference
+                    what
                 ),
             ),
     );
@@ -281,14 +315,13 @@ fn plan(args: &UpgradeArgs, sources: &Sources) -> anyhow::Result<Plan> {
                 exit::FAILED,
                 format!(
                     "the device runs {} already (${{{BEFORE}}}), and greenboot failed it: the image it runs is unhealthy; nothing was staged or rebooted",
-                    wanted.reference
+                    what
                 ),
             )
             .hint("`journalctl -u greenboot-healthcheck` on the device shows greenboot's checks; `cargo xtask rollback` boots the device's rollback deployment, or upgrade it to a fixed image"),
     );
-    for step in super::verify::health_steps(&device) {
+    for step in super::verify::health_steps(device) {
         plan.push(step.when(When::IfSucceeded("greenboot")));
     }
-    plan.push(read(&device, "after").when(When::IfSucceeded("greenboot")));
-    Ok(plan)
+    plan.push(read(device, "after").when(When::IfSucceeded("greenboot")));
 }

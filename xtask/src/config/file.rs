@@ -138,7 +138,8 @@ impl Config {
 }
 
 /// The file's keys as dotted names: the objects `vm`, `lvm`, `disk`, `embed`, `device`,
-/// `signing`, `builders`, `mirror` and `fleet` are opened, and `fleet`'s `flightctl`, nothing
+/// `signing`, `builders`, `mirror`, `fleet`, `bundle` and `usb_updates` are opened, and
+/// `fleet`'s `flightctl`, nothing
 /// else.
 fn flatten(
     path: &str,
@@ -154,7 +155,7 @@ fn flatten(
         match (k.as_str(), v) {
             (
                 "vm" | "lvm" | "disk" | "embed" | "device" | "signing" | "builders" | "mirror"
-                | "fleet",
+                | "fleet" | "bundle" | "usb_updates",
                 Value::Object(inner),
             ) => {
                 for (ik, iv) in inner {
@@ -181,12 +182,12 @@ fn flatten(
             }
             (
                 "vm" | "lvm" | "disk" | "embed" | "device" | "signing" | "builders" | "mirror"
-                | "fleet",
+                | "fleet" | "bundle" | "usb_updates",
                 Value::Null,
             ) => {}
             (
                 "vm" | "lvm" | "disk" | "embed" | "device" | "signing" | "builders" | "mirror"
-                | "fleet",
+                | "fleet" | "bundle" | "usb_updates",
                 other,
             ) => {
                 return Err(bad(

@@ -1,6 +1,7 @@
 //! The rollout as a JUnit report, for CI: one test case per device (its wave the class),
-//! a failure with its reason for each device that rolled back, is gone or failed, a skipped
-//! case for each device the rollout did not touch.
+//! a failure with its reason for each device that rolled back, is gone or failed, an error
+//! for each device whose upgrade was interrupted (its state unknown), a skipped case for
+//! each device the rollout did not touch.
 
 use serde_json::Value;
 
@@ -14,8 +15,10 @@ fn escape(text: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
-            // XML 1.0 has no place for other control characters
+            // XML 1.0 has no place for other control characters, nor for U+FFFE and U+FFFF
+            // (a parser refuses the whole file)
             c if c.is_control() && !matches!(c, '\n' | '\t') => out.push(' '),
+            '\u{fffe}' | '\u{ffff}' => out.push('\u{fffd}'),
             c => out.push(c),
         }
     }
@@ -34,6 +37,7 @@ pub fn junit(report: &Value) -> Option<String> {
     };
     let failures = count(&|v| matches!(v, "rolled_back" | "gone" | "failed"));
     let skipped = count(&|v| v == "not_touched");
+    let errors = count(&|v| v == "interrupted");
     // (a sum of no time is -0.0: 0.0 added makes it 0)
     let time: f64 = devices
         .iter()
@@ -51,7 +55,7 @@ pub fn junit(report: &Value) -> Option<String> {
         devices.len()
     ));
     out.push_str(&format!(
-        "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\" time=\"{time:.3}\">\n",
+        "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" skipped=\"{skipped}\" time=\"{time:.3}\">\n",
         escape(&suite),
         devices.len()
     ));
@@ -92,6 +96,13 @@ pub fn junit(report: &Value) -> Option<String> {
                 case.push_str(&format!(
                     ">\n      <skipped message=\"{}\"/>\n    </testcase>\n",
                     escape(&why)
+                ));
+            }
+            "interrupted" => {
+                let reason = text(d, "reason");
+                case.push_str(&format!(
+                    ">\n      <error type=\"interrupted\" message=\"{}\"/>\n    </testcase>\n",
+                    escape(&format!("interrupted: {reason}"))
                 ));
             }
             _ => {

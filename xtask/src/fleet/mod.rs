@@ -41,15 +41,20 @@ pub enum Verdict {
     Failed,
     /// Its wave never ran (the rollout stopped before it).
     NotTouched,
+    /// The rollout was stopped (a signal) while its wave ran: its `upgrade` was stopped
+    /// wherever it was (the image staged or not, the device rebooting or not): its state is
+    /// unknown until it is asked again.
+    Interrupted,
 }
 
-pub const VERDICTS: [Verdict; 6] = [
+pub const VERDICTS: [Verdict; 7] = [
     Verdict::Upgraded,
     Verdict::Skipped,
     Verdict::RolledBack,
     Verdict::Gone,
     Verdict::Failed,
     Verdict::NotTouched,
+    Verdict::Interrupted,
 ];
 
 impl Verdict {
@@ -62,6 +67,7 @@ impl Verdict {
             Verdict::Gone => "gone",
             Verdict::Failed => "failed",
             Verdict::NotTouched => "not_touched",
+            Verdict::Interrupted => "interrupted",
         }
     }
 
@@ -74,6 +80,7 @@ impl Verdict {
             Verdict::Gone => "gone",
             Verdict::Failed => "failed",
             Verdict::NotTouched => "not touched",
+            Verdict::Interrupted => "interrupted",
         }
     }
 
@@ -96,10 +103,11 @@ pub fn exit_code(verdicts: &[Verdict]) -> i32 {
     }
 }
 
-/// The counts line: `6 devices: 2 upgraded, 1 skipped (already current), ...`.
+/// The counts line: `6 devices: 2 upgraded, 1 skipped (already current), ...` (and the
+/// devices interrupted, when the rollout was).
 pub fn said(verdicts: &[Verdict]) -> String {
     let n = |v: Verdict| verdicts.iter().filter(|x| **x == v).count();
-    format!(
+    let mut line = format!(
         "{} devices: {} upgraded, {} skipped (already current), {} rolled back, {} gone, {} failed, {} not touched",
         verdicts.len(),
         n(Verdict::Upgraded),
@@ -108,10 +116,17 @@ pub fn said(verdicts: &[Verdict]) -> String {
         n(Verdict::Gone),
         n(Verdict::Failed),
         n(Verdict::NotTouched)
-    )
+    );
+    if n(Verdict::Interrupted) > 0 {
+        line.push_str(&format!(
+            ", {} interrupted (state unknown)",
+            n(Verdict::Interrupted)
+        ));
+    }
+    line
 }
 
-/// The result documents (one per wave: `{"batch": [...], "results": {HOST: {...}}}`,
+/// The result documents (one per device, `{"batch": [HOST], "results": {HOST: {...}}}`,
 /// concatenated), as each device's raw result by host.
 pub fn results(text: &str) -> anyhow::Result<BTreeMap<String, Value>> {
     let mut all = BTreeMap::new();
@@ -233,6 +248,14 @@ pub fn judge_device(host: &FleetHost, raw: Option<&Value>, plan: &FleetPlan) -> 
         ),
         3 => (Verdict::Gone, Some(said)),
         2 => (Verdict::Failed, Some(format!("bad input: {said}"))),
+        // exit 0 and no document: nothing says what the device runs
+        0 if doc.get("device").is_none() => (
+            Verdict::Failed,
+            Some(format!(
+                "cargo xtask upgrade exited 0 but printed no JSON document: what the device runs is unknown{}",
+                if said.is_empty() { String::new() } else { format!(" ({said})") }
+            )),
+        ),
         0 => match (&d.expected, &d.after) {
             (Some(want), Some(after)) if want == after => (
                 if d.upgrade["verdict"] == "already_current" {
@@ -272,11 +295,60 @@ pub fn judge_device(host: &FleetHost, raw: Option<&Value>, plan: &FleetPlan) -> 
 /// device and wave, the counts, the exit code (a string, for the variable the plan ends
 /// with) and what to do next.
 pub fn judge(stdout: &str, plan: &FleetPlan) -> anyhow::Result<Value> {
-    let raw = results(stdout)?;
+    Ok(judge_results(&results(stdout)?, plan, false))
+}
+
+/// The same from the results directory as the play left it, when the plan's last step did
+/// not read it (the rollout was stopped, or the play could not start): its documents as
+/// that step reads them (`*.json`, regular files, not below). `interrupted`: the rollout
+/// was stopped while the play ran.
+pub fn judge_dir(
+    dir: &camino::Utf8Path,
+    plan: &FleetPlan,
+    interrupted: bool,
+) -> anyhow::Result<Value> {
+    let mut text = String::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        let mut files: Vec<std::path::PathBuf> = entries
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+            .map(|e| e.path())
+            .collect();
+        files.sort();
+        for f in files {
+            text.push_str(&std::fs::read_to_string(&f).with_context(|| f.display().to_string())?);
+        }
+    }
+    Ok(judge_results(&results(&text)?, plan, interrupted))
+}
+
+/// Every device judged from its raw result by host. `interrupted`: the devices without a
+/// result in the first wave that has any were being upgraded when the rollout was stopped
+/// (or about to be): [`Verdict::Interrupted`], not "not touched".
+pub fn judge_results(raw: &BTreeMap<String, Value>, plan: &FleetPlan, interrupted: bool) -> Value {
+    let in_flight = interrupted
+        .then(|| {
+            plan.hosts
+                .iter()
+                .filter(|h| !raw.contains_key(&h.name))
+                .map(|h| h.wave)
+                .min()
+        })
+        .flatten();
     let devices: Vec<Device> = plan
         .hosts
         .iter()
-        .map(|h| judge_device(h, raw.get(&h.name), plan))
+        .map(|h| {
+            let mut d = judge_device(h, raw.get(&h.name), plan);
+            if d.verdict == Verdict::NotTouched && in_flight == Some(h.wave) {
+                d.verdict = Verdict::Interrupted;
+                d.reason = Some(
+                    "the rollout was stopped while its wave ran: its upgrade was stopped wherever it was (staged, rebooting or waiting); ask it (`cargo xtask status`), or run the rollout again: a device already on the pinned digest is skipped".to_string(),
+                );
+            }
+            d
+        })
         .collect();
     let verdicts: Vec<Verdict> = devices.iter().map(|d| d.verdict).collect();
     let code = exit_code(&verdicts);
@@ -317,19 +389,20 @@ pub fn judge(stdout: &str, plan: &FleetPlan) -> anyhow::Result<Value> {
         .filter(|d| d.verdict == Verdict::NotTouched)
         .map(|d| d.host.name.as_str())
         .collect();
-    Ok(json!({
+    json!({
         "image": plan.image,
         "digests": plan.digests.iter().map(|(a, d)| (a.clone(), json!(d))).collect::<serde_json::Map<_, _>>(),
         "waves": waves,
         "last_wave_run": last_run,
         "wave_count": plan.waves,
+        "interrupted_in_wave": in_flight,
         "devices": devices.iter().map(device_json).collect::<Vec<_>>(),
         "counts": counts,
         "not_touched": not_touched,
         "exit": code.to_string(),
         "said": said(&verdicts),
         "rerun": plan.rerun,
-    }))
+    })
 }
 
 fn device_json(d: &Device) -> Value {
@@ -353,7 +426,7 @@ fn device_json(d: &Device) -> Value {
 /// `sha256:1a2b3c4d5e6f`: a digest, short enough for a table.
 fn short(digest: Option<&str>) -> String {
     match digest {
-        Some(d) => d.chars().take(19).collect(),
+        Some(d) => crate::validate::escape_controls(&d.chars().take(19).collect::<String>()),
         None => "-".to_string(),
     }
 }
@@ -448,10 +521,10 @@ pub fn lines(report: &Value) -> Option<String> {
         .collect();
     if !not_touched.is_empty() {
         let last = report["last_wave_run"].as_u64().unwrap_or(0);
-        let when = if last == 0 {
-            format!("no {unit} ran")
-        } else {
-            format!("the rollout stopped after {unit} {last}/{waves}")
+        let when = match report["interrupted_in_wave"].as_u64() {
+            Some(w) => format!("the rollout was interrupted in {unit} {w}/{waves}"),
+            None if last == 0 => format!("no {unit} ran"),
+            None => format!("the rollout stopped after {unit} {last}/{waves}"),
         };
         out.push(format!("not touched ({when}): {}", not_touched.join(", ")));
     }

@@ -309,3 +309,90 @@ fn the_printed_plans_jq_judges_as_the_tool_does() {
         }
     }
 }
+
+/// XML 1.0's characters (`Char`): a JUnit file with any other is refused whole by a parser.
+fn xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}' | '\u{10000}'..)
+}
+
+/// What a device says (its architecture, upgrade's message) reaches the JUnit file as XML
+/// 1.0 can hold it, and the terminal's table with its hidden characters escaped.
+#[test]
+fn what_a_device_says_is_escaped() {
+    let odd = "a ]]> b\u{1}c\u{fffe}d\u{ffff}e\u{1b}[31mred";
+    let mut report = judge(&documents(), &fleet()).unwrap();
+    report["devices"][4]["reason"] = json!(odd);
+    report["devices"][4]["architecture"] = json!(odd);
+    report["devices"][4]["after"] = json!(odd);
+    let xml = junit(&report).unwrap();
+    let bad: Vec<char> = xml.chars().filter(|c| !xml_char(*c)).collect();
+    assert!(bad.is_empty(), "not XML 1.0: {bad:?}\n{xml}");
+    assert!(xml.contains("a ]]&gt; b"), "{xml}");
+    let table = lines(&report).unwrap();
+    assert!(!table.contains('\u{1b}'), "{table}");
+    assert!(table.contains("\\u{1b}[31mred"), "{table}");
+}
+
+/// `upgrade` exited 0 and printed no document: the device's state is unknown (not "the
+/// pinned image has no entry for its architecture").
+#[test]
+fn a_device_without_a_document_is_not_green() {
+    let report = judge(&documents(), &fleet()).unwrap();
+    let g = &report["devices"][6];
+    assert_eq!(g["host"], "g-bad");
+    assert_eq!(g["verdict"], "failed");
+    assert!(
+        g["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("cargo xtask upgrade exited 0 but printed no JSON document"),
+        "{g}"
+    );
+}
+
+/// A rollout stopped while its play ran: the waves that wrote their results keep their
+/// verdicts, the wave that ran is interrupted (its devices' state unknown: not "not
+/// touched"), the later ones not touched; the counts, the table, the JUnit file say so.
+#[test]
+fn an_interrupted_rollout_says_which_wave_ran() {
+    let p = plan(&[("a", 1), ("b", 2), ("c", 2), ("d", 3)]);
+    let raw = results(
+        &json!({"batch": ["a"], "results": {"a": raw(0, upgrade("upgraded", "amd64", AMD, None, &[]))}})
+            .to_string(),
+    )
+    .unwrap();
+    let report = judge_results(&raw, &p, true);
+    let words: Vec<&str> = report["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["verdict"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        words,
+        ["upgraded", "interrupted", "interrupted", "not_touched"]
+    );
+    assert_eq!(report["interrupted_in_wave"], 2);
+    assert_eq!(report["counts"]["interrupted"], 2);
+    assert_eq!(
+        report["said"],
+        "4 devices: 1 upgraded, 0 skipped (already current), 0 rolled back, 0 gone, 0 failed, 1 not touched, 2 interrupted (state unknown)"
+    );
+    let table = lines(&report).unwrap();
+    assert!(
+        table.contains("not touched (the rollout was interrupted in wave 2/3): d"),
+        "{table}"
+    );
+    assert!(table.contains("b (interrupted): "), "{table}");
+    let xml = junit(&report).unwrap();
+    assert!(xml.contains("errors=\"2\" skipped=\"1\""), "{xml}");
+    assert_eq!(
+        xml.matches("<error type=\"interrupted\"").count(),
+        2,
+        "{xml}"
+    );
+    // not stopped: the same results say what they said
+    let report = judge_results(&raw, &p, false);
+    assert_eq!(report["counts"]["not_touched"], 3);
+    assert_eq!(report["interrupted_in_wave"], Value::Null);
+}

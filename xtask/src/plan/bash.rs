@@ -420,6 +420,10 @@ impl Plan {
         } else {
             let diagnose = step.diagnose.as_ref().map(|d| d.render(self.as_root));
             match (step.on_fail, &step.output) {
+                // a later step asks about it: its outcome kept too
+                (OnFail::Record, Output::Capture { var, .. }) if asked => {
+                    format!("if {line}; then step{n}=ok; else {var}=''; step{n}=no; fi\n")
+                }
                 (OnFail::Record, Output::Capture { var, .. }) => {
                     format!("{line} || {var}=''\n")
                 }

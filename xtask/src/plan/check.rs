@@ -28,8 +28,13 @@ pub enum Check {
     VolumeGroup { name: String, hint: String },
     /// `podman image inspect`: the image's kernel-core against the host kernel (a report).
     Kernel { host: String },
-    /// `df --output=avail -B1`: at least this many bytes free.
-    FreeSpace { path: String, min_bytes: u64 },
+    /// `df --output=avail -B1`: at least this many bytes free. `needs`: what needs them, for
+    /// the message (a disk build's words when `None`).
+    FreeSpace {
+        path: String,
+        min_bytes: u64,
+        needs: Option<String>,
+    },
     /// `sha256sum FILE`: an artifact that was built; its type, path, size and hash.
     Artifact { kind: String, path: String },
     /// `microshift-copy-images list`: the images embedded in an image (reference, digest,
@@ -97,7 +102,7 @@ pub enum Check {
     /// `ansible-playbook`'s own output: kept off the terminal (its log file has it), the
     /// play's recap kept for the report.
     Playbook,
-    /// The result documents a rollout's playbook wrote (one per wave, each device's
+    /// The result documents a rollout's playbook wrote (one per device: its
     /// `upgrade --json` and exit code): every device's verdict, the fleet's report and its
     /// exit code.
     Fleet { plan: FleetPlan },
@@ -113,6 +118,21 @@ pub enum Check {
     /// The manifests of a list's images one after the other (`skopeo inspect --raw` of each):
     /// the bytes of their configs and layers, added up (what copying the list moved).
     Manifests { reference: String },
+    /// A bundle's manifest (`bundle.json` of `cargo xtask bundle`, read on this host): its
+    /// image for the architecture in the variable `arch`: digest, and bytes (as text, `need`).
+    BundleMember { arch: &'static str },
+    /// What a device's verifier says its upload of a bundle lacks or holds wrong
+    /// (`microshift-usb-update missing`, one path a line): each one of `files` (the bundle's,
+    /// every architecture's), never anything else; the result's `batch` is the sftp batch
+    /// that sends them from `local` into `upload` (see [`missing_batch_jq`]).
+    Missing {
+        local: String,
+        upload: String,
+        files: Vec<String>,
+    },
+    /// The verifier's result (`microshift-usb-update stage`): the bundle verified, and its
+    /// image staged, or the one the device runs already.
+    Carried,
     /// flightctl's API on a fleet and its devices (`GET /api/v1/fleets/NAME` and
     /// `GET /api/v1/devices?fieldSelector=metadata.owner=Fleet/NAME`, one after the other):
     /// each device's verdict so far; done when every device given the image has one and the
@@ -162,6 +182,25 @@ pub struct FlightctlDevice {
     /// batch was an earlier run's.
     pub given: bool,
 }
+
+/// The sftp batch of what a device lacks of a bundle (the lines of `microshift-usb-update
+/// missing` on stdin), as the printed plan makes it: the lines that are files of the bundle
+/// (`files`), nothing else; the upload directory and each architecture's directories made
+/// (`-`: one that exists is no error), then each file put. The tool makes the same text
+/// (`inspect`).
+pub fn missing_batch_jq(local: &str, upload: &str, files: &[String]) -> String {
+    let allowed = serde_json::to_string(files).expect("strings print");
+    format!(
+        "jq -R -n -r --argjson allowed {} --arg local {} --arg up {} {}",
+        quote(&allowed),
+        quote(local),
+        quote(upload),
+        quote(MISSING_BATCH_FILTER)
+    )
+}
+
+/// [`missing_batch_jq`]'s filter.
+const MISSING_BATCH_FILTER: &str = "[inputs | select(. as $l | any($allowed[]; . == $l))] | unique as $m | ($m | map(split(\"/\")[0]) | unique) as $archs | \"-mkdir \\\"\\($up)\\\"\", ($archs[] | \"-mkdir \\\"\\($up)/\\(.)\\\"\", \"-mkdir \\\"\\($up)/\\(.)/blobs\\\"\", \"-mkdir \\\"\\($up)/\\(.)/blobs/sha256\\\"\"), ($m[] | \"put \\\"\\($local)/\\(.)\\\" \\\"\\($up)/\\(.)\\\"\")";
 
 /// What a lane on a remote builder pushed, read back by tag (`skopeo inspect --raw`): the
 /// check of [`Check::Pushed`].
@@ -257,7 +296,9 @@ impl Check {
                 format!("compare the image's kernel-core with the host kernel {host}")
             }
             Check::State { what, want, .. } => format!("check {what} is {want}"),
-            Check::FreeSpace { path, min_bytes } => format!(
+            Check::FreeSpace {
+                path, min_bytes, ..
+            } => format!(
                 "check {path} has {} free",
                 crate::validate::human(*min_bytes)
             ),
@@ -333,6 +374,17 @@ impl Check {
                 format!("check flightctl took the patch: fleet {fleet}'s template names {image}")
             }
             Check::Manifests { .. } => "add up the bytes of the list's images".to_string(),
+            Check::BundleMember { arch } => {
+                format!("take the bundle's image for the device's architecture (${{{arch}}})")
+            }
+            Check::Missing { .. } => {
+                "keep what the device lacks of the bundle (it checks each file's SHA-256)"
+                    .to_string()
+            }
+            Check::Carried => {
+                "read the verifier's result: the bundle verified, its image staged (or run already)"
+                    .to_string()
+            }
             Check::Manifest { want: Some(w), .. } => format!(
                 "check the registry serves {}",
                 match w {
@@ -448,10 +500,22 @@ impl Check {
                 &format!("--arg n {} ", quote(name)),
                 crate::builder::CONNECTION_JQ,
             ),
-            // one JSON document per wave that ran (none when the play stopped before one)
+            // one JSON document per device that ran (none when the play stopped before one)
             Check::Fleet { .. } => jq("-s ", "all(.[]; (.results | type) == \"object\")"),
             Check::Manifest { want: None, .. } => Some("jq -e . >/dev/null".to_string()),
             Check::Manifests { .. } => Some("jq -s -e 'length > 0' >/dev/null".to_string()),
+            Check::BundleMember { arch } => jq(
+                &format!("--arg a \"${{{arch}}}\" "),
+                "[.images[]? | select(.architecture == $a)] | length == 1",
+            ),
+            Check::Missing { files, .. } => jq(
+                &format!(
+                    "-R -n --argjson allowed {} ",
+                    quote(&serde_json::to_string(files).expect("strings print"))
+                ),
+                "all(inputs; . as $l | any($allowed[]; . == $l))",
+            ),
+            Check::Carried => jq("", ".result == \"staged\" or .result == \"current\""),
             Check::Manifest { want: Some(w), .. } => {
                 Some(format!("[ \"$({SHELL_DIGEST})\" = {} ]", w.shell()))
             }

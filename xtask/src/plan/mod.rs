@@ -15,8 +15,8 @@ pub use crate::record::{Entry, Field, Recording};
 pub use crate::secrets::Secret;
 pub use bash::quote;
 pub use check::{
-    Check, FleetHost, FleetPlan, FlightctlDevice, FlightctlPlan, Want, LEFT_QUEUED, LEFT_STAGED,
-    SHELL_DIGEST,
+    missing_batch_jq, Check, FleetHost, FleetPlan, FlightctlDevice, FlightctlPlan, Want,
+    LEFT_QUEUED, LEFT_STAGED, SHELL_DIGEST,
 };
 
 /// A name made at plan time (a lane's step id or variable, `arm64/push`) as the `'static`
@@ -440,7 +440,7 @@ pub struct Step {
 /// What a live line watches while a step's command runs.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Watch {
-    /// A rollout's results directory (one document per wave, as the playbook writes them):
+    /// A rollout's results directory (one document per device, as the playbook writes them):
     /// the wave running and its devices' verdicts so far.
     Fleet {
         results: camino::Utf8PathBuf,

@@ -426,7 +426,7 @@ pub(super) fn private_key(what: &str, path: &Utf8Path, sources: &Sources) -> any
 
 /// A public key file of the method, holding no private key anywhere (it is built into the
 /// image and into kickstarts), read through to its end.
-pub(super) fn public_key(what: &str, path: &Utf8Path, method: Method) -> anyhow::Result<()> {
+pub fn public_key(what: &str, path: &Utf8Path, method: Method) -> anyhow::Result<()> {
     let bytes = validate::read_bounded(what, path, 1 << 20)?;
     let file = KeyFile::scan(&bytes);
     let alone = match method {

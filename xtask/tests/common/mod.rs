@@ -435,3 +435,82 @@ pub fn write_executable(path: &camino::Utf8Path, text: &str) {
     sh.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
     assert!(sh.wait().unwrap().success(), "writing {path}");
 }
+
+/// A small OCI layout of one image, as `skopeo copy ... oci:DIR` writes it (oci-layout,
+/// index.json, its manifest, config and one layer under blobs/sha256): built here, byte by
+/// byte, for the bundle's tests. Its manifest's bytes and digest.
+pub fn oci_layout(dir: &camino::Utf8Path, arch: &str, note: &str) -> (String, String) {
+    let blobs = dir.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    let put = |bytes: &[u8]| -> (String, usize) {
+        let hex = xtask::digest::sha256_hex(bytes);
+        std::fs::write(blobs.join(&hex), bytes).unwrap();
+        (format!("sha256:{hex}"), bytes.len())
+    };
+    let (layer, layer_size) = put(format!("test fixture layer: {arch} {note}\n").as_bytes());
+    let config = serde_json::json!({
+        "architecture": arch,
+        "os": "linux",
+        "config": { "Labels": { "org.opencontainers.image.version": note } },
+        "rootfs": { "type": "layers", "diff_ids": [layer] },
+    })
+    .to_string();
+    let (config, config_size) = put(config.as_bytes());
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": { "mediaType": "application/vnd.oci.image.config.v1+json", "digest": config, "size": config_size },
+        "layers": [{ "mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer, "size": layer_size }],
+    })
+    .to_string();
+    let (digest, size) = put(manifest.as_bytes());
+    std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion": "1.0.0"}"#).unwrap();
+    std::fs::write(
+        dir.join("index.json"),
+        serde_json::json!({
+            "schemaVersion": 2,
+            "manifests": [{ "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest, "size": size }],
+        })
+        .to_string(),
+    )
+    .unwrap();
+    (manifest, digest)
+}
+
+/// A throwaway GPG key without a passphrase in a keyring of its own (`dir`, made anew): the
+/// keyring, the key's fingerprint and its public key (exported, binary). `None` when gpg is
+/// not installed (the caller skips, saying so).
+pub fn gpg_key(dir: &camino::Utf8Path, name: &str) -> Option<(Utf8PathBuf, String, Utf8PathBuf)> {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let gpg = |args: &[&str]| {
+        std::process::Command::new("gpg")
+            .env("GNUPGHOME", dir.as_str())
+            .args(["--batch", "--quiet"])
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+    };
+    gpg(&[
+        "--passphrase",
+        "",
+        "--quick-gen-key",
+        name,
+        "ed25519",
+        "sign",
+        "never",
+    ])?;
+    let listed = gpg(&["--with-colons", "--list-secret-keys"])?;
+    let fpr = String::from_utf8_lossy(&listed.stdout)
+        .lines()
+        .find(|l| l.starts_with("fpr:"))?
+        .split(':')
+        .nth(9)?
+        .to_string();
+    let public = dir.join("public.gpg");
+    gpg(&["--yes", "--output", public.as_str(), "--export", &fpr])?;
+    Some((dir.to_path_buf(), fpr, public))
+}

@@ -17,7 +17,7 @@ use crate::reach::{Device, DeviceArgs};
 /// the old deployment stays for the rollback.
 const MIN_FREE: u64 = 1 << 30;
 
-fn device_args(args: &DoctorArgs) -> DeviceArgs {
+pub(super) fn device_args(args: &DoctorArgs) -> DeviceArgs {
     DeviceArgs {
         host: args.host.clone(),
         vm: args.vm.clone(),

@@ -11,6 +11,7 @@ use crate::config::Sources;
 use crate::inputs;
 
 mod builders;
+mod bundle;
 mod device;
 mod embed;
 mod flightctl;
@@ -86,6 +87,10 @@ pub struct DoctorArgs {
     pub api_ca: Option<String>,
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<String>,
+    /// With --for bundle: a bundle to check as a device checks it (its signature, every
+    /// checksum), and the room on its file system
+    #[arg(long, value_name = "DIR")]
+    pub bundle: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -145,6 +150,9 @@ pub enum Purpose {
     /// over ssh; with --flightctl FLEET: curl, flightctl's API, the token, the fleet, its
     /// devices image-mode
     Rollout,
+    /// `bundle` and carried updates: the public key and the signing key, the verifier's
+    /// tools, a bundle verified (--bundle), room on the stick and on the device (--host)
+    Bundle,
     #[default]
     All,
 }
@@ -161,6 +169,7 @@ pub fn steps(purpose: Purpose) -> Vec<&'static str> {
         Purpose::Release => vec!["build", "push", "release"],
         Purpose::Mirror => vec!["mirror"],
         Purpose::Rollout => vec!["rollout"],
+        Purpose::Bundle => vec!["bundle"],
         Purpose::All => vec!["build", "push", "run", "vm", "disk"],
     }
 }
@@ -192,6 +201,10 @@ pub fn check(args: &DoctorArgs, sources: &Sources) -> anyhow::Result<Vec<Finding
             return flightctl::checks(args, fleet, sources);
         }
         return rollout::checks(args, sources);
+    }
+    // carried updates: the keys, a bundle, the stick, a device
+    if has("bundle") {
+        return bundle::checks(args, sources);
     }
     let pull_secret = path_of(&inputs::PULL_SECRET, args.pull_secret.as_deref())?;
     let auth = path_of(&inputs::AUTH_CONFIG, args.auth_config.as_deref())?;
