@@ -1513,6 +1513,16 @@ fn bad_input_is_refused_before_anything_runs() {
     std::fs::write(not_a_bundle.join("bundle.json.sig"), "x").unwrap();
     let not_a_bundle = not_a_bundle.to_string();
     let fresh = dir.join("fresh-bundle").to_string();
+    // a bundle with the user's files beside it: never replaced (removed) whole
+    let bundle_and_mine = dir.join("bundle-and-mine");
+    std::fs::create_dir_all(bundle_and_mine.join("amd64")).unwrap();
+    std::fs::write(
+        bundle_and_mine.join("bundle.json"),
+        r#"{"format": "xtask-bundle/1"}"#,
+    )
+    .unwrap();
+    std::fs::write(bundle_and_mine.join("thesis.odt"), "mine").unwrap();
+    let bundle_and_mine = bundle_and_mine.to_string();
     cases.extend([
         case(&["bundle"], &["--to", "missing"]),
         case(
@@ -1530,6 +1540,14 @@ fn bad_input_is_refused_before_anything_runs() {
         case(
             &["bundle", "--to", &other_files],
             &["--to", "other-files", "holds other files"],
+        ),
+        case(
+            &["bundle", "--to", &bundle_and_mine],
+            &["--to", "bundle-and-mine", "holds other files"],
+        ),
+        case(
+            &["bundle", "--to", &not_a_bundle],
+            &["--to", "not-a-bundle", "holds other files"],
         ),
         case(
             &["bundle", "--to", &fresh, "--arch", "sparc"],

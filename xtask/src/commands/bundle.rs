@@ -135,9 +135,12 @@ pub fn target(what: &str, dir: &Utf8Path, root: &Utf8Path) -> anyhow::Result<boo
         )),
         Ok(m) if !m.is_dir() => Err(bad(what, dir.as_str(), "exists and is not a directory")),
         Ok(_) => {
-            let mut entries = std::fs::read_dir(dir)
+            let names: Vec<String> = std::fs::read_dir(dir)
+                .map_err(|e| bad(what, dir.as_str(), format!("cannot be read: {e}")))?
+                .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+                .collect::<Result<_, _>>()
                 .map_err(|e| bad(what, dir.as_str(), format!("cannot be read: {e}")))?;
-            if entries.next().is_none() || dir.join("bundle.json").is_file() {
+            if names.is_empty() || earlier_bundle(dir, &names) {
                 Ok(true)
             } else {
                 Err(bad(
@@ -148,6 +151,28 @@ pub fn target(what: &str, dir: &Utf8Path, root: &Utf8Path) -> anyhow::Result<boo
             }
         }
     }
+}
+
+/// Is `dir` (holding `names`) a bundle an earlier run wrote, which the run may remove
+/// whole? Its manifest of format xtask-bundle/1 and nothing but a bundle's names: a
+/// directory that merely holds a file called bundle.json (or a bundle and the user's files
+/// beside it) is not removed.
+fn earlier_bundle(dir: &Utf8Path, names: &[String]) -> bool {
+    let bundle_names = [
+        "bundle.json",
+        "bundle.json.sig",
+        Arch::Amd64.oci(),
+        Arch::Arm64.oci(),
+    ];
+    if !names.iter().all(|n| bundle_names.contains(&n.as_str())) {
+        return false;
+    }
+    let manifest = dir.join("bundle.json");
+    let Ok(bytes) = validate::read_bounded("--to", &manifest, local::MAX_MANIFEST) else {
+        return false;
+    };
+    serde_json::from_slice::<serde_json::Value>(&bytes)
+        .is_ok_and(|doc| doc.get("format").and_then(|f| f.as_str()) == Some(BUNDLE_FORMAT))
 }
 
 /// Would a bundle at `rel` (in the repository) go with its tracked files? Everywhere git
@@ -568,5 +593,21 @@ mod tests {
         refused(Utf8PathBuf::from("/tmp/a\"b"), "'\"'");
         // a new directory under target/: taken, nothing to replace
         assert!(!target("--to", &root.join("target/no-such-bundle"), &root).unwrap());
+        // an earlier bundle is replaced; a directory that merely holds a bundle.json (another
+        // tool's, or a bundle with the user's files beside it) is refused, never removed
+        let dir = Utf8PathBuf::from_path_buf(std::env::temp_dir())
+            .unwrap()
+            .join(format!("xtask-bundle-directories-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("amd64")).unwrap();
+        std::fs::write(dir.join("bundle.json"), r#"{"format": "xtask-bundle/1"}"#).unwrap();
+        std::fs::write(dir.join("bundle.json.sig"), "sig").unwrap();
+        assert!(target("--to", &dir, &root).unwrap());
+        std::fs::write(dir.join("notes.txt"), "mine").unwrap();
+        refused(dir.clone(), "holds other files");
+        std::fs::remove_file(dir.join("notes.txt")).unwrap();
+        std::fs::write(dir.join("bundle.json"), r#"{"name": "my-app"}"#).unwrap();
+        refused(dir.clone(), "holds other files");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
