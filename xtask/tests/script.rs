@@ -1454,6 +1454,296 @@ esac
         .output();
 }
 
+/// The device's verifier (`containerfiles/usb/microshift-usb-update`) run here with
+/// stand-ins: a signed bundle of one small amd64 image at `to` (its `note` makes the image
+/// another), its digest.
+fn verifier_bundle(to: &Utf8Path, home: &Utf8Path, fpr: &str, note: &str) -> String {
+    let (_, digest) = common::oci_layout(&to.join("amd64"), "amd64", note);
+    Ran::of(
+        std::process::Command::new("sh")
+            .arg(
+                repo_root()
+                    .join(xtask::commands::build::USB_SCRIPT)
+                    .as_str(),
+            )
+            .args(["manifest", to.as_str()])
+            .arg(format!("quay.io/x/os@{digest}"))
+            .args([digest.as_str(), "4.16"])
+            .arg(format!("amd64={digest}"))
+            .output()
+            .unwrap(),
+    )
+    .ok();
+    let signed = std::process::Command::new("gpg")
+        .env("GNUPGHOME", home.as_str())
+        .args(["--batch", "--yes", "--local-user", fpr, "--detach-sign"])
+        .args(["--output", to.join("bundle.json.sig").as_str()])
+        .arg(to.join("bundle.json").as_str())
+        .status()
+        .unwrap();
+    assert!(signed.success());
+    digest
+}
+
+/// The verifier's settings (a device's, with its state and mounts under `dir`), and its
+/// stand-ins in `dir/bin`, ahead of the host's programs on the PATH it returns.
+/// TEST FIXTURE: bootc as far as the verifier asks it: `status` says the device runs
+/// another amd64 image (and, on its `$SLOW_CALL`th call, says it is there, `dir/slow`, and
+/// waits for `dir/go`: the test acts meanwhile); `switch` is recorded in `dir/bootc.log`,
+/// never run. A real bootc pulls the layout into ostree and stages it.
+fn verifier_device(dir: &Utf8Path, public: &Utf8Path) -> (Utf8PathBuf, String) {
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let config = dir.join("config");
+    std::fs::write(
+        &config,
+        format!("METHOD=gpg\nKEY={public}\nSTATE={dir}/state\nMOUNTS={dir}/mounts\n"),
+    )
+    .unwrap();
+    common::write_executable(
+        &bin.join("bootc"),
+        &format!(
+            r#"#!/bin/sh
+case "$1" in
+status)
+  n=$(($(cat "{dir}/status-calls" 2>/dev/null || echo 0) + 1))
+  echo $n >"{dir}/status-calls"
+  if [ "$n" = "${{SLOW_CALL:-}}" ]; then
+    touch "{dir}/slow"
+    i=0; while [ ! -e "{dir}/go" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+  fi
+  echo '{{"status":{{"booted":{{"image":{{"architecture":"amd64","imageDigest":"sha256:0000000000000000000000000000000000000000000000000000000000000000"}}}}}}}}' ;;
+*) echo "$*" >>"{dir}/bootc.log" ;;
+esac
+"#
+        ),
+    );
+    (config, format!("{bin}:/usr/bin:/bin"))
+}
+
+/// Wait (at most 30 s) until `ready` says yes.
+fn wait_for(what: &str, ready: impl Fn() -> bool) {
+    let start = std::time::Instant::now();
+    while !ready() {
+        assert!(start.elapsed().as_secs() < 30, "waited 30 s for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Review of issue 33: a verifier stopped mid-way (the stick pulled: its unit is bound to
+/// the device, and systemd stops it; or `systemctl stop`) removes its partial copy from
+/// /var and says so in the result file, nothing staged. (Before: under dash a signal ran no
+/// EXIT trap, and the copy, up to the bundle's size, stayed in STATE/incoming until the next
+/// stick; the result file still told of the update before, under any shell.)
+#[test]
+fn a_stopped_verifier_leaves_no_partial_copy() {
+    let test = "a_stopped_verifier_leaves_no_partial_copy";
+    for tool in ["jq", "gpg", "gpgv", "sha256sum", "flock"] {
+        if !common::require_tool(tool, test) {
+            return;
+        }
+    }
+    let dir = scratch("verifier-stopped");
+    let (home, fpr, public) = common::gpg_key(&dir.join("gnupg"), "verifier stop test").unwrap();
+    let stick = dir.join("stick/microshift-bundle");
+    verifier_bundle(&stick, &home, &fpr, "v2");
+    let (config, path) = verifier_device(&dir, &public);
+    let state = dir.join("state");
+    // an earlier update's result, which a stopped run must not leave standing
+    std::fs::create_dir_all(&state).unwrap();
+    std::fs::write(state.join("result.json"), r#"{"result": "staged"}"#).unwrap();
+    use std::os::unix::process::CommandExt;
+    // the second question to bootc comes once the copy in /var is whole and checked
+    let mut run = std::process::Command::new("sh")
+        .arg(
+            repo_root()
+                .join(xtask::commands::build::USB_SCRIPT)
+                .as_str(),
+        )
+        .args(["stage", stick.as_str()])
+        .env("MICROSHIFT_USB_UPDATE_CONFIG", config.as_str())
+        .env("PATH", &path)
+        .env("SLOW_CALL", "2")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    wait_for("the verifier's copy", || dir.join("slow").exists());
+    assert!(state.join("incoming/work/amd64").is_dir());
+    // as systemd stops a unit: SIGTERM to all its processes
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", "--", &format!("-{}", run.id())])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = run.wait().unwrap();
+    let mut stderr = String::new();
+    use std::io::Read;
+    run.stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(!status.success(), "{stderr}");
+    assert!(
+        !state.join("incoming/work").exists(),
+        "a partial copy is left in {state}/incoming/work\n{stderr}"
+    );
+    let result: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(state.join("result.json")).unwrap()).unwrap();
+    assert_eq!(result["result"], "refused", "{result}");
+    assert!(
+        result["reason"].as_str().unwrap().contains("stopped"),
+        "{result}"
+    );
+    assert!(stderr.contains("nothing staged"), "{stderr}");
+    assert_eq!(
+        std::fs::read_dir(state.join("images")).unwrap().count(),
+        0,
+        "something was staged"
+    );
+    assert!(!dir.join("bootc.log").exists(), "bootc switch was called");
+    let _ = std::process::Command::new("gpgconf")
+        .env("GNUPGHOME", home.as_str())
+        .args(["--kill", "gpg-agent"])
+        .output();
+}
+
+/// Review of issue 33: two update sticks at once (two sticks plugged together, or a stick
+/// with two partitions of the label): each unit mounts its own on a directory of its own and
+/// they are staged one after the other, each its own bundle. (Before: both mounted on
+/// /run/microshift-usb-update/stick; the second unmounted the first's stick while its
+/// verifier ran and mounted its own there, so the first staged the second's bundle under
+/// the first's name, and then unmounted it under the second, which found no bundle.)
+/// TEST FIXTURE: blkid, mount, mountpoint and umount stand in for the host's: "mounting" a
+/// device copies its stick's files (dir/sticks/NAME) onto the mount point; a real host
+/// mounts the file system read-only. The devices are two of this host's block devices,
+/// named only: nothing reads or mounts them.
+#[test]
+fn two_sticks_at_once_are_staged_each_its_own() {
+    let test = "two_sticks_at_once_are_staged_each_its_own";
+    for tool in ["jq", "gpg", "gpgv", "sha256sum", "flock"] {
+        if !common::require_tool(tool, test) {
+            return;
+        }
+    }
+    let mut devices: Vec<String> = std::fs::read_dir("/sys/class/block")
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter(|n| n.chars().all(|c| c.is_ascii_alphanumeric()))
+                .filter(|n| {
+                    use std::os::unix::fs::FileTypeExt;
+                    std::fs::metadata(format!("/dev/{n}"))
+                        .is_ok_and(|m| m.file_type().is_block_device())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    devices.sort();
+    if devices.len() < 2 {
+        assert!(
+            !common::in_ci(),
+            "{test}: this host has fewer than two block devices in /dev, and CI must run this test"
+        );
+        eprintln!("SKIPPED {test}: this host has fewer than two block devices in /dev");
+        return;
+    }
+    let dir = scratch("verifier-two-sticks");
+    let (home, fpr, public) = common::gpg_key(&dir.join("gnupg"), "verifier sticks test").unwrap();
+    let (first, second) = (&devices[0], &devices[1]);
+    let first_digest = verifier_bundle(
+        &dir.join("sticks").join(first).join("microshift-bundle"),
+        &home,
+        &fpr,
+        "v2",
+    );
+    let second_digest = verifier_bundle(
+        &dir.join("sticks").join(second).join("microshift-bundle"),
+        &home,
+        &fpr,
+        "v3",
+    );
+    let (config, path) = verifier_device(&dir, &public);
+    let bin = dir.join("bin");
+    common::write_executable(&bin.join("blkid"), "#!/bin/sh\necho MS-UPDATE\n");
+    common::write_executable(
+        &bin.join("mount"),
+        &format!(
+            "#!/bin/sh\n# mount -o OPTIONS DEVICE DIR\necho \"$4 $3\" >>\"{dir}/mounts.log\"\ncp -a \"{dir}/sticks/${{3##*/}}/.\" \"$4/\" && touch \"$4.mounted\"\n"
+        ),
+    );
+    common::write_executable(
+        &bin.join("mountpoint"),
+        "#!/bin/sh\n# mountpoint -q DIR\n[ -e \"$2.mounted\" ]\n",
+    );
+    common::write_executable(
+        &bin.join("umount"),
+        "#!/bin/sh\n[ -e \"$1.mounted\" ] || exit 32\nfind \"$1\" -mindepth 1 -delete && rm -f \"$1.mounted\"\n",
+    );
+    let device = |name: &str| {
+        std::process::Command::new("sh")
+            .arg(
+                repo_root()
+                    .join(xtask::commands::build::USB_SCRIPT)
+                    .as_str(),
+            )
+            .args(["device", name])
+            .env("MICROSHIFT_USB_UPDATE_CONFIG", config.as_str())
+            .env("PATH", &path)
+            .env("SLOW_CALL", "1")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    // the first stick's verifier holds the lock (bootc asked, the test holds the answer)
+    // while the second stick appears, is mounted, and waits for the lock
+    let a = device(first);
+    wait_for("the first stick's verifier", || dir.join("slow").exists());
+    let b = device(second);
+    let mounts = || std::fs::read_to_string(dir.join("mounts.log")).unwrap_or_default();
+    wait_for("the second stick's mount", || mounts().lines().count() == 2);
+    std::fs::write(dir.join("go"), "").unwrap();
+    let a = Ran::of(a.wait_with_output().unwrap());
+    let b = Ran::of(b.wait_with_output().unwrap());
+    let log = std::fs::read_to_string(dir.join("bootc.log")).unwrap_or_default();
+    let switched: Vec<&str> = log.lines().filter_map(|l| l.rsplit('/').next()).collect();
+    assert_eq!(
+        switched,
+        [
+            &first_digest["sha256:".len()..],
+            &second_digest["sha256:".len()..]
+        ],
+        "each stick's own bundle, one after the other\nfirst: {}\nsecond: {}\nmounts: {}",
+        a.stderr,
+        b.stderr,
+        mounts()
+    );
+    assert_eq!(a.code, 0, "{}", a.stderr);
+    assert_eq!(b.code, 0, "{}", b.stderr);
+    let result: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("state/result.json")).unwrap())
+            .unwrap();
+    assert_eq!(result["result"], "staged");
+    assert_eq!(result["digest"], second_digest.as_str());
+    assert!(
+        result["source"].as_str().unwrap().contains(second.as_str()),
+        "{result}"
+    );
+    // each unmounted, its mount point gone
+    assert_eq!(
+        std::fs::read_dir(dir.join("mounts")).unwrap().count(),
+        0,
+        "{}",
+        mounts()
+    );
+    let _ = std::process::Command::new("gpgconf")
+        .env("GNUPGHOME", home.as_str())
+        .args(["--kill", "gpg-agent"])
+        .output();
+}
+
 /// A probe whose output is kept in a variable (`VAR=$(command)`) and whose outcome a later
 /// step asks about (`upgrade --from-bundle`'s "is rsync here?"): the printed script keeps
 /// its outcome too, as the tool does. (Before: the script never set it, and the step that
