@@ -302,6 +302,8 @@ fn device(args: &DoctorArgs, sources: &Sources, need: Option<u64>) -> anyhow::Re
     };
     let said = String::from_utf8_lossy(&o.stderr);
     let doc: Option<Value> = serde_json::from_slice(&o.stdout).ok();
+    // the device's words, shown with its control characters escaped
+    let text = |v: &Value| crate::validate::escape_controls(v.as_str().unwrap_or(""));
     Ok(match doc {
         Some(d) if d["ready"] == true => finding(
             "device",
@@ -309,10 +311,10 @@ fn device(args: &DoctorArgs, sources: &Sources, need: Option<u64>) -> anyhow::Re
             format!(
                 "{}: its verifier has the key {} ({}); {} free in {} for the upload and the verified copy",
                 device.describe(),
-                d["key"].as_str().unwrap_or(""),
-                d["method"].as_str().unwrap_or(""),
+                text(&d["key"]),
+                text(&d["method"]),
                 human(d["free_bytes"].as_u64().unwrap_or(0)),
-                d["state"].as_str().unwrap_or("")
+                text(&d["state"])
             ),
             "",
         ),
@@ -322,7 +324,7 @@ fn device(args: &DoctorArgs, sources: &Sources, need: Option<u64>) -> anyhow::Re
             format!(
                 "{}: {}",
                 device.describe(),
-                d["problems"].as_array().into_iter().flatten().filter_map(Value::as_str).collect::<Vec<_>>().join("; ")
+                d["problems"].as_array().into_iter().flatten().map(text).collect::<Vec<_>>().join("; ")
             ),
             "an image built with usb_updates and signing.public_key carries the verifier and the key; free space in /var",
         ),
