@@ -1610,6 +1610,71 @@ fn a_stopped_verifier_leaves_no_partial_copy() {
         .output();
 }
 
+/// Review of issue 33: the verifier counts, besides its verified copy of a bundle, bootc's
+/// import of it into ostree (in /sysroot, the file system /var is on): three times its bytes,
+/// at least 1 GiB, as `upgrade` counts a pull. A device with room for the copy only is
+/// refused before anything is copied, and its `check` says it is not ready. (Before: the
+/// copy and 64 MiB were all it asked for, and bootc's import then filled /var, where
+/// MicroShift's etcd lives.)
+/// TEST FIXTURE: df says /var has 100 MiB free; a real df says what the file system has.
+#[test]
+fn the_verifier_counts_bootcs_import() {
+    let test = "the_verifier_counts_bootcs_import";
+    for tool in ["jq", "gpg", "gpgv", "sha256sum", "flock"] {
+        if !common::require_tool(tool, test) {
+            return;
+        }
+    }
+    let dir = scratch("verifier-room");
+    let (home, fpr, public) = common::gpg_key(&dir.join("gnupg"), "verifier room test").unwrap();
+    let stick = dir.join("stick/microshift-bundle");
+    verifier_bundle(&stick, &home, &fpr, "v2");
+    let (config, path) = verifier_device(&dir, &public);
+    common::write_executable(
+        &dir.join("bin/df"),
+        "#!/bin/sh
+echo 'Filesystem 1024-blocks Used Available Capacity Mounted on'
+echo '/dev/vda4 10485760 10383360 102400 99% /var'\n",
+    );
+    let verifier = |args: &[&str]| {
+        Ran::of(
+            std::process::Command::new("sh")
+                .arg(
+                    repo_root()
+                        .join(xtask::commands::build::USB_SCRIPT)
+                        .as_str(),
+                )
+                .args(args)
+                .env("MICROSHIFT_USB_UPDATE_CONFIG", config.as_str())
+                .env("PATH", &path)
+                .output()
+                .unwrap(),
+        )
+    };
+    let staged = verifier(&["stage", stick.as_str()]);
+    assert_eq!(staged.code, 1, "{}", staged.stderr);
+    assert!(
+        staged.stderr.contains("bootc's import of it"),
+        "{}",
+        staged.stderr
+    );
+    assert!(!dir.join("bootc.log").exists(), "bootc switch was called");
+    assert!(!dir.join("state/incoming/work").exists());
+    let checked = verifier(&["check", "4096"]);
+    assert_eq!(checked.code, 1, "{}", checked.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&checked.stdout).unwrap();
+    assert_eq!(doc["ready"], false, "{doc}");
+    assert_eq!(
+        doc["needs_bytes"],
+        2 * 4096 + (1u64 << 30) + (64 << 20),
+        "{doc}"
+    );
+    let _ = std::process::Command::new("gpgconf")
+        .env("GNUPGHOME", home.as_str())
+        .args(["--kill", "gpg-agent"])
+        .output();
+}
+
 /// Review of issue 33: two update sticks at once (two sticks plugged together, or a stick
 /// with two partitions of the label): each unit mounts its own on a directory of its own and
 /// they are staged one after the other, each its own bundle. (Before: both mounted on

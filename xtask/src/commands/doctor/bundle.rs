@@ -3,7 +3,8 @@
 //! one, the signing key), the tools the verifier uses (it runs here as on a device), a
 //! bundle given with `--bundle DIR` checked as a device checks it, the room on its file
 //! system (a stick) or where `bundle.to` writes, and with `--host` the device: its image
-//! has the verifier and the key, and room in /var for the upload and the verified copy.
+//! has the verifier and the key, and room in /var for the upload, the verified copy and
+//! bootc's import of it.
 
 use camino::Utf8PathBuf;
 use serde_json::Value;
@@ -309,7 +310,7 @@ fn device(args: &DoctorArgs, sources: &Sources, need: Option<u64>) -> anyhow::Re
             "device",
             Level::Ok,
             format!(
-                "{}: its verifier has the key {} ({}); {} free in {} for the upload and the verified copy",
+                "{}: its verifier has the key {} ({}); {} free in {} for the upload, the verified copy and bootc's import of it",
                 device.describe(),
                 text(&d["key"]),
                 text(&d["method"]),
