@@ -1488,7 +1488,8 @@ fn verifier_bundle(to: &Utf8Path, home: &Utf8Path, fpr: &str, note: &str) -> Str
 /// The verifier's settings (a device's, with its state and mounts under `dir`), and its
 /// stand-ins in `dir/bin`, ahead of the host's programs on the PATH it returns.
 /// TEST FIXTURE: bootc as far as the verifier asks it: `status` says the device runs
-/// another amd64 image (and, on its `$SLOW_CALL`th call, says it is there, `dir/slow`, and
+/// another amd64 image (`$BOOTED` if given), its rollback deployment `$ROLLBACK` if given
+/// (and, on its `$SLOW_CALL`th call, says it is there, `dir/slow`, and
 /// waits for `dir/go`: the test acts meanwhile); `switch` is recorded in `dir/bootc.log`,
 /// never run. A real bootc pulls the layout into ostree and stages it.
 fn verifier_device(dir: &Utf8Path, public: &Utf8Path) -> (Utf8PathBuf, String) {
@@ -1512,13 +1513,66 @@ status)
     touch "{dir}/slow"
     i=0; while [ ! -e "{dir}/go" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
   fi
-  echo '{{"status":{{"booted":{{"image":{{"architecture":"amd64","imageDigest":"sha256:0000000000000000000000000000000000000000000000000000000000000000"}}}}}}}}' ;;
+  rollback=null
+  [ -z "${{ROLLBACK:-}}" ] || rollback="{{\"image\":{{\"imageDigest\":\"$ROLLBACK\"}}}}"
+  echo '{{"status":{{"booted":{{"image":{{"architecture":"amd64","imageDigest":"'"${{BOOTED:-sha256:0000000000000000000000000000000000000000000000000000000000000000}}"'"}}}},"rollback":'"$rollback"'}}}}' ;;
 *) echo "$*" >>"{dir}/bootc.log" ;;
 esac
 "#
         ),
     );
     (config, format!("{bin}:/usr/bin:/bin"))
+}
+
+/// TEST FIXTURE: blkid, mount, mountpoint and umount for the verifier's `device`, in
+/// `dir/bin`: every device carries the label; "mounting" a device copies its stick's files
+/// (`dir/sticks/NAME`) onto the mount point (logged in `dir/mounts.log`). A real host reads
+/// the label from the file system and mounts it read-only.
+fn verifier_sticks(dir: &Utf8Path) {
+    let bin = dir.join("bin");
+    common::write_executable(&bin.join("blkid"), "#!/bin/sh\necho MS-UPDATE\n");
+    common::write_executable(
+        &bin.join("mount"),
+        &format!(
+            "#!/bin/sh\n# mount -o OPTIONS DEVICE DIR\necho \"$4 $3\" >>\"{dir}/mounts.log\"\ncp -a \"{dir}/sticks/${{3##*/}}/.\" \"$4/\" && touch \"$4.mounted\"\n"
+        ),
+    );
+    common::write_executable(
+        &bin.join("mountpoint"),
+        "#!/bin/sh\n# mountpoint -q DIR\n[ -e \"$2.mounted\" ]\n",
+    );
+    common::write_executable(
+        &bin.join("umount"),
+        "#!/bin/sh\n[ -e \"$1.mounted\" ] || exit 32\nfind \"$1\" -mindepth 1 -delete && rm -f \"$1.mounted\"\n",
+    );
+}
+
+/// `n` of this host's block devices, by kernel name (`device` checks /dev/NAME is one;
+/// nothing reads or mounts them); `None` when there are fewer (in CI a failure).
+fn block_devices(test: &str, n: usize) -> Option<Vec<String>> {
+    let mut devices: Vec<String> = std::fs::read_dir("/sys/class/block")
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter(|n| n.chars().all(|c| c.is_ascii_alphanumeric()))
+                .filter(|n| {
+                    use std::os::unix::fs::FileTypeExt;
+                    std::fs::metadata(format!("/dev/{n}"))
+                        .is_ok_and(|m| m.file_type().is_block_device())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    devices.sort();
+    if devices.len() < n {
+        assert!(
+            !common::in_ci(),
+            "{test}: this host has fewer than {n} block devices in /dev, and CI must run this test"
+        );
+        eprintln!("SKIPPED {test}: this host has fewer than {n} block devices in /dev");
+        return None;
+    }
+    devices.truncate(n);
+    Some(devices)
 }
 
 /// Wait (at most 30 s) until `ready` says yes.
@@ -1570,7 +1624,7 @@ fn a_stopped_verifier_leaves_no_partial_copy() {
         .spawn()
         .unwrap();
     wait_for("the verifier's copy", || dir.join("slow").exists());
-    assert!(state.join("incoming/work/amd64").is_dir());
+    assert!(state.join("incoming/work/bundle.json").is_file());
     // as systemd stops a unit: SIGTERM to all its processes
     let killed = std::process::Command::new("kill")
         .args(["-TERM", "--", &format!("-{}", run.id())])
@@ -1675,16 +1729,93 @@ echo '/dev/vda4 10485760 10383360 102400 99% /var'\n",
         .output();
 }
 
+/// Review of issue 33: a stick left in is seen again at every boot (udev's coldplug). Its
+/// image, once the device rolled back from it (greenboot found it unhealthy), is not staged
+/// again by the stick: with `usb_updates.apply: now` the device would loop between the two
+/// images, rebooting. An operator's `stage` (`upgrade --from-bundle`) still stages it. And a
+/// stick of the image the device runs is known for it before anything is copied: a blob
+/// missing from it does not matter. (Before: the stick staged the rolled-back image again
+/// at every boot, and a stick of the running image was copied whole each time first.)
+#[test]
+fn a_stick_left_in_stages_no_image_the_device_rolled_back_from() {
+    let test = "a_stick_left_in_stages_no_image_the_device_rolled_back_from";
+    for tool in ["jq", "gpg", "gpgv", "sha256sum", "flock"] {
+        if !common::require_tool(tool, test) {
+            return;
+        }
+    }
+    let Some(devices) = block_devices(test, 1) else {
+        return;
+    };
+    let dir = scratch("verifier-left-in");
+    let (home, fpr, public) = common::gpg_key(&dir.join("gnupg"), "verifier left-in test").unwrap();
+    let stick = dir
+        .join("sticks")
+        .join(&devices[0])
+        .join("microshift-bundle");
+    let digest = verifier_bundle(&stick, &home, &fpr, "v3");
+    let (config, path) = verifier_device(&dir, &public);
+    verifier_sticks(&dir);
+    let verifier = |args: &[&str], env: (&str, &str)| {
+        Ran::of(
+            std::process::Command::new("sh")
+                .arg(
+                    repo_root()
+                        .join(xtask::commands::build::USB_SCRIPT)
+                        .as_str(),
+                )
+                .args(args)
+                .env("MICROSHIFT_USB_UPDATE_CONFIG", config.as_str())
+                .env("PATH", &path)
+                .env(env.0, env.1)
+                .output()
+                .unwrap(),
+        )
+    };
+    let result = || -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.join("state/result.json")).unwrap())
+            .unwrap()
+    };
+    // the device rolled back from the stick's image: the stick does not stage it
+    let again = verifier(&["device", &devices[0]], ("ROLLBACK", &digest));
+    assert_eq!(again.code, 1, "{}", again.stderr);
+    assert!(
+        again.stderr.contains("rollback deployment"),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(result()["result"], "refused");
+    assert!(!dir.join("bootc.log").exists(), "bootc switch was called");
+    // the operator's stage does
+    let asked = verifier(&["stage", stick.as_str()], ("ROLLBACK", &digest));
+    assert_eq!(asked.code, 0, "{}", asked.stderr);
+    assert_eq!(result()["result"], "staged");
+    std::fs::remove_file(dir.join("bootc.log")).unwrap();
+    // the device runs the stick's image: current, known before a blob is copied
+    let blob = std::fs::read_dir(stick.join("amd64/blobs/sha256"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    std::fs::remove_file(blob).unwrap();
+    let current = verifier(&["device", &devices[0]], ("BOOTED", &digest));
+    assert_eq!(current.code, 0, "{}", current.stderr);
+    assert_eq!(result()["result"], "current", "{}", current.stderr);
+    assert!(!dir.join("bootc.log").exists(), "bootc switch was called");
+    let _ = std::process::Command::new("gpgconf")
+        .env("GNUPGHOME", home.as_str())
+        .args(["--kill", "gpg-agent"])
+        .output();
+}
+
 /// Review of issue 33: two update sticks at once (two sticks plugged together, or a stick
 /// with two partitions of the label): each unit mounts its own on a directory of its own and
 /// they are staged one after the other, each its own bundle. (Before: both mounted on
 /// /run/microshift-usb-update/stick; the second unmounted the first's stick while its
 /// verifier ran and mounted its own there, so the first staged the second's bundle under
 /// the first's name, and then unmounted it under the second, which found no bundle.)
-/// TEST FIXTURE: blkid, mount, mountpoint and umount stand in for the host's: "mounting" a
-/// device copies its stick's files (dir/sticks/NAME) onto the mount point; a real host
-/// mounts the file system read-only. The devices are two of this host's block devices,
-/// named only: nothing reads or mounts them.
+/// The stand-ins: [`verifier_sticks`], [`verifier_device`].
 #[test]
 fn two_sticks_at_once_are_staged_each_its_own() {
     let test = "two_sticks_at_once_are_staged_each_its_own";
@@ -1693,27 +1824,9 @@ fn two_sticks_at_once_are_staged_each_its_own() {
             return;
         }
     }
-    let mut devices: Vec<String> = std::fs::read_dir("/sys/class/block")
-        .map(|d| {
-            d.filter_map(|e| e.ok()?.file_name().into_string().ok())
-                .filter(|n| n.chars().all(|c| c.is_ascii_alphanumeric()))
-                .filter(|n| {
-                    use std::os::unix::fs::FileTypeExt;
-                    std::fs::metadata(format!("/dev/{n}"))
-                        .is_ok_and(|m| m.file_type().is_block_device())
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    devices.sort();
-    if devices.len() < 2 {
-        assert!(
-            !common::in_ci(),
-            "{test}: this host has fewer than two block devices in /dev, and CI must run this test"
-        );
-        eprintln!("SKIPPED {test}: this host has fewer than two block devices in /dev");
+    let Some(devices) = block_devices(test, 2) else {
         return;
-    }
+    };
     let dir = scratch("verifier-two-sticks");
     let (home, fpr, public) = common::gpg_key(&dir.join("gnupg"), "verifier sticks test").unwrap();
     let (first, second) = (&devices[0], &devices[1]);
@@ -1730,22 +1843,7 @@ fn two_sticks_at_once_are_staged_each_its_own() {
         "v3",
     );
     let (config, path) = verifier_device(&dir, &public);
-    let bin = dir.join("bin");
-    common::write_executable(&bin.join("blkid"), "#!/bin/sh\necho MS-UPDATE\n");
-    common::write_executable(
-        &bin.join("mount"),
-        &format!(
-            "#!/bin/sh\n# mount -o OPTIONS DEVICE DIR\necho \"$4 $3\" >>\"{dir}/mounts.log\"\ncp -a \"{dir}/sticks/${{3##*/}}/.\" \"$4/\" && touch \"$4.mounted\"\n"
-        ),
-    );
-    common::write_executable(
-        &bin.join("mountpoint"),
-        "#!/bin/sh\n# mountpoint -q DIR\n[ -e \"$2.mounted\" ]\n",
-    );
-    common::write_executable(
-        &bin.join("umount"),
-        "#!/bin/sh\n[ -e \"$1.mounted\" ] || exit 32\nfind \"$1\" -mindepth 1 -delete && rm -f \"$1.mounted\"\n",
-    );
+    verifier_sticks(&dir);
     let device = |name: &str| {
         std::process::Command::new("sh")
             .arg(
