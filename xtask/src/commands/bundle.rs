@@ -134,6 +134,11 @@ pub fn target(what: &str, dir: &Utf8Path, root: &Utf8Path) -> anyhow::Result<boo
             "is a symbolic link: give the directory itself",
         )),
         Ok(m) if !m.is_dir() => Err(bad(what, dir.as_str(), "exists and is not a directory")),
+        Ok(m) if mount_point(dir, &m) => Err(bad(
+            what,
+            dir.as_str(),
+            format!("is a mount point (a stick's root?): the bundle is written beside it and renamed into place, which cannot cross into another file system; give a directory on it: {}", dir.join(STICK_BUNDLE)),
+        )),
         Ok(_) => {
             let names: Vec<String> = std::fs::read_dir(dir)
                 .map_err(|e| bad(what, dir.as_str(), format!("cannot be read: {e}")))?
@@ -151,6 +156,17 @@ pub fn target(what: &str, dir: &Utf8Path, root: &Utf8Path) -> anyhow::Result<boo
             }
         }
     }
+}
+
+/// Is `dir` (its metadata `m`) the root of a file system mounted there: on another device
+/// than its parent?
+fn mount_point(dir: &Utf8Path, m: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let parent = match dir.parent() {
+        Some(p) if !p.as_str().is_empty() => p,
+        _ => Utf8Path::new("."),
+    };
+    std::fs::metadata(parent).is_ok_and(|p| p.dev() != m.dev())
 }
 
 /// Is `dir` (holding `names`) a bundle an earlier run wrote, which the run may remove
@@ -591,6 +607,9 @@ mod tests {
         refused(root.clone(), "is the repository");
         refused(root.parent().unwrap().to_path_buf(), "is the repository");
         refused(Utf8PathBuf::from("/tmp/a\"b"), "'\"'");
+        // a file system's root (an empty stick's, say; /proc here): the bundle could not be
+        // renamed into it
+        refused(Utf8PathBuf::from("/proc"), "is a mount point");
         // a new directory under target/: taken, nothing to replace
         assert!(!target("--to", &root.join("target/no-such-bundle"), &root).unwrap());
         // an earlier bundle is replaced; a directory that merely holds a bundle.json (another
