@@ -1525,16 +1525,28 @@ esac
 }
 
 /// TEST FIXTURE: blkid, mount, mountpoint and umount for the verifier's `device`, in
-/// `dir/bin`: every device carries the label; "mounting" a device copies its stick's files
-/// (`dir/sticks/NAME`) onto the mount point (logged in `dir/mounts.log`). A real host reads
-/// the label from the file system and mounts it read-only.
+/// `dir/bin`: every device carries the label, on a vfat file system (`$STICK_FS` if
+/// given); "mounting" a device copies its stick's files (`dir/sticks/NAME`) onto the mount
+/// point (logged in `dir/mounts.log`: the mount point, the device, `-t`'s type). A real host
+/// reads the label and type from the file system and mounts it read-only.
 fn verifier_sticks(dir: &Utf8Path) {
     let bin = dir.join("bin");
-    common::write_executable(&bin.join("blkid"), "#!/bin/sh\necho MS-UPDATE\n");
+    common::write_executable(
+        &bin.join("blkid"),
+        "#!/bin/sh\n# blkid -o value -s LABEL|TYPE DEVICE\ncase \"$4\" in LABEL) echo MS-UPDATE ;; TYPE) echo \"${STICK_FS:-vfat}\" ;; esac\n",
+    );
     common::write_executable(
         &bin.join("mount"),
         &format!(
-            "#!/bin/sh\n# mount -o OPTIONS DEVICE DIR\necho \"$4 $3\" >>\"{dir}/mounts.log\"\ncp -a \"{dir}/sticks/${{3##*/}}/.\" \"$4/\" && touch \"$4.mounted\"\n"
+            r#"#!/bin/sh
+# mount [-t TYPE] -o OPTIONS DEVICE DIR
+type=
+while [ $# -gt 2 ]; do
+  case $1 in -t) type=$2; shift 2 ;; *) shift ;; esac
+done
+echo "$2 $1 $type" >>"{dir}/mounts.log"
+cp -a "{dir}/sticks/${{1##*/}}/." "$2/" && touch "$2.mounted"
+"#
         ),
     );
     common::write_executable(
@@ -1803,6 +1815,65 @@ fn a_stick_left_in_stages_no_image_the_device_rolled_back_from() {
     assert_eq!(current.code, 0, "{}", current.stderr);
     assert_eq!(result()["result"], "current", "{}", current.stderr);
     assert!(!dir.join("bootc.log").exists(), "bootc switch was called");
+    let _ = std::process::Command::new("gpgconf")
+        .env("GNUPGHOME", home.as_str())
+        .args(["--kill", "gpg-agent"])
+        .output();
+}
+
+/// Review of issue 33: the verifier mounts only the file systems update sticks carry (vfat,
+/// exfat, ext4, xfs), named to mount with `-t`: a stick with any other (say hfsplus) is
+/// refused before the kernel parses it. (Before: whatever the stick held was mounted, as
+/// root, the kernel guessing its type.)
+#[test]
+fn a_stick_of_another_file_system_is_not_mounted() {
+    let test = "a_stick_of_another_file_system_is_not_mounted";
+    for tool in ["jq", "gpg", "gpgv", "sha256sum", "flock"] {
+        if !common::require_tool(tool, test) {
+            return;
+        }
+    }
+    let Some(devices) = block_devices(test, 1) else {
+        return;
+    };
+    let dir = scratch("verifier-file-systems");
+    let (home, fpr, public) = common::gpg_key(&dir.join("gnupg"), "verifier fs test").unwrap();
+    let stick = dir
+        .join("sticks")
+        .join(&devices[0])
+        .join("microshift-bundle");
+    verifier_bundle(&stick, &home, &fpr, "v2");
+    let (config, path) = verifier_device(&dir, &public);
+    verifier_sticks(&dir);
+    let device = |fs: &str| {
+        Ran::of(
+            std::process::Command::new("sh")
+                .arg(
+                    repo_root()
+                        .join(xtask::commands::build::USB_SCRIPT)
+                        .as_str(),
+                )
+                .args(["device", &devices[0]])
+                .env("MICROSHIFT_USB_UPDATE_CONFIG", config.as_str())
+                .env("PATH", &path)
+                .env("STICK_FS", fs)
+                .output()
+                .unwrap(),
+        )
+    };
+    let mounts = || std::fs::read_to_string(dir.join("mounts.log")).unwrap_or_default();
+    let odd = device("hfsplus");
+    assert_eq!(odd.code, 1, "{}", odd.stderr);
+    assert!(odd.stderr.contains("'hfsplus'"), "{}", odd.stderr);
+    assert_eq!(mounts(), "", "a stick of another file system was mounted");
+    let result: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("state/result.json")).unwrap())
+            .unwrap();
+    assert_eq!(result["result"], "refused");
+    // a vfat stick: mounted as vfat, staged
+    let good = device("vfat");
+    assert_eq!(good.code, 0, "{}", good.stderr);
+    assert!(mounts().trim_end().ends_with(" vfat"), "{}", mounts());
     let _ = std::process::Command::new("gpgconf")
         .env("GNUPGHOME", home.as_str())
         .args(["--kill", "gpg-agent"])
