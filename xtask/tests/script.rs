@@ -1454,6 +1454,73 @@ esac
         .output();
 }
 
+/// Review of issue 33: `bundle --to` a stick as it comes (FAT32, vfat) with a layer of 4 GiB
+/// or more in the release (an `--embed` image's layer of workload images, say) is refused
+/// before anything is written: vfat holds no file that large, and the copy failed half way,
+/// after gigabytes. A layer under 4 GiB, or another file system, goes on.
+/// TEST FIXTURE: skopeo answers as a registry with a one-architecture list whose image has a
+/// layer of `$LAYER` bytes; stat says the file system is vfat (`msdos`) and df that it has
+/// room. Real tools ask the registry and the kernel.
+#[test]
+fn bundle_refuses_a_vfat_stick_for_a_layer_of_4_gib() {
+    let test = "bundle_refuses_a_vfat_stick_for_a_layer_of_4_gib";
+    if !common::require_tool("gpg", test) {
+        return;
+    }
+    let dir = scratch("bundle-vfat");
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::create_dir_all(dir.join("stick")).unwrap();
+    let (home, fpr, public) = common::gpg_key(&dir.join("gnupg"), "bundle vfat test").unwrap();
+    let amd = format!("sha256:{}", "2".repeat(64));
+    common::write_executable(
+        &bin.join("skopeo"),
+        &format!(
+            r#"#!/bin/sh
+case "$*" in
+  *"inspect --raw"*"@sha256:"*) echo '{{"schemaVersion":2,"config":{{"size":1000}},"layers":[{{"size":'"$LAYER"'}}]}}' ;;
+  *"inspect --raw"*) echo '{{"schemaVersion":2,"manifests":[{{"digest":"{amd}","platform":{{"architecture":"amd64","os":"linux"}}}}]}}' ;;
+  *) exit 1 ;;
+esac
+"#
+        ),
+    );
+    common::write_executable(&bin.join("stat"), "#!/bin/sh\necho \"${FS:-msdos}\"\n");
+    common::write_executable(
+        &bin.join("df"),
+        "#!/bin/sh\necho Avail; echo 999999999999\n",
+    );
+    let to = dir.join("stick/microshift-bundle");
+    let bundle = |layer: u64, fs: &str| {
+        let mut c = common::isolated_xtask(&format!("{bin}:/usr/bin:/bin"));
+        c.args(["--dry-run", "bundle", "--to", to.as_str()])
+            .args(["--image", "quay.io/x/os:v2", "--arch", "amd64"])
+            .args(["--microshift-version", "4.17", "--sign-method", "gpg"])
+            .args(["--sign-by", &fpr, "--sign-public-key", public.as_str()])
+            .env("GNUPGHOME", home.as_str())
+            .env("LAYER", layer.to_string())
+            .env("FS", fs);
+        common::with_fixture_secrets(&mut c);
+        Ran::of(c.output().unwrap())
+    };
+    let refused = bundle(5 << 30, "msdos");
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("--to")
+            && refused.stderr.contains("vfat")
+            && refused.stderr.contains("exfat"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(refused.stdout, "", "a plan was printed");
+    bundle(3 << 30, "msdos").ok();
+    bundle(5 << 30, "exfat").ok();
+    let _ = std::process::Command::new("gpgconf")
+        .env("GNUPGHOME", home.as_str())
+        .args(["--kill", "gpg-agent"])
+        .output();
+}
+
 /// The device's verifier (`containerfiles/usb/microshift-usb-update`) run here with
 /// stand-ins: a signed bundle of one small amd64 image at `to` (its `note` makes the image
 /// another), its digest.

@@ -216,8 +216,9 @@ fn tracked(root: &Utf8Path, rel: &Utf8Path) -> bool {
     }
 }
 
-/// The bytes of an image by digest (its manifest, config and layers), as its registry says.
-fn image_bytes(wanted: &Wanted, reference: &str) -> anyhow::Result<u64> {
+/// The bytes of an image by digest (its manifest, config and layers), as its registry says,
+/// and those of its largest blob.
+fn image_bytes(wanted: &Wanted, reference: &str) -> anyhow::Result<(u64, u64)> {
     let mut a: Vec<String> = Vec::new();
     if let Some(c) = &wanted.registries_conf {
         a.extend(["--registries-conf".to_string(), c.to_string()]);
@@ -240,7 +241,30 @@ fn image_bytes(wanted: &Wanted, reference: &str) -> anyhow::Result<u64> {
             "{reference}: the registry served no manifest (JSON): {e}"
         ))
     })?;
-    Ok(crate::inspect::image_bytes(&doc) + out.stdout.len() as u64)
+    let largest = doc
+        .get("layers")
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+        .chain(doc.get("config"))
+        .filter_map(|l| l.get("size").and_then(serde_json::Value::as_u64))
+        .max()
+        .unwrap_or(0);
+    Ok((
+        crate::inspect::image_bytes(&doc) + out.stdout.len() as u64,
+        largest,
+    ))
+}
+
+/// The largest file a FAT (vfat) file system holds: 4 GiB less a byte.
+const FAT_LARGEST: u64 = (4 << 30) - 1;
+
+/// The type of the file system `dir` is on, as `stat -f` names it (`msdos` for vfat), if
+/// it can be read.
+fn file_system(dir: &Utf8Path) -> Option<String> {
+    crate::exec::ask("stat", &["-f", "-c", "%T", "--", dir.as_str()], false)
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
 }
 
 impl Bundle {
@@ -302,6 +326,7 @@ impl Bundle {
         // the two questions, read-only: the list, then each image's size
         let pinned = fleet::pin(&wanted)?;
         let mut members = Vec::new();
+        let mut largest: Option<(Arch, u64)> = None;
         for arch in archs {
             let Some((_, digest)) = pinned.members.iter().find(|(a, _)| a == arch.oci()) else {
                 let has: Vec<&str> = pinned.members.iter().map(|(a, _)| a.as_str()).collect();
@@ -313,12 +338,30 @@ impl Bundle {
                 )));
             };
             let repository = validate::reference_parts(&pinned.reference).0;
-            let bytes = image_bytes(&wanted, &format!("{repository}@{digest}"))?;
+            let (bytes, blob) = image_bytes(&wanted, &format!("{repository}@{digest}"))?;
+            if largest.is_none_or(|(_, b)| blob > b) {
+                largest = Some((arch, blob));
+            }
             members.push(Member {
                 arch,
                 digest: digest.clone(),
                 bytes,
             });
+        }
+        // a stick as it comes is FAT32 (vfat): a layer of 4 GiB or more (an --embed image's
+        // layer of workload images, say) cannot be written to it, and the copy would fail
+        // half way
+        if let Some((arch, blob)) = largest.filter(|(_, b)| *b > FAT_LARGEST) {
+            if file_system(&room_at).as_deref() == Some("msdos") {
+                return Err(bad(
+                    &picked.what,
+                    to.as_str(),
+                    format!(
+                        "is on a vfat (FAT32) file system, which holds no file of 4 GiB or more, and the {arch} image has a layer of {}: format the stick exfat (or ext4: a device mounts vfat, exfat, ext4 and xfs), or give another disk",
+                        validate::human(blob)
+                    ),
+                ));
+            }
         }
         Ok(Bundle {
             to,
