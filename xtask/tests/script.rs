@@ -1947,6 +1947,95 @@ fn a_stick_of_another_file_system_is_not_mounted() {
         .output();
 }
 
+/// Review of issue 33: a device whose clock is behind (no network, so no NTP, and its RTC
+/// reset: a flat battery) verifies a bundle signed with a key made "in the future" for it:
+/// the key is the trust, not the time, and the stick is the only way such a device is
+/// updated. (Before: gpgv refused the key as "created in the future", and every bundle
+/// with it: "Can't check signature: Bad public key".) The key here is made a year ahead of
+/// this host's clock, which is the same to gpgv.
+#[test]
+fn a_device_whose_clock_is_behind_verifies_a_bundle() {
+    let test = "a_device_whose_clock_is_behind_verifies_a_bundle";
+    for tool in ["jq", "gpg", "gpgv", "sha256sum", "flock"] {
+        if !common::require_tool(tool, test) {
+            return;
+        }
+    }
+    let dir = scratch("verifier-clock");
+    let home = dir.join("gnupg");
+    std::fs::create_dir_all(&home).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o700)).unwrap();
+    // the signer's own clock is right: its gpg signs with the key all the same
+    std::fs::write(home.join("gpg.conf"), "ignore-time-conflict\n").unwrap();
+    let ahead = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 365 * 86400;
+    let gpg = |args: &[&str]| {
+        let out = std::process::Command::new("gpg")
+            .env("GNUPGHOME", home.as_str())
+            .args(["--batch", "--quiet"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "gpg {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    gpg(&[
+        "--faked-system-time",
+        &format!("{ahead}!"),
+        "--passphrase",
+        "",
+        "--quick-gen-key",
+        "verifier clock test",
+        "ed25519",
+        "sign",
+        "never",
+    ]);
+    let fpr = gpg(&["--with-colons", "--list-secret-keys"])
+        .lines()
+        .find(|l| l.starts_with("fpr:"))
+        .unwrap()
+        .split(':')
+        .nth(9)
+        .unwrap()
+        .to_string();
+    let public = dir.join("public.gpg");
+    gpg(&["--yes", "--output", public.as_str(), "--export", &fpr]);
+    let stick = dir.join("stick/microshift-bundle");
+    let digest = verifier_bundle(&stick, &home, &fpr, "v2");
+    let (config, path) = verifier_device(&dir, &public);
+    let staged = Ran::of(
+        std::process::Command::new("sh")
+            .arg(
+                repo_root()
+                    .join(xtask::commands::build::USB_SCRIPT)
+                    .as_str(),
+            )
+            .args(["stage", stick.as_str()])
+            .env("MICROSHIFT_USB_UPDATE_CONFIG", config.as_str())
+            .env("PATH", &path)
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(staged.code, 0, "{}", staged.stderr);
+    assert!(
+        staged.stderr.contains(&format!("staged {digest}")),
+        "{}",
+        staged.stderr
+    );
+    let _ = std::process::Command::new("gpgconf")
+        .env("GNUPGHOME", home.as_str())
+        .args(["--kill", "gpg-agent"])
+        .output();
+}
+
 /// Review of issue 33: two update sticks at once (two sticks plugged together, or a stick
 /// with two partitions of the label): each unit mounts its own on a directory of its own and
 /// they are staged one after the other, each its own bundle. (Before: both mounted on
