@@ -15,10 +15,16 @@
 #          that device, and `upgrade` (greenboot rolls it back: exit 4, the expected
 #          outcome, the failing check named); `status`; then a `rollout` of v2 over the three
 #          devices in waves through Ansible (the device already on v2 skipped).
-# It stops the bed and prints a summary: each step, its time and verdict. Each step's output
+# It stops the bed and prints a summary: each step, its time and verdict; stopped halfway
+# (Ctrl-C, a failed step), it runs `clean` first, for what `run` made. Each step's output
 # is kept in a temporary directory until the end; a failing step prints its last lines.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# before anything is installed or started: sudo leaves rustup's ~/.cargo/bin off root's PATH
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "demo: cargo is not on the PATH ($PATH): sudo leaves out ~/.cargo/bin, where rustup puts it; install the Rust toolchain for root (rustup, as root) and run this again; nothing was installed or started" >&2
+  exit 1
+fi
 if [ "$(id -u)" -ne 0 ]; then
   echo "demo: run it as root (sudo scripts/demo.sh): the test bed's registries, loop devices and podman storage need it" >&2
   exit 1
@@ -29,6 +35,15 @@ summary=()
 began=$(date +%s.%N)
 finish() {
   local status=$?
+  # a demo stopped between `run` and `clean` (Ctrl-C, a failed step) leaves no container,
+  # volume group, loop device or loop file behind: `clean` undoes what `run` recorded in the
+  # bed's state (nothing, when the demo's own `clean` ran), before the bed goes
+  if [ -n "${xtask:-}" ] && [ -x "$xtask" ] && [ -n "${XTASK_STATE_DIR:-}" ]; then
+    if ! "$xtask" clean >"$logs/finish-clean.log" 2>&1; then
+      echo "demo: \`cargo xtask clean\` could not undo what \`run\` made (the volume group xtask-demo-vg, its loop device):" >&2
+      tail -n 10 "$logs/finish-clean.log" >&2
+    fi
+  fi
   scripts/testbed.sh down "$bed" >/dev/null 2>&1 || true
   echo
   echo "demo summary"

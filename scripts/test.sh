@@ -10,6 +10,11 @@
 #   XTASK_KEEP_TESTBED=1   leave the test bed up afterwards
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# before anything is installed or started: sudo leaves rustup's ~/.cargo/bin off root's PATH
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "test.sh: cargo is not on the PATH ($PATH): sudo leaves out ~/.cargo/bin, where rustup puts it; install the Rust toolchain for root (rustup, as root) and run this again; nothing was installed or started" >&2
+  exit 1
+fi
 start=$(date +%s)
 
 if [ "$(id -u)" -eq 0 ] && [ "${XTASK_SKIP_INSTALL:-0}" != 1 ]; then

@@ -435,6 +435,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         content_type = (self.headers.get("Content-Type") or "application/json").split(";")[0].strip()
         srv.log_request(method, url.path, query, content_type, body, self.headers)
+        if method == "get" and srv.spent("hang"):
+            # a server that stopped answering: the request is held until the stand-in stops
+            while not os.path.exists(os.path.join(srv.state, "stop")):
+                time.sleep(0.1)
+            return
         req = MockRequest(srv.host_url, method, url.path, args=query,
                           headers={k: v for k, v in self.headers.items()}, data=body,
                           content_type=content_type)
@@ -443,6 +448,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.send(400, status_doc(400, "BadRequest", "stand-in: the request breaks the OpenAPI document: " + problems))
         if self.headers.get("Authorization") != f"Bearer {srv.scenario['token']}":
             return self.send(401, status_doc(401, "Unauthorized", "Authentication required"), req)
+        if srv.spent("revoke"):
+            # the token revoked, and quoted back as a careless proxy in front of the API does
+            given = self.headers.get("Authorization", "")[len("Bearer "):]
+            return self.send(401, status_doc(401, "Unauthorized", f"token {given} was revoked"), req)
         sim = srv.sim
         with sim.lock:
             sim.advance()
@@ -511,6 +520,23 @@ class Server(http.server.ThreadingHTTPServer):
                                                             "application/json-patch+json": json.loads}))
         self.io = threading.Lock()
         self.host_url = ""
+
+    def spent(self, name):
+        """STATE/NAME holds N: N more requests pass, then every one is spent: STATE/hang holds
+        GETs unanswered (a server that stopped answering mid-rollout), STATE/revoke refuses
+        the token, quoting it back (a proxy that says what it refused)."""
+        path = os.path.join(self.state, name)
+        with self.io:
+            try:
+                with open(path) as f:
+                    left = int(f.read().strip() or "0")
+            except FileNotFoundError:
+                return False
+            if left <= 0:
+                return True
+            with open(path, "w") as f:
+                f.write(str(left - 1))
+            return False
 
     def note(self, text):
         with self.io, open(os.path.join(self.state, "violations.txt"), "a") as f:

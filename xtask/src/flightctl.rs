@@ -23,6 +23,9 @@ const AUTHORIZATION: &str = "Authorization: Bearer ";
 pub const PAGE: usize = 1000;
 /// How long one request may take.
 const MAX_TIME_S: u64 = 30;
+/// The most the questions asked before planning may answer (a fleet of a thousand devices
+/// is a few MiB): more is not flightctl's API, and is not gathered in memory.
+const MAX_ANSWER: u64 = 64 << 20;
 
 /// flightctl's API: where, the CA it is checked with, the token.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -146,15 +149,42 @@ impl Api {
         let mut line = AUTHORIZATION.as_bytes().to_vec();
         line.extend_from_slice(self.token.expose());
         line.push(b'\n');
-        let out = crate::exec::ask_with_secret_file("curl", &args, PLACE, "@", HEADER_FILE, &line)?
-            .ok_or_else(|| {
+        let out = crate::exec::ask_with_secret_file(
+            "curl",
+            &args,
+            PLACE,
+            "@",
+            HEADER_FILE,
+            &line,
+            MAX_ANSWER,
+        )?
+        .ok_or_else(|| {
                 validate::refuse(
                     "curl is not installed: rollout --flightctl speaks to flightctl's API with it (`sudo apt-get install curl`, `sudo dnf install curl`)",
                 )
             })?;
+        if out.stdout.len() as u64 > MAX_ANSWER {
+            return Err(crate::error::StepFailed::error(format!(
+                "flightctl's API at {} ({}) answered more than {} MiB: not flightctl's API (is the URL the one `flightctl login` takes?); nothing was changed",
+                self.url,
+                self.what,
+                MAX_ANSWER >> 20
+            )));
+        }
+        // the token said back (a server or proxy that quotes the token it refused) is not
+        // repeated in an error: `${FLIGHTCTL_TOKEN}` stands in its place
+        let token = String::from_utf8_lossy(self.token.expose()).into_owned();
+        let clean = |bytes: &[u8]| {
+            let text = String::from_utf8_lossy(bytes).into_owned();
+            if token.len() < 8 {
+                text
+            } else {
+                text.replace(&token, &format!("${{{TOKEN}}}"))
+            }
+        };
         if !out.status.success() {
             // curl says it once per URL: the first time is enough
-            let said = String::from_utf8_lossy(&out.stderr);
+            let said = clean(&out.stderr);
             let first = said.lines().map(str::trim).find(|l| !l.is_empty());
             return Err(anyhow::Error::new(crate::error::StepFailed {
                 message: format!(
@@ -167,7 +197,7 @@ impl Api {
                 code: crate::error::exit::FAILED,
             }));
         }
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        Ok(clean(&out.stdout))
     }
 }
 
@@ -180,12 +210,27 @@ pub fn url(what: &str, value: &str) -> anyhow::Result<String> {
         Some((s, r)) => (s, r),
         None => ("", v),
     };
-    let host = rest.split('/').next().unwrap_or("");
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
     let clean = !rest.is_empty()
         && !host.is_empty()
         && !v.chars().any(|c| {
-            c.is_whitespace() || c.is_control() || matches!(c, '"' | '\'' | '\\' | '?' | '#' | '@')
+            c.is_whitespace()
+                || c.is_control()
+                || matches!(c, '"' | '\'' | '\\' | '?' | '#' | '@' | '%')
         });
+    if clean && matches!(scheme, "https" | "http") {
+        // HOST[:PORT] as a device's address is checked (a name, four numbers, [IPv6], a port
+        // 1 to 65535), and a path of plain segments: curl would squash `.` and `..`, and
+        // the URL the token is sent to must be the one given
+        let host_ok = crate::reach::parse_host(what, host).is_ok();
+        if !host_ok || path.split('/').any(|s| s == "." || s == "..") {
+            return Err(bad(
+                what,
+                value,
+                "not flightctl's API URL: give https://HOST[:PORT][/PREFIX], a host name, an IPv4 address or an [IPv6] address, a port 1 to 65535, no '.' or '..' in the path",
+            ));
+        }
+    }
     match scheme {
         "https" if clean => Ok(v.to_string()),
         "http" if clean && crate::builder::loopback(host) => Ok(v.to_string()),
@@ -274,12 +319,31 @@ pub fn token(flag: Option<&str>, sources: &Sources) -> anyhow::Result<(Secret, S
             "{what}: the token holds a space, a line break or a control character: give the token alone"
         )));
     }
+    // a bearer token is RFC 6750's b64token (a JWT is one): a quote pasted with it, or the
+    // byte-order mark an editor writes first, would only make the API refuse it
+    let b64token =
+        |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~' | '+' | '/');
+    if !t.trim_end_matches('=').chars().all(b64token) {
+        return Err(validate::refuse(format!(
+            "{what}: the token holds a character no bearer token has (a quote, a byte-order mark, a non-ASCII letter...): give the token alone, as `flightctl login` got it"
+        )));
+    }
     Ok((Secret::new(t.as_bytes().to_vec()), what))
 }
 
 fn read_token_file(picked: &Picked, sources: &Sources) -> anyhow::Result<(String, String)> {
     let path = sources.path(picked)?;
     let bytes = validate::read_bounded(&picked.what, &path, 64 << 10)?;
+    // a bearer token is as good as a password to whoever reads it, as a private key is
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&path).map_or(0, |m| m.permissions().mode() & 0o777);
+    if mode & 0o077 != 0 {
+        return Err(bad(
+            &picked.what,
+            path.as_str(),
+            format!("others can read it (mode {mode:o}): `chmod 600 {path}` (and treat the token as exposed: `flightctl login` makes another)"),
+        ));
+    }
     let text = String::from_utf8(bytes)
         .map_err(|_| bad(&picked.what, path.as_str(), "is not UTF-8 text"))?;
     Ok((picked.what.clone(), text))
@@ -301,6 +365,8 @@ mod tests {
             ("http://127.0.0.1:8080", "http://127.0.0.1:8080"),
             ("http://[::1]:8080", "http://[::1]:8080"),
             ("http://localhost:8080/edge", "http://localhost:8080/edge"),
+            ("https://[fd00::1]:3443", "https://[fd00::1]:3443"),
+            ("https://192.0.2.10", "https://192.0.2.10"),
         ] {
             assert_eq!(url("--api", given).unwrap(), want, "{given}");
         }
@@ -313,6 +379,13 @@ mod tests {
             "https://user@api.example.com",
             "https://api.example.com/?x=1",
             "https://api example.com",
+            // a port that is none, a host curl would refuse, a path curl would squash
+            "https://api.example.com:99999",
+            "https://api.example.com:0",
+            "https://api.exa$(id)mple.com",
+            "https://api.example.com/edge/../other",
+            "https://api.example.com/%2e%2e/other",
+            "https://api.example.com:3443:1",
         ] {
             assert!(url("--api", bad).is_err(), "{bad}");
         }

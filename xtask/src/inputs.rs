@@ -346,7 +346,7 @@ pub const FLEET_INVENTORY: Input = input(
 pub const FLEET_WAVES: Input = input(
     "waves",
     "--waves",
-    "Wave sizes, comma-separated: counts or percentages of the hosts; the last repeats until every host had its turn (the play's serial)",
+    "Wave sizes, comma-separated: counts or percentages of the hosts; the last repeats until every host had its turn (the play's serial). With --flightctl only when given: the fleet's batch sequence (the config key and the default are the play's)",
 )
 .key("fleet.waves")
 .kind(Kind::List)
@@ -354,7 +354,7 @@ pub const FLEET_WAVES: Input = input(
 pub const FLEET_MAX_FAILED: Input = input(
     "max_failed",
     "--max-failed",
-    "The share of a wave's devices that may fail (rolled back, gone, failed) before the rollout stops after that wave: 0% to 100% (the play's max_fail_percentage)",
+    "The share of a wave's devices that may fail (rolled back, gone, failed) before the rollout stops after that wave: 0% to 100% (the play's max_fail_percentage). With --flightctl only when given: the fleet's success threshold, 100% minus it (the config key and the default are the play's)",
 )
 .key("fleet.max_failed")
 .default("0%");
@@ -381,7 +381,7 @@ pub const FLIGHTCTL_CA: Input = input(
 pub const FLIGHTCTL_TOKEN_FILE: Input = input(
     "token_file",
     "--token-file",
-    "With --flightctl: file holding the API's bearer token (FLIGHTCTL_TOKEN holds the token itself)",
+    "With --flightctl: file holding the API's bearer token, mode 600 (FLIGHTCTL_TOKEN holds the token itself)",
 )
 .env("FLIGHTCTL_TOKEN")
 .key("fleet.flightctl.token_file")

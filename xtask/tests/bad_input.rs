@@ -64,6 +64,18 @@ fn bad_input_is_refused_before_anything_runs() {
     let broken_json = file("broken.json", "{\"auths\": {");
     let no_auths = file("noauths.json", "{\"credHelpers\": {}}");
     let two_lines = file("two-lines.txt", "first\nsecond\n");
+    // token files as they should be kept (0600), and one others can read
+    let private = |name: &str, text: &str| {
+        use std::os::unix::fs::PermissionsExt;
+        let p = file(name, text);
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+        p
+    };
+    let empty_token = private("empty-token", "");
+    let two_line_token = private("two-line-token", "first\nsecond\n");
+    let shared_token = file("shared-token", "a-token\n");
+    // as an editor may save it: a byte-order mark first, CRLF last
+    let bom_token = private("bom-token", "\u{feff}eyJhbGciOiJSUzI1NiJ9.e30.c2ln\r\n");
     let empty = file("empty.txt", "");
     let bad_config = file(
         "bad-config.json",
@@ -875,12 +887,45 @@ fn bad_input_is_refused_before_anything_runs() {
             &["--token-file", "no token", "FLIGHTCTL_TOKEN"],
         ),
         case(
-            &["rollout", "--flightctl", "edge", "--api", "https://api.example.com", "--token-file", &empty, "--image", "quay.io/a/os:1"],
+            &["rollout", "--flightctl", "edge", "--api", "https://api.example.com", "--token-file", &empty_token, "--image", "quay.io/a/os:1"],
             &["--token-file", "the token is empty"],
         ),
         case(
-            &["rollout", "--flightctl", "edge", "--api", "https://api.example.com", "--token-file", &two_lines, "--image", "quay.io/a/os:1"],
+            &["rollout", "--flightctl", "edge", "--api", "https://api.example.com", "--token-file", &two_line_token, "--image", "quay.io/a/os:1"],
             &["--token-file", "line break"],
+        ),
+        // a token file others can read is refused, as a private key is
+        case(
+            &["rollout", "--flightctl", "edge", "--api", "https://api.example.com", "--token-file", &shared_token, "--image", "quay.io/a/os:1"],
+            &["--token-file", "shared-token", "others can read it (mode 644)", "chmod 600"],
+        ),
+        // a byte-order mark, or quotes pasted with the token (FLIGHTCTL_TOKEN): refused
+        case(
+            &["rollout", "--flightctl", "edge", "--api", "https://api.example.com", "--token-file", &bom_token, "--image", "quay.io/a/os:1"],
+            &["--token-file", "byte-order mark"],
+        ),
+        with_env(
+            case(
+                &["rollout", "--flightctl", "edge", "--api", "https://api.example.com", "--image", "quay.io/a/os:1"],
+                &["FLIGHTCTL_TOKEN", "a quote"],
+            ),
+            &[("FLIGHTCTL_TOKEN", "\"eyJhbGciOiJSUzI1NiJ9.e30.c2ln\"")],
+        ),
+        // --api's host and port checked before curl is asked: no port 99999, no '$(...)',
+        // no '..' curl would squash
+        with_env(
+            case(
+                &["rollout", "--flightctl", "edge", "--api", "https://api.example.com:99999", "--image", "quay.io/a/os:1"],
+                &["--api", "'https://api.example.com:99999'", "port 1 to 65535"],
+            ),
+            &[("FLIGHTCTL_TOKEN", "topsecretvalue")],
+        ),
+        with_env(
+            case(
+                &["rollout", "--flightctl", "edge", "--api", "https://api$(id).example.com/edge/..", "--image", "quay.io/a/os:1"],
+                &["--api", "'https://api$(id).example.com/edge/..'", "host name"],
+            ),
+            &[("FLIGHTCTL_TOKEN", "topsecretvalue")],
         ),
         with_env(
             case(

@@ -403,3 +403,36 @@ fn the_link_and_example_readers_read_what_they_should() {
         ["cargo", "xtask", "upgrade", "--host", "a b", "--image", "x\"y"]
     );
 }
+
+/// The README's walk-through on a fresh clone: each line previews (`--dry-run`, no secret,
+/// no host, nothing installed) without bad input, except where it needs what the reader
+/// makes first: their Ansible inventory (`rollout --inventory`), the release built before
+/// (`mirror`). A path in it that a fresh clone does not have is a dead end for a newcomer.
+#[test]
+fn the_readmes_walk_through_previews_on_a_fresh_clone() {
+    let text = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    let block = text
+        .split("## Day 1 and day 2")
+        .nth(1)
+        .and_then(|t| t.split("## ").next())
+        .expect("README.md has its walk-through");
+    let dir = common::scratch("readme-walk-through");
+    let mut seen = 0;
+    for line in block.lines().filter(|l| l.starts_with("cargo xtask ")) {
+        let words = shell_words(line.split(" #").next().unwrap());
+        let mut c = common::isolated_xtask("/usr/bin:/bin");
+        c.arg("--dry-run")
+            .args(&words[2..])
+            .env("HOME", dir.as_str())
+            .env("XTASK_STATE_DIR", dir.join("state").as_str());
+        let ran = common::Ran::of(c.output().unwrap());
+        seen += 1;
+        let theirs = ran.stderr.contains("--inventory") || ran.stderr.contains("built image");
+        assert!(
+            ran.code != 2 || theirs,
+            "README.md: `{line}` is bad input on a fresh clone: {}",
+            ran.stderr
+        );
+    }
+    assert!(seen >= 8, "only {seen} lines in the README's walk-through");
+}

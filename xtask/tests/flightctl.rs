@@ -304,7 +304,10 @@ fn a_rollback_in_batch_two_waits_for_approval() {
 
 /// A device flightctl loses (Unknown) while the others update, the fleet without batches:
 /// at the timeout the tool ends with what it saw last, the lost device gone (exit 3), the
-/// others judged, the report printed.
+/// others judged, the report printed. Run again and interrupted while it watches: exit 130,
+/// the error saying that flightctl's rollout goes on, and how to watch it again. Run again
+/// with an API that stops answering during the watch: it ends at the timeout all the same.
+/// Then the token revoked, quoted back by what answers: never repeated.
 #[test]
 fn a_lost_device_is_gone_at_the_timeout() {
     let test = "a_lost_device_is_gone_at_the_timeout";
@@ -359,6 +362,119 @@ fn a_lost_device_is_gone_at_the_timeout() {
             {"op": "replace", "path": "/spec/template/spec/os/image", "value": pinned()},
         ])]
     );
+    // interrupted while it watches (the template names the image now: nothing to patch):
+    // exit 130, and the error says that flightctl's rollout goes on without the tool, with
+    // the command that watches it again
+    api.forget();
+    let bin = bin(&dir);
+    let mut c = common::isolated_xtask(&format!("{bin}:/usr/bin:/bin"));
+    let err = dir.join("interrupted.err");
+    let child = common::with_fixture_secrets(&mut c)
+        .args([
+            "rollout",
+            "--flightctl",
+            "edge",
+            "--api",
+            &api.url,
+            "--image",
+            &format!("{REPO}:v2"),
+            "--interval",
+            "1s",
+            "--timeout",
+            "60s",
+        ])
+        .env("FLIGHTCTL_TOKEN", TOKEN)
+        .env("XTASK_STATE_DIR", dir.join("state").as_str())
+        .env("TMPDIR", std::env::temp_dir())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while !std::fs::read_to_string(&err)
+        .unwrap_or_default()
+        .contains("==> [1/1] watch")
+    {
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let pid = child.id().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let ran = Ran::of(child.wait_with_output().unwrap());
+    let said = std::fs::read_to_string(&err).unwrap();
+    assert_eq!(ran.code, 130, "{said}");
+    for want in [
+        "interrupted by SIGINT",
+        "flightctl goes on rolling fleet edge out on its own",
+        &format!("`cargo xtask rollout --flightctl edge --image {}", pinned()),
+        "watches the rollout again",
+    ] {
+        assert!(said.contains(want), "{want}: {said}");
+    }
+    assert!(api.patches().is_empty(), "{:?}", api.patches());
+    // the API stops answering once the fleet is read (its two GETs): the watch's look hangs,
+    // and the watch still ends at its timeout (and a moment), not at curl's 30 s per request
+    std::fs::write(api.dir.join("hang"), "2").unwrap();
+    let started = std::time::Instant::now();
+    let ran = xtask(
+        &dir,
+        &[
+            "rollout",
+            "--flightctl",
+            "edge",
+            "--api",
+            &api.url,
+            "--image",
+            &format!("{REPO}:v2"),
+            "--interval",
+            "1s",
+            "--timeout",
+            "1s",
+        ],
+    );
+    let took = started.elapsed();
+    assert_eq!(ran.code, 3, "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("did not end within 3s"),
+        "{}",
+        ran.stderr
+    );
+    assert!(took < std::time::Duration::from_secs(10), "{took:?}");
+    // the token revoked and quoted back by what answers (a careless proxy): never repeated,
+    // whether the fleet's read before planning (exit 2) or the watch (exit 1) is refused
+    std::fs::remove_file(api.dir.join("hang")).unwrap();
+    for (left, code) in [("0", 2), ("2", 1)] {
+        std::fs::write(api.dir.join("revoke"), left).unwrap();
+        let ran = xtask(
+            &dir,
+            &[
+                "--json",
+                "rollout",
+                "--flightctl",
+                "edge",
+                "--api",
+                &api.url,
+                "--image",
+                &format!("{REPO}:v2"),
+                "--interval",
+                "1s",
+                "--timeout",
+                "30s",
+            ],
+        );
+        assert_eq!(ran.code, code, "{}", ran.stderr);
+        assert!(
+            ran.stderr.contains("refused the token")
+                && ran.stderr.contains("token ${FLIGHTCTL_TOKEN} was revoked"),
+            "{}",
+            ran.stderr
+        );
+        assert!(!ran.all().contains(TOKEN), "{}", ran.all());
+    }
     assert_eq!(
         api.violations(),
         "",
@@ -441,4 +557,60 @@ fn a_refused_token_or_an_unknown_fleet_changes_nothing() {
         "",
         "flightctl's OpenAPI document was broken"
     );
+}
+
+/// A URL that is not flightctl's API and answers without end (a file server, a proxy's
+/// stream): the questions before planning read at most 64 MiB of it, then stop curl and say
+/// so, exit 1, the memory of the tool bounded, nothing sent but the two GETs. The server is
+/// a TEST FIXTURE thread (a real API answers a fleet of a thousand devices in a few MiB).
+#[test]
+fn an_answer_without_end_is_cut_before_planning() {
+    let test = "an_answer_without_end_is_cut_before_planning";
+    if !common::require_tool("curl", test) {
+        return;
+    }
+    use std::io::{Read, Write};
+    let dir = scratch("flightctl-endless");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            std::thread::spawn(move || {
+                let mut head = [0u8; 4096];
+                let _ = conn.read(&mut head);
+                let _ =
+                    conn.write_all(b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n");
+                // 200 MiB of blanks (bounded, so that the tool before the fix ends too)
+                let chunk = vec![b' '; 1 << 20];
+                for _ in 0..200 {
+                    if conn.write_all(&chunk).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let started = std::time::Instant::now();
+    let ran = xtask(
+        &dir,
+        &[
+            "--dry-run",
+            "rollout",
+            "--flightctl",
+            "edge",
+            "--api",
+            &format!("http://127.0.0.1:{port}"),
+            "--image",
+            &format!("{REPO}:v2"),
+        ],
+    );
+    assert_eq!(ran.code, 1, "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("answered more than 64 MiB"),
+        "{}",
+        ran.stderr
+    );
+    assert!(!ran.stderr.contains(TOKEN) && !ran.stdout.contains(TOKEN));
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
 }

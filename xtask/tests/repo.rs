@@ -502,3 +502,44 @@ fn the_book_names_what_the_device_policy_sets() {
         "the book does not name: {missing:?}\n{said}"
     );
 }
+
+/// The README's test command and the demo on a fresh machine where the Rust toolchain is the
+/// user's (rustup's ~/.cargo/bin, which sudo leaves off root's PATH): each says so first, exit
+/// 1, before it installs or starts anything. Run here with a PATH of only what the scripts
+/// need before that check, and a stand-in `id` (a TEST FIXTURE) saying "not root", so that
+/// nothing is installed or started even by a script without the check.
+#[test]
+fn the_scripts_say_first_when_cargo_is_not_on_the_path() {
+    let dir = common::scratch("no-cargo");
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    for tool in ["bash", "dirname", "date", "mktemp", "cat", "rm"] {
+        let found = ["/usr/bin", "/bin"]
+            .iter()
+            .map(|d| Utf8PathBuf::from(*d).join(tool))
+            .find(|p| p.is_file())
+            .unwrap_or_else(|| panic!("{tool} is not in /usr/bin or /bin"));
+        let _ = std::fs::remove_file(bin.join(tool));
+        std::os::unix::fs::symlink(&found, bin.join(tool)).unwrap();
+    }
+    common::write_executable(
+        &bin.join("id"),
+        "#!/bin/bash\n# TEST FIXTURE: a user who is not root (a real `id -u` says the caller's uid)\necho 1000\n",
+    );
+    for (script, name) in [("scripts/test.sh", "test.sh"), ("scripts/demo.sh", "demo")] {
+        let out = std::process::Command::new(bin.join("bash"))
+            .arg(repo_root().join(script))
+            .env_clear()
+            .env("PATH", bin.as_str())
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{script}: {said}");
+        assert!(
+            said.starts_with(&format!("{name}: cargo is not on the PATH"))
+                && said.contains("nothing was installed or started")
+                && said.lines().count() == 1,
+            "{script}: {said}"
+        );
+    }
+}

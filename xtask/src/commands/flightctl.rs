@@ -365,6 +365,14 @@ impl FlightctlRollout {
             "rerun": p.rerun,
             "approve": p.approve,
         });
+        // an interrupted run stops the tool's watch, not flightctl's rollout: said, with the
+        // command that watches it again (the template naming the image then, nothing is
+        // patched twice)
+        let goes_on = format!(
+            "flightctl goes on rolling fleet {} out on its own: its agents move the devices whether this tool watches or not. `{}` watches the rollout again (devices already on the pinned digest are skipped); `flightctl get fleet/{}` shows where it is",
+            p.fleet, p.rerun, p.fleet
+        );
+        plan.leaves = Some(format!("nothing was sent to fleet {}", p.fleet));
         let fleet_url = self.api.fleet_url(&p.fleet);
         if !self.patch.is_empty() {
             plan.push(
@@ -390,6 +398,10 @@ impl FlightctlRollout {
                     .hint(format!(
                         "`flightctl get fleet/{} -o yaml` shows the fleet as it is now; a template changed since it was read fails the patch's test: run the same again",
                         p.fleet
+                    ))
+                    .leaves(format!(
+                        "the patch may have reached flightctl: if `flightctl get fleet/{}` names the pinned image, {goes_on}",
+                        p.fleet
                     )),
             );
         }
@@ -412,6 +424,7 @@ impl FlightctlRollout {
                 .result_var(FLEET_EXIT, "exit", ResultShell::Stdout(jq::shell_exit(p)))
                 .result_var(FLEET_SAID, "said", ResultShell::Stdout(jq::shell_said(p)))
                 .exit_with(FLEET_EXIT, format!("${{{FLEET_SAID}}}"))
+                .leaves(goes_on)
                 .hint(format!(
                     "fix what the report shows (a device rolled back: greenboot's failing check, on the device; a gone one: its console), then run the same again: devices already on the pinned digest are skipped: {}",
                     p.rerun

@@ -12,6 +12,30 @@ use super::{signals, Runner, State};
 use crate::error::NotYet;
 use crate::plan::{Arg, Output, Stdin, Step};
 
+/// Every occurrence of `secret` in `text` replaced by `${NAME}`. A secret shorter than 8
+/// bytes is not looked for: it would match ordinary words.
+pub(super) fn redact(text: &mut Vec<u8>, secret: &[u8], name: &str) {
+    if secret.len() < 8 || text.len() < secret.len() {
+        return;
+    }
+    let mut out = Vec::with_capacity(text.len());
+    let mut i = 0;
+    while i < text.len() {
+        if text[i..].starts_with(secret) {
+            out.extend_from_slice(format!("${{{name}}}").as_bytes());
+            i += secret.len();
+        } else {
+            out.push(text[i]);
+            i += 1;
+        }
+    }
+    *text = out;
+}
+
+/// How long a watch's look may run past the plan's deadline ([`Step::ends_at_deadline`]): the
+/// last look, taken at the deadline, gets this long to answer.
+const LOOK_PAST_DEADLINE: std::time::Duration = std::time::Duration::from_secs(2);
+
 pub(super) struct Failure {
     pub(super) message: String,
     /// The command ran and said no: it exited non-zero (or zero, for a step that must
@@ -225,7 +249,17 @@ impl Runner<'_> {
         } else {
             Read2::Show
         };
-        let limit = step.time_limit.map(std::time::Duration::from_secs);
+        let mut limit = step.time_limit.map(std::time::Duration::from_secs);
+        if let (Some(wait), true) = (self.plan.deadline, step.repeat && step.ends_at_deadline) {
+            // a watch that ends at the plan's deadline ends there also while a look hangs (an
+            // API that stopped answering): the command gets what is left of the wait and a
+            // moment more, then what the check saw last is final
+            let from = state.wait_from.unwrap_or(self.started);
+            let left = std::time::Duration::from_secs(wait.timeout_s)
+                .saturating_sub(from.elapsed())
+                + LOOK_PAST_DEADLINE;
+            limit = Some(limit.map_or(left, |l| l.min(left)));
+        }
         let ended = match &step.watch {
             None => super::child::wait(child, out, err, group, io, limit),
             // a live line made from what the command writes, while it runs
@@ -259,7 +293,7 @@ impl Runner<'_> {
             return Err(Failure {
                 message: format!(
                     "`{shown}` did not end within {}s: stopped{left}",
-                    step.time_limit.unwrap_or_default()
+                    limit.map_or(0.0, |l| l.as_secs_f64().round())
                 ),
                 answered: true,
                 not_yet: None,
@@ -291,7 +325,17 @@ impl Runner<'_> {
                 definite: false,
             });
         }
-        let result = ended;
+        let mut result = ended;
+        // a secret of the step said back by what it asked (a server that quotes the token it
+        // refused) reaches no check's message, log or report: `${NAME}` stands in its place
+        for arg in &args {
+            if let Arg::SecretFile { name, secret, .. } | Arg::SecretHeader { name, secret, .. } =
+                arg
+            {
+                redact(&mut result.stdout, secret.expose(), name);
+                redact(&mut result.stderr, secret.expose(), name);
+            }
+        }
         if result.status.success() == step.expect_failure {
             let said = format!(
                 "{}{}",

@@ -77,7 +77,9 @@ pub fn ask_env(program: &str, args: &[&str], env: &[(&str, &str)]) -> Option<std
 
 /// [`ask`], with a secret in a private 0600 file (removed when the command has ended): each
 /// argument equal to `placeholder` becomes `prefix` and the file's path (`-H @FILE`).
-/// `Ok(None)` when the command cannot be started.
+/// `Ok(None)` when the command cannot be started. Its standard output is read up to `max`
+/// bytes: past that (an answer without end, a file of gigabytes from a wrong URL) the
+/// command is killed and its output holds `max + 1` bytes, which the caller says as such.
 pub fn ask_with_secret_file(
     program: &str,
     args: &[String],
@@ -85,6 +87,7 @@ pub fn ask_with_secret_file(
     prefix: &str,
     file: &str,
     content: &[u8],
+    max: u64,
 ) -> anyhow::Result<Option<std::process::Output>> {
     let mut dir = SecretDir::default();
     let path = dir.write(file, content)?;
@@ -98,8 +101,48 @@ pub fn ask_with_secret_file(
             }
         })
         .collect();
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    Ok(ask(program, &refs, false))
+    Ok(ask_bounded(program, &args, max))
+}
+
+/// [`ask`] (no sudo), its standard output read up to `max` bytes (`max + 1` kept when there
+/// is more: the command is killed), its standard error up to 64 KiB.
+fn ask_bounded(program: &str, args: &[String], max: u64) -> Option<std::process::Output> {
+    use std::io::Read;
+    let mut cmd = std::process::Command::new(program);
+    for name in crate::inputs::secret_env() {
+        cmd.env_remove(name);
+    }
+    let mut child = cmd
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .ok()?;
+    let stderr = child.stderr.take().map(|e| {
+        std::thread::spawn(move || {
+            let mut kept = Vec::new();
+            let mut e = e;
+            let _ = e.by_ref().take(64 << 10).read_to_end(&mut kept);
+            // the rest is read and dropped: a full pipe would stall the command
+            let _ = std::io::copy(&mut e, &mut std::io::sink());
+            kept
+        })
+    });
+    let mut stdout = Vec::new();
+    if let Some(o) = child.stdout.take() {
+        let _ = o.take(max + 1).read_to_end(&mut stdout);
+    }
+    if stdout.len() as u64 > max {
+        let _ = child.kill();
+    }
+    let status = child.wait().ok()?;
+    let stderr = stderr.and_then(|t| t.join().ok()).unwrap_or_default();
+    Some(std::process::Output {
+        status,
+        stdout,
+        stderr,
+    })
 }
 
 /// Run every step of `plan` in order. Stops at the first failing step (unless it is a probe).

@@ -14,6 +14,9 @@
 //! - given the image, its agent gave up (condition `Updating`: False, `Error`, for the spec it
 //!   was given) and flightctl says it is `OutOfDate`: rolled back when it runs the digest it
 //!   ran before (greenboot failed the new image), failed otherwise;
+//! - given the image, flightctl says it is `UpToDate` and its agent applied the spec naming
+//!   it (`status.config.renderedVersion` is the rendered version flightctl gave it), yet it
+//!   runs another digest: failed;
 //! - flightctl says `Unknown` (it lost the device): gone when the watch ends;
 //! - given the image, none of the above yet: updating; gone if the watch ends so;
 //! - not given the image: waiting for its batch; not touched if the watch ends so.
@@ -191,6 +194,20 @@ pub fn state(d: &Value, plan: &FlightctlPlan, before: Option<&FlightctlDevice>) 
                 )),
             )
         };
+    }
+    // flightctl says it applied the spec naming the pinned image (UpToDate, its config the
+    // rendered version flightctl gave it), yet it runs another digest: not green, and
+    // waiting will not change it
+    let applied = annotation(d, RENDERED_VERSION)
+        .is_some_and(|v| text(d, "/status/config/renderedVersion") == Some(v));
+    if given && updated == "UpToDate" && applied && !lost {
+        return State::Done(
+            Verdict::Failed,
+            Some(format!(
+                "flightctl says it is up to date with the pinned image, but it runs {}, not its architecture's {want}",
+                now.unwrap_or("no image")
+            )),
+        );
     }
     if lost {
         return State::Lost(format!(

@@ -55,6 +55,12 @@ fn dev(name: &str, arch: &str, given: bool, now: &str, updated: &str, summary: &
     })
 }
 
+/// The device's agent reports it applied this rendered version (`status.config`).
+fn applied(mut d: Value, version: &str) -> Value {
+    d["status"]["config"] = json!({"renderedVersion": version});
+    d
+}
+
 fn error(mut d: Value, version: &str) -> Value {
     d["status"]["conditions"] = json!([{
         "type": "Updating", "status": "False", "reason": "Error",
@@ -121,7 +127,8 @@ fn words(report: &Value) -> Vec<String> {
 /// Every kind of device in one look of the pinned image's rollout, the last batch done.
 fn every_kind() -> (String, FlightctlPlan) {
     let p = plan(&[
-        "a-up", "b-red", "c-wrong", "d-gone", "e-s390x", "f-left", "skip-g", "h-stale",
+        "a-up", "b-red", "c-wrong", "d-gone", "e-s390x", "f-left", "skip-g", "h-stale", "j-other",
+        "k-behind",
     ]);
     let text = look(
         fleet("edge-2", Some(2), Some("Inactive")),
@@ -142,6 +149,18 @@ fn every_kind() -> (String, FlightctlPlan) {
             ),
             // joined the fleet during the rollout, not given the image yet
             dev("i-new", "amd64", false, OLD, "OutOfDate", "Online"),
+            // up to date with the spec naming the pinned image (its config version 3, the
+            // one flightctl gave it), yet another digest: failed, now
+            applied(
+                dev("j-other", "amd64", true, OTHER, "UpToDate", "Online"),
+                "3",
+            ),
+            // its agent has not applied version 3 yet (an UpToDate of the spec before):
+            // still updating
+            applied(
+                dev("k-behind", "amd64", true, OLD, "UpToDate", "Online"),
+                "2",
+            ),
         ],
     );
     (text, p)
@@ -164,6 +183,8 @@ fn each_device_takes_its_turn() {
             "f-left=failed",
             "h-stale=gone",
             "i-new=not_touched",
+            "j-other=failed",
+            "k-behind=gone",
             "skip-g=skipped",
         ]
     );
@@ -183,6 +204,11 @@ fn each_device_takes_its_turn() {
     assert!(reason("e-s390x").contains("s390x"));
     assert!(reason("f-left").contains("left the fleet"));
     assert!(reason("h-stale").contains("did not finish"));
+    assert!(
+        reason("j-other").contains("up to date with the pinned image")
+            && reason("j-other").contains(OTHER)
+    );
+    assert!(reason("k-behind").contains("did not finish"));
 }
 
 #[test]
@@ -393,6 +419,17 @@ fn the_printed_plans_jq_judges_as_the_tool_does() {
             p.clone(),
             look(fleet("edge-2", None, None), vec![ok("a"), ok("b")]),
         ),
+        (
+            p.clone(),
+            look(
+                fleet("edge-2", None, None),
+                vec![
+                    ok("a"),
+                    ok("b"),
+                    applied(dev("c", "amd64", true, OTHER, "UpToDate", "Online"), "3"),
+                ],
+            ),
+        ),
     ];
     for (p, text) in cases {
         let (done, report) = judged(&text, &p);
@@ -472,4 +509,35 @@ fn the_printed_plans_jq_takes_a_large_fleet() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Names come from flightctl's API: one with an escape sequence or a line break (a server
+/// that does not validate them, or a proxy) is shown escaped in the report, never acted on by
+/// the terminal, in the table, the reasons and the devices not touched alike.
+#[test]
+fn names_from_the_api_are_shown_escaped() {
+    let (up, left, later) = (
+        "edge-\u{1b}[2J",
+        "gone-\u{1b}]0;x\u{7}",
+        "new\r\nok: all green",
+    );
+    let p = plan(&[up, left]);
+    let text = look(
+        fleet("edge-2", Some(1), Some("Suspended")),
+        vec![
+            dev(up, "amd64", true, AMD, "UpToDate", "Online"),
+            dev(later, "amd64", false, OLD, "OutOfDate", "Online"),
+        ],
+    );
+    let (_, report) = judged(&text, &p);
+    let shown = crate::fleet::lines(&report).unwrap();
+    assert!(
+        !shown
+            .chars()
+            .any(|c| c == '\u{1b}' || c == '\r' || c == '\u{7}'),
+        "{shown:?}"
+    );
+    assert!(shown.contains("edge-\\u{1b}[2J"), "{shown}");
+    assert!(shown.contains("gone-\\u{1b}]0;x\\u{7}"), "{shown}");
+    assert!(shown.contains("new\\r\\nok: all green"), "{shown}");
 }

@@ -439,8 +439,8 @@ pub fn lines(report: &Value) -> Option<String> {
     let waves = report.get("wave_count")?.as_u64()?;
     // flightctl's batches take the place of Ansible's waves
     let unit = report.get("unit").and_then(Value::as_str).unwrap_or("wave");
-    // what a device said (its architecture) goes to a terminal: its hidden characters
-    // escaped
+    // names, architectures and reasons come from the inventory, a device or flightctl's
+    // API: an escape sequence or a line break in one is shown escaped, never acted on
     let text = |v: &Value, k: &str| {
         v.get(k)
             .and_then(Value::as_str)
@@ -462,11 +462,12 @@ pub fn lines(report: &Value) -> Option<String> {
             .iter()
             .find(|v| v.word() == verdict)
             .map_or(verdict.as_str(), |v| v.label());
-        let failed: Vec<&str> = d["greenboot_failed"]
+        let failed: Vec<String> = d["greenboot_failed"]
             .as_array()
             .into_iter()
             .flatten()
             .filter_map(Value::as_str)
+            .map(crate::validate::escape_controls)
             .collect();
         rows.push([
             // a flightctl batch of an earlier run (one that stopped before this one)
@@ -511,11 +512,12 @@ pub fn lines(report: &Value) -> Option<String> {
         }
     }
     out.extend(why);
-    let not_touched: Vec<&str> = report["not_touched"]
+    let not_touched: Vec<String> = report["not_touched"]
         .as_array()
         .into_iter()
         .flatten()
         .filter_map(Value::as_str)
+        .map(crate::validate::escape_controls)
         .collect();
     if !not_touched.is_empty() {
         let last = report["last_wave_run"].as_u64().unwrap_or(0);
@@ -531,7 +533,7 @@ pub fn lines(report: &Value) -> Option<String> {
         .pointer("/flightctl/waiting/line")
         .and_then(Value::as_str)
     {
-        out.push(line.to_string());
+        out.push(crate::validate::escape_controls(line));
     }
     out.push(text(report, "said")?);
     Some(out.join("\n"))

@@ -35,10 +35,12 @@ def state($d; $p):
   | (($d.status.summary.status // "") == "Unknown" or $updated == "Unknown") as $lost
   | updating($d) as $c
   | ($given and $c.status == "False" and $c.reason == "Error" and $updated == "OutOfDate" and same_version($d; $c)) as $failed
+  | ((($d.metadata.annotations // {})["device-controller/renderedVersion"] // null) as $r | $r != null and ($d.status.config.renderedVersion // null) == $r) as $applied
   | if $want == null then "failed"
     elif $before == $want and $now == $want and ($lost | not) then "skipped"
     elif $given and $now == $want and $updated == "UpToDate" and ($lost | not) then "upgraded"
     elif $failed then (if $before != null and $now == $before then "rolled_back" else "failed" end)
+    elif $given and $updated == "UpToDate" and $applied and ($lost | not) then "failed"
     elif $lost then "lost"
     elif $given then "running"
     else "pending" end;
