@@ -30,7 +30,7 @@ pub const USB_STATE: &str = "/var/lib/microshift-usb-update";
 /// The verified copies bootc is switched to: the one place the image's policy accepts
 /// images of the `oci` transport from.
 pub const USB_IMAGES: &str = "/var/lib/microshift-usb-update/images";
-/// What a carried update did last (staged, current or refused, and why).
+/// What a carried update did last (staged, current, refused or stopped, and why).
 pub const USB_RESULT: &str = "/var/lib/microshift-usb-update/result.json";
 /// The directory of a bundle on an update stick.
 pub const STICK_BUNDLE: &str = "microshift-bundle";

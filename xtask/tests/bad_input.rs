@@ -1558,6 +1558,16 @@ fn bad_input_is_refused_before_anything_runs() {
     std::fs::write(not_a_bundle.join("bundle.json.sig"), "x").unwrap();
     let not_a_bundle = not_a_bundle.to_string();
     let fresh = dir.join("fresh-bundle").to_string();
+    // a bundle with the user's files beside it: never replaced (removed) whole
+    let bundle_and_mine = dir.join("bundle-and-mine");
+    std::fs::create_dir_all(bundle_and_mine.join("amd64")).unwrap();
+    std::fs::write(
+        bundle_and_mine.join("bundle.json"),
+        r#"{"format": "xtask-bundle/1"}"#,
+    )
+    .unwrap();
+    std::fs::write(bundle_and_mine.join("thesis.odt"), "mine").unwrap();
+    let bundle_and_mine = bundle_and_mine.to_string();
     cases.extend([
         case(&["bundle"], &["--to", "missing"]),
         case(
@@ -1575,6 +1585,19 @@ fn bad_input_is_refused_before_anything_runs() {
         case(
             &["bundle", "--to", &other_files],
             &["--to", "other-files", "holds other files"],
+        ),
+        case(
+            &["bundle", "--to", &bundle_and_mine],
+            &["--to", "bundle-and-mine", "holds other files"],
+        ),
+        case(
+            &["bundle", "--to", &not_a_bundle],
+            &["--to", "not-a-bundle", "holds other files"],
+        ),
+        // a file system's root (an empty stick's; /proc on every host)
+        case(
+            &["bundle", "--to", "/proc"],
+            &["--to", "'/proc'", "mount point", "/proc/microshift-bundle"],
         ),
         case(
             &["bundle", "--to", &fresh, "--arch", "sparc"],
@@ -1714,6 +1737,70 @@ fn bad_input_is_refused_before_anything_runs() {
         failures.join("\n")
     );
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "not yours");
+}
+
+/// Review of issue 33: `bundle --to` an empty stick's root (a mount point) is refused before
+/// anything runs: the bundle is written beside its directory (on another file system: the
+/// stick's parent, often /run, in memory) and renamed into place, which cannot cross file
+/// systems, and the run failed at its end. The stick here is a tmpfs mounted in a mount
+/// namespace of the test's own (`unshare`: util-linux, in every test host's base system).
+#[test]
+fn bundle_refuses_a_sticks_root() {
+    let test = "bundle_refuses_a_sticks_root";
+    if !common::require_tool("unshare", test) {
+        return;
+    }
+    let dir = scratch("bundle-stick-root");
+    let stick = dir.join("MS-UPDATE");
+    std::fs::create_dir_all(&stick).unwrap();
+    // root in a user namespace of its own where allowed, else (root already) a mount one
+    let mut ran = None;
+    for flags in [&["-r", "-m"][..], &["-m"][..]] {
+        let out = std::process::Command::new("unshare")
+            .args(flags)
+            .args([
+                "sh",
+                "-c",
+                "mount -t tmpfs stick \"$1\" || exit 99; shift; exec \"$@\"",
+                "sh",
+                stick.as_str(),
+                env!("CARGO_BIN_EXE_xtask"),
+                "bundle",
+                "--to",
+                stick.as_str(),
+            ])
+            .current_dir(repo_root())
+            .env_clear()
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .env("HOME", repo_root().join("tests/fixtures/home").as_str())
+            .output()
+            .unwrap();
+        // 99: the mount refused; unshare's own message: no such namespace here
+        let refused = out.status.code() == Some(99)
+            || String::from_utf8_lossy(&out.stderr).starts_with("unshare:");
+        if !refused {
+            ran = Some(common::Ran::of(out));
+            break;
+        }
+    }
+    let Some(ran) = ran else {
+        assert!(
+            !common::in_ci(),
+            "{test}: no mount namespace can be made here (unshare), and CI must run this test"
+        );
+        eprintln!(
+            "SKIPPED {test}: no mount namespace can be made here (unshare -r -m, unshare -m)"
+        );
+        return;
+    };
+    assert_eq!(ran.code, 2, "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("--to")
+            && ran.stderr.contains("mount point")
+            && ran.stderr.contains(&format!("{stick}/microshift-bundle")),
+        "{}",
+        ran.stderr
+    );
 }
 
 /// Issue 30: what only the inventory shows is bad input too, found by the one read-only

@@ -341,6 +341,48 @@ fn code_spans(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// Review of issue 33: `doctor --for bundle --host` shows what the device's verifier says
+/// (its key, its state directory, its problems) with control characters escaped: a device
+/// cannot write to the operator's terminal. (Before: printed as the device sent them.)
+#[test]
+fn doctor_escapes_what_a_devices_verifier_says() {
+    let dir = scratch("doctor-bundle-device-text");
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    // TEST FIXTURE, not ssh: a device whose verifier answers `check` with terminal escapes
+    // in its words; a real device's verifier says what its image and /var hold
+    common::write_executable(
+        &bin.join("ssh"),
+        r#"#!/bin/sh
+case "$*" in
+*"microshift-usb-update check"*)
+  printf '{"key":"/etc/pki/\u001b]0;k\u0007key.gpg","method":"gpg","state":"/var/\u001b[2J","free_bytes":1,"needs_bytes":2,"problems":["\u001b[31mno gpgv"],"ready":false}\n'
+  exit 1 ;;
+*) exit 255 ;;
+esac"#,
+    );
+    let ran = xtask(
+        &[
+            "--json",
+            "doctor",
+            "--for",
+            "bundle",
+            "--host",
+            "redhat@192.0.2.10",
+        ],
+        &format!("{bin}:/usr/bin:/bin"),
+        &[],
+    );
+    let found = checks(&serde_json::from_str(&ran.stdout).expect(&ran.stderr));
+    let (_, status, said) = found.iter().find(|c| c.0 == "device").unwrap();
+    assert_eq!(status, "fail");
+    assert!(said.contains("no gpgv"), "{said}");
+    assert!(
+        !said.contains('\u{1b}'),
+        "the device's escapes reached the terminal: {said:?}"
+    );
+}
+
 /// Issue 29, item 21: `doctor --for upgrade` sends the device exactly the commands the
 /// book lists, in its order (a stand-in ssh records them; it answers as a ready device
 /// does, so that every check runs), and finds it ready.

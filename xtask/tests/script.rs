@@ -1454,6 +1454,686 @@ esac
         .output();
 }
 
+/// Review of issue 33: `bundle --to` a stick as it comes (FAT32, vfat) with a layer of 4 GiB
+/// or more in the release (an `--embed` image's layer of workload images, say) is refused
+/// before anything is written: vfat holds no file that large, and the copy failed half way,
+/// after gigabytes. A layer under 4 GiB, or another file system, goes on.
+/// TEST FIXTURE: skopeo answers as a registry with a one-architecture list whose image has a
+/// layer of `$LAYER` bytes; stat says the file system is vfat (`msdos`) and df that it has
+/// room. Real tools ask the registry and the kernel.
+#[test]
+fn bundle_refuses_a_vfat_stick_for_a_layer_of_4_gib() {
+    let test = "bundle_refuses_a_vfat_stick_for_a_layer_of_4_gib";
+    if !common::require_tool("gpg", test) {
+        return;
+    }
+    let dir = scratch("bundle-vfat");
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::create_dir_all(dir.join("stick")).unwrap();
+    let (home, fpr, public) = common::gpg_key(&dir.join("gnupg"), "bundle vfat test").unwrap();
+    let amd = format!("sha256:{}", "2".repeat(64));
+    common::write_executable(
+        &bin.join("skopeo"),
+        &format!(
+            r#"#!/bin/sh
+case "$*" in
+  *"inspect --raw"*"@sha256:"*) echo '{{"schemaVersion":2,"config":{{"size":1000}},"layers":[{{"size":'"$LAYER"'}}]}}' ;;
+  *"inspect --raw"*) echo '{{"schemaVersion":2,"manifests":[{{"digest":"{amd}","platform":{{"architecture":"amd64","os":"linux"}}}}]}}' ;;
+  *) exit 1 ;;
+esac
+"#
+        ),
+    );
+    common::write_executable(&bin.join("stat"), "#!/bin/sh\necho \"${FS:-msdos}\"\n");
+    common::write_executable(
+        &bin.join("df"),
+        "#!/bin/sh\necho Avail; echo 999999999999\n",
+    );
+    let to = dir.join("stick/microshift-bundle");
+    let bundle = |layer: u64, fs: &str| {
+        let mut c = common::isolated_xtask(&format!("{bin}:/usr/bin:/bin"));
+        c.args(["--dry-run", "bundle", "--to", to.as_str()])
+            .args(["--image", "quay.io/x/os:v2", "--arch", "amd64"])
+            .args(["--microshift-version", "4.17", "--sign-method", "gpg"])
+            .args(["--sign-by", &fpr, "--sign-public-key", public.as_str()])
+            .env("GNUPGHOME", home.as_str())
+            .env("LAYER", layer.to_string())
+            .env("FS", fs);
+        common::with_fixture_secrets(&mut c);
+        Ran::of(c.output().unwrap())
+    };
+    let refused = bundle(5 << 30, "msdos");
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("--to")
+            && refused.stderr.contains("vfat")
+            && refused.stderr.contains("exfat"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(refused.stdout, "", "a plan was printed");
+    bundle(3 << 30, "msdos").ok();
+    bundle(5 << 30, "exfat").ok();
+    let _ = std::process::Command::new("gpgconf")
+        .env("GNUPGHOME", home.as_str())
+        .args(["--kill", "gpg-agent"])
+        .output();
+}
+
+/// The device's verifier (`containerfiles/usb/microshift-usb-update`) run here with
+/// stand-ins: a signed bundle of one small amd64 image at `to` (its `note` makes the image
+/// another), its digest.
+fn verifier_bundle(to: &Utf8Path, home: &Utf8Path, fpr: &str, note: &str) -> String {
+    let (_, digest) = common::oci_layout(&to.join("amd64"), "amd64", note);
+    Ran::of(
+        std::process::Command::new("sh")
+            .arg(
+                repo_root()
+                    .join(xtask::commands::build::USB_SCRIPT)
+                    .as_str(),
+            )
+            .args(["manifest", to.as_str()])
+            .arg(format!("quay.io/x/os@{digest}"))
+            .args([digest.as_str(), "4.16"])
+            .arg(format!("amd64={digest}"))
+            .output()
+            .unwrap(),
+    )
+    .ok();
+    let signed = std::process::Command::new("gpg")
+        .env("GNUPGHOME", home.as_str())
+        .args(["--batch", "--yes", "--local-user", fpr, "--detach-sign"])
+        .args(["--output", to.join("bundle.json.sig").as_str()])
+        .arg(to.join("bundle.json").as_str())
+        .status()
+        .unwrap();
+    assert!(signed.success());
+    digest
+}
+
+/// The verifier's settings (a device's, with its state and mounts under `dir`), and its
+/// stand-ins in `dir/bin`, ahead of the host's programs on the PATH it returns.
+/// TEST FIXTURE: bootc as far as the verifier asks it: `status` says the device runs
+/// another amd64 image (`$BOOTED` if given), its rollback deployment `$ROLLBACK` if given
+/// (and, on its `$SLOW_CALL`th call, says it is there, `dir/slow`, and
+/// waits for `dir/go`: the test acts meanwhile); `switch` is recorded in `dir/bootc.log`,
+/// never run. A real bootc pulls the layout into ostree and stages it.
+fn verifier_device(dir: &Utf8Path, public: &Utf8Path) -> (Utf8PathBuf, String) {
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let config = dir.join("config");
+    std::fs::write(
+        &config,
+        format!("METHOD=gpg\nKEY={public}\nSTATE={dir}/state\nMOUNTS={dir}/mounts\n"),
+    )
+    .unwrap();
+    common::write_executable(
+        &bin.join("bootc"),
+        &format!(
+            r#"#!/bin/sh
+case "$1" in
+status)
+  n=$(($(cat "{dir}/status-calls" 2>/dev/null || echo 0) + 1))
+  echo $n >"{dir}/status-calls"
+  if [ "$n" = "${{SLOW_CALL:-}}" ]; then
+    touch "{dir}/slow"
+    i=0; while [ ! -e "{dir}/go" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+  fi
+  rollback=null
+  [ -z "${{ROLLBACK:-}}" ] || rollback="{{\"image\":{{\"imageDigest\":\"$ROLLBACK\"}}}}"
+  echo '{{"status":{{"booted":{{"image":{{"architecture":"amd64","imageDigest":"'"${{BOOTED:-sha256:0000000000000000000000000000000000000000000000000000000000000000}}"'"}}}},"rollback":'"$rollback"'}}}}' ;;
+*) echo "$*" >>"{dir}/bootc.log" ;;
+esac
+"#
+        ),
+    );
+    (config, format!("{bin}:/usr/bin:/bin"))
+}
+
+/// TEST FIXTURE: blkid, mount, mountpoint and umount for the verifier's `device`, in
+/// `dir/bin`: every device carries the label, on a vfat file system (`$STICK_FS` if
+/// given); "mounting" a device copies its stick's files (`dir/sticks/NAME`) onto the mount
+/// point (logged in `dir/mounts.log`: the mount point, the device, `-t`'s type). A real host
+/// reads the label and type from the file system and mounts it read-only.
+fn verifier_sticks(dir: &Utf8Path) {
+    let bin = dir.join("bin");
+    common::write_executable(
+        &bin.join("blkid"),
+        "#!/bin/sh\n# blkid -o value -s LABEL|TYPE DEVICE\ncase \"$4\" in LABEL) echo MS-UPDATE ;; TYPE) echo \"${STICK_FS:-vfat}\" ;; esac\n",
+    );
+    common::write_executable(
+        &bin.join("mount"),
+        &format!(
+            r#"#!/bin/sh
+# mount [-t TYPE] -o OPTIONS DEVICE DIR
+type=
+while [ $# -gt 2 ]; do
+  case $1 in -t) type=$2; shift 2 ;; *) shift ;; esac
+done
+echo "$2 $1 $type" >>"{dir}/mounts.log"
+cp -a "{dir}/sticks/${{1##*/}}/." "$2/" && touch "$2.mounted"
+"#
+        ),
+    );
+    common::write_executable(
+        &bin.join("mountpoint"),
+        "#!/bin/sh\n# mountpoint -q DIR\n[ -e \"$2.mounted\" ]\n",
+    );
+    common::write_executable(
+        &bin.join("umount"),
+        "#!/bin/sh\n[ -e \"$1.mounted\" ] || exit 32\nfind \"$1\" -mindepth 1 -delete && rm -f \"$1.mounted\"\n",
+    );
+}
+
+/// `n` of this host's block devices, by kernel name (`device` checks /dev/NAME is one;
+/// nothing reads or mounts them); `None` when there are fewer (in CI a failure).
+fn block_devices(test: &str, n: usize) -> Option<Vec<String>> {
+    let mut devices: Vec<String> = std::fs::read_dir("/sys/class/block")
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter(|n| n.chars().all(|c| c.is_ascii_alphanumeric()))
+                .filter(|n| {
+                    use std::os::unix::fs::FileTypeExt;
+                    std::fs::metadata(format!("/dev/{n}"))
+                        .is_ok_and(|m| m.file_type().is_block_device())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    devices.sort();
+    if devices.len() < n {
+        assert!(
+            !common::in_ci(),
+            "{test}: this host has fewer than {n} block devices in /dev, and CI must run this test"
+        );
+        eprintln!("SKIPPED {test}: this host has fewer than {n} block devices in /dev");
+        return None;
+    }
+    devices.truncate(n);
+    Some(devices)
+}
+
+/// Wait (at most 30 s) until `ready` says yes.
+fn wait_for(what: &str, ready: impl Fn() -> bool) {
+    let start = std::time::Instant::now();
+    while !ready() {
+        assert!(start.elapsed().as_secs() < 30, "waited 30 s for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Review of issue 33: a verifier stopped mid-way (the stick pulled: its unit is bound to
+/// the device, and systemd stops it; or `systemctl stop`) removes its partial copy from
+/// /var and says so in the result file, nothing staged. (Before: under dash a signal ran no
+/// EXIT trap, and the copy, up to the bundle's size, stayed in STATE/incoming until the next
+/// stick; the result file still told of the update before, under any shell.)
+#[test]
+fn a_stopped_verifier_leaves_no_partial_copy() {
+    let test = "a_stopped_verifier_leaves_no_partial_copy";
+    for tool in ["jq", "gpg", "gpgv", "sha256sum", "flock"] {
+        if !common::require_tool(tool, test) {
+            return;
+        }
+    }
+    let dir = scratch("verifier-stopped");
+    let (home, fpr, public) = common::gpg_key(&dir.join("gnupg"), "verifier stop test").unwrap();
+    let stick = dir.join("stick/microshift-bundle");
+    verifier_bundle(&stick, &home, &fpr, "v2");
+    let (config, path) = verifier_device(&dir, &public);
+    let state = dir.join("state");
+    // an earlier update's result, which a stopped run must not leave standing
+    std::fs::create_dir_all(&state).unwrap();
+    std::fs::write(state.join("result.json"), r#"{"result": "staged"}"#).unwrap();
+    use std::os::unix::process::CommandExt;
+    // the second question to bootc comes once the copy in /var is whole and checked
+    let mut run = std::process::Command::new("sh")
+        .arg(
+            repo_root()
+                .join(xtask::commands::build::USB_SCRIPT)
+                .as_str(),
+        )
+        .args(["stage", stick.as_str()])
+        .env("MICROSHIFT_USB_UPDATE_CONFIG", config.as_str())
+        .env("PATH", &path)
+        .env("SLOW_CALL", "2")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    wait_for("the verifier's copy", || dir.join("slow").exists());
+    assert!(state.join("incoming/work/bundle.json").is_file());
+    // as systemd stops a unit: SIGTERM to all its processes
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", "--", &format!("-{}", run.id())])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = run.wait().unwrap();
+    let mut stderr = String::new();
+    use std::io::Read;
+    run.stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(!status.success(), "{stderr}");
+    assert!(
+        !state.join("incoming/work").exists(),
+        "a partial copy is left in {state}/incoming/work\n{stderr}"
+    );
+    let result: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(state.join("result.json")).unwrap()).unwrap();
+    assert_eq!(result["result"], "refused", "{result}");
+    assert!(
+        result["reason"].as_str().unwrap().contains("stopped"),
+        "{result}"
+    );
+    assert!(stderr.contains("nothing staged"), "{stderr}");
+    assert_eq!(
+        std::fs::read_dir(state.join("images")).unwrap().count(),
+        0,
+        "something was staged"
+    );
+    assert!(!dir.join("bootc.log").exists(), "bootc switch was called");
+    let _ = std::process::Command::new("gpgconf")
+        .env("GNUPGHOME", home.as_str())
+        .args(["--kill", "gpg-agent"])
+        .output();
+}
+
+/// Review of issue 33: the verifier counts, besides its verified copy of a bundle, bootc's
+/// import of it into ostree (in /sysroot, the file system /var is on): three times its bytes,
+/// at least 1 GiB, as `upgrade` counts a pull. A device with room for the copy only is
+/// refused before anything is copied, and its `check` says it is not ready. (Before: the
+/// copy and 64 MiB were all it asked for, and bootc's import then filled /var, where
+/// MicroShift's etcd lives.)
+/// TEST FIXTURE: df says /var has 100 MiB free; a real df says what the file system has.
+#[test]
+fn the_verifier_counts_bootcs_import() {
+    let test = "the_verifier_counts_bootcs_import";
+    for tool in ["jq", "gpg", "gpgv", "sha256sum", "flock"] {
+        if !common::require_tool(tool, test) {
+            return;
+        }
+    }
+    let dir = scratch("verifier-room");
+    let (home, fpr, public) = common::gpg_key(&dir.join("gnupg"), "verifier room test").unwrap();
+    let stick = dir.join("stick/microshift-bundle");
+    verifier_bundle(&stick, &home, &fpr, "v2");
+    let (config, path) = verifier_device(&dir, &public);
+    common::write_executable(
+        &dir.join("bin/df"),
+        "#!/bin/sh
+echo 'Filesystem 1024-blocks Used Available Capacity Mounted on'
+echo '/dev/vda4 10485760 10383360 102400 99% /var'\n",
+    );
+    let verifier = |args: &[&str]| {
+        Ran::of(
+            std::process::Command::new("sh")
+                .arg(
+                    repo_root()
+                        .join(xtask::commands::build::USB_SCRIPT)
+                        .as_str(),
+                )
+                .args(args)
+                .env("MICROSHIFT_USB_UPDATE_CONFIG", config.as_str())
+                .env("PATH", &path)
+                .output()
+                .unwrap(),
+        )
+    };
+    let staged = verifier(&["stage", stick.as_str()]);
+    assert_eq!(staged.code, 1, "{}", staged.stderr);
+    assert!(
+        staged.stderr.contains("bootc's import of it"),
+        "{}",
+        staged.stderr
+    );
+    assert!(!dir.join("bootc.log").exists(), "bootc switch was called");
+    assert!(!dir.join("state/incoming/work").exists());
+    let checked = verifier(&["check", "4096"]);
+    assert_eq!(checked.code, 1, "{}", checked.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&checked.stdout).unwrap();
+    assert_eq!(doc["ready"], false, "{doc}");
+    assert_eq!(
+        doc["needs_bytes"],
+        2 * 4096 + (1u64 << 30) + (64 << 20),
+        "{doc}"
+    );
+    let _ = std::process::Command::new("gpgconf")
+        .env("GNUPGHOME", home.as_str())
+        .args(["--kill", "gpg-agent"])
+        .output();
+}
+
+/// Review of issue 33: a stick left in is seen again at every boot (udev's coldplug). Its
+/// image, once the device rolled back from it (greenboot found it unhealthy), is not staged
+/// again by the stick: with `usb_updates.apply: now` the device would loop between the two
+/// images, rebooting. An operator's `stage` (`upgrade --from-bundle`) still stages it. And a
+/// stick of the image the device runs is known for it before anything is copied: a blob
+/// missing from it does not matter. (Before: the stick staged the rolled-back image again
+/// at every boot, and a stick of the running image was copied whole each time first.)
+#[test]
+fn a_stick_left_in_stages_no_image_the_device_rolled_back_from() {
+    let test = "a_stick_left_in_stages_no_image_the_device_rolled_back_from";
+    for tool in ["jq", "gpg", "gpgv", "sha256sum", "flock"] {
+        if !common::require_tool(tool, test) {
+            return;
+        }
+    }
+    let Some(devices) = block_devices(test, 1) else {
+        return;
+    };
+    let dir = scratch("verifier-left-in");
+    let (home, fpr, public) = common::gpg_key(&dir.join("gnupg"), "verifier left-in test").unwrap();
+    let stick = dir
+        .join("sticks")
+        .join(&devices[0])
+        .join("microshift-bundle");
+    let digest = verifier_bundle(&stick, &home, &fpr, "v3");
+    let (config, path) = verifier_device(&dir, &public);
+    verifier_sticks(&dir);
+    let verifier = |args: &[&str], env: (&str, &str)| {
+        Ran::of(
+            std::process::Command::new("sh")
+                .arg(
+                    repo_root()
+                        .join(xtask::commands::build::USB_SCRIPT)
+                        .as_str(),
+                )
+                .args(args)
+                .env("MICROSHIFT_USB_UPDATE_CONFIG", config.as_str())
+                .env("PATH", &path)
+                .env(env.0, env.1)
+                .output()
+                .unwrap(),
+        )
+    };
+    let result = || -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.join("state/result.json")).unwrap())
+            .unwrap()
+    };
+    // the device rolled back from the stick's image: the stick does not stage it
+    let again = verifier(&["device", &devices[0]], ("ROLLBACK", &digest));
+    assert_eq!(again.code, 1, "{}", again.stderr);
+    assert!(
+        again.stderr.contains("rollback deployment"),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(result()["result"], "refused");
+    assert!(!dir.join("bootc.log").exists(), "bootc switch was called");
+    // the operator's stage does
+    let asked = verifier(&["stage", stick.as_str()], ("ROLLBACK", &digest));
+    assert_eq!(asked.code, 0, "{}", asked.stderr);
+    assert_eq!(result()["result"], "staged");
+    std::fs::remove_file(dir.join("bootc.log")).unwrap();
+    // the device runs the stick's image: current, known before a blob is copied
+    let blob = std::fs::read_dir(stick.join("amd64/blobs/sha256"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    std::fs::remove_file(blob).unwrap();
+    let current = verifier(&["device", &devices[0]], ("BOOTED", &digest));
+    assert_eq!(current.code, 0, "{}", current.stderr);
+    assert_eq!(result()["result"], "current", "{}", current.stderr);
+    assert!(!dir.join("bootc.log").exists(), "bootc switch was called");
+    let _ = std::process::Command::new("gpgconf")
+        .env("GNUPGHOME", home.as_str())
+        .args(["--kill", "gpg-agent"])
+        .output();
+}
+
+/// Review of issue 33: the verifier mounts only the file systems update sticks carry (vfat,
+/// exfat, ext4, xfs), named to mount with `-t`: a stick with any other (say hfsplus) is
+/// refused before the kernel parses it. (Before: whatever the stick held was mounted, as
+/// root, the kernel guessing its type.)
+#[test]
+fn a_stick_of_another_file_system_is_not_mounted() {
+    let test = "a_stick_of_another_file_system_is_not_mounted";
+    for tool in ["jq", "gpg", "gpgv", "sha256sum", "flock"] {
+        if !common::require_tool(tool, test) {
+            return;
+        }
+    }
+    let Some(devices) = block_devices(test, 1) else {
+        return;
+    };
+    let dir = scratch("verifier-file-systems");
+    let (home, fpr, public) = common::gpg_key(&dir.join("gnupg"), "verifier fs test").unwrap();
+    let stick = dir
+        .join("sticks")
+        .join(&devices[0])
+        .join("microshift-bundle");
+    verifier_bundle(&stick, &home, &fpr, "v2");
+    let (config, path) = verifier_device(&dir, &public);
+    verifier_sticks(&dir);
+    let device = |fs: &str| {
+        Ran::of(
+            std::process::Command::new("sh")
+                .arg(
+                    repo_root()
+                        .join(xtask::commands::build::USB_SCRIPT)
+                        .as_str(),
+                )
+                .args(["device", &devices[0]])
+                .env("MICROSHIFT_USB_UPDATE_CONFIG", config.as_str())
+                .env("PATH", &path)
+                .env("STICK_FS", fs)
+                .output()
+                .unwrap(),
+        )
+    };
+    let mounts = || std::fs::read_to_string(dir.join("mounts.log")).unwrap_or_default();
+    let odd = device("hfsplus");
+    assert_eq!(odd.code, 1, "{}", odd.stderr);
+    assert!(odd.stderr.contains("'hfsplus'"), "{}", odd.stderr);
+    assert_eq!(mounts(), "", "a stick of another file system was mounted");
+    let result: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("state/result.json")).unwrap())
+            .unwrap();
+    assert_eq!(result["result"], "refused");
+    // a vfat stick: mounted as vfat, staged
+    let good = device("vfat");
+    assert_eq!(good.code, 0, "{}", good.stderr);
+    assert!(mounts().trim_end().ends_with(" vfat"), "{}", mounts());
+    let _ = std::process::Command::new("gpgconf")
+        .env("GNUPGHOME", home.as_str())
+        .args(["--kill", "gpg-agent"])
+        .output();
+}
+
+/// Review of issue 33: a device whose clock is behind (no network, so no NTP, and its RTC
+/// reset: a flat battery) verifies a bundle signed with a key made "in the future" for it:
+/// the key is the trust, not the time, and the stick is the only way such a device is
+/// updated. (Before: gpgv refused the key as "created in the future", and every bundle
+/// with it: "Can't check signature: Bad public key".) The key here is made a year ahead of
+/// this host's clock, which is the same to gpgv.
+#[test]
+fn a_device_whose_clock_is_behind_verifies_a_bundle() {
+    let test = "a_device_whose_clock_is_behind_verifies_a_bundle";
+    for tool in ["jq", "gpg", "gpgv", "sha256sum", "flock"] {
+        if !common::require_tool(tool, test) {
+            return;
+        }
+    }
+    let dir = scratch("verifier-clock");
+    let home = dir.join("gnupg");
+    std::fs::create_dir_all(&home).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o700)).unwrap();
+    // the signer's own clock is right: its gpg signs with the key all the same
+    std::fs::write(home.join("gpg.conf"), "ignore-time-conflict\n").unwrap();
+    let ahead = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 365 * 86400;
+    let gpg = |args: &[&str]| {
+        let out = std::process::Command::new("gpg")
+            .env("GNUPGHOME", home.as_str())
+            .args(["--batch", "--quiet"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "gpg {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    gpg(&[
+        "--faked-system-time",
+        &format!("{ahead}!"),
+        "--passphrase",
+        "",
+        "--quick-gen-key",
+        "verifier clock test",
+        "ed25519",
+        "sign",
+        "never",
+    ]);
+    let fpr = gpg(&["--with-colons", "--list-secret-keys"])
+        .lines()
+        .find(|l| l.starts_with("fpr:"))
+        .unwrap()
+        .split(':')
+        .nth(9)
+        .unwrap()
+        .to_string();
+    let public = dir.join("public.gpg");
+    gpg(&["--yes", "--output", public.as_str(), "--export", &fpr]);
+    let stick = dir.join("stick/microshift-bundle");
+    let digest = verifier_bundle(&stick, &home, &fpr, "v2");
+    let (config, path) = verifier_device(&dir, &public);
+    let staged = Ran::of(
+        std::process::Command::new("sh")
+            .arg(
+                repo_root()
+                    .join(xtask::commands::build::USB_SCRIPT)
+                    .as_str(),
+            )
+            .args(["stage", stick.as_str()])
+            .env("MICROSHIFT_USB_UPDATE_CONFIG", config.as_str())
+            .env("PATH", &path)
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(staged.code, 0, "{}", staged.stderr);
+    assert!(
+        staged.stderr.contains(&format!("staged {digest}")),
+        "{}",
+        staged.stderr
+    );
+    let _ = std::process::Command::new("gpgconf")
+        .env("GNUPGHOME", home.as_str())
+        .args(["--kill", "gpg-agent"])
+        .output();
+}
+
+/// Review of issue 33: two update sticks at once (two sticks plugged together, or a stick
+/// with two partitions of the label): each unit mounts its own on a directory of its own and
+/// they are staged one after the other, each its own bundle. (Before: both mounted on
+/// /run/microshift-usb-update/stick; the second unmounted the first's stick while its
+/// verifier ran and mounted its own there, so the first staged the second's bundle under
+/// the first's name, and then unmounted it under the second, which found no bundle.)
+/// The stand-ins: [`verifier_sticks`], [`verifier_device`].
+#[test]
+fn two_sticks_at_once_are_staged_each_its_own() {
+    let test = "two_sticks_at_once_are_staged_each_its_own";
+    for tool in ["jq", "gpg", "gpgv", "sha256sum", "flock"] {
+        if !common::require_tool(tool, test) {
+            return;
+        }
+    }
+    let Some(devices) = block_devices(test, 2) else {
+        return;
+    };
+    let dir = scratch("verifier-two-sticks");
+    let (home, fpr, public) = common::gpg_key(&dir.join("gnupg"), "verifier sticks test").unwrap();
+    let (first, second) = (&devices[0], &devices[1]);
+    let first_digest = verifier_bundle(
+        &dir.join("sticks").join(first).join("microshift-bundle"),
+        &home,
+        &fpr,
+        "v2",
+    );
+    let second_digest = verifier_bundle(
+        &dir.join("sticks").join(second).join("microshift-bundle"),
+        &home,
+        &fpr,
+        "v3",
+    );
+    let (config, path) = verifier_device(&dir, &public);
+    verifier_sticks(&dir);
+    let device = |name: &str| {
+        std::process::Command::new("sh")
+            .arg(
+                repo_root()
+                    .join(xtask::commands::build::USB_SCRIPT)
+                    .as_str(),
+            )
+            .args(["device", name])
+            .env("MICROSHIFT_USB_UPDATE_CONFIG", config.as_str())
+            .env("PATH", &path)
+            .env("SLOW_CALL", "1")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    // the first stick's verifier holds the lock (bootc asked, the test holds the answer)
+    // while the second stick appears, is mounted, and waits for the lock
+    let a = device(first);
+    wait_for("the first stick's verifier", || dir.join("slow").exists());
+    let b = device(second);
+    let mounts = || std::fs::read_to_string(dir.join("mounts.log")).unwrap_or_default();
+    wait_for("the second stick's mount", || mounts().lines().count() == 2);
+    std::fs::write(dir.join("go"), "").unwrap();
+    let a = Ran::of(a.wait_with_output().unwrap());
+    let b = Ran::of(b.wait_with_output().unwrap());
+    let log = std::fs::read_to_string(dir.join("bootc.log")).unwrap_or_default();
+    let switched: Vec<&str> = log.lines().filter_map(|l| l.rsplit('/').next()).collect();
+    assert_eq!(
+        switched,
+        [
+            &first_digest["sha256:".len()..],
+            &second_digest["sha256:".len()..]
+        ],
+        "each stick's own bundle, one after the other\nfirst: {}\nsecond: {}\nmounts: {}",
+        a.stderr,
+        b.stderr,
+        mounts()
+    );
+    assert_eq!(a.code, 0, "{}", a.stderr);
+    assert_eq!(b.code, 0, "{}", b.stderr);
+    let result: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("state/result.json")).unwrap())
+            .unwrap();
+    assert_eq!(result["result"], "staged");
+    assert_eq!(result["digest"], second_digest.as_str());
+    assert!(
+        result["source"].as_str().unwrap().contains(second.as_str()),
+        "{result}"
+    );
+    // each unmounted, its mount point gone
+    assert_eq!(
+        std::fs::read_dir(dir.join("mounts")).unwrap().count(),
+        0,
+        "{}",
+        mounts()
+    );
+    let _ = std::process::Command::new("gpgconf")
+        .env("GNUPGHOME", home.as_str())
+        .args(["--kill", "gpg-agent"])
+        .output();
+}
+
 /// A probe whose output is kept in a variable (`VAR=$(command)`) and whose outcome a later
 /// step asks about (`upgrade --from-bundle`'s "is rsync here?"): the printed script keeps
 /// its outcome too, as the tool does. (Before: the script never set it, and the step that

@@ -134,10 +134,18 @@ pub fn target(what: &str, dir: &Utf8Path, root: &Utf8Path) -> anyhow::Result<boo
             "is a symbolic link: give the directory itself",
         )),
         Ok(m) if !m.is_dir() => Err(bad(what, dir.as_str(), "exists and is not a directory")),
+        Ok(m) if mount_point(dir, &m) => Err(bad(
+            what,
+            dir.as_str(),
+            format!("is a mount point (a stick's root?): the bundle is written beside it and renamed into place, which cannot cross into another file system; give a directory on it: {}", dir.join(STICK_BUNDLE)),
+        )),
         Ok(_) => {
-            let mut entries = std::fs::read_dir(dir)
+            let names: Vec<String> = std::fs::read_dir(dir)
+                .map_err(|e| bad(what, dir.as_str(), format!("cannot be read: {e}")))?
+                .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+                .collect::<Result<_, _>>()
                 .map_err(|e| bad(what, dir.as_str(), format!("cannot be read: {e}")))?;
-            if entries.next().is_none() || dir.join("bundle.json").is_file() {
+            if names.is_empty() || earlier_bundle(dir, &names) {
                 Ok(true)
             } else {
                 Err(bad(
@@ -148,6 +156,39 @@ pub fn target(what: &str, dir: &Utf8Path, root: &Utf8Path) -> anyhow::Result<boo
             }
         }
     }
+}
+
+/// Is `dir` (its metadata `m`) the root of a file system mounted there: on another device
+/// than its parent?
+fn mount_point(dir: &Utf8Path, m: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let parent = match dir.parent() {
+        Some(p) if !p.as_str().is_empty() => p,
+        _ => Utf8Path::new("."),
+    };
+    std::fs::metadata(parent).is_ok_and(|p| p.dev() != m.dev())
+}
+
+/// Is `dir` (holding `names`) a bundle an earlier run wrote, which the run may remove
+/// whole? Its manifest of format xtask-bundle/1 and nothing but a bundle's names: a
+/// directory that merely holds a file called bundle.json (or a bundle and the user's files
+/// beside it) is not removed.
+fn earlier_bundle(dir: &Utf8Path, names: &[String]) -> bool {
+    let bundle_names = [
+        "bundle.json",
+        "bundle.json.sig",
+        Arch::Amd64.oci(),
+        Arch::Arm64.oci(),
+    ];
+    if !names.iter().all(|n| bundle_names.contains(&n.as_str())) {
+        return false;
+    }
+    let manifest = dir.join("bundle.json");
+    let Ok(bytes) = validate::read_bounded("--to", &manifest, local::MAX_MANIFEST) else {
+        return false;
+    };
+    serde_json::from_slice::<serde_json::Value>(&bytes)
+        .is_ok_and(|doc| doc.get("format").and_then(|f| f.as_str()) == Some(BUNDLE_FORMAT))
 }
 
 /// Would a bundle at `rel` (in the repository) go with its tracked files? Everywhere git
@@ -175,8 +216,9 @@ fn tracked(root: &Utf8Path, rel: &Utf8Path) -> bool {
     }
 }
 
-/// The bytes of an image by digest (its manifest, config and layers), as its registry says.
-fn image_bytes(wanted: &Wanted, reference: &str) -> anyhow::Result<u64> {
+/// The bytes of an image by digest (its manifest, config and layers), as its registry says,
+/// and those of its largest blob.
+fn image_bytes(wanted: &Wanted, reference: &str) -> anyhow::Result<(u64, u64)> {
     let mut a: Vec<String> = Vec::new();
     if let Some(c) = &wanted.registries_conf {
         a.extend(["--registries-conf".to_string(), c.to_string()]);
@@ -199,7 +241,30 @@ fn image_bytes(wanted: &Wanted, reference: &str) -> anyhow::Result<u64> {
             "{reference}: the registry served no manifest (JSON): {e}"
         ))
     })?;
-    Ok(crate::inspect::image_bytes(&doc) + out.stdout.len() as u64)
+    let largest = doc
+        .get("layers")
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+        .chain(doc.get("config"))
+        .filter_map(|l| l.get("size").and_then(serde_json::Value::as_u64))
+        .max()
+        .unwrap_or(0);
+    Ok((
+        crate::inspect::image_bytes(&doc) + out.stdout.len() as u64,
+        largest,
+    ))
+}
+
+/// The largest file a FAT (vfat) file system holds: 4 GiB less a byte.
+const FAT_LARGEST: u64 = (4 << 30) - 1;
+
+/// The type of the file system `dir` is on, as `stat -f` names it (`msdos` for vfat), if
+/// it can be read.
+fn file_system(dir: &Utf8Path) -> Option<String> {
+    crate::exec::ask("stat", &["-f", "-c", "%T", "--", dir.as_str()], false)
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
 }
 
 impl Bundle {
@@ -261,6 +326,7 @@ impl Bundle {
         // the two questions, read-only: the list, then each image's size
         let pinned = fleet::pin(&wanted)?;
         let mut members = Vec::new();
+        let mut largest: Option<(Arch, u64)> = None;
         for arch in archs {
             let Some((_, digest)) = pinned.members.iter().find(|(a, _)| a == arch.oci()) else {
                 let has: Vec<&str> = pinned.members.iter().map(|(a, _)| a.as_str()).collect();
@@ -272,12 +338,30 @@ impl Bundle {
                 )));
             };
             let repository = validate::reference_parts(&pinned.reference).0;
-            let bytes = image_bytes(&wanted, &format!("{repository}@{digest}"))?;
+            let (bytes, blob) = image_bytes(&wanted, &format!("{repository}@{digest}"))?;
+            if largest.is_none_or(|(_, b)| blob > b) {
+                largest = Some((arch, blob));
+            }
             members.push(Member {
                 arch,
                 digest: digest.clone(),
                 bytes,
             });
+        }
+        // a stick as it comes is FAT32 (vfat): a layer of 4 GiB or more (an --embed image's
+        // layer of workload images, say) cannot be written to it, and the copy would fail
+        // half way
+        if let Some((arch, blob)) = largest.filter(|(_, b)| *b > FAT_LARGEST) {
+            if file_system(&room_at).as_deref() == Some("msdos") {
+                return Err(bad(
+                    &picked.what,
+                    to.as_str(),
+                    format!(
+                        "is on a vfat (FAT32) file system, which holds no file of 4 GiB or more, and the {arch} image has a layer of {}: format the stick exfat (or ext4: a device mounts vfat, exfat, ext4 and xfs), or give another disk",
+                        validate::human(blob)
+                    ),
+                ));
+            }
         }
         Ok(Bundle {
             to,
@@ -566,7 +650,26 @@ mod tests {
         refused(root.clone(), "is the repository");
         refused(root.parent().unwrap().to_path_buf(), "is the repository");
         refused(Utf8PathBuf::from("/tmp/a\"b"), "'\"'");
+        // a file system's root (an empty stick's, say; /proc here): the bundle could not be
+        // renamed into it
+        refused(Utf8PathBuf::from("/proc"), "is a mount point");
         // a new directory under target/: taken, nothing to replace
         assert!(!target("--to", &root.join("target/no-such-bundle"), &root).unwrap());
+        // an earlier bundle is replaced; a directory that merely holds a bundle.json (another
+        // tool's, or a bundle with the user's files beside it) is refused, never removed
+        let dir = Utf8PathBuf::from_path_buf(std::env::temp_dir())
+            .unwrap()
+            .join(format!("xtask-bundle-directories-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("amd64")).unwrap();
+        std::fs::write(dir.join("bundle.json"), r#"{"format": "xtask-bundle/1"}"#).unwrap();
+        std::fs::write(dir.join("bundle.json.sig"), "sig").unwrap();
+        assert!(target("--to", &dir, &root).unwrap());
+        std::fs::write(dir.join("notes.txt"), "mine").unwrap();
+        refused(dir.clone(), "holds other files");
+        std::fs::remove_file(dir.join("notes.txt")).unwrap();
+        std::fs::write(dir.join("bundle.json"), r#"{"name": "my-app"}"#).unwrap();
+        refused(dir.clone(), "holds other files");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

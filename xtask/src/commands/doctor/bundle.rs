@@ -3,7 +3,8 @@
 //! one, the signing key), the tools the verifier uses (it runs here as on a device), a
 //! bundle given with `--bundle DIR` checked as a device checks it, the room on its file
 //! system (a stick) or where `bundle.to` writes, and with `--host` the device: its image
-//! has the verifier and the key, and room in /var for the upload and the verified copy.
+//! has the verifier and the key, and room in /var for the upload, the verified copy and
+//! bootc's import of it.
 
 use camino::Utf8PathBuf;
 use serde_json::Value;
@@ -302,17 +303,19 @@ fn device(args: &DoctorArgs, sources: &Sources, need: Option<u64>) -> anyhow::Re
     };
     let said = String::from_utf8_lossy(&o.stderr);
     let doc: Option<Value> = serde_json::from_slice(&o.stdout).ok();
+    // the device's words, shown with its control characters escaped
+    let text = |v: &Value| crate::validate::escape_controls(v.as_str().unwrap_or(""));
     Ok(match doc {
         Some(d) if d["ready"] == true => finding(
             "device",
             Level::Ok,
             format!(
-                "{}: its verifier has the key {} ({}); {} free in {} for the upload and the verified copy",
+                "{}: its verifier has the key {} ({}); {} free in {} for the upload, the verified copy and bootc's import of it",
                 device.describe(),
-                d["key"].as_str().unwrap_or(""),
-                d["method"].as_str().unwrap_or(""),
+                text(&d["key"]),
+                text(&d["method"]),
                 human(d["free_bytes"].as_u64().unwrap_or(0)),
-                d["state"].as_str().unwrap_or("")
+                text(&d["state"])
             ),
             "",
         ),
@@ -322,7 +325,7 @@ fn device(args: &DoctorArgs, sources: &Sources, need: Option<u64>) -> anyhow::Re
             format!(
                 "{}: {}",
                 device.describe(),
-                d["problems"].as_array().into_iter().flatten().filter_map(Value::as_str).collect::<Vec<_>>().join("; ")
+                d["problems"].as_array().into_iter().flatten().map(text).collect::<Vec<_>>().join("; ")
             ),
             "an image built with usb_updates and signing.public_key carries the verifier and the key; free space in /var",
         ),

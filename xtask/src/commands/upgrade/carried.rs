@@ -1,8 +1,8 @@
 //! `upgrade --from-bundle DIR`: the image from a bundle of `cargo xtask bundle` (a device
 //! with no network), not a registry. The bundle's image for the device's architecture is
 //! the expected digest; the device's own verifier (`microshift-usb-update`, in an image built
-//! with usb_updates) says first whether it can take it (its key, room for the upload and the
-//! verified copy); the bundle is copied into the ssh user's home on the device (in /var),
+//! with usb_updates) says first whether it can take it (its key, room for the upload, the
+//! verified copy and bootc's import of it); the bundle is copied into the ssh user's home on the device (in /var),
 //! resumably: with rsync when this host and the device both have it (`--partial
 //! --append-verify`: a cut transfer goes on where it stopped, and every file is checked
 //! whole); else with sftp, which every RHEL image-mode device has (openssh-server's
@@ -82,7 +82,7 @@ pub(super) fn plan(
         device
             .run(
                 "verifier",
-                "ask the device's verifier whether it can take the bundle: its key, its tools, room for the upload and the verified copy",
+                "ask the device's verifier whether it can take the bundle: its key, its tools, room for the upload, the verified copy and bootc's import of it",
                 &[USB_VERIFIER, "check"],
             )
             .var_arg("", BUNDLE_NEED)
