@@ -289,6 +289,33 @@ pub struct Pinned {
     pub list: bool,
 }
 
+impl Pinned {
+    /// The pin as the printed plans say it first: `pinned at the start: REF (a list: amd64
+    /// sha256:..., ...), read from GIVEN with skopeo`.
+    pub fn said(&self) -> String {
+        let digests: Vec<String> = self
+            .members
+            .iter()
+            .map(|(a, d)| format!("{a} {d}"))
+            .collect();
+        format!(
+            "pinned at the start: {} ({}{}), read from {} with skopeo",
+            self.reference,
+            if self.list { "a list: " } else { "one image: " },
+            digests.join(", "),
+            self.given
+        )
+    }
+
+    /// Each architecture's digest, as the `--json` documents give them.
+    pub fn digests_json(&self) -> serde_json::Map<String, serde_json::Value> {
+        self.members
+            .iter()
+            .map(|(a, d)| (a.clone(), serde_json::json!(d)))
+            .collect()
+    }
+}
+
 /// skopeo's words for a failed question: its last line.
 fn last_line(out: &std::process::Output) -> String {
     let text = String::from_utf8_lossy(&out.stderr);

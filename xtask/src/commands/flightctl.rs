@@ -356,7 +356,7 @@ impl FlightctlRollout {
                 "pinned": self.pinned.reference,
                 "digest": self.pinned.digest,
                 "list": self.pinned.list,
-                "digests": self.pinned.members.iter().map(|(a, d)| (a.clone(), json!(d))).collect::<serde_json::Map<_, _>>(),
+                "digests": self.pinned.digests_json(),
             },
             "devices": p.devices.iter().map(|d| json!({"name": d.name, "architecture": d.architecture, "before": d.before})).collect::<Vec<_>>(),
             "patch": self.patch,
@@ -436,19 +436,7 @@ impl FlightctlRollout {
     /// What the printed plan says first: the pin, the fleet read, the patch.
     fn note(&self) -> String {
         let p = &self.plan;
-        let digests: Vec<String> = self
-            .pinned
-            .members
-            .iter()
-            .map(|(a, d)| format!("{a} {d}"))
-            .collect();
-        let mut note = format!(
-            "pinned at the start: {} ({}{}), read from {} with skopeo; the fleet's template names this digest, from which each device's agent takes its architecture's image: a tag that moves now changes nothing",
-            self.pinned.reference,
-            if self.pinned.list { "a list: " } else { "one image: " },
-            digests.join(", "),
-            self.pinned.given
-        );
+        let mut note = format!("{}; the fleet's template names this digest, from which each device's agent takes its architecture's image: a tag that moves now changes nothing", self.pinned.said());
         let on = p
             .devices
             .iter()

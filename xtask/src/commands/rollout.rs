@@ -375,19 +375,7 @@ impl Rollout {
     /// What the printed plan says first: the pin, the inventory read, the waves, the
     /// playbook.
     fn note(&self, fleet: &FleetPlan) -> String {
-        let digests: Vec<String> = self
-            .pinned
-            .members
-            .iter()
-            .map(|(a, d)| format!("{a} {d}"))
-            .collect();
-        let mut note = format!(
-            "pinned at the start: {} ({}{}), read from {} with skopeo; every device is given this digest, from which upgrade takes its architecture's image: a tag that moves now changes nothing",
-            self.pinned.reference,
-            if self.pinned.list { "a list: " } else { "one image: " },
-            digests.join(", "),
-            self.pinned.given
-        );
+        let mut note = format!("{}; every device is given this digest, from which upgrade takes its architecture's image: a tag that moves now changes nothing", self.pinned.said());
         let args = fleet::inventory_args(&self.inventory, self.limit.as_deref());
         note.push_str(&format!(
             "\nthe inventory, read with `ansible-inventory {}`: {} hosts in {} waves ({}), in name order (the playbook's order: sorted)",
@@ -456,7 +444,7 @@ impl Rollout {
                 "pinned": self.pinned.reference,
                 "digest": self.pinned.digest,
                 "list": self.pinned.list,
-                "digests": self.pinned.members.iter().map(|(a, d)| (a.clone(), json!(d))).collect::<serde_json::Map<_, _>>(),
+                "digests": self.pinned.digests_json(),
             },
             "waves": (1..=fleet.waves).map(|w| fleet.hosts.iter().filter(|h| h.wave == w).map(|h| h.name.clone()).collect::<Vec<_>>()).collect::<Vec<_>>(),
             "addresses": fleet.hosts.iter().map(|h| (h.name.clone(), json!(h.address))).collect::<serde_json::Map<_, _>>(),

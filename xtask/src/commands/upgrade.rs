@@ -254,28 +254,7 @@ fn see_through(plan: &mut Plan, device: &Device, what: &str, moving: When, alrea
         .hint("greenboot reboots into the new image up to its boot-attempt limit (3), then rolls back; a device without greenboot's fallback stays on the red image"),
     );
     plan.push(
-        device
-            .run(
-                "greenboot-journal",
-                "show what greenboot's checks said on the failed boot",
-                &[
-                    "journalctl",
-                    "-b",
-                    "-1",
-                    "-u",
-                    GREENBOOT_UNIT,
-                    "--no-pager",
-                    "-o",
-                    "cat",
-                    "-n",
-                    "40",
-                ],
-            )
-            .read_only()
-            .may_fail()
-            .check(Check::Journal {
-                unit: GREENBOOT_UNIT.to_string(),
-            })
+        greenboot_journal(device, "greenboot-journal", "show what greenboot's checks said on the failed boot", "-1")
             .when(rolling_back)
             .then_exit(
                 exit::ROLLED_BACK,
@@ -288,28 +267,7 @@ fn see_through(plan: &mut Plan, device: &Device, what: &str, moving: When, alrea
     // greenboot failed the image the device ran already: nothing moved, nothing rolls back;
     // the image it runs is unhealthy, and greenboot's checks on this boot say why
     plan.push(
-        device
-            .run(
-                "greenboot-now",
-                "show what greenboot's checks said on this boot",
-                &[
-                    "journalctl",
-                    "-b",
-                    "0",
-                    "-u",
-                    GREENBOOT_UNIT,
-                    "--no-pager",
-                    "-o",
-                    "cat",
-                    "-n",
-                    "40",
-                ],
-            )
-            .read_only()
-            .may_fail()
-            .check(Check::Journal {
-                unit: GREENBOOT_UNIT.to_string(),
-            })
+        greenboot_journal(device, "greenboot-now", "show what greenboot's checks said on this boot", "0")
             .when(When::AllOf(vec![already, When::IfFailed("greenboot")]))
             .then_exit(
                 exit::FAILED,
@@ -324,4 +282,36 @@ fn see_through(plan: &mut Plan, device: &Device, what: &str, moving: When, alrea
         plan.push(step.when(When::IfSucceeded("greenboot")));
     }
     plan.push(read(device, "after").when(When::IfSucceeded("greenboot")));
+}
+
+/// What greenboot's checks said on a boot (`-1`: the one before, `0`: this one), its last 40
+/// lines shown: read-only, and a device without the journal is no failure.
+fn greenboot_journal(
+    device: &Device,
+    id: &'static str,
+    about: &str,
+    boot: &str,
+) -> crate::plan::Step {
+    device
+        .run(
+            id,
+            about,
+            &[
+                "journalctl",
+                "-b",
+                boot,
+                "-u",
+                GREENBOOT_UNIT,
+                "--no-pager",
+                "-o",
+                "cat",
+                "-n",
+                "40",
+            ],
+        )
+        .read_only()
+        .may_fail()
+        .check(Check::Journal {
+            unit: GREENBOOT_UNIT.to_string(),
+        })
 }
