@@ -231,7 +231,7 @@ impl Bench {
                 for word in l.split(' ') {
                     let w = match word.find(&tmp) {
                         Some(i) => {
-                            // <tmp>/xtask-secrets-<pid>-<nanos>/<file> -> <file>
+                            // <tmp>/xtask-secrets-<pid>-<n>-<nanos>/<file> -> <file>
                             let rest = &word[i + tmp.len()..];
                             let file = rest.split_once('/').map_or(rest, |(_, f)| f);
                             format!("{}SECRETS/{file}", &word[..i])
