@@ -372,10 +372,14 @@ pub fn write_private(target: &Utf8Path, bytes: &[u8]) -> anyhow::Result<()> {
         dir
     };
     let name = target.file_name().unwrap_or("file");
+    // a name of its own: the process, a count of this process's writes (two threads in one
+    // nanosecond must not meet), the time
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
-    let tmp = dir.join(format!(".{name}.xtask-{}-{nanos}", std::process::id()));
+    let tmp = dir.join(format!(".{name}.xtask-{}-{n}-{nanos}", std::process::id()));
     let result = (|| {
         // create_new: O_CREAT|O_EXCL, which never follows a link
         let mut f = std::fs::OpenOptions::new()
@@ -408,6 +412,32 @@ mod tests {
 
     fn entry(v: Value) -> Map<String, Value> {
         v.as_object().unwrap().clone()
+    }
+
+    /// Many threads writing one private file at once: every write lands whole, none fails
+    /// on another's temporary file, nothing is left beside it.
+    #[test]
+    fn private_writes_at_once_each_land() {
+        let dir = Utf8PathBuf::from_path_buf(
+            std::env::temp_dir().join(format!("xtask-private-test-{}", std::process::id())),
+        )
+        .unwrap();
+        std::fs::create_dir_all(&dir).unwrap();
+        let target = dir.join("secret");
+        std::thread::scope(|s| {
+            for t in 0..4 {
+                let target = &target;
+                s.spawn(move || {
+                    for i in 0..200 {
+                        write_private(target, format!("{t}-{i}").as_bytes()).unwrap();
+                    }
+                });
+            }
+        });
+        let left: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().collect();
+        assert_eq!(left.len(), 1, "{left:?}");
+        assert!(std::fs::read_to_string(&target).unwrap().contains('-'));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
