@@ -140,6 +140,8 @@ mod tests {
         let base = Utf8PathBuf::from_path_buf(std::env::temp_dir())
             .unwrap()
             .join(format!("secret-dir-test-{}", std::process::id()));
+        // (what a run of this test that stopped half way left)
+        let _ = fs::remove_dir_all(&base);
         fs::create_dir_all(&base).unwrap();
         let mut names = ["same", "same", "other"].into_iter();
         let first = private_dir_in(&base, || names.next().unwrap().to_string()).unwrap();
