@@ -52,6 +52,9 @@ pub(super) struct Failure {
     pub(super) said: String,
     /// The check's definite no: no use waiting or trying again.
     pub(super) definite: bool,
+    /// It was stopped at its time limit: a step's other tries are not started (a pull that
+    /// ran out of time would only run out again); a watch's next look still is.
+    pub(super) timed_out: bool,
 }
 
 impl Failure {
@@ -64,6 +67,7 @@ impl Failure {
             stopped: false,
             said: String::new(),
             definite: false,
+            timed_out: false,
         }
     }
 }
@@ -185,6 +189,7 @@ impl Runner<'_> {
         let exit_failure = |status: std::process::ExitStatus, said: String| Failure {
             said,
             definite: false,
+            timed_out: false,
             message: if step.expect_failure {
                 format!("`{shown}`: the command succeeded")
             } else {
@@ -301,6 +306,7 @@ impl Runner<'_> {
                 stopped: false,
                 said: String::from_utf8_lossy(&ended.stderr).into_owned(),
                 definite: false,
+                timed_out: true,
             });
         }
         if ended.stopped {
@@ -312,6 +318,7 @@ impl Runner<'_> {
                 stopped: true,
                 said: String::new(),
                 definite: false,
+                timed_out: false,
             });
         }
         if let Some(sig) = ended.signal {
@@ -323,6 +330,7 @@ impl Runner<'_> {
                 stopped: false,
                 said: String::new(),
                 definite: false,
+                timed_out: false,
             });
         }
         let mut result = ended;
@@ -393,6 +401,7 @@ impl Runner<'_> {
                         stopped: false,
                         said: String::new(),
                         definite: false,
+                        timed_out: false,
                         not_yet: Some(Box::new(NotYet {
                             progress: format!("no {var} yet"),
                             detail: json!({ (*var): null }),
@@ -415,9 +424,11 @@ impl Runner<'_> {
                         stopped: false,
                         said: String::new(),
                         definite: false,
+                        timed_out: false,
                     },
                     Err(e) => Failure {
                         definite: e.is::<crate::error::Definite>(),
+                        timed_out: false,
                         message: crate::validate::escape_lines(&format!("{e:#}")),
                         answered: true,
                         not_yet: None,

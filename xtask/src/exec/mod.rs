@@ -585,19 +585,16 @@ impl Runner<'_> {
         let (tries, pause) = step.retries.unwrap_or((1, 0));
         let mut attempt = 1;
         loop {
-            let started = Instant::now();
             let result = self.command(step, state, io);
-            // a try stopped at its time limit (a pull that ran out of time) is not tried again
-            let ran_out = step
-                .time_limit
-                .is_some_and(|l| started.elapsed() >= Duration::from_secs(l));
             match &result {
+                // a try stopped at its time limit (a pull that ran out of time) is not tried
+                // again
                 Err(f)
                     if attempt < tries
                         && f.signal.is_none()
                         && !f.stopped
                         && !f.definite
-                        && !ran_out =>
+                        && !f.timed_out =>
                 {
                     io.say(&format!(
                         "    try {attempt}/{tries} failed: {}; again in {pause}s",
