@@ -47,30 +47,30 @@ pub struct Options {
 /// `sudo`, it runs through sudo.
 pub fn ask(program: &str, args: &[&str], sudo: bool) -> Option<std::process::Output> {
     let mut cmd = if sudo {
-        let mut c = std::process::Command::new("sudo");
+        let mut c = question("sudo");
         c.arg(program);
         c
     } else {
-        std::process::Command::new(program)
+        question(program)
     };
-    for name in crate::inputs::secret_env() {
-        cmd.env_remove(name);
-    }
-    cmd.args(args)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .ok()
+    cmd.args(args).output().ok()
 }
 
-/// [`ask`] with these environment variables set (Ansible's settings for one question).
-pub fn ask_env(program: &str, args: &[&str], env: &[(&str, &str)]) -> Option<std::process::Output> {
+/// A command for a question: none of the secrets of the tool's environment, no stdin.
+fn question(program: &str) -> std::process::Command {
     let mut cmd = std::process::Command::new(program);
     for name in crate::inputs::secret_env() {
         cmd.env_remove(name);
     }
-    cmd.envs(env.iter().copied())
+    cmd.stdin(std::process::Stdio::null());
+    cmd
+}
+
+/// [`ask`] with these environment variables set (Ansible's settings for one question).
+pub fn ask_env(program: &str, args: &[&str], env: &[(&str, &str)]) -> Option<std::process::Output> {
+    question(program)
+        .envs(env.iter().copied())
         .args(args)
-        .stdin(std::process::Stdio::null())
         .output()
         .ok()
 }
@@ -108,13 +108,8 @@ pub fn ask_with_secret_file(
 /// is more: the command is killed), its standard error up to 64 KiB.
 fn ask_bounded(program: &str, args: &[String], max: u64) -> Option<std::process::Output> {
     use std::io::Read;
-    let mut cmd = std::process::Command::new(program);
-    for name in crate::inputs::secret_env() {
-        cmd.env_remove(name);
-    }
-    let mut child = cmd
+    let mut child = question(program)
         .args(args)
-        .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
