@@ -129,14 +129,7 @@ impl Step {
             Stdin::Secret { name, .. } => format!("printf '%s' \"${{{name}}}\" | {line}"),
             Stdin::Text(text) => format!("printf '%s' {} | {line}", quote(text)),
             Stdin::Template(text) => {
-                let words: String = super::split_vars(text)
-                    .into_iter()
-                    .map(|p| match p {
-                        super::Piece::Text(t) => quote(t),
-                        super::Piece::Var(v) => format!("\"${{{v}:-}}\""),
-                    })
-                    .collect();
-                format!("printf '%s' {words} | {line}")
+                format!("printf '%s' {} | {line}", with_vars(text))
             }
             Stdin::JsonOver { base, over, drop } => {
                 // the keys `drop` names taken out of the base (when it has an object there),
@@ -493,18 +486,9 @@ impl Plan {
         }
         if let Some((var, message)) = &step.exit_var {
             // the code the step's result holds: the script ends with it, as the tool does
-            let words = |text: &str| -> String {
-                super::split_vars(text)
-                    .into_iter()
-                    .map(|p| match p {
-                        super::Piece::Text(t) => quote(t),
-                        super::Piece::Var(v) => format!("\"${{{v}:-}}\""),
-                    })
-                    .collect()
-            };
-            let mut say = format!("echo {} >&2", words(&format!("error: {message}")));
+            let mut say = format!("echo {} >&2", with_vars(&format!("error: {message}")));
             if let Some(h) = &step.hint {
-                say.push_str(&format!("; echo {} >&2", words(&format!("hint: {h}"))));
+                say.push_str(&format!("; echo {} >&2", with_vars(&format!("hint: {h}"))));
             }
             body.push_str(&format!(
                 "if [ \"${{{var}:-0}}\" != 0 ]; then {say}; exit \"${var}\"; fi\n"
@@ -516,17 +500,25 @@ impl Plan {
         }
         if let Some((code, message)) = &step.then_exit {
             // `${NAME}` in the message: the variable's value, as the tool says it
-            let words: String = super::split_vars(&format!("error: {message}"))
-                .into_iter()
-                .map(|p| match p {
-                    super::Piece::Text(t) => quote(t),
-                    super::Piece::Var(v) => format!("\"${{{v}:-}}\""),
-                })
-                .collect();
-            body.push_str(&format!("echo {words} >&2; exit {code}\n"));
+            body.push_str(&format!(
+                "echo {} >&2; exit {code}\n",
+                with_vars(&format!("error: {message}"))
+            ));
         }
         body
     }
+}
+
+/// `text` as one shell word, each `${NAME}` in it the variable's value (empty when unset),
+/// the rest quoted: what the tool's interpolation says, in the script.
+fn with_vars(text: &str) -> String {
+    super::split_vars(text)
+        .into_iter()
+        .map(|p| match p {
+            super::Piece::Text(t) => quote(t),
+            super::Piece::Var(v) => format!("\"${{{v}:-}}\""),
+        })
+        .collect()
 }
 
 /// A command tried as the step says (`tries` times, `pause` seconds apart), as one bash
