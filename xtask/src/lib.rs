@@ -160,36 +160,36 @@ fn try_main(cli: Cli) -> anyhow::Result<()> {
         stdout_to_stderr: cli.json,
     };
     let (report, result) = exec::run(&sh, &plan, opts);
+    let code = result.as_ref().err().map_or(0, error::exit_code);
+    // what the summaries and the report files are made of, and the summary, made once
+    let facts = with_facts(&report, &plan);
+    let summarized = plan
+        .summary
+        .map(|(key, summary)| (key, summary(&facts, code)));
     if result.is_ok() {
         for line in &report.lines {
             eprintln!("{line}");
         }
         // a summary may end with a line for people (mirror's totals)
-        if let Some((_, summary)) = plan.summary {
-            if let Some(line) = summary(&with_facts(&report, &plan), 0)
-                .get("line")
-                .and_then(|l| l.as_str())
-            {
-                eprintln!("{line}");
-            }
+        if let Some(line) = summarized
+            .as_ref()
+            .and_then(|(_, s)| s.get("line"))
+            .and_then(|l| l.as_str())
+        {
+            eprintln!("{line}");
         }
+    } else if let Some(lines) = summarized
+        .as_ref()
+        .and_then(|(_, s)| s.get("lines"))
+        .and_then(|l| l.as_str())
+    {
+        // a plan that ended early: what its summary could still make of it, for people (a
+        // rollout stopped while its play ran: the devices judged so far)
+        eprintln!("{lines}");
     }
     // the reports made from the results (a JUnit file), however the plan ended
-    let code = result.as_ref().err().map_or(0, error::exit_code);
-    // a plan that ended early: what its summary could still make of it, for people (a
-    // rollout stopped while its play ran: the devices judged so far)
-    if result.is_err() {
-        if let Some((_, summary)) = plan.summary {
-            if let Some(lines) = summary(&with_facts(&report, &plan), code)
-                .get("lines")
-                .and_then(|l| l.as_str())
-            {
-                eprintln!("{lines}");
-            }
-        }
-    }
     for f in &plan.report_files {
-        if let Some(text) = (f.make)(&with_facts(&report, &plan), code).as_str() {
+        if let Some(text) = (f.make)(&facts, code).as_str() {
             match write_report(&f.path, text) {
                 Ok(()) => eprintln!("{} written to {}", f.what, f.path),
                 Err(e) => eprintln!("warning: could not write {} to {}: {e}", f.what, f.path),
@@ -202,8 +202,8 @@ fn try_main(cli: Cli) -> anyhow::Result<()> {
             doc["error"] = exec::error_json(e);
             doc["exit"] = serde_json::json!(error::exit_code(e));
         }
-        if let Some((key, summary)) = plan.summary {
-            doc[key] = summary(&with_facts(&report, &plan), code);
+        if let Some((key, summary)) = summarized {
+            doc[key] = summary;
         }
         exec::print_json(&doc);
     }
