@@ -331,16 +331,7 @@ impl Signing {
     /// The policy of the check after push: the repository signed with the public key,
     /// everything else rejected.
     pub fn check_policy(&self, repository: &str) -> String {
-        let key = self
-            .public_key
-            .as_ref()
-            .map(|p| p.to_string())
-            .unwrap_or_default();
-        let doc = serde_json::json!({
-            "default": [{ "type": "reject" }],
-            "transports": { "docker": { repository: [self.requirement(&key)] } },
-        });
-        serde_json::to_string_pretty(&doc).expect("a JSON value prints") + "\n"
+        self.check_policy_of(|key| vec![(repository.to_string(), self.requirement(key))])
     }
 
     /// The policy of a check of copies kept elsewhere (`copies`: each copy's repository, a
@@ -348,23 +339,36 @@ impl Signing {
     /// name it was signed as (`remapIdentity`: the copy's name read as the original's),
     /// everything else rejected.
     pub fn copy_check_policy(&self, copies: &[(String, String)]) -> String {
+        self.check_policy_of(|key| {
+            copies
+                .iter()
+                .map(|(copy, original)| {
+                    let identity = serde_json::json!({
+                        "type": "remapIdentity",
+                        "prefix": copy,
+                        "signedPrefix": original,
+                    });
+                    (copy.clone(), self.requirement_for(key, identity))
+                })
+                .collect()
+        })
+    }
+
+    /// A check's policy: each repository's requirement, made with the public key's path
+    /// (`requirements`), everything else rejected.
+    fn check_policy_of(
+        &self,
+        requirements: impl FnOnce(&str) -> Vec<(String, serde_json::Value)>,
+    ) -> String {
         let key = self
             .public_key
             .as_ref()
             .map(|p| p.to_string())
             .unwrap_or_default();
-        let mut docker = serde_json::Map::new();
-        for (copy, original) in copies {
-            let identity = serde_json::json!({
-                "type": "remapIdentity",
-                "prefix": copy,
-                "signedPrefix": original,
-            });
-            docker.insert(
-                copy.clone(),
-                serde_json::json!([self.requirement_for(&key, identity)]),
-            );
-        }
+        let docker: serde_json::Map<String, serde_json::Value> = requirements(&key)
+            .into_iter()
+            .map(|(repository, requirement)| (repository, serde_json::json!([requirement])))
+            .collect();
         let doc = serde_json::json!({
             "default": [{ "type": "reject" }],
             "transports": { "docker": docker },
