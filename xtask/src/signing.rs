@@ -328,6 +328,11 @@ impl Signing {
         }
     }
 
+    /// The public key's path, or "" without one.
+    pub fn public_key_str(&self) -> &str {
+        self.public_key.as_ref().map_or("", |p| p.as_str())
+    }
+
     /// The policy of the check after push: the repository signed with the public key,
     /// everything else rejected.
     pub fn check_policy(&self, repository: &str) -> String {
@@ -360,12 +365,8 @@ impl Signing {
         &self,
         requirements: impl FnOnce(&str) -> Vec<(String, serde_json::Value)>,
     ) -> String {
-        let key = self
-            .public_key
-            .as_ref()
-            .map(|p| p.to_string())
-            .unwrap_or_default();
-        let docker: serde_json::Map<String, serde_json::Value> = requirements(&key)
+        let key = self.public_key_str();
+        let docker: serde_json::Map<String, serde_json::Value> = requirements(key)
             .into_iter()
             .map(|(repository, requirement)| (repository, serde_json::json!([requirement])))
             .collect();
@@ -614,7 +615,7 @@ impl Signing {
                     } else {
                         ""
                     },
-                    self.public_key.as_ref().map(|p| p.as_str()).unwrap_or("")
+                    self.public_key_str()
                 ))),
         );
         if members.is_some() && self.method == Method::Gpg {
@@ -635,11 +636,7 @@ impl Signing {
     ) -> Vec<Step> {
         const FPR: &str = "CHECK_FPR";
         let repository = repository_of(reference);
-        let key = self
-            .public_key
-            .as_ref()
-            .map(|p| p.to_string())
-            .unwrap_or_default();
+        let key = self.public_key_str();
         let home = self.dir.join("check/gnupg");
         let fetched = self.dir.join("check/list");
         let mut fetch = Step::new(
@@ -711,20 +708,10 @@ impl Signing {
         home: &Utf8Path,
         fpr: &'static str,
     ) -> Vec<Step> {
-        let key = self
-            .public_key
-            .as_ref()
-            .map(|p| p.to_string())
-            .unwrap_or_default();
+        let key = self.public_key_str();
         vec![
             Step::new(ids[0], format!("read the fingerprint of {key}"), "gpg")
-                .args([
-                    "--batch",
-                    "--show-keys",
-                    "--with-colons",
-                    "--",
-                    key.as_str(),
-                ])
+                .args(["--batch", "--show-keys", "--with-colons", "--", key])
                 .read_only()
                 .time_limit(SIGN_LIMIT_S)
                 .capture(fpr, crate::plan::Extract::GpgFingerprint),
@@ -743,7 +730,7 @@ impl Signing {
                     "--import",
                     "--",
                 ])
-                .arg(key.as_str())
+                .arg(key)
                 .time_limit(SIGN_LIMIT_S),
         ]
     }
@@ -951,15 +938,15 @@ impl Signing {
             )
             .hint_when(
                 "signature verification failed",
-                format!("{reference} is signed by another key than {}{whose}", self.public_key.as_ref().map(|p| p.as_str()).unwrap_or("")),
+                format!("{reference} is signed by another key than {}{whose}", self.public_key_str()),
             )
             .hint_when(
                 "Invalid GPG signature",
-                format!("{reference} is signed by another key than {}{whose}", self.public_key.as_ref().map(|p| p.as_str()).unwrap_or("")),
+                format!("{reference} is signed by another key than {}{whose}", self.public_key_str()),
             )
             .hint_when(
                 "not accepted",
-                format!("{reference} is signed by another key than {}{whose}", self.public_key.as_ref().map(|p| p.as_str()).unwrap_or("")),
+                format!("{reference} is signed by another key than {}{whose}", self.public_key_str()),
             );
         step.hint = Some(format!(
             "see skopeo's message above{whose}; the policy is {}",
