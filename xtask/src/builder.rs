@@ -87,17 +87,11 @@ pub fn tcp_elsewhere(uri: &str) -> bool {
 pub fn connection_uri(list: &str, name: &str) -> Result<String, String> {
     let list: serde_json::Value = serde_json::from_str(list)
         .map_err(|_| "podman printed no connection list (JSON)".to_string())?;
-    let uri = list
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|c| c["Name"].as_str() == Some(name))
-        .map(|c| c["URI"].as_str().unwrap_or_default())
-        .ok_or_else(|| {
-            format!(
-                "podman has no connection {name} (`podman system connection list` names them, as the user the tool runs as): `podman system connection add {name} ssh://USER@HOST/run/podman/podman.sock` adds one"
-            )
-        })?;
+    let uri = connection(&list, name).ok_or_else(|| {
+        format!(
+            "podman has no connection {name} (`podman system connection list` names them, as the user the tool runs as): `podman system connection add {name} ssh://USER@HOST/run/podman/podman.sock` adds one"
+        )
+    })?;
     if tcp_elsewhere(uri) {
         return Err(format!(
             "podman connection {name} is {}: {TCP_REFUSED}",
@@ -105,6 +99,16 @@ pub fn connection_uri(list: &str, name: &str) -> Result<String, String> {
         ));
     }
     Ok(uri.to_string())
+}
+
+/// The URI of podman's connection `name` in its parsed connection list ("" when it has
+/// none), `None` when there is no such connection.
+pub fn connection<'a>(list: &'a serde_json::Value, name: &str) -> Option<&'a str> {
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["Name"].as_str() == Some(name))
+        .map(|c| c["URI"].as_str().unwrap_or_default())
 }
 
 /// [`connection_uri`]'s verdict as jq over the same list (`$n`: the name), for the printed

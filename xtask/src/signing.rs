@@ -328,19 +328,15 @@ impl Signing {
         }
     }
 
+    /// The public key's path, or "" without one.
+    pub fn public_key_str(&self) -> &str {
+        self.public_key.as_ref().map_or("", |p| p.as_str())
+    }
+
     /// The policy of the check after push: the repository signed with the public key,
     /// everything else rejected.
     pub fn check_policy(&self, repository: &str) -> String {
-        let key = self
-            .public_key
-            .as_ref()
-            .map(|p| p.to_string())
-            .unwrap_or_default();
-        let doc = serde_json::json!({
-            "default": [{ "type": "reject" }],
-            "transports": { "docker": { repository: [self.requirement(&key)] } },
-        });
-        serde_json::to_string_pretty(&doc).expect("a JSON value prints") + "\n"
+        self.check_policy_of(|key| vec![(repository.to_string(), self.requirement(key))])
     }
 
     /// The policy of a check of copies kept elsewhere (`copies`: each copy's repository, a
@@ -348,23 +344,32 @@ impl Signing {
     /// name it was signed as (`remapIdentity`: the copy's name read as the original's),
     /// everything else rejected.
     pub fn copy_check_policy(&self, copies: &[(String, String)]) -> String {
-        let key = self
-            .public_key
-            .as_ref()
-            .map(|p| p.to_string())
-            .unwrap_or_default();
-        let mut docker = serde_json::Map::new();
-        for (copy, original) in copies {
-            let identity = serde_json::json!({
-                "type": "remapIdentity",
-                "prefix": copy,
-                "signedPrefix": original,
-            });
-            docker.insert(
-                copy.clone(),
-                serde_json::json!([self.requirement_for(&key, identity)]),
-            );
-        }
+        self.check_policy_of(|key| {
+            copies
+                .iter()
+                .map(|(copy, original)| {
+                    let identity = serde_json::json!({
+                        "type": "remapIdentity",
+                        "prefix": copy,
+                        "signedPrefix": original,
+                    });
+                    (copy.clone(), self.requirement_for(key, identity))
+                })
+                .collect()
+        })
+    }
+
+    /// A check's policy: each repository's requirement, made with the public key's path
+    /// (`requirements`), everything else rejected.
+    fn check_policy_of(
+        &self,
+        requirements: impl FnOnce(&str) -> Vec<(String, serde_json::Value)>,
+    ) -> String {
+        let key = self.public_key_str();
+        let docker: serde_json::Map<String, serde_json::Value> = requirements(key)
+            .into_iter()
+            .map(|(repository, requirement)| (repository, serde_json::json!([requirement])))
+            .collect();
         let doc = serde_json::json!({
             "default": [{ "type": "reject" }],
             "transports": { "docker": docker },
@@ -610,7 +615,7 @@ impl Signing {
                     } else {
                         ""
                     },
-                    self.public_key.as_ref().map(|p| p.as_str()).unwrap_or("")
+                    self.public_key_str()
                 ))),
         );
         if members.is_some() && self.method == Method::Gpg {
@@ -631,11 +636,7 @@ impl Signing {
     ) -> Vec<Step> {
         const FPR: &str = "CHECK_FPR";
         let repository = repository_of(reference);
-        let key = self
-            .public_key
-            .as_ref()
-            .map(|p| p.to_string())
-            .unwrap_or_default();
+        let key = self.public_key_str();
         let home = self.dir.join("check/gnupg");
         let fetched = self.dir.join("check/list");
         let mut fetch = Step::new(
@@ -707,20 +708,10 @@ impl Signing {
         home: &Utf8Path,
         fpr: &'static str,
     ) -> Vec<Step> {
-        let key = self
-            .public_key
-            .as_ref()
-            .map(|p| p.to_string())
-            .unwrap_or_default();
+        let key = self.public_key_str();
         vec![
             Step::new(ids[0], format!("read the fingerprint of {key}"), "gpg")
-                .args([
-                    "--batch",
-                    "--show-keys",
-                    "--with-colons",
-                    "--",
-                    key.as_str(),
-                ])
+                .args(["--batch", "--show-keys", "--with-colons", "--", key])
                 .read_only()
                 .time_limit(SIGN_LIMIT_S)
                 .capture(fpr, crate::plan::Extract::GpgFingerprint),
@@ -739,7 +730,7 @@ impl Signing {
                     "--import",
                     "--",
                 ])
-                .arg(key.as_str())
+                .arg(key)
                 .time_limit(SIGN_LIMIT_S),
         ]
     }
@@ -947,15 +938,15 @@ impl Signing {
             )
             .hint_when(
                 "signature verification failed",
-                format!("{reference} is signed by another key than {}{whose}", self.public_key.as_ref().map(|p| p.as_str()).unwrap_or("")),
+                format!("{reference} is signed by another key than {}{whose}", self.public_key_str()),
             )
             .hint_when(
                 "Invalid GPG signature",
-                format!("{reference} is signed by another key than {}{whose}", self.public_key.as_ref().map(|p| p.as_str()).unwrap_or("")),
+                format!("{reference} is signed by another key than {}{whose}", self.public_key_str()),
             )
             .hint_when(
                 "not accepted",
-                format!("{reference} is signed by another key than {}{whose}", self.public_key.as_ref().map(|p| p.as_str()).unwrap_or("")),
+                format!("{reference} is signed by another key than {}{whose}", self.public_key_str()),
             );
         step.hint = Some(format!(
             "see skopeo's message above{whose}; the policy is {}",

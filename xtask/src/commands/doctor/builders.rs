@@ -138,11 +138,7 @@ pub fn checks(builders: &[Builder]) -> Vec<Finding> {
 /// when it is `tcp://` to another machine than this one.
 fn tcp_elsewhere(list: &[u8], name: &str) -> Option<String> {
     let list: serde_json::Value = serde_json::from_slice(list).ok()?;
-    let uri = list
-        .as_array()?
-        .iter()
-        .find(|c| c["Name"].as_str() == Some(name))?["URI"]
-        .as_str()?;
+    let uri = crate::builder::connection(&list, name)?;
     crate::builder::tcp_elsewhere(uri).then(|| uri.to_string())
 }
 

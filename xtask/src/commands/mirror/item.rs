@@ -178,12 +178,7 @@ impl MirrorPlan {
             .when(When::IfSucceeded(copy)),
         );
         if signed {
-            let key = self
-                .signing
-                .as_ref()
-                .and_then(|s| s.public_key.as_ref())
-                .map(|p| p.to_string())
-                .unwrap_or_default();
+            let key = self.signing.as_ref().map_or("", |s| s.public_key_str());
             steps.push(
                 self.signature_check(
                     name(format!("signature-{n}")),

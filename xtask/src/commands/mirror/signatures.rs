@@ -96,11 +96,7 @@ impl MirrorPlan {
         want: &Want,
     ) -> Step {
         let signing = self.signing.as_ref().expect("a signed run");
-        let key = signing
-            .public_key
-            .as_ref()
-            .map(|p| p.to_string())
-            .unwrap_or_default();
+        let key = signing.public_key_str();
         let reference = &item.reference;
         let other_key =
             format!("the copy of {reference} is signed by another key than {key}, or not for {reference}'s repository");
