@@ -309,10 +309,7 @@ impl Pinned {
 
     /// Each architecture's digest, as the `--json` documents give them.
     pub fn digests_json(&self) -> serde_json::Map<String, serde_json::Value> {
-        self.members
-            .iter()
-            .map(|(a, d)| (a.clone(), serde_json::json!(d)))
-            .collect()
+        crate::fleet::digests_json(&self.members)
     }
 }
 

@@ -142,6 +142,12 @@ pub fn results(text: &str) -> anyhow::Result<BTreeMap<String, Value>> {
     Ok(all)
 }
 
+/// Each architecture's digest (`("amd64", "sha256:...")`) as a JSON map, as the reports,
+/// the printed plan's jq and the `--json` documents give them.
+pub fn digests_json(digests: &[(String, String)]) -> serde_json::Map<String, Value> {
+    digests.iter().map(|(a, d)| (a.clone(), json!(d))).collect()
+}
+
 /// One device, judged.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Device {
@@ -391,7 +397,7 @@ pub fn judge_results(raw: &BTreeMap<String, Value>, plan: &FleetPlan, interrupte
         .collect();
     json!({
         "image": plan.image,
-        "digests": plan.digests.iter().map(|(a, d)| (a.clone(), json!(d))).collect::<serde_json::Map<_, _>>(),
+        "digests": digests_json(&plan.digests),
         "waves": waves,
         "last_wave_run": last_run,
         "wave_count": plan.waves,
