@@ -103,6 +103,18 @@ pub fn exit_code(verdicts: &[Verdict]) -> i32 {
     }
 }
 
+/// How many devices have each verdict, by its word (every verdict, 0 included): the
+/// `counts` of a report and of each of its waves.
+pub fn counts(verdicts: &[Verdict]) -> serde_json::Map<String, Value> {
+    VERDICTS
+        .iter()
+        .map(|v| {
+            let n = verdicts.iter().filter(|x| *x == v).count();
+            (v.word().to_string(), json!(n))
+        })
+        .collect()
+}
+
 /// The counts line: `6 devices: 2 upgraded, 1 skipped (already current), ...` (and the
 /// devices interrupted, when the rollout was).
 pub fn said(verdicts: &[Verdict]) -> String {
@@ -367,29 +379,17 @@ pub fn judge_results(raw: &BTreeMap<String, Value>, plan: &FleetPlan, interrupte
     let waves: Vec<Value> = (1..=plan.waves)
         .map(|w| {
             let of: Vec<&Device> = devices.iter().filter(|d| d.host.wave == w).collect();
-            let mut counts = serde_json::Map::new();
-            for v in VERDICTS {
-                counts.insert(
-                    v.word().to_string(),
-                    json!(of.iter().filter(|d| d.verdict == v).count()),
-                );
-            }
+            let verdicts: Vec<Verdict> = of.iter().map(|d| d.verdict).collect();
             json!({
                 "wave": w,
                 "hosts": of.iter().map(|d| d.host.name.clone()).collect::<Vec<_>>(),
                 "ran": w <= last_run,
-                "counts": counts,
+                "counts": counts(&verdicts),
             })
         })
         .collect();
-    let mut counts = serde_json::Map::new();
-    counts.insert("devices".to_string(), json!(devices.len()));
-    for v in VERDICTS {
-        counts.insert(
-            v.word().to_string(),
-            json!(verdicts.iter().filter(|x| **x == v).count()),
-        );
-    }
+    let mut all = counts(&verdicts);
+    all.insert("devices".to_string(), json!(devices.len()));
     let not_touched: Vec<&str> = devices
         .iter()
         .filter(|d| d.verdict == Verdict::NotTouched)
@@ -403,7 +403,7 @@ pub fn judge_results(raw: &BTreeMap<String, Value>, plan: &FleetPlan, interrupte
         "wave_count": plan.waves,
         "interrupted_in_wave": in_flight,
         "devices": devices.iter().map(device_json).collect::<Vec<_>>(),
-        "counts": counts,
+        "counts": all,
         "not_touched": not_touched,
         "exit": code.to_string(),
         "said": said(&verdicts),
