@@ -180,6 +180,17 @@ pub struct Device {
     pub upgrade: Value,
 }
 
+/// The strings of a JSON array (none when it is not one), each escaped
+/// ([`crate::validate::escape_controls`]): they come from a device or flightctl's API.
+fn escaped(list: &Value) -> Vec<String> {
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(crate::validate::escape_controls)
+        .collect()
+}
+
 /// `0:00:07.512345` (Ansible's `delta`) in seconds.
 fn seconds(delta: &str) -> Option<f64> {
     let mut parts = delta.trim().split(':');
@@ -231,13 +242,7 @@ pub fn judge_device(host: &FleetHost, raw: Option<&Value>, plan: &FleetPlan) -> 
     });
     // greenboot's failing checks, for a device that rolled back (its verdict's reason)
     if rc == 4 {
-        d.greenboot_failed = doc["results"]["greenboot-journal"]["failed_checks"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .map(crate::validate::escape_controls)
-            .collect();
+        d.greenboot_failed = escaped(&doc["results"]["greenboot-journal"]["failed_checks"]);
     }
     // what upgrade said when it failed, else the last line of its output, else Ansible's
     let said = text(&doc["error"]["message"])
@@ -468,13 +473,7 @@ pub fn lines(report: &Value) -> Option<String> {
             .iter()
             .find(|v| v.word() == verdict)
             .map_or(verdict.as_str(), |v| v.label());
-        let failed: Vec<String> = d["greenboot_failed"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .map(crate::validate::escape_controls)
-            .collect();
+        let failed = escaped(&d["greenboot_failed"]);
         rows.push([
             // a flightctl batch of an earlier run (one that stopped before this one)
             match d["wave"].as_u64() {
@@ -518,13 +517,7 @@ pub fn lines(report: &Value) -> Option<String> {
         }
     }
     out.extend(why);
-    let not_touched: Vec<String> = report["not_touched"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .map(crate::validate::escape_controls)
-        .collect();
+    let not_touched = escaped(&report["not_touched"]);
     if !not_touched.is_empty() {
         let last = report["last_wave_run"].as_u64().unwrap_or(0);
         let when = match report["interrupted_in_wave"].as_u64() {
