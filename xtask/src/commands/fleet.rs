@@ -131,12 +131,7 @@ impl Reach {
         let u = sources.get(&inputs::SSH_USER, user)?;
         let user = validate::simple_name(&u.what, &u.value)?;
         let key = match sources.value(&inputs::DEVICE_SSH_KEY, key)? {
-            Some(p) => {
-                let path = sources.path(&p)?;
-                crate::reach::private_key(&p.what, &path)?;
-                crate::reach::ssh_path(&p.what, &path)?;
-                Some(path)
-            }
+            Some(p) => Some(ssh_key(&p, sources)?),
             None => None,
         };
         let known_hosts = match sources.value(&inputs::KNOWN_HOSTS, known_hosts)? {
@@ -153,6 +148,15 @@ impl Reach {
             known_hosts,
         })
     }
+}
+
+/// A private key's path, checked as `upgrade` checks `--ssh-key`: a private key ssh reads,
+/// its owner's only, a path ssh's options can hold.
+fn ssh_key(picked: &Picked, sources: &Sources) -> anyhow::Result<Utf8PathBuf> {
+    let path = sources.path(picked)?;
+    crate::reach::private_key(&picked.what, &path)?;
+    crate::reach::ssh_path(&picked.what, &path)?;
+    Ok(path)
 }
 
 /// A device of the fleet: its inventory name, how `upgrade --host` reaches it, its key.
@@ -259,10 +263,7 @@ pub fn device_of(host: &Host, reach: &Reach, sources: &Sources) -> anyhow::Resul
                 what: what(n),
                 origin: Origin::Flag,
             };
-            let path = sources.path(&picked)?;
-            crate::reach::private_key(&picked.what, &path)?;
-            crate::reach::ssh_path(&picked.what, &path)?;
-            Some(path)
+            Some(ssh_key(&picked, sources)?)
         }
         None => reach.key.clone(),
     };
@@ -309,10 +310,7 @@ impl Pinned {
 
     /// Each architecture's digest, as the `--json` documents give them.
     pub fn digests_json(&self) -> serde_json::Map<String, serde_json::Value> {
-        self.members
-            .iter()
-            .map(|(a, d)| (a.clone(), serde_json::json!(d)))
-            .collect()
+        crate::fleet::digests_json(&self.members)
     }
 }
 

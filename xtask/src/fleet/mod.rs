@@ -103,6 +103,18 @@ pub fn exit_code(verdicts: &[Verdict]) -> i32 {
     }
 }
 
+/// How many devices have each verdict, by its word (every verdict, 0 included): the
+/// `counts` of a report and of each of its waves.
+pub fn counts(verdicts: &[Verdict]) -> serde_json::Map<String, Value> {
+    VERDICTS
+        .iter()
+        .map(|v| {
+            let n = verdicts.iter().filter(|x| *x == v).count();
+            (v.word().to_string(), json!(n))
+        })
+        .collect()
+}
+
 /// The counts line: `6 devices: 2 upgraded, 1 skipped (already current), ...` (and the
 /// devices interrupted, when the rollout was).
 pub fn said(verdicts: &[Verdict]) -> String {
@@ -142,6 +154,12 @@ pub fn results(text: &str) -> anyhow::Result<BTreeMap<String, Value>> {
     Ok(all)
 }
 
+/// Each architecture's digest (`("amd64", "sha256:...")`) as a JSON map, as the reports,
+/// the printed plan's jq and the `--json` documents give them.
+pub fn digests_json(digests: &[(String, String)]) -> serde_json::Map<String, Value> {
+    digests.iter().map(|(a, d)| (a.clone(), json!(d))).collect()
+}
+
 /// One device, judged.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Device {
@@ -160,6 +178,17 @@ pub struct Device {
     pub rc: Option<i64>,
     /// `upgrade --json`'s `device` summary.
     pub upgrade: Value,
+}
+
+/// The strings of a JSON array (none when it is not one), each escaped
+/// ([`crate::validate::escape_controls`]): they come from a device or flightctl's API.
+fn escaped(list: &Value) -> Vec<String> {
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(crate::validate::escape_controls)
+        .collect()
 }
 
 /// `0:00:07.512345` (Ansible's `delta`) in seconds.
@@ -213,13 +242,7 @@ pub fn judge_device(host: &FleetHost, raw: Option<&Value>, plan: &FleetPlan) -> 
     });
     // greenboot's failing checks, for a device that rolled back (its verdict's reason)
     if rc == 4 {
-        d.greenboot_failed = doc["results"]["greenboot-journal"]["failed_checks"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .map(crate::validate::escape_controls)
-            .collect();
+        d.greenboot_failed = escaped(&doc["results"]["greenboot-journal"]["failed_checks"]);
     }
     // what upgrade said when it failed, else the last line of its output, else Ansible's
     let said = text(&doc["error"]["message"])
@@ -361,29 +384,17 @@ pub fn judge_results(raw: &BTreeMap<String, Value>, plan: &FleetPlan, interrupte
     let waves: Vec<Value> = (1..=plan.waves)
         .map(|w| {
             let of: Vec<&Device> = devices.iter().filter(|d| d.host.wave == w).collect();
-            let mut counts = serde_json::Map::new();
-            for v in VERDICTS {
-                counts.insert(
-                    v.word().to_string(),
-                    json!(of.iter().filter(|d| d.verdict == v).count()),
-                );
-            }
+            let verdicts: Vec<Verdict> = of.iter().map(|d| d.verdict).collect();
             json!({
                 "wave": w,
                 "hosts": of.iter().map(|d| d.host.name.clone()).collect::<Vec<_>>(),
                 "ran": w <= last_run,
-                "counts": counts,
+                "counts": counts(&verdicts),
             })
         })
         .collect();
-    let mut counts = serde_json::Map::new();
-    counts.insert("devices".to_string(), json!(devices.len()));
-    for v in VERDICTS {
-        counts.insert(
-            v.word().to_string(),
-            json!(verdicts.iter().filter(|x| **x == v).count()),
-        );
-    }
+    let mut all = counts(&verdicts);
+    all.insert("devices".to_string(), json!(devices.len()));
     let not_touched: Vec<&str> = devices
         .iter()
         .filter(|d| d.verdict == Verdict::NotTouched)
@@ -391,13 +402,13 @@ pub fn judge_results(raw: &BTreeMap<String, Value>, plan: &FleetPlan, interrupte
         .collect();
     json!({
         "image": plan.image,
-        "digests": plan.digests.iter().map(|(a, d)| (a.clone(), json!(d))).collect::<serde_json::Map<_, _>>(),
+        "digests": digests_json(&plan.digests),
         "waves": waves,
         "last_wave_run": last_run,
         "wave_count": plan.waves,
         "interrupted_in_wave": in_flight,
         "devices": devices.iter().map(device_json).collect::<Vec<_>>(),
-        "counts": counts,
+        "counts": all,
         "not_touched": not_touched,
         "exit": code.to_string(),
         "said": said(&verdicts),
@@ -462,13 +473,7 @@ pub fn lines(report: &Value) -> Option<String> {
             .iter()
             .find(|v| v.word() == verdict)
             .map_or(verdict.as_str(), |v| v.label());
-        let failed: Vec<String> = d["greenboot_failed"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .map(crate::validate::escape_controls)
-            .collect();
+        let failed = escaped(&d["greenboot_failed"]);
         rows.push([
             // a flightctl batch of an earlier run (one that stopped before this one)
             match d["wave"].as_u64() {
@@ -512,13 +517,7 @@ pub fn lines(report: &Value) -> Option<String> {
         }
     }
     out.extend(why);
-    let not_touched: Vec<String> = report["not_touched"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .map(crate::validate::escape_controls)
-        .collect();
+    let not_touched = escaped(&report["not_touched"]);
     if !not_touched.is_empty() {
         let last = report["last_wave_run"].as_u64().unwrap_or(0);
         let when = match report["interrupted_in_wave"].as_u64() {

@@ -30,7 +30,7 @@ const VERDICTS: &str = r#"def verdicts($plan):
 fn jq(plan: &FleetPlan, raw: bool, program: &str) -> String {
     let data = json!({
         "hosts": plan.hosts.iter().map(|h| h.name.clone()).collect::<Vec<_>>(),
-        "digests": plan.digests.iter().map(|(a, d)| (a.clone(), json!(d))).collect::<serde_json::Map<_, _>>(),
+        "digests": super::digests_json(&plan.digests),
     });
     format!(
         "jq -s{} --argjson plan {} {}",
