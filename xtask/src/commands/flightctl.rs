@@ -18,7 +18,7 @@ use super::fleet::{self, Pinned};
 use super::lifecycle::Wanted;
 use super::rollout::RolloutArgs;
 use crate::config::Sources;
-use crate::fleet::flightctl::{self as judged, BATCH_NUMBER, LAST_BATCH_REPORT, TEMPLATE_VERSION};
+use crate::fleet::flightctl::{self as judged, TEMPLATE_VERSION};
 use crate::fleet::inventory::{self, WaveSize};
 use crate::flightctl::{self as api, Api};
 use crate::inputs;
@@ -278,14 +278,7 @@ impl FlightctlRollout {
             image: pinned.reference.clone(),
             digests: pinned.members.clone(),
             devices: planned,
-            template_before: text(
-                &fleet,
-                &format!(
-                    "/metadata/annotations/{}",
-                    TEMPLATE_VERSION.replace('/', "~1")
-                ),
-            )
-            .map(str::to_string),
+            template_before: judged::annotation(&fleet, TEMPLATE_VERSION).map(str::to_string),
             changes_template,
             approved_batch: None,
             approve: format!("{rerun} --approve"),
@@ -509,15 +502,9 @@ fn approval(fleet: &Value, plan: &FlightctlPlan) -> anyhow::Result<Option<(i64, 
     let refuse = |why: String| -> anyhow::Error {
         crate::error::StepFailed::error(format!("--approve: {why}; nothing was changed"))
     };
+    // the batch as `Rollout::of` reads it (the fleet's status, else its batch annotation)
     let batch = rollout
         .batch
-        .or_else(|| {
-            text(
-                fleet,
-                &format!("/metadata/annotations/{}", BATCH_NUMBER.replace('/', "~1")),
-            )
-            .and_then(|b| b.parse().ok())
-        })
         .ok_or_else(|| refuse("flightctl says its rollout waits, but not at which batch".into()))?;
     let w = judged::waiting(fleet, plan, &rollout);
     if w["approve"].is_null() {
@@ -528,12 +515,10 @@ fn approval(fleet: &Value, plan: &FlightctlPlan) -> anyhow::Result<Option<(i64, 
                 .to_string(),
         ));
     }
-    let reached = text(fleet, &format!("/metadata/annotations/{}", LAST_BATCH_REPORT.replace('/', "~1")))
-        .and_then(|r| serde_json::from_str::<Value>(r).ok())
-        .and_then(|r| r["successPercentage"].as_u64())
-        .ok_or_else(|| {
-            refuse("flightctl has no report of the batch before the waiting one (its lastBatchCompletionReport)".into())
-        })?;
+    // what the batch before reached, as `waiting` read it from its lastBatchCompletionReport
+    let reached = w["reached"].as_u64().ok_or_else(|| {
+        refuse("flightctl has no report of the batch before the waiting one (its lastBatchCompletionReport)".into())
+    })?;
     Ok(Some((batch, reached)))
 }
 

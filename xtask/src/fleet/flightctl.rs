@@ -104,7 +104,8 @@ fn text<'a>(v: &'a Value, pointer: &str) -> Option<&'a str> {
     v.pointer(pointer).and_then(Value::as_str)
 }
 
-fn annotation<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+/// An annotation of a fleet or a device (`metadata.annotations[key]`).
+pub fn annotation<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
     v.pointer("/metadata/annotations")
         .and_then(|a| a.get(key))
         .and_then(Value::as_str)
