@@ -456,8 +456,13 @@ impl FlightctlRollout {
             text(&self.fleet, "/spec/template/spec/os/image").unwrap_or("none"),
             p.devices.len(),
         ));
-        if let Some(r) = waiting_now(&self.fleet) {
-            note.push_str(&format!("\nflightctl's rollout waits now: {r}"));
+        // the rollout's `RolloutInProgress` condition, when flightctl stopped it before a batch
+        let now = judged::Rollout::of(&self.fleet, p);
+        if matches!(now.reason.as_str(), "Suspended" | "Waiting") {
+            note.push_str(&format!(
+                "\nflightctl's rollout waits now: {}: {}",
+                now.reason, now.message
+            ));
         }
         for r in &self.remarks {
             note.push_str(&format!("\n{r}"));
@@ -471,22 +476,6 @@ impl FlightctlRollout {
         }
         note
     }
-}
-
-/// The rollout's `RolloutInProgress` condition, when flightctl stopped it before a batch.
-fn waiting_now(fleet: &Value) -> Option<String> {
-    let c = fleet
-        .pointer("/status/conditions")?
-        .as_array()?
-        .iter()
-        .find(|c| c["type"] == "RolloutInProgress")?;
-    matches!(c["reason"].as_str(), Some("Suspended" | "Waiting")).then(|| {
-        format!(
-            "{}: {}",
-            c["reason"].as_str().unwrap_or(""),
-            validate::escape_controls(c["message"].as_str().unwrap_or(""))
-        )
-    })
 }
 
 /// `--approve`: the batch that waits (flightctl counts from 0) and the success percentage
