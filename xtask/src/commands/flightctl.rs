@@ -66,23 +66,14 @@ pub fn sequence(waves: &[WaveSize]) -> Vec<Value> {
 /// bad input naming it; nothing has changed.
 fn read(api: &Api, name: &str) -> anyhow::Result<(Value, Vec<Value>)> {
     let out = api.ask(&[api.fleet_url(name), api.devices_url(name)])?;
-    let mut docs = Vec::new();
-    for doc in serde_json::Deserializer::from_str(&out).into_iter::<Value>() {
-        docs.push(doc.map_err(|e| {
-            crate::error::StepFailed::error(format!(
-                "flightctl's API at {} answered with no JSON ({e}): is it flightctl's API?",
-                api.url
-            ))
-        })?);
-    }
-    if let Some(status) = docs.iter().find(|d| d["kind"] == "Status") {
-        let code = status["code"].as_i64().unwrap_or(0);
-        let said = format!(
-            "{code} {}: {}",
-            status["reason"].as_str().unwrap_or(""),
-            validate::escape_controls(status["message"].as_str().unwrap_or(""))
-        );
-        return Err(match code {
+    let answer = judged::answer(&out).map_err(|e| {
+        crate::error::StepFailed::error(format!(
+            "flightctl's API at {} answered with no JSON ({e}): is it flightctl's API?",
+            api.url
+        ))
+    })?;
+    match answer {
+        judged::Answer::Status(code, said) => Err(match code {
             401 => validate::refuse(format!(
                 "{}: flightctl's API at {} refused the token ({said}): give a token it takes (`flightctl login` makes one)",
                 api.token_from, api.url
@@ -100,10 +91,8 @@ fn read(api: &Api, name: &str) -> anyhow::Result<(Value, Vec<Value>)> {
                 "flightctl's API at {} answered {said}",
                 api.url
             )),
-        });
-    }
-    match docs.as_slice() {
-        [f, l] if f["kind"] == "Fleet" && l["kind"] == "DeviceList" => {
+        }),
+        judged::Answer::Look(f, l) => {
             if l.pointer("/metadata/continue")
                 .and_then(Value::as_str)
                 .is_some_and(|c| !c.is_empty())
@@ -117,12 +106,10 @@ fn read(api: &Api, name: &str) -> anyhow::Result<(Value, Vec<Value>)> {
                     ),
                 ));
             }
-            Ok((
-                f.clone(),
-                l["items"].as_array().cloned().unwrap_or_default(),
-            ))
+            let devices = l["items"].as_array().cloned().unwrap_or_default();
+            Ok((f, devices))
         }
-        _ => Err(crate::error::StepFailed::error(format!(
+        judged::Answer::Other => Err(crate::error::StepFailed::error(format!(
             "flightctl's API at {} did not answer with fleet {name} and its devices",
             api.url
         ))),
