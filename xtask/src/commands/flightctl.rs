@@ -422,9 +422,7 @@ impl FlightctlRollout {
             .iter()
             .filter(|d| {
                 d.before.is_some()
-                    && p.digests.iter().any(|(a, x)| {
-                        Some(a) == d.architecture.as_ref() && Some(x) == d.before.as_ref()
-                    })
+                    && d.architecture.as_deref().and_then(|a| p.digest(a)) == d.before.as_deref()
             })
             .count();
         let policy = match self.fleet.pointer("/spec/rolloutPolicy/deviceSelection") {

@@ -161,12 +161,7 @@ fn same_version(d: &Value, condition: &Value) -> bool {
 pub fn state(d: &Value, plan: &FlightctlPlan, before: Option<&FlightctlDevice>) -> State {
     let before = before.and_then(|b| b.before.as_deref());
     let arch = text(d, "/status/systemInfo/architecture");
-    let want = arch.and_then(|a| {
-        plan.digests
-            .iter()
-            .find(|(x, _)| x == a)
-            .map(|(_, digest)| digest.as_str())
-    });
+    let want = arch.and_then(|a| plan.digest(a));
     let now = text(d, "/status/os/imageDigest");
     let updated = text(d, "/status/updated/status").unwrap_or("");
     let given = text(d, "/spec/os/image") == Some(plan.image.as_str());
@@ -428,12 +423,10 @@ pub fn report(
             .and_then(|d| text(d, "/status/systemInfo/architecture"))
             .map(str::to_string)
             .or_else(|| planned.and_then(|p| p.architecture.clone()));
-        let expected = arch.as_ref().and_then(|a| {
-            plan.digests
-                .iter()
-                .find(|(x, _)| x == a)
-                .map(|(_, d)| d.clone())
-        });
+        let expected = arch
+            .as_deref()
+            .and_then(|a| plan.digest(a))
+            .map(str::to_string);
         let wave = seen.get(name).copied().unwrap_or(match verdict {
             Verdict::NotTouched => last_run + 1,
             _ => last_run.max(1),
