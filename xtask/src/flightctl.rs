@@ -172,19 +172,13 @@ impl Api {
             )));
         }
         // the token said back (a server or proxy that quotes the token it refused) is not
-        // repeated in an error: `${FLIGHTCTL_TOKEN}` stands in its place
-        let token = String::from_utf8_lossy(self.token.expose()).into_owned();
-        let clean = |bytes: &[u8]| {
-            let text = String::from_utf8_lossy(bytes).into_owned();
-            if token.len() < 8 {
-                text
-            } else {
-                text.replace(&token, &format!("${{{TOKEN}}}"))
-            }
-        };
+        // repeated in an error: `${FLIGHTCTL_TOKEN}` stands in its place, as in a step's
+        let (mut stdout, mut stderr) = (out.stdout, out.stderr);
+        crate::exec::redact(&mut stdout, self.token.expose(), TOKEN);
+        crate::exec::redact(&mut stderr, self.token.expose(), TOKEN);
         if !out.status.success() {
             // curl says it once per URL: the first time is enough
-            let said = clean(&out.stderr);
+            let said = String::from_utf8_lossy(&stderr);
             let first = said.lines().map(str::trim).find(|l| !l.is_empty());
             return Err(anyhow::Error::new(crate::error::StepFailed {
                 message: format!(
@@ -197,7 +191,7 @@ impl Api {
                 code: crate::error::exit::FAILED,
             }));
         }
-        Ok(clean(&out.stdout))
+        Ok(String::from_utf8_lossy(&stdout).into_owned())
     }
 }
 

@@ -18,7 +18,7 @@ use super::fleet::{self, Pinned};
 use super::lifecycle::Wanted;
 use super::rollout::RolloutArgs;
 use crate::config::Sources;
-use crate::fleet::flightctl::{self as judged, BATCH_NUMBER, LAST_BATCH_REPORT, TEMPLATE_VERSION};
+use crate::fleet::flightctl::{self as judged, TEMPLATE_VERSION};
 use crate::fleet::inventory::{self, WaveSize};
 use crate::flightctl::{self as api, Api};
 use crate::inputs;
@@ -66,23 +66,14 @@ pub fn sequence(waves: &[WaveSize]) -> Vec<Value> {
 /// bad input naming it; nothing has changed.
 fn read(api: &Api, name: &str) -> anyhow::Result<(Value, Vec<Value>)> {
     let out = api.ask(&[api.fleet_url(name), api.devices_url(name)])?;
-    let mut docs = Vec::new();
-    for doc in serde_json::Deserializer::from_str(&out).into_iter::<Value>() {
-        docs.push(doc.map_err(|e| {
-            crate::error::StepFailed::error(format!(
-                "flightctl's API at {} answered with no JSON ({e}): is it flightctl's API?",
-                api.url
-            ))
-        })?);
-    }
-    if let Some(status) = docs.iter().find(|d| d["kind"] == "Status") {
-        let code = status["code"].as_i64().unwrap_or(0);
-        let said = format!(
-            "{code} {}: {}",
-            status["reason"].as_str().unwrap_or(""),
-            validate::escape_controls(status["message"].as_str().unwrap_or(""))
-        );
-        return Err(match code {
+    let answer = judged::answer(&out).map_err(|e| {
+        crate::error::StepFailed::error(format!(
+            "flightctl's API at {} answered with no JSON ({e}): is it flightctl's API?",
+            api.url
+        ))
+    })?;
+    match answer {
+        judged::Answer::Status(code, said) => Err(match code {
             401 => validate::refuse(format!(
                 "{}: flightctl's API at {} refused the token ({said}): give a token it takes (`flightctl login` makes one)",
                 api.token_from, api.url
@@ -100,10 +91,8 @@ fn read(api: &Api, name: &str) -> anyhow::Result<(Value, Vec<Value>)> {
                 "flightctl's API at {} answered {said}",
                 api.url
             )),
-        });
-    }
-    match docs.as_slice() {
-        [f, l] if f["kind"] == "Fleet" && l["kind"] == "DeviceList" => {
+        }),
+        judged::Answer::Look(f, l) => {
             if l.pointer("/metadata/continue")
                 .and_then(Value::as_str)
                 .is_some_and(|c| !c.is_empty())
@@ -117,12 +106,10 @@ fn read(api: &Api, name: &str) -> anyhow::Result<(Value, Vec<Value>)> {
                     ),
                 ));
             }
-            Ok((
-                f.clone(),
-                l["items"].as_array().cloned().unwrap_or_default(),
-            ))
+            let devices = l["items"].as_array().cloned().unwrap_or_default();
+            Ok((f, devices))
         }
-        _ => Err(crate::error::StepFailed::error(format!(
+        judged::Answer::Other => Err(crate::error::StepFailed::error(format!(
             "flightctl's API at {} did not answer with fleet {name} and its devices",
             api.url
         ))),
@@ -278,14 +265,7 @@ impl FlightctlRollout {
             image: pinned.reference.clone(),
             digests: pinned.members.clone(),
             devices: planned,
-            template_before: text(
-                &fleet,
-                &format!(
-                    "/metadata/annotations/{}",
-                    TEMPLATE_VERSION.replace('/', "~1")
-                ),
-            )
-            .map(str::to_string),
+            template_before: judged::annotation(&fleet, TEMPLATE_VERSION).map(str::to_string),
             changes_template,
             approved_batch: None,
             approve: format!("{rerun} --approve"),
@@ -442,9 +422,7 @@ impl FlightctlRollout {
             .iter()
             .filter(|d| {
                 d.before.is_some()
-                    && p.digests.iter().any(|(a, x)| {
-                        Some(a) == d.architecture.as_ref() && Some(x) == d.before.as_ref()
-                    })
+                    && d.architecture.as_deref().and_then(|a| p.digest(a)) == d.before.as_deref()
             })
             .count();
         let policy = match self.fleet.pointer("/spec/rolloutPolicy/deviceSelection") {
@@ -463,8 +441,13 @@ impl FlightctlRollout {
             text(&self.fleet, "/spec/template/spec/os/image").unwrap_or("none"),
             p.devices.len(),
         ));
-        if let Some(r) = waiting_now(&self.fleet) {
-            note.push_str(&format!("\nflightctl's rollout waits now: {r}"));
+        // the rollout's `RolloutInProgress` condition, when flightctl stopped it before a batch
+        let now = judged::Rollout::of(&self.fleet, p);
+        if matches!(now.reason.as_str(), "Suspended" | "Waiting") {
+            note.push_str(&format!(
+                "\nflightctl's rollout waits now: {}: {}",
+                now.reason, now.message
+            ));
         }
         for r in &self.remarks {
             note.push_str(&format!("\n{r}"));
@@ -480,22 +463,6 @@ impl FlightctlRollout {
     }
 }
 
-/// The rollout's `RolloutInProgress` condition, when flightctl stopped it before a batch.
-fn waiting_now(fleet: &Value) -> Option<String> {
-    let c = fleet
-        .pointer("/status/conditions")?
-        .as_array()?
-        .iter()
-        .find(|c| c["type"] == "RolloutInProgress")?;
-    matches!(c["reason"].as_str(), Some("Suspended" | "Waiting")).then(|| {
-        format!(
-            "{}: {}",
-            c["reason"].as_str().unwrap_or(""),
-            validate::escape_controls(c["message"].as_str().unwrap_or(""))
-        )
-    })
-}
-
 /// `--approve`: the batch that waits (flightctl counts from 0) and the success percentage
 /// the batch before it reached, when a batch of this image's rollout waits for an approval
 /// the tool can give. flightctl lets the batch go on when that percentage meets the fleet's
@@ -509,15 +476,9 @@ fn approval(fleet: &Value, plan: &FlightctlPlan) -> anyhow::Result<Option<(i64, 
     let refuse = |why: String| -> anyhow::Error {
         crate::error::StepFailed::error(format!("--approve: {why}; nothing was changed"))
     };
+    // the batch as `Rollout::of` reads it (the fleet's status, else its batch annotation)
     let batch = rollout
         .batch
-        .or_else(|| {
-            text(
-                fleet,
-                &format!("/metadata/annotations/{}", BATCH_NUMBER.replace('/', "~1")),
-            )
-            .and_then(|b| b.parse().ok())
-        })
         .ok_or_else(|| refuse("flightctl says its rollout waits, but not at which batch".into()))?;
     let w = judged::waiting(fleet, plan, &rollout);
     if w["approve"].is_null() {
@@ -528,12 +489,10 @@ fn approval(fleet: &Value, plan: &FlightctlPlan) -> anyhow::Result<Option<(i64, 
                 .to_string(),
         ));
     }
-    let reached = text(fleet, &format!("/metadata/annotations/{}", LAST_BATCH_REPORT.replace('/', "~1")))
-        .and_then(|r| serde_json::from_str::<Value>(r).ok())
-        .and_then(|r| r["successPercentage"].as_u64())
-        .ok_or_else(|| {
-            refuse("flightctl has no report of the batch before the waiting one (its lastBatchCompletionReport)".into())
-        })?;
+    // what the batch before reached, as `waiting` read it from its lastBatchCompletionReport
+    let reached = w["reached"].as_u64().ok_or_else(|| {
+        refuse("flightctl has no report of the batch before the waiting one (its lastBatchCompletionReport)".into())
+    })?;
     Ok(Some((batch, reached)))
 }
 

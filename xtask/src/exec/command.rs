@@ -14,7 +14,7 @@ use crate::plan::{Arg, Output, Stdin, Step};
 
 /// Every occurrence of `secret` in `text` replaced by `${NAME}`. A secret shorter than 8
 /// bytes is not looked for: it would match ordinary words.
-pub(super) fn redact(text: &mut Vec<u8>, secret: &[u8], name: &str) {
+pub(crate) fn redact(text: &mut Vec<u8>, secret: &[u8], name: &str) {
     if secret.len() < 8 || text.len() < secret.len() {
         return;
     }

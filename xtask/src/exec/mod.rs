@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use xshell::Shell;
 
+pub(crate) use command::redact;
 pub use report::{error_json, print_json, printed_json, Report, Status, StepRecord};
 pub use secret_dir::sweep_stale_secret_dirs;
 

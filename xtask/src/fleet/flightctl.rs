@@ -48,13 +48,22 @@ pub struct Look {
     pub devices: Vec<Value>,
 }
 
-/// The two documents of a look; flightctl's `Status` of an error: a token refused or the
-/// fleet gone is a definite no, anything else (a server starting, too many requests) not yet.
-pub fn look(stdout: &str, fleet: &str) -> anyhow::Result<Look> {
-    let mut docs = Vec::new();
-    for doc in serde_json::Deserializer::from_str(stdout).into_iter::<Value>() {
-        docs.push(doc.map_err(|e| anyhow!("flightctl's API answered with no JSON: {e}"))?);
-    }
+/// One answer of flightctl's API to the `GET`s of a fleet and its devices, read.
+pub enum Answer {
+    /// flightctl's `Status` of an error: its code, and `CODE REASON: MESSAGE` to say.
+    Status(i64, String),
+    /// The fleet and its device list.
+    Look(Value, Value),
+    /// Anything else.
+    Other,
+}
+
+/// The documents of an answer (`Err`: one is not JSON), as the watch and the read before
+/// planning both take them.
+pub fn answer(stdout: &str) -> Result<Answer, serde_json::Error> {
+    let docs = serde_json::Deserializer::from_str(stdout)
+        .into_iter::<Value>()
+        .collect::<Result<Vec<_>, _>>()?;
     if let Some(status) = docs.iter().find(|d| d["kind"] == "Status") {
         let code = status["code"].as_i64().unwrap_or(0);
         let message = crate::validate::escape_controls(status["message"].as_str().unwrap_or(""));
@@ -62,7 +71,19 @@ pub fn look(stdout: &str, fleet: &str) -> anyhow::Result<Look> {
             "{code} {}: {message}",
             status["reason"].as_str().unwrap_or("")
         );
-        return Err(match code {
+        return Ok(Answer::Status(code, said));
+    }
+    Ok(match <[Value; 2]>::try_from(docs) {
+        Ok([f, l]) if f["kind"] == "Fleet" && l["kind"] == "DeviceList" => Answer::Look(f, l),
+        _ => Answer::Other,
+    })
+}
+
+/// The two documents of a look; flightctl's `Status` of an error: a token refused or the
+/// fleet gone is a definite no, anything else (a server starting, too many requests) not yet.
+pub fn look(stdout: &str, fleet: &str) -> anyhow::Result<Look> {
+    match answer(stdout).map_err(|e| anyhow!("flightctl's API answered with no JSON: {e}"))? {
+        Answer::Status(code, said) => Err(match code {
             401 | 403 => anyhow::Error::new(Definite(format!(
                 "flightctl's API refused the token ({said})"
             ))),
@@ -74,14 +95,12 @@ pub fn look(stdout: &str, fleet: &str) -> anyhow::Result<Look> {
                 detail: Value::Null,
                 diagnosis: format!("flightctl's API answered {said}"),
             }),
-        });
-    }
-    match docs.as_slice() {
-        [f, l] if f["kind"] == "Fleet" && l["kind"] == "DeviceList" => Ok(Look {
-            fleet: f.clone(),
+        }),
+        Answer::Look(f, l) => Ok(Look {
+            fleet: f,
             devices: l["items"].as_array().cloned().unwrap_or_default(),
         }),
-        _ => Err(anyhow!(
+        Answer::Other => Err(anyhow!(
             "flightctl's API did not answer with the fleet and its device list"
         )),
     }
@@ -104,7 +123,8 @@ fn text<'a>(v: &'a Value, pointer: &str) -> Option<&'a str> {
     v.pointer(pointer).and_then(Value::as_str)
 }
 
-fn annotation<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+/// An annotation of a fleet or a device (`metadata.annotations[key]`).
+pub fn annotation<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
     v.pointer("/metadata/annotations")
         .and_then(|a| a.get(key))
         .and_then(Value::as_str)
@@ -141,12 +161,7 @@ fn same_version(d: &Value, condition: &Value) -> bool {
 pub fn state(d: &Value, plan: &FlightctlPlan, before: Option<&FlightctlDevice>) -> State {
     let before = before.and_then(|b| b.before.as_deref());
     let arch = text(d, "/status/systemInfo/architecture");
-    let want = arch.and_then(|a| {
-        plan.digests
-            .iter()
-            .find(|(x, _)| x == a)
-            .map(|(_, digest)| digest.as_str())
-    });
+    let want = arch.and_then(|a| plan.digest(a));
     let now = text(d, "/status/os/imageDigest");
     let updated = text(d, "/status/updated/status").unwrap_or("");
     let given = text(d, "/spec/os/image") == Some(plan.image.as_str());
@@ -408,12 +423,10 @@ pub fn report(
             .and_then(|d| text(d, "/status/systemInfo/architecture"))
             .map(str::to_string)
             .or_else(|| planned.and_then(|p| p.architecture.clone()));
-        let expected = arch.as_ref().and_then(|a| {
-            plan.digests
-                .iter()
-                .find(|(x, _)| x == a)
-                .map(|(_, d)| d.clone())
-        });
+        let expected = arch
+            .as_deref()
+            .and_then(|a| plan.digest(a))
+            .map(str::to_string);
         let wave = seen.get(name).copied().unwrap_or(match verdict {
             Verdict::NotTouched => last_run + 1,
             _ => last_run.max(1),

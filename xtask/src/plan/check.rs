@@ -171,6 +171,16 @@ pub struct FlightctlPlan {
     pub approve: String,
 }
 
+impl FlightctlPlan {
+    /// The pinned digest of an architecture (`None`: the list has no entry for it).
+    pub fn digest(&self, arch: &str) -> Option<&str> {
+        self.digests
+            .iter()
+            .find(|(a, _)| a == arch)
+            .map(|(_, d)| d.as_str())
+    }
+}
+
 /// A device of a [`FlightctlPlan`], as flightctl reported it before the rollout.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FlightctlDevice {
