@@ -96,13 +96,7 @@ pub fn act(args: &BundleArgs, ctx: &Ctx) -> anyhow::Result<Action> {
 /// overwrite them), not the repository or a directory above it; empty, new, or an earlier
 /// bundle (replaced).
 pub fn target(what: &str, dir: &Utf8Path, root: &Utf8Path) -> anyhow::Result<bool> {
-    if dir.as_str().chars().any(|c| matches!(c, '"' | '\\')) {
-        return Err(bad(
-            what,
-            dir.as_str(),
-            "a bundle directory's path holds no '\"' or '\\' (sftp's batches quote it)",
-        ));
-    }
+    local::quotable(what, dir)?;
     if dir.parent().is_none() {
         return Err(bad(
             what,
