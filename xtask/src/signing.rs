@@ -43,6 +43,17 @@ impl Method {
             Method::Gpg => "gpg",
         }
     }
+
+    /// signing.method (`given`: its flag), checked: sigstore or gpg.
+    pub fn resolve(sources: &Sources, given: Option<&str>) -> anyhow::Result<Method> {
+        let method = sources.get(&inputs::SIGN_METHOD, given)?;
+        Ok(
+            match validate::one_of(&method.what, &method.value, &["sigstore", "gpg"])?.as_str() {
+                "gpg" => Method::Gpg,
+                _ => Method::Sigstore,
+            },
+        )
+    }
 }
 
 /// Where on the device the public key goes, by method.
@@ -147,12 +158,7 @@ impl Signing {
         if !signer_wanted && public.is_none() {
             return Ok(None);
         }
-        let method = sources.get(&inputs::SIGN_METHOD, args.sign_method.as_deref())?;
-        let method =
-            match validate::one_of(&method.what, &method.value, &["sigstore", "gpg"])?.as_str() {
-                "gpg" => Method::Gpg,
-                _ => Method::Sigstore,
-            };
+        let method = Method::resolve(sources, args.sign_method.as_deref())?;
         let signer = match &sign_by {
             Some(picked) if signs => Some(match method {
                 Method::Gpg => {

@@ -178,11 +178,7 @@ fn public_key(sources: &Sources) -> anyhow::Result<Option<(Utf8PathBuf, Method)>
     let Some(picked) = sources.value(&crate::inputs::SIGN_PUBLIC_KEY, None)? else {
         return Ok(None);
     };
-    let m = sources.get(&crate::inputs::SIGN_METHOD, None)?;
-    let method = match crate::validate::one_of(&m.what, &m.value, &["sigstore", "gpg"])?.as_str() {
-        "gpg" => Method::Gpg,
-        _ => Method::Sigstore,
-    };
+    let method = Method::resolve(sources, None)?;
     let path = sources.path(&picked)?;
     crate::signing::keys::public_key(&picked.what, &path, method)?;
     Ok(Some((path, method)))
