@@ -60,12 +60,7 @@ pub(super) fn checks(args: &DoctorArgs, sources: &Sources) -> anyhow::Result<Vec
                 }),
                 ..
             })) => {
-                let mut gpg = std::process::Command::new("gpg");
-                gpg.args(["--batch", "--list-secret-keys", "--with-colons", &fingerprint]);
-                if let Some(home) = &gnupghome {
-                    gpg.env("GNUPGHOME", home.as_str());
-                }
-                if gpg.output().map(|o| o.status.success()).unwrap_or(false) {
+                if super::signing::has_secret_key(&fingerprint, gnupghome.as_deref()) {
                     finding("signing-key", Level::Ok, format!("GPG key {fingerprint} in the keyring: `bundle` signs with it"), "")
                 } else {
                     finding(
