@@ -213,15 +213,7 @@ fn tracked(root: &Utf8Path, rel: &Utf8Path) -> bool {
 /// The bytes of an image by digest (its manifest, config and layers), as its registry says,
 /// and those of its largest blob.
 fn image_bytes(wanted: &Wanted, reference: &str) -> anyhow::Result<(u64, u64)> {
-    let mut a: Vec<String> = Vec::new();
-    if let Some(c) = &wanted.registries_conf {
-        a.extend(["--registries-conf".to_string(), c.to_string()]);
-    }
-    a.extend(["inspect", "--raw", "--retry-times", "3"].map(String::from));
-    if let Some(f) = &wanted.authfile {
-        a.extend(["--authfile".to_string(), f.to_string()]);
-    }
-    a.push(format!("docker://{reference}"));
+    let a = wanted.inspect_args(&["--raw"], reference);
     let refs: Vec<&str> = a.iter().map(String::as_str).collect();
     let out = crate::exec::ask("skopeo", &refs, false)
         .filter(|o| o.status.success())
