@@ -56,6 +56,21 @@ impl Method {
     }
 }
 
+/// The step that reads the signature policy image `base` has (podman's `cat` of
+/// /etc/containers/policy.json) into `var`: a probe, none there being an answer.
+pub fn base_policy_step(id: &'static str, base: &str, var: &'static str) -> Step {
+    Step::new(
+        id,
+        format!("read the signature policy {base} has"),
+        "podman",
+    )
+    .args(["run", "--rm", "--network=none", "--entrypoint", "cat", base])
+    .arg("/etc/containers/policy.json")
+    .root(true)
+    .probe()
+    .capture(var, crate::plan::Extract::Trim)
+}
+
 /// Where on the device the public key goes, by method.
 pub fn device_key_path(method: Method) -> &'static str {
     match method {
@@ -492,16 +507,7 @@ impl Signing {
         let path = dir.join("policy.json");
         vec![
             // no policy.json in the base (not a containers image): the tool's alone
-            Step::new(
-                "base-policy",
-                format!("read the signature policy {base} has"),
-                "podman",
-            )
-            .args(["run", "--rm", "--network=none", "--entrypoint", "cat", base])
-            .arg("/etc/containers/policy.json")
-            .root(true)
-            .probe()
-            .capture(var, crate::plan::Extract::Trim),
+            base_policy_step("base-policy", base, var),
             Step::new(
                 "device-policy",
                 format!("write the device's signature policy (the base's, with the repository's signature required): {path}"),
