@@ -373,6 +373,15 @@ impl Bundle {
         b + b / 20 + (16 << 20)
     }
 
+    /// Each image, as the plan names them: `amd64 sha256:..., arm64 sha256:...`.
+    fn images(&self) -> String {
+        self.members
+            .iter()
+            .map(|m| format!("{} {}", m.arch, m.digest))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// Where the bundle is written before it replaces `to`: beside it, on the same file
     /// system (a rename, never a copy).
     pub fn partial(&self) -> Utf8PathBuf {
@@ -396,11 +405,7 @@ impl Bundle {
         let mut note = format!(
             "{} pinned: {}; {} in all. The OS image travels as the registry holds it: one built with --embed carries MicroShift's and the workload images inside it, so they travel too (without --embed, a device with no network cannot pull them at MicroShift's start)",
             self.pinned.given,
-            self.members
-                .iter()
-                .map(|m| format!("{} {}", m.arch, m.digest))
-                .collect::<Vec<_>>()
-                .join(", "),
+            self.images(),
             validate::human(self.bytes())
         );
         if to.file_name() != Some(STICK_BUNDLE) {
@@ -527,7 +532,7 @@ impl Bundle {
                 .args(["-T", "--", part.as_str(), to.as_str()])
                 .done(Done::Say(format!(
                     "ok: bundle {to}: {} ({}), signed ({}) and verified; carry it on a stick labelled as the devices' usb_updates.label says (as its {STICK_BUNDLE}/), or `cargo xtask upgrade --host DEVICE --from-bundle {to}`",
-                    self.members.iter().map(|m| format!("{} {}", m.arch, m.digest)).collect::<Vec<_>>().join(", "),
+                    self.images(),
                     validate::human(self.bytes()),
                     self.signing.method.name()
                 ))),
