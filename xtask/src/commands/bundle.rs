@@ -263,13 +263,7 @@ impl Bundle {
         let to = sources.path(&picked)?;
         let replaces = target(&picked.what, &to, &sources.root)?;
         let (what, raw) = sources.list(&inputs::ARCHITECTURES, &args.archs)?;
-        let mut archs: Vec<Arch> = Vec::new();
-        for a in &raw {
-            let arch = Arch::parse(&what, a.trim())?;
-            if !archs.contains(&arch) {
-                archs.push(arch);
-            }
-        }
+        let archs = Arch::parse_list(&what, &raw)?;
         if archs.is_empty() {
             return Err(bad(&what, "", "no architecture: give amd64, arm64 or both"));
         }
