@@ -23,6 +23,18 @@ impl Arch {
             )),
         }
     }
+
+    /// Each of a list's values parsed (trimmed), each architecture once, in the list's order.
+    pub fn parse_list(what: &str, values: &[String]) -> anyhow::Result<Vec<Arch>> {
+        let mut archs: Vec<Arch> = Vec::new();
+        for a in values {
+            let arch = Arch::parse(what, a.trim())?;
+            if !archs.contains(&arch) {
+                archs.push(arch);
+            }
+        }
+        Ok(archs)
+    }
     pub fn oci(self) -> &'static str {
         match self {
             Arch::Amd64 => "amd64",

@@ -43,6 +43,32 @@ impl Method {
             Method::Gpg => "gpg",
         }
     }
+
+    /// signing.method (`given`: its flag), checked: sigstore or gpg.
+    pub fn resolve(sources: &Sources, given: Option<&str>) -> anyhow::Result<Method> {
+        let method = sources.get(&inputs::SIGN_METHOD, given)?;
+        Ok(
+            match validate::one_of(&method.what, &method.value, &["sigstore", "gpg"])?.as_str() {
+                "gpg" => Method::Gpg,
+                _ => Method::Sigstore,
+            },
+        )
+    }
+}
+
+/// The step that reads the signature policy image `base` has (podman's `cat` of
+/// /etc/containers/policy.json) into `var`: a probe, none there being an answer.
+pub fn base_policy_step(id: &'static str, base: &str, var: &'static str) -> Step {
+    Step::new(
+        id,
+        format!("read the signature policy {base} has"),
+        "podman",
+    )
+    .args(["run", "--rm", "--network=none", "--entrypoint", "cat", base])
+    .arg("/etc/containers/policy.json")
+    .root(true)
+    .probe()
+    .capture(var, crate::plan::Extract::Trim)
 }
 
 /// Where on the device the public key goes, by method.
@@ -147,12 +173,7 @@ impl Signing {
         if !signer_wanted && public.is_none() {
             return Ok(None);
         }
-        let method = sources.get(&inputs::SIGN_METHOD, args.sign_method.as_deref())?;
-        let method =
-            match validate::one_of(&method.what, &method.value, &["sigstore", "gpg"])?.as_str() {
-                "gpg" => Method::Gpg,
-                _ => Method::Sigstore,
-            };
+        let method = Method::resolve(sources, args.sign_method.as_deref())?;
         let signer = match &sign_by {
             Some(picked) if signs => Some(match method {
                 Method::Gpg => {
@@ -491,16 +512,7 @@ impl Signing {
         let path = dir.join("policy.json");
         vec![
             // no policy.json in the base (not a containers image): the tool's alone
-            Step::new(
-                "base-policy",
-                format!("read the signature policy {base} has"),
-                "podman",
-            )
-            .args(["run", "--rm", "--network=none", "--entrypoint", "cat", base])
-            .arg("/etc/containers/policy.json")
-            .root(true)
-            .probe()
-            .capture(var, crate::plan::Extract::Trim),
+            base_policy_step("base-policy", base, var),
             Step::new(
                 "device-policy",
                 format!("write the device's signature policy (the base's, with the repository's signature required): {path}"),

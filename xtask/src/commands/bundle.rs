@@ -96,13 +96,7 @@ pub fn act(args: &BundleArgs, ctx: &Ctx) -> anyhow::Result<Action> {
 /// overwrite them), not the repository or a directory above it; empty, new, or an earlier
 /// bundle (replaced).
 pub fn target(what: &str, dir: &Utf8Path, root: &Utf8Path) -> anyhow::Result<bool> {
-    if dir.as_str().chars().any(|c| matches!(c, '"' | '\\')) {
-        return Err(bad(
-            what,
-            dir.as_str(),
-            "a bundle directory's path holds no '\"' or '\\' (sftp's batches quote it)",
-        ));
-    }
+    local::quotable(what, dir)?;
     if dir.parent().is_none() {
         return Err(bad(
             what,
@@ -219,15 +213,7 @@ fn tracked(root: &Utf8Path, rel: &Utf8Path) -> bool {
 /// The bytes of an image by digest (its manifest, config and layers), as its registry says,
 /// and those of its largest blob.
 fn image_bytes(wanted: &Wanted, reference: &str) -> anyhow::Result<(u64, u64)> {
-    let mut a: Vec<String> = Vec::new();
-    if let Some(c) = &wanted.registries_conf {
-        a.extend(["--registries-conf".to_string(), c.to_string()]);
-    }
-    a.extend(["inspect", "--raw", "--retry-times", "3"].map(String::from));
-    if let Some(f) = &wanted.authfile {
-        a.extend(["--authfile".to_string(), f.to_string()]);
-    }
-    a.push(format!("docker://{reference}"));
+    let a = wanted.inspect_args(&["--raw"], reference);
     let refs: Vec<&str> = a.iter().map(String::as_str).collect();
     let out = crate::exec::ask("skopeo", &refs, false)
         .filter(|o| o.status.success())
@@ -277,13 +263,7 @@ impl Bundle {
         let to = sources.path(&picked)?;
         let replaces = target(&picked.what, &to, &sources.root)?;
         let (what, raw) = sources.list(&inputs::ARCHITECTURES, &args.archs)?;
-        let mut archs: Vec<Arch> = Vec::new();
-        for a in &raw {
-            let arch = Arch::parse(&what, a.trim())?;
-            if !archs.contains(&arch) {
-                archs.push(arch);
-            }
-        }
+        let archs = Arch::parse_list(&what, &raw)?;
         if archs.is_empty() {
             return Err(bad(&what, "", "no architecture: give amd64, arm64 or both"));
         }
@@ -387,6 +367,15 @@ impl Bundle {
         b + b / 20 + (16 << 20)
     }
 
+    /// Each image, as the plan names them: `amd64 sha256:..., arm64 sha256:...`.
+    fn images(&self) -> String {
+        self.members
+            .iter()
+            .map(|m| format!("{} {}", m.arch, m.digest))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// Where the bundle is written before it replaces `to`: beside it, on the same file
     /// system (a rename, never a copy).
     pub fn partial(&self) -> Utf8PathBuf {
@@ -410,11 +399,7 @@ impl Bundle {
         let mut note = format!(
             "{} pinned: {}; {} in all. The OS image travels as the registry holds it: one built with --embed carries MicroShift's and the workload images inside it, so they travel too (without --embed, a device with no network cannot pull them at MicroShift's start)",
             self.pinned.given,
-            self.members
-                .iter()
-                .map(|m| format!("{} {}", m.arch, m.digest))
-                .collect::<Vec<_>>()
-                .join(", "),
+            self.images(),
             validate::human(self.bytes())
         );
         if to.file_name() != Some(STICK_BUNDLE) {
@@ -541,7 +526,7 @@ impl Bundle {
                 .args(["-T", "--", part.as_str(), to.as_str()])
                 .done(Done::Say(format!(
                     "ok: bundle {to}: {} ({}), signed ({}) and verified; carry it on a stick labelled as the devices' usb_updates.label says (as its {STICK_BUNDLE}/), or `cargo xtask upgrade --host DEVICE --from-bundle {to}`",
-                    self.members.iter().map(|m| format!("{} {}", m.arch, m.digest)).collect::<Vec<_>>().join(", "),
+                    self.images(),
                     validate::human(self.bytes()),
                     self.signing.method.name()
                 ))),

@@ -331,17 +331,7 @@ fn last_line(out: &std::process::Output) -> String {
 /// its entry. A single image (not a list) is refused.
 pub fn pin(wanted: &Wanted) -> anyhow::Result<Pinned> {
     let skopeo = |extra: &[&str], reference: &str| -> anyhow::Result<std::process::Output> {
-        let mut a: Vec<String> = Vec::new();
-        if let Some(c) = &wanted.registries_conf {
-            a.extend(["--registries-conf".to_string(), c.to_string()]);
-        }
-        a.push("inspect".into());
-        a.extend(extra.iter().map(|s| s.to_string()));
-        a.extend(["--retry-times".to_string(), "3".to_string()]);
-        if let Some(f) = &wanted.authfile {
-            a.extend(["--authfile".to_string(), f.to_string()]);
-        }
-        a.push(format!("docker://{reference}"));
+        let a = wanted.inspect_args(extra, reference);
         let refs: Vec<&str> = a.iter().map(String::as_str).collect();
         let out = crate::exec::ask("skopeo", &refs, false).ok_or_else(|| {
             validate::refuse(

@@ -80,15 +80,26 @@ impl Wanted {
 
     /// `skopeo inspect --raw` of the reference, on this host.
     pub fn inspect(&self, id: &'static str, about: &str) -> Step {
-        let mut step = Step::new(id, about.to_string(), "skopeo");
-        if let Some(conf) = &self.registries_conf {
-            step = step.args(["--registries-conf", conf.as_str()]);
+        Step::new(id, about.to_string(), "skopeo")
+            .args(self.inspect_args(&["--raw"], &self.reference))
+            .read_only()
+    }
+
+    /// skopeo's arguments for `inspect EXTRA` of `reference` (in this registry) as this host
+    /// reads it: with the registries' configuration and the auth file, retried.
+    pub fn inspect_args(&self, extra: &[&str], reference: &str) -> Vec<String> {
+        let mut a: Vec<String> = Vec::new();
+        if let Some(c) = &self.registries_conf {
+            a.extend(["--registries-conf".to_string(), c.to_string()]);
         }
-        step = step.args(["inspect", "--raw", "--retry-times", "3"]);
-        if let Some(a) = &self.authfile {
-            step = step.args(["--authfile", a.as_str()]);
+        a.push("inspect".into());
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a.extend(["--retry-times".to_string(), "3".to_string()]);
+        if let Some(f) = &self.authfile {
+            a.extend(["--authfile".to_string(), f.to_string()]);
         }
-        step.arg(format!("docker://{}", self.reference)).read_only()
+        a.push(format!("docker://{reference}"));
+        a
     }
 
     /// The digest the device should run, for its architecture: `EXPECTED_DIGEST`.

@@ -10,7 +10,7 @@ use super::{Build, BuildFlags, Enforce};
 use crate::config::Sources;
 use crate::device::{USB_IMAGES, USB_STATE, USB_VERIFIER};
 use crate::inputs;
-use crate::plan::{DropKeys, Extract, Stdin, Step};
+use crate::plan::{DropKeys, Stdin, Step};
 use crate::validate::{self, bad};
 
 /// The Containerfile of the layer and the directory of its files, at the repository root.
@@ -221,16 +221,7 @@ impl Build {
                 "config",
             )
             .stdin(Stdin::Text(layer.config())),
-            Step::new(
-                "usb-base-policy",
-                format!("read the signature policy {base} has"),
-                "podman",
-            )
-            .args(["run", "--rm", "--network=none", "--entrypoint", "cat", base])
-            .arg("/etc/containers/policy.json")
-            .root(true)
-            .probe()
-            .capture(var, Extract::Trim),
+            crate::signing::base_policy_step("usb-base-policy", base, var),
             write(
                 "usb-policy",
                 format!("write the policy with the verified copies ({USB_IMAGES}) accepted from the oci transport"),

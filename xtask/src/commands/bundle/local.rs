@@ -34,6 +34,19 @@ impl Local {
     }
 }
 
+/// A bundle directory's path as sftp's batches quote it: no '"' or '\\' in it. `what`
+/// names the flag.
+pub fn quotable(what: &str, dir: &Utf8Path) -> anyhow::Result<()> {
+    if dir.as_str().chars().any(|c| matches!(c, '"' | '\\')) {
+        return Err(bad(
+            what,
+            dir.as_str(),
+            "a bundle directory's path holds no '\"' or '\\' (sftp's batches quote it)",
+        ));
+    }
+    Ok(())
+}
+
 /// Read `dir` as a bundle of `cargo xtask bundle`: a directory with bundle.json (format
 /// xtask-bundle/1, an image per architecture, each with its files and blobs) and
 /// bundle.json.sig, and each architecture's layout. `what` names the flag.
@@ -45,13 +58,7 @@ pub fn load(what: &str, dir: &Utf8Path) -> anyhow::Result<Local> {
             format!("is not a bundle of `cargo xtask bundle`: {why}"),
         )
     };
-    if dir.as_str().chars().any(|c| matches!(c, '"' | '\\')) {
-        return Err(bad(
-            what,
-            dir.as_str(),
-            "a bundle directory's path holds no '\"' or '\\' (sftp's batches quote it)",
-        ));
-    }
+    quotable(what, dir)?;
     if !dir.is_dir() {
         return Err(not("no such directory".into()));
     }

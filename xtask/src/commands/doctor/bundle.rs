@@ -60,12 +60,7 @@ pub(super) fn checks(args: &DoctorArgs, sources: &Sources) -> anyhow::Result<Vec
                 }),
                 ..
             })) => {
-                let mut gpg = std::process::Command::new("gpg");
-                gpg.args(["--batch", "--list-secret-keys", "--with-colons", &fingerprint]);
-                if let Some(home) = &gnupghome {
-                    gpg.env("GNUPGHOME", home.as_str());
-                }
-                if gpg.output().map(|o| o.status.success()).unwrap_or(false) {
+                if super::signing::has_secret_key(&fingerprint, gnupghome.as_deref()) {
                     finding("signing-key", Level::Ok, format!("GPG key {fingerprint} in the keyring: `bundle` signs with it"), "")
                 } else {
                     finding(
@@ -178,11 +173,7 @@ fn public_key(sources: &Sources) -> anyhow::Result<Option<(Utf8PathBuf, Method)>
     let Some(picked) = sources.value(&crate::inputs::SIGN_PUBLIC_KEY, None)? else {
         return Ok(None);
     };
-    let m = sources.get(&crate::inputs::SIGN_METHOD, None)?;
-    let method = match crate::validate::one_of(&m.what, &m.value, &["sigstore", "gpg"])?.as_str() {
-        "gpg" => Method::Gpg,
-        _ => Method::Sigstore,
-    };
+    let method = Method::resolve(sources, None)?;
     let path = sources.path(&picked)?;
     crate::signing::keys::public_key(&picked.what, &path, method)?;
     Ok(Some((path, method)))

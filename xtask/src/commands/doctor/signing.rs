@@ -123,6 +123,21 @@ pub fn cosign_bundles(sources: &Sources) -> Option<Finding> {
     ))
 }
 
+/// Is the secret GPG key `fingerprint` in the keyring (`gnupghome`: GNUPGHOME's)?
+pub(super) fn has_secret_key(fingerprint: &str, gnupghome: Option<&camino::Utf8Path>) -> bool {
+    let mut gpg = std::process::Command::new("gpg");
+    gpg.args([
+        "--batch",
+        "--list-secret-keys",
+        "--with-colons",
+        fingerprint,
+    ]);
+    if let Some(home) = gnupghome {
+        gpg.env("GNUPGHOME", home.as_str());
+    }
+    gpg.output().map(|o| o.status.success()).unwrap_or(false)
+}
+
 pub fn checks(sources: &Sources) -> Vec<Finding> {
     let signing = match Signing::resolve(&SigningArgs::default(), sources, Need::Sign) {
         Ok(Some(s)) => s,
@@ -184,18 +199,7 @@ pub fn checks(sources: &Sources) -> Vec<Finding> {
             }),
             Method::Gpg,
         ) => {
-            let mut gpg = std::process::Command::new("gpg");
-            gpg.args([
-                "--batch",
-                "--list-secret-keys",
-                "--with-colons",
-                fingerprint,
-            ]);
-            if let Some(home) = gnupghome {
-                gpg.env("GNUPGHOME", home.as_str());
-            }
-            let found = gpg.output().map(|o| o.status.success()).unwrap_or(false);
-            out.push(if found {
+            out.push(if has_secret_key(fingerprint, gnupghome.as_deref()) {
                 finding("signing-key", Level::Ok, format!("GPG key {fingerprint} in the keyring"), "")
             } else {
                 finding(

@@ -52,13 +52,7 @@ pub fn release_lists(
     }
     let name = Image::name(args.image_name.as_deref(), sources)?;
     let (what, raw) = sources.list(&crate::inputs::ARCHITECTURES, &args.archs)?;
-    let mut archs = Vec::new();
-    for a in &raw {
-        let arch = Arch::parse(&what, a.trim())?;
-        if !archs.contains(&arch) {
-            archs.push(arch);
-        }
-    }
+    let archs = Arch::parse_list(&what, &raw)?;
     // the image `build` made: without --arch, or of an architecture; the release list
     // package carries every architecture's list
     let mut candidates = vec![format!("localhost/{name}:latest")];

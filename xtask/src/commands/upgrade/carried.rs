@@ -78,6 +78,8 @@ pub(super) fn plan(
     );
     let (moving, already) = left_staged(&mut plan, device);
     let moving_and = |w: When| When::AllOf(vec![moving.clone(), w]);
+    // what the shell's "not found" or "No such file" for the verifier means
+    let no_verifier = format!("the device's image has no {USB_VERIFIER}: build it with usb_updates (`cargo xtask build --usb-updates`, with signing.public_key) and install or upgrade the device to it once");
     plan.push(
         device
             .run(
@@ -88,14 +90,8 @@ pub(super) fn plan(
             .var_arg("", BUNDLE_NEED)
             .read_only()
             .when(moving.clone())
-            .hint_when(
-                "not found",
-                format!("the device's image has no {USB_VERIFIER}: build it with usb_updates (`cargo xtask build --usb-updates`, with signing.public_key) and install or upgrade the device to it once"),
-            )
-            .hint_when(
-                "No such file",
-                format!("the device's image has no {USB_VERIFIER}: build it with usb_updates (`cargo xtask build --usb-updates`, with signing.public_key) and install or upgrade the device to it once"),
-            )
+            .hint_when("not found", no_verifier.clone())
+            .hint_when("No such file", no_verifier)
             .hint("the verifier said what the device lacks, above (`cargo xtask doctor --for bundle --host ...` checks it too)"),
     );
     // rsync when both ends have it: resumable within a file
