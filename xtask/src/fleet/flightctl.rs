@@ -26,7 +26,7 @@ use std::collections::BTreeMap;
 use anyhow::anyhow;
 use serde_json::{json, Value};
 
-use super::{exit_code, said, Verdict, VERDICTS};
+use super::{counts, digests_json, exit_code, said, Verdict};
 use crate::error::{Definite, NotYet};
 use crate::plan::{FlightctlDevice, FlightctlPlan};
 
@@ -455,28 +455,23 @@ pub fn report(
         }));
     }
     let code = exit_code(&verdicts);
-    let count = |of: &[&Value], v: Verdict| of.iter().filter(|d| d["verdict"] == v.word()).count();
     let waves: Vec<Value> = (1..=batches)
         .map(|w| {
-            let of: Vec<&Value> = devices.iter().filter(|d| d["wave"] == w).collect();
-            let counts: serde_json::Map<String, Value> = VERDICTS
+            let (of, wave_verdicts): (Vec<&Value>, Vec<Verdict>) = devices
                 .iter()
-                .map(|v| (v.word().to_string(), json!(count(&of, *v))))
-                .collect();
+                .zip(&verdicts)
+                .filter(|(d, _)| d["wave"] == w)
+                .unzip();
             json!({
                 "wave": w,
                 "hosts": of.iter().map(|d| d["host"].clone()).collect::<Vec<_>>(),
                 "ran": w <= last_run,
-                "counts": counts,
+                "counts": counts(&wave_verdicts),
             })
         })
         .collect();
-    let all: Vec<&Value> = devices.iter().collect();
-    let mut counts = serde_json::Map::new();
-    counts.insert("devices".to_string(), json!(devices.len()));
-    for v in VERDICTS {
-        counts.insert(v.word().to_string(), json!(count(&all, v)));
-    }
+    let mut all = counts(&verdicts);
+    all.insert("devices".to_string(), json!(devices.len()));
     let not_touched: Vec<Value> = devices
         .iter()
         .filter(|d| d["verdict"] == "not_touched")
@@ -485,12 +480,12 @@ pub fn report(
     json!({
         "unit": "batch",
         "image": plan.image,
-        "digests": plan.digests.iter().map(|(a, d)| (a.clone(), json!(d))).collect::<serde_json::Map<_, _>>(),
+        "digests": digests_json(&plan.digests),
         "waves": waves,
         "last_wave_run": last_run,
         "wave_count": batches,
         "devices": devices,
-        "counts": counts,
+        "counts": all,
         "not_touched": not_touched,
         "exit": code.to_string(),
         "said": said(&verdicts),

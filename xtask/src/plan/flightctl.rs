@@ -61,7 +61,7 @@ def verdicts($p): states($p) | map(if . == "running" or . == "lost" then "gone" 
 fn plan_json(plan: &FlightctlPlan) -> serde_json::Value {
     json!({
         "image": plan.image,
-        "digests": plan.digests.iter().map(|(a, d)| (a.clone(), json!(d))).collect::<serde_json::Map<_, _>>(),
+        "digests": crate::fleet::digests_json(&plan.digests),
         "names": plan.devices.iter().map(|d| d.name.clone()).collect::<Vec<_>>(),
         "before": plan.devices.iter().filter_map(|d| d.before.as_ref().map(|b| (d.name.clone(), json!(b)))).collect::<serde_json::Map<_, _>>(),
         "template_before": plan.template_before,
