@@ -308,6 +308,17 @@ impl Pinned {
         )
     }
 
+    /// The pin as the plans' facts give it (`facts.image` of `--json`).
+    pub fn facts(&self) -> serde_json::Value {
+        serde_json::json!({
+            "given": self.given,
+            "pinned": self.reference,
+            "digest": self.digest,
+            "list": self.list,
+            "digests": self.digests_json(),
+        })
+    }
+
     /// Each architecture's digest, as the `--json` documents give them.
     pub fn digests_json(&self) -> serde_json::Map<String, serde_json::Value> {
         crate::fleet::digests_json(&self.members)

@@ -331,13 +331,7 @@ impl FlightctlRollout {
         }
         plan.facts = json!({
             "flightctl": { "api": p.api, "fleet": p.fleet, "template_version": p.template_before },
-            "image": {
-                "given": self.pinned.given,
-                "pinned": self.pinned.reference,
-                "digest": self.pinned.digest,
-                "list": self.pinned.list,
-                "digests": self.pinned.digests_json(),
-            },
+            "image": self.pinned.facts(),
             "devices": p.devices.iter().map(|d| json!({"name": d.name, "architecture": d.architecture, "before": d.before})).collect::<Vec<_>>(),
             "patch": self.patch,
             "timeout": self.timeout_s,

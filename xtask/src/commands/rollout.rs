@@ -439,13 +439,7 @@ impl Rollout {
         plan.facts = json!({
             "inventory": self.inventory.as_str(),
             "limit": self.limit,
-            "image": {
-                "given": self.pinned.given,
-                "pinned": self.pinned.reference,
-                "digest": self.pinned.digest,
-                "list": self.pinned.list,
-                "digests": self.pinned.digests_json(),
-            },
+            "image": self.pinned.facts(),
             "waves": (1..=fleet.waves).map(|w| fleet.hosts.iter().filter(|h| h.wave == w).map(|h| h.name.clone()).collect::<Vec<_>>()).collect::<Vec<_>>(),
             "addresses": fleet.hosts.iter().map(|h| (h.name.clone(), json!(h.address))).collect::<serde_json::Map<_, _>>(),
             "max_failed": self.max_failed,
